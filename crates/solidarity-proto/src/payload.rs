@@ -1,0 +1,542 @@
+//! The signed payload header and the v1 message kinds, with their field limits.
+//!
+//! A payload is `{ fed, seq, prev?, created_at, expires_at?, kind, body }`. `body` is the
+//! CBOR encoding of the kind's own map, carried as a byte string, so a node can check and
+//! relay a message of a kind it does not know without understanding its body.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, DecodeError};
+use crate::ids::{FederationId, MessageId};
+
+/// Kind name of [`Alert`].
+pub const KIND_ALERT: &str = "alert";
+/// Kind name of [`AlertUpdate`].
+pub const KIND_ALERT_UPDATE: &str = "alert-update";
+/// Kind name of [`MirrorOffer`].
+pub const KIND_MIRROR_OFFER: &str = "mirror-offer";
+/// Kind name of [`MirrorWithdraw`].
+pub const KIND_MIRROR_WITHDRAW: &str = "mirror-withdraw";
+
+/// Longest kind name, in bytes. Kind names are `[a-z0-9./-]+`.
+pub const MAX_KIND_BYTES: usize = 64;
+/// Longest alert subject (a host or domain name fits in 253).
+pub const MAX_SUBJECT_BYTES: usize = 253;
+/// Longest one-line summary.
+pub const MAX_SUMMARY_BYTES: usize = 200;
+/// Longest free-text details of an alert.
+pub const MAX_DETAILS_BYTES: usize = 8192;
+/// Longest note on an update, data policy or conditions of an offer.
+pub const MAX_NOTE_BYTES: usize = 2000;
+/// Longest short text field (authority, legal basis, upstream, contact, list items).
+pub const MAX_SHORT_TEXT_BYTES: usize = 256;
+/// Most items in any list field.
+pub const MAX_LIST_ITEMS: usize = 32;
+
+/// The signed payload header. Field names and order are normative.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    /// The federation this message belongs to.
+    pub fed: FederationId,
+    /// The author's sequence number: 1 for their first message, then +1 per message.
+    pub seq: u64,
+    /// Id of the author's message with `seq - 1`; absent exactly when `seq == 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<MessageId>,
+    /// Creation time, milliseconds since the Unix epoch (UTC).
+    pub created_at: u64,
+    /// Expiry time in the same unit; after it nodes delete the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// The message kind, e.g. `alert`.
+    pub kind: String,
+    /// The kind's body, CBOR-encoded.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+impl Payload {
+    /// Decodes a payload header (the body stays opaque).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        codec::decode(bytes)
+    }
+}
+
+/// Alert category (what happened).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs, reason = "the variant names are the documentation")]
+pub enum AlertCategory {
+    Seizure,
+    Raid,
+    Takedown,
+    LegalRequest,
+    GagOrder,
+    Intrusion,
+    KeyCompromise,
+    Outage,
+}
+
+/// The legal instrument behind a legal request or takedown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs, reason = "the variant names are the documentation")]
+pub enum LegalType {
+    Subpoena,
+    Warrant,
+    CourtOrder,
+    DataRetentionOrder,
+    PreservationOrder,
+    GagOrder,
+    TakedownNotice,
+    Other,
+}
+
+/// How bad it is. Ordered from least to most severe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs, reason = "the variant names are the documentation")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// What the authority got hold of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs, reason = "the variant names are the documentation")]
+pub enum Seized {
+    None,
+    EncryptedOnly,
+    Metadata,
+    Content,
+    Keys,
+    Unknown,
+}
+
+/// An alert's lifecycle state, set by its author's updates.
+///
+/// General: open → confirmed → resolved | retracted. Legal requests: received → contested →
+/// complied | partially_complied | refused → gag_active → disclosed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs, reason = "the variant names are the documentation")]
+pub enum AlertStatus {
+    Open,
+    Confirmed,
+    Resolved,
+    Retracted,
+    Received,
+    Contested,
+    Complied,
+    PartiallyComplied,
+    Refused,
+    GagActive,
+    Disclosed,
+}
+
+/// A service a mirror offer can take over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs, reason = "the variant names are the documentation")]
+pub enum MirrorService {
+    Web,
+    Git,
+    Mail,
+    Lists,
+    Dns,
+    Onion,
+    Pads,
+    Storage,
+    Chat,
+}
+
+/// An alert (kind `alert`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// What happened.
+    pub category: AlertCategory,
+    /// The legal instrument, for legal requests, gag orders and takedowns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_type: Option<LegalType>,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The server or domain concerned.
+    pub subject: String,
+    /// One line.
+    pub summary: String,
+    /// Free text, may span lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    /// ISO 3166-1 alpha-2 codes of the jurisdictions involved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jurisdictions: Vec<String>,
+    /// The issuing authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// The legal basis invoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<String>,
+    /// When it happened, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_date: Option<String>,
+    /// What was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seized: Option<Seized>,
+    /// Affected services.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+    /// Affected domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    /// The upstream (hosting or network) provider involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// References (case numbers, URLs of public statements).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+}
+
+/// A lifecycle update of an alert (kind `alert-update`). Only the alert's author may send one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertUpdate {
+    /// Id of the alert.
+    pub alert: MessageId,
+    /// The new state.
+    pub status: AlertStatus,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// An offer to take over a threatened member's content or services (kind `mirror-offer`).
+/// Its validity is the payload's `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorOffer {
+    /// Services offered, at least one.
+    pub services: Vec<MirrorService>,
+    /// Storage offered, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_bytes: Option<u64>,
+    /// ISO 3166-1 alpha-2 codes of where the mirror would run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jurisdictions: Vec<String>,
+    /// Upstream provider of the mirror.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// What the mirror logs and for how long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_policy: Option<String>,
+    /// Conditions attached to the offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<String>,
+    /// How to reach the offering collective.
+    pub contact: String,
+}
+
+/// Withdrawal of the signer's own mirror offer (kind `mirror-withdraw`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorWithdraw {
+    /// Id of the offer.
+    pub offer: MessageId,
+}
+
+/// A decoded body of a kind this node understands, or the marker for one it does not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "each variant wraps the kind of the same name")]
+pub enum Body {
+    Alert(Alert),
+    AlertUpdate(AlertUpdate),
+    MirrorOffer(MirrorOffer),
+    MirrorWithdraw(MirrorWithdraw),
+    /// A kind this version does not know: relayed and stored, not displayed.
+    Unknown,
+}
+
+/// Why a body was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is not the CBOR map its kind requires.
+    #[error("body of kind {kind:?}: {source}")]
+    Decode {
+        /// The kind.
+        kind: String,
+        /// The decoder's complaint.
+        source: DecodeError,
+    },
+    /// A field breaks its limit.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+}
+
+/// A field that breaks its limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}` {problem}")]
+pub struct FieldError {
+    /// Field name.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl Body {
+    /// The kind name this body travels under.
+    pub fn kind(&self) -> Option<&'static str> {
+        Some(match self {
+            Body::Alert(_) => KIND_ALERT,
+            Body::AlertUpdate(_) => KIND_ALERT_UPDATE,
+            Body::MirrorOffer(_) => KIND_MIRROR_OFFER,
+            Body::MirrorWithdraw(_) => KIND_MIRROR_WITHDRAW,
+            Body::Unknown => return None,
+        })
+    }
+
+    /// The body's CBOR bytes (empty for [`Body::Unknown`]).
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Body::Alert(body) => codec::encode(body),
+            Body::AlertUpdate(body) => codec::encode(body),
+            Body::MirrorOffer(body) => codec::encode(body),
+            Body::MirrorWithdraw(body) => codec::encode(body),
+            Body::Unknown => Vec::new(),
+        }
+    }
+
+    /// Decodes and checks the body of a payload of the given kind.
+    pub fn decode(kind: &str, bytes: &[u8]) -> Result<Self, BodyError> {
+        let wrap = |source| BodyError::Decode {
+            kind: kind.to_owned(),
+            source,
+        };
+        let body = match kind {
+            KIND_ALERT => Body::Alert(codec::decode(bytes).map_err(wrap)?),
+            KIND_ALERT_UPDATE => Body::AlertUpdate(codec::decode(bytes).map_err(wrap)?),
+            KIND_MIRROR_OFFER => Body::MirrorOffer(codec::decode(bytes).map_err(wrap)?),
+            KIND_MIRROR_WITHDRAW => Body::MirrorWithdraw(codec::decode(bytes).map_err(wrap)?),
+            _ => Body::Unknown,
+        };
+        body.check()?;
+        Ok(body)
+    }
+
+    /// Checks every field against its limit.
+    pub fn check(&self) -> Result<(), FieldError> {
+        match self {
+            Body::Alert(alert) => alert.check(),
+            Body::AlertUpdate(update) => optional(
+                "note",
+                update.note.as_deref(),
+                MAX_NOTE_BYTES,
+                TextShape::MultiLine,
+            ),
+            Body::MirrorOffer(offer) => offer.check(),
+            Body::MirrorWithdraw(_) | Body::Unknown => Ok(()),
+        }
+    }
+}
+
+impl Alert {
+    /// Checks every field against its limit.
+    pub fn check(&self) -> Result<(), FieldError> {
+        required("subject", &self.subject, MAX_SUBJECT_BYTES)?;
+        required("summary", &self.summary, MAX_SUMMARY_BYTES)?;
+        optional(
+            "details",
+            self.details.as_deref(),
+            MAX_DETAILS_BYTES,
+            TextShape::MultiLine,
+        )?;
+        jurisdictions("jurisdictions", &self.jurisdictions)?;
+        optional_line("authority", self.authority.as_deref())?;
+        optional_line("legal_basis", self.legal_basis.as_deref())?;
+        if let Some(date) = &self.event_date
+            && !is_iso_date(date)
+        {
+            return Err(problem("event_date", "must be YYYY-MM-DD"));
+        }
+        list("services", &self.services)?;
+        list("domains", &self.domains)?;
+        optional_line("upstream", self.upstream.as_deref())?;
+        list("references", &self.references)
+    }
+}
+
+impl MirrorOffer {
+    /// Checks every field against its limit.
+    pub fn check(&self) -> Result<(), FieldError> {
+        if self.services.is_empty() {
+            return Err(problem("services", "must name at least one service"));
+        }
+        if self.services.len() > MAX_LIST_ITEMS {
+            return Err(problem("services", "has too many items"));
+        }
+        jurisdictions("jurisdictions", &self.jurisdictions)?;
+        optional_line("upstream", self.upstream.as_deref())?;
+        optional(
+            "data_policy",
+            self.data_policy.as_deref(),
+            MAX_NOTE_BYTES,
+            TextShape::MultiLine,
+        )?;
+        optional(
+            "conditions",
+            self.conditions.as_deref(),
+            MAX_NOTE_BYTES,
+            TextShape::MultiLine,
+        )?;
+        required("contact", &self.contact, MAX_SHORT_TEXT_BYTES)
+    }
+}
+
+/// Whether a kind name has the allowed shape.
+pub fn is_valid_kind_name(kind: &str) -> bool {
+    !kind.is_empty()
+        && kind.len() <= MAX_KIND_BYTES
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"./-".contains(&b))
+}
+
+/// Whether `code` is two ASCII capital letters (ISO 3166-1 alpha-2 shape).
+pub fn is_jurisdiction_code(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[derive(Clone, Copy)]
+enum TextShape {
+    /// No control characters at all.
+    OneLine,
+    /// Line feeds and tabs allowed, no other control characters.
+    MultiLine,
+}
+
+fn problem(field: &'static str, problem: &'static str) -> FieldError {
+    FieldError { field, problem }
+}
+
+fn text(field: &'static str, value: &str, max: usize, shape: TextShape) -> Result<(), FieldError> {
+    if value.len() > max {
+        return Err(problem(field, "is too long"));
+    }
+    let allowed = |c: char| match shape {
+        TextShape::OneLine => !c.is_control(),
+        TextShape::MultiLine => !c.is_control() || c == '\n' || c == '\t',
+    };
+    if !value.chars().all(allowed) {
+        return Err(problem(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+fn required(field: &'static str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.trim().is_empty() {
+        return Err(problem(field, "must not be empty"));
+    }
+    text(field, value, max, TextShape::OneLine)
+}
+
+fn optional(
+    field: &'static str,
+    value: Option<&str>,
+    max: usize,
+    shape: TextShape,
+) -> Result<(), FieldError> {
+    value.map_or(Ok(()), |value| text(field, value, max, shape))
+}
+
+fn optional_line(field: &'static str, value: Option<&str>) -> Result<(), FieldError> {
+    optional(field, value, MAX_SHORT_TEXT_BYTES, TextShape::OneLine)
+}
+
+fn list(field: &'static str, items: &[String]) -> Result<(), FieldError> {
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(problem(field, "has too many items"));
+    }
+    items
+        .iter()
+        .try_for_each(|item| required(field, item, MAX_SHORT_TEXT_BYTES))
+}
+
+fn jurisdictions(field: &'static str, codes: &[String]) -> Result<(), FieldError> {
+    if codes.len() > MAX_LIST_ITEMS {
+        return Err(problem(field, "has too many items"));
+    }
+    if !codes.iter().all(|code| is_jurisdiction_code(code)) {
+        return Err(problem(field, "must hold ISO 3166-1 alpha-2 codes such as FR"));
+    }
+    Ok(())
+}
+
+fn is_iso_date(date: &str) -> bool {
+    let bytes = date.as_bytes();
+    bytes.len() == 10
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_alert() -> Alert {
+        Alert {
+            category: AlertCategory::Seizure,
+            legal_type: None,
+            severity: Severity::Critical,
+            subject: "a.example".into(),
+            summary: "Two servers taken from our rack at 06:00".into(),
+            details: None,
+            jurisdictions: vec!["FR".into()],
+            authority: None,
+            legal_basis: None,
+            event_date: Some("2026-11-28".into()),
+            seized: Some(Seized::Unknown),
+            services: vec![],
+            domains: vec![],
+            upstream: None,
+            references: vec![],
+        }
+    }
+
+    #[test]
+    fn body_round_trips_through_its_kind() {
+        let body = Body::Alert(sample_alert());
+        let decoded = Body::decode(KIND_ALERT, &body.encode()).expect("decodes");
+        assert_eq!(decoded, body);
+    }
+
+    #[test]
+    fn limits_name_the_field() {
+        let mut alert = sample_alert();
+        alert.summary = "x".repeat(MAX_SUMMARY_BYTES + 1);
+        assert_eq!(alert.check().map_err(|e| e.field), Err("summary"));
+        let mut alert = sample_alert();
+        alert.summary = "two\nlines".into();
+        assert_eq!(alert.check().map_err(|e| e.field), Err("summary"));
+        let mut alert = sample_alert();
+        alert.jurisdictions = vec!["France".into()];
+        assert_eq!(alert.check().map_err(|e| e.field), Err("jurisdictions"));
+        let mut alert = sample_alert();
+        alert.event_date = Some("28/11/2026".into());
+        assert_eq!(alert.check().map_err(|e| e.field), Err("event_date"));
+    }
+
+    #[test]
+    fn unknown_kinds_decode_as_unknown() {
+        assert_eq!(
+            Body::decode("canary", b"anything").expect("unknown is fine"),
+            Body::Unknown
+        );
+        assert!(is_valid_kind_name("key-cert/2"));
+        assert!(!is_valid_kind_name("Alert"));
+        assert!(!is_valid_kind_name(""));
+    }
+}

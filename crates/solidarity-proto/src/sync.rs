@@ -1,0 +1,165 @@
+//! Catch-up sync: the requester says how far it has each author's chain, the responder
+//! sends what is missing, in pages.
+//!
+//! - Requester → `SyncRequest { fed, have: [(author, seq)], limit }`. `have` lists every
+//!   author the requester trusts with its *watermark*: the highest seq up to which it holds
+//!   the author's chain without a gap (0 when it holds nothing of them).
+//! - Responder → `SyncResponse { envelopes, more }`: for each listed author, the stored
+//!   envelopes with seq above the watermark, in (author, seq) order, at most `limit` of
+//!   them and at most [`MAX_PAGE_BYTES`]; `more` says a page was cut short.
+//! - The requester validates every envelope like a gossiped one and, while `more`, asks
+//!   again with its new watermarks (at most [`MAX_SYNC_ROUNDS`] times per session).
+//!
+//! Authors not listed in the request are never sent, so nodes never push messages of keys
+//! the requester does not trust.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::codec::{self, DecodeError};
+use crate::ids::{AuthorKey, FederationId};
+
+/// The libp2p protocol name of the exchange.
+pub const SYNC_PROTOCOL: &str = "/solidarity/sync/1";
+/// Most authors a request may list.
+pub const MAX_SYNC_AUTHORS: usize = 4096;
+/// Most envelopes a page may hold (the responder may send fewer).
+pub const MAX_PAGE_ENVELOPES: u32 = 512;
+/// Most envelope bytes a page may hold; the responder stops before passing it.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+/// Most request/response rounds the requester runs in one sync session.
+pub const MAX_SYNC_ROUNDS: usize = 64;
+/// Largest encoded request: a full author list plus framing.
+pub const MAX_REQUEST_BYTES: usize = 64 + MAX_SYNC_AUTHORS * 48;
+/// Largest encoded response: a full page plus per-envelope framing.
+pub const MAX_RESPONSE_BYTES: usize = MAX_PAGE_BYTES + crate::envelope::MAX_ENVELOPE_BYTES + 16 * 1024;
+
+/// How far a node holds an author's chain without a gap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watermark {
+    /// The author.
+    pub author: AuthorKey,
+    /// Highest contiguous seq held (0: none).
+    pub seq: u64,
+}
+
+/// A request for what the requester misses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// The requester's federation; a responder of another federation answers with nothing.
+    pub fed: FederationId,
+    /// The requester's watermark of every author it trusts.
+    pub have: Vec<Watermark>,
+    /// Most envelopes wanted in this page (capped at [`MAX_PAGE_ENVELOPES`]).
+    pub limit: u32,
+}
+
+/// One page of missing envelopes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncResponse {
+    /// Envelope bytes, verbatim as stored.
+    pub envelopes: Vec<ByteBuf>,
+    /// True when the responder holds more than it sent.
+    pub more: bool,
+}
+
+/// Why a sync message was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncDecodeError {
+    /// It does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// It is over a limit.
+    #[error("sync message over its limit: {0}")]
+    OverLimit(&'static str),
+}
+
+impl SyncRequest {
+    /// Encodes the request.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes and bounds-checks a request.
+    pub fn decode(bytes: &[u8]) -> Result<Self, SyncDecodeError> {
+        if bytes.len() > MAX_REQUEST_BYTES {
+            return Err(SyncDecodeError::OverLimit("request size"));
+        }
+        let request: Self = codec::decode(bytes)?;
+        if request.have.len() > MAX_SYNC_AUTHORS {
+            return Err(SyncDecodeError::OverLimit("author count"));
+        }
+        Ok(request)
+    }
+
+    /// The page size the responder should use.
+    pub fn page_limit(&self) -> usize {
+        self.limit.clamp(1, MAX_PAGE_ENVELOPES) as usize
+    }
+}
+
+impl SyncResponse {
+    /// Encodes the response.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes and bounds-checks a response.
+    pub fn decode(bytes: &[u8]) -> Result<Self, SyncDecodeError> {
+        if bytes.len() > MAX_RESPONSE_BYTES {
+            return Err(SyncDecodeError::OverLimit("response size"));
+        }
+        let response: Self = codec::decode(bytes)?;
+        if response.envelopes.len() > MAX_PAGE_ENVELOPES as usize {
+            return Err(SyncDecodeError::OverLimit("envelope count"));
+        }
+        Ok(response)
+    }
+}
+
+/// The highest seq `s` such that every seq in `1..=s` is in `held` (sorted ascending,
+/// possibly with duplicates).
+pub fn contiguous_watermark(held: impl IntoIterator<Item = u64>) -> u64 {
+    let mut watermark = 0;
+    for seq in held {
+        if seq == watermark + 1 {
+            watermark = seq;
+        } else if seq > watermark + 1 {
+            break;
+        }
+    }
+    watermark
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermark_stops_at_the_first_gap() {
+        assert_eq!(contiguous_watermark([]), 0);
+        assert_eq!(contiguous_watermark([1, 2, 3]), 3);
+        assert_eq!(contiguous_watermark([1, 2, 4, 5]), 2);
+        assert_eq!(contiguous_watermark([2, 3]), 0);
+        assert_eq!(contiguous_watermark([1, 1, 2]), 2);
+    }
+
+    #[test]
+    fn request_round_trips_and_is_bounded() {
+        let request = SyncRequest {
+            fed: FederationId([1; 32]),
+            have: vec![Watermark {
+                author: AuthorKey([2; 32]),
+                seq: 7,
+            }],
+            limit: 100_000,
+        };
+        let decoded = SyncRequest::decode(&request.encode()).expect("decodes");
+        assert_eq!(decoded, request);
+        assert_eq!(decoded.page_limit(), MAX_PAGE_ENVELOPES as usize);
+        assert!(SyncRequest::decode(&vec![0u8; MAX_REQUEST_BYTES + 1]).is_err());
+    }
+}

@@ -1,0 +1,235 @@
+//! The validation verdict: a pure function of (envelope bytes, now, trust view, store lookups).
+//!
+//! Checks run cheapest first; the signature is verified only after every check that can
+//! reject without it. Order (normative, SPEC.md §6):
+//! 1. size ≤ [`MAX_ENVELOPE_BYTES`], envelope decodes, `v` is supported;
+//! 2. the id is already stored → Ignore(duplicate) (no signature check needed);
+//! 3. the signer is a member, the payload header decodes, federation, seq/prev chain shape,
+//!    kind name shape;
+//! 4. `verify_strict`;
+//! 5. clock window and expiry (Ignore: a peer is not punished for clocks);
+//! 6. another message already holds (signer, seq) → Ignore(seq conflict);
+//! 7. a known kind's body decodes and keeps its limits; an update or withdrawal targets a
+//!    message of the same signer and the right kind.
+
+use crate::envelope::{Envelope, MAX_ENVELOPE_BYTES};
+use crate::ids::{AuthorKey, FederationId, MessageId};
+use crate::payload::{self, Body, FieldError, Payload};
+
+/// Largest accepted lead of `created_at` over the receiver's clock, in milliseconds.
+pub const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
+
+/// What the validation decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Store it, show it if the kind is known, relay it.
+    Accept(Box<Accepted>),
+    /// Drop it without penalising the peer that forwarded it.
+    Ignore(IgnoreReason),
+    /// Drop it and penalise the peer that forwarded it.
+    Reject(RejectReason),
+}
+
+/// A message that passed validation, with everything decoded once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Content id.
+    pub id: MessageId,
+    /// The author.
+    pub signer: AuthorKey,
+    /// The decoded header.
+    pub payload: Payload,
+    /// The decoded body ([`Body::Unknown`] for kinds this version does not know).
+    pub body: Body,
+}
+
+/// Reasons to drop a message without penalty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IgnoreReason {
+    /// Already stored.
+    #[error("duplicate")]
+    Duplicate,
+    /// `created_at` is further ahead of our clock than [`MAX_CLOCK_SKEW_MS`].
+    #[error("created in the future (clock skew)")]
+    FromFuture,
+    /// `expires_at` has passed.
+    #[error("expired")]
+    Expired,
+    /// The signer already has a different message with this seq (a fork; kept first-seen).
+    #[error("another message holds this author sequence number")]
+    SeqConflict,
+}
+
+/// Reasons to drop a message and penalise the forwarding peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RejectReason {
+    /// Larger than [`MAX_ENVELOPE_BYTES`].
+    #[error("envelope of {0} bytes is over the limit")]
+    Oversize(usize),
+    /// The envelope or payload header does not decode.
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// `v` is not a version this node speaks.
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u8),
+    /// The signer is not a member of our federation.
+    #[error("signer is not a member")]
+    NotMember,
+    /// The payload names another federation.
+    #[error("message of another federation")]
+    WrongFederation,
+    /// `seq` is 0, or `prev` is present on seq 1 / absent on later seqs.
+    #[error("sequence number and prev do not fit together")]
+    BadChain,
+    /// The kind name has a forbidden shape.
+    #[error("invalid kind name")]
+    BadKind,
+    /// `expires_at` is not after `created_at`.
+    #[error("expires before it was created")]
+    BadExpiry,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// A known kind's body breaks its schema.
+    #[error("{0}")]
+    BadBody(String),
+    /// A field breaks its limit.
+    #[error("{0}")]
+    FieldLimit(FieldError),
+    /// An update or withdrawal refers to a message of another author.
+    #[error("only the author of a message may update or withdraw it")]
+    NotAuthor,
+    /// An update or withdrawal refers to a message of the wrong kind.
+    #[error("update or withdrawal targets a message of the wrong kind")]
+    WrongTarget,
+}
+
+/// Who this node trusts.
+pub trait TrustView {
+    /// Whether messages signed by `key` are accepted.
+    fn is_member(&self, key: &AuthorKey) -> bool;
+}
+
+/// What validation needs to know about stored messages.
+pub trait Lookup {
+    /// Whether a message with this id is stored.
+    fn contains(&self, id: &MessageId) -> bool;
+    /// The id stored for (author, seq), if any.
+    fn id_at(&self, author: &AuthorKey, seq: u64) -> Option<MessageId>;
+    /// Author and kind of a stored message.
+    fn author_and_kind(&self, id: &MessageId) -> Option<(AuthorKey, String)>;
+}
+
+/// Decides what to do with the envelope `bytes`, received at `now_ms`.
+pub fn validate(
+    bytes: &[u8],
+    now_ms: u64,
+    federation: &FederationId,
+    trust: &impl TrustView,
+    lookup: &impl Lookup,
+) -> Verdict {
+    match check(bytes, now_ms, federation, trust, lookup) {
+        Ok(accepted) => Verdict::Accept(Box::new(accepted)),
+        Err(Outcome::Ignore(reason)) => Verdict::Ignore(reason),
+        Err(Outcome::Reject(reason)) => Verdict::Reject(reason),
+    }
+}
+
+enum Outcome {
+    Ignore(IgnoreReason),
+    Reject(RejectReason),
+}
+
+fn reject(reason: RejectReason) -> Outcome {
+    Outcome::Reject(reason)
+}
+
+fn check(
+    bytes: &[u8],
+    now_ms: u64,
+    federation: &FederationId,
+    trust: &impl TrustView,
+    lookup: &impl Lookup,
+) -> Result<Accepted, Outcome> {
+    if bytes.len() > MAX_ENVELOPE_BYTES {
+        return Err(reject(RejectReason::Oversize(bytes.len())));
+    }
+    let envelope =
+        Envelope::decode(bytes).map_err(|e| reject(RejectReason::Malformed(e.to_string())))?;
+    if envelope.v != crate::PROTOCOL_VERSION {
+        return Err(reject(RejectReason::UnsupportedVersion(envelope.v)));
+    }
+    let id = envelope.id();
+    if lookup.contains(&id) {
+        return Err(Outcome::Ignore(IgnoreReason::Duplicate));
+    }
+    if !trust.is_member(&envelope.signer) {
+        return Err(reject(RejectReason::NotMember));
+    }
+    let payload = Payload::decode(&envelope.payload)
+        .map_err(|e| reject(RejectReason::Malformed(e.to_string())))?;
+    if payload.fed != *federation {
+        return Err(reject(RejectReason::WrongFederation));
+    }
+    let chain_ok = match (payload.seq, payload.prev) {
+        (0, _) => false,
+        (1, prev) => prev.is_none(),
+        (_, prev) => prev.is_some(),
+    };
+    if !chain_ok {
+        return Err(reject(RejectReason::BadChain));
+    }
+    if !payload::is_valid_kind_name(&payload.kind) {
+        return Err(reject(RejectReason::BadKind));
+    }
+    if payload
+        .expires_at
+        .is_some_and(|expires| expires <= payload.created_at)
+    {
+        return Err(reject(RejectReason::BadExpiry));
+    }
+    if !envelope.verify() {
+        return Err(reject(RejectReason::BadSignature));
+    }
+    if payload.created_at > now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(Outcome::Ignore(IgnoreReason::FromFuture));
+    }
+    if payload.expires_at.is_some_and(|expires| expires <= now_ms) {
+        return Err(Outcome::Ignore(IgnoreReason::Expired));
+    }
+    if lookup
+        .id_at(&envelope.signer, payload.seq)
+        .is_some_and(|other| other != id)
+    {
+        return Err(Outcome::Ignore(IgnoreReason::SeqConflict));
+    }
+    let body = Body::decode(&payload.kind, &payload.body).map_err(|e| match e {
+        payload::BodyError::Field(field) => reject(RejectReason::FieldLimit(field)),
+        decode @ payload::BodyError::Decode { .. } => {
+            reject(RejectReason::BadBody(decode.to_string()))
+        }
+    })?;
+    let target = match &body {
+        Body::AlertUpdate(update) => Some((update.alert, payload::KIND_ALERT)),
+        Body::MirrorWithdraw(withdraw) => Some((withdraw.offer, payload::KIND_MIRROR_OFFER)),
+        _ => None,
+    };
+    // A target we have not seen yet is accepted: the derived state only ever applies
+    // updates whose signer matches the target's author, whatever the arrival order.
+    if let Some((target, wanted_kind)) = target
+        && let Some((author, kind)) = lookup.author_and_kind(&target)
+    {
+        if author != envelope.signer {
+            return Err(reject(RejectReason::NotAuthor));
+        }
+        if kind != wanted_kind {
+            return Err(reject(RejectReason::WrongTarget));
+        }
+    }
+    Ok(Accepted {
+        id,
+        signer: envelope.signer,
+        payload,
+        body,
+    })
+}
