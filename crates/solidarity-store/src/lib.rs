@@ -1,1 +1,154 @@
-//! placeholder
+//! Durable storage of envelopes, with the indexes the node needs.
+//!
+//! It owns the on-disk layout and the [`Store`] trait. [`SledStore`] is the production
+//! backend (the only place that names sled; sled types never leave this crate) and
+//! [`MemoryStore`] serves tests and simulations. Both run the same logic in [`kv`] over a
+//! small key-value [`kv::Backend`], so they cannot drift apart.
+//!
+//! Architecture invariant: no async, no protocol decisions. The store records what the node
+//! accepted; validation lives in `solidarity-proto`. Every method blocks: callers run it off
+//! the async worker threads (the node's single writer thread for writes).
+//!
+//! Layout: one ordered key space with a one-byte prefix per index (see [`kv`]); a message's
+//! keys are written in one atomic batch, so a crash leaves a message either whole or absent.
+
+#![warn(missing_docs)]
+
+pub mod kv;
+mod memory;
+mod sled_backend;
+
+use solidarity_proto::{AuthorKey, MessageId};
+
+pub use kv::KvStore;
+pub use memory::MemoryBackend;
+pub use sled_backend::{DEFAULT_CACHE_BYTES, SledBackend, SledOptions};
+
+/// The production store.
+pub type SledStore = KvStore<SledBackend>;
+/// The in-memory store for tests.
+pub type MemoryStore = KvStore<MemoryBackend>;
+
+/// A validated message to store: header facts plus the envelope bytes, verbatim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Content id.
+    pub id: MessageId,
+    /// Signer.
+    pub author: AuthorKey,
+    /// Author seq.
+    pub seq: u64,
+    /// Kind name.
+    pub kind: String,
+    /// Creation time, ms since the epoch.
+    pub created_at: u64,
+    /// Expiry, ms since the epoch.
+    pub expires_at: Option<u64>,
+    /// The envelope bytes as received or signed.
+    pub envelope: Vec<u8>,
+}
+
+/// What an insert did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The message is new and now stored.
+    Stored,
+    /// The same id was already stored (or expired and tombstoned): nothing changed.
+    AlreadyStored,
+    /// Another message holds (author, seq): nothing changed (fork evidence is issue-3 work).
+    SeqConflict,
+}
+
+/// The facts the store keeps beside each envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// Signer.
+    pub author: AuthorKey,
+    /// Author seq.
+    pub seq: u64,
+    /// Kind name.
+    pub kind: String,
+    /// Creation time, ms since the epoch.
+    pub created_at: u64,
+    /// Expiry, ms since the epoch.
+    pub expires_at: Option<u64>,
+}
+
+/// A stored envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    /// Content id.
+    pub id: MessageId,
+    /// Author seq.
+    pub seq: u64,
+    /// Envelope bytes, verbatim.
+    pub envelope: Vec<u8>,
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be opened.
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        /// Where.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A read, write or flush failed.
+    #[error("storage {operation} failed: {source}")]
+    Backend {
+        /// Which operation.
+        operation: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Stored bytes do not have the shape this version writes.
+    #[error("the store holds a corrupt {what} record")]
+    Corrupt {
+        /// Which record type.
+        what: &'static str,
+    },
+}
+
+/// The store's interface. Every method blocks.
+pub trait Store: Send + Sync + 'static {
+    /// Stores each message unless its id (or its (author, seq)) is already taken. The writes
+    /// are applied atomically per message but are durable only after [`Store::flush`].
+    fn insert_batch(&self, messages: &[NewMessage]) -> Result<Vec<InsertOutcome>, StoreError>;
+    /// Makes every applied write durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Whether an envelope with this id is stored (expired ones are not).
+    fn contains(&self, id: &MessageId) -> Result<bool, StoreError>;
+    /// The envelope bytes of a message.
+    fn envelope(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The facts kept beside a message.
+    fn meta(&self, id: &MessageId) -> Result<Option<MessageMeta>, StoreError>;
+    /// The id at (author, seq), also after the message expired (its tombstone).
+    fn id_at(&self, author: &AuthorKey, seq: u64) -> Result<Option<MessageId>, StoreError>;
+    /// Every stored envelope of a kind.
+    fn by_kind(&self, kind: &str) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// The author's stored envelopes with seq ≥ `from_seq`, ascending, at most `limit`.
+    fn author_range(
+        &self,
+        author: &AuthorKey,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// Highest seq up to which the author's chain is held without a gap (tombstones count).
+    fn watermark(&self, author: &AuthorKey) -> Result<u64, StoreError>;
+    /// The author's highest known (seq, id), also from tombstones.
+    fn chain_head(&self, author: &AuthorKey) -> Result<Option<(u64, MessageId)>, StoreError>;
+    /// Deletes every message whose expiry is ≤ `now_ms`, keeping its (author, seq) → id
+    /// tombstone. Returns how many were deleted. Durable after [`Store::flush`].
+    fn expire(&self, now_ms: u64) -> Result<usize, StoreError>;
+    /// Number of stored envelopes.
+    fn len(&self) -> Result<usize, StoreError>;
+    /// Whether nothing is stored.
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+}

@@ -1,0 +1,114 @@
+//! The sled backend: the only code that names sled.
+
+use std::path::PathBuf;
+
+use crate::StoreError;
+use crate::kv::{Backend, BatchOp};
+
+/// Default cap of sled's page cache. sled's own default (1 GiB) is far more than a node
+/// with tens of thousands of small messages needs.
+pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How to open the sled store.
+#[derive(Clone, Debug)]
+pub struct SledOptions {
+    /// Directory of the database.
+    pub path: PathBuf,
+    /// Page-cache cap in bytes.
+    pub cache_bytes: u64,
+}
+
+impl SledOptions {
+    /// Options with the default cache cap.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
+}
+
+/// A sled tree holding the whole key space.
+#[derive(Debug)]
+pub struct SledBackend {
+    db: sled::Db,
+}
+
+fn backend_error(operation: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+    move |error| StoreError::Backend {
+        operation,
+        source: Box::new(error),
+    }
+}
+
+impl SledBackend {
+    /// Opens (or creates) the database.
+    pub fn open(options: &SledOptions) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(&options.path)
+            .cache_capacity(options.cache_bytes)
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(|error| StoreError::Open {
+                path: options.path.clone(),
+                source: Box::new(error),
+            })?;
+        Ok(Self { db })
+    }
+}
+
+impl Backend for SledBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get(key)
+            .map_err(backend_error("read"))?
+            .map(|value| value.to_vec()))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8], start: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.range(start.to_vec()..) {
+            let (key, value) = item.map_err(backend_error("scan"))?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key.to_vec(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let item = self
+            .db
+            .scan_prefix(prefix)
+            .next_back()
+            .transpose()
+            .map_err(backend_error("scan"))?;
+        Ok(item.map(|(key, value)| (key.to_vec(), value.to_vec())))
+    }
+
+    fn apply(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for op in ops {
+            match op {
+                BatchOp::Put(key, value) => batch.insert(key, value),
+                BatchOp::Delete(key) => batch.remove(key),
+            }
+        }
+        self.db.apply_batch(batch).map_err(backend_error("write"))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(backend_error("flush"))
+    }
+
+    fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for item in self.db.scan_prefix(prefix).keys() {
+            item.map_err(backend_error("scan"))?;
+            count += 1;
+        }
+        Ok(count)
+    }
+}

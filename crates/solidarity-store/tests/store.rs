@@ -1,0 +1,107 @@
+//! Store behaviour, run against both backends.
+
+use solidarity_proto::{AuthorKey, MessageId};
+use solidarity_store::{InsertOutcome, MemoryStore, NewMessage, SledOptions, SledStore, Store};
+
+fn message(author: u8, seq: u64, kind: &str, expires_at: Option<u64>) -> NewMessage {
+    let mut id = [0u8; 32];
+    id[0] = author;
+    id[1..9].copy_from_slice(&seq.to_be_bytes());
+    id[9] = kind.len() as u8;
+    NewMessage {
+        id: MessageId(id),
+        author: AuthorKey([author; 32]),
+        seq,
+        kind: kind.to_owned(),
+        created_at: 1_000 + seq,
+        expires_at,
+        envelope: format!("envelope {author} {seq} {kind}").into_bytes(),
+    }
+}
+
+fn backends() -> Vec<(Box<dyn Store>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sled = SledStore::open(&SledOptions::new(dir.path().join("db"))).expect("open");
+    vec![
+        (Box::new(MemoryStore::default()), None),
+        (Box::new(sled), Some(dir)),
+    ]
+}
+
+#[test]
+fn reinserting_the_same_id_changes_nothing() {
+    for (store, _dir) in backends() {
+        let m = message(1, 1, "alert", None);
+        assert_eq!(store.insert_batch(&[m.clone()]).expect("insert"), [InsertOutcome::Stored]);
+        assert_eq!(
+            store.insert_batch(&[m.clone(), m.clone()]).expect("insert"),
+            [InsertOutcome::AlreadyStored, InsertOutcome::AlreadyStored]
+        );
+        assert_eq!(store.len().expect("len"), 1);
+        assert_eq!(store.envelope(&m.id).expect("get"), Some(m.envelope.clone()));
+    }
+}
+
+#[test]
+fn a_second_message_at_the_same_seq_is_a_conflict() {
+    for (store, _dir) in backends() {
+        let first = message(1, 1, "alert", None);
+        let fork = message(1, 1, "mirror-offer", None);
+        store.insert_batch(&[first.clone()]).expect("insert");
+        assert_eq!(store.insert_batch(&[fork]).expect("insert"), [InsertOutcome::SeqConflict]);
+        assert_eq!(store.id_at(&first.author, 1).expect("id_at"), Some(first.id));
+    }
+}
+
+#[test]
+fn watermarks_stop_at_gaps_and_count_tombstones() {
+    for (store, _dir) in backends() {
+        let author = AuthorKey([3; 32]);
+        store
+            .insert_batch(&[
+                message(3, 1, "alert", None),
+                message(3, 2, "alert", Some(5_000)),
+                message(3, 3, "alert", None),
+                message(3, 5, "alert", None),
+            ])
+            .expect("insert");
+        assert_eq!(store.watermark(&author).expect("wm"), 3);
+        assert_eq!(store.watermark(&AuthorKey([9; 32])).expect("wm"), 0);
+        assert_eq!(store.chain_head(&author).expect("head").map(|h| h.0), Some(5));
+
+        assert_eq!(store.expire(5_000).expect("expire"), 1);
+        assert_eq!(store.watermark(&author).expect("wm"), 3, "tombstone keeps the chain");
+        let range: Vec<u64> = store
+            .author_range(&author, 2, 10)
+            .expect("range")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(range, [3, 5], "expired seq 2 is not served");
+        assert_eq!(store.by_kind("alert").expect("kind").len(), 3);
+        assert_eq!(store.len().expect("len"), 3);
+
+        store.insert_batch(&[message(3, 4, "alert", None)]).expect("insert");
+        assert_eq!(store.watermark(&author).expect("wm"), 5);
+    }
+}
+
+#[test]
+fn sled_store_keeps_everything_across_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SledOptions::new(dir.path().join("db"));
+    let messages: Vec<_> = (1..=50).map(|seq| message(7, seq, "alert", None)).collect();
+    {
+        let store = SledStore::open(&options).expect("open");
+        store.insert_batch(&messages).expect("insert");
+        store.flush().expect("flush");
+    }
+    let store = SledStore::open(&options).expect("reopen");
+    assert_eq!(store.len().expect("len"), 50);
+    assert_eq!(store.watermark(&AuthorKey([7; 32])).expect("wm"), 50);
+    for m in &messages {
+        assert_eq!(store.envelope(&m.id).expect("get").as_ref(), Some(&m.envelope));
+        let meta = store.meta(&m.id).expect("meta").expect("present");
+        assert_eq!((meta.seq, meta.kind.as_str()), (m.seq, "alert"));
+    }
+}
