@@ -1,1 +1,105 @@
-//! placeholder
+//! The libp2p adapter: moves bytes, topics and verdicts between members, not alerts.
+//!
+//! It owns the composed behaviour ([`behaviour`]), the event loop that alone owns the
+//! `Swarm` ([`event_loop`]), and the cloneable [`NetHandle`] the node talks to it through.
+//!
+//! - Transport: TCP + noise + yamux. Only peers on the allow-list (members) may connect;
+//!   others are refused right after the handshake.
+//! - Gossip: one gossipsub topic per federation, anonymous messages (the envelope signs
+//!   itself), a caller-supplied content-hash message id, application validation: every
+//!   received message waits for [`NetHandle::report`], and rejects lower the forwarder's score.
+//! - Sync: a request-response protocol carrying opaque bytes; the node encodes and decodes.
+//! - Reconnect: known member addresses are redialled with exponential backoff.
+//!
+//! Architecture invariant: no dependency on the protocol crate, the store or the node; no
+//! address, multiaddr or IP ever reaches a log line at info level or above.
+
+#![warn(missing_docs)]
+
+mod behaviour;
+mod event_loop;
+mod handle;
+
+use std::time::Duration;
+
+pub use event_loop::EventLoop;
+pub use handle::{Acceptance, GossipToken, NetError, NetHandle, SyncReplyToken};
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+
+/// Capacity of the command channel from handles to the event loop: enough for a burst of
+/// CLI actions and verdict reports; senders wait when it is full.
+pub const COMMAND_QUEUE: usize = 1024;
+/// Capacity of the event channel to the node: when the node falls behind, the event loop
+/// waits, which back-pressures the network instead of buffering without bound.
+pub const EVENT_QUEUE: usize = 1024;
+/// Most connections per peer (one, plus one during a simultaneous dial).
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// Most established connections overall; a federation has tens of members.
+pub const MAX_ESTABLISHED_CONNECTIONS: u32 = 256;
+/// Most connections still handshaking, in each direction.
+pub const MAX_PENDING_CONNECTIONS: u32 = 64;
+/// Most inbound sync requests awaiting the node's answer; beyond it requests are dropped.
+pub const MAX_PENDING_SYNC_REPLIES: usize = 256;
+/// First redial delay after a member disconnects or a dial fails.
+pub const MIN_REDIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest redial delay.
+pub const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Everything the event loop needs, chosen by the node.
+#[derive(Clone)]
+pub struct NetConfig {
+    /// The node key (also its PeerId).
+    pub keypair: Keypair,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// The gossipsub topic of the federation.
+    pub topic: String,
+    /// The request-response protocol name of sync.
+    pub sync_protocol: &'static str,
+    /// Content id of a gossiped message's bytes (deduplication before validation).
+    pub message_id: fn(&[u8]) -> Vec<u8>,
+    /// Largest gossiped message, bytes.
+    pub max_message_bytes: usize,
+    /// Largest sync request, bytes.
+    pub max_sync_request_bytes: usize,
+    /// Largest sync response, bytes.
+    pub max_sync_response_bytes: usize,
+    /// Gossipsub heartbeat (shorter in tests: libp2p timers ignore tokio's paused clock).
+    pub heartbeat: Duration,
+    /// Peers allowed to connect at start.
+    pub allowed: Vec<PeerId>,
+}
+
+/// What the network tells the node.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A gossiped message awaits validation; answer with [`NetHandle::report`].
+    Message {
+        /// Identifies the message and its forwarder for the verdict.
+        token: GossipToken,
+        /// The peer that forwarded it.
+        source: PeerId,
+        /// The message bytes.
+        data: Vec<u8>,
+    },
+    /// A member asks for sync; answer with [`NetHandle::reply_sync`].
+    SyncRequest {
+        /// The asking peer.
+        peer: PeerId,
+        /// The request bytes.
+        data: Vec<u8>,
+        /// Where the answer goes.
+        reply: SyncReplyToken,
+    },
+    /// The first connection to a peer is up.
+    PeerConnected(PeerId),
+    /// The last connection to a peer closed.
+    PeerDisconnected(PeerId),
+}
+
+/// Builds the network: a handle, the stream of events, and the loop the caller must run.
+pub fn build(
+    config: NetConfig,
+) -> Result<(NetHandle, tokio::sync::mpsc::Receiver<NetEvent>, EventLoop), NetError> {
+    event_loop::EventLoop::new(config)
+}

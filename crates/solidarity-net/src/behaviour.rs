@@ -1,0 +1,127 @@
+//! The composed behaviour, built once.
+
+use std::collections::HashMap;
+
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, identity::Keypair,
+    ping, request_response,
+};
+
+use crate::{
+    MAX_CONNECTIONS_PER_PEER, MAX_ESTABLISHED_CONNECTIONS, MAX_PENDING_CONNECTIONS, NetConfig,
+    NetError,
+};
+
+/// Identify's protocol version string.
+const IDENTIFY_PROTOCOL: &str = "/solidarity/1";
+/// Timeout of one sync round trip.
+const SYNC_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sync requests and responses are opaque byte strings to this crate.
+pub(crate) type SyncBytes = serde_bytes::ByteBuf;
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub(crate) members_only: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) sync: request_response::cbor::Behaviour<SyncBytes, SyncBytes>,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+}
+
+impl Behaviour {
+    pub(crate) fn new(key: &Keypair, config: &NetConfig) -> Result<Self, NetError> {
+        let mut members_only = allow_block_list::Behaviour::default();
+        for peer in &config.allowed {
+            members_only.allow_peer(*peer);
+        }
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+                .with_max_established(Some(MAX_ESTABLISHED_CONNECTIONS))
+                .with_max_pending_incoming(Some(MAX_PENDING_CONNECTIONS))
+                .with_max_pending_outgoing(Some(MAX_PENDING_CONNECTIONS)),
+        );
+        let sync_codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(config.max_sync_request_bytes as u64)
+            .set_response_size_maximum(config.max_sync_response_bytes as u64);
+        let sync = request_response::Behaviour::with_codec(
+            sync_codec,
+            [(
+                StreamProtocol::new(config.sync_protocol),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+        );
+        Ok(Self {
+            members_only,
+            limits,
+            gossipsub: gossip(config)?,
+            sync,
+            identify: identify::Behaviour::new(identify::Config::new(
+                IDENTIFY_PROTOCOL.to_owned(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::default(),
+        })
+    }
+}
+
+/// Gossipsub tuned for a federation of tens of members: a smaller mesh than the defaults
+/// (which target thousands of peers), no flood publishing, and scoring that punishes
+/// invalid messages hard while ignoring delivery-rate penalties that misfire on quiet topics.
+fn gossip(config: &NetConfig) -> Result<gossipsub::Behaviour, NetError> {
+    let message_id = config.message_id;
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(move |message: &gossipsub::Message| {
+            gossipsub::MessageId::from(message_id(&message.data))
+        })
+        .mesh_n(4)
+        .mesh_n_low(3)
+        .mesh_n_high(8)
+        .mesh_outbound_min(1)
+        .gossip_lazy(4)
+        .flood_publish(false)
+        .heartbeat_interval(config.heartbeat)
+        .max_transmit_size(config.max_message_bytes)
+        .build()
+        .map_err(|error| NetError::config(error))?;
+    let mut gossipsub =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+            .map_err(|error| NetError::config(error))?;
+
+    let topic = gossipsub::IdentTopic::new(config.topic.clone());
+    let topic_params = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        // Delivery-rate penalties (P3, P3b) assume a busy topic; alerts are rare.
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        // Each invalid message costs its forwarder dearly (P4 is squared).
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..gossipsub::TopicScoreParams::default()
+    };
+    let params = gossipsub::PeerScoreParams {
+        topics: HashMap::from([(topic.hash(), topic_params)]),
+        // Members may share a host or a NAT: co-location is not suspicious here.
+        ip_colocation_factor_weight: 0.0,
+        ..gossipsub::PeerScoreParams::default()
+    };
+    let thresholds = gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        ..gossipsub::PeerScoreThresholds::default()
+    };
+    gossipsub
+        .with_peer_score(params, thresholds)
+        .map_err(NetError::config)?;
+    gossipsub
+        .subscribe(&topic)
+        .map_err(|error| NetError::config(error))?;
+    Ok(gossipsub)
+}

@@ -1,0 +1,395 @@
+//! The event loop: the only owner of the `Swarm`.
+//!
+//! Invariant: the loop never blocks on the node. Events wait in a bounded outbox; while
+//! it is full the loop stops polling the swarm (back-pressure on the network) but keeps
+//! taking commands, so a node waiting on a command can never deadlock against it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, gossipsub, identify, noise, tcp, yamux};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::behaviour::{Behaviour, BehaviourEvent, SyncBytes};
+use crate::handle::{Acceptance, Command, GossipToken, NetError, NetHandle, SyncReplyToken};
+use crate::{
+    COMMAND_QUEUE, EVENT_QUEUE, MAX_PENDING_SYNC_REPLIES, MAX_REDIAL_BACKOFF, MIN_REDIAL_BACKOFF,
+    NetConfig, NetEvent,
+};
+
+/// How often due redials are checked.
+const REDIAL_TICK: Duration = Duration::from_millis(500);
+/// Connections of members stay open while idle: alerts are rare and must not wait for a dial.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A member to keep connected to.
+struct Redial {
+    addresses: Vec<Multiaddr>,
+    backoff: Duration,
+    next_attempt: Instant,
+}
+
+/// Owns the swarm; run it with [`EventLoop::run`].
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    outbox: VecDeque<NetEvent>,
+    topic: gossipsub::IdentTopic,
+    pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    pending_replies: HashMap<InboundRequestId, ResponseChannel<SyncBytes>>,
+    listen_addresses: Vec<Multiaddr>,
+    redials: HashMap<PeerId, Redial>,
+    connected: HashSet<PeerId>,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        config: NetConfig,
+    ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>, Self), NetError> {
+        let behaviour = Behaviour::new(&config.keypair, &config)?;
+        let mut swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(NetError::config)?
+            .with_behaviour(|_| behaviour)
+            .map_err(NetError::config)?
+            .with_swarm_config(|swarm_config| {
+                swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
+            })
+            .build();
+        for (index, address) in config.listen.iter().enumerate() {
+            swarm
+                .listen_on(address.clone())
+                .map_err(|error| NetError::Listen {
+                    index,
+                    source: Box::new(error),
+                })?;
+        }
+        let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let event_loop = Self {
+            swarm,
+            commands: command_rx,
+            events: event_tx,
+            outbox: VecDeque::new(),
+            topic: gossipsub::IdentTopic::new(config.topic),
+            pending_requests: HashMap::new(),
+            pending_replies: HashMap::new(),
+            listen_addresses: Vec::new(),
+            redials: HashMap::new(),
+            connected: HashSet::new(),
+        };
+        Ok((
+            NetHandle {
+                commands: command_tx,
+            },
+            event_rx,
+            event_loop,
+        ))
+    }
+
+    /// Runs until `shutdown` completes or the node drops every handle and the event stream.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        let mut redial_tick = tokio::time::interval(REDIAL_TICK);
+        redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        // A local sender, so a reserved permit does not borrow `self`.
+        let events = self.events.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                command = self.commands.recv() => match command {
+                    Some(command) => self.handle_command(command),
+                    None => break,
+                },
+                permit = events.reserve(), if !self.outbox.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(event) = self.outbox.pop_front() {
+                            permit.send(event);
+                        }
+                    }
+                    Err(_) => break,
+                },
+                event = self.swarm.select_next_some(), if self.outbox.len() < EVENT_QUEUE => {
+                    self.handle_swarm_event(event);
+                }
+                _ = redial_tick.tick() => self.handle_redial_tick(),
+            }
+        }
+        tracing::debug!("network event loop stopped");
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { data, done } => {
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(self.topic.clone(), data)
+                    .map(drop)
+                    .map_err(|error| match error {
+                        gossipsub::PublishError::NoPeersSubscribedToTopic
+                        | gossipsub::PublishError::AllQueuesFull(_) => NetError::NoPeers,
+                        source => NetError::Publish { source },
+                    });
+                // The caller may have given up waiting; nothing to undo then.
+                let _ = done.send(result);
+            }
+            Command::Report { token, acceptance } => {
+                let acceptance = match acceptance {
+                    Acceptance::Accept => gossipsub::MessageAcceptance::Accept,
+                    Acceptance::Ignore => gossipsub::MessageAcceptance::Ignore,
+                    Acceptance::Reject => gossipsub::MessageAcceptance::Reject,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&token.id, &token.source, acceptance);
+            }
+            Command::AllowPeer { peer, addresses } => {
+                self.swarm.behaviour_mut().members_only.allow_peer(peer);
+                if !addresses.is_empty() {
+                    for address in &addresses {
+                        self.swarm.add_peer_address(peer, address.clone());
+                    }
+                    self.redials.insert(
+                        peer,
+                        Redial {
+                            addresses,
+                            backoff: MIN_REDIAL_BACKOFF,
+                            next_attempt: Instant::now(),
+                        },
+                    );
+                }
+            }
+            Command::DisallowPeer { peer } => {
+                self.redials.remove(&peer);
+                // The allow-list closes existing connections of a peer it no longer allows.
+                self.swarm.behaviour_mut().members_only.disallow_peer(peer);
+            }
+            Command::SyncRequest { peer, data, done } => {
+                let request_id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer, SyncBytes::from(data));
+                self.pending_requests.insert(request_id, done);
+            }
+            Command::SyncReply { token, data } => {
+                if let Some(channel) = self.pending_replies.remove(&token.0)
+                    && self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, SyncBytes::from(data))
+                        .is_err()
+                {
+                    tracing::debug!("sync requester left before the answer");
+                }
+            }
+            Command::ListenAddresses { done } => {
+                let _ = done.send(self.listen_addresses.clone());
+            }
+        }
+    }
+
+    fn handle_redial_tick(&mut self) {
+        let now = Instant::now();
+        for (peer, redial) in &mut self.redials {
+            if self.connected.contains(peer) || redial.next_attempt > now {
+                continue;
+            }
+            let options = DialOpts::peer_id(*peer)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .addresses(redial.addresses.clone())
+                .build();
+            if let Err(error) = self.swarm.dial(options) {
+                tracing::trace!(peer = %short(peer), %error, "dial not started");
+            }
+            redial.next_attempt = now + redial.backoff;
+            redial.backoff = (redial.backoff * 2).min(MAX_REDIAL_BACKOFF);
+        }
+    }
+
+    fn emit(&mut self, event: NetEvent) {
+        self.outbox.push_back(event);
+    }
+
+    fn handle_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(event) => self.handle_behaviour_event(event),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::debug!("listening on a new address");
+                self.listen_addresses.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addresses.retain(|known| *known != address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if let Some(redial) = self.redials.get_mut(&peer_id) {
+                    redial.backoff = MIN_REDIAL_BACKOFF;
+                }
+                if num_established.get() == 1 {
+                    self.connected.insert(peer_id);
+                    tracing::debug!(peer = %short(&peer_id), "member connected");
+                    self.emit(NetEvent::PeerConnected(peer_id));
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.connected.remove(&peer_id);
+                    if let Some(redial) = self.redials.get_mut(&peer_id) {
+                        redial.next_attempt = Instant::now() + redial.backoff;
+                    }
+                    tracing::debug!(peer = %short(&peer_id), "member disconnected");
+                    self.emit(NetEvent::PeerDisconnected(peer_id));
+                }
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!(%error, "inbound connection refused or failed");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                // The error text can hold addresses: keep it at trace.
+                tracing::trace!(peer = ?peer_id.map(|p| short(&p)), %error, "dial failed");
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(%error, "a listener failed");
+            }
+            SwarmEvent::ListenerClosed { reason, .. } => {
+                tracing::debug!(ok = reason.is_ok(), "a listener closed");
+            }
+            // Dialing, IncomingConnection, NewExternalAddrCandidate and friends carry nothing
+            // the node acts on.
+            other => tracing::trace!(event = ?std::mem::discriminant(&other), "swarm event"),
+        }
+    }
+
+    fn handle_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::MembersOnly(never) => match never {},
+            BehaviourEvent::Limits(never) => match never {},
+            BehaviourEvent::Gossipsub(event) => self.handle_gossip_event(event),
+            BehaviourEvent::Sync(event) => self.handle_sync_event(event),
+            BehaviourEvent::Identify(event) => match event {
+                identify::Event::Received { peer_id, .. } => {
+                    tracing::trace!(peer = %short(&peer_id), "identify received");
+                }
+                identify::Event::Sent { .. } | identify::Event::Pushed { .. } => {}
+                identify::Event::Error { peer_id, error, .. } => {
+                    tracing::debug!(peer = %short(&peer_id), %error, "identify failed");
+                }
+            },
+            BehaviourEvent::Ping(event) => {
+                if let Err(error) = event.result {
+                    tracing::debug!(peer = %short(&event.peer), %error, "ping failed");
+                }
+            }
+        }
+    }
+
+    fn handle_gossip_event(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => self.emit(NetEvent::Message {
+                token: GossipToken {
+                    id: message_id,
+                    source: propagation_source,
+                },
+                source: propagation_source,
+                data: message.data,
+            }),
+            gossipsub::Event::Subscribed { peer_id, .. } => {
+                tracing::trace!(peer = %short(&peer_id), "peer subscribed");
+            }
+            gossipsub::Event::Unsubscribed { peer_id, .. } => {
+                tracing::trace!(peer = %short(&peer_id), "peer unsubscribed");
+            }
+            gossipsub::Event::GossipsubNotSupported { peer_id } => {
+                tracing::debug!(peer = %short(&peer_id), "peer does not speak gossipsub");
+            }
+            gossipsub::Event::SlowPeer { peer_id, .. } => {
+                tracing::debug!(peer = %short(&peer_id), "peer is slow to take messages");
+            }
+        }
+    }
+
+    fn handle_sync_event(&mut self, event: request_response::Event<SyncBytes, SyncBytes>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request_id,
+                    request,
+                    channel,
+                } => {
+                    if self.pending_replies.len() >= MAX_PENDING_SYNC_REPLIES {
+                        tracing::debug!(peer = %short(&peer), "too many sync requests pending, dropping one");
+                        return;
+                    }
+                    self.pending_replies.insert(request_id, channel);
+                    self.emit(NetEvent::SyncRequest {
+                        peer,
+                        data: request.into_vec(),
+                        reply: SyncReplyToken(request_id),
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(done) = self.pending_requests.remove(&request_id) {
+                        let _ = done.send(Ok(response.into_vec()));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(done) = self.pending_requests.remove(&request_id) {
+                    let _ = done.send(Err(NetError::Sync {
+                        source: Box::new(error),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.pending_replies.remove(&request_id);
+                tracing::debug!(peer = %short(&peer), %error, "inbound sync failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}
+
+/// A PeerId shortened for debug logs: enough to tell members apart, not a full identifier.
+fn short(peer: &PeerId) -> String {
+    let text = peer.to_base58();
+    text[text.len().saturating_sub(8)..].to_owned()
+}
