@@ -1,1 +1,364 @@
-//! placeholder
+//! The control API shared by the daemon and the CLI.
+//!
+//! - Transport: a Unix socket `control.sock` in the node's data dir (dir 0700, socket
+//!   0600); one request per connection.
+//! - Framing: the client writes one JSON [`Request`] and a newline; the daemon answers one
+//!   JSON [`Response`] and a newline, then closes.
+//! - Every CLI command is one request variant with a typed client method below.
+//!
+//! Architecture invariant: this crate holds types and a blocking client only; the server
+//! side lives in the node. It depends on `solidarity-proto` for the message types, nothing else.
+
+#![warn(missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use solidarity_proto::payload::{Alert, AlertStatus, MirrorOffer};
+use solidarity_proto::state::{AlertView, OfferView};
+use solidarity_proto::{AuthorKey, MessageId};
+
+/// File name of the socket inside the data dir.
+pub const SOCKET_FILE: &str = "control.sock";
+/// Largest request line the daemon reads; larger ones are refused unread.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Largest response the client reads (a listing of every alert fits many times over).
+pub const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
+/// How long the client waits for the daemon.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A command to the daemon.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// The node's own state → [`Response::Status`].
+    Status,
+    /// Members and their connectivity → [`Response::Peers`].
+    Peers,
+    /// The member card with the addresses bound now → [`Response::Card`].
+    Card,
+    /// Re-read the members file → [`Response::Done`].
+    ReloadMembers,
+    /// Sign, store durably, publish → [`Response::Raised`].
+    AlertRaise {
+        /// The alert.
+        alert: Alert,
+        /// Lifetime from now, ms; none: no expiry.
+        expires_in_ms: Option<u64>,
+    },
+    /// Update one of this node's own alerts → [`Response::Raised`].
+    AlertUpdate {
+        /// The alert's id.
+        alert: MessageId,
+        /// The new state.
+        status: AlertStatus,
+        /// Free text.
+        note: Option<String>,
+    },
+    /// Every alert with its state → [`Response::Alerts`].
+    AlertList,
+    /// Publish a mirror offer → [`Response::Raised`].
+    MirrorOffer {
+        /// The offer.
+        offer: MirrorOffer,
+        /// Validity from now, ms.
+        valid_for_ms: u64,
+    },
+    /// Withdraw one of this node's offers → [`Response::Raised`].
+    MirrorWithdraw {
+        /// The offer's id.
+        offer: MessageId,
+    },
+    /// Every live offer → [`Response::Offers`].
+    MirrorList,
+}
+
+/// The daemon's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    /// See [`StatusView`].
+    Status(StatusView),
+    /// One entry per member.
+    Peers {
+        /// The members.
+        members: Vec<MemberView>,
+    },
+    /// A one-line member card.
+    Card {
+        /// The card.
+        card: String,
+    },
+    /// Done, nothing to report.
+    Done,
+    /// A message was signed and is durably stored; publishing is under way.
+    Raised {
+        /// Its id.
+        id: MessageId,
+    },
+    /// Alerts, most severe and newest first.
+    Alerts {
+        /// The alerts.
+        alerts: Vec<AlertView>,
+    },
+    /// Live mirror offers.
+    Offers {
+        /// The offers.
+        offers: Vec<OfferView>,
+    },
+    /// The request was refused; nothing changed.
+    Error {
+        /// One line for the admin.
+        message: String,
+    },
+}
+
+/// The node's view of itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// This node's key.
+    pub node_key: AuthorKey,
+    /// The node's libp2p peer id.
+    pub peer_id: String,
+    /// Federation name.
+    pub federation: String,
+    /// Daemon version.
+    pub version: String,
+    /// Start time, ms since the epoch.
+    pub started_at: u64,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// TCP ports the p2p listener bound.
+    pub p2p_ports: Vec<u16>,
+    /// URL of the status page.
+    pub status_url: String,
+    /// Members known.
+    pub members: usize,
+    /// Members connected now.
+    pub connected: usize,
+    /// Alerts known.
+    pub alerts: usize,
+    /// Live mirror offers.
+    pub offers: usize,
+    /// Messages in the store.
+    pub stored_messages: usize,
+}
+
+/// One member as this node sees it. Never holds an address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// The member's name, as the admin gave it.
+    pub name: String,
+    /// Its key.
+    pub key: AuthorKey,
+    /// Whether a connection is up now.
+    pub connected: bool,
+    /// Creation time of the newest message seen from it, ms since the epoch.
+    pub last_message_at: Option<u64>,
+}
+
+/// Why a control call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Nobody listens on the socket.
+    #[error("the solidarity daemon is not running for data dir {data_dir} (start it with `solidarity node`)")]
+    DaemonNotRunning {
+        /// The data dir.
+        data_dir: PathBuf,
+    },
+    /// The socket exists but may not be opened.
+    #[error("no permission to use the control socket {socket}: run as the daemon's user")]
+    PermissionDenied {
+        /// The socket path.
+        socket: PathBuf,
+    },
+    /// Talking to the daemon failed midway.
+    #[error("control connection failed: {source}")]
+    Io {
+        /// Why.
+        #[from]
+        source: std::io::Error,
+    },
+    /// The daemon's answer does not parse.
+    #[error("the daemon sent an answer this CLI cannot read (version mismatch?): {source}")]
+    BadResponse {
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The daemon refused the request.
+    #[error("{message}")]
+    Refused {
+        /// The daemon's reason.
+        message: String,
+    },
+    /// The daemon answered with a response of the wrong type.
+    #[error("the daemon answered {got} to a request that expects {expected}")]
+    Unexpected {
+        /// What was expected.
+        expected: &'static str,
+        /// What came.
+        got: String,
+    },
+}
+
+/// Why a request line was refused by the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// Over [`MAX_REQUEST_BYTES`].
+    #[error("request larger than {MAX_REQUEST_BYTES} bytes")]
+    TooLarge,
+    /// Not a request.
+    #[error("malformed request: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// Parses one request line.
+pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
+    if line.len() > MAX_REQUEST_BYTES {
+        return Err(RequestError::TooLarge);
+    }
+    Ok(serde_json::from_slice(line)?)
+}
+
+/// Encodes a response line (with its newline).
+pub fn encode_response(response: &Response) -> Vec<u8> {
+    let mut line = serde_json::to_vec(response).unwrap_or_else(|error| {
+        // The response types hold only strings, integers and ids: this cannot fail.
+        format!("{{\"result\":\"error\",\"message\":\"cannot encode response: {error}\"}}")
+            .into_bytes()
+    });
+    line.push(b'\n');
+    line
+}
+
+/// The socket path inside a data dir.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_FILE)
+}
+
+/// Blocking client of one node's control socket.
+#[derive(Debug, Clone)]
+pub struct Client {
+    data_dir: PathBuf,
+}
+
+macro_rules! expect {
+    ($response:expr, $pattern:pat => $value:expr, $expected:literal) => {
+        match $response {
+            $pattern => Ok($value),
+            other => Err(ControlError::Unexpected {
+                expected: $expected,
+                got: format!("{other:?}").chars().take(80).collect(),
+            }),
+        }
+    };
+}
+
+impl Client {
+    /// A client of the node whose data dir is `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+        }
+    }
+
+    /// Sends one request and returns the daemon's answer; a refusal becomes an error.
+    pub fn call(&self, request: &Request) -> Result<Response, ControlError> {
+        let socket = socket_path(&self.data_dir);
+        let mut stream = UnixStream::connect(&socket).map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ControlError::DaemonNotRunning {
+                    data_dir: self.data_dir.clone(),
+                }
+            }
+            std::io::ErrorKind::PermissionDenied => ControlError::PermissionDenied {
+                socket: socket.clone(),
+            },
+            _ => ControlError::Io { source: error },
+        })?;
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+        let mut line = serde_json::to_vec(request).map_err(|source| ControlError::Io {
+            source: std::io::Error::other(source),
+        })?;
+        line.push(b'\n');
+        stream.write_all(&line)?;
+        let mut answer = Vec::new();
+        BufReader::new(stream.take(MAX_RESPONSE_BYTES)).read_until(b'\n', &mut answer)?;
+        let response: Response = serde_json::from_slice(&answer)
+            .map_err(|source| ControlError::BadResponse { source })?;
+        match response {
+            Response::Error { message } => Err(ControlError::Refused { message }),
+            other => Ok(other),
+        }
+    }
+
+    /// `solidarity status`.
+    pub fn status(&self) -> Result<StatusView, ControlError> {
+        expect!(self.call(&Request::Status)?, Response::Status(status) => status, "status")
+    }
+
+    /// `solidarity peers`.
+    pub fn peers(&self) -> Result<Vec<MemberView>, ControlError> {
+        expect!(self.call(&Request::Peers)?, Response::Peers { members } => members, "peers")
+    }
+
+    /// `solidarity id` while the daemon runs.
+    pub fn card(&self) -> Result<String, ControlError> {
+        expect!(self.call(&Request::Card)?, Response::Card { card } => card, "card")
+    }
+
+    /// Tells the daemon the members file changed.
+    pub fn reload_members(&self) -> Result<(), ControlError> {
+        expect!(self.call(&Request::ReloadMembers)?, Response::Done => (), "done")
+    }
+
+    /// Sends a request that signs a message; returns its id once durably stored.
+    pub fn sign(&self, request: &Request) -> Result<MessageId, ControlError> {
+        expect!(self.call(request)?, Response::Raised { id } => id, "raised")
+    }
+
+    /// `solidarity alert list`.
+    pub fn alerts(&self) -> Result<Vec<AlertView>, ControlError> {
+        expect!(self.call(&Request::AlertList)?, Response::Alerts { alerts } => alerts, "alerts")
+    }
+
+    /// `solidarity mirror list`.
+    pub fn offers(&self) -> Result<Vec<OfferView>, ControlError> {
+        expect!(self.call(&Request::MirrorList)?, Response::Offers { offers } => offers, "offers")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_unknown_fields_are_refused() {
+        let request = Request::AlertUpdate {
+            alert: MessageId([1; 32]),
+            status: AlertStatus::Confirmed,
+            note: Some("seen".into()),
+        };
+        let line = serde_json::to_vec(&request).expect("encode");
+        assert_eq!(parse_request(&line).expect("parse"), request);
+        let extra = format!(r#"{{"op":"mirror_withdraw","offer":"{}","extra":1}}"#, "00".repeat(32));
+        assert!(parse_request(extra.as_bytes()).is_err());
+        assert!(parse_request(b"not json").is_err());
+        assert!(matches!(
+            parse_request(&vec![b' '; MAX_REQUEST_BYTES + 1]),
+            Err(RequestError::TooLarge)
+        ));
+    }
+
+    #[test]
+    fn a_missing_daemon_is_named_as_such() {
+        let dir = std::env::temp_dir().join("solidarity-no-daemon-here");
+        let error = Client::new(&dir).status().expect_err("no daemon");
+        assert!(matches!(error, ControlError::DaemonNotRunning { .. }), "{error}");
+    }
+}
