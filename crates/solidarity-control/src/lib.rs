@@ -164,7 +164,9 @@ pub struct MemberView {
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     /// Nobody listens on the socket.
-    #[error("the solidarity daemon is not running for data dir {data_dir} (start it with `solidarity node`)")]
+    #[error(
+        "the solidarity daemon is not running for data dir {data_dir} (start it with `solidarity node`)"
+    )]
     DaemonNotRunning {
         /// The data dir.
         data_dir: PathBuf,
@@ -346,7 +348,10 @@ mod tests {
         };
         let line = serde_json::to_vec(&request).expect("encode");
         assert_eq!(parse_request(&line).expect("parse"), request);
-        let extra = format!(r#"{{"op":"mirror_withdraw","offer":"{}","extra":1}}"#, "00".repeat(32));
+        let extra = format!(
+            r#"{{"op":"mirror_withdraw","offer":"{}","extra":1}}"#,
+            "00".repeat(32)
+        );
         assert!(parse_request(extra.as_bytes()).is_err());
         assert!(parse_request(b"not json").is_err());
         assert!(matches!(
@@ -359,6 +364,9 @@ mod tests {
     fn a_missing_daemon_is_named_as_such() {
         let dir = std::env::temp_dir().join("solidarity-no-daemon-here");
         let error = Client::new(&dir).status().expect_err("no daemon");
-        assert!(matches!(error, ControlError::DaemonNotRunning { .. }), "{error}");
+        assert!(
+            matches!(error, ControlError::DaemonNotRunning { .. }),
+            "{error}"
+        );
     }
 }

@@ -133,7 +133,11 @@ impl NetHandle {
     }
 
     /// Lets a member connect, and keeps dialling it at `addresses` with backoff.
-    pub async fn allow_peer(&self, peer: PeerId, addresses: Vec<Multiaddr>) -> Result<(), NetError> {
+    pub async fn allow_peer(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+    ) -> Result<(), NetError> {
         self.send(Command::AllowPeer { peer, addresses }).await
     }
 

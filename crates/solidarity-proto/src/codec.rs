@@ -32,3 +32,20 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
         reason: error.to_string(),
     })
 }
+
+/// Decodes one complete CBOR item and requires `bytes` to be exactly what [`encode`]
+/// produces for the decoded value.
+///
+/// The decoder is lenient (any key order, byte-string or integer keys, arrays for maps,
+/// tags, indefinite lengths, non-minimal integers), so without this check the same
+/// envelope has many encodings and anyone relaying it could change its bytes, keeping its
+/// id and signature valid.
+pub fn decode_canonical<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let value: T = decode(bytes)?;
+    if encode(&value) != bytes {
+        return Err(DecodeError {
+            reason: "not in canonical encoding".to_owned(),
+        });
+    }
+    Ok(value)
+}

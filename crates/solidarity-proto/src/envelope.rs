@@ -38,9 +38,10 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Decodes an envelope without checking anything beyond its shape.
+    /// Decodes an envelope without checking anything beyond its shape. The bytes must be
+    /// the envelope's canonical encoding.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        codec::decode(bytes)
+        codec::decode_canonical(bytes)
     }
 
     /// The envelope's CBOR bytes.
@@ -119,4 +120,21 @@ pub fn sign(key: &SigningKey, payload: &Payload) -> SignedMessage {
 /// The author key of a signing key.
 pub fn author_key(key: &SigningKey) -> AuthorKey {
     AuthorKey(key.verifying_key().to_bytes())
+}
+
+/// Domain-separation prefix of the gossip id of bytes that are not an envelope.
+pub const RAW_GOSSIP_ID_DOMAIN: &[u8] = b"solidarity/v1/raw\0";
+
+/// The gossipsub message id of received bytes: the content id when they decode as an
+/// envelope (so re-encodings and duplicates share one id), else a hash of the raw bytes.
+pub fn gossip_message_id(bytes: &[u8]) -> [u8; 32] {
+    match message_id_of_envelope_bytes(bytes) {
+        Some(id) => id.0,
+        None => {
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(RAW_GOSSIP_ID_DOMAIN);
+            hasher.update(bytes);
+            hasher.finalize().into()
+        }
+    }
 }

@@ -57,9 +57,10 @@ pub struct Payload {
 }
 
 impl Payload {
-    /// Decodes a payload header (the body stays opaque).
+    /// Decodes a payload header (the body stays opaque). The bytes must be the header's
+    /// canonical encoding.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        codec::decode(bytes)
+        codec::decode_canonical(bytes)
     }
 }
 
@@ -466,7 +467,10 @@ fn jurisdictions(field: &'static str, codes: &[String]) -> Result<(), FieldError
         return Err(problem(field, "has too many items"));
     }
     if !codes.iter().all(|code| is_jurisdiction_code(code)) {
-        return Err(problem(field, "must hold ISO 3166-1 alpha-2 codes such as FR"));
+        return Err(problem(
+            field,
+            "must hold ISO 3166-1 alpha-2 codes such as FR",
+        ));
     }
     Ok(())
 }

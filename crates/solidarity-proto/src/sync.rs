@@ -32,7 +32,8 @@ pub const MAX_SYNC_ROUNDS: usize = 64;
 /// Largest encoded request: a full author list plus framing.
 pub const MAX_REQUEST_BYTES: usize = 64 + MAX_SYNC_AUTHORS * 48;
 /// Largest encoded response: a full page plus per-envelope framing.
-pub const MAX_RESPONSE_BYTES: usize = MAX_PAGE_BYTES + crate::envelope::MAX_ENVELOPE_BYTES + 16 * 1024;
+pub const MAX_RESPONSE_BYTES: usize =
+    MAX_PAGE_BYTES + crate::envelope::MAX_ENVELOPE_BYTES + 16 * 1024;
 
 /// How far a node holds an author's chain without a gap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,8 +38,11 @@ pub trait Backend: Send + Sync + 'static {
     /// The value of a key.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every entry whose key starts with `prefix` and is ≥ `start`, in key order.
-    fn scan_prefix(&self, prefix: &[u8], start: &[u8])
-    -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
     /// The greatest entry whose key starts with `prefix`.
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
     /// Applies all ops atomically.
@@ -134,7 +137,11 @@ fn decode_meta(value: &[u8]) -> Result<MessageMeta, StoreError> {
 }
 
 impl<B: Backend> KvStore<B> {
-    fn stored_envelope(&self, id: MessageId, seq: u64) -> Result<Option<StoredEnvelope>, StoreError> {
+    fn stored_envelope(
+        &self,
+        id: MessageId,
+        seq: u64,
+    ) -> Result<Option<StoredEnvelope>, StoreError> {
         Ok(self
             .backend
             .get(&key(ENVELOPE, &[id.as_bytes()]))?
@@ -162,7 +169,10 @@ impl<B: Backend> Store for KvStore<B> {
                 ops.push(BatchOp::Put(key(ENVELOPE, &[id]), message.envelope.clone()));
                 ops.push(BatchOp::Put(key(META, &[id]), encode_meta(message)));
                 ops.push(BatchOp::Put(chain, id.to_vec()));
-                ops.push(BatchOp::Put(kind_key(&message.kind, &message.id), Vec::new()));
+                ops.push(BatchOp::Put(
+                    kind_key(&message.kind, &message.id),
+                    Vec::new(),
+                ));
                 if let Some(expires_at) = message.expires_at {
                     ops.push(BatchOp::Put(
                         key(EXPIRY, &[&expires_at.to_be_bytes(), id]),

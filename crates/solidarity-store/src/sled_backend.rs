@@ -66,7 +66,11 @@ impl Backend for SledBackend {
             .map(|value| value.to_vec()))
     }
 
-    fn scan_prefix(&self, prefix: &[u8], start: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
         for item in self.db.range(start.to_vec()..) {
             let (key, value) = item.map_err(backend_error("scan"))?;

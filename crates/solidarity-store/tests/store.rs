@@ -32,13 +32,19 @@ fn backends() -> Vec<(Box<dyn Store>, Option<tempfile::TempDir>)> {
 fn reinserting_the_same_id_changes_nothing() {
     for (store, _dir) in backends() {
         let m = message(1, 1, "alert", None);
-        assert_eq!(store.insert_batch(&[m.clone()]).expect("insert"), [InsertOutcome::Stored]);
+        assert_eq!(
+            store.insert_batch(&[m.clone()]).expect("insert"),
+            [InsertOutcome::Stored]
+        );
         assert_eq!(
             store.insert_batch(&[m.clone(), m.clone()]).expect("insert"),
             [InsertOutcome::AlreadyStored, InsertOutcome::AlreadyStored]
         );
         assert_eq!(store.len().expect("len"), 1);
-        assert_eq!(store.envelope(&m.id).expect("get"), Some(m.envelope.clone()));
+        assert_eq!(
+            store.envelope(&m.id).expect("get"),
+            Some(m.envelope.clone())
+        );
     }
 }
 
@@ -48,8 +54,14 @@ fn a_second_message_at_the_same_seq_is_a_conflict() {
         let first = message(1, 1, "alert", None);
         let fork = message(1, 1, "mirror-offer", None);
         store.insert_batch(&[first.clone()]).expect("insert");
-        assert_eq!(store.insert_batch(&[fork]).expect("insert"), [InsertOutcome::SeqConflict]);
-        assert_eq!(store.id_at(&first.author, 1).expect("id_at"), Some(first.id));
+        assert_eq!(
+            store.insert_batch(&[fork]).expect("insert"),
+            [InsertOutcome::SeqConflict]
+        );
+        assert_eq!(
+            store.id_at(&first.author, 1).expect("id_at"),
+            Some(first.id)
+        );
     }
 }
 
@@ -67,10 +79,17 @@ fn watermarks_stop_at_gaps_and_count_tombstones() {
             .expect("insert");
         assert_eq!(store.watermark(&author).expect("wm"), 3);
         assert_eq!(store.watermark(&AuthorKey([9; 32])).expect("wm"), 0);
-        assert_eq!(store.chain_head(&author).expect("head").map(|h| h.0), Some(5));
+        assert_eq!(
+            store.chain_head(&author).expect("head").map(|h| h.0),
+            Some(5)
+        );
 
         assert_eq!(store.expire(5_000).expect("expire"), 1);
-        assert_eq!(store.watermark(&author).expect("wm"), 3, "tombstone keeps the chain");
+        assert_eq!(
+            store.watermark(&author).expect("wm"),
+            3,
+            "tombstone keeps the chain"
+        );
         let range: Vec<u64> = store
             .author_range(&author, 2, 10)
             .expect("range")
@@ -81,7 +100,9 @@ fn watermarks_stop_at_gaps_and_count_tombstones() {
         assert_eq!(store.by_kind("alert").expect("kind").len(), 3);
         assert_eq!(store.len().expect("len"), 3);
 
-        store.insert_batch(&[message(3, 4, "alert", None)]).expect("insert");
+        store
+            .insert_batch(&[message(3, 4, "alert", None)])
+            .expect("insert");
         assert_eq!(store.watermark(&author).expect("wm"), 5);
     }
 }
@@ -100,7 +121,10 @@ fn sled_store_keeps_everything_across_restart() {
     assert_eq!(store.len().expect("len"), 50);
     assert_eq!(store.watermark(&AuthorKey([7; 32])).expect("wm"), 50);
     for m in &messages {
-        assert_eq!(store.envelope(&m.id).expect("get").as_ref(), Some(&m.envelope));
+        assert_eq!(
+            store.envelope(&m.id).expect("get").as_ref(),
+            Some(&m.envelope)
+        );
         let meta = store.meta(&m.id).expect("meta").expect("present");
         assert_eq!((meta.seq, meta.kind.as_str()), (m.seq, "alert"));
     }

@@ -1,0 +1,719 @@
+//! The command line: argument definitions and the client side of every command.
+//!
+//! Commands that act on local files (`init`, `id` without a daemon, `member`) work without
+//! a daemon; every other command is a typed call on the daemon's control socket.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::de::DeserializeOwned;
+use solidarity_control::{Client, Request};
+use solidarity_proto::payload::{
+    Alert, AlertCategory, AlertStatus, LegalType, MirrorOffer, MirrorService, Seized, Severity,
+};
+use solidarity_proto::state::{AlertView, OfferView};
+use solidarity_proto::{AuthorKey, MessageId};
+
+use crate::config::{self, NodeConfig};
+use crate::daemon::status_page::{format_time, words};
+use crate::identity::{self, Card};
+use crate::members::MembersFile;
+
+#[derive(Parser)]
+#[command(
+    name = "solidarity",
+    version,
+    about = "Mutual defence for autonomous hosting collectives: signed alerts and mirror offers shared over a peer-to-peer federation.",
+    long_about = None
+)]
+pub struct Cli {
+    /// Node data directory (key, config, members, store, control socket).
+    /// Default: $XDG_DATA_HOME/solidarity, else ~/.local/share/solidarity.
+    #[arg(long, global = true, env = "SOLIDARITY_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create this node's identity (ed25519 key, mode 0600) and a commented config file.
+    Init(InitArgs),
+    /// Print this node's one-line member card, to send to the other admins.
+    Id,
+    /// Run the daemon in the foreground (logs to stderr; stop with Ctrl-C or SIGTERM).
+    /// On a fresh data dir it first runs `init` with the defaults.
+    Node,
+    /// Manage the keys this node trusts.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Raise, update and list alerts.
+    #[command(subcommand)]
+    Alert(AlertCommand),
+    /// Offer, withdraw and list mirror offers.
+    #[command(subcommand)]
+    Mirror(MirrorCommand),
+    /// Show this node's state.
+    Status,
+    /// Show members: connected or not, last message seen. Never addresses.
+    Peers,
+    /// Start a throwaway local federation (temp dirs, loopback) for a demo.
+    Devnet(DevnetArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// libp2p listen address (repeatable). Port 0 picks a free port at each start.
+    #[arg(long, value_name = "MULTIADDR", default_value = config::DEFAULT_LISTEN)]
+    pub listen: Vec<String>,
+    /// Status page address. Keep it on loopback unless you know why not.
+    #[arg(long, value_name = "HOST:PORT", default_value = config::DEFAULT_STATUS_ADDR)]
+    pub status_addr: String,
+    /// Federation name; all members use the same.
+    #[arg(long, default_value = config::DEFAULT_FEDERATION)]
+    pub federation: String,
+}
+
+#[derive(Subcommand)]
+pub enum MemberCommand {
+    /// Trust a member: give its card (or bare key) and a name.
+    Add {
+        /// The member's card as printed by its `solidarity id`, or its 64-hex key.
+        card: String,
+        /// A short name for it, e.g. riseup.
+        #[arg(long)]
+        name: String,
+    },
+    /// Stop trusting a member (by name or key).
+    Remove { name_or_key: String },
+    /// List trusted members.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum AlertCommand {
+    /// Sign and publish an alert. Prints its id once it is durably stored.
+    Raise(RaiseArgs),
+    /// Change the state of one of this node's alerts.
+    Update {
+        /// Alert id (or a unique prefix of at least 8 characters).
+        id: String,
+        /// New state: open, confirmed, resolved, retracted; for legal requests also
+        /// received, contested, complied, partially-complied, refused, gag-active, disclosed.
+        #[arg(long, value_parser = parse_wire::<AlertStatus>)]
+        status: AlertStatus,
+        /// What changed.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// List alerts, most severe and newest first.
+    List,
+}
+
+#[derive(Args)]
+pub struct RaiseArgs {
+    /// What happened: seizure, raid, takedown, legal-request, gag-order, intrusion,
+    /// key-compromise, outage.
+    #[arg(long, value_parser = parse_wire::<AlertCategory>)]
+    pub kind: AlertCategory,
+    /// The server or domain concerned.
+    #[arg(long)]
+    pub subject: String,
+    /// info, low, medium, high, critical.
+    #[arg(long, value_parser = parse_wire::<Severity>)]
+    pub severity: Severity,
+    /// One line (at most 200 bytes).
+    #[arg(long)]
+    pub summary: String,
+    /// Free text, may span lines.
+    #[arg(long)]
+    pub details: Option<String>,
+    /// ISO 3166 code of a jurisdiction involved (repeatable), e.g. FR.
+    #[arg(long = "jurisdiction", value_name = "CODE")]
+    pub jurisdictions: Vec<String>,
+    /// Legal instrument: subpoena, warrant, court-order, data-retention-order,
+    /// preservation-order, gag-order, takedown-notice, other.
+    #[arg(long, value_parser = parse_wire::<LegalType>)]
+    pub legal_type: Option<LegalType>,
+    /// Issuing authority.
+    #[arg(long)]
+    pub authority: Option<String>,
+    /// Legal basis invoked.
+    #[arg(long)]
+    pub legal_basis: Option<String>,
+    /// When it happened, YYYY-MM-DD.
+    #[arg(long)]
+    pub event_date: Option<String>,
+    /// What was taken: none, encrypted-only, metadata, content, keys, unknown.
+    #[arg(long, value_parser = parse_wire::<Seized>)]
+    pub seized: Option<Seized>,
+    /// Affected service (repeatable).
+    #[arg(long = "service")]
+    pub services: Vec<String>,
+    /// Affected domain (repeatable).
+    #[arg(long = "domain")]
+    pub domains: Vec<String>,
+    /// Upstream provider involved.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// Reference: case number, URL of a statement (repeatable).
+    #[arg(long = "reference")]
+    pub references: Vec<String>,
+    /// Delete the alert everywhere after this long (e.g. 30d); default: never.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub expires_in: Option<Duration>,
+}
+
+#[derive(Subcommand)]
+pub enum MirrorCommand {
+    /// Publish an offer to take over a threatened member's content or services.
+    Offer(OfferArgs),
+    /// Withdraw one of this node's offers.
+    Withdraw {
+        /// Offer id (or a unique prefix of at least 8 characters).
+        id: String,
+    },
+    /// List live offers.
+    List {
+        /// Only offers that include this service (repeatable: all must be offered).
+        #[arg(long = "service", value_parser = parse_wire::<MirrorService>)]
+        services: Vec<MirrorService>,
+        /// Leave out offers in this jurisdiction (repeatable).
+        #[arg(long = "avoid-jurisdiction", value_name = "CODE")]
+        avoid: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct OfferArgs {
+    /// Service offered (repeatable): web, git, mail, lists, dns, onion, pads, storage, chat.
+    #[arg(long = "service", required = true, value_parser = parse_wire::<MirrorService>)]
+    pub services: Vec<MirrorService>,
+    /// Storage offered, e.g. 50G (binary units K, M, G, T).
+    #[arg(long, value_parser = parse_size)]
+    pub storage: Option<u64>,
+    /// ISO 3166 code of where the mirror runs (repeatable).
+    #[arg(long = "jurisdiction", value_name = "CODE")]
+    pub jurisdictions: Vec<String>,
+    /// How long the offer stands, e.g. 90d.
+    #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
+    pub valid_for: Duration,
+    /// How to reach you about it.
+    #[arg(long)]
+    pub contact: String,
+    /// Upstream provider of the mirror.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// What the mirror logs and for how long.
+    #[arg(long)]
+    pub data_policy: Option<String>,
+    /// Conditions attached.
+    #[arg(long)]
+    pub conditions: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DevnetArgs {
+    /// How many nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=20))]
+    pub nodes: u8,
+}
+
+/// The data dir: `--data`, `$SOLIDARITY_DATA`, or the user's XDG data dir.
+pub fn data_dir(cli: &Cli) -> PathBuf {
+    if let Some(dir) = &cli.data {
+        return dir.clone();
+    }
+    let xdg = std::env::var_os("XDG_DATA_HOME").filter(|value| !value.is_empty());
+    match (xdg, std::env::var_os("HOME")) {
+        (Some(xdg), _) => PathBuf::from(xdg).join("solidarity"),
+        (None, Some(home)) => PathBuf::from(home).join(".local/share/solidarity"),
+        (None, None) => PathBuf::from("/var/lib/solidarity"),
+    }
+}
+
+/// Parses a snake_case wire name, also written with dashes.
+pub fn parse_wire<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let wire = text.trim().to_lowercase().replace('-', "_");
+    serde_json::from_value(serde_json::Value::String(wire))
+        .map_err(|_| format!("unknown value {text:?} (see --help for the accepted values)"))
+}
+
+/// Parses `50G`, `512M`, `1T`, `1024` (bytes); binary units.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 50G"))?;
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("{text:?}: unknown unit (use K, M, G or T)")),
+    };
+    number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// `53687091200` → `50 GiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024 && value % 1024 == 0 && unit + 1 < UNITS.len() {
+        value /= 1024;
+        unit += 1;
+    }
+    format!("{value} {}", UNITS[unit])
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Resolves a full id or a unique prefix of at least 8 hex characters.
+fn resolve_id(
+    text: &str,
+    candidates: impl Iterator<Item = MessageId>,
+    what: &str,
+) -> anyhow::Result<MessageId> {
+    let text = text.trim().to_lowercase();
+    if let Ok(id) = text.parse::<MessageId>() {
+        return Ok(id);
+    }
+    if text.len() < 8 {
+        bail!("give the full {what} id or at least its first 8 characters");
+    }
+    let matches: Vec<MessageId> = candidates
+        .filter(|id| id.to_hex().starts_with(&text))
+        .collect();
+    match matches.as_slice() {
+        [id] => Ok(*id),
+        [] => bail!("no {what} id starts with {text}"),
+        _ => bail!("{text} matches several {what}s; give more characters"),
+    }
+}
+
+/// Names for keys: the members file, plus this node itself.
+struct Names {
+    me: Option<AuthorKey>,
+    members: MembersFile,
+}
+
+impl Names {
+    fn load(data_dir: &Path) -> Self {
+        Self {
+            me: identity::load_key_file(data_dir)
+                .ok()
+                .map(|key| solidarity_proto::envelope::author_key(&key)),
+            members: MembersFile::load(data_dir).unwrap_or_default(),
+        }
+    }
+
+    fn of(&self, key: &AuthorKey) -> String {
+        if Some(*key) == self.me {
+            return "(this node)".to_owned();
+        }
+        self.members
+            .members
+            .iter()
+            .find(|member| member.key == *key)
+            .map_or_else(|| key.short(), |member| member.name.clone())
+    }
+}
+
+pub fn run_init(data_dir: &Path, args: InitArgs) -> anyhow::Result<()> {
+    crate::init::init(
+        data_dir,
+        &crate::init::InitOptions {
+            listen: args.listen,
+            status_addr: args.status_addr,
+            federation: args.federation,
+        },
+    )?;
+    println!("Initialised {}", data_dir.display());
+    println!(
+        "  node key: {} (mode 0600)",
+        data_dir.join(identity::KEY_FILE).display()
+    );
+    println!(
+        "  config:   {}",
+        data_dir.join(config::CONFIG_FILE).display()
+    );
+    println!("Next: `solidarity node` to start, `solidarity id` for your member card.");
+    Ok(())
+}
+
+pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let card = match Client::new(data_dir).card() {
+        Ok(card) => card,
+        Err(solidarity_control::ControlError::DaemonNotRunning { .. }) => {
+            let key = identity::load_key_file(data_dir)
+                .context("no node identity here yet; run `solidarity init` first")?;
+            let config = NodeConfig::load(data_dir)?;
+            let addresses = if config.announce.is_empty() {
+                config.listen
+            } else {
+                config.announce
+            };
+            Card {
+                key: solidarity_proto::envelope::author_key(&key),
+                addresses,
+            }
+            .render()
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if json {
+        print_json(&serde_json::json!({ "card": card }))
+    } else {
+        println!("{card}");
+        Ok(())
+    }
+}
+
+pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow::Result<()> {
+    let mut file = MembersFile::load(data_dir)?;
+    let changed = match command {
+        MemberCommand::Add { card, name } => {
+            let card = Card::parse(&card)?;
+            if identity::load_key_file(data_dir)
+                .is_ok_and(|key| solidarity_proto::envelope::author_key(&key) == card.key)
+            {
+                bail!("that is this node's own key");
+            }
+            file.add(&card, &name)?;
+            println!("member {name} added ({})", card.key.short());
+            true
+        }
+        MemberCommand::Remove { name_or_key } => match file.remove(&name_or_key) {
+            Some(member) => {
+                println!("member {} removed", member.name);
+                true
+            }
+            None => bail!("no member named or keyed {name_or_key:?}"),
+        },
+        MemberCommand::List => {
+            if json {
+                print_json(&file.members)?;
+            } else if file.members.is_empty() {
+                println!("no members yet; add one with `solidarity member add CARD --name NAME`");
+            } else {
+                println!("{:<20} {:<64} TRUSTED BECAUSE", "NAME", "KEY");
+                for member in &file.members {
+                    println!("{:<20} {} added by admin", member.name, member.key);
+                }
+            }
+            false
+        }
+    };
+    if changed {
+        std::fs::create_dir_all(data_dir)?;
+        file.save(data_dir)?;
+        match Client::new(data_dir).reload_members() {
+            Ok(()) => println!("the running daemon now uses the new member list"),
+            Err(solidarity_control::ControlError::DaemonNotRunning { .. }) => {
+                println!("the daemon is not running; the change applies when it starts")
+            }
+            Err(other) => {
+                return Err(other)
+                    .context("the members file was saved but the daemon did not reload it");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::Result<()> {
+    let client = Client::new(data_dir);
+    match command {
+        AlertCommand::Raise(args) => {
+            let alert = Alert {
+                category: args.kind,
+                legal_type: args.legal_type,
+                severity: args.severity,
+                subject: args.subject,
+                summary: args.summary,
+                details: args.details,
+                jurisdictions: args
+                    .jurisdictions
+                    .iter()
+                    .map(|code| code.trim().to_uppercase())
+                    .collect(),
+                authority: args.authority,
+                legal_basis: args.legal_basis,
+                event_date: args.event_date,
+                seized: args.seized,
+                services: args.services,
+                domains: args.domains,
+                upstream: args.upstream,
+                references: args.references,
+            };
+            alert.check().context("the alert was not raised")?;
+            let id = client.sign(&Request::AlertRaise {
+                alert,
+                expires_in_ms: args.expires_in.map(|lifetime| lifetime.as_millis() as u64),
+            })?;
+            print_id(id, json)
+        }
+        AlertCommand::Update { id, status, note } => {
+            let alerts = client.alerts()?;
+            let alert = resolve_id(&id, alerts.iter().map(|view| view.id), "alert")?;
+            let id = client.sign(&Request::AlertUpdate {
+                alert,
+                status,
+                note,
+            })?;
+            print_id(id, json)
+        }
+        AlertCommand::List => {
+            let alerts = client.alerts()?;
+            if json {
+                return print_json(&alerts);
+            }
+            print_alerts(&alerts, &Names::load(data_dir));
+            Ok(())
+        }
+    }
+}
+
+fn print_id(id: MessageId, json: bool) -> anyhow::Result<()> {
+    if json {
+        print_json(&serde_json::json!({ "id": id }))
+    } else {
+        println!("{id}");
+        Ok(())
+    }
+}
+
+fn print_alerts(alerts: &[AlertView], names: &Names) {
+    if alerts.is_empty() {
+        println!("no alerts");
+        return;
+    }
+    println!(
+        "{:<8}  {:<8}  {:<14}  {:<18}  {:<20}  {:<14}  SUBJECT: SUMMARY",
+        "ID", "SEVERITY", "KIND", "STATE", "RAISED", "BY"
+    );
+    for view in alerts {
+        println!(
+            "{:<8}  {:<8}  {:<14}  {:<18}  {:<20}  {:<14}  {}: {}",
+            view.id.short(),
+            words(&view.alert.severity),
+            words(&view.alert.category),
+            words(&view.status),
+            format_time(view.created_at),
+            names.of(&view.author),
+            view.alert.subject,
+            view.alert.summary
+        );
+    }
+}
+
+pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow::Result<()> {
+    let client = Client::new(data_dir);
+    match command {
+        MirrorCommand::Offer(args) => {
+            let offer = MirrorOffer {
+                services: args.services,
+                storage_bytes: args.storage,
+                jurisdictions: args
+                    .jurisdictions
+                    .iter()
+                    .map(|code| code.trim().to_uppercase())
+                    .collect(),
+                upstream: args.upstream,
+                data_policy: args.data_policy,
+                conditions: args.conditions,
+                contact: args.contact,
+            };
+            offer.check().context("the offer was not published")?;
+            let id = client.sign(&Request::MirrorOffer {
+                offer,
+                valid_for_ms: args.valid_for.as_millis() as u64,
+            })?;
+            print_id(id, json)
+        }
+        MirrorCommand::Withdraw { id } => {
+            let offers = client.offers()?;
+            let offer = resolve_id(&id, offers.iter().map(|view| view.id), "offer")?;
+            let id = client.sign(&Request::MirrorWithdraw { offer })?;
+            print_id(id, json)
+        }
+        MirrorCommand::List { services, avoid } => {
+            let avoid: Vec<String> = avoid
+                .iter()
+                .map(|code| code.trim().to_uppercase())
+                .collect();
+            let offers: Vec<OfferView> = client
+                .offers()?
+                .into_iter()
+                .filter(|view| {
+                    services
+                        .iter()
+                        .all(|service| view.offer.services.contains(service))
+                })
+                .filter(|view| {
+                    !view
+                        .offer
+                        .jurisdictions
+                        .iter()
+                        .any(|code| avoid.contains(code))
+                })
+                .collect();
+            if json {
+                return print_json(&offers);
+            }
+            print_offers(&offers, &Names::load(data_dir));
+            Ok(())
+        }
+    }
+}
+
+fn print_offers(offers: &[OfferView], names: &Names) {
+    if offers.is_empty() {
+        println!("no mirror offers");
+        return;
+    }
+    println!(
+        "{:<8}  {:<14}  {:<24}  {:<9}  {:<13}  {:<20}  CONTACT",
+        "ID", "BY", "SERVICES", "STORAGE", "JURISDICTIONS", "VALID UNTIL"
+    );
+    for view in offers {
+        let offer = &view.offer;
+        println!(
+            "{:<8}  {:<14}  {:<24}  {:<9}  {:<13}  {:<20}  {}",
+            view.id.short(),
+            names.of(&view.author),
+            offer
+                .services
+                .iter()
+                .map(words)
+                .collect::<Vec<_>>()
+                .join(","),
+            offer
+                .storage_bytes
+                .map(format_bytes)
+                .unwrap_or_else(|| "-".into()),
+            if offer.jurisdictions.is_empty() {
+                "-".to_owned()
+            } else {
+                offer.jurisdictions.join(",")
+            },
+            view.expires_at
+                .map(format_time)
+                .unwrap_or_else(|| "-".into()),
+            offer.contact
+        );
+    }
+}
+
+pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let status = Client::new(data_dir).status()?;
+    if json {
+        return print_json(&status);
+    }
+    let ports: Vec<String> = status.p2p_ports.iter().map(ToString::to_string).collect();
+    println!("node         {}", status.node_key);
+    println!("peer id      {}", status.peer_id);
+    println!("federation   {}", status.federation);
+    println!("version      {}", status.version);
+    println!(
+        "uptime       {}",
+        humantime::format_duration(Duration::from_secs(status.uptime_secs))
+    );
+    println!(
+        "p2p ports    {}",
+        if ports.is_empty() {
+            "-".to_owned()
+        } else {
+            ports.join(", ")
+        }
+    );
+    println!("status page  {}", status.status_url);
+    println!(
+        "members      {} ({} connected)",
+        status.members, status.connected
+    );
+    println!("alerts       {}", status.alerts);
+    println!("offers       {}", status.offers);
+    println!("stored       {} messages", status.stored_messages);
+    Ok(())
+}
+
+pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let members = Client::new(data_dir).peers()?;
+    if json {
+        return print_json(&members);
+    }
+    if members.is_empty() {
+        println!("no members yet; add one with `solidarity member add CARD --name NAME`");
+        return Ok(());
+    }
+    println!(
+        "{:<20}  {:<8}  {:<9}  LAST MESSAGE",
+        "NAME", "KEY", "CONNECTED"
+    );
+    for member in members {
+        println!(
+            "{:<20}  {:<8}  {:<9}  {}",
+            member.name,
+            member.key.short(),
+            if member.connected { "yes" } else { "no" },
+            member
+                .last_message_at
+                .map(format_time)
+                .unwrap_or_else(|| "never".into())
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(parse_size("50G"), Ok(50 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("99999999999T").is_err());
+        assert_eq!(format_bytes(50 << 30), "50 GiB");
+    }
+
+    #[test]
+    fn wire_names_accept_dashes() {
+        assert_eq!(
+            parse_wire::<AlertCategory>("legal-request"),
+            Ok(AlertCategory::LegalRequest)
+        );
+        assert_eq!(
+            parse_wire::<AlertStatus>("Confirmed"),
+            Ok(AlertStatus::Confirmed)
+        );
+        assert!(parse_wire::<Severity>("apocalyptic").is_err());
+    }
+}

@@ -1,0 +1,188 @@
+//! Node configuration in two layers: the commented TOML file an admin edits
+//! ([`FileConfig`], every field documented with its default, unknown keys refused) and the
+//! validated [`NodeConfig`] the daemon runs with.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use libp2p::Multiaddr;
+use serde::Deserialize;
+
+/// Name of the config file inside the data dir.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Default p2p listen address.
+pub const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/7447";
+/// Default status page address: loopback only.
+pub const DEFAULT_STATUS_ADDR: &str = "127.0.0.1:7448";
+/// Default federation name.
+pub const DEFAULT_FEDERATION: &str = "solidarity";
+
+/// The config file as written by `solidarity init`. Every field has a default, so an empty
+/// file is a valid config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// Federation name; every member uses the same one. Default `solidarity`.
+    pub federation: String,
+    /// libp2p listen addresses. Default `["/ip4/0.0.0.0/tcp/7447"]`.
+    pub listen: Vec<String>,
+    /// Addresses printed on the member card instead of the bound ones. Default: none.
+    pub announce: Vec<String>,
+    /// Status page address. Default `127.0.0.1:7448`.
+    pub status_addr: String,
+    /// Log filter (tracing-subscriber syntax). Default `info`.
+    pub log: String,
+    /// Seconds between syncs with a random connected member. Default 60.
+    pub sync_interval_secs: u64,
+    /// Gossipsub heartbeat in milliseconds. Default 1000.
+    pub heartbeat_ms: u64,
+    /// Store page-cache cap in MiB. Default 16.
+    pub store_cache_mib: u64,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        Self {
+            federation: DEFAULT_FEDERATION.to_owned(),
+            listen: vec![DEFAULT_LISTEN.to_owned()],
+            announce: Vec::new(),
+            status_addr: DEFAULT_STATUS_ADDR.to_owned(),
+            log: "info".to_owned(),
+            sync_interval_secs: 60,
+            heartbeat_ms: 1000,
+            store_cache_mib: 16,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub federation: String,
+    pub listen: Vec<Multiaddr>,
+    pub announce: Vec<Multiaddr>,
+    pub status_addr: SocketAddr,
+    pub log: String,
+    pub sync_interval: Duration,
+    pub heartbeat: Duration,
+    pub store_cache_bytes: u64,
+}
+
+impl NodeConfig {
+    /// Reads and validates `DATA/config.toml`.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file: FileConfig =
+            toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+        Self::validate(data_dir, file).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    fn validate(data_dir: &Path, file: FileConfig) -> anyhow::Result<Self> {
+        if file.federation.trim().is_empty() {
+            bail!("`federation` must not be empty");
+        }
+        let parse_addresses = |field: &str, list: &[String]| -> anyhow::Result<Vec<Multiaddr>> {
+            list.iter()
+                .map(|text| {
+                    text.parse()
+                        .with_context(|| format!("`{field}`: {text:?} is not a multiaddr"))
+                })
+                .collect()
+        };
+        let listen = parse_addresses("listen", &file.listen)?;
+        if listen.is_empty() {
+            bail!("`listen` needs at least one address");
+        }
+        if file.sync_interval_secs == 0 || file.heartbeat_ms == 0 {
+            bail!("`sync_interval_secs` and `heartbeat_ms` must be positive");
+        }
+        Ok(Self {
+            data_dir: data_dir.to_owned(),
+            federation: file.federation,
+            listen,
+            announce: parse_addresses("announce", &file.announce)?,
+            status_addr: file.status_addr.parse().with_context(|| {
+                format!("`status_addr`: {:?} is not HOST:PORT", file.status_addr)
+            })?,
+            log: file.log,
+            sync_interval: Duration::from_secs(file.sync_interval_secs),
+            heartbeat: Duration::from_millis(file.heartbeat_ms),
+            store_cache_bytes: file.store_cache_mib.saturating_mul(1024 * 1024),
+        })
+    }
+}
+
+/// The commented config file `solidarity init` writes.
+pub fn render_config_file(federation: &str, listen: &[String], status_addr: &str) -> String {
+    let listen = listen
+        .iter()
+        .map(|address| format!("{address:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"# solidarity node configuration. Every key is optional; the value shown is the default
+# unless `solidarity init` was given another. Unknown keys are an error.
+
+# Federation name. Every member of one federation uses the same name; it scopes
+# signatures, gossip topics and sync.
+federation = {federation:?}
+
+# libp2p addresses to listen on (multiaddr). Port 0 picks a free port at each start;
+# `solidarity status` shows the bound ports.
+listen = [{listen}]
+
+# Addresses printed on this node's member card (`solidarity id`), e.g. your public
+# address or an onion service. Empty: the addresses actually bound.
+announce = []
+
+# Status page (HTML, JSON, Atom). Loopback by default: put it behind your web server or
+# an onion service rather than exposing it directly. Port 0 picks a free port.
+status_addr = {status_addr:?}
+
+# Log filter, tracing-subscriber syntax ("info", "debug", "solidarity=debug,info").
+# RUST_LOG overrides it. Addresses are never logged at info.
+log = "info"
+
+# Seconds between catch-up syncs with a random connected member (also run on every
+# new connection).
+sync_interval_secs = 60
+
+# Gossipsub heartbeat in milliseconds.
+heartbeat_ms = 1000
+
+# Cap of the store's page cache, MiB.
+store_cache_mib = 16
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rendered_file_parses_to_the_defaults() {
+        let text = render_config_file(
+            DEFAULT_FEDERATION,
+            &[DEFAULT_LISTEN.into()],
+            DEFAULT_STATUS_ADDR,
+        );
+        let file: FileConfig = toml::from_str(&text).expect("parses");
+        let config = NodeConfig::validate(Path::new("/tmp/x"), file).expect("valid");
+        assert_eq!(config.federation, DEFAULT_FEDERATION);
+        assert_eq!(config.sync_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<FileConfig>("federaton = \"x\"").is_err());
+        let file: FileConfig = toml::from_str("listen = [\"not an address\"]").expect("parses");
+        let error = NodeConfig::validate(Path::new("/tmp/x"), file).expect_err("invalid");
+        assert!(error.to_string().contains("listen"), "{error}");
+    }
+}

@@ -1,0 +1,956 @@
+//! The node actor: owns the protocol state, the store handle and the writer, and is the
+//! only task that decides what a message means.
+//!
+//! - Local messages (CLI): sign with the next seq → validate like a peer would → write and
+//!   flush → publish → acknowledge with the id. A failed write stops the daemon; the
+//!   CLI never sees an id for a message that is not on disk.
+//! - Gossiped messages: validate → report the verdict to gossipsub → write if accepted.
+//! - Sync: on every new member connection and every `sync_interval` with a random
+//!   connected member, ask for what we miss; answer others' requests from the store.
+//! - After each change the actor publishes a fresh [`Snapshot`] for the status page.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use libp2p::PeerId;
+use libp2p::multiaddr::Protocol;
+use rand::seq::IteratorRandom;
+use solidarity_control::{MemberView, Request, Response, StatusView};
+use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
+use solidarity_proto::payload::AlertUpdate;
+use solidarity_proto::payload::MirrorWithdraw;
+use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
+use solidarity_proto::{
+    AuthorKey, Body, FederationId, Lookup, MessageId, Payload, TrustView, Verdict, envelope,
+};
+use solidarity_store::{InsertOutcome, NewMessage, Store};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::snapshot::Snapshot;
+use super::views::Views;
+use super::writer::{WriteError, Writer};
+use crate::identity::{self, Card};
+use crate::members::MembersFile;
+
+/// Control requests waiting for the actor: a few CLI calls at once.
+pub const CONTROL_QUEUE: usize = 64;
+/// How often expired messages are swept.
+const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A control request with the channel for its answer.
+pub struct ControlCall {
+    pub request: Request,
+    pub reply: oneshot::Sender<Response>,
+}
+
+/// Why the actor stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum ActorError {
+    #[error("storage failed, the daemon stops rather than acknowledge unsaved data: {0}")]
+    Storage(WriteError),
+    #[error("the store writer stopped")]
+    WriterStopped,
+    #[error("the network event loop stopped")]
+    NetworkStopped,
+}
+
+/// Where a write came from, and what to do once it is durable.
+enum Origin {
+    /// Signed here: publish, then acknowledge to the CLI.
+    Local {
+        reply: oneshot::Sender<Response>,
+        envelope: Vec<u8>,
+    },
+    /// Received by gossip or sync.
+    Remote,
+}
+
+enum Completion {
+    Insert {
+        message: NewMessage,
+        body: Body,
+        payload: Payload,
+        origin: Origin,
+        result: Result<Result<InsertOutcome, WriteError>, oneshot::error::RecvError>,
+    },
+    Expire {
+        now_ms: u64,
+        result: Result<Result<usize, WriteError>, oneshot::error::RecvError>,
+    },
+}
+
+struct SyncPage {
+    peer: PeerId,
+    round: usize,
+    result: Result<Vec<u8>, NetError>,
+}
+
+struct MemberState {
+    name: String,
+    peer: PeerId,
+}
+
+/// Facts of a message written but not yet flushed, so validation sees it already.
+struct Pending {
+    author: AuthorKey,
+    kind: String,
+}
+
+/// Fixed facts about this node.
+pub struct Identity {
+    pub key: SigningKey,
+    pub federation_name: String,
+    pub federation: FederationId,
+    pub status_url: String,
+    pub announce: Vec<libp2p::Multiaddr>,
+    pub sync_interval: Duration,
+}
+
+pub struct NodeActor {
+    identity: Identity,
+    me: AuthorKey,
+    peer_id: PeerId,
+    started_at: u64,
+    store: Arc<dyn Store>,
+    writer: Writer,
+    net: NetHandle,
+    data_dir: std::path::PathBuf,
+    members: BTreeMap<AuthorKey, MemberState>,
+    by_peer: HashMap<PeerId, AuthorKey>,
+    connected: HashSet<AuthorKey>,
+    last_message_at: HashMap<AuthorKey, u64>,
+    head: Option<(u64, MessageId)>,
+    pending: HashMap<MessageId, Pending>,
+    pending_chain: HashMap<(AuthorKey, u64), MessageId>,
+    stored_messages: usize,
+    p2p_ports: Vec<u16>,
+    views: Views,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    control: mpsc::Receiver<ControlCall>,
+    net_events: mpsc::Receiver<NetEvent>,
+    writes: FuturesUnordered<BoxFuture<'static, Completion>>,
+    syncs: JoinSet<SyncPage>,
+    syncing: HashSet<PeerId>,
+}
+
+/// The channels and handles the actor is built from.
+pub struct ActorParts {
+    pub identity: Identity,
+    pub data_dir: std::path::PathBuf,
+    pub store: Arc<dyn Store>,
+    pub writer: Writer,
+    pub net: NetHandle,
+    pub net_events: mpsc::Receiver<NetEvent>,
+    pub control: mpsc::Receiver<ControlCall>,
+    pub snapshot: watch::Sender<Arc<Snapshot>>,
+    pub members: MembersFile,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+struct Trust<'a> {
+    me: &'a AuthorKey,
+    members: &'a BTreeMap<AuthorKey, MemberState>,
+}
+
+impl TrustView for Trust<'_> {
+    fn is_member(&self, key: &AuthorKey) -> bool {
+        key == self.me || self.members.contains_key(key)
+    }
+}
+
+struct NodeLookup<'a> {
+    store: &'a dyn Store,
+    pending: &'a HashMap<MessageId, Pending>,
+    pending_chain: &'a HashMap<(AuthorKey, u64), MessageId>,
+}
+
+/// A read error makes a lookup answer "not found": the message is then written again,
+/// which is idempotent, and a store that cannot read will fail its next write and stop
+/// the daemon.
+fn or_log<T>(result: Result<Option<T>, solidarity_store::StoreError>) -> Option<T> {
+    result.unwrap_or_else(|error| {
+        tracing::error!(%error, "store read failed");
+        None
+    })
+}
+
+impl Lookup for NodeLookup<'_> {
+    fn contains(&self, id: &MessageId) -> bool {
+        self.pending.contains_key(id) || or_log(self.store.contains(id).map(Some)).unwrap_or(false)
+    }
+
+    fn id_at(&self, author: &AuthorKey, seq: u64) -> Option<MessageId> {
+        self.pending_chain
+            .get(&(*author, seq))
+            .copied()
+            .or_else(|| or_log(self.store.id_at(author, seq)))
+    }
+
+    fn author_and_kind(&self, id: &MessageId) -> Option<(AuthorKey, String)> {
+        if let Some(pending) = self.pending.get(id) {
+            return Some((pending.author, pending.kind.clone()));
+        }
+        or_log(self.store.meta(id)).map(|meta| (meta.author, meta.kind))
+    }
+}
+
+impl NodeActor {
+    pub fn new(parts: ActorParts) -> anyhow::Result<Self> {
+        let me = envelope::author_key(&parts.identity.key);
+        let peer_id = identity::peer_id(&me)?;
+        let head = parts.store.chain_head(&me)?;
+        let views = Views::load(parts.store.as_ref())?;
+        let stored_messages = parts.store.len()?;
+        let mut actor = Self {
+            me,
+            peer_id,
+            started_at: now_ms(),
+            head,
+            store: parts.store,
+            writer: parts.writer,
+            net: parts.net,
+            data_dir: parts.data_dir,
+            identity: parts.identity,
+            members: BTreeMap::new(),
+            by_peer: HashMap::new(),
+            connected: HashSet::new(),
+            last_message_at: HashMap::new(),
+            pending: HashMap::new(),
+            pending_chain: HashMap::new(),
+            stored_messages,
+            p2p_ports: Vec::new(),
+            views,
+            snapshot: parts.snapshot,
+            control: parts.control,
+            net_events: parts.net_events,
+            writes: FuturesUnordered::new(),
+            syncs: JoinSet::new(),
+            syncing: HashSet::new(),
+        };
+        actor.set_members(&parts.members)?;
+        for key in actor
+            .members
+            .keys()
+            .copied()
+            .chain([me])
+            .collect::<Vec<_>>()
+        {
+            if let Some((_, id)) = actor.store.chain_head(&key)?
+                && let Some(meta) = actor.store.meta(&id)?
+            {
+                actor.last_message_at.insert(key, meta.created_at);
+            }
+        }
+        actor.publish_snapshot();
+        Ok(actor)
+    }
+
+    /// Runs until shutdown or a fatal error.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), ActorError> {
+        for (peer, addresses) in self.member_dial_list() {
+            self.net
+                .allow_peer(peer, addresses)
+                .await
+                .map_err(|_| ActorError::NetworkStopped)?;
+        }
+        let mut sync_tick = tokio::time::interval(self.identity.sync_interval);
+        sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut expiry_tick = tokio::time::interval(EXPIRY_SWEEP_INTERVAL);
+        expiry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(completion) = self.writes.next(), if !self.writes.is_empty() => {
+                    self.handle_completion(completion).await?;
+                }
+                call = self.control.recv() => match call {
+                    Some(call) => self.handle_control(call).await?,
+                    None => break,
+                },
+                event = self.net_events.recv() => match event {
+                    Some(event) => self.handle_net_event(event).await?,
+                    None => return Err(ActorError::NetworkStopped),
+                },
+                Some(page) = self.syncs.join_next(), if !self.syncs.is_empty() => {
+                    match page {
+                        Ok(page) => self.handle_sync_page(page).await?,
+                        Err(error) => tracing::error!(%error, "sync task failed"),
+                    }
+                }
+                _ = sync_tick.tick() => self.handle_sync_tick(),
+                _ = expiry_tick.tick() => self.handle_expiry_tick().await?,
+            }
+        }
+        // Ordered drain: every queued write completes (and is acknowledged) before exit.
+        while let Some(completion) = self.writes.next().await {
+            self.handle_completion(completion).await?;
+        }
+        Ok(())
+    }
+
+    fn member_dial_list(&self) -> Vec<(PeerId, Vec<libp2p::Multiaddr>)> {
+        let file = MembersFile::load(&self.data_dir).unwrap_or_default();
+        file.members
+            .iter()
+            .filter_map(|member| {
+                let peer = identity::peer_id(&member.key).ok()?;
+                let addresses = member
+                    .addresses
+                    .iter()
+                    .filter_map(|address| address.parse().ok())
+                    .collect();
+                Some((peer, addresses))
+            })
+            .collect()
+    }
+
+    fn set_members(&mut self, file: &MembersFile) -> anyhow::Result<Vec<PeerId>> {
+        let mut members = BTreeMap::new();
+        for member in &file.members {
+            if member.key == self.me {
+                continue;
+            }
+            members.insert(
+                member.key,
+                MemberState {
+                    name: member.name.clone(),
+                    peer: identity::peer_id(&member.key)?,
+                },
+            );
+        }
+        let removed: Vec<PeerId> = self
+            .members
+            .iter()
+            .filter(|(key, _)| !members.contains_key(*key))
+            .map(|(_, state)| state.peer)
+            .collect();
+        self.by_peer = members
+            .iter()
+            .map(|(key, state)| (state.peer, *key))
+            .collect();
+        self.connected.retain(|key| members.contains_key(key));
+        self.members = members;
+        Ok(removed)
+    }
+
+    // ---- control ------------------------------------------------------------------
+
+    async fn handle_control(&mut self, call: ControlCall) -> Result<(), ActorError> {
+        let ControlCall { request, reply } = call;
+        let now = now_ms();
+        let answer = match request {
+            Request::Status => {
+                self.refresh_ports().await?;
+                self.publish_snapshot();
+                Response::Status(self.snapshot.borrow().status.clone())
+            }
+            Request::Peers => Response::Peers {
+                members: self.member_views(),
+            },
+            Request::Card => self.card().await?,
+            Request::ReloadMembers => self.reload_members().await?,
+            Request::AlertList => Response::Alerts {
+                alerts: self.views.alert_views(now),
+            },
+            Request::MirrorList => Response::Offers {
+                offers: self.views.offer_views(now),
+            },
+            Request::AlertRaise {
+                alert,
+                expires_in_ms,
+            } => {
+                let expires_at = expires_in_ms.map(|lifetime| now.saturating_add(lifetime));
+                return self
+                    .sign_and_store(Body::Alert(alert), expires_at, reply)
+                    .await;
+            }
+            Request::AlertUpdate {
+                alert,
+                status,
+                note,
+            } => match self.views.alert(&alert) {
+                None => error(format!("no alert with id {alert}")),
+                Some(stored) if stored.author != self.me => error(
+                    "only the author of an alert can update it; this alert was raised by another member",
+                ),
+                Some(stored) => {
+                    let expires_at = stored.expires_at;
+                    let body = Body::AlertUpdate(AlertUpdate {
+                        alert,
+                        status,
+                        note,
+                    });
+                    return self.sign_and_store(body, expires_at, reply).await;
+                }
+            },
+            Request::MirrorOffer {
+                offer,
+                valid_for_ms,
+            } => {
+                let expires_at = Some(now.saturating_add(valid_for_ms));
+                return self
+                    .sign_and_store(Body::MirrorOffer(offer), expires_at, reply)
+                    .await;
+            }
+            Request::MirrorWithdraw { offer } => match self.views.offer(&offer) {
+                None => error(format!("no live mirror offer with id {offer}")),
+                Some(stored) if stored.author != self.me => {
+                    error("only the member who made an offer can withdraw it")
+                }
+                Some(stored) => {
+                    let expires_at = stored.expires_at;
+                    let body = Body::MirrorWithdraw(MirrorWithdraw { offer });
+                    return self.sign_and_store(body, expires_at, reply).await;
+                }
+            },
+        };
+        // The CLI may have hung up; nothing to undo for a read or a reload.
+        let _ = reply.send(answer);
+        Ok(())
+    }
+
+    async fn refresh_ports(&mut self) -> Result<(), ActorError> {
+        let addresses = self
+            .net
+            .listen_addresses()
+            .await
+            .map_err(|_| ActorError::NetworkStopped)?;
+        let mut ports: Vec<u16> = addresses
+            .iter()
+            .flat_map(|address| address.iter())
+            .filter_map(|protocol| match protocol {
+                Protocol::Tcp(port) => Some(port),
+                _ => None,
+            })
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        self.p2p_ports = ports;
+        Ok(())
+    }
+
+    async fn card(&mut self) -> Result<Response, ActorError> {
+        let addresses = if self.identity.announce.is_empty() {
+            self.net
+                .listen_addresses()
+                .await
+                .map_err(|_| ActorError::NetworkStopped)?
+        } else {
+            self.identity.announce.clone()
+        };
+        Ok(Response::Card {
+            card: Card {
+                key: self.me,
+                addresses,
+            }
+            .render(),
+        })
+    }
+
+    async fn reload_members(&mut self) -> Result<Response, ActorError> {
+        let file = match MembersFile::load(&self.data_dir) {
+            Ok(file) => file,
+            Err(load_error) => return Ok(error(format!("{load_error:#}"))),
+        };
+        let removed = match self.set_members(&file) {
+            Ok(removed) => removed,
+            Err(set_error) => return Ok(error(format!("{set_error:#}"))),
+        };
+        for peer in removed {
+            self.net
+                .disallow_peer(peer)
+                .await
+                .map_err(|_| ActorError::NetworkStopped)?;
+        }
+        for (peer, addresses) in self.member_dial_list() {
+            if peer != self.peer_id {
+                self.net
+                    .allow_peer(peer, addresses)
+                    .await
+                    .map_err(|_| ActorError::NetworkStopped)?;
+            }
+        }
+        tracing::info!(members = self.members.len(), "members reloaded");
+        self.publish_snapshot();
+        Ok(Response::Done)
+    }
+
+    /// Signs `body` as this node's next message, checks it as any peer would, and queues
+    /// it for a durable write; the CLI gets its id once the write is flushed.
+    async fn sign_and_store(
+        &mut self,
+        body: Body,
+        expires_at: Option<u64>,
+        reply: oneshot::Sender<Response>,
+    ) -> Result<(), ActorError> {
+        let Some(kind) = body.kind() else {
+            let _ = reply.send(error("cannot sign a message of unknown kind"));
+            return Ok(());
+        };
+        let now = now_ms();
+        let (seq, prev) = match self.head {
+            Some((seq, id)) => (seq + 1, Some(id)),
+            None => (1, None),
+        };
+        let payload = Payload {
+            fed: self.identity.federation,
+            seq,
+            prev,
+            created_at: now,
+            expires_at,
+            kind: kind.to_owned(),
+            body: body.encode(),
+        };
+        let signed = envelope::sign(&self.identity.key, &payload);
+        match self.validate(&signed.bytes, now) {
+            Verdict::Accept(accepted) => {
+                self.head = Some((seq, signed.id));
+                let solidarity_proto::Accepted {
+                    id,
+                    signer,
+                    payload,
+                    body,
+                    ..
+                } = *accepted;
+                let origin = Origin::Local {
+                    reply,
+                    envelope: signed.bytes.clone(),
+                };
+                self.queue_write_bytes(id, signer, payload, body, signed.bytes, origin)
+                    .await
+            }
+            Verdict::Ignore(reason) => {
+                let _ = reply.send(error(format!("refused: {reason}")));
+                Ok(())
+            }
+            Verdict::Reject(reason) => {
+                let _ = reply.send(error(format!("refused: {reason}")));
+                Ok(())
+            }
+        }
+    }
+
+    fn validate(&self, bytes: &[u8], now: u64) -> Verdict {
+        let trust = Trust {
+            me: &self.me,
+            members: &self.members,
+        };
+        let lookup = NodeLookup {
+            store: self.store.as_ref(),
+            pending: &self.pending,
+            pending_chain: &self.pending_chain,
+        };
+        solidarity_proto::validate(bytes, now, &self.identity.federation, &trust, &lookup)
+    }
+
+    async fn queue_write_bytes(
+        &mut self,
+        id: MessageId,
+        signer: AuthorKey,
+        payload: Payload,
+        body: Body,
+        envelope: Vec<u8>,
+        origin: Origin,
+    ) -> Result<(), ActorError> {
+        let message = NewMessage {
+            id,
+            author: signer,
+            seq: payload.seq,
+            kind: payload.kind.clone(),
+            created_at: payload.created_at,
+            expires_at: payload.expires_at,
+            envelope,
+        };
+        let done = self
+            .writer
+            .insert(message.clone())
+            .await
+            .map_err(|_| ActorError::WriterStopped)?;
+        self.pending.insert(
+            id,
+            Pending {
+                author: signer,
+                kind: payload.kind.clone(),
+            },
+        );
+        self.pending_chain.insert((signer, payload.seq), id);
+        self.writes.push(Box::pin(async move {
+            Completion::Insert {
+                message,
+                body,
+                payload,
+                origin,
+                result: done.await,
+            }
+        }));
+        Ok(())
+    }
+
+    async fn handle_completion(&mut self, completion: Completion) -> Result<(), ActorError> {
+        match completion {
+            Completion::Insert {
+                message,
+                body,
+                payload,
+                origin,
+                result,
+            } => {
+                self.pending.remove(&message.id);
+                self.pending_chain.remove(&(message.author, message.seq));
+                let outcome = match result {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(store_error)) => {
+                        if let Origin::Local { reply, .. } = origin {
+                            let _ = reply.send(error(format!(
+                                "storage failed, the message was NOT stored: {store_error}"
+                            )));
+                        }
+                        return Err(ActorError::Storage(store_error));
+                    }
+                    Err(_) => return Err(ActorError::WriterStopped),
+                };
+                if outcome == InsertOutcome::Stored {
+                    self.stored_messages += 1;
+                    let last = self.last_message_at.entry(message.author).or_default();
+                    *last = (*last).max(message.created_at);
+                    self.views.add(message.id, message.author, &payload, body);
+                    self.publish_snapshot();
+                }
+                match origin {
+                    Origin::Local { reply, envelope } => {
+                        if outcome == InsertOutcome::Stored {
+                            tracing::info!(id = %message.id.short(), kind = %message.kind, seq = message.seq, "signed and stored");
+                            self.publish(envelope).await?;
+                            let _ = reply.send(Response::Raised { id: message.id });
+                        } else {
+                            let _ = reply.send(error(format!(
+                                "the store refused the message ({outcome:?}); nothing was published"
+                            )));
+                        }
+                    }
+                    Origin::Remote => {
+                        if outcome == InsertOutcome::Stored {
+                            tracing::info!(id = %message.id.short(), kind = %message.kind, author = %message.author.short(), "received and stored");
+                        }
+                    }
+                }
+            }
+            Completion::Expire { now_ms, result } => match result {
+                Ok(Ok(expired)) => {
+                    if expired > 0 {
+                        tracing::info!(expired, "expired messages deleted");
+                        self.stored_messages = self.stored_messages.saturating_sub(expired);
+                    }
+                    self.views.expire(now_ms);
+                    self.publish_snapshot();
+                }
+                Ok(Err(store_error)) => return Err(ActorError::Storage(store_error)),
+                Err(_) => return Err(ActorError::WriterStopped),
+            },
+        }
+        Ok(())
+    }
+
+    async fn publish(&mut self, envelope: Vec<u8>) -> Result<(), ActorError> {
+        match self.net.publish(envelope).await {
+            Ok(()) => Ok(()),
+            Err(NetError::NoPeers) => {
+                tracing::info!("no member connected now; they will get it by sync");
+                Ok(())
+            }
+            Err(other) => {
+                tracing::warn!(error = %other, "publish failed; members will get it by sync");
+                Ok(())
+            }
+        }
+    }
+
+    // ---- network ------------------------------------------------------------------
+
+    async fn handle_net_event(&mut self, event: NetEvent) -> Result<(), ActorError> {
+        match event {
+            NetEvent::Message {
+                token,
+                source: _,
+                data,
+            } => {
+                let acceptance = self.ingest(&data).await?;
+                self.net
+                    .report(token, acceptance)
+                    .await
+                    .map_err(|_| ActorError::NetworkStopped)?;
+            }
+            NetEvent::SyncRequest { peer, data, reply } => {
+                let response = self.answer_sync(peer, &data);
+                self.net
+                    .reply_sync(reply, response.encode())
+                    .await
+                    .map_err(|_| ActorError::NetworkStopped)?;
+            }
+            NetEvent::PeerConnected(peer) => {
+                if let Some(key) = self.by_peer.get(&peer).copied() {
+                    self.connected.insert(key);
+                    tracing::info!(member = %self.member_name(&key), "member connected");
+                    self.start_sync(peer, 0);
+                    self.publish_snapshot();
+                }
+            }
+            NetEvent::PeerDisconnected(peer) => {
+                if let Some(key) = self.by_peer.get(&peer).copied() {
+                    self.connected.remove(&key);
+                    tracing::info!(member = %self.member_name(&key), "member disconnected");
+                    self.publish_snapshot();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn member_name(&self, key: &AuthorKey) -> String {
+        self.members
+            .get(key)
+            .map_or_else(|| key.short(), |member| member.name.clone())
+    }
+
+    /// Validates received bytes and queues the write of an accepted message.
+    async fn ingest(&mut self, data: &[u8]) -> Result<Acceptance, ActorError> {
+        match self.validate(data, now_ms()) {
+            Verdict::Accept(accepted) => {
+                let accepted = *accepted;
+                let envelope = data.to_vec();
+                let solidarity_proto::Accepted {
+                    id,
+                    signer,
+                    payload,
+                    body,
+                } = accepted;
+                self.queue_write_bytes(id, signer, payload, body, envelope, Origin::Remote)
+                    .await?;
+                Ok(Acceptance::Accept)
+            }
+            Verdict::Ignore(reason) => {
+                tracing::debug!(%reason, "message ignored");
+                Ok(Acceptance::Ignore)
+            }
+            Verdict::Reject(reason) => {
+                tracing::info!(%reason, "message rejected");
+                Ok(Acceptance::Reject)
+            }
+        }
+    }
+
+    // ---- sync ---------------------------------------------------------------------
+
+    fn watermark(&self, author: &AuthorKey) -> u64 {
+        let mut watermark = self.store.watermark(author).unwrap_or_else(|error| {
+            tracing::error!(%error, "store read failed");
+            0
+        });
+        while self.pending_chain.contains_key(&(*author, watermark + 1)) {
+            watermark += 1;
+        }
+        watermark
+    }
+
+    fn start_sync(&mut self, peer: PeerId, round: usize) {
+        if round == 0 && !self.syncing.insert(peer) {
+            return;
+        }
+        let have = self
+            .members
+            .keys()
+            .chain([&self.me])
+            .map(|author| Watermark {
+                author: *author,
+                seq: self.watermark(author),
+            })
+            .collect();
+        let request = SyncRequest {
+            fed: self.identity.federation,
+            have,
+            limit: sync::MAX_PAGE_ENVELOPES,
+        };
+        let net = self.net.clone();
+        let bytes = request.encode();
+        self.syncs.spawn(async move {
+            SyncPage {
+                peer,
+                round,
+                result: net.sync_request(peer, bytes).await,
+            }
+        });
+    }
+
+    async fn handle_sync_page(&mut self, page: SyncPage) -> Result<(), ActorError> {
+        let SyncPage {
+            peer,
+            round,
+            result,
+        } = page;
+        let response = match result.map(|bytes| SyncResponse::decode(&bytes)) {
+            Ok(Ok(response)) => response,
+            Ok(Err(decode_error)) => {
+                tracing::info!(error = %decode_error, "malformed sync response");
+                self.syncing.remove(&peer);
+                return Ok(());
+            }
+            Err(NetError::Stopped) => return Err(ActorError::NetworkStopped),
+            Err(net_error) => {
+                tracing::debug!(error = %net_error, "sync request failed");
+                self.syncing.remove(&peer);
+                return Ok(());
+            }
+        };
+        let mut accepted = 0usize;
+        for envelope in &response.envelopes {
+            if self.ingest(envelope).await? == Acceptance::Accept {
+                accepted += 1;
+            }
+        }
+        if accepted > 0 {
+            tracing::info!(accepted, round, "caught up by sync");
+        }
+        if response.more && accepted > 0 && round + 1 < sync::MAX_SYNC_ROUNDS {
+            self.start_sync(peer, round + 1);
+        } else {
+            self.syncing.remove(&peer);
+        }
+        Ok(())
+    }
+
+    /// One page of what the requester misses, from the store.
+    fn answer_sync(&self, peer: PeerId, data: &[u8]) -> SyncResponse {
+        let request = match SyncRequest::decode(data) {
+            Ok(request) if request.fed == self.identity.federation => request,
+            Ok(_) => return SyncResponse::default(),
+            Err(decode_error) => {
+                tracing::info!(error = %decode_error, "malformed sync request");
+                return SyncResponse::default();
+            }
+        };
+        let limit = request.page_limit();
+        let mut response = SyncResponse::default();
+        let mut bytes = 0usize;
+        'authors: for watermark in &request.have {
+            let wanted = limit - response.envelopes.len() + 1;
+            let Ok(page) = self
+                .store
+                .author_range(&watermark.author, watermark.seq + 1, wanted)
+            else {
+                tracing::error!("store read failed while answering sync");
+                break;
+            };
+            for stored in page {
+                if response.envelopes.len() == limit
+                    || bytes + stored.envelope.len() > sync::MAX_PAGE_BYTES
+                {
+                    response.more = true;
+                    break 'authors;
+                }
+                bytes += stored.envelope.len();
+                response
+                    .envelopes
+                    .push(serde_bytes::ByteBuf::from(stored.envelope));
+            }
+        }
+        if !response.envelopes.is_empty() {
+            let name = self
+                .by_peer
+                .get(&peer)
+                .map_or_else(String::new, |key| self.member_name(key));
+            tracing::debug!(member = %name, sent = response.envelopes.len(), more = response.more, "answered sync");
+        }
+        response
+    }
+
+    fn handle_sync_tick(&mut self) {
+        let connected_peer = self
+            .connected
+            .iter()
+            .filter_map(|key| self.members.get(key).map(|member| member.peer))
+            .choose(&mut rand::thread_rng());
+        if let Some(peer) = connected_peer {
+            self.start_sync(peer, 0);
+        }
+    }
+
+    async fn handle_expiry_tick(&mut self) -> Result<(), ActorError> {
+        let now = now_ms();
+        let done = self
+            .writer
+            .expire(now)
+            .await
+            .map_err(|_| ActorError::WriterStopped)?;
+        self.writes.push(Box::pin(async move {
+            Completion::Expire {
+                now_ms: now,
+                result: done.await,
+            }
+        }));
+        Ok(())
+    }
+
+    // ---- views --------------------------------------------------------------------
+
+    fn member_views(&self) -> Vec<MemberView> {
+        self.members
+            .iter()
+            .map(|(key, member)| MemberView {
+                name: member.name.clone(),
+                key: *key,
+                connected: self.connected.contains(key),
+                last_message_at: self.last_message_at.get(key).copied(),
+            })
+            .collect()
+    }
+
+    fn status_view(&self, now: u64, alerts: usize, offers: usize) -> StatusView {
+        StatusView {
+            node_key: self.me,
+            peer_id: self.peer_id.to_base58(),
+            federation: self.identity.federation_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: self.started_at,
+            uptime_secs: now.saturating_sub(self.started_at) / 1000,
+            p2p_ports: self.p2p_ports.clone(),
+            status_url: self.identity.status_url.clone(),
+            members: self.members.len(),
+            connected: self.connected.len(),
+            alerts,
+            offers,
+            stored_messages: self.stored_messages,
+        }
+    }
+
+    fn publish_snapshot(&self) {
+        let now = now_ms();
+        let alerts = self.views.alert_views(now);
+        let offers = self.views.offer_views(now);
+        let snapshot = Snapshot {
+            status: self.status_view(now, alerts.len(), offers.len()),
+            members: self.member_views(),
+            alerts,
+            offers,
+        };
+        self.snapshot.send_replace(Arc::new(snapshot));
+    }
+}
+
+fn error(message: impl Into<String>) -> Response {
+    Response::Error {
+        message: message.into(),
+    }
+}

@@ -1,0 +1,171 @@
+//! The daemon: wires store, writer, network, node actor, control socket and status page,
+//! and owns their lifecycle.
+//!
+//! Tasks: the net event loop, the node actor, the control server and the HTTP server run
+//! on tokio, all owned here; the store writer is a dedicated thread. Shutdown order on
+//! SIGTERM/Ctrl-C or a fatal error: stop taking control requests, let the actor finish
+//! every queued write (each flushed and acknowledged), stop the writer (final flush),
+//! then close the swarm and the status page.
+
+mod actor;
+mod control_server;
+mod snapshot;
+pub mod status_page;
+mod views;
+mod writer;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::sync::Arc;
+
+use anyhow::Context;
+use solidarity_net::NetConfig;
+use solidarity_proto::{FederationId, envelope, sync};
+use solidarity_store::{SledOptions, SledStore, Store};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::NodeConfig;
+use crate::identity;
+use crate::members::MembersFile;
+use actor::{ActorParts, Identity, NodeActor};
+use snapshot::Snapshot;
+
+/// Name of the store directory inside the data dir.
+pub const STORE_DIR: &str = "store";
+/// Largest gossip frame: an envelope at its limit plus gossipsub's own framing.
+const MAX_GOSSIP_BYTES: usize = envelope::MAX_ENVELOPE_BYTES + 4096;
+
+fn gossip_id(bytes: &[u8]) -> Vec<u8> {
+    envelope::gossip_message_id(bytes).to_vec()
+}
+
+/// The gossipsub topic of a federation.
+pub fn topic(federation: &FederationId) -> String {
+    format!("/solidarity/v1/{}/messages", federation.to_hex())
+}
+
+/// Runs the daemon until a signal or a fatal error.
+pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {} to its owner", data_dir.display()))?;
+    let own_uid = std::fs::metadata(&data_dir)?.uid();
+    let key = identity::load_key_file(&data_dir)?;
+    let keypair = identity::libp2p_keypair(&key)?;
+    let members = MembersFile::load(&data_dir)?;
+    let federation = FederationId::from_name(&config.federation);
+
+    let socket = solidarity_control::socket_path(&data_dir);
+    let control_listener = control_server::bind(&socket)?;
+
+    let store: Arc<dyn Store> = Arc::new(
+        SledStore::open(&SledOptions {
+            path: data_dir.join(STORE_DIR),
+            cache_bytes: config.store_cache_bytes,
+        })
+        .context("cannot open the store (is another daemon using this data dir?)")?,
+    );
+    let (writer, writer_thread) = writer::Writer::start(store.clone())?;
+
+    let allowed = members
+        .members
+        .iter()
+        .filter_map(|member| identity::peer_id(&member.key).ok())
+        .collect();
+    let (net, net_events, event_loop) = solidarity_net::build(NetConfig {
+        keypair,
+        listen: config.listen.clone(),
+        topic: topic(&federation),
+        sync_protocol: sync::SYNC_PROTOCOL,
+        message_id: gossip_id,
+        max_message_bytes: MAX_GOSSIP_BYTES,
+        max_sync_request_bytes: sync::MAX_REQUEST_BYTES,
+        max_sync_response_bytes: sync::MAX_RESPONSE_BYTES,
+        heartbeat: config.heartbeat,
+        allowed,
+    })?;
+
+    let http_listener = tokio::net::TcpListener::bind(config.status_addr)
+        .await
+        .context("cannot bind the status page address (status_addr in config.toml)")?;
+    let status_url = format!("http://{}/", http_listener.local_addr()?);
+
+    let (control_tx, control_rx) = mpsc::channel(actor::CONTROL_QUEUE);
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::empty()));
+    let member_count = members.members.len();
+    let actor = NodeActor::new(ActorParts {
+        identity: Identity {
+            key: key.clone(),
+            federation_name: config.federation.clone(),
+            federation,
+            status_url: status_url.clone(),
+            announce: config.announce.clone(),
+            sync_interval: config.sync_interval,
+        },
+        data_dir: data_dir.clone(),
+        store,
+        writer,
+        net,
+        net_events,
+        control: control_rx,
+        snapshot: snapshot_tx,
+        members,
+    })?;
+
+    let shutdown = CancellationToken::new();
+    let net_shutdown = CancellationToken::new();
+    let net_task = tokio::spawn(event_loop.run(net_shutdown.clone().cancelled_owned()));
+    let control_task = tokio::spawn(control_server::serve(
+        control_listener,
+        socket,
+        own_uid,
+        control_tx,
+        shutdown.clone(),
+    ));
+    let http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http_listener, status_page::router(snapshot_rx))
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
+    });
+    let mut actor_task = tokio::spawn(actor.run(shutdown.clone()));
+
+    tracing::info!(
+        node = %envelope::author_key(&key).short(),
+        federation = %config.federation,
+        members = member_count,
+        "node started; status page and control socket are up"
+    );
+
+    let outcome = tokio::select! {
+        signal = shutdown_signal() => {
+            signal?;
+            tracing::info!("shutting down");
+            shutdown.cancel();
+            actor_task.await
+        }
+        finished = &mut actor_task => finished,
+    };
+    shutdown.cancel();
+    let actor_result = outcome.context("the node actor panicked")?;
+    // The actor is gone, so the writer's last handle is dropped: the thread finishes its
+    // queue, flushes and exits.
+    let writer_join = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    if !matches!(writer_join, Ok(Ok(()))) {
+        tracing::error!("the store writer thread panicked");
+    }
+    net_shutdown.cancel();
+    let _ = tokio::join!(net_task, control_task, http_task);
+    actor_result?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! What the status page shows, published by the node actor after every change and read
+//! by the HTTP handlers without ever waiting on the actor.
+
+use solidarity_control::{MemberView, StatusView};
+use solidarity_proto::state::{AlertView, OfferView};
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub status: StatusView,
+    pub members: Vec<MemberView>,
+    pub alerts: Vec<AlertView>,
+    pub offers: Vec<OfferView>,
+}
+
+impl Snapshot {
+    /// Before the actor publishes its first snapshot.
+    pub fn empty() -> Self {
+        Self {
+            status: StatusView {
+                node_key: solidarity_proto::AuthorKey([0; 32]),
+                peer_id: String::new(),
+                federation: String::new(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                started_at: 0,
+                uptime_secs: 0,
+                p2p_ports: Vec::new(),
+                status_url: String::new(),
+                members: 0,
+                connected: 0,
+                alerts: 0,
+                offers: 0,
+                stored_messages: 0,
+            },
+            members: Vec::new(),
+            alerts: Vec::new(),
+            offers: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The single store writer: a dedicated thread that batches queued writes, applies them,
+//! flushes once per batch (group commit) and only then completes each job.
+//!
+//! Invariants: a job completes `Ok` only after its batch was flushed; after the first
+//! failure the thread fails every queued job and stops, so nothing is acknowledged that
+//! is not on disk. The thread never waits on the node actor (completions are oneshots), so
+//! the two cannot deadlock.
+
+use std::sync::Arc;
+
+use solidarity_store::{InsertOutcome, NewMessage, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+/// Queued writes before submitters wait: a burst of gossip or one sync page.
+pub const WRITE_QUEUE: usize = 1024;
+/// Most writes applied under one flush.
+const MAX_BATCH: usize = 256;
+
+/// The store failed; shared by every job of the failed batch.
+pub type WriteError = Arc<StoreError>;
+
+enum WriteOp {
+    Insert {
+        message: NewMessage,
+        done: oneshot::Sender<Result<InsertOutcome, WriteError>>,
+    },
+    Expire {
+        now_ms: u64,
+        done: oneshot::Sender<Result<usize, WriteError>>,
+    },
+}
+
+/// Why a write was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the store writer has stopped after a storage failure")]
+    WriterStopped,
+}
+
+/// Handle to the writer thread.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<WriteOp>,
+}
+
+impl Writer {
+    /// Starts the writer thread.
+    pub fn start(store: Arc<dyn Store>) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        let (queue, jobs) = mpsc::channel(WRITE_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run(store.as_ref(), jobs))?;
+        Ok((Self { queue }, thread))
+    }
+
+    /// Queues a message; the receiver yields once it is durably stored (or not).
+    pub async fn insert(
+        &self,
+        message: NewMessage,
+    ) -> Result<oneshot::Receiver<Result<InsertOutcome, WriteError>>, SubmitError> {
+        let (done, receiver) = oneshot::channel();
+        self.queue
+            .send(WriteOp::Insert { message, done })
+            .await
+            .map_err(|_| SubmitError::WriterStopped)?;
+        Ok(receiver)
+    }
+
+    /// Queues an expiry sweep.
+    pub async fn expire(
+        &self,
+        now_ms: u64,
+    ) -> Result<oneshot::Receiver<Result<usize, WriteError>>, SubmitError> {
+        let (done, receiver) = oneshot::channel();
+        self.queue
+            .send(WriteOp::Expire { now_ms, done })
+            .await
+            .map_err(|_| SubmitError::WriterStopped)?;
+        Ok(receiver)
+    }
+}
+
+fn run(store: &dyn Store, mut jobs: mpsc::Receiver<WriteOp>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        if let Err(error) = apply(store, &mut batch) {
+            tracing::error!(%error, "storage failed; refusing every further write");
+            jobs.close();
+            while let Ok(op) = jobs.try_recv() {
+                fail(op, &error);
+            }
+            return;
+        }
+    }
+}
+
+/// Applies and flushes one batch, completing its jobs; on failure completes them with the error.
+fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<(), WriteError> {
+    let messages: Vec<NewMessage> = batch
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::Insert { message, .. } => Some(message.clone()),
+            WriteOp::Expire { .. } => None,
+        })
+        .collect();
+    let result = (|| {
+        let outcomes = store.insert_batch(&messages)?;
+        let mut expired = Vec::new();
+        for op in batch.iter() {
+            if let WriteOp::Expire { now_ms, .. } = op {
+                expired.push(store.expire(*now_ms)?);
+            }
+        }
+        store.flush()?;
+        Ok::<_, StoreError>((outcomes, expired))
+    })()
+    .map_err(Arc::new);
+    match result {
+        Ok((outcomes, expired)) => {
+            let mut outcomes = outcomes.into_iter();
+            let mut expired = expired.into_iter();
+            for op in batch.drain(..) {
+                // A submitter that stopped waiting is fine: the write is done either way.
+                match op {
+                    WriteOp::Insert { done, .. } => {
+                        let _ = done.send(outcomes.next().ok_or_else(|| {
+                            Arc::new(StoreError::Corrupt {
+                                what: "batch outcome",
+                            })
+                        }));
+                    }
+                    WriteOp::Expire { done, .. } => {
+                        let _ = done.send(Ok(expired.next().unwrap_or(0)));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(error) => {
+            for op in batch.drain(..) {
+                fail(op, &error);
+            }
+            Err(error)
+        }
+    }
+}
+
+fn fail(op: WriteOp, error: &WriteError) {
+    match op {
+        WriteOp::Insert { done, .. } => {
+            let _ = done.send(Err(error.clone()));
+        }
+        WriteOp::Expire { done, .. } => {
+            let _ = done.send(Err(error.clone()));
+        }
+    }
+}

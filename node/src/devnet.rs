@@ -1,0 +1,3 @@
+pub fn run(_nodes: u8) -> anyhow::Result<()> {
+    anyhow::bail!("devnet: not yet")
+}

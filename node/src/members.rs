@@ -1,0 +1,92 @@
+//! The members file (`members.toml`), the admin's allow-list of member keys, like SSH's
+//! known_hosts. Only the CLI writes it; the daemon reads it at start and on reload.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use solidarity_proto::AuthorKey;
+
+use crate::identity::Card;
+
+/// Name of the members file inside the data dir.
+pub const MEMBERS_FILE: &str = "members.toml";
+/// Longest member name.
+const MAX_NAME_BYTES: usize = 64;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersFile {
+    #[serde(default, rename = "member")]
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub name: String,
+    pub key: AuthorKey,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+impl MembersFile {
+    /// Reads the file; a missing file is an empty list.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join(MEMBERS_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Writes the file atomically (temp file, fsync, rename).
+    pub fn save(&self, data_dir: &Path) -> anyhow::Result<()> {
+        let text = format!(
+            "# Members of this node's federation: keys it trusts. Edit with `solidarity member`.\n\n{}",
+            toml::to_string(self).context("cannot encode the members file")?
+        );
+        let mut file = tempfile::NamedTempFile::new_in(data_dir)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.as_file().sync_all()?;
+        file.persist(data_dir.join(MEMBERS_FILE))
+            .context("cannot replace the members file")?;
+        Ok(())
+    }
+
+    /// Adds or replaces (same key) a member.
+    pub fn add(&mut self, card: &Card, name: &str) -> anyhow::Result<()> {
+        if name.trim().is_empty()
+            || name.len() > MAX_NAME_BYTES
+            || name.chars().any(char::is_control)
+        {
+            bail!("a member name is 1 to {MAX_NAME_BYTES} printable characters");
+        }
+        if self
+            .members
+            .iter()
+            .any(|member| member.name == name && member.key != card.key)
+        {
+            bail!("another member is already named {name:?}");
+        }
+        self.members.retain(|member| member.key != card.key);
+        self.members.push(Member {
+            name: name.to_owned(),
+            key: card.key,
+            addresses: card.addresses.iter().map(ToString::to_string).collect(),
+        });
+        Ok(())
+    }
+
+    /// Removes a member by name or key; returns it.
+    pub fn remove(&mut self, name_or_key: &str) -> Option<Member> {
+        let position = self
+            .members
+            .iter()
+            .position(|member| member.name == name_or_key || member.key.to_hex() == name_or_key)?;
+        Some(self.members.remove(position))
+    }
+}
