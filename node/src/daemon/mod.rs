@@ -39,13 +39,52 @@ fn gossip_id(bytes: &[u8]) -> Vec<u8> {
     envelope::gossip_message_id(bytes).to_vec()
 }
 
+/// The network configuration of a node of `federation` (also used by test peers).
+pub fn net_config(
+    keypair: libp2p::identity::Keypair,
+    listen: Vec<libp2p::Multiaddr>,
+    federation: &FederationId,
+    heartbeat: std::time::Duration,
+    allowed: Vec<libp2p::PeerId>,
+) -> NetConfig {
+    NetConfig {
+        keypair,
+        listen,
+        topic: topic(federation),
+        sync_protocol: sync::SYNC_PROTOCOL,
+        message_id: gossip_id,
+        max_message_bytes: MAX_GOSSIP_BYTES,
+        max_sync_request_bytes: sync::MAX_REQUEST_BYTES,
+        max_sync_response_bytes: sync::MAX_RESPONSE_BYTES,
+        heartbeat,
+        allowed,
+    }
+}
+
 /// The gossipsub topic of a federation.
 pub fn topic(federation: &FederationId) -> String {
     format!("/solidarity/v1/{}/messages", federation.to_hex())
 }
 
-/// Runs the daemon until a signal or a fatal error.
+/// Runs the daemon until SIGTERM/Ctrl-C or a fatal error.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    let signals = tokio::spawn(async move {
+        let result = shutdown_signal().await;
+        if result.is_ok() {
+            tracing::info!("shutting down");
+        }
+        on_signal.cancel();
+        result
+    });
+    let outcome = run_until(config, stop).await;
+    signals.abort();
+    outcome
+}
+
+/// Runs the daemon until `stop` is cancelled or a fatal error.
+pub async fn run_until(config: NodeConfig, stop: CancellationToken) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {} to its owner", data_dir.display()))?;
@@ -72,18 +111,13 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .iter()
         .filter_map(|member| identity::peer_id(&member.key).ok())
         .collect();
-    let (net, net_events, event_loop) = solidarity_net::build(NetConfig {
+    let (net, net_events, event_loop) = solidarity_net::build(net_config(
         keypair,
-        listen: config.listen.clone(),
-        topic: topic(&federation),
-        sync_protocol: sync::SYNC_PROTOCOL,
-        message_id: gossip_id,
-        max_message_bytes: MAX_GOSSIP_BYTES,
-        max_sync_request_bytes: sync::MAX_REQUEST_BYTES,
-        max_sync_response_bytes: sync::MAX_RESPONSE_BYTES,
-        heartbeat: config.heartbeat,
+        config.listen.clone(),
+        &federation,
+        config.heartbeat,
         allowed,
-    })?;
+    ))?;
 
     let http_listener = tokio::net::TcpListener::bind(config.status_addr)
         .await
@@ -138,9 +172,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     );
 
     let outcome = tokio::select! {
-        signal = shutdown_signal() => {
-            signal?;
-            tracing::info!("shutting down");
+        () = stop.cancelled() => {
             shutdown.cancel();
             actor_task.await
         }

@@ -1,0 +1,524 @@
+//! Encoding round trips, bit-flip and mutation robustness, and property tests of
+//! sign → encode → validate.
+
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
+use serde_bytes::ByteBuf;
+use solidarity_proto::envelope::{self, Envelope, MAX_ENVELOPE_BYTES};
+use solidarity_proto::payload::{
+    Alert, AlertCategory, AlertStatus, AlertUpdate, LegalType, MAX_LIST_ITEMS, MirrorOffer,
+    MirrorService, MirrorWithdraw, Seized, Severity,
+};
+use solidarity_proto::sync::{SyncRequest, SyncResponse, Watermark};
+use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
+use solidarity_proto::{
+    AuthorKey, Body, FederationId, Lookup, MessageId, Payload, TrustView, Verdict, validate,
+};
+
+const NOW_MS: u64 = 1_767_225_600_000;
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+fn key1() -> SigningKey {
+    SigningKey::from_bytes(&[1; 32])
+}
+
+fn key2() -> SigningKey {
+    SigningKey::from_bytes(&[2; 32])
+}
+
+fn federation() -> FederationId {
+    FederationId::from_name("test-federation")
+}
+
+/// Members key1 and key2; nothing stored.
+struct Empty;
+
+impl TrustView for Empty {
+    fn is_member(&self, key: &AuthorKey) -> bool {
+        *key == envelope::author_key(&key1()) || *key == envelope::author_key(&key2())
+    }
+}
+
+impl Lookup for Empty {
+    fn contains(&self, _: &MessageId) -> bool {
+        false
+    }
+    fn id_at(&self, _: &AuthorKey, _: u64) -> Option<MessageId> {
+        None
+    }
+    fn author_and_kind(&self, _: &MessageId) -> Option<(AuthorKey, String)> {
+        None
+    }
+}
+
+fn check(bytes: &[u8]) -> Verdict {
+    validate(bytes, NOW_MS, &federation(), &Empty, &Empty)
+}
+
+fn sample_alert() -> Alert {
+    Alert {
+        category: AlertCategory::Seizure,
+        legal_type: Some(LegalType::Warrant),
+        severity: Severity::Critical,
+        subject: "a.example".into(),
+        summary: "Two servers taken from our rack at 06:00".into(),
+        details: Some("Police arrived at 06:00.\nDisks were encrypted.".into()),
+        jurisdictions: vec!["FR".into()],
+        authority: Some("Police judiciaire".into()),
+        legal_basis: None,
+        event_date: Some("2025-12-31".into()),
+        seized: Some(Seized::EncryptedOnly),
+        services: vec!["web".into()],
+        domains: vec!["a.example".into()],
+        upstream: None,
+        references: vec![],
+    }
+}
+
+fn sample_offer() -> MirrorOffer {
+    MirrorOffer {
+        services: vec![MirrorService::Web, MirrorService::Mail],
+        storage_bytes: Some(1 << 40),
+        jurisdictions: vec!["IS".into()],
+        upstream: None,
+        data_policy: Some("No logs.".into()),
+        conditions: None,
+        contact: "mirrors@example.net".into(),
+    }
+}
+
+/// One body of each v1 kind.
+fn sample_bodies() -> Vec<Body> {
+    vec![
+        Body::Alert(sample_alert()),
+        Body::AlertUpdate(AlertUpdate {
+            alert: MessageId([7; 32]),
+            status: AlertStatus::PartiallyComplied,
+            note: Some("Only the subscriber data.".into()),
+        }),
+        Body::MirrorOffer(sample_offer()),
+        Body::MirrorWithdraw(MirrorWithdraw {
+            offer: MessageId([8; 32]),
+        }),
+    ]
+}
+
+fn payload_of(body: &Body, seq: u64) -> Payload {
+    Payload {
+        fed: federation(),
+        seq,
+        prev: (seq > 1).then_some(MessageId([9; 32])),
+        created_at: NOW_MS - 60_000,
+        expires_at: Some(NOW_MS + 30 * DAY_MS),
+        kind: body.kind().expect("a known kind").to_owned(),
+        body: body.encode(),
+    }
+}
+
+/// A valid, signed envelope of each v1 kind.
+fn signed_samples() -> Vec<(Body, envelope::SignedMessage)> {
+    sample_bodies()
+        .into_iter()
+        .map(|body| {
+            let signed = envelope::sign(&key1(), &payload_of(&body, 2));
+            (body, signed)
+        })
+        .collect()
+}
+
+#[test]
+fn every_body_round_trips_through_its_kind() {
+    for body in sample_bodies() {
+        let kind = body.kind().expect("known kind");
+        let bytes = body.encode();
+        let decoded = Body::decode(kind, &bytes).expect("decodes");
+        assert_eq!(decoded, body, "{kind}");
+        assert_eq!(
+            decoded.encode(),
+            bytes,
+            "{kind}: re-encoding is byte-identical"
+        );
+    }
+}
+
+#[test]
+fn payload_round_trips_with_and_without_optional_fields() {
+    for body in sample_bodies() {
+        let full = payload_of(&body, 2);
+        let bare = Payload {
+            prev: None,
+            expires_at: None,
+            seq: 1,
+            ..full.clone()
+        };
+        for payload in [full, bare] {
+            let bytes = solidarity_proto::codec::encode(&payload);
+            let decoded = Payload::decode(&bytes).expect("decodes");
+            assert_eq!(decoded, payload);
+            assert_eq!(solidarity_proto::codec::encode(&decoded), bytes);
+        }
+    }
+}
+
+#[test]
+fn absent_optional_fields_are_left_out_of_the_encoding() {
+    let payload = Payload {
+        prev: None,
+        expires_at: None,
+        seq: 1,
+        ..payload_of(&Body::Alert(sample_alert()), 1)
+    };
+    let bytes = solidarity_proto::codec::encode(&payload);
+    assert_eq!(bytes[0], 0xa5, "a map of five pairs");
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(!contains(b"prev"));
+    assert!(!contains(b"expires_at"));
+    assert!(!contains(&[0xf6]), "no null");
+}
+
+#[test]
+fn envelope_round_trips_and_keeps_its_id() {
+    for (body, signed) in signed_samples() {
+        let envelope = Envelope::decode(&signed.bytes).expect("decodes");
+        assert_eq!(envelope.encode(), signed.bytes, "{:?}", body.kind());
+        assert_eq!(envelope.id(), signed.id);
+        assert!(envelope.verify());
+        assert_eq!(
+            envelope::message_id_of_envelope_bytes(&signed.bytes),
+            Some(signed.id)
+        );
+        let payload = Payload::decode(&envelope.payload).expect("payload decodes");
+        assert_eq!(payload, payload_of(&body, 2));
+        assert_eq!(
+            Body::decode(&payload.kind, &payload.body).expect("body"),
+            body
+        );
+    }
+}
+
+#[test]
+fn each_signed_sample_is_accepted_with_its_id() {
+    for (body, signed) in signed_samples() {
+        match check(&signed.bytes) {
+            Verdict::Accept(accepted) => {
+                assert_eq!(accepted.id, signed.id);
+                assert_eq!(accepted.body, body);
+                assert_eq!(accepted.signer, envelope::author_key(&key1()));
+            }
+            other => panic!("{:?}: {other:?}", body.kind()),
+        }
+    }
+}
+
+#[test]
+fn sync_messages_round_trip() {
+    let request = SyncRequest {
+        fed: federation(),
+        have: vec![
+            Watermark {
+                author: AuthorKey([1; 32]),
+                seq: 0,
+            },
+            Watermark {
+                author: AuthorKey([2; 32]),
+                seq: u64::MAX,
+            },
+        ],
+        limit: 7,
+    };
+    assert_eq!(
+        SyncRequest::decode(&request.encode()).expect("decodes"),
+        request
+    );
+    let response = SyncResponse {
+        envelopes: signed_samples()
+            .into_iter()
+            .map(|(_, signed)| ByteBuf::from(signed.bytes))
+            .collect(),
+        more: true,
+    };
+    assert_eq!(
+        SyncResponse::decode(&response.encode()).expect("decodes"),
+        response
+    );
+    assert_eq!(
+        SyncResponse::decode(&SyncResponse::default().encode()).expect("decodes"),
+        SyncResponse::default()
+    );
+}
+
+#[test]
+fn every_single_bit_flip_of_a_valid_envelope_is_rejected() {
+    // Every flip is a Reject, never an Ignore: a flip inside `payload` changes the signed
+    // bytes, and every check that can Ignore (clock, expiry, seq conflict) runs after the
+    // signature; a flip anywhere else either breaks the CBOR, changes `v`, `signer` or `sig`
+    // (unsupported version, not a member, bad signature) or yields a non-canonical encoding
+    // of the same envelope, which is malformed. The lookup is empty, so no duplicate.
+    for (body, signed) in signed_samples() {
+        for bit in 0..signed.bytes.len() * 8 {
+            let mut bytes = signed.bytes.clone();
+            bytes[bit / 8] ^= 1 << (bit % 8);
+            let verdict = check(&bytes);
+            assert!(
+                matches!(verdict, Verdict::Reject(_)),
+                "{:?}: flipping bit {bit} gave {verdict:?}",
+                body.kind()
+            );
+        }
+    }
+}
+
+// ---- Property tests ---------------------------------------------------------------------
+
+/// One line of text: no control characters, not blank, at most `max_chars` characters.
+fn line(max_chars: usize) -> impl Strategy<Value = String> {
+    let pattern = format!("[^\\p{{Cc}}\\s][^\\p{{Cc}}]{{0,{}}}", max_chars - 1);
+    proptest::string::string_regex(&pattern).expect("valid regex")
+}
+
+/// Free text: line feeds and tabs allowed, other control characters not; may be empty.
+fn multi_line(max_chars: usize) -> impl Strategy<Value = String> {
+    let pattern = format!("([^\\p{{Cc}}]|\n|\t){{0,{max_chars}}}");
+    proptest::string::string_regex(&pattern).expect("valid regex")
+}
+
+/// An optional one-line text that may also be empty (optional fields may be "").
+fn optional_line(max_chars: usize) -> impl Strategy<Value = Option<String>> {
+    let pattern = format!("[^\\p{{Cc}}]{{0,{max_chars}}}");
+    proptest::option::of(proptest::string::string_regex(&pattern).expect("valid regex"))
+}
+
+fn lines(max_items: usize, max_chars: usize) -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(line(max_chars), 0..=max_items)
+}
+
+fn jurisdictions() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec("[A-Z]{2}", 0..=MAX_LIST_ITEMS)
+}
+
+fn category() -> impl Strategy<Value = AlertCategory> {
+    proptest::sample::select(vec![
+        AlertCategory::Seizure,
+        AlertCategory::Raid,
+        AlertCategory::Takedown,
+        AlertCategory::LegalRequest,
+        AlertCategory::GagOrder,
+        AlertCategory::Intrusion,
+        AlertCategory::KeyCompromise,
+        AlertCategory::Outage,
+    ])
+}
+
+fn legal_type() -> impl Strategy<Value = Option<LegalType>> {
+    proptest::option::of(proptest::sample::select(vec![
+        LegalType::Subpoena,
+        LegalType::Warrant,
+        LegalType::CourtOrder,
+        LegalType::DataRetentionOrder,
+        LegalType::PreservationOrder,
+        LegalType::GagOrder,
+        LegalType::TakedownNotice,
+        LegalType::Other,
+    ]))
+}
+
+fn severity() -> impl Strategy<Value = Severity> {
+    proptest::sample::select(vec![
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ])
+}
+
+fn seized() -> impl Strategy<Value = Option<Seized>> {
+    proptest::option::of(proptest::sample::select(vec![
+        Seized::None,
+        Seized::EncryptedOnly,
+        Seized::Metadata,
+        Seized::Content,
+        Seized::Keys,
+        Seized::Unknown,
+    ]))
+}
+
+/// Any alert within the field limits, small enough that its envelope stays under
+/// MAX_ENVELOPE_BYTES (limits count UTF-8 bytes, so character counts are a quarter of them).
+fn alert() -> impl Strategy<Value = Alert> {
+    let head = (
+        category(),
+        legal_type(),
+        severity(),
+        line(63),
+        line(50),
+        proptest::option::of(multi_line(600)),
+        jurisdictions(),
+        optional_line(64),
+    );
+    let tail = (
+        optional_line(64),
+        proptest::option::of("[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+        seized(),
+        lines(6, 40),
+        lines(6, 40),
+        optional_line(64),
+        lines(6, 40),
+    );
+    (head, tail).prop_map(
+        |(
+            (category, legal_type, severity, subject, summary, details, jurisdictions, authority),
+            (legal_basis, event_date, seized, services, domains, upstream, references),
+        )| Alert {
+            category,
+            legal_type,
+            severity,
+            subject,
+            summary,
+            details,
+            jurisdictions,
+            authority,
+            legal_basis,
+            event_date,
+            seized,
+            services,
+            domains,
+            upstream,
+            references,
+        },
+    )
+}
+
+/// seq, created_at and expires_at that pass the chain, clock and expiry checks.
+fn header_numbers() -> impl Strategy<Value = (u64, u64, Option<u64>)> {
+    (
+        1..=u64::MAX,
+        0..=NOW_MS + MAX_CLOCK_SKEW_MS,
+        proptest::option::of(1..=u64::MAX - NOW_MS),
+    )
+        .prop_map(|(seq, created_at, expires_in)| {
+            let floor = created_at.max(NOW_MS);
+            (
+                seq,
+                created_at,
+                expires_in.map(|ahead| floor.saturating_add(ahead)),
+            )
+        })
+}
+
+fn signed_alert(alert: &Alert, (seq, created_at, expires_at): (u64, u64, Option<u64>)) -> Payload {
+    Payload {
+        fed: federation(),
+        seq,
+        prev: (seq > 1).then_some(MessageId([3; 32])),
+        created_at,
+        expires_at,
+        kind: "alert".into(),
+        body: Body::Alert(alert.clone()).encode(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_alert_within_limits_is_accepted_with_its_id(
+        alert in alert(),
+        numbers in header_numbers(),
+    ) {
+        let payload = signed_alert(&alert, numbers);
+        let signed = envelope::sign(&key1(), &payload);
+        prop_assert!(signed.bytes.len() <= MAX_ENVELOPE_BYTES);
+        match check(&signed.bytes) {
+            Verdict::Accept(accepted) => {
+                prop_assert_eq!(accepted.id, signed.id);
+                prop_assert_eq!(accepted.payload, payload);
+                prop_assert_eq!(accepted.body, Body::Alert(alert));
+            }
+            other => prop_assert!(false, "not accepted: {:?}", other),
+        }
+    }
+
+    #[test]
+    fn any_unknown_kind_with_any_body_is_accepted(
+        kind in "[a-z0-9./-]{1,64}",
+        body in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        prop_assume!(!["alert", "alert-update", "mirror-offer", "mirror-withdraw"]
+            .contains(&kind.as_str()));
+        let payload = Payload {
+            fed: federation(),
+            seq: 1,
+            prev: None,
+            created_at: NOW_MS,
+            expires_at: None,
+            kind,
+            body,
+        };
+        let signed = envelope::sign(&key2(), &payload);
+        match check(&signed.bytes) {
+            Verdict::Accept(accepted) => {
+                prop_assert_eq!(accepted.id, signed.id);
+                prop_assert_eq!(accepted.body, Body::Unknown);
+            }
+            other => prop_assert!(false, "not accepted: {:?}", other),
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_are_never_accepted(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+    ) {
+        prop_assert!(!matches!(check(&bytes), Verdict::Accept(_)));
+        // The gossipsub message id function must not panic either.
+        let _ = envelope::message_id_of_envelope_bytes(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_bytes_after_an_envelope_prefix_are_never_accepted(
+        cut in 0usize..300,
+        tail in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        // Start like a real envelope so the decoder gets past the first bytes.
+        let (_, signed) = signed_samples().swap_remove(0);
+        let mut bytes = signed.bytes[..cut.min(signed.bytes.len())].to_vec();
+        bytes.extend_from_slice(&tail);
+        prop_assume!(bytes != signed.bytes);
+        prop_assert!(!matches!(check(&bytes), Verdict::Accept(_)));
+    }
+
+    #[test]
+    fn any_single_byte_mutation_of_a_signed_envelope_is_not_accepted(
+        sample in 0usize..4,
+        position in any::<prop::sample::Index>(),
+        value in any::<u8>(),
+    ) {
+        let (_, signed) = signed_samples().swap_remove(sample);
+        let at = position.index(signed.bytes.len());
+        prop_assume!(signed.bytes[at] != value);
+        let mut bytes = signed.bytes.clone();
+        bytes[at] = value;
+        let verdict = check(&bytes);
+        prop_assert!(!matches!(verdict, Verdict::Accept(_)), "byte {} = {:#04x}", at, value);
+        // For the reasons given at the bit-flip test, it is in fact always a Reject.
+        prop_assert!(matches!(verdict, Verdict::Reject(_)), "byte {} = {:#04x}: {:?}", at, value, verdict);
+    }
+
+    #[test]
+    fn content_id_ignores_the_signature_and_depends_on_signer_and_payload(
+        payload in proptest::collection::vec(any::<u8>(), 0..256),
+        sig in proptest::collection::vec(any::<u8>(), 64),
+    ) {
+        let signer = envelope::author_key(&key1());
+        let sig: [u8; 64] = sig.try_into().expect("64 bytes");
+        let envelope = Envelope {
+            v: 1,
+            signer,
+            payload: payload.clone(),
+            sig: serde_bytes::ByteArray::new(sig),
+        };
+        prop_assert_eq!(envelope.id(), envelope::message_id(&signer, &payload));
+        let other = envelope::message_id(&envelope::author_key(&key2()), &payload);
+        prop_assert_ne!(envelope.id(), other);
+    }
+}

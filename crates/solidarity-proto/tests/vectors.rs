@@ -1,0 +1,389 @@
+//! Checks every test vector in `protocol-spec/vectors/vectors.json` against the reference
+//! implementation: verdict, content id, gossipsub message id, size, and the validation
+//! context the index describes.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use ed25519_dalek::SigningKey;
+use serde_json::Value;
+use sha2::Digest;
+use solidarity_proto::envelope::{self, Envelope};
+use solidarity_proto::sync::{SyncRequest, SyncResponse};
+use solidarity_proto::{
+    AuthorKey, Body, FederationId, IgnoreReason, Lookup, MessageId, RejectReason, TrustView,
+    Verdict,
+};
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../protocol-spec/vectors")
+}
+
+fn index() -> Value {
+    let text = std::fs::read_to_string(vectors_dir().join("vectors.json"))
+        .expect("protocol-spec/vectors/vectors.json is readable");
+    serde_json::from_str(&text).expect("vectors.json is JSON")
+}
+
+fn read_hex(file: &str) -> Vec<u8> {
+    let text = std::fs::read_to_string(vectors_dir().join(file))
+        .unwrap_or_else(|error| panic!("vector file {file}: {error}"));
+    assert!(
+        text.ends_with('\n') && text.lines().count() <= 1,
+        "{file} is one line"
+    );
+    let line = text.trim_end_matches('\n');
+    assert_eq!(line, line.to_lowercase(), "{file} is lowercase hex");
+    hex::decode(line).unwrap_or_else(|error| panic!("{file} is hex: {error}"))
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("`{key}` is a string in {value}"))
+}
+
+fn number(value: &Value, key: &str) -> u64 {
+    value[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("`{key}` is an integer in {value}"))
+}
+
+fn array<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
+    value[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("`{key}` is an array in {value}"))
+}
+
+fn hex32<T: std::str::FromStr>(text: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    text.parse().expect("64 hex characters")
+}
+
+/// Members and stored messages, as the index describes them.
+struct Context {
+    members: Vec<AuthorKey>,
+    stored: Vec<(AuthorKey, u64, MessageId, String)>,
+}
+
+impl Context {
+    fn from_json(context: &Value) -> Self {
+        Self {
+            members: array(context, "members")
+                .iter()
+                .map(|key| hex32(key.as_str().expect("member key is a string")))
+                .collect(),
+            stored: array(context, "stored")
+                .iter()
+                .map(|fact| {
+                    (
+                        hex32(text(fact, "author")),
+                        number(fact, "seq"),
+                        hex32(text(fact, "id")),
+                        text(fact, "kind").to_owned(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TrustView for Context {
+    fn is_member(&self, key: &AuthorKey) -> bool {
+        self.members.contains(key)
+    }
+}
+
+impl Lookup for Context {
+    fn contains(&self, id: &MessageId) -> bool {
+        self.stored.iter().any(|(_, _, stored, _)| stored == id)
+    }
+    fn id_at(&self, author: &AuthorKey, seq: u64) -> Option<MessageId> {
+        self.stored
+            .iter()
+            .find(|(a, s, _, _)| a == author && *s == seq)
+            .map(|(_, _, id, _)| *id)
+    }
+    fn author_and_kind(&self, id: &MessageId) -> Option<(AuthorKey, String)> {
+        self.stored
+            .iter()
+            .find(|(_, _, stored, _)| stored == id)
+            .map(|(author, _, _, kind)| (*author, kind.clone()))
+    }
+}
+
+/// The stable verdict names of SPEC.md, with the offending field of a field limit.
+fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
+    match verdict {
+        Verdict::Accept(_) => ("accept".into(), None),
+        Verdict::Ignore(reason) => (
+            format!(
+                "ignore:{}",
+                match reason {
+                    IgnoreReason::Duplicate => "duplicate",
+                    IgnoreReason::FromFuture => "from_future",
+                    IgnoreReason::Expired => "expired",
+                    IgnoreReason::SeqConflict => "seq_conflict",
+                }
+            ),
+            None,
+        ),
+        Verdict::Reject(reason) => {
+            let field = match reason {
+                RejectReason::FieldLimit(error) => Some(error.field),
+                _ => None,
+            };
+            let name = match reason {
+                RejectReason::Oversize(_) => "oversize",
+                RejectReason::Malformed(_) => "malformed",
+                RejectReason::UnsupportedVersion(_) => "unsupported_version",
+                RejectReason::NotMember => "not_member",
+                RejectReason::WrongFederation => "wrong_federation",
+                RejectReason::BadChain => "bad_chain",
+                RejectReason::BadKind => "bad_kind",
+                RejectReason::BadExpiry => "bad_expiry",
+                RejectReason::BadSignature => "bad_signature",
+                RejectReason::BadBody(_) => "bad_body",
+                RejectReason::FieldLimit(_) => "field_limit",
+                RejectReason::NotAuthor => "not_author",
+                RejectReason::WrongTarget => "wrong_target",
+            };
+            (format!("reject:{name}"), field)
+        }
+    }
+}
+
+const EVERY_VERDICT: [&str; 18] = [
+    "accept",
+    "ignore:duplicate",
+    "ignore:from_future",
+    "ignore:expired",
+    "ignore:seq_conflict",
+    "reject:oversize",
+    "reject:malformed",
+    "reject:unsupported_version",
+    "reject:not_member",
+    "reject:wrong_federation",
+    "reject:bad_chain",
+    "reject:bad_kind",
+    "reject:bad_expiry",
+    "reject:bad_signature",
+    "reject:bad_body",
+    "reject:field_limit",
+    "reject:not_author",
+    "reject:wrong_target",
+];
+
+#[test]
+fn every_vector_has_its_expected_verdict_id_and_gossip_id() {
+    let index = index();
+    let vectors = array(&index, "vectors");
+    assert!(vectors.len() >= 40, "the index lists the vectors");
+    for vector in vectors {
+        let name = text(vector, "name");
+        let bytes = read_hex(text(vector, "file"));
+        assert_eq!(bytes.len() as u64, number(vector, "size"), "{name}: size");
+        let context_json = &vector["context"];
+        let federation = FederationId::from_name(text(context_json, "federation"));
+        let context = Context::from_json(context_json);
+        let verdict = solidarity_proto::validate(
+            &bytes,
+            number(context_json, "now_ms"),
+            &federation,
+            &context,
+            &context,
+        );
+        let (got, field) = verdict_name(&verdict);
+        assert_eq!(got, text(vector, "verdict"), "{name}: {verdict:?}");
+        assert_eq!(field, vector["field"].as_str(), "{name}: offending field");
+
+        let id = envelope::message_id_of_envelope_bytes(&bytes);
+        assert_eq!(
+            id.map(|id| id.to_hex()).as_deref(),
+            vector["id"].as_str(),
+            "{name}: content id"
+        );
+        if let Verdict::Accept(accepted) = &verdict {
+            assert_eq!(Some(accepted.id), id, "{name}: accepted id");
+        }
+        let gossip_id = id.map_or_else(
+            || hex::encode(sha2::Sha256::digest(&bytes)),
+            |id| id.to_hex(),
+        );
+        assert_eq!(gossip_id, text(vector, "gossip_id"), "{name}: gossip id");
+    }
+}
+
+#[test]
+fn every_listed_file_exists_and_no_file_is_unlisted() {
+    let index = index();
+    let mut listed = BTreeSet::new();
+    for vector in array(&index, "vectors") {
+        listed.insert(text(vector, "file").to_owned());
+    }
+    for sync in array(&index, "sync") {
+        listed.insert(text(sync, "file").to_owned());
+        listed.insert(text(sync, "wire_file").to_owned());
+    }
+    for file in &listed {
+        assert!(vectors_dir().join(file).is_file(), "{file} exists");
+    }
+    let on_disk: BTreeSet<String> = std::fs::read_dir(vectors_dir())
+        .expect("the vectors directory")
+        .map(|entry| {
+            entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".hex"))
+        .collect();
+    assert_eq!(on_disk, listed, "vector files on disk match the index");
+}
+
+#[test]
+fn every_verdict_and_reason_appears_in_the_vectors() {
+    let index = index();
+    let seen: BTreeSet<&str> = array(&index, "vectors")
+        .iter()
+        .map(|vector| text(vector, "verdict"))
+        .collect();
+    for verdict in EVERY_VERDICT {
+        assert!(seen.contains(verdict), "no vector for {verdict}");
+    }
+    assert!(
+        seen.iter().all(|verdict| EVERY_VERDICT.contains(verdict)),
+        "only known verdict names: {seen:?}"
+    );
+}
+
+#[test]
+fn vector_names_are_unique_snake_case() {
+    let index = index();
+    let mut names = BTreeSet::new();
+    for vector in array(&index, "vectors") {
+        let name = text(vector, "name");
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "{name}"
+        );
+        assert!(names.insert(name), "{name} appears twice");
+        assert!(!text(vector, "description").is_empty(), "{name} described");
+    }
+}
+
+#[test]
+fn index_header_matches_the_protocol_constants() {
+    let index = index();
+    let federation = FederationId::from_name(text(&index, "federation"));
+    assert_eq!(text(&index, "federation_id"), federation.to_hex());
+    assert_eq!(
+        text(&index, "topic"),
+        format!("/solidarity/v1/{}/messages", federation.to_hex())
+    );
+    assert_eq!(
+        text(&index, "sync_protocol"),
+        solidarity_proto::sync::SYNC_PROTOCOL
+    );
+    for key in array(&index, "keys") {
+        let secret: [u8; 32] = hex::decode(text(key, "secret"))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let public = envelope::author_key(&SigningKey::from_bytes(&secret));
+        assert_eq!(text(key, "public"), public.to_hex(), "{key}");
+    }
+}
+
+#[test]
+fn accepted_vectors_are_reproduced_by_signing_their_decoded_payload() {
+    // Canonical encoding: decoding the payload and signing it again with the same key gives
+    // the same envelope bytes (ed25519 signatures are deterministic).
+    let index = index();
+    let keys: Vec<SigningKey> = array(&index, "keys")
+        .iter()
+        .map(|key| {
+            let secret: [u8; 32] = hex::decode(text(key, "secret"))
+                .expect("hex")
+                .try_into()
+                .expect("32 bytes");
+            SigningKey::from_bytes(&secret)
+        })
+        .collect();
+    let mut checked = 0;
+    for vector in array(&index, "vectors") {
+        if text(vector, "verdict") != "accept" {
+            continue;
+        }
+        let bytes = read_hex(text(vector, "file"));
+        let envelope = Envelope::decode(&bytes).expect("accepted vectors decode");
+        let key = keys
+            .iter()
+            .find(|key| envelope::author_key(key) == envelope.signer)
+            .expect("accepted vectors are signed by a listed key");
+        let payload = solidarity_proto::Payload::decode(&envelope.payload).expect("payload");
+        let again = envelope::sign(key, &payload);
+        assert_eq!(again.bytes, bytes, "{}", text(vector, "name"));
+        // A known kind's body re-encodes to the same bytes as well.
+        let body = Body::decode(&payload.kind, &payload.body).expect("body");
+        if body != Body::Unknown {
+            assert_eq!(body.encode(), payload.body, "{}", text(vector, "name"));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "the accepted vectors were checked");
+}
+
+#[test]
+fn sync_vectors_decode_to_their_listed_values_and_wire_form() {
+    let index = index();
+    let sync = array(&index, "sync");
+    assert_eq!(sync.len(), 2);
+    for vector in sync {
+        let name = text(vector, "name");
+        let bytes = read_hex(text(vector, "file"));
+        let wire = read_hex(text(vector, "wire_file"));
+        // The libp2p cbor codec carries the message as one CBOR byte string.
+        let unwrapped: serde_bytes::ByteBuf = serde_cbor::from_slice(&wire).expect("byte string");
+        assert_eq!(
+            unwrapped.into_vec(),
+            bytes,
+            "{name}: wire form wraps the message"
+        );
+        let decoded = &vector["decoded"];
+        match text(vector, "type") {
+            "sync_request" => {
+                let request = SyncRequest::decode(&bytes).expect("request decodes");
+                assert_eq!(request.encode(), bytes, "{name}: canonical");
+                assert_eq!(request.fed.to_hex(), text(decoded, "fed"));
+                assert_eq!(u64::from(request.limit), number(decoded, "limit"));
+                let have: Vec<(String, u64)> = array(decoded, "have")
+                    .iter()
+                    .map(|mark| (text(mark, "author").to_owned(), number(mark, "seq")))
+                    .collect();
+                let got: Vec<(String, u64)> = request
+                    .have
+                    .iter()
+                    .map(|mark| (mark.author.to_hex(), mark.seq))
+                    .collect();
+                assert_eq!(got, have, "{name}: watermarks");
+            }
+            "sync_response" => {
+                let response = SyncResponse::decode(&bytes).expect("response decodes");
+                assert_eq!(response.encode(), bytes, "{name}: canonical");
+                assert_eq!(Some(response.more), decoded["more"].as_bool());
+                let envelopes: Vec<String> = response.envelopes.iter().map(hex::encode).collect();
+                let listed: Vec<String> = array(decoded, "envelopes")
+                    .iter()
+                    .map(|envelope| envelope.as_str().expect("hex string").to_owned())
+                    .collect();
+                assert_eq!(envelopes, listed, "{name}: envelopes");
+            }
+            other => panic!("unknown sync vector type {other}"),
+        }
+    }
+}

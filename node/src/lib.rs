@@ -1,0 +1,90 @@
+//! `solidarity`: the daemon (`solidarity node`) and the admin CLI in one binary; this
+//! library is that binary, kept as a library so in-process multi-node tests can run daemons.
+//!
+//! Layout: [`cli`] parses arguments and runs client commands; [`daemon`] runs the node;
+//! [`config`], [`identity`], [`members`] and [`init`] handle the data dir's files;
+//! [`devnet`] starts a local throwaway federation. This crate is the only place that picks
+//! a runtime, spawns tasks, or reads the environment and config files.
+
+#![allow(
+    unreachable_pub,
+    reason = "a binary crate: `pub` marks the interface of each module"
+)]
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+mod devnet;
+pub mod identity;
+pub mod init;
+pub mod members;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = cli::data_dir(&cli);
+    let json = cli.json;
+    match cli.command {
+        Command::Init(args) => cli::run_init(&data_dir, args),
+        Command::Id => cli::run_id(&data_dir, json),
+        Command::Node => run_node(&data_dir),
+        Command::Member(command) => cli::run_member(&data_dir, command, json),
+        Command::Alert(command) => cli::run_alert(&data_dir, command, json),
+        Command::Mirror(command) => cli::run_mirror(&data_dir, command, json),
+        Command::Status => cli::run_status(&data_dir, json),
+        Command::Peers => cli::run_peers(&data_dir, json),
+        Command::Devnet(args) => devnet::run(args.nodes),
+    }
+}
+
+fn run_node(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    if !init::is_initialised(data_dir) {
+        init::init(data_dir, &init::InitOptions::default())?;
+        eprintln!(
+            "created a new node identity and config in {}",
+            data_dir.display()
+        );
+    }
+    let config = config::NodeConfig::load(data_dir)?;
+    init_logging(&config.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("solidarity")
+        .build()?;
+    runtime.block_on(daemon::run(config))
+}
+
+fn init_logging(directive: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    // libp2p is chatty and its messages can carry addresses: warn and above only,
+    // unless RUST_LOG says otherwise.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.is_empty() => EnvFilter::try_new(value)?,
+        _ => EnvFilter::try_new(format!(
+            "libp2p=warn,libp2p_gossipsub=warn,libp2p_swarm=warn,{directive}"
+        ))?,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    Ok(())
+}

@@ -1,0 +1,419 @@
+//! The test kit shared by the multi-node and end-to-end tests.
+//!
+//! - [`TestNode`]: a real daemon running in this process on loopback with port 0 and a
+//!   temp data dir, driven through its real control socket.
+//! - [`RawPeer`]: a bare network endpoint (a member's key, no validation, no store) that
+//!   injects arbitrary bytes into gossip and records what it receives.
+//! - [`BinaryNode`]: the real `solidarity` binary as a child process.
+//! - [`eventually`]: polls a condition with a deadline; never a fixed sleep for correctness.
+
+#![allow(missing_docs, unreachable_pub, reason = "test support code")]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use libp2p::{Multiaddr, PeerId};
+use solidarity::config::NodeConfig;
+use solidarity::identity::{self, Card};
+use solidarity::members::MembersFile;
+use solidarity_control::Client;
+use solidarity_net::{Acceptance, NetEvent, NetHandle};
+use solidarity_proto::sync::SyncResponse;
+use solidarity_proto::{AuthorKey, FederationId};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Federation name used by every test.
+pub const FEDERATION: &str = "test-federation";
+/// How long a condition may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+/// Gossipsub heartbeat in tests: libp2p timers do not follow a paused clock, so tests run
+/// on real time with short intervals.
+pub const TEST_HEARTBEAT_MS: u64 = 100;
+
+/// Polls `condition` every 50 ms until it holds; panics naming `what` after [`DEADLINE`].
+pub async fn eventually<F, Fut>(what: &str, mut condition: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if condition().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates a data dir with a node identity and a test config (loopback, port 0, short
+/// intervals).
+pub fn init_data_dir(dir: &Path) {
+    solidarity::init::init(
+        dir,
+        &solidarity::init::InitOptions {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            status_addr: "127.0.0.1:0".into(),
+            federation: FEDERATION.into(),
+        },
+    )
+    .expect("init");
+    let config_path = dir.join(solidarity::config::CONFIG_FILE);
+    let text = std::fs::read_to_string(&config_path).expect("config");
+    let text = text
+        .replace("sync_interval_secs = 60", "sync_interval_secs = 1")
+        .replace(
+            "heartbeat_ms = 1000",
+            &format!("heartbeat_ms = {TEST_HEARTBEAT_MS}"),
+        );
+    std::fs::write(config_path, text).expect("config");
+}
+
+/// The node key stored in a data dir.
+pub fn node_key(dir: &Path) -> SigningKey {
+    identity::load_key_file(dir).expect("key")
+}
+
+/// A daemon running in this process.
+pub struct TestNode {
+    pub dir: tempfile::TempDir,
+    pub key: AuthorKey,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestNode {
+    /// A fresh node.
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        init_data_dir(dir.path());
+        Self::start(dir).await
+    }
+
+    /// Starts the daemon on an existing data dir and waits until it answers.
+    pub async fn start(dir: tempfile::TempDir) -> Self {
+        let config = NodeConfig::load(dir.path()).expect("config");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(solidarity::daemon::run_until(config, stop.clone()));
+        let key = solidarity_proto::envelope::author_key(&node_key(dir.path()));
+        let node = Self {
+            dir,
+            key,
+            stop,
+            task,
+        };
+        eventually("the daemon answers on its control socket", || async {
+            node.call(|client| client.status()).await.is_ok()
+        })
+        .await;
+        node
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.dir.path())
+    }
+
+    /// Runs a blocking control call off the async threads.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Client) -> Result<T, solidarity_control::ControlError> + Send + 'static,
+    ) -> Result<T, solidarity_control::ControlError> {
+        let client = self.client();
+        tokio::task::spawn_blocking(move || f(&client))
+            .await
+            .expect("control call panicked")
+    }
+
+    pub async fn card(&self) -> String {
+        self.call(|client| client.card()).await.expect("card")
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        identity::peer_id(&self.key).expect("peer id")
+    }
+
+    /// Adds members to this node's file and makes the daemon reload it.
+    pub async fn add_members(&self, cards: &[(String, String)]) {
+        let mut file = MembersFile::load(self.dir.path()).expect("members");
+        for (name, card) in cards {
+            file.add(&Card::parse(card).expect("card"), name)
+                .expect("add");
+        }
+        file.save(self.dir.path()).expect("save");
+        self.call(|client| client.reload_members())
+            .await
+            .expect("reload");
+    }
+
+    /// Number of members connected now.
+    pub async fn connected(&self) -> usize {
+        self.call(|client| client.peers())
+            .await
+            .map(|peers| peers.iter().filter(|peer| peer.connected).count())
+            .unwrap_or(0)
+    }
+
+    pub async fn alerts(&self) -> Vec<solidarity_proto::state::AlertView> {
+        self.call(|client| client.alerts()).await.expect("alerts")
+    }
+
+    pub async fn stored_messages(&self) -> usize {
+        self.call(|client| client.status())
+            .await
+            .expect("status")
+            .stored_messages
+    }
+
+    /// Stops the daemon cleanly and returns its data dir.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.stop.cancel();
+        self.task
+            .await
+            .expect("daemon task panicked")
+            .expect("daemon failed");
+        self.dir
+    }
+}
+
+/// Starts `n` nodes that all trust each other, and waits until every pair is connected.
+pub async fn federation(n: usize) -> Vec<TestNode> {
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        nodes.push(TestNode::new().await);
+    }
+    connect_all(&nodes).await;
+    nodes
+}
+
+/// Makes every node a member of every other and waits for the full mesh of connections.
+pub async fn connect_all(nodes: &[TestNode]) {
+    let mut cards = Vec::new();
+    for (index, node) in nodes.iter().enumerate() {
+        cards.push((format!("node{index}"), node.card().await));
+    }
+    for (index, node) in nodes.iter().enumerate() {
+        let others: Vec<_> = cards
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .map(|(_, card)| card.clone())
+            .collect();
+        node.add_members(&others).await;
+    }
+    for node in nodes {
+        let want = nodes.len() - 1;
+        eventually("every member connected", || async {
+            node.connected().await >= want
+        })
+        .await;
+    }
+}
+
+/// A bare network endpoint holding a member key.
+pub struct RawPeer {
+    pub key: SigningKey,
+    pub net: NetHandle,
+    pub received: mpsc::Receiver<Vec<u8>>,
+    stop: CancellationToken,
+}
+
+impl RawPeer {
+    /// Starts an endpoint with a fresh key that accepts connections from `allowed`.
+    pub async fn start(allowed: Vec<PeerId>) -> Self {
+        let keypair = libp2p::identity::Keypair::generate_ed25519();
+        let secret: [u8; 32] = keypair
+            .clone()
+            .try_into_ed25519()
+            .expect("ed25519")
+            .secret()
+            .as_ref()
+            .try_into()
+            .expect("32 bytes");
+        let config = solidarity::daemon::net_config(
+            keypair,
+            vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
+            &FederationId::from_name(FEDERATION),
+            Duration::from_millis(TEST_HEARTBEAT_MS),
+            allowed,
+        );
+        let (net, mut events, event_loop) = solidarity_net::build(config).expect("net");
+        let stop = CancellationToken::new();
+        tokio::spawn(event_loop.run(stop.clone().cancelled_owned()));
+        let (received_tx, received) = mpsc::channel(1024);
+        let handle = net.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    NetEvent::Message { token, data, .. } => {
+                        // Record, never relay: the raw peer is an observer.
+                        let _ = handle.report(token, Acceptance::Ignore).await;
+                        let _ = received_tx.send(data).await;
+                    }
+                    NetEvent::SyncRequest { reply, .. } => {
+                        let _ = handle
+                            .reply_sync(reply, SyncResponse::default().encode())
+                            .await;
+                    }
+                    NetEvent::PeerConnected(_) | NetEvent::PeerDisconnected(_) => {}
+                }
+            }
+        });
+        Self {
+            key: SigningKey::from_bytes(&secret),
+            net,
+            received,
+            stop,
+        }
+    }
+
+    pub fn author(&self) -> AuthorKey {
+        solidarity_proto::envelope::author_key(&self.key)
+    }
+
+    /// The card other nodes add to trust this peer (no address: it dials out).
+    pub fn card(&self) -> String {
+        self.author().to_hex()
+    }
+
+    /// Dials a node.
+    pub async fn connect(&self, node: &TestNode) {
+        let card = Card::parse(&node.card().await).expect("card");
+        let peer = identity::peer_id(&card.key).expect("peer");
+        let addresses: Vec<Multiaddr> = card.addresses;
+        self.net.allow_peer(peer, addresses).await.expect("dial");
+    }
+}
+
+impl Drop for RawPeer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Path of the real `solidarity` binary, built once per test process.
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "solidarity",
+                "--bin",
+                "solidarity",
+            ])
+            .current_dir(&workspace)
+            .status()
+            .expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build of the solidarity binary failed"
+        );
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| workspace.join("target"), PathBuf::from);
+        target.join("debug").join("solidarity")
+    })
+}
+
+/// Runs `solidarity --data DIR ARGS…` and returns (success, stdout, stderr).
+pub fn cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(binary())
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run solidarity");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs a CLI command that must succeed; returns its trimmed stdout.
+pub fn cli_ok(dir: &Path, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = cli(dir, args);
+    assert!(ok, "solidarity {args:?} failed: {stderr}");
+    stdout.trim().to_owned()
+}
+
+/// The real daemon as a child process; killed (SIGKILL) on drop if still running.
+pub struct BinaryNode {
+    pub dir: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl BinaryNode {
+    /// Starts `solidarity node` on `dir` (logs to DIR/../NAME.log) and waits for its socket.
+    pub fn start(dir: &Path) -> Self {
+        let log = dir.with_extension("log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = Command::new(binary())
+            .arg("--data")
+            .arg(dir)
+            .arg("node")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start daemon");
+        let node = Self {
+            dir: dir.to_owned(),
+            child: Some(child),
+            log,
+        };
+        let start = Instant::now();
+        while !cli(dir, &["status"]).0 {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "daemon did not start: {}",
+                node.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        node
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns whether it exited with success.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().map(|status| status.success()).unwrap_or(false)
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for BinaryNode {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

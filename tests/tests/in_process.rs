@@ -1,0 +1,228 @@
+//! In-process multi-node tests: real daemons on loopback in one process.
+
+use std::time::Duration;
+
+use solidarity_control::Request;
+use solidarity_proto::payload::{Alert, AlertCategory, AlertStatus, AlertUpdate, Severity};
+use solidarity_proto::{Body, FederationId, MessageId, Payload, envelope};
+use solidarity_tests::{FEDERATION, RawPeer, TestNode, eventually, federation};
+
+fn alert(summary: &str) -> Alert {
+    Alert {
+        category: AlertCategory::Seizure,
+        legal_type: None,
+        severity: Severity::Critical,
+        subject: "a.example".into(),
+        summary: summary.into(),
+        details: None,
+        jurisdictions: vec!["FR".into()],
+        authority: None,
+        legal_basis: None,
+        event_date: None,
+        seized: None,
+        services: vec![],
+        domains: vec![],
+        upstream: None,
+        references: vec![],
+    }
+}
+
+async fn raise(node: &TestNode, summary: &str) -> MessageId {
+    let request = Request::AlertRaise {
+        alert: alert(summary),
+        expires_in_ms: None,
+    };
+    node.call(move |client| client.sign(&request))
+        .await
+        .expect("raise")
+}
+
+async fn has_alert(node: &TestNode, id: MessageId) -> bool {
+    node.alerts().await.iter().any(|view| view.id == id)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+}
+
+/// Signs a payload of `kind` with `key` as its seq 1.
+fn signed(key: &ed25519_dalek::SigningKey, body: &Body) -> Vec<u8> {
+    let payload = Payload {
+        fed: FederationId::from_name(FEDERATION),
+        seq: 1,
+        prev: None,
+        created_at: now_ms(),
+        expires_at: None,
+        kind: body.kind().expect("known kind").to_owned(),
+        body: body.encode(),
+    };
+    envelope::sign(key, &payload).bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_reaches_all_five_members() {
+    let nodes = federation(5).await;
+    let id = raise(&nodes[0], "reaches everyone").await;
+    for node in &nodes {
+        let took = eventually("the alert on every node", || has_alert(node, id)).await;
+        eprintln!("visible after {took:?}");
+    }
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_was_offline_catches_up_by_sync() {
+    let mut nodes = federation(5).await;
+    let late = nodes.pop().expect("five nodes").stop().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(raise(&nodes[n % 2], &format!("while offline {n}")).await);
+    }
+    let update = Request::AlertUpdate {
+        alert: ids[0],
+        status: AlertStatus::Resolved,
+        note: Some("back online".into()),
+    };
+    nodes[0]
+        .call(move |client| client.sign(&update))
+        .await
+        .expect("update");
+
+    let late = TestNode::start(late).await;
+    for id in &ids {
+        eventually("the late node has every alert", || has_alert(&late, *id)).await;
+    }
+    eventually("the late node has the update", || async {
+        late.alerts()
+            .await
+            .iter()
+            .any(|view| view.id == ids[0] && view.status == AlertStatus::Resolved)
+    })
+    .await;
+    late.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_non_member_and_non_author_messages_are_neither_stored_nor_relayed() {
+    let nodes = federation(5).await;
+    let target = raise(&nodes[0], "only my author may update me").await;
+    for node in &nodes {
+        eventually("the alert everywhere", || has_alert(node, target)).await;
+    }
+    let before = nodes[1].stored_messages().await;
+
+    // Two member endpoints that only talk to node 1: one injects, one observes.
+    let allowed = vec![nodes[1].peer_id()];
+    let injector = RawPeer::start(allowed.clone()).await;
+    let mut observer = RawPeer::start(allowed).await;
+    for node in &nodes {
+        node.add_members(&[
+            ("injector".into(), injector.card()),
+            ("observer".into(), observer.card()),
+        ])
+        .await;
+    }
+    injector.connect(&nodes[1]).await;
+    observer.connect(&nodes[1]).await;
+    eventually("node 1 sees both raw peers", || async {
+        nodes[1].connected().await == 6
+    })
+    .await;
+    // Let gossipsub exchange subscriptions and graft the new peers.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let outsider = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let non_member = signed(&outsider, &Body::Alert(alert("from a non-member")));
+    let mut forged = signed(&injector.key, &Body::Alert(alert("forged signature")));
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01; // inside the signature
+    let not_author = signed(
+        &injector.key,
+        &Body::AlertUpdate(AlertUpdate {
+            alert: target,
+            status: AlertStatus::Retracted,
+            note: Some("not mine to retract".into()),
+        }),
+    );
+    let honest = signed(&injector.key, &Body::Alert(alert("honest member alert")));
+    let honest_id = envelope::Envelope::decode(&honest).expect("decodes").id();
+
+    for bad in [&non_member, &forged, &not_author] {
+        injector.net.publish(bad.clone()).await.expect("publish");
+    }
+    injector.net.publish(honest.clone()).await.expect("publish");
+
+    for node in &nodes {
+        eventually("the honest alert everywhere", || has_alert(node, honest_id)).await;
+    }
+    // The observer gets the honest message through node 1, and nothing else.
+    let first = tokio::time::timeout(Duration::from_secs(10), observer.received.recv())
+        .await
+        .expect("the honest message is relayed")
+        .expect("observer running");
+    assert_eq!(first, honest);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        observer.received.try_recv().is_err(),
+        "a bad message was relayed"
+    );
+
+    for node in &nodes {
+        assert_eq!(
+            node.stored_messages().await,
+            before + 1,
+            "only the honest message is stored"
+        );
+        let alerts = node.alerts().await;
+        let state = alerts
+            .iter()
+            .find(|view| view.id == target)
+            .expect("target");
+        assert_eq!(
+            state.status,
+            AlertStatus::Open,
+            "a non-author could not retract it"
+        );
+        assert!(
+            alerts
+                .iter()
+                .all(|view| view.alert.summary != "from a non-member")
+        );
+        assert!(
+            alerts
+                .iter()
+                .all(|view| view.alert.summary != "forged signature")
+        );
+    }
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_by_a_non_author_is_refused_at_the_cli() {
+    let nodes = federation(2).await;
+    let id = raise(&nodes[0], "mine").await;
+    eventually("the alert on node 1", || has_alert(&nodes[1], id)).await;
+    let update = Request::AlertUpdate {
+        alert: id,
+        status: AlertStatus::Retracted,
+        note: None,
+    };
+    let error = nodes[1]
+        .call(move |client| client.sign(&update))
+        .await
+        .expect_err("refused");
+    assert!(error.to_string().contains("only the author"), "{error}");
+    for node in nodes {
+        node.stop().await;
+    }
+}
