@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde_bytes::{ByteArray, ByteBuf};
 use serde_json::{Value, json};
-use sha2::Digest;
 use solidarity_proto::envelope::{self, MAX_ENVELOPE_BYTES, SIGNATURE_DOMAIN};
 use solidarity_proto::payload::{
     Alert, AlertCategory, AlertStatus, AlertUpdate, LegalType, MirrorOffer, MirrorService,
@@ -1086,10 +1085,7 @@ impl Generator {
             write_hex(out, &file, &vector.bytes);
             files.insert(file.clone());
             let id = envelope::message_id_of_envelope_bytes(&vector.bytes);
-            let gossip_id = id.map_or_else(
-                || hex::encode(sha2::Sha256::digest(&vector.bytes)),
-                |id| id.to_hex(),
-            );
+            let gossip_id = hex::encode(envelope::gossip_message_id(&vector.bytes));
             vectors.push(json!({
                 "name": vector.name,
                 "file": file,

@@ -122,7 +122,7 @@ pub fn derive_offer<'a>(
         .into_iter()
         .any(|w| w.author == offer.author && w.body.offer == offer.id);
     let expired = offer.expires_at.is_some_and(|expires| expires <= now_ms);
-    (!withdrawn && !expired).then(|| OfferView {
+    (!withdrawn && !expired).then_some(OfferView {
         id: offer.id,
         author: offer.author,
         created_at: offer.created_at,

@@ -208,11 +208,23 @@ fn every_vector_has_its_expected_verdict_id_and_gossip_id() {
         if let Verdict::Accept(accepted) = &verdict {
             assert_eq!(Some(accepted.id), id, "{name}: accepted id");
         }
+        // Gossipsub message id: the content id, else SHA-256 over a domain prefix and the
+        // raw bytes.
         let gossip_id = id.map_or_else(
-            || hex::encode(sha2::Sha256::digest(&bytes)),
+            || {
+                let mut hasher = sha2::Sha256::new();
+                hasher.update(b"solidarity/v1/raw\0");
+                hasher.update(&bytes);
+                hex::encode(hasher.finalize())
+            },
             |id| id.to_hex(),
         );
         assert_eq!(gossip_id, text(vector, "gossip_id"), "{name}: gossip id");
+        assert_eq!(
+            hex::encode(envelope::gossip_message_id(&bytes)),
+            gossip_id,
+            "{name}: gossip_message_id"
+        );
     }
 }
 
