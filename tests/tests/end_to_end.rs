@@ -1,0 +1,341 @@
+//! End-to-end: the real `solidarity` binary, several processes on loopback, driven exactly
+//! as the README's quickstart tells an admin to.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use solidarity_tests::{BinaryNode, DEADLINE, cli, cli_ok, free_port, http_get};
+
+fn init(dir: &Path) -> u16 {
+    let port = free_port();
+    cli_ok(
+        dir,
+        &[
+            "init",
+            "--listen",
+            &format!("/ip4/127.0.0.1/tcp/{port}"),
+            "--status-addr",
+            "127.0.0.1:0",
+            "--federation",
+            "e2e",
+        ],
+    );
+    // Short sync and heartbeat so the test does not wait on production intervals.
+    let config = dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("sync_interval_secs = 60", "sync_interval_secs = 1")
+            .replace("heartbeat_ms = 1000", "heartbeat_ms = 100"),
+    )
+    .expect("config");
+    port
+}
+
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+fn alert_list(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&cli_ok(dir, &["alert", "list", "--json"])).expect("json")
+}
+
+fn alert_state(dir: &Path, id: &str) -> Option<String> {
+    alert_list(dir)
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|alert| alert["id"] == id)
+        .map(|alert| alert["status"].as_str().expect("status").to_owned())
+}
+
+fn status_url(dir: &Path) -> String {
+    let status: serde_json::Value =
+        serde_json::from_str(&cli_ok(dir, &["status", "--json"])).expect("json");
+    status["status_url"].as_str().expect("url").to_owned()
+}
+
+fn has_ip_address(text: &str) -> bool {
+    text.contains("127.0.0.1") || text.contains("/ip4/") || text.contains("/ip6/")
+}
+
+#[test]
+fn the_three_server_story_works_as_the_readme_tells_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|name| root.path().join(name))
+        .collect();
+
+    // 1. init creates a 0600 key and a commented config; id prints a one-line card.
+    for dir in &dirs {
+        init(dir);
+        let mode = std::fs::metadata(dir.join("node.key"))
+            .expect("key")
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        assert!(
+            std::fs::read_to_string(dir.join("config.toml"))
+                .expect("config")
+                .contains("# ")
+        );
+    }
+    let cards: Vec<String> = dirs.iter().map(|dir| cli_ok(dir, &["id"])).collect();
+    for card in &cards {
+        assert_eq!(card.lines().count(), 1);
+        assert!(card.contains('@'), "the card carries the address: {card}");
+    }
+
+    // 2. each admin adds the others, then starts the daemon.
+    let names = ["riseup", "autistici", "boum"];
+    for (i, dir) in dirs.iter().enumerate() {
+        for (j, card) in cards.iter().enumerate() {
+            if i != j {
+                cli_ok(dir, &["member", "add", card, "--name", names[j]]);
+            }
+        }
+    }
+    let mut nodes: Vec<BinaryNode> = dirs.iter().map(|dir| BinaryNode::start(dir)).collect();
+    for dir in &dirs {
+        wait_for("all members connected", || {
+            let peers: serde_json::Value =
+                serde_json::from_str(&cli_ok(dir, &["peers", "--json"])).expect("json");
+            peers
+                .as_array()
+                .expect("array")
+                .iter()
+                .all(|peer| peer["connected"] == true)
+        });
+    }
+
+    // 8. status and peers: the node's view, never an address in peers.
+    let peers = cli_ok(&dirs[0], &["peers"]);
+    assert!(
+        peers.contains("autistici") && peers.contains("boum"),
+        "{peers}"
+    );
+    assert!(!has_ip_address(&peers), "peers shows an address: {peers}");
+    let status = cli_ok(&dirs[0], &["status"]);
+    assert!(status.contains("2 connected"), "{status}");
+    // 9. port 0 for the status page: status shows the chosen port.
+    assert!(!status_url(&dirs[0]).ends_with(":0/"));
+
+    // 5. C is down while A raises the alert.
+    assert!(nodes[2].terminate(), "clean exit on SIGTERM");
+
+    // 3. A raises; the CLI prints the id after the durable write.
+    let started = Instant::now();
+    let id = cli_ok(
+        &dirs[0],
+        &[
+            "alert",
+            "raise",
+            "--kind",
+            "seizure",
+            "--subject",
+            "a.example",
+            "--severity",
+            "critical",
+            "--summary",
+            "Two servers taken from our rack at 06:00 <script>alert(1)</script>",
+            "--jurisdiction",
+            "FR",
+        ],
+    );
+    assert_eq!(id.len(), 64, "the CLI prints the id: {id}");
+
+    // 4. B has it within about a second, in the CLI and on the status page.
+    let visible = wait_for("the alert on B", || alert_state(&dirs[1], &id).is_some());
+    let raise_to_visible = started.elapsed();
+    eprintln!("raise → visible on B: {raise_to_visible:?} (polling alone: {visible:?})");
+    let url = status_url(&dirs[1]);
+    let (head, page) = http_get(&url);
+    assert!(page.contains("Two servers taken from our rack"), "{page}");
+    assert!(page.contains("&lt;script&gt;"), "the summary is escaped");
+    assert!(!page.contains("<script"), "no script element on the page");
+    assert!(
+        head.to_lowercase()
+            .contains("content-security-policy: default-src 'none'")
+    );
+    assert!(
+        head.to_lowercase()
+            .contains("x-content-type-options: nosniff")
+    );
+    assert!(!has_ip_address(&page), "the status page shows an address");
+    let (_, feed) = http_get(&format!("{url}alerts.atom"));
+    assert!(feed.contains(&id) && feed.contains("&lt;script&gt;"));
+    let (_, json) = http_get(&format!("{url}api/v1/alerts"));
+    assert!(json.contains(&id));
+
+    // 5. C restarts and catches up by sync, nobody re-sends.
+    nodes[2] = BinaryNode::start(&dirs[2]);
+    let caught_up = wait_for("C catches up", || alert_state(&dirs[2], &id).is_some());
+    eprintln!("restart → caught up on C: {caught_up:?}");
+
+    // 6. Updates change the state everywhere; only the author may update.
+    let (ok, _, stderr) = cli(&dirs[1], &["alert", "update", &id, "--status", "retracted"]);
+    assert!(!ok && stderr.contains("only the author"), "{stderr}");
+    for status in ["confirmed", "resolved", "retracted"] {
+        cli_ok(
+            &dirs[0],
+            &[
+                "alert",
+                "update",
+                &id[..12],
+                "--status",
+                status,
+                "--note",
+                "seen",
+            ],
+        );
+        for dir in &dirs {
+            wait_for("the new state everywhere", || {
+                alert_state(dir, &id).as_deref() == Some(status)
+            });
+        }
+    }
+
+    // 7. B offers a mirror; everyone sees it, filters work, B withdraws it.
+    let offer = cli_ok(
+        &dirs[1],
+        &[
+            "mirror",
+            "offer",
+            "--service",
+            "web",
+            "--service",
+            "lists",
+            "--storage",
+            "50G",
+            "--jurisdiction",
+            "IS",
+            "--valid-for",
+            "90d",
+            "--contact",
+            "mirror@b.example",
+        ],
+    );
+    for dir in &dirs {
+        wait_for("the offer everywhere", || {
+            cli_ok(dir, &["mirror", "list"]).contains(&offer[..8])
+        });
+    }
+    assert!(cli_ok(&dirs[2], &["mirror", "list", "--service", "web"]).contains(&offer[..8]));
+    assert!(!cli_ok(&dirs[2], &["mirror", "list", "--service", "mail"]).contains(&offer[..8]));
+    assert!(
+        !cli_ok(&dirs[2], &["mirror", "list", "--avoid-jurisdiction", "IS"]).contains(&offer[..8])
+    );
+    let (ok, _, stderr) = cli(&dirs[0], &["mirror", "withdraw", &offer]);
+    assert!(!ok && stderr.contains("only the member"), "{stderr}");
+    cli_ok(&dirs[1], &["mirror", "withdraw", &offer]);
+    for dir in &dirs {
+        wait_for("the withdrawal everywhere", || {
+            !cli_ok(dir, &["mirror", "list"]).contains(&offer[..8])
+        });
+    }
+
+    for node in &mut nodes {
+        assert!(
+            node.terminate(),
+            "clean exit on SIGTERM: {}",
+            node.log_text()
+        );
+    }
+    for node in &nodes {
+        assert!(
+            !has_ip_address(&node.log_text()),
+            "a log line holds an address:\n{}",
+            node.log_text()
+        );
+    }
+}
+
+#[test]
+fn an_acknowledged_alert_survives_kill_9() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("a");
+    init(&dir);
+    let mut node = BinaryNode::start(&dir);
+    let id = cli_ok(
+        &dir,
+        &[
+            "alert",
+            "raise",
+            "--kind",
+            "raid",
+            "--subject",
+            "a.example",
+            "--severity",
+            "high",
+            "--summary",
+            "acknowledged then killed",
+        ],
+    );
+    node.kill9();
+    let _node = BinaryNode::start(&dir);
+    assert!(
+        alert_state(&dir, &id).is_some(),
+        "the acknowledged alert is gone after kill -9"
+    );
+}
+
+#[test]
+fn commands_fail_clearly_when_the_daemon_is_down() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("a");
+    init(&dir);
+    for args in [
+        &["alert", "list"][..],
+        &["status"],
+        &["peers"],
+        &["mirror", "list"],
+    ] {
+        let (ok, stdout, stderr) = cli(&dir, args);
+        assert!(!ok, "{args:?} succeeded without a daemon");
+        assert!(stdout.is_empty());
+        assert!(
+            stderr.contains("daemon is not running"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+    // Local commands work without the daemon.
+    assert_eq!(cli_ok(&dir, &["id"]).lines().count(), 1);
+}
+
+#[test]
+fn a_config_with_an_unknown_key_is_refused_with_its_name() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("a");
+    init(&dir);
+    let config = dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("{text}\nlisten_port = 7447\n")).expect("config");
+    let (ok, _, stderr) = cli(&dir, &["node"]);
+    assert!(!ok);
+    assert!(stderr.contains("listen_port"), "{stderr}");
+}
+
+#[test]
+fn node_on_a_fresh_data_dir_creates_its_identity_and_config() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("fresh");
+    // Zero config, but on loopback test ports so parallel tests do not collide.
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("config.toml"),
+        "listen = [\"/ip4/127.0.0.1/tcp/0\"]\nstatus_addr = \"127.0.0.1:0\"\n",
+    )
+    .expect("config");
+    let mut node = BinaryNode::start(&dir);
+    assert!(dir.join("node.key").exists());
+    assert!(node.terminate());
+}
