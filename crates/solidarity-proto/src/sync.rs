@@ -29,8 +29,9 @@ pub const MAX_PAGE_ENVELOPES: u32 = 512;
 pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
 /// Most request/response rounds the requester runs in one sync session.
 pub const MAX_SYNC_ROUNDS: usize = 64;
-/// Largest encoded request: a full author list plus framing.
-pub const MAX_REQUEST_BYTES: usize = 64 + MAX_SYNC_AUTHORS * 48;
+/// Largest encoded request: a full author list plus framing. A watermark encodes in at
+/// most 55 bytes (map head 1, key `author` 7, 32-byte string 34, key `seq` 4, u64 9).
+pub const MAX_REQUEST_BYTES: usize = 64 + MAX_SYNC_AUTHORS * 56;
 /// Largest encoded response: a full page plus per-envelope framing.
 pub const MAX_RESPONSE_BYTES: usize =
     MAX_PAGE_BYTES + crate::envelope::MAX_ENVELOPE_BYTES + 16 * 1024;

@@ -9,7 +9,10 @@ use solidarity_proto::payload::{
     Alert, AlertCategory, AlertStatus, AlertUpdate, LegalType, MAX_LIST_ITEMS, MirrorOffer,
     MirrorService, MirrorWithdraw, Seized, Severity,
 };
-use solidarity_proto::sync::{SyncRequest, SyncResponse, Watermark};
+use solidarity_proto::sync::{
+    MAX_PAGE_BYTES, MAX_PAGE_ENVELOPES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SYNC_AUTHORS,
+    SyncRequest, SyncResponse, Watermark,
+};
 use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
 use solidarity_proto::{
     AuthorKey, Body, FederationId, Lookup, MessageId, Payload, TrustView, Verdict, validate,
@@ -245,6 +248,44 @@ fn sync_messages_round_trip() {
         SyncResponse::decode(&SyncResponse::default().encode()).expect("decodes"),
         SyncResponse::default()
     );
+}
+
+/// The libp2p cbor codec carries a sync message as one CBOR byte string.
+fn wire_len(message: &[u8]) -> usize {
+    serde_cbor::to_vec(&ByteBuf::from(message.to_vec()))
+        .expect("encodes")
+        .len()
+}
+
+#[test]
+fn largest_sync_request_fits_the_request_limit_on_the_wire() {
+    let request = SyncRequest {
+        fed: federation(),
+        have: (0..MAX_SYNC_AUTHORS)
+            .map(|i| Watermark {
+                author: AuthorKey([u8::try_from(i % 256).expect("byte"); 32]),
+                seq: u64::MAX,
+            })
+            .collect(),
+        limit: u32::MAX,
+    };
+    let bytes = request.encode();
+    assert!(wire_len(&bytes) <= MAX_REQUEST_BYTES, "{}", bytes.len());
+    assert_eq!(SyncRequest::decode(&bytes).expect("decodes"), request);
+}
+
+#[test]
+fn fullest_sync_page_fits_the_response_limit_on_the_wire() {
+    let per_envelope = MAX_PAGE_BYTES / MAX_PAGE_ENVELOPES as usize;
+    let response = SyncResponse {
+        envelopes: (0..MAX_PAGE_ENVELOPES)
+            .map(|_| ByteBuf::from(vec![0xa4; per_envelope]))
+            .collect(),
+        more: true,
+    };
+    let bytes = response.encode();
+    assert!(wire_len(&bytes) <= MAX_RESPONSE_BYTES, "{}", bytes.len());
+    assert_eq!(SyncResponse::decode(&bytes).expect("decodes"), response);
 }
 
 /// Flips every bit of a valid envelope of `kind`, one at a time, and asserts a Reject.
