@@ -99,7 +99,7 @@ pub enum MemberCommand {
 #[derive(Subcommand)]
 pub enum AlertCommand {
     /// Sign and publish an alert. Prints its id once it is durably stored.
-    Raise(RaiseArgs),
+    Raise(Box<RaiseArgs>),
     /// Change the state of one of this node's alerts.
     Update {
         /// Alert id (or a unique prefix of at least 8 characters).
@@ -278,7 +278,7 @@ pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes;
     let mut unit = 0;
-    while value >= 1024 && value % 1024 == 0 && unit + 1 < UNITS.len() {
+    while value >= 1024 && value.is_multiple_of(1024) && unit + 1 < UNITS.len() {
         value /= 1024;
         unit += 1;
     }
@@ -449,6 +449,7 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
     let client = Client::new(data_dir);
     match command {
         AlertCommand::Raise(args) => {
+            let args = *args;
             let alert = Alert {
                 category: args.kind,
                 legal_type: args.legal_type,

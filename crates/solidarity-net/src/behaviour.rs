@@ -89,10 +89,10 @@ fn gossip(config: &NetConfig) -> Result<gossipsub::Behaviour, NetError> {
         .heartbeat_interval(config.heartbeat)
         .max_transmit_size(config.max_message_bytes)
         .build()
-        .map_err(|error| NetError::config(error))?;
+        .map_err(NetError::config)?;
     let mut gossipsub =
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
-            .map_err(|error| NetError::config(error))?;
+            .map_err(NetError::config)?;
 
     let topic = gossipsub::IdentTopic::new(config.topic.clone());
     let topic_params = gossipsub::TopicScoreParams {
@@ -120,8 +120,6 @@ fn gossip(config: &NetConfig) -> Result<gossipsub::Behaviour, NetError> {
     gossipsub
         .with_peer_score(params, thresholds)
         .map_err(NetError::config)?;
-    gossipsub
-        .subscribe(&topic)
-        .map_err(|error| NetError::config(error))?;
+    gossipsub.subscribe(&topic).map_err(NetError::config)?;
     Ok(gossipsub)
 }

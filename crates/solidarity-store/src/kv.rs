@@ -24,6 +24,9 @@ const CHAIN: u8 = b'C';
 const KIND: u8 = b'K';
 const EXPIRY: u8 = b'X';
 
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// One write of a batch.
 #[derive(Clone, Debug)]
 pub enum BatchOp {
@@ -38,13 +41,9 @@ pub trait Backend: Send + Sync + 'static {
     /// The value of a key.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every entry whose key starts with `prefix` and is ≥ `start`, in key order.
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        start: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, prefix: &[u8], start: &[u8]) -> Result<Vec<Entry>, StoreError>;
     /// The greatest entry whose key starts with `prefix`.
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>, StoreError>;
     /// Applies all ops atomically.
     fn apply(&self, ops: Vec<BatchOp>) -> Result<(), StoreError>;
     /// Makes applied batches durable.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::StoreError;
-use crate::kv::{Backend, BatchOp};
+use crate::kv::{Backend, BatchOp, Entry};
 
 /// A `BTreeMap` behind a mutex. "Flush" is a no-op: nothing here survives the process.
 #[derive(Debug, Default)]
@@ -27,11 +27,7 @@ impl Backend for MemoryBackend {
         Ok(self.map().get(key).cloned())
     }
 
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        start: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8], start: &[u8]) -> Result<Vec<Entry>, StoreError> {
         Ok(self
             .map()
             .range(start.to_vec()..)
@@ -40,7 +36,7 @@ impl Backend for MemoryBackend {
             .collect())
     }
 
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
         Ok(self
             .map()
             .range(prefix.to_vec()..)

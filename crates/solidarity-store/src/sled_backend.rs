@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::StoreError;
-use crate::kv::{Backend, BatchOp};
+use crate::kv::{Backend, BatchOp, Entry};
 
 /// Default cap of sled's page cache. sled's own default (1 GiB) is far more than a node
 /// with tens of thousands of small messages needs.
@@ -66,11 +66,7 @@ impl Backend for SledBackend {
             .map(|value| value.to_vec()))
     }
 
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        start: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8], start: &[u8]) -> Result<Vec<Entry>, StoreError> {
         let mut out = Vec::new();
         for item in self.db.range(start.to_vec()..) {
             let (key, value) = item.map_err(backend_error("scan"))?;
@@ -82,7 +78,7 @@ impl Backend for SledBackend {
         Ok(out)
     }
 
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
         let item = self
             .db
             .scan_prefix(prefix)

@@ -33,7 +33,9 @@ fn reinserting_the_same_id_changes_nothing() {
     for (store, _dir) in backends() {
         let m = message(1, 1, "alert", None);
         assert_eq!(
-            store.insert_batch(&[m.clone()]).expect("insert"),
+            store
+                .insert_batch(std::slice::from_ref(&m))
+                .expect("insert"),
             [InsertOutcome::Stored]
         );
         assert_eq!(
@@ -53,7 +55,9 @@ fn a_second_message_at_the_same_seq_is_a_conflict() {
     for (store, _dir) in backends() {
         let first = message(1, 1, "alert", None);
         let fork = message(1, 1, "mirror-offer", None);
-        store.insert_batch(&[first.clone()]).expect("insert");
+        store
+            .insert_batch(std::slice::from_ref(&first))
+            .expect("insert");
         assert_eq!(
             store.insert_batch(&[fork]).expect("insert"),
             [InsertOutcome::SeqConflict]

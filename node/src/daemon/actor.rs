@@ -72,14 +72,16 @@ enum Origin {
     Remote,
 }
 
+struct InsertDone {
+    message: NewMessage,
+    body: Body,
+    payload: Payload,
+    origin: Origin,
+    result: Result<Result<InsertOutcome, WriteError>, oneshot::error::RecvError>,
+}
+
 enum Completion {
-    Insert {
-        message: NewMessage,
-        body: Body,
-        payload: Payload,
-        origin: Origin,
-        result: Result<Result<InsertOutcome, WriteError>, oneshot::error::RecvError>,
-    },
+    Insert(Box<InsertDone>),
     Expire {
         now_ms: u64,
         result: Result<Result<usize, WriteError>, oneshot::error::RecvError>,
@@ -588,26 +590,27 @@ impl NodeActor {
         );
         self.pending_chain.insert((signer, payload.seq), id);
         self.writes.push(Box::pin(async move {
-            Completion::Insert {
+            Completion::Insert(Box::new(InsertDone {
                 message,
                 body,
                 payload,
                 origin,
                 result: done.await,
-            }
+            }))
         }));
         Ok(())
     }
 
     async fn handle_completion(&mut self, completion: Completion) -> Result<(), ActorError> {
         match completion {
-            Completion::Insert {
-                message,
-                body,
-                payload,
-                origin,
-                result,
-            } => {
+            Completion::Insert(done) => {
+                let InsertDone {
+                    message,
+                    body,
+                    payload,
+                    origin,
+                    result,
+                } = *done;
                 self.pending.remove(&message.id);
                 self.pending_chain.remove(&(message.author, message.seq));
                 let outcome = match result {

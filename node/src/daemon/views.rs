@@ -132,7 +132,7 @@ impl Views {
             .values()
             .filter_map(|offer| state::derive_offer(offer.clone(), &self.withdrawals, now_ms))
             .collect();
-        views.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        views.sort_by_key(|view| std::cmp::Reverse(view.created_at));
         views
     }
 }
