@@ -97,9 +97,24 @@ impl TestNode {
 
     /// Starts the daemon on an existing data dir and waits until it answers.
     pub async fn start(dir: tempfile::TempDir) -> Self {
+        Self::start_with(dir, None).await
+    }
+
+    /// Starts the daemon, on `store` instead of its sled store when given.
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        store: Option<std::sync::Arc<dyn solidarity_store::Store>>,
+    ) -> Self {
         let config = NodeConfig::load(dir.path()).expect("config");
         let stop = CancellationToken::new();
-        let task = tokio::spawn(solidarity::daemon::run_until(config, stop.clone()));
+        let task = match store {
+            Some(store) => tokio::spawn(solidarity::daemon::run_with_store(
+                config,
+                store,
+                stop.clone(),
+            )),
+            None => tokio::spawn(solidarity::daemon::run_until(config, stop.clone())),
+        };
         let key = solidarity_proto::envelope::author_key(&node_key(dir.path()));
         let node = Self {
             dir,
@@ -167,6 +182,14 @@ impl TestNode {
             .await
             .expect("status")
             .stored_messages
+    }
+
+    /// Waits for the daemon to stop on its own and returns how it ended.
+    pub async fn exited(self, within: Duration) -> anyhow::Result<()> {
+        tokio::time::timeout(within, self.task)
+            .await
+            .expect("the daemon did not stop")
+            .expect("daemon task panicked")
     }
 
     /// Stops the daemon cleanly and returns its data dir.
@@ -444,4 +467,89 @@ pub fn http_get(url: &str) -> (String, String) {
     stream.read_to_string(&mut response).expect("response");
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     (head.to_owned(), body.to_owned())
+}
+
+/// A memory store whose writes or flushes can be made to fail, for storage-fault tests.
+#[derive(Default)]
+pub struct FaultyStore {
+    inner: solidarity_store::MemoryStore,
+    pub fail_flush: std::sync::atomic::AtomicBool,
+}
+
+impl FaultyStore {
+    fn injected(&self) -> solidarity_store::StoreError {
+        solidarity_store::StoreError::Backend {
+            operation: "flush",
+            source: Box::new(std::io::Error::other("injected fault: disk full")),
+        }
+    }
+}
+
+impl solidarity_store::Store for FaultyStore {
+    fn insert_batch(
+        &self,
+        messages: &[solidarity_store::NewMessage],
+    ) -> Result<Vec<solidarity_store::InsertOutcome>, solidarity_store::StoreError> {
+        self.inner.insert_batch(messages)
+    }
+    fn flush(&self) -> Result<(), solidarity_store::StoreError> {
+        if self.fail_flush.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(self.injected());
+        }
+        self.inner.flush()
+    }
+    fn contains(
+        &self,
+        id: &solidarity_proto::MessageId,
+    ) -> Result<bool, solidarity_store::StoreError> {
+        self.inner.contains(id)
+    }
+    fn envelope(
+        &self,
+        id: &solidarity_proto::MessageId,
+    ) -> Result<Option<Vec<u8>>, solidarity_store::StoreError> {
+        self.inner.envelope(id)
+    }
+    fn meta(
+        &self,
+        id: &solidarity_proto::MessageId,
+    ) -> Result<Option<solidarity_store::MessageMeta>, solidarity_store::StoreError> {
+        self.inner.meta(id)
+    }
+    fn id_at(
+        &self,
+        author: &AuthorKey,
+        seq: u64,
+    ) -> Result<Option<solidarity_proto::MessageId>, solidarity_store::StoreError> {
+        self.inner.id_at(author, seq)
+    }
+    fn by_kind(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
+        self.inner.by_kind(kind)
+    }
+    fn author_range(
+        &self,
+        author: &AuthorKey,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
+        self.inner.author_range(author, from_seq, limit)
+    }
+    fn watermark(&self, author: &AuthorKey) -> Result<u64, solidarity_store::StoreError> {
+        self.inner.watermark(author)
+    }
+    fn chain_head(
+        &self,
+        author: &AuthorKey,
+    ) -> Result<Option<(u64, solidarity_proto::MessageId)>, solidarity_store::StoreError> {
+        self.inner.chain_head(author)
+    }
+    fn expire(&self, now_ms: u64) -> Result<usize, solidarity_store::StoreError> {
+        self.inner.expire(now_ms)
+    }
+    fn len(&self) -> Result<usize, solidarity_store::StoreError> {
+        self.inner.len()
+    }
 }

@@ -226,3 +226,48 @@ async fn an_update_by_a_non_author_is_refused_at_the_cli() {
         node.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_flush_is_never_acknowledged_and_stops_the_daemon() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    solidarity_tests::init_data_dir(dir.path());
+    let store = std::sync::Arc::new(solidarity_tests::FaultyStore::default());
+    let node = TestNode::start_with(dir, Some(store.clone())).await;
+    let stored = raise(&node, "before the disk fills").await;
+    assert!(has_alert(&node, stored).await);
+
+    store
+        .fail_flush
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let request = Request::AlertRaise {
+        alert: alert("after the disk filled"),
+        expires_in_ms: None,
+    };
+    let error = node
+        .call(move |client| client.sign(&request))
+        .await
+        .expect_err("no id for an unflushed write");
+    assert!(error.to_string().contains("NOT stored"), "{error}");
+    let ended = node.exited(Duration::from_secs(1)).await;
+    let message = format!("{:#}", ended.expect_err("the daemon stops with an error"));
+    assert!(message.contains("storage failed"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_member_cannot_connect() {
+    let nodes = federation(2).await;
+    // The stranger allows the node, but the node does not know the stranger.
+    let stranger = RawPeer::start(vec![nodes[0].peer_id()]).await;
+    stranger.connect(&nodes[0]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        nodes[0].connected().await,
+        1,
+        "only the real member is connected"
+    );
+    let peers = nodes[0].call(|client| client.peers()).await.expect("peers");
+    assert!(peers.iter().all(|peer| peer.key != stranger.author()));
+    for node in nodes {
+        node.stop().await;
+    }
+}

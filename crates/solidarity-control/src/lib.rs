@@ -184,6 +184,11 @@ pub enum ControlError {
         #[from]
         source: std::io::Error,
     },
+    /// The daemon closed the connection without answering.
+    #[error(
+        "the daemon closed the connection without answering (is it stopping?); the request may or may not have been carried out"
+    )]
+    NoAnswer,
     /// The daemon's answer does not parse.
     #[error("the daemon sent an answer this CLI cannot read (version mismatch?): {source}")]
     BadResponse {
@@ -291,6 +296,9 @@ impl Client {
         stream.write_all(&line)?;
         let mut answer = Vec::new();
         BufReader::new(stream.take(MAX_RESPONSE_BYTES)).read_until(b'\n', &mut answer)?;
+        if answer.is_empty() {
+            return Err(ControlError::NoAnswer);
+        }
         let response: Response = serde_json::from_slice(&answer)
             .map_err(|source| ControlError::BadResponse { source })?;
         match response {

@@ -23,6 +23,8 @@ use crate::{
     NetConfig, NetEvent,
 };
 
+/// Most addresses kept per member for redialling (newest first).
+const MAX_ADDRESSES_PER_PEER: usize = 8;
 /// How often due redials are checked.
 const REDIAL_TICK: Duration = Duration::from_millis(500);
 /// Connections of members stay open while idle: alerts are rare and must not wait for a dial.
@@ -161,18 +163,22 @@ impl EventLoop {
             }
             Command::AllowPeer { peer, addresses } => {
                 self.swarm.behaviour_mut().members_only.allow_peer(peer);
-                if !addresses.is_empty() {
-                    for address in &addresses {
-                        self.swarm.add_peer_address(peer, address.clone());
+                if addresses.is_empty() {
+                    return;
+                }
+                for address in &addresses {
+                    self.swarm.add_peer_address(peer, address.clone());
+                }
+                let redial = self.redials.entry(peer).or_insert_with(|| Redial {
+                    addresses: Vec::new(),
+                    backoff: MIN_REDIAL_BACKOFF,
+                    next_attempt: Instant::now(),
+                });
+                // Keep addresses learned by identify; add the card's new ones.
+                for address in addresses {
+                    if !redial.addresses.contains(&address) {
+                        redial.addresses.push(address);
                     }
-                    self.redials.insert(
-                        peer,
-                        Redial {
-                            addresses,
-                            backoff: MIN_REDIAL_BACKOFF,
-                            next_attempt: Instant::now(),
-                        },
-                    );
                 }
             }
             Command::DisallowPeer { peer } => {
@@ -292,7 +298,21 @@ impl EventLoop {
             BehaviourEvent::Gossipsub(event) => self.handle_gossip_event(event),
             BehaviourEvent::Sync(event) => self.handle_sync_event(event),
             BehaviourEvent::Identify(event) => match event {
-                identify::Event::Received { peer_id, .. } => {
+                identify::Event::Received { peer_id, info, .. } => {
+                    // A member that restarted on another port is redialled where it
+                    // listens now, not where its card said it did.
+                    if let Some(redial) = self.redials.get_mut(&peer_id)
+                        && !info.listen_addrs.is_empty()
+                    {
+                        for address in &info.listen_addrs {
+                            self.swarm.add_peer_address(peer_id, address.clone());
+                        }
+                        let mut addresses = info.listen_addrs;
+                        addresses.retain(|address| !redial.addresses.contains(address));
+                        addresses.append(&mut redial.addresses);
+                        addresses.truncate(MAX_ADDRESSES_PER_PEER);
+                        redial.addresses = addresses;
+                    }
                     tracing::trace!(peer = %short(&peer_id), "identify received");
                 }
                 identify::Event::Sent { .. } | identify::Event::Pushed { .. } => {}

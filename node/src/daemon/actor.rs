@@ -626,6 +626,13 @@ impl NodeActor {
                     Err(_) => return Err(ActorError::WriterStopped),
                 };
                 if outcome == InsertOutcome::Stored {
+                    // A node whose store was lost or restored learns its own chain back
+                    // from its peers (sync lists our own key) instead of forking it.
+                    if message.author == self.me
+                        && self.head.is_none_or(|(seq, _)| seq < message.seq)
+                    {
+                        self.head = Some((message.seq, message.id));
+                    }
                     self.stored_messages += 1;
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);

@@ -20,18 +20,26 @@ use super::actor::ControlCall;
 
 /// CLI connections served at once; more wait in the listen backlog.
 const MAX_CONTROL_CONNECTIONS: usize = 16;
+/// How long in-flight calls may take to answer at shutdown.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Fails when a daemon already answers on `socket`.
+pub fn refuse_if_running(socket: &Path) -> anyhow::Result<()> {
+    if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+        bail!(
+            "another solidarity daemon is already running with this data dir ({})",
+            socket.display()
+        );
+    }
+    Ok(())
+}
 
 /// Binds the socket, refusing to steal it from a running daemon.
 pub fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
     if socket.exists() {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            bail!(
-                "another solidarity daemon is already running with this data dir ({})",
-                socket.display()
-            );
-        }
+        refuse_if_running(socket)?;
         std::fs::remove_file(socket)
             .with_context(|| format!("cannot remove stale socket {}", socket.display()))?;
     }
@@ -66,7 +74,12 @@ pub async fn serve(
             }
         }
     }
-    connections.shutdown().await;
+    // Let in-flight calls write their answers (a refusal after a storage failure
+    // included), then drop whatever is still stuck.
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+        connections.shutdown().await;
+    }
     let _ = std::fs::remove_file(&socket);
 }
 

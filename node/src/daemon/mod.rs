@@ -85,6 +85,23 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
 
 /// Runs the daemon until `stop` is cancelled or a fatal error.
 pub async fn run_until(config: NodeConfig, stop: CancellationToken) -> anyhow::Result<()> {
+    control_server::refuse_if_running(&solidarity_control::socket_path(&config.data_dir))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SledStore::open(&SledOptions {
+            path: config.data_dir.join(STORE_DIR),
+            cache_bytes: config.store_cache_bytes,
+        })
+        .context("cannot open the store (is another daemon using this data dir?)")?,
+    );
+    run_with_store(config, store, stop).await
+}
+
+/// Runs the daemon on a given store (tests inject failing stores here).
+pub async fn run_with_store(
+    config: NodeConfig,
+    store: Arc<dyn Store>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {} to its owner", data_dir.display()))?;
@@ -97,13 +114,6 @@ pub async fn run_until(config: NodeConfig, stop: CancellationToken) -> anyhow::R
     let socket = solidarity_control::socket_path(&data_dir);
     let control_listener = control_server::bind(&socket)?;
 
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&SledOptions {
-            path: data_dir.join(STORE_DIR),
-            cache_bytes: config.store_cache_bytes,
-        })
-        .context("cannot open the store (is another daemon using this data dir?)")?,
-    );
     let (writer, writer_thread) = writer::Writer::start(store.clone())?;
 
     let allowed = members
