@@ -339,3 +339,54 @@ fn node_on_a_fresh_data_dir_creates_its_identity_and_config() {
     assert!(dir.join("node.key").exists());
     assert!(node.terminate());
 }
+
+#[test]
+fn devnet_starts_a_working_federation_and_cleans_up() {
+    use std::io::{BufRead, BufReader};
+    let mut devnet = std::process::Command::new(solidarity_tests::binary())
+        .args(["devnet", "--nodes", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start devnet");
+    let stdout = devnet.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut data_dirs = Vec::new();
+    let mut urls = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if line.trim_start().starts_with("node") && line.contains("status page") {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            urls.push(words[3].to_owned());
+            data_dirs.push(std::path::PathBuf::from(words[5]));
+        }
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    assert_eq!(data_dirs.len(), 3, "three nodes listed");
+    let id = cli_ok(
+        &data_dirs[0],
+        &[
+            "alert",
+            "raise",
+            "--kind",
+            "outage",
+            "--subject",
+            "demo.example",
+            "--severity",
+            "low",
+            "--summary",
+            "devnet demo",
+        ],
+    );
+    wait_for("the alert on node2", || {
+        alert_state(&data_dirs[2], &id).is_some()
+    });
+    assert!(http_get(&urls[1]).1.contains("devnet demo"));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &devnet.id().to_string()])
+        .status();
+    assert!(devnet.wait().expect("wait").success());
+    assert!(!data_dirs[0].exists(), "the devnet removes its temp dirs");
+}
