@@ -52,6 +52,15 @@ impl MembersFile {
         let mut file = tempfile::NamedTempFile::new_in(data_dir)?;
         std::io::Write::write_all(&mut file, text.as_bytes())?;
         file.as_file().sync_all()?;
+        // An admin running the CLI as root must not leave a file the daemon's own user
+        // cannot read: the file belongs to whoever owns the data dir.
+        let owner = std::fs::metadata(data_dir)?;
+        std::os::unix::fs::chown(
+            file.path(),
+            Some(std::os::unix::fs::MetadataExt::uid(&owner)),
+            Some(std::os::unix::fs::MetadataExt::gid(&owner)),
+        )
+        .context("cannot give the members file to the data dir's owner")?;
         file.persist(data_dir.join(MEMBERS_FILE))
             .context("cannot replace the members file")?;
         Ok(())

@@ -273,7 +273,8 @@ impl EventLoop {
                 }
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
-                tracing::debug!(%error, "inbound connection refused or failed");
+                // The error text can hold addresses: keep it at trace.
+                tracing::trace!(%error, "inbound connection refused or failed");
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 // The error text can hold addresses: keep it at trace.
