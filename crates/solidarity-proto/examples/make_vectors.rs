@@ -109,7 +109,7 @@ impl Lookup for Context<'_> {
     }
 }
 
-/// The stable name of a verdict, as written in `vectors.json` (SPEC.md §8.4).
+/// The stable name of a verdict, as written in `vectors.json` (SPEC.md §9).
 fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
     match verdict {
         Verdict::Accept(_) => ("accept".to_owned(), None),
