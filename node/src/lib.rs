@@ -3,7 +3,7 @@
 //!
 //! Layout: [`cli`] parses arguments and runs client commands; [`daemon`] runs the node;
 //! [`config`], [`identity`], [`members`] and [`init`] handle the data dir's files;
-//! [`devnet`] starts a local throwaway federation. This crate is the only place that picks
+//! `devnet` starts a local throwaway federation. This crate is the only place that picks
 //! a runtime, spawns tasks, or reads the environment and config files.
 
 #![allow(

@@ -1,7 +1,7 @@
 //! The libp2p adapter: moves bytes, topics and verdicts between members, not alerts.
 //!
-//! It owns the composed behaviour ([`behaviour`]), the event loop that alone owns the
-//! `Swarm` ([`event_loop`]), and the cloneable [`NetHandle`] the node talks to it through.
+//! It owns the composed behaviour (`behaviour.rs`), the [`EventLoop`] that alone owns the
+//! `Swarm`, and the cloneable [`NetHandle`] the node talks to it through.
 //!
 //! - Transport: TCP + noise + yamux. Only peers on the allow-list (members) may connect;
 //!   others are refused right after the handshake.

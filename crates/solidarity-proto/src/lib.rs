@@ -13,7 +13,7 @@
 //! - [`ids`]: 32-byte identifiers (author keys, message ids, federation ids).
 //! - [`envelope`]: signed envelope, signing, id computation.
 //! - [`payload`]: the signed payload header and the v1 message kinds with their limits.
-//! - [`validate`]: the pure validation function and its verdicts.
+//! - [`mod@validate`]: the pure validation function and its verdicts.
 //! - [`sync`]: the catch-up exchange (watermarks in, missing envelopes out).
 //! - [`state`]: derived current state of alerts and mirror offers.
 

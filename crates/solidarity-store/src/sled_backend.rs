@@ -9,6 +9,9 @@ use crate::kv::{Backend, BatchOp, Entry};
 /// with tens of thousands of small messages needs.
 pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// How long opening waits for another handle of the same database to let go.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How to open the sled store.
 #[derive(Clone, Debug)]
 pub struct SledOptions {
@@ -44,16 +47,33 @@ fn backend_error(operation: &'static str) -> impl FnOnce(sled::Error) -> StoreEr
 impl SledBackend {
     /// Opens (or creates) the database.
     pub fn open(options: &SledOptions) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&options.path)
             .cache_capacity(options.cache_bytes)
             .mode(sled::Mode::LowSpace)
-            .open()
-            .map_err(|error| StoreError::Open {
-                path: options.path.clone(),
-                source: Box::new(error),
-            })?;
-        Ok(Self { db })
+            // The node flushes after every batch (group commit); sled's own periodic
+            // flusher thread would only delay the release of the database on close.
+            .flush_every_ms(None);
+        let started = std::time::Instant::now();
+        loop {
+            match config.open() {
+                Ok(db) => return Ok(Self { db }),
+                // sled releases its file lock only once its last handle is dropped, which
+                // can lag a close in the same process by a moment.
+                Err(sled::Error::Io(error))
+                    if error.to_string().contains("could not acquire lock")
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => {
+                    return Err(StoreError::Open {
+                        path: options.path.clone(),
+                        source: Box::new(error),
+                    });
+                }
+            }
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The status page: server-rendered HTML that works without JavaScript, JSON under
-//! `/api/v1/`, and an Atom feed of alerts. Handlers only read the latest [`Snapshot`].
+//! `/api/v1/`, and an Atom feed of alerts. Handlers only read the latest snapshot.
 //!
 //! Invariants: every text from the network is escaped (maud escapes by default; the Atom
 //! writer escapes by hand); no address of any peer appears; every response carries a
