@@ -119,6 +119,9 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
                 IgnoreReason::FromFuture => "from_future",
                 IgnoreReason::Expired => "expired",
                 IgnoreReason::SeqConflict => "seq_conflict",
+                IgnoreReason::NotMember => "not_member",
+                IgnoreReason::NotAuthor => "not_author",
+                IgnoreReason::WrongTarget => "wrong_target",
             };
             (format!("ignore:{name}"), None)
         }
@@ -127,7 +130,6 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
                 RejectReason::Oversize(_) => ("oversize", None),
                 RejectReason::Malformed(_) => ("malformed", None),
                 RejectReason::UnsupportedVersion(_) => ("unsupported_version", None),
-                RejectReason::NotMember => ("not_member", None),
                 RejectReason::WrongFederation => ("wrong_federation", None),
                 RejectReason::BadChain => ("bad_chain", None),
                 RejectReason::BadKind => ("bad_kind", None),
@@ -135,8 +137,6 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
                 RejectReason::BadSignature => ("bad_signature", None),
                 RejectReason::BadBody(_) => ("bad_body", None),
                 RejectReason::FieldLimit(error) => ("field_limit", Some(error.field)),
-                RejectReason::NotAuthor => ("not_author", None),
-                RejectReason::WrongTarget => ("wrong_target", None),
             };
             (format!("reject:{name}"), field)
         }
@@ -621,11 +621,12 @@ impl Generator {
             vec![],
         );
 
+        // Ignored, not rejected: member lists legitimately differ between honest nodes.
         self.push(
             "not_member",
             "alert_full's payload signed by a key that is not in the member list.",
             envelope::sign(&key3, &alert_payload).bytes,
-            "reject:not_member",
+            "ignore:not_member",
             vec![],
         );
 
@@ -633,7 +634,7 @@ impl Generator {
             "not_member_before_header",
             "A non-member's envelope whose payload is not CBOR: membership is checked before the header is decoded.",
             sign_bytes(&key3, b"\xffnot a payload".to_vec()),
-            "reject:not_member",
+            "ignore:not_member",
             vec![],
         );
 
@@ -953,12 +954,14 @@ impl Generator {
             vec![],
         );
 
+        // ---- Ignored: update and withdrawal targets ---------------------------------------
+        // Whether the target is stored depends on arrival order, so these are not rejected.
         let foreign_update = envelope::sign(&key2, &self.header(2, Some(offer.id), &update_body));
         self.push(
             "update_by_non_author",
             "key2 updates key1's stored alert.",
             foreign_update.bytes,
-            "reject:not_author",
+            "ignore:not_author",
             vec![stored_alert.clone(), stored_offer.clone()],
         );
 
@@ -971,7 +974,7 @@ impl Generator {
             "update_targets_offer",
             "key2 sends an alert-update whose target is its own stored mirror-offer.",
             envelope::sign(&key2, &self.header(2, Some(offer.id), &update_offer)).bytes,
-            "reject:wrong_target",
+            "ignore:wrong_target",
             vec![stored_offer.clone()],
         );
 
@@ -979,7 +982,7 @@ impl Generator {
             "withdraw_by_non_author",
             "key1 withdraws key2's stored mirror-offer.",
             envelope::sign(&key1, &self.header(2, Some(alert.id), &withdraw_body)).bytes,
-            "reject:not_author",
+            "ignore:not_author",
             vec![stored_alert.clone(), stored_offer.clone()],
         );
 
@@ -988,7 +991,7 @@ impl Generator {
             "withdraw_targets_alert",
             "key1 sends a mirror-withdraw whose target is its own stored alert.",
             envelope::sign(&key1, &self.header(2, Some(alert.id), &withdraw_alert)).bytes,
-            "reject:wrong_target",
+            "ignore:wrong_target",
             vec![stored_alert],
         );
 

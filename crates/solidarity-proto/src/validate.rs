@@ -1,16 +1,22 @@
 //! The validation verdict: a pure function of (envelope bytes, now, trust view, store lookups).
 //!
 //! Checks run cheapest first; the signature is verified only after every check that can
-//! reject without it. Order (normative, SPEC.md §6):
+//! reject without it. Order (normative, SPEC.md §9):
 //! 1. size ≤ [`MAX_ENVELOPE_BYTES`], envelope decodes, `v` is supported;
 //! 2. the id is already stored → Ignore(duplicate) (no signature check needed);
-//! 3. the signer is a member, the payload header decodes, federation, seq/prev chain shape,
-//!    kind name shape;
+//! 3. the signer is a member → else Ignore(not member); then the payload header decodes,
+//!    federation, seq/prev chain shape, kind name shape;
 //! 4. `verify_strict`;
 //! 5. clock window and expiry (Ignore: a peer is not punished for clocks);
 //! 6. another message already holds (signer, seq) → Ignore(seq conflict);
-//! 7. a known kind's body decodes and keeps its limits; an update or withdrawal targets a
-//!    message of the same signer and the right kind.
+//! 7. a known kind's body decodes and keeps its limits; an update or withdrawal whose target
+//!    is stored targets a message of the same signer and the right kind → else Ignore(not
+//!    author / wrong target).
+//!
+//! Reject (which penalises the forwarding peer) is kept for what every honest relay refuses
+//! whatever its member list and store: Ignore is used wherever the verdict depends on the
+//! receiver's member list, store contents or clock, since those legitimately differ between
+//! honest nodes.
 
 use crate::envelope::{Envelope, MAX_ENVELOPE_BYTES};
 use crate::ids::{AuthorKey, FederationId, MessageId};
@@ -58,6 +64,16 @@ pub enum IgnoreReason {
     /// The signer already has a different message with this seq (a fork; kept first-seen).
     #[error("another message holds this author sequence number")]
     SeqConflict,
+    /// The signer is not a member of our federation (member lists differ between nodes).
+    #[error("signer is not a member")]
+    NotMember,
+    /// An update or withdrawal refers to a stored message of another author (whether the
+    /// target is stored depends on arrival order).
+    #[error("only the author of a message may update or withdraw it")]
+    NotAuthor,
+    /// An update or withdrawal refers to a stored message of the wrong kind.
+    #[error("update or withdrawal targets a message of the wrong kind")]
+    WrongTarget,
 }
 
 /// Reasons to drop a message and penalise the forwarding peer.
@@ -72,9 +88,6 @@ pub enum RejectReason {
     /// `v` is not a version this node speaks.
     #[error("unsupported protocol version {0}")]
     UnsupportedVersion(u8),
-    /// The signer is not a member of our federation.
-    #[error("signer is not a member")]
-    NotMember,
     /// The payload names another federation.
     #[error("message of another federation")]
     WrongFederation,
@@ -96,12 +109,6 @@ pub enum RejectReason {
     /// A field breaks its limit.
     #[error("{0}")]
     FieldLimit(FieldError),
-    /// An update or withdrawal refers to a message of another author.
-    #[error("only the author of a message may update or withdraw it")]
-    NotAuthor,
-    /// An update or withdrawal refers to a message of the wrong kind.
-    #[error("update or withdrawal targets a message of the wrong kind")]
-    WrongTarget,
 }
 
 /// Who this node trusts.
@@ -164,7 +171,7 @@ fn check(
         return Err(Outcome::Ignore(IgnoreReason::Duplicate));
     }
     if !trust.is_member(&envelope.signer) {
-        return Err(reject(RejectReason::NotMember));
+        return Err(Outcome::Ignore(IgnoreReason::NotMember));
     }
     let payload = Payload::decode(&envelope.payload)
         .map_err(|e| reject(RejectReason::Malformed(e.to_string())))?;
@@ -220,10 +227,10 @@ fn check(
         && let Some((author, kind)) = lookup.author_and_kind(&target)
     {
         if author != envelope.signer {
-            return Err(reject(RejectReason::NotAuthor));
+            return Err(Outcome::Ignore(IgnoreReason::NotAuthor));
         }
         if kind != wanted_kind {
-            return Err(reject(RejectReason::WrongTarget));
+            return Err(Outcome::Ignore(IgnoreReason::WrongTarget));
         }
     }
     Ok(Accepted {

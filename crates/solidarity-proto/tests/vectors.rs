@@ -126,6 +126,9 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
                     IgnoreReason::FromFuture => "from_future",
                     IgnoreReason::Expired => "expired",
                     IgnoreReason::SeqConflict => "seq_conflict",
+                    IgnoreReason::NotMember => "not_member",
+                    IgnoreReason::NotAuthor => "not_author",
+                    IgnoreReason::WrongTarget => "wrong_target",
                 }
             ),
             None,
@@ -139,7 +142,6 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
                 RejectReason::Oversize(_) => "oversize",
                 RejectReason::Malformed(_) => "malformed",
                 RejectReason::UnsupportedVersion(_) => "unsupported_version",
-                RejectReason::NotMember => "not_member",
                 RejectReason::WrongFederation => "wrong_federation",
                 RejectReason::BadChain => "bad_chain",
                 RejectReason::BadKind => "bad_kind",
@@ -147,8 +149,6 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
                 RejectReason::BadSignature => "bad_signature",
                 RejectReason::BadBody(_) => "bad_body",
                 RejectReason::FieldLimit(_) => "field_limit",
-                RejectReason::NotAuthor => "not_author",
-                RejectReason::WrongTarget => "wrong_target",
             };
             (format!("reject:{name}"), field)
         }
@@ -161,10 +161,12 @@ const EVERY_VERDICT: [&str; 18] = [
     "ignore:from_future",
     "ignore:expired",
     "ignore:seq_conflict",
+    "ignore:not_member",
+    "ignore:not_author",
+    "ignore:wrong_target",
     "reject:oversize",
     "reject:malformed",
     "reject:unsupported_version",
-    "reject:not_member",
     "reject:wrong_federation",
     "reject:bad_chain",
     "reject:bad_kind",
@@ -172,8 +174,6 @@ const EVERY_VERDICT: [&str; 18] = [
     "reject:bad_signature",
     "reject:bad_body",
     "reject:field_limit",
-    "reject:not_author",
-    "reject:wrong_target",
 ];
 
 #[test]
