@@ -92,6 +92,10 @@ pub enum MemberCommand {
     },
     /// Stop trusting a member (by name or key).
     Remove { name_or_key: String },
+    /// Trust again a member whose key was marked compromised after a fork (two different
+    /// messages signed with one key). Do this only once its collective confirmed the key
+    /// is back in their hands alone.
+    Retrust { name_or_key: String },
     /// List trusted members.
     List,
 }
@@ -414,6 +418,16 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
             }
             None => bail!("no member named or keyed {name_or_key:?}"),
         },
+        MemberCommand::Retrust { name_or_key } => {
+            let member = file
+                .members
+                .iter()
+                .find(|member| member.name == name_or_key || member.key.to_hex() == name_or_key)
+                .with_context(|| format!("no member named or keyed {name_or_key:?}"))?;
+            Client::new(data_dir).retrust(member.key)?;
+            println!("member {} is trusted again", member.name);
+            false
+        }
         MemberCommand::List => {
             if json {
                 print_json(&file.members)?;
@@ -523,7 +537,11 @@ fn print_alerts(alerts: &[AlertView], names: &Names) {
             view.id.short(),
             words(&view.alert.severity),
             words(&view.alert.category),
-            words(&view.status),
+            if view.suspect {
+                "SUSPECT".to_owned()
+            } else {
+                words(&view.status)
+            },
             format_time(view.created_at),
             names.of(&view.author),
             view.alert.subject,
@@ -660,6 +678,12 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     println!("alerts       {}", status.alerts);
     println!("offers       {}", status.offers);
     println!("stored       {} messages", status.stored_messages);
+    if let Some(at) = status.own_key_compromised_at {
+        println!(
+            "WARNING      this node's key signed conflicting messages (detected {}): another party holds it",
+            format_time(at)
+        );
+    }
     Ok(())
 }
 
@@ -673,19 +697,23 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<20}  {:<8}  {:<9}  LAST MESSAGE",
-        "NAME", "KEY", "CONNECTED"
+        "{:<20}  {:<8}  {:<9}  {:<20}  KEY STATE",
+        "NAME", "KEY", "CONNECTED", "LAST MESSAGE"
     );
     for member in members {
         println!(
-            "{:<20}  {:<8}  {:<9}  {}",
+            "{:<20}  {:<8}  {:<9}  {:<20}  {}",
             member.name,
             member.key.short(),
             if member.connected { "yes" } else { "no" },
             member
                 .last_message_at
                 .map(format_time)
-                .unwrap_or_else(|| "never".into())
+                .unwrap_or_else(|| "never".into()),
+            member.compromised_at.map_or_else(
+                || "ok".to_owned(),
+                |at| format!("COMPROMISED since {}", format_time(at))
+            )
         );
     }
     Ok(())

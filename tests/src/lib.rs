@@ -177,6 +177,20 @@ impl TestNode {
         self.call(|client| client.alerts()).await.expect("alerts")
     }
 
+    /// The members this node currently holds compromised.
+    pub async fn compromised(&self) -> Vec<AuthorKey> {
+        self.call(|client| client.peers())
+            .await
+            .map(|peers| {
+                peers
+                    .into_iter()
+                    .filter(|peer| peer.compromised_at.is_some())
+                    .map(|peer| peer.key)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub async fn stored_messages(&self) -> usize {
         self.call(|client| client.status())
             .await
@@ -548,6 +562,22 @@ impl solidarity_store::Store for FaultyStore {
     }
     fn expire(&self, now_ms: u64) -> Result<usize, solidarity_store::StoreError> {
         self.inner.expire(now_ms)
+    }
+    fn record_fork(
+        &self,
+        evidence: &solidarity_store::NewMessage,
+        detected_at: u64,
+        from_seq: u64,
+    ) -> Result<bool, solidarity_store::StoreError> {
+        self.inner.record_fork(evidence, detected_at, from_seq)
+    }
+    fn compromised(
+        &self,
+    ) -> Result<Vec<solidarity_store::Compromise>, solidarity_store::StoreError> {
+        self.inner.compromised()
+    }
+    fn clear_compromise(&self, author: &AuthorKey) -> Result<(), solidarity_store::StoreError> {
+        self.inner.clear_compromise(author)
     }
     fn len(&self) -> Result<usize, solidarity_store::StoreError> {
         self.inner.len()

@@ -271,3 +271,91 @@ async fn a_non_member_cannot_connect() {
         node.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_used_by_two_parties_is_detected_everywhere_and_no_longer_trusted() {
+    let mut nodes = federation(4).await;
+    let injector = RawPeer::start(vec![nodes[0].peer_id()]).await;
+    for node in &nodes {
+        node.add_members(&[("injector".into(), injector.card())])
+            .await;
+    }
+    injector.connect(&nodes[0]).await;
+    eventually("node 0 sees the injector", || async {
+        nodes[0].connected().await == 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Node 2 is offline while the key of node 3 is used twice.
+    let offline = nodes.remove(2).stop().await;
+    let victim = nodes[2].key;
+    let genuine = raise(&nodes[2], "the real node 3").await;
+    for node in &nodes {
+        eventually("the genuine alert everywhere", || has_alert(node, genuine)).await;
+    }
+    // The seized copy of node 3's key signs its own seq 1.
+    let seized_key = solidarity_tests::node_key(nodes[2].dir.path());
+    let forged = signed(&seized_key, &Body::Alert(alert("the seized copy")));
+    injector.net.publish(forged).await.expect("publish");
+
+    for node in &nodes {
+        eventually("every online node detects the fork", || async {
+            node.compromised().await.contains(&victim)
+                || node
+                    .call(|client| client.status())
+                    .await
+                    .is_ok_and(|status| status.own_key_compromised_at.is_some())
+        })
+        .await;
+    }
+    let status = nodes[2]
+        .call(|client| client.status())
+        .await
+        .expect("status");
+    assert!(
+        status.own_key_compromised_at.is_some(),
+        "node 3 learns its own key is used elsewhere"
+    );
+
+    // The node that was offline learns of the fork in its first sync.
+    let returning = TestNode::start(offline).await;
+    let took = eventually("the returning node detects the fork", || async {
+        returning.compromised().await.contains(&victim)
+    })
+    .await;
+    eprintln!("fork detected by the returning node after {took:?}");
+
+    // The compromised key is no longer trusted: not by its own node, not by the others.
+    let refused = Request::AlertRaise {
+        alert: alert("after the fork"),
+        expires_in_ms: None,
+    };
+    assert!(
+        nodes[2]
+            .call(move |client| client.sign(&refused))
+            .await
+            .is_err()
+    );
+    for node in nodes.iter().chain([&returning]) {
+        let alerts = node.alerts().await;
+        assert!(
+            alerts
+                .iter()
+                .all(|view| view.alert.summary != "the seized copy")
+        );
+    }
+
+    // The admin trusts the key again once its collective has it back.
+    let victim_key = victim;
+    nodes[0]
+        .call(move |client| client.retrust(victim_key))
+        .await
+        .expect("retrust");
+    assert!(!nodes[0].compromised().await.contains(&victim));
+
+    returning.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}

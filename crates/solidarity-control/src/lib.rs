@@ -42,6 +42,12 @@ pub enum Request {
     Card,
     /// Re-read the members file → [`Response::Done`].
     ReloadMembers,
+    /// Trust again a key marked compromised after a fork (the admin has checked with its
+    /// collective) → [`Response::Done`].
+    MemberRetrust {
+        /// The key.
+        key: AuthorKey,
+    },
     /// Sign, store durably, publish → [`Response::Raised`].
     AlertRaise {
         /// The alert.
@@ -145,6 +151,8 @@ pub struct StatusView {
     pub offers: usize,
     /// Messages in the store.
     pub stored_messages: usize,
+    /// When a fork proved that this node's own key is used by another party.
+    pub own_key_compromised_at: Option<u64>,
 }
 
 /// One member as this node sees it. Never holds an address.
@@ -158,6 +166,8 @@ pub struct MemberView {
     pub connected: bool,
     /// Creation time of the newest message seen from it, ms since the epoch.
     pub last_message_at: Option<u64>,
+    /// When a fork proved its key is in two hands; its messages are refused since.
+    pub compromised_at: Option<u64>,
 }
 
 /// Why a control call failed.
@@ -320,6 +330,11 @@ impl Client {
     /// `solidarity id` while the daemon runs.
     pub fn card(&self) -> Result<String, ControlError> {
         expect!(self.call(&Request::Card)?, Response::Card { card } => card, "card")
+    }
+
+    /// Lifts the compromise mark of a key.
+    pub fn retrust(&self, key: AuthorKey) -> Result<(), ControlError> {
+        expect!(self.call(&Request::MemberRetrust { key })?, Response::Done => (), "done")
     }
 
     /// Tells the daemon the members file changed.

@@ -23,7 +23,7 @@ use solidarity_proto::payload::{
 use solidarity_proto::sync::{SYNC_PROTOCOL, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
 use solidarity_proto::{
-    AuthorKey, Body, Envelope, FederationId, IgnoreReason, Lookup, MessageId, Payload,
+    AuthorKey, Body, Envelope, FederationId, ForkPoint, IgnoreReason, Lookup, MessageId, Payload,
     RejectReason, TrustView, Verdict,
 };
 
@@ -118,12 +118,18 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
                 IgnoreReason::Duplicate => "duplicate",
                 IgnoreReason::FromFuture => "from_future",
                 IgnoreReason::Expired => "expired",
-                IgnoreReason::SeqConflict => "seq_conflict",
                 IgnoreReason::NotMember => "not_member",
                 IgnoreReason::NotAuthor => "not_author",
                 IgnoreReason::WrongTarget => "wrong_target",
             };
             (format!("ignore:{name}"), None)
+        }
+        Verdict::Fork(fork) => {
+            let point = match fork.point {
+                ForkPoint::SameSeq => "same_seq",
+                ForkPoint::DivergentPrev => "divergent_prev",
+            };
+            (format!("fork:{point}"), None)
         }
         Verdict::Reject(reason) => {
             let (name, field) = match reason {
@@ -817,10 +823,18 @@ impl Generator {
         );
 
         self.push(
-            "seq_conflict",
-            "alert_full when another message of key1 already holds seq 1 (a fork; first seen wins).",
+            "fork_same_seq",
+            "alert_full when another message of key1 already holds seq 1: proof that key1 signed two chains.",
             alert.bytes.clone(),
-            "ignore:seq_conflict",
+            "fork:same_seq",
+            vec![Self::fact(&key1, 1, MessageId([0xee; 32]), "alert")],
+        );
+
+        self.push(
+            "fork_divergent_prev",
+            "alert_seq2_with_prev when the stored seq 1 of key1 is another message than its prev: the chains diverged at seq 1.",
+            seq2.bytes.clone(),
+            "fork:divergent_prev",
             vec![Self::fact(&key1, 1, MessageId([0xee; 32]), "alert")],
         );
 
@@ -1002,17 +1016,19 @@ impl Generator {
                 Watermark {
                     author: envelope::author_key(&key1),
                     seq: 2,
+                    head: Some(seq2.id),
                 },
                 Watermark {
                     author: envelope::author_key(&key2),
                     seq: 0,
+                    head: None,
                 },
             ],
             limit: 100,
         };
         self.push_sync(
             "sync_request",
-            "A SyncRequest: key1 held up to seq 2, nothing of key2, pages of at most 100.",
+            "A SyncRequest: key1 held up to seq 2 (its head is alert_seq2_with_prev), nothing of key2, pages of at most 100.",
             request.encode(),
             json!({
                 "fed": self.fed.to_hex(),

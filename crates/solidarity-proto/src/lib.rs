@@ -30,7 +30,9 @@ pub mod validate;
 pub use envelope::{Envelope, SignedMessage};
 pub use ids::{AuthorKey, FederationId, MessageId};
 pub use payload::{Body, Payload};
-pub use validate::{Accepted, IgnoreReason, Lookup, RejectReason, TrustView, Verdict, validate};
+pub use validate::{
+    Accepted, Fork, ForkPoint, IgnoreReason, Lookup, RejectReason, TrustView, Verdict, validate,
+};
 
 /// Protocol version carried in every envelope's `v` field.
 pub const PROTOCOL_VERSION: u8 = 1;

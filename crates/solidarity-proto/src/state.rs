@@ -46,6 +46,12 @@ pub struct AlertView {
     pub id: MessageId,
     /// Its author.
     pub author: AuthorKey,
+    /// The author's seq of the alert.
+    pub seq: u64,
+    /// Signed by a key known to be in two hands, at or after the point its chains
+    /// diverge: nobody can tell whether its owner or another party wrote it.
+    #[serde(default)]
+    pub suspect: bool,
     /// When it was raised.
     pub created_at: u64,
     /// When it expires, if ever.
@@ -67,6 +73,11 @@ pub struct OfferView {
     pub id: MessageId,
     /// The offering member.
     pub author: AuthorKey,
+    /// The author's seq of the offer.
+    pub seq: u64,
+    /// As [`AlertView::suspect`].
+    #[serde(default)]
+    pub suspect: bool,
     /// When it was made.
     pub created_at: u64,
     /// Until when it stands.
@@ -95,6 +106,8 @@ pub fn derive_alert(
     AlertView {
         id: alert.id,
         author: alert.author,
+        seq: alert.seq,
+        suspect: false,
         created_at: alert.created_at,
         expires_at: alert.expires_at,
         status,
@@ -125,6 +138,8 @@ pub fn derive_offer<'a>(
     (!withdrawn && !expired).then_some(OfferView {
         id: offer.id,
         author: offer.author,
+        seq: offer.seq,
+        suspect: false,
         created_at: offer.created_at,
         expires_at: offer.expires_at,
         offer: offer.body,

@@ -4,8 +4,9 @@
 //! - Requester → `SyncRequest { fed, have: [(author, seq)], limit }`. `have` lists every
 //!   author the requester trusts with its *watermark*: the highest seq up to which it holds
 //!   the author's chain without a gap (0 when it holds nothing of them).
-//! - Responder → `SyncResponse { envelopes, more }`: for each listed author, the stored
-//!   envelopes with seq above the watermark, in (author, seq) order, at most `limit` of
+//! - Responder → `SyncResponse { envelopes, more }`: for each listed author, first its own
+//!   message at the watermark when that is not the requester's `head` (fork evidence), then
+//!   the stored envelopes with seq above the watermark, in (author, seq) order, at most `limit` of
 //!   them and at most [`MAX_PAGE_BYTES`]; `more` says a page was cut short.
 //! - The requester validates every envelope like a gossiped one and, while `more`, asks
 //!   again with its new watermarks (at most [`MAX_SYNC_ROUNDS`] times per session).
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::codec::{self, DecodeError};
-use crate::ids::{AuthorKey, FederationId};
+use crate::ids::{AuthorKey, FederationId, MessageId};
 
 /// The libp2p protocol name of the exchange.
 pub const SYNC_PROTOCOL: &str = "/solidarity/sync/1";
@@ -30,8 +31,9 @@ pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
 /// Most request/response rounds the requester runs in one sync session.
 pub const MAX_SYNC_ROUNDS: usize = 64;
 /// Largest encoded request: a full author list plus framing. A watermark encodes in at
-/// most 55 bytes (map head 1, key `author` 7, 32-byte string 34, key `seq` 4, u64 9).
-pub const MAX_REQUEST_BYTES: usize = 64 + MAX_SYNC_AUTHORS * 56;
+/// most 94 bytes (map head 1, key `author` 7, 32-byte string 34, key `seq` 4, u64 9,
+/// key `head` 5, 32-byte string 34).
+pub const MAX_REQUEST_BYTES: usize = 64 + MAX_SYNC_AUTHORS * 96;
 /// Largest encoded response: a full page plus per-envelope framing.
 pub const MAX_RESPONSE_BYTES: usize =
     MAX_PAGE_BYTES + crate::envelope::MAX_ENVELOPE_BYTES + 16 * 1024;
@@ -44,6 +46,10 @@ pub struct Watermark {
     pub author: AuthorKey,
     /// Highest contiguous seq held (0: none).
     pub seq: u64,
+    /// The id held at `seq`; absent when `seq` is 0. A responder holding another message
+    /// there sends it first: that pair proves a fork of the author's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<MessageId>,
 }
 
 /// A request for what the requester misses.
@@ -156,6 +162,7 @@ mod tests {
             have: vec![Watermark {
                 author: AuthorKey([2; 32]),
                 seq: 7,
+                head: None,
             }],
             limit: 100_000,
         };

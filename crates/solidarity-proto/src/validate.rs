@@ -8,7 +8,9 @@
 //!    federation, seq/prev chain shape, kind name shape;
 //! 4. `verify_strict`;
 //! 5. clock window and expiry (Ignore: a peer is not punished for clocks);
-//! 6. another message already holds (signer, seq) → Ignore(seq conflict);
+//! 6. another message already holds (signer, seq), or the message names a `prev` other than
+//!    the stored message at seq − 1 → Fork: two validly signed, conflicting messages prove
+//!    the key is in two hands;
 //! 7. a known kind's body decodes and keeps its limits; an update or withdrawal whose target
 //!    is stored targets a message of the same signer and the right kind → else Ignore(not
 //!    author / wrong target).
@@ -34,6 +36,33 @@ pub enum Verdict {
     Ignore(IgnoreReason),
     /// Drop it and penalise the peer that forwarded it.
     Reject(RejectReason),
+    /// Validly signed, but conflicting with a stored message of the same author: keep it as
+    /// evidence, stop trusting the key, relay it so every node learns of the fork.
+    Fork(Box<Fork>),
+}
+
+/// Proof that an author key signed two conflicting chains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fork {
+    /// Content id of the new message.
+    pub id: MessageId,
+    /// The author whose key signed both.
+    pub signer: AuthorKey,
+    /// The new message's header.
+    pub payload: Payload,
+    /// The stored message it conflicts with.
+    pub conflicting: MessageId,
+    /// Where the chains diverge.
+    pub point: ForkPoint,
+}
+
+/// How two messages of one author conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkPoint {
+    /// Both carry the same seq.
+    SameSeq,
+    /// The new message's `prev` is not the stored message at seq − 1.
+    DivergentPrev,
 }
 
 /// A message that passed validation, with everything decoded once.
@@ -61,9 +90,6 @@ pub enum IgnoreReason {
     /// `expires_at` has passed.
     #[error("expired")]
     Expired,
-    /// The signer already has a different message with this seq (a fork; kept first-seen).
-    #[error("another message holds this author sequence number")]
-    SeqConflict,
     /// The signer is not a member of our federation (member lists differ between nodes).
     #[error("signer is not a member")]
     NotMember,
@@ -139,12 +165,14 @@ pub fn validate(
         Ok(accepted) => Verdict::Accept(Box::new(accepted)),
         Err(Outcome::Ignore(reason)) => Verdict::Ignore(reason),
         Err(Outcome::Reject(reason)) => Verdict::Reject(reason),
+        Err(Outcome::Fork(fork)) => Verdict::Fork(fork),
     }
 }
 
 enum Outcome {
     Ignore(IgnoreReason),
     Reject(RejectReason),
+    Fork(Box<Fork>),
 }
 
 fn reject(reason: RejectReason) -> Outcome {
@@ -204,11 +232,22 @@ fn check(
     if payload.expires_at.is_some_and(|expires| expires <= now_ms) {
         return Err(Outcome::Ignore(IgnoreReason::Expired));
     }
-    if lookup
+    let same_seq = lookup
         .id_at(&envelope.signer, payload.seq)
-        .is_some_and(|other| other != id)
-    {
-        return Err(Outcome::Ignore(IgnoreReason::SeqConflict));
+        .filter(|other| *other != id)
+        .map(|other| (other, ForkPoint::SameSeq));
+    let divergent_prev = || {
+        let before = lookup.id_at(&envelope.signer, payload.seq.checked_sub(1)?)?;
+        (Some(before) != payload.prev).then_some((before, ForkPoint::DivergentPrev))
+    };
+    if let Some((conflicting, point)) = same_seq.or_else(divergent_prev) {
+        return Err(Outcome::Fork(Box::new(Fork {
+            id,
+            signer: envelope.signer,
+            payload,
+            conflicting,
+            point,
+        })));
     }
     let body = Body::decode(&payload.kind, &payload.body).map_err(|e| match e {
         payload::BodyError::Field(field) => reject(RejectReason::FieldLimit(field)),

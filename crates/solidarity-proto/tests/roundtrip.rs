@@ -222,10 +222,12 @@ fn sync_messages_round_trip() {
             Watermark {
                 author: AuthorKey([1; 32]),
                 seq: 0,
+                head: None,
             },
             Watermark {
                 author: AuthorKey([2; 32]),
                 seq: u64::MAX,
+                head: Some(MessageId([3; 32])),
             },
         ],
         limit: 7,
@@ -266,6 +268,7 @@ fn largest_sync_request_fits_the_request_limit_on_the_wire() {
             .map(|i| Watermark {
                 author: AuthorKey([u8::try_from(i % 256).expect("byte"); 32]),
                 seq: u64::MAX,
+                head: Some(MessageId([0xff; 32])),
             })
             .collect(),
         limit: u32::MAX,

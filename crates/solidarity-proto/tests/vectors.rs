@@ -11,8 +11,8 @@ use sha2::Digest;
 use solidarity_proto::envelope::{self, Envelope};
 use solidarity_proto::sync::{SyncRequest, SyncResponse};
 use solidarity_proto::{
-    AuthorKey, Body, FederationId, IgnoreReason, Lookup, MessageId, RejectReason, TrustView,
-    Verdict,
+    AuthorKey, Body, FederationId, ForkPoint, IgnoreReason, Lookup, MessageId, RejectReason,
+    TrustView, Verdict,
 };
 
 fn vectors_dir() -> PathBuf {
@@ -125,10 +125,19 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
                     IgnoreReason::Duplicate => "duplicate",
                     IgnoreReason::FromFuture => "from_future",
                     IgnoreReason::Expired => "expired",
-                    IgnoreReason::SeqConflict => "seq_conflict",
                     IgnoreReason::NotMember => "not_member",
                     IgnoreReason::NotAuthor => "not_author",
                     IgnoreReason::WrongTarget => "wrong_target",
+                }
+            ),
+            None,
+        ),
+        Verdict::Fork(fork) => (
+            format!(
+                "fork:{}",
+                match fork.point {
+                    ForkPoint::SameSeq => "same_seq",
+                    ForkPoint::DivergentPrev => "divergent_prev",
                 }
             ),
             None,
@@ -155,12 +164,13 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
     }
 }
 
-const EVERY_VERDICT: [&str; 18] = [
+const EVERY_VERDICT: [&str; 19] = [
     "accept",
     "ignore:duplicate",
     "ignore:from_future",
     "ignore:expired",
-    "ignore:seq_conflict",
+    "fork:same_seq",
+    "fork:divergent_prev",
     "ignore:not_member",
     "ignore:not_author",
     "ignore:wrong_target",

@@ -9,6 +9,8 @@
 //! | `C`    | author ‖ seq                 | id (kept after expiry: the tombstone)   |
 //! | `K`    | kind ‖ 0x00 ‖ id             | empty                                   |
 //! | `X`    | expires_at ‖ id              | empty                                   |
+//! | `F`    | author ‖ seq ‖ id            | envelope conflicting with the chain (fork evidence) |
+//! | `Z`    | author                       | detected_at ‖ from_seq: the author is marked compromised |
 //!
 //! Invariant: every key of one message is written in the same atomic batch.
 
@@ -16,13 +18,17 @@ use std::collections::HashSet;
 
 use solidarity_proto::{AuthorKey, MessageId};
 
-use crate::{InsertOutcome, MessageMeta, NewMessage, Store, StoreError, StoredEnvelope};
+use crate::{
+    Compromise, InsertOutcome, MessageMeta, NewMessage, Store, StoreError, StoredEnvelope,
+};
 
 const ENVELOPE: u8 = b'E';
 const META: u8 = b'M';
 const CHAIN: u8 = b'C';
 const KIND: u8 = b'K';
 const EXPIRY: u8 = b'X';
+const FORK: u8 = b'F';
+const COMPROMISED: u8 = b'Z';
 
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -107,6 +113,17 @@ fn chain_key_seq(key: &[u8]) -> Result<u64, StoreError> {
     key.get(33..41)
         .ok_or(StoreError::Corrupt { what: "chain" })
         .and_then(read_u64)
+}
+
+fn decode_compromise_marker(value: &[u8]) -> Result<(u64, u64), StoreError> {
+    let corrupt = StoreError::Corrupt { what: "compromise" };
+    let detected_at = read_u64(
+        value
+            .get(..8)
+            .ok_or_else(|| StoreError::Corrupt { what: "compromise" })?,
+    )?;
+    let from_seq = read_u64(value.get(8..16).ok_or(corrupt)?)?;
+    Ok((detected_at, from_seq))
 }
 
 fn encode_meta(message: &NewMessage) -> Vec<u8> {
@@ -294,6 +311,77 @@ impl<B: Backend> Store for KvStore<B> {
             self.backend.apply(ops)?;
         }
         Ok(expired)
+    }
+
+    fn record_fork(
+        &self,
+        evidence: &NewMessage,
+        detected_at: u64,
+        from_seq: u64,
+    ) -> Result<bool, StoreError> {
+        let author = evidence.author.as_bytes();
+        let marker = key(COMPROMISED, &[author]);
+        let previous = self
+            .backend
+            .get(&marker)?
+            .map(|value| decode_compromise_marker(&value))
+            .transpose()?;
+        let (detected_at, from_seq) = match previous {
+            Some((first_detected, first_from)) => (first_detected, first_from.min(from_seq)),
+            None => (detected_at, from_seq),
+        };
+        let mut marker_value = detected_at.to_be_bytes().to_vec();
+        marker_value.extend_from_slice(&from_seq.to_be_bytes());
+        self.backend.apply(vec![
+            BatchOp::Put(
+                key(
+                    FORK,
+                    &[author, &evidence.seq.to_be_bytes(), evidence.id.as_bytes()],
+                ),
+                evidence.envelope.clone(),
+            ),
+            BatchOp::Put(marker, marker_value),
+        ])?;
+        Ok(previous.is_none())
+    }
+
+    fn compromised(&self) -> Result<Vec<Compromise>, StoreError> {
+        let mut out = Vec::new();
+        for (marker, value) in self.backend.scan_prefix(&[COMPROMISED], &[COMPROMISED])? {
+            let author: [u8; 32] = marker[1..]
+                .try_into()
+                .map_err(|_| StoreError::Corrupt { what: "compromise" })?;
+            let prefix = key(FORK, &[&author]);
+            let evidence = self
+                .backend
+                .scan_prefix(&prefix, &prefix)?
+                .into_iter()
+                .map(|(fork_key, envelope)| {
+                    Ok(StoredEnvelope {
+                        seq: read_u64(fork_key.get(33..41).ok_or(StoreError::Corrupt {
+                            what: "fork evidence",
+                        })?)?,
+                        id: read_id(&fork_key[41..])?,
+                        envelope,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let (detected_at, from_seq) = decode_compromise_marker(&value)?;
+            out.push(Compromise {
+                author: AuthorKey(author),
+                detected_at,
+                from_seq,
+                evidence,
+            });
+        }
+        Ok(out)
+    }
+
+    fn clear_compromise(&self, author: &AuthorKey) -> Result<(), StoreError> {
+        self.backend.apply(vec![BatchOp::Delete(key(
+            COMPROMISED,
+            &[author.as_bytes()],
+        ))])
     }
 
     fn len(&self) -> Result<usize, StoreError> {

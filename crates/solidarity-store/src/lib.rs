@@ -55,7 +55,8 @@ pub enum InsertOutcome {
     Stored,
     /// The same id was already stored (or expired and tombstoned): nothing changed.
     AlreadyStored,
-    /// Another message holds (author, seq): nothing changed (fork evidence is issue-3 work).
+    /// Another message holds (author, seq): nothing changed (record it with
+    /// [`Store::record_fork`] when it is validly signed).
     SeqConflict,
 }
 
@@ -83,6 +84,21 @@ pub struct StoredEnvelope {
     pub seq: u64,
     /// Envelope bytes, verbatim.
     pub envelope: Vec<u8>,
+}
+
+/// A key that signed two conflicting messages, with the evidence kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compromise {
+    /// The author key.
+    pub author: AuthorKey,
+    /// When this node first detected it, ms since the epoch.
+    pub detected_at: u64,
+    /// The lowest seq at which the author's chains are known to diverge: its messages
+    /// from there on are suspect.
+    pub from_seq: u64,
+    /// The conflicting envelopes kept as evidence (the first-seen chain stays in the
+    /// ordinary indexes).
+    pub evidence: Vec<StoredEnvelope>,
 }
 
 /// A storage failure.
@@ -145,6 +161,20 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every message whose expiry is ≤ `now_ms`, keeping its (author, seq) → id
     /// tombstone. Returns how many were deleted. Durable after [`Store::flush`].
     fn expire(&self, now_ms: u64) -> Result<usize, StoreError>;
+    /// Keeps a validly signed message that conflicts with the author's stored chain as
+    /// evidence, and marks the author compromised from `detected_at` (kept if already
+    /// marked) with the chains diverging at `from_seq` (the lowest one recorded wins).
+    /// Returns whether the author was newly marked. Durable after [`Store::flush`].
+    fn record_fork(
+        &self,
+        evidence: &NewMessage,
+        detected_at: u64,
+        from_seq: u64,
+    ) -> Result<bool, StoreError>;
+    /// Every author currently marked compromised, with the evidence.
+    fn compromised(&self) -> Result<Vec<Compromise>, StoreError>;
+    /// Lifts the compromise mark (the admin trusts the key again); evidence is kept.
+    fn clear_compromise(&self, author: &AuthorKey) -> Result<(), StoreError>;
     /// Number of stored envelopes.
     fn len(&self) -> Result<usize, StoreError>;
     /// Whether nothing is stored.

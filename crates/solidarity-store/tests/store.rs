@@ -133,3 +133,44 @@ fn sled_store_keeps_everything_across_restart() {
         assert_eq!((meta.seq, meta.kind.as_str()), (m.seq, "alert"));
     }
 }
+
+#[test]
+fn fork_evidence_marks_the_author_until_cleared() {
+    for (store, _dir) in backends() {
+        let first = message(4, 2, "alert", None);
+        let mut fork = message(4, 2, "alert", None);
+        fork.id = MessageId([0xaa; 32]);
+        fork.envelope = b"the other chain".to_vec();
+        store
+            .insert_batch(std::slice::from_ref(&first))
+            .expect("insert");
+        assert!(
+            store.record_fork(&fork, 77, 2).expect("fork"),
+            "newly compromised"
+        );
+        assert!(
+            !store.record_fork(&fork, 99, 1).expect("fork"),
+            "already marked"
+        );
+        let compromised = store.compromised().expect("list");
+        assert_eq!(compromised.len(), 1);
+        assert_eq!(compromised[0].author, first.author);
+        assert_eq!(
+            compromised[0].detected_at, 77,
+            "first detection time is kept"
+        );
+        assert_eq!(
+            compromised[0].from_seq, 1,
+            "the lowest divergence point is kept"
+        );
+        assert_eq!(compromised[0].evidence[0].envelope, fork.envelope);
+        assert_eq!(compromised[0].evidence[0].seq, 2);
+        assert_eq!(
+            store.id_at(&first.author, 2).expect("id_at"),
+            Some(first.id),
+            "the first-seen chain stays"
+        );
+        store.clear_compromise(&first.author).expect("clear");
+        assert!(store.compromised().expect("list").is_empty());
+    }
+}

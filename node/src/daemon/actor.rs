@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::snapshot::Snapshot;
 use super::views::Views;
-use super::writer::{WriteError, Writer};
+use super::writer::{Maintenance, WriteError, Writer};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
 
@@ -80,10 +80,17 @@ struct InsertDone {
     result: Result<Result<InsertOutcome, WriteError>, oneshot::error::RecvError>,
 }
 
+/// What a finished maintenance write was for.
+enum MaintenanceDone {
+    Expired { now_ms: u64 },
+    ForkRecorded,
+    CompromiseCleared { reply: oneshot::Sender<Response> },
+}
+
 enum Completion {
     Insert(Box<InsertDone>),
-    Expire {
-        now_ms: u64,
+    Maintained {
+        done: MaintenanceDone,
         result: Result<Result<usize, WriteError>, oneshot::error::RecvError>,
     },
 }
@@ -103,6 +110,15 @@ struct MemberState {
 struct Pending {
     author: AuthorKey,
     kind: String,
+}
+
+/// A key known to be in two hands.
+#[derive(Clone, Copy)]
+struct Compromised {
+    /// When this node detected it.
+    detected_at: u64,
+    /// Its messages from this seq on are suspect.
+    from_seq: u64,
 }
 
 /// Fixed facts about this node.
@@ -128,6 +144,9 @@ pub struct NodeActor {
     by_peer: HashMap<PeerId, AuthorKey>,
     connected: HashSet<AuthorKey>,
     last_message_at: HashMap<AuthorKey, u64>,
+    /// Keys that signed conflicting chains: no longer trusted until the admin trusts them
+    /// again.
+    compromised: HashMap<AuthorKey, Compromised>,
     head: Option<(u64, MessageId)>,
     pending: HashMap<MessageId, Pending>,
     pending_chain: HashMap<(AuthorKey, u64), MessageId>,
@@ -164,11 +183,12 @@ pub fn now_ms() -> u64 {
 struct Trust<'a> {
     me: &'a AuthorKey,
     members: &'a BTreeMap<AuthorKey, MemberState>,
+    compromised: &'a HashMap<AuthorKey, Compromised>,
 }
 
 impl TrustView for Trust<'_> {
     fn is_member(&self, key: &AuthorKey) -> bool {
-        key == self.me || self.members.contains_key(key)
+        (key == self.me || self.members.contains_key(key)) && !self.compromised.contains_key(key)
     }
 }
 
@@ -215,6 +235,18 @@ impl NodeActor {
         let head = parts.store.chain_head(&me)?;
         let views = Views::load(parts.store.as_ref())?;
         let stored_messages = parts.store.len()?;
+        let compromised = parts
+            .store
+            .compromised()?
+            .into_iter()
+            .map(|compromise| {
+                let state = Compromised {
+                    detected_at: compromise.detected_at,
+                    from_seq: compromise.from_seq,
+                };
+                (compromise.author, state)
+            })
+            .collect();
         let mut actor = Self {
             me,
             peer_id,
@@ -229,6 +261,7 @@ impl NodeActor {
             by_peer: HashMap::new(),
             connected: HashSet::new(),
             last_message_at: HashMap::new(),
+            compromised,
             pending: HashMap::new(),
             pending_chain: HashMap::new(),
             stored_messages,
@@ -364,6 +397,18 @@ impl NodeActor {
             },
             Request::Card => self.card().await?,
             Request::ReloadMembers => self.reload_members().await?,
+            Request::MemberRetrust { key } => {
+                if self.compromised.remove(&key).is_none() {
+                    error("that key is not marked compromised")
+                } else {
+                    tracing::warn!(key = %key.short(), "admin trusts a key again after a fork");
+                    self.publish_snapshot();
+                    let task = Maintenance::ClearCompromise { author: key };
+                    return self
+                        .maintain(task, MaintenanceDone::CompromiseCleared { reply })
+                        .await;
+                }
+            }
             Request::AlertList => Response::Alerts {
                 alerts: self.views.alert_views(now),
             },
@@ -502,6 +547,12 @@ impl NodeActor {
             let _ = reply.send(error("cannot sign a message of unknown kind"));
             return Ok(());
         };
+        if self.compromised.contains_key(&self.me) {
+            let _ = reply.send(error(
+                "this node's key signed two conflicting messages: another party holds it. Nothing was signed. Members no longer trust this key; set up a new node key and ask them to re-add it",
+            ));
+            return Ok(());
+        }
         let now = now_ms();
         let (seq, prev) = match self.head {
             Some((seq, id)) => (seq + 1, Some(id)),
@@ -542,6 +593,12 @@ impl NodeActor {
                 let _ = reply.send(error(format!("refused: {reason}")));
                 Ok(())
             }
+            Verdict::Fork(_) => {
+                let _ = reply.send(error(
+                    "refused: the store already holds another message of this node at this sequence number",
+                ));
+                Ok(())
+            }
         }
     }
 
@@ -549,6 +606,7 @@ impl NodeActor {
         let trust = Trust {
             me: &self.me,
             members: &self.members,
+            compromised: &self.compromised,
         };
         let lookup = NodeLookup {
             store: self.store.as_ref(),
@@ -658,18 +716,32 @@ impl NodeActor {
                     }
                 }
             }
-            Completion::Expire { now_ms, result } => match result {
-                Ok(Ok(expired)) => {
-                    if expired > 0 {
-                        tracing::info!(expired, "expired messages deleted");
-                        self.stored_messages = self.stored_messages.saturating_sub(expired);
+            Completion::Maintained { done, result } => {
+                let count = match result {
+                    Ok(Ok(count)) => count,
+                    Ok(Err(store_error)) => {
+                        if let MaintenanceDone::CompromiseCleared { reply } = done {
+                            let _ = reply.send(error(format!("storage failed: {store_error}")));
+                        }
+                        return Err(ActorError::Storage(store_error));
                     }
-                    self.views.expire(now_ms);
-                    self.publish_snapshot();
+                    Err(_) => return Err(ActorError::WriterStopped),
+                };
+                match done {
+                    MaintenanceDone::Expired { now_ms } => {
+                        if count > 0 {
+                            tracing::info!(expired = count, "expired messages deleted");
+                            self.stored_messages = self.stored_messages.saturating_sub(count);
+                        }
+                        self.views.expire(now_ms);
+                        self.publish_snapshot();
+                    }
+                    MaintenanceDone::ForkRecorded => {}
+                    MaintenanceDone::CompromiseCleared { reply } => {
+                        let _ = reply.send(Response::Done);
+                    }
                 }
-                Ok(Err(store_error)) => return Err(ActorError::Storage(store_error)),
-                Err(_) => return Err(ActorError::WriterStopped),
-            },
+            }
         }
         Ok(())
     }
@@ -759,20 +831,109 @@ impl NodeActor {
                 tracing::info!(%reason, "message rejected");
                 Ok(Acceptance::Reject)
             }
+            Verdict::Fork(fork) => {
+                self.handle_fork(*fork, data).await?;
+                // Relay the evidence so every member learns of the fork.
+                Ok(Acceptance::Accept)
+            }
         }
+    }
+
+    /// Two validly signed messages of one key conflict: the key is in two hands. Stop
+    /// trusting it at once, keep the evidence durably, and tell the admin loudly.
+    async fn handle_fork(
+        &mut self,
+        fork: solidarity_proto::Fork,
+        envelope: &[u8],
+    ) -> Result<(), ActorError> {
+        let now = now_ms();
+        let from_seq = match fork.point {
+            solidarity_proto::ForkPoint::SameSeq => fork.payload.seq,
+            solidarity_proto::ForkPoint::DivergentPrev => fork.payload.seq.saturating_sub(1),
+        };
+        let newly = !self.compromised.contains_key(&fork.signer);
+        let state = self.compromised.entry(fork.signer).or_insert(Compromised {
+            detected_at: now,
+            from_seq,
+        });
+        state.from_seq = state.from_seq.min(from_seq);
+        if newly {
+            let who = if fork.signer == self.me {
+                "THIS NODE'S OWN KEY".to_owned()
+            } else {
+                format!("member {}", self.member_name(&fork.signer))
+            };
+            tracing::warn!(
+                key = %fork.signer.short(),
+                seq = fork.payload.seq,
+                point = ?fork.point,
+                "KEY COMPROMISE: {who} signed two conflicting messages; its messages are no longer accepted"
+            );
+            self.publish_snapshot();
+        }
+        let evidence = NewMessage {
+            id: fork.id,
+            author: fork.signer,
+            seq: fork.payload.seq,
+            kind: fork.payload.kind,
+            created_at: fork.payload.created_at,
+            expires_at: fork.payload.expires_at,
+            envelope: envelope.to_vec(),
+        };
+        self.maintain(
+            Maintenance::RecordFork {
+                evidence,
+                detected_at: now,
+                from_seq,
+            },
+            MaintenanceDone::ForkRecorded,
+        )
+        .await
+    }
+
+    async fn maintain(
+        &mut self,
+        task: Maintenance,
+        done: MaintenanceDone,
+    ) -> Result<(), ActorError> {
+        let result = self
+            .writer
+            .maintain(task)
+            .await
+            .map_err(|_| ActorError::WriterStopped)?;
+        self.writes.push(Box::pin(async move {
+            Completion::Maintained {
+                done,
+                result: result.await,
+            }
+        }));
+        Ok(())
     }
 
     // ---- sync ---------------------------------------------------------------------
 
-    fn watermark(&self, author: &AuthorKey) -> u64 {
-        let mut watermark = self.store.watermark(author).unwrap_or_else(|error| {
+    /// How far we hold the author's chain, counting writes not yet flushed.
+    fn watermark(&self, author: &AuthorKey) -> Watermark {
+        let mut seq = self.store.watermark(author).unwrap_or_else(|error| {
             tracing::error!(%error, "store read failed");
             0
         });
-        while self.pending_chain.contains_key(&(*author, watermark + 1)) {
-            watermark += 1;
+        while self.pending_chain.contains_key(&(*author, seq + 1)) {
+            seq += 1;
         }
-        watermark
+        let head = (seq > 0)
+            .then(|| {
+                self.pending_chain
+                    .get(&(*author, seq))
+                    .copied()
+                    .or_else(|| or_log(self.store.id_at(author, seq)))
+            })
+            .flatten();
+        Watermark {
+            author: *author,
+            seq,
+            head,
+        }
     }
 
     fn start_sync(&mut self, peer: PeerId, round: usize) {
@@ -783,10 +944,7 @@ impl NodeActor {
             .members
             .keys()
             .chain([&self.me])
-            .map(|author| Watermark {
-                author: *author,
-                seq: self.watermark(author),
-            })
+            .map(|author| self.watermark(author))
             .collect();
         let request = SyncRequest {
             fed: self.identity.federation,
@@ -855,6 +1013,18 @@ impl NodeActor {
         let mut response = SyncResponse::default();
         let mut bytes = 0usize;
         'authors: for watermark in &request.have {
+            // Our message at the requester's head, when it differs, proves a fork.
+            if let Some(head) = watermark.head
+                && let Some(ours) = or_log(self.store.id_at(&watermark.author, watermark.seq))
+                && ours != head
+                && let Some(envelope) = or_log(self.store.envelope(&ours))
+                && response.envelopes.len() < limit
+            {
+                bytes += envelope.len();
+                response
+                    .envelopes
+                    .push(serde_bytes::ByteBuf::from(envelope));
+            }
             let wanted = limit - response.envelopes.len() + 1;
             let Ok(page) = self
                 .store
@@ -874,6 +1044,36 @@ impl NodeActor {
                 response
                     .envelopes
                     .push(serde_bytes::ByteBuf::from(stored.envelope));
+            }
+        }
+        // Fork evidence travels with the chains it concerns, after them (so the requester
+        // keeps the same first-seen chain as its peers), and a node that was offline learns
+        // of a compromise in its first sync.
+        let evidence = if request
+            .have
+            .iter()
+            .any(|watermark| self.compromised.contains_key(&watermark.author))
+        {
+            self.store.compromised().unwrap_or_else(|store_error| {
+                tracing::error!(error = %store_error, "store read failed");
+                Vec::new()
+            })
+        } else {
+            Vec::new()
+        };
+        for compromise in &evidence {
+            if !request.have.iter().any(|w| w.author == compromise.author) {
+                continue;
+            }
+            for stored in &compromise.evidence {
+                if response.envelopes.len() < limit
+                    && bytes + stored.envelope.len() <= sync::MAX_PAGE_BYTES
+                {
+                    bytes += stored.envelope.len();
+                    response
+                        .envelopes
+                        .push(serde_bytes::ByteBuf::from(stored.envelope.clone()));
+                }
             }
         }
         if !response.envelopes.is_empty() {
@@ -899,18 +1099,11 @@ impl NodeActor {
 
     async fn handle_expiry_tick(&mut self) -> Result<(), ActorError> {
         let now = now_ms();
-        let done = self
-            .writer
-            .expire(now)
-            .await
-            .map_err(|_| ActorError::WriterStopped)?;
-        self.writes.push(Box::pin(async move {
-            Completion::Expire {
-                now_ms: now,
-                result: done.await,
-            }
-        }));
-        Ok(())
+        self.maintain(
+            Maintenance::Expire { now_ms: now },
+            MaintenanceDone::Expired { now_ms: now },
+        )
+        .await
     }
 
     // ---- views --------------------------------------------------------------------
@@ -923,6 +1116,7 @@ impl NodeActor {
                 key: *key,
                 connected: self.connected.contains(key),
                 last_message_at: self.last_message_at.get(key).copied(),
+                compromised_at: self.compromised.get(key).map(|state| state.detected_at),
             })
             .collect()
     }
@@ -942,13 +1136,28 @@ impl NodeActor {
             alerts,
             offers,
             stored_messages: self.stored_messages,
+            own_key_compromised_at: self
+                .compromised
+                .get(&self.me)
+                .map(|state| state.detected_at),
         }
     }
 
     fn publish_snapshot(&self) {
         let now = now_ms();
-        let alerts = self.views.alert_views(now);
-        let offers = self.views.offer_views(now);
+        let mut alerts = self.views.alert_views(now);
+        let mut offers = self.views.offer_views(now);
+        let suspect = |author: &AuthorKey, seq: u64| {
+            self.compromised
+                .get(author)
+                .is_some_and(|state| seq >= state.from_seq)
+        };
+        for alert in &mut alerts {
+            alert.suspect = suspect(&alert.author, alert.seq);
+        }
+        for offer in &mut offers {
+            offer.suspect = suspect(&offer.author, offer.seq);
+        }
         let snapshot = Snapshot {
             status: self.status_view(now, alerts.len(), offers.len()),
             members: self.member_views(),

@@ -30,6 +30,7 @@ impl Snapshot {
                 alerts: 0,
                 offers: 0,
                 stored_messages: 0,
+                own_key_compromised_at: None,
             },
             members: Vec::new(),
             alerts: Vec::new(),

@@ -161,6 +161,23 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                     }
                 }
                 main {
+                    @if status.own_key_compromised_at.is_some() || snapshot.members.iter().any(|m| m.compromised_at.is_some()) {
+                        section #compromise {
+                            h2 { "Key compromise" }
+                            ul {
+                                @if let Some(at) = status.own_key_compromised_at {
+                                    li { strong { "This node's own key" } " signed two conflicting messages (detected " (format_time(at)) "): another party holds it." }
+                                }
+                                @for member in snapshot.members.iter().filter(|m| m.compromised_at.is_some()) {
+                                    li {
+                                        strong { (member.name) } " (" code { (member.key.short()) } ") signed two conflicting messages (detected "
+                                        (member.compromised_at.map(format_time).unwrap_or_default())
+                                        "). Its messages are no longer accepted."
+                                    }
+                                }
+                            }
+                        }
+                    }
                     section #alerts {
                         h2 { "Alerts (" (snapshot.alerts.len()) ")" }
                         @if snapshot.alerts.is_empty() {
@@ -182,7 +199,7 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                     section #members {
                         h2 { "Members (" (snapshot.members.len()) ")" }
                         table {
-                            thead { tr { th { "Name" } th { "Key" } th { "Connected" } th { "Last message" } } }
+                            thead { tr { th { "Name" } th { "Key" } th { "Connected" } th { "Last message" } th { "Key state" } } }
                             tbody {
                                 @for member in &snapshot.members {
                                     tr {
@@ -192,6 +209,9 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                                             @if member.connected { "connected" } @else { "not connected" }
                                         }
                                         td { @match member.last_message_at { Some(at) => (format_time(at)), None => "never" } }
+                                        td class=(if member.compromised_at.is_some() { "down" } else { "up" }) {
+                                            @if member.compromised_at.is_some() { "compromised" } @else { "ok" }
+                                        }
                                     }
                                 }
                             }
@@ -215,6 +235,9 @@ fn alert_card(snapshot: &Snapshot, view: &AlertView) -> Markup {
                 span.severity { (words(&alert.severity)) }
                 " " span.category { (words(&alert.category)) }
                 " · " (alert.subject)
+            }
+            @if view.suspect {
+                p.suspect { "Suspect: signed by a key known to be in two hands; it may not come from its owner." }
             }
             p.summary { (alert.summary) }
             dl {
@@ -261,6 +284,9 @@ fn offer_card(snapshot: &Snapshot, view: &OfferView) -> Markup {
     html! {
         article.offer id={ "offer-" (view.id.to_hex()) } {
             h3 { "Offered by " (member_name(snapshot, &view.author)) }
+            @if view.suspect {
+                p.suspect { "Suspect: signed by a key known to be in two hands; it may not come from its owner." }
+            }
             dl {
                 dt { "Services" } dd { (offer.services.iter().map(words).collect::<Vec<_>>().join(", ")) }
                 @if let Some(bytes) = offer.storage_bytes { dt { "Storage" } dd { (crate::cli::format_bytes(bytes)) } }

@@ -19,13 +19,43 @@ const MAX_BATCH: usize = 256;
 /// The store failed; shared by every job of the failed batch.
 pub type WriteError = Arc<StoreError>;
 
+/// Writes other than inserts, applied after the batch's inserts and before its flush.
+pub enum Maintenance {
+    /// Delete expired messages; yields how many.
+    Expire { now_ms: u64 },
+    /// Keep fork evidence and mark its author compromised; yields 1 when newly marked.
+    RecordFork {
+        evidence: NewMessage,
+        detected_at: u64,
+        from_seq: u64,
+    },
+    /// Lift an author's compromise mark; yields 0.
+    ClearCompromise { author: solidarity_proto::AuthorKey },
+}
+
+impl Maintenance {
+    fn apply(&self, store: &dyn Store) -> Result<usize, StoreError> {
+        match self {
+            Maintenance::Expire { now_ms } => store.expire(*now_ms),
+            Maintenance::RecordFork {
+                evidence,
+                detected_at,
+                from_seq,
+            } => store
+                .record_fork(evidence, *detected_at, *from_seq)
+                .map(usize::from),
+            Maintenance::ClearCompromise { author } => store.clear_compromise(author).map(|()| 0),
+        }
+    }
+}
+
 enum WriteOp {
     Insert {
         message: NewMessage,
         done: oneshot::Sender<Result<InsertOutcome, WriteError>>,
     },
-    Expire {
-        now_ms: u64,
+    Maintain {
+        task: Maintenance,
         done: oneshot::Sender<Result<usize, WriteError>>,
     },
 }
@@ -66,14 +96,14 @@ impl Writer {
         Ok(receiver)
     }
 
-    /// Queues an expiry sweep.
-    pub async fn expire(
+    /// Queues a maintenance write.
+    pub async fn maintain(
         &self,
-        now_ms: u64,
+        task: Maintenance,
     ) -> Result<oneshot::Receiver<Result<usize, WriteError>>, SubmitError> {
         let (done, receiver) = oneshot::channel();
         self.queue
-            .send(WriteOp::Expire { now_ms, done })
+            .send(WriteOp::Maintain { task, done })
             .await
             .map_err(|_| SubmitError::WriterStopped)?;
         Ok(receiver)
@@ -107,25 +137,25 @@ fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<(), WriteError> 
         .iter()
         .filter_map(|op| match op {
             WriteOp::Insert { message, .. } => Some(message.clone()),
-            WriteOp::Expire { .. } => None,
+            WriteOp::Maintain { .. } => None,
         })
         .collect();
     let result = (|| {
         let outcomes = store.insert_batch(&messages)?;
-        let mut expired = Vec::new();
+        let mut maintained = Vec::new();
         for op in batch.iter() {
-            if let WriteOp::Expire { now_ms, .. } = op {
-                expired.push(store.expire(*now_ms)?);
+            if let WriteOp::Maintain { task, .. } = op {
+                maintained.push(task.apply(store)?);
             }
         }
         store.flush()?;
-        Ok::<_, StoreError>((outcomes, expired))
+        Ok::<_, StoreError>((outcomes, maintained))
     })()
     .map_err(Arc::new);
     match result {
-        Ok((outcomes, expired)) => {
+        Ok((outcomes, maintained)) => {
             let mut outcomes = outcomes.into_iter();
-            let mut expired = expired.into_iter();
+            let mut maintained = maintained.into_iter();
             for op in batch.drain(..) {
                 // A submitter that stopped waiting is fine: the write is done either way.
                 match op {
@@ -136,8 +166,8 @@ fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<(), WriteError> 
                             })
                         }));
                     }
-                    WriteOp::Expire { done, .. } => {
-                        let _ = done.send(Ok(expired.next().unwrap_or(0)));
+                    WriteOp::Maintain { done, .. } => {
+                        let _ = done.send(Ok(maintained.next().unwrap_or(0)));
                     }
                 }
             }
@@ -157,7 +187,7 @@ fn fail(op: WriteOp, error: &WriteError) {
         WriteOp::Insert { done, .. } => {
             let _ = done.send(Err(error.clone()));
         }
-        WriteOp::Expire { done, .. } => {
+        WriteOp::Maintain { done, .. } => {
             let _ = done.send(Err(error.clone()));
         }
     }
