@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use solidarity_control::{Client, Request};
 use solidarity_proto::payload::{
-    Alert, AlertCategory, AlertStatus, LegalType, MirrorOffer, MirrorService, Seized, Severity,
+    Alert, AlertCategory, AlertStatus, CanaryCode, LegalType, MirrorOffer, MirrorService, Seized,
+    Severity,
 };
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::{AuthorKey, MessageId};
@@ -61,8 +62,11 @@ pub enum Command {
     Mirror(MirrorCommand),
     /// Show this node's state.
     Status,
-    /// Show members: connected or not, last message seen. Never addresses.
+    /// Show members: connected or not, last message seen, canary, key state. Never addresses.
     Peers,
+    /// This node's warrant canary and duress signal.
+    #[command(subcommand)]
+    Canary(CanaryCommand),
     /// Start a throwaway local federation (temp dirs, loopback) for a demo.
     Devnet(DevnetArgs),
 }
@@ -220,6 +224,36 @@ pub struct OfferArgs {
     /// Conditions attached.
     #[arg(long)]
     pub conditions: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum CanaryCommand {
+    /// Publish the canary now. A withdrawn code stays withdrawn in the scheduled canaries
+    /// until restored. Codes: warrant, gag, subpoena, trap, cease, duress, raid, seize,
+    /// xcred, xopers (each, while stated, means "this has NOT happened").
+    Publish {
+        /// Withdraw a code: the event it denies has happened (repeatable).
+        #[arg(long, value_parser = parse_wire::<CanaryCode>)]
+        withdraw: Vec<CanaryCode>,
+        /// State a code again (repeatable).
+        #[arg(long, value_parser = parse_wire::<CanaryCode>)]
+        restore: Vec<CanaryCode>,
+    },
+    /// Publish a canary that looks like any other to an onlooker but tells members who hold
+    /// your duress commitment that you act under duress. Reads the duress passphrase from
+    /// FILE, or from the first line of standard input.
+    Duress {
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Print the duress commitment for a passphrase (same input as `duress`), to append to
+    /// your member card as `~COMMITMENT` when you send it to the other admins. Neither the
+    /// passphrase nor the commitment is stored on the node, so whoever seizes it cannot
+    /// tell a duress canary from a normal one.
+    DuressCommitment {
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -384,6 +418,7 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             Card {
                 key: solidarity_proto::envelope::author_key(&key),
                 addresses,
+                duress_commitment: None,
             }
             .render()
         }
@@ -648,6 +683,57 @@ fn print_offers(offers: &[OfferView], names: &Names) {
     }
 }
 
+fn read_passphrase(file: Option<&Path>) -> anyhow::Result<String> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
+    };
+    let passphrase = text.lines().next().unwrap_or_default().to_owned();
+    if passphrase.chars().count() < 8 {
+        bail!("the duress passphrase needs at least 8 characters");
+    }
+    Ok(passphrase)
+}
+
+pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow::Result<()> {
+    let client = Client::new(data_dir);
+    let author = || -> anyhow::Result<AuthorKey> {
+        let key = identity::load_key_file(data_dir)
+            .context("no node identity here yet; run `solidarity init` first")?;
+        Ok(solidarity_proto::envelope::author_key(&key))
+    };
+    match command {
+        CanaryCommand::Publish { withdraw, restore } => {
+            let id = client.sign(&Request::CanaryPublish { withdraw, restore })?;
+            print_id(id, json)
+        }
+        CanaryCommand::Duress { passphrase_file } => {
+            let passphrase = read_passphrase(passphrase_file.as_deref())?;
+            let key = solidarity_proto::payload::duress_key(&author()?, &passphrase);
+            let id = client.sign(&Request::CanaryDuress {
+                duress_key: MessageId(key),
+            })?;
+            print_id(id, json)
+        }
+        CanaryCommand::DuressCommitment { passphrase_file } => {
+            let passphrase = read_passphrase(passphrase_file.as_deref())?;
+            let key = solidarity_proto::payload::duress_key(&author()?, &passphrase);
+            let commitment = hex::encode(solidarity_proto::payload::duress_commitment(&key));
+            if json {
+                print_json(&serde_json::json!({ "duress_commitment": commitment }))
+            } else {
+                println!("{commitment}");
+                Ok(())
+            }
+        }
+    }
+}
+
 pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     let status = Client::new(data_dir).status()?;
     if json {
@@ -697,12 +783,12 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<20}  {:<8}  {:<9}  {:<20}  KEY STATE",
-        "NAME", "KEY", "CONNECTED", "LAST MESSAGE"
+        "{:<20}  {:<8}  {:<9}  {:<20}  {:<28}  KEY STATE",
+        "NAME", "KEY", "CONNECTED", "LAST MESSAGE", "CANARY"
     );
     for member in members {
         println!(
-            "{:<20}  {:<8}  {:<9}  {:<20}  {}",
+            "{:<20}  {:<8}  {:<9}  {:<20}  {:<28}  {}",
             member.name,
             member.key.short(),
             if member.connected { "yes" } else { "no" },
@@ -710,6 +796,7 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
                 .last_message_at
                 .map(format_time)
                 .unwrap_or_else(|| "never".into()),
+            canary_text(member.canary.as_ref()),
             member.compromised_at.map_or_else(
                 || "ok".to_owned(),
                 |at| format!("COMPROMISED since {}", format_time(at))
@@ -717,6 +804,28 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// One line on a member's canary, for tables and the status page.
+pub fn canary_text(canary: Option<&solidarity_control::CanaryView>) -> String {
+    use solidarity_control::CanaryState;
+    let Some(canary) = canary else {
+        return "none seen".to_owned();
+    };
+    match canary.state {
+        CanaryState::Ok => format!("ok ({})", format_time(canary.last_at)),
+        CanaryState::Silent => format!("SILENT (due {})", format_time(canary.due_at)),
+        CanaryState::Changed => format!(
+            "CHANGED: withdrew {}",
+            canary
+                .withdrawn
+                .iter()
+                .map(words)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        CanaryState::Duress => "DURESS".to_owned(),
+    }
 }
 
 #[cfg(test)]

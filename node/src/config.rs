@@ -40,6 +40,12 @@ pub struct FileConfig {
     pub heartbeat_ms: u64,
     /// Store page-cache cap in MiB. Default 16.
     pub store_cache_mib: u64,
+    /// Seconds between this node's signed canaries. Default 21600 (6 h).
+    pub canary_interval_secs: u64,
+    /// Seconds a member's canary may be late before the member shows as silent. Default 3600.
+    pub canary_grace_secs: u64,
+    /// The canary's statement. Default: a plain statement that nothing happened.
+    pub canary_statement: String,
 }
 
 impl Default for FileConfig {
@@ -53,9 +59,15 @@ impl Default for FileConfig {
             sync_interval_secs: 60,
             heartbeat_ms: 1000,
             store_cache_mib: 16,
+            canary_interval_secs: 6 * 3600,
+            canary_grace_secs: 3600,
+            canary_statement: DEFAULT_CANARY_STATEMENT.to_owned(),
         }
     }
 }
+
+/// Default canary statement.
+pub const DEFAULT_CANARY_STATEMENT: &str = "We have received no warrant, subpoena, gag order or other legal demand, our servers have not been raided or seized, and we are not under duress.";
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -69,6 +81,9 @@ pub struct NodeConfig {
     pub sync_interval: Duration,
     pub heartbeat: Duration,
     pub store_cache_bytes: u64,
+    pub canary_interval: Duration,
+    pub canary_grace: Duration,
+    pub canary_statement: String,
 }
 
 impl NodeConfig {
@@ -98,8 +113,11 @@ impl NodeConfig {
         if listen.is_empty() {
             bail!("`listen` needs at least one address");
         }
-        if file.sync_interval_secs == 0 || file.heartbeat_ms == 0 {
-            bail!("`sync_interval_secs` and `heartbeat_ms` must be positive");
+        if file.sync_interval_secs == 0 || file.heartbeat_ms == 0 || file.canary_interval_secs == 0
+        {
+            bail!(
+                "`sync_interval_secs`, `heartbeat_ms` and `canary_interval_secs` must be positive"
+            );
         }
         Ok(Self {
             data_dir: data_dir.to_owned(),
@@ -113,6 +131,9 @@ impl NodeConfig {
             sync_interval: Duration::from_secs(file.sync_interval_secs),
             heartbeat: Duration::from_millis(file.heartbeat_ms),
             store_cache_bytes: file.store_cache_mib.saturating_mul(1024 * 1024),
+            canary_interval: Duration::from_secs(file.canary_interval_secs),
+            canary_grace: Duration::from_secs(file.canary_grace_secs),
+            canary_statement: file.canary_statement,
         })
     }
 }
@@ -157,6 +178,13 @@ heartbeat_ms = 1000
 
 # Cap of the store's page cache, MiB.
 store_cache_mib = 16
+
+# Warrant canary (dead-man's switch). This node signs a canary every interval; members
+# whose canary is overdue by more than the grace period show as silent everywhere.
+# Withdraw a code with `solidarity canary publish --withdraw CODE`.
+canary_interval_secs = 21600
+canary_grace_secs = 3600
+canary_statement = "We have received no warrant, subpoena, gag order or other legal demand, our servers have not been raided or seized, and we are not under duress."
 "#
     )
 }

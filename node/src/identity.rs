@@ -1,7 +1,9 @@
 //! The node key file, PeerId conversion and member cards.
 //!
-//! Card format (one line): `KEYHEX` or `KEYHEX@MULTIADDR,MULTIADDR…`, where KEYHEX is the
-//! node's ed25519 public key in 64 lowercase hex characters.
+//! Card format (one line): `KEYHEX[@MULTIADDR,MULTIADDR…][~COMMITMENTHEX]`, where KEYHEX
+//! is the node's ed25519 public key in 64 lowercase hex characters and the optional
+//! COMMITMENTHEX is the duress commitment its admins added by hand (never stored on the
+//! node, see `solidarity canary duress-commitment`).
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -76,11 +78,21 @@ pub fn peer_id(key: &AuthorKey) -> anyhow::Result<PeerId> {
 pub struct Card {
     pub key: AuthorKey,
     pub addresses: Vec<Multiaddr>,
+    pub duress_commitment: Option<[u8; 32]>,
 }
 
 impl Card {
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let text = text.trim();
+        let (text, commitment) = match text.split_once('~') {
+            Some((text, commitment)) => {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(commitment.trim(), &mut bytes)
+                    .context("the duress commitment after `~` is 64 hex characters")?;
+                (text, Some(bytes))
+            }
+            None => (text, None),
+        };
         let (key, addresses) = text.split_once('@').unwrap_or((text, ""));
         let key: AuthorKey = key
             .parse()
@@ -94,16 +106,23 @@ impl Card {
                     .with_context(|| format!("{part:?} on the card is not a multiaddr"))
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self { key, addresses })
+        Ok(Self {
+            key,
+            addresses,
+            duress_commitment: commitment,
+        })
     }
 
     pub fn render(&self) -> String {
         let addresses: Vec<String> = self.addresses.iter().map(ToString::to_string).collect();
-        if addresses.is_empty() {
-            self.key.to_hex()
-        } else {
-            format!("{}@{}", self.key, addresses.join(","))
+        let mut card = self.key.to_hex();
+        if !addresses.is_empty() {
+            card = format!("{card}@{}", addresses.join(","));
         }
+        if let Some(commitment) = self.duress_commitment {
+            card = format!("{card}~{}", hex::encode(commitment));
+        }
+        card
     }
 }
 
@@ -117,6 +136,7 @@ mod tests {
         let card = Card {
             key: solidarity_proto::envelope::author_key(&key),
             addresses: vec!["/ip4/127.0.0.1/tcp/7447".parse().expect("addr")],
+            duress_commitment: Some([5; 32]),
         };
         assert_eq!(Card::parse(&card.render()).expect("parse"), card);
         let bare = Card::parse(&card.key.to_hex()).expect("bare key");

@@ -49,6 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mirror(command) => cli::run_mirror(&data_dir, command, json),
         Command::Status => cli::run_status(&data_dir, json),
         Command::Peers => cli::run_peers(&data_dir, json),
+        Command::Canary(command) => cli::run_canary(&data_dir, command, json),
         Command::Devnet(args) => devnet::run(args.nodes),
     }
 }

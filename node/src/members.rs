@@ -28,6 +28,9 @@ pub struct Member {
     pub key: AuthorKey,
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// SHA-256 commitment of the member's duress key (hex), from its card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duress_commitment: Option<String>,
 }
 
 impl MembersFile {
@@ -86,6 +89,7 @@ impl MembersFile {
             name: name.to_owned(),
             key: card.key,
             addresses: card.addresses.iter().map(ToString::to_string).collect(),
+            duress_commitment: card.duress_commitment.map(hex::encode),
         });
         Ok(())
     }

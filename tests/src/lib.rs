@@ -54,6 +54,11 @@ where
 /// Creates a data dir with a node identity and a test config (loopback, port 0, short
 /// intervals).
 pub fn init_data_dir(dir: &Path) {
+    init_data_dir_with(dir, &[]);
+}
+
+/// As [`init_data_dir`], then sets `key = value` lines of the config file.
+pub fn init_data_dir_with(dir: &Path, settings: &[(&str, &str)]) {
     solidarity::init::init(
         dir,
         &solidarity::init::InitOptions {
@@ -71,6 +76,19 @@ pub fn init_data_dir(dir: &Path) {
             "heartbeat_ms = 1000",
             &format!("heartbeat_ms = {TEST_HEARTBEAT_MS}"),
         );
+    let text = text
+        .lines()
+        .map(|line| {
+            settings
+                .iter()
+                .find(|(key, _)| line.starts_with(&format!("{key} =")))
+                .map_or_else(
+                    || line.to_owned(),
+                    |(key, value)| format!("{key} = {value}"),
+                )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     std::fs::write(config_path, text).expect("config");
 }
 
@@ -191,6 +209,11 @@ impl TestNode {
             .unwrap_or_default()
     }
 
+    /// The members as this node sees them.
+    pub async fn peers(&self) -> Vec<solidarity_control::MemberView> {
+        self.call(|client| client.peers()).await.expect("peers")
+    }
+
     pub async fn stored_messages(&self) -> usize {
         self.call(|client| client.status())
             .await
@@ -219,11 +242,26 @@ impl TestNode {
 
 /// Starts `n` nodes that all trust each other, and waits until every pair is connected.
 pub async fn federation(n: usize) -> Vec<TestNode> {
+    federation_with(n, &[]).await
+}
+
+/// As [`federation`], with config settings for every node.
+pub async fn federation_with(n: usize, settings: &[(&str, &str)]) -> Vec<TestNode> {
     let mut nodes = Vec::new();
     for _ in 0..n {
-        nodes.push(TestNode::new().await);
+        let dir = tempfile::tempdir().expect("tempdir");
+        init_data_dir_with(dir.path(), settings);
+        nodes.push(TestNode::start(dir).await);
     }
     connect_all(&nodes).await;
+    // Every node publishes its canary at start; let them all arrive everywhere so tests
+    // start from a settled federation.
+    for node in &nodes {
+        eventually("every start-up canary everywhere", || async {
+            node.stored_messages().await >= n
+        })
+        .await;
+    }
     nodes
 }
 

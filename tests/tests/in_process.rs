@@ -359,3 +359,103 @@ async fn a_key_used_by_two_parties_is_detected_everywhere_and_no_longer_trusted(
         node.stop().await;
     }
 }
+
+async fn canary_of(
+    node: &TestNode,
+    key: solidarity_proto::AuthorKey,
+) -> Option<solidarity_control::CanaryView> {
+    node.peers()
+        .await
+        .into_iter()
+        .find(|peer| peer.key == key)
+        .and_then(|peer| peer.canary)
+}
+
+async fn state_is(
+    node: &TestNode,
+    key: solidarity_proto::AuthorKey,
+    state: solidarity_control::CanaryState,
+) -> bool {
+    canary_of(node, key)
+        .await
+        .is_some_and(|canary| canary.state == state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canaries_reveal_silence_withdrawn_codes_and_duress() {
+    use solidarity_control::CanaryState;
+    use solidarity_proto::payload::CanaryCode;
+
+    let fast = [("canary_interval_secs", "1"), ("canary_grace_secs", "1")];
+    let nodes = solidarity_tests::federation_with(3, &fast).await;
+    for node in &nodes[1..] {
+        eventually("node 0's canary is on time", || {
+            state_is(node, nodes[0].key, CanaryState::Ok)
+        })
+        .await;
+    }
+
+    // Node 1 holds node 0's duress commitment (from node 0's card); node 2 does not.
+    let passphrase = "orange balloons at dawn";
+    let duress_key = solidarity_proto::payload::duress_key(&nodes[0].key, passphrase);
+    let commitment = hex::encode(solidarity_proto::payload::duress_commitment(&duress_key));
+    let card = format!("{}~{commitment}", nodes[0].card().await);
+    nodes[1].add_members(&[("node0".into(), card)]).await;
+    let request = Request::CanaryDuress {
+        duress_key: MessageId(duress_key),
+    };
+    nodes[0]
+        .call(move |client| client.sign(&request))
+        .await
+        .expect("duress canary");
+    let took = eventually("node 1 sees the duress", || {
+        state_is(&nodes[1], nodes[0].key, CanaryState::Duress)
+    })
+    .await;
+    eprintln!("duress recognised after {took:?}");
+    assert!(
+        !state_is(&nodes[2], nodes[0].key, CanaryState::Duress).await,
+        "without the commitment a duress canary looks like any other"
+    );
+
+    // A withdrawn code shows on every member, and stays withdrawn in scheduled canaries.
+    let request = Request::CanaryPublish {
+        withdraw: vec![CanaryCode::Gag],
+        restore: vec![],
+    };
+    nodes[0]
+        .call(move |client| client.sign(&request))
+        .await
+        .expect("canary");
+    eventually("node 2 sees the gag code withdrawn", || async {
+        canary_of(&nodes[2], nodes[0].key)
+            .await
+            .is_some_and(|canary| {
+                canary.state == CanaryState::Changed && canary.withdrawn == [CanaryCode::Gag]
+            })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let canary = canary_of(&nodes[2], nodes[0].key).await.expect("canary");
+    assert_eq!(
+        canary.withdrawn,
+        [CanaryCode::Gag],
+        "scheduled canaries keep the withdrawal"
+    );
+
+    // Dead-man's switch: a stopped member goes silent everywhere after interval + grace.
+    let mut nodes = nodes;
+    let stopped = nodes.pop().expect("three nodes");
+    let stopped_key = stopped.key;
+    stopped.stop().await;
+    for node in &nodes {
+        let took = eventually("the stopped node is silent", || {
+            state_is(node, stopped_key, CanaryState::Silent)
+        })
+        .await;
+        eprintln!("silent after {took:?}");
+    }
+    for node in nodes {
+        node.stop().await;
+    }
+}

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use solidarity_proto::payload::{Alert, AlertStatus, MirrorOffer};
+use solidarity_proto::payload::{Alert, AlertStatus, CanaryCode, MirrorOffer};
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::{AuthorKey, MessageId};
 
@@ -80,6 +80,19 @@ pub enum Request {
     },
     /// Every live offer → [`Response::Offers`].
     MirrorList,
+    /// Publish this node's canary now → [`Response::Raised`]. Withdrawn and restored codes
+    /// stick for later scheduled canaries.
+    CanaryPublish {
+        /// Codes to withdraw (the event happened).
+        withdraw: Vec<CanaryCode>,
+        /// Codes to state again.
+        restore: Vec<CanaryCode>,
+    },
+    /// Publish a canary that looks normal but carries the duress key → [`Response::Raised`].
+    CanaryDuress {
+        /// The duress key (hex in JSON), derived from the admins' duress passphrase.
+        duress_key: MessageId,
+    },
 }
 
 /// The daemon's answer.
@@ -168,6 +181,35 @@ pub struct MemberView {
     pub last_message_at: Option<u64>,
     /// When a fork proved its key is in two hands; its messages are refused since.
     pub compromised_at: Option<u64>,
+    /// Its warrant canary, once one was seen.
+    pub canary: Option<CanaryView>,
+}
+
+/// A member's warrant canary as this node reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryView {
+    /// Creation time of its latest canary, ms since the epoch.
+    pub last_at: u64,
+    /// When the next one was due, ms since the epoch (before the grace period).
+    pub due_at: u64,
+    /// What the canary says.
+    pub state: CanaryState,
+    /// Codes its latest canary does not state (each denies an event that happened).
+    pub withdrawn: Vec<CanaryCode>,
+}
+
+/// What a member's canary says, most alarming first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryState {
+    /// The latest canary carries the member's duress key: its admins are coerced.
+    Duress,
+    /// The next canary is overdue past the grace period: the member went silent.
+    Silent,
+    /// The latest canary does not state every code (see `withdrawn`).
+    Changed,
+    /// On time, nothing withdrawn.
+    Ok,
 }
 
 /// Why a control call failed.

@@ -17,6 +17,8 @@ pub const KIND_ALERT_UPDATE: &str = "alert-update";
 pub const KIND_MIRROR_OFFER: &str = "mirror-offer";
 /// Kind name of [`MirrorWithdraw`].
 pub const KIND_MIRROR_WITHDRAW: &str = "mirror-withdraw";
+/// Kind name of [`Canary`].
+pub const KIND_CANARY: &str = "canary";
 
 /// Longest kind name, in bytes. Kind names are `[a-z0-9./-]+`.
 pub const MAX_KIND_BYTES: usize = 64;
@@ -239,6 +241,91 @@ pub struct MirrorOffer {
     pub contact: String,
 }
 
+/// A CanaryTail-style code: present in a canary, it states that the event has NOT happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryCode {
+    /// No warrant was served.
+    Warrant,
+    /// No gag order was received.
+    Gag,
+    /// No subpoena was received.
+    Subpoena,
+    /// No trap-and-trace order was received.
+    Trap,
+    /// No cease-and-desist was received.
+    Cease,
+    /// The admins are not under duress.
+    Duress,
+    /// No raid happened.
+    Raid,
+    /// No hardware or data was seized.
+    Seize,
+    /// No credentials were compromised.
+    Xcred,
+    /// No operator was coerced or compromised.
+    Xopers,
+}
+
+impl CanaryCode {
+    /// Every code, in a fixed order.
+    pub const ALL: [CanaryCode; 10] = [
+        CanaryCode::Warrant,
+        CanaryCode::Gag,
+        CanaryCode::Subpoena,
+        CanaryCode::Trap,
+        CanaryCode::Cease,
+        CanaryCode::Duress,
+        CanaryCode::Raid,
+        CanaryCode::Seize,
+        CanaryCode::Xcred,
+        CanaryCode::Xopers,
+    ];
+}
+
+/// A signed warrant canary (kind `canary`), published on a schedule. Members treat a
+/// missing canary as an alarm (dead-man's switch) and a withdrawn code as news.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Canary {
+    /// Free text, e.g. "As of today we have received no warrant…".
+    pub statement: String,
+    /// Codes still true (each states that the event has NOT happened).
+    pub codes: Vec<CanaryCode>,
+    /// Seconds until the next canary is due; members count a member silent once it is
+    /// overdue by their grace period.
+    pub interval_secs: u64,
+    /// 32 random bytes, or, under duress, the duress key whose SHA-256 the members know
+    /// (the duress commitment on the member card). Indistinguishable to anyone else.
+    #[serde(with = "serde_bytes")]
+    pub token: Vec<u8>,
+}
+
+/// Domain-separation prefix of the duress commitment.
+pub const DURESS_COMMITMENT_DOMAIN: &[u8] = b"solidarity/v1/duress\0";
+
+/// Domain-separation prefix of a duress key derived from a passphrase.
+pub const DURESS_KEY_DOMAIN: &[u8] = b"solidarity/v1/duress-key\0";
+
+/// The duress key of an author for a duress passphrase: SHA-256(domain ‖ author ‖
+/// passphrase). Only the admins know the passphrase; the server never stores it.
+pub fn duress_key(author: &crate::AuthorKey, passphrase: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(DURESS_KEY_DOMAIN);
+    hasher.update(author.as_bytes());
+    hasher.update(passphrase.as_bytes());
+    hasher.finalize().into()
+}
+
+/// The commitment members keep for a duress key: SHA-256(domain ‖ key).
+pub fn duress_commitment(duress_key: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(DURESS_COMMITMENT_DOMAIN);
+    hasher.update(duress_key);
+    hasher.finalize().into()
+}
+
 /// Withdrawal of the signer's own mirror offer (kind `mirror-withdraw`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MirrorWithdraw {
@@ -254,6 +341,7 @@ pub enum Body {
     AlertUpdate(AlertUpdate),
     MirrorOffer(MirrorOffer),
     MirrorWithdraw(MirrorWithdraw),
+    Canary(Canary),
     /// A kind this version does not know: relayed and stored, not displayed.
     Unknown,
 }
@@ -292,6 +380,7 @@ impl Body {
             Body::AlertUpdate(_) => KIND_ALERT_UPDATE,
             Body::MirrorOffer(_) => KIND_MIRROR_OFFER,
             Body::MirrorWithdraw(_) => KIND_MIRROR_WITHDRAW,
+            Body::Canary(_) => KIND_CANARY,
             Body::Unknown => return None,
         })
     }
@@ -303,6 +392,7 @@ impl Body {
             Body::AlertUpdate(body) => codec::encode(body),
             Body::MirrorOffer(body) => codec::encode(body),
             Body::MirrorWithdraw(body) => codec::encode(body),
+            Body::Canary(body) => codec::encode(body),
             Body::Unknown => Vec::new(),
         }
     }
@@ -318,6 +408,7 @@ impl Body {
             KIND_ALERT_UPDATE => Body::AlertUpdate(codec::decode(bytes).map_err(wrap)?),
             KIND_MIRROR_OFFER => Body::MirrorOffer(codec::decode(bytes).map_err(wrap)?),
             KIND_MIRROR_WITHDRAW => Body::MirrorWithdraw(codec::decode(bytes).map_err(wrap)?),
+            KIND_CANARY => Body::Canary(codec::decode(bytes).map_err(wrap)?),
             _ => Body::Unknown,
         };
         body.check()?;
@@ -335,6 +426,7 @@ impl Body {
                 TextShape::MultiLine,
             ),
             Body::MirrorOffer(offer) => offer.check(),
+            Body::Canary(canary) => canary.check(),
             Body::MirrorWithdraw(_) | Body::Unknown => Ok(()),
         }
     }
@@ -390,6 +482,28 @@ impl MirrorOffer {
             TextShape::MultiLine,
         )?;
         required("contact", &self.contact, MAX_SHORT_TEXT_BYTES)
+    }
+}
+
+impl Canary {
+    /// Checks every field against its limit.
+    pub fn check(&self) -> Result<(), FieldError> {
+        optional(
+            "statement",
+            Some(&self.statement),
+            MAX_NOTE_BYTES,
+            TextShape::MultiLine,
+        )?;
+        if self.codes.len() > CanaryCode::ALL.len() {
+            return Err(problem("codes", "has too many items"));
+        }
+        if self.interval_secs == 0 {
+            return Err(problem("interval_secs", "must be positive"));
+        }
+        if self.token.len() != 32 {
+            return Err(problem("token", "must be 32 bytes"));
+        }
+        Ok(())
     }
 }
 
@@ -536,7 +650,7 @@ mod tests {
     #[test]
     fn unknown_kinds_decode_as_unknown() {
         assert_eq!(
-            Body::decode("canary", b"anything").expect("unknown is fine"),
+            Body::decode("vouch", b"anything").expect("unknown is fine"),
             Body::Unknown
         );
         assert!(is_valid_kind_name("key-cert/2"));

@@ -20,7 +20,7 @@ use futures::stream::FuturesUnordered;
 use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
-use solidarity_control::{MemberView, Request, Response, StatusView};
+use solidarity_control::{CanaryState, CanaryView, MemberView, Request, Response, StatusView};
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
 use solidarity_proto::payload::AlertUpdate;
 use solidarity_proto::payload::MirrorWithdraw;
@@ -43,6 +43,8 @@ use crate::members::MembersFile;
 pub const CONTROL_QUEUE: usize = 64;
 /// How often expired messages are swept.
 const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often members' canaries are checked for lateness (cheap: one pass over members).
+const CANARY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A control request with the channel for its answer.
 pub struct ControlCall {
@@ -104,6 +106,8 @@ struct SyncPage {
 struct MemberState {
     name: String,
     peer: PeerId,
+    /// From the member's card: SHA-256 commitment of its duress key.
+    duress_commitment: Option<[u8; 32]>,
 }
 
 /// Facts of a message written but not yet flushed, so validation sees it already.
@@ -129,6 +133,9 @@ pub struct Identity {
     pub status_url: String,
     pub announce: Vec<libp2p::Multiaddr>,
     pub sync_interval: Duration,
+    pub canary_interval: Duration,
+    pub canary_grace: Duration,
+    pub canary_statement: String,
 }
 
 pub struct NodeActor {
@@ -159,6 +166,8 @@ pub struct NodeActor {
     writes: FuturesUnordered<BoxFuture<'static, Completion>>,
     syncs: JoinSet<SyncPage>,
     syncing: HashSet<PeerId>,
+    /// Each member's canary state as last reported, to notify on changes only.
+    canary_states: HashMap<AuthorKey, CanaryState>,
 }
 
 /// The channels and handles the actor is built from.
@@ -273,6 +282,7 @@ impl NodeActor {
             writes: FuturesUnordered::new(),
             syncs: JoinSet::new(),
             syncing: HashSet::new(),
+            canary_states: HashMap::new(),
         };
         actor.set_members(&parts.members)?;
         for key in actor
@@ -304,6 +314,10 @@ impl NodeActor {
         sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut expiry_tick = tokio::time::interval(EXPIRY_SWEEP_INTERVAL);
         expiry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut canary_tick = tokio::time::interval(self.identity.canary_interval);
+        canary_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut canary_check = tokio::time::interval(CANARY_CHECK_INTERVAL);
+        canary_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -327,6 +341,8 @@ impl NodeActor {
                 }
                 _ = sync_tick.tick() => self.handle_sync_tick(),
                 _ = expiry_tick.tick() => self.handle_expiry_tick().await?,
+                _ = canary_tick.tick() => self.handle_canary_tick().await?,
+                _ = canary_check.tick() => self.handle_canary_check(),
             }
         }
         // Ordered drain: every queued write completes (and is acknowledged) before exit.
@@ -363,6 +379,10 @@ impl NodeActor {
                 MemberState {
                     name: member.name.clone(),
                     peer: identity::peer_id(&member.key)?,
+                    duress_commitment: member.duress_commitment.as_deref().and_then(|text| {
+                        let mut bytes = [0u8; 32];
+                        hex::decode_to_slice(text, &mut bytes).ok().map(|()| bytes)
+                    }),
                 },
             );
         }
@@ -452,6 +472,22 @@ impl NodeActor {
                     .sign_and_store(Body::MirrorOffer(offer), expires_at, reply)
                     .await;
             }
+            Request::CanaryPublish { withdraw, restore } => {
+                let mut codes = self.own_canary_codes();
+                codes.retain(|code| !withdraw.contains(code));
+                codes.extend(restore.iter().filter(|code| !withdraw.contains(code)));
+                codes.sort_unstable();
+                codes.dedup();
+                let token = rand::random::<[u8; 32]>().to_vec();
+                return self.publish_canary(codes, token, reply).await;
+            }
+            Request::CanaryDuress { duress_key } => {
+                // Looks like any scheduled canary: same statement, same codes.
+                let codes = self.own_canary_codes();
+                return self
+                    .publish_canary(codes, duress_key.as_bytes().to_vec(), reply)
+                    .await;
+            }
             Request::MirrorWithdraw { offer } => match self.views.offer(&offer) {
                 None => error(format!("no live mirror offer with id {offer}")),
                 Some(stored) if stored.author != self.me => {
@@ -502,6 +538,7 @@ impl NodeActor {
             card: Card {
                 key: self.me,
                 addresses,
+                duress_commitment: None,
             }
             .render(),
         })
@@ -1097,6 +1134,125 @@ impl NodeActor {
         }
     }
 
+    /// The codes this node states now: those of its latest canary, or all at first.
+    fn own_canary_codes(&self) -> Vec<solidarity_proto::payload::CanaryCode> {
+        self.views.canaries(&self.me).map_or_else(
+            || solidarity_proto::payload::CanaryCode::ALL.to_vec(),
+            |(latest, _)| latest.body.codes.clone(),
+        )
+    }
+
+    async fn publish_canary(
+        &mut self,
+        codes: Vec<solidarity_proto::payload::CanaryCode>,
+        token: Vec<u8>,
+        reply: oneshot::Sender<Response>,
+    ) -> Result<(), ActorError> {
+        let interval = self.identity.canary_interval;
+        let canary = solidarity_proto::payload::Canary {
+            statement: self.identity.canary_statement.clone(),
+            codes,
+            interval_secs: interval.as_secs(),
+            token,
+        };
+        // Old canaries are useless once the next ones are out: let them expire.
+        let lifetime = interval.as_millis() as u64 * 4;
+        let expires_at = Some(now_ms().saturating_add(lifetime));
+        self.sign_and_store(Body::Canary(canary), expires_at, reply)
+            .await
+    }
+
+    async fn handle_canary_tick(&mut self) -> Result<(), ActorError> {
+        if self.compromised.contains_key(&self.me) {
+            return Ok(());
+        }
+        let codes = self.own_canary_codes();
+        // Nobody waits for the scheduled canary's acknowledgement.
+        let (reply, _) = oneshot::channel();
+        let token = rand::random::<[u8; 32]>().to_vec();
+        self.publish_canary(codes, token, reply).await
+    }
+
+    fn canary_view(&self, key: &AuthorKey, now: u64) -> Option<CanaryView> {
+        let (latest, previous) = self.views.canaries(key)?;
+        let due_at = latest
+            .created_at
+            .saturating_add(latest.body.interval_secs.saturating_mul(1000));
+        let grace = self.identity.canary_grace.as_millis() as u64;
+        // A code not stated is withdrawn: it denies something that has happened (or that
+        // the member no longer dares to deny).
+        let withdrawn: Vec<_> = solidarity_proto::payload::CanaryCode::ALL
+            .into_iter()
+            .filter(|code| !latest.body.codes.contains(code))
+            .collect();
+        // A duress canary stays visible through the next one, which the coerced admins may
+        // be made to publish as if nothing happened.
+        let duress = self
+            .members
+            .get(key)
+            .and_then(|member| member.duress_commitment)
+            .is_some_and(|commitment| {
+                [Some(latest), previous]
+                    .into_iter()
+                    .flatten()
+                    .any(|canary| {
+                        commitment
+                            == solidarity_proto::payload::duress_commitment(&canary.body.token)
+                    })
+            });
+        let state = if duress {
+            CanaryState::Duress
+        } else if now > due_at.saturating_add(grace) {
+            CanaryState::Silent
+        } else if !withdrawn.is_empty() {
+            CanaryState::Changed
+        } else {
+            CanaryState::Ok
+        };
+        Some(CanaryView {
+            last_at: latest.created_at,
+            due_at,
+            state,
+            withdrawn,
+        })
+    }
+
+    /// Notifies once per change of a member's canary state (the dead-man's switch).
+    fn handle_canary_check(&mut self) {
+        let now = now_ms();
+        let mut changed = false;
+        let keys: Vec<AuthorKey> = self.members.keys().copied().collect();
+        for key in keys {
+            let Some(view) = self.canary_view(&key, now) else {
+                continue;
+            };
+            let previous = self.canary_states.insert(key, view.state);
+            if previous == Some(view.state) {
+                continue;
+            }
+            changed = true;
+            let member = self.member_name(&key);
+            match view.state {
+                CanaryState::Duress => {
+                    tracing::warn!(%member, "CANARY: member signals DURESS");
+                }
+                CanaryState::Silent => {
+                    tracing::warn!(%member, "CANARY: member is silent, its canary is overdue");
+                }
+                CanaryState::Changed => {
+                    tracing::warn!(%member, withdrawn = ?view.withdrawn, "CANARY: member withdrew canary codes");
+                }
+                CanaryState::Ok if previous.is_some() => {
+                    tracing::info!(%member, "canary back to normal");
+                }
+                CanaryState::Ok => {}
+            }
+        }
+        if changed {
+            self.publish_snapshot();
+        }
+    }
+
     async fn handle_expiry_tick(&mut self) -> Result<(), ActorError> {
         let now = now_ms();
         self.maintain(
@@ -1117,6 +1273,7 @@ impl NodeActor {
                 connected: self.connected.contains(key),
                 last_message_at: self.last_message_at.get(key).copied(),
                 compromised_at: self.compromised.get(key).map(|state| state.detected_at),
+                canary: self.canary_view(key, now_ms()),
             })
             .collect()
     }

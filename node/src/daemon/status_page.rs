@@ -199,7 +199,7 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                     section #members {
                         h2 { "Members (" (snapshot.members.len()) ")" }
                         table {
-                            thead { tr { th { "Name" } th { "Key" } th { "Connected" } th { "Last message" } th { "Key state" } } }
+                            thead { tr { th { "Name" } th { "Key" } th { "Connected" } th { "Last message" } th { "Canary" } th { "Key state" } } }
                             tbody {
                                 @for member in &snapshot.members {
                                     tr {
@@ -209,6 +209,9 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                                             @if member.connected { "connected" } @else { "not connected" }
                                         }
                                         td { @match member.last_message_at { Some(at) => (format_time(at)), None => "never" } }
+                                        td class=(if member.canary.as_ref().is_some_and(|c| c.state != solidarity_control::CanaryState::Ok) { "down" } else { "up" }) {
+                                            (crate::cli::canary_text(member.canary.as_ref()))
+                                        }
                                         td class=(if member.compromised_at.is_some() { "down" } else { "up" }) {
                                             @if member.compromised_at.is_some() { "compromised" } @else { "ok" }
                                         }

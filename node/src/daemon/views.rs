@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use solidarity_proto::payload::{Alert, AlertUpdate, MirrorOffer, MirrorWithdraw, Payload};
+use solidarity_proto::payload::{Alert, AlertUpdate, Canary, MirrorOffer, MirrorWithdraw, Payload};
 use solidarity_proto::state::{self, AlertView, OfferView, Stored};
 use solidarity_proto::{Body, Envelope, MessageId, payload};
 use solidarity_store::{Store, StoreError};
@@ -14,6 +14,8 @@ pub struct Views {
     updates: HashMap<MessageId, Vec<Stored<AlertUpdate>>>,
     offers: HashMap<MessageId, Stored<MirrorOffer>>,
     withdrawals: Vec<Stored<MirrorWithdraw>>,
+    /// Each author's two latest canaries, newest last.
+    canaries: HashMap<solidarity_proto::AuthorKey, Vec<Stored<Canary>>>,
 }
 
 fn stored<T>(
@@ -41,6 +43,7 @@ impl Views {
             payload::KIND_ALERT_UPDATE,
             payload::KIND_MIRROR_OFFER,
             payload::KIND_MIRROR_WITHDRAW,
+            payload::KIND_CANARY,
         ] {
             for stored in store.by_kind(kind)? {
                 let decoded = Envelope::decode(&stored.envelope)
@@ -84,8 +87,27 @@ impl Views {
             Body::MirrorWithdraw(withdraw) => {
                 self.withdrawals.push(stored(id, signer, payload, withdraw));
             }
+            Body::Canary(canary) => {
+                let kept = self.canaries.entry(signer).or_default();
+                kept.push(stored(id, signer, payload, canary));
+                kept.sort_by_key(|canary| canary.seq);
+                if kept.len() > 2 {
+                    kept.remove(0);
+                }
+            }
             Body::Unknown => {}
         }
+    }
+
+    /// An author's latest canary and the one before it.
+    pub fn canaries(
+        &self,
+        author: &solidarity_proto::AuthorKey,
+    ) -> Option<(&Stored<Canary>, Option<&Stored<Canary>>)> {
+        let kept = self.canaries.get(author)?;
+        let latest = kept.last()?;
+        let previous = (kept.len() > 1).then(|| &kept[0]);
+        Some((latest, previous))
     }
 
     /// The raw alert, to check who may update it.
