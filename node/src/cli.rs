@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use solidarity_control::{Client, Request};
 use solidarity_proto::payload::{
     Alert, AlertCategory, AlertStatus, CanaryCode, LegalType, MirrorOffer, MirrorService, Seized,
-    Severity,
+    Severity, Stance,
 };
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::{AuthorKey, MessageId};
@@ -93,7 +93,22 @@ pub enum MemberCommand {
         /// A short name for it, e.g. riseup.
         #[arg(long)]
         name: String,
+        /// The collective it belongs to, when one collective runs several nodes
+        /// (endorsements count once per collective). Default: its name.
+        #[arg(long)]
+        collective: Option<String>,
     },
+    /// Vouch for a new member to the whole federation: each node trusts it once enough
+    /// members it trusts vouched (their `vouch_threshold`).
+    Vouch {
+        /// The new member's card.
+        card: String,
+        /// The name it goes by.
+        #[arg(long)]
+        name: String,
+    },
+    /// Withdraw this node's vouch for a member (by its card or key).
+    Unvouch { card: String },
     /// Stop trusting a member (by name or key).
     Remove { name_or_key: String },
     /// Trust again a member whose key was marked compromised after a fork (two different
@@ -122,6 +137,25 @@ pub enum AlertCommand {
     },
     /// List alerts, most severe and newest first.
     List,
+    /// "We see it too": endorse another member's alert.
+    Endorse {
+        /// Alert id (or a unique prefix of at least 8 characters).
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Dispute another member's alert.
+    Dispute {
+        /// Alert id (or a unique prefix of at least 8 characters).
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Withdraw this node's endorsement or dispute of an alert.
+    Unendorse {
+        /// Alert id (or a unique prefix of at least 8 characters).
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -435,14 +469,18 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
 pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow::Result<()> {
     let mut file = MembersFile::load(data_dir)?;
     let changed = match command {
-        MemberCommand::Add { card, name } => {
+        MemberCommand::Add {
+            card,
+            name,
+            collective,
+        } => {
             let card = Card::parse(&card)?;
             if identity::load_key_file(data_dir)
                 .is_ok_and(|key| solidarity_proto::envelope::author_key(&key) == card.key)
             {
                 bail!("that is this node's own key");
             }
-            file.add(&card, &name)?;
+            file.add_in(&card, &name, collective.as_deref())?;
             println!("member {name} added ({})", card.key.short());
             true
         }
@@ -463,7 +501,46 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
             println!("member {} is trusted again", member.name);
             false
         }
+        MemberCommand::Vouch { card, name } => {
+            let card = Card::parse(&card)?;
+            let id = Client::new(data_dir).sign(&Request::MemberVouch {
+                key: card.key,
+                name,
+                addresses: card.addresses.iter().map(ToString::to_string).collect(),
+                vouch: true,
+            })?;
+            print_id(id, json)?;
+            false
+        }
+        MemberCommand::Unvouch { card } => {
+            let card = Card::parse(&card)?;
+            let id = Client::new(data_dir).sign(&Request::MemberVouch {
+                key: card.key,
+                name: "withdrawn".into(),
+                addresses: Vec::new(),
+                vouch: false,
+            })?;
+            print_id(id, json)?;
+            false
+        }
         MemberCommand::List => {
+            // With the daemon running, the list includes members trusted by vouching.
+            if let Ok(members) = Client::new(data_dir).peers() {
+                if json {
+                    print_json(&members)?;
+                } else {
+                    println!("{:<20} {:<64} TRUSTED BECAUSE", "NAME", "KEY");
+                    for member in &members {
+                        let why = if member.vouched_by.is_empty() {
+                            "added by admin".to_owned()
+                        } else {
+                            format!("vouched by {}", member.vouched_by.join(", "))
+                        };
+                        println!("{:<20} {} {why}", member.name, member.key);
+                    }
+                }
+                return Ok(());
+            }
             if json {
                 print_json(&file.members)?;
             } else if file.members.is_empty() {
@@ -545,7 +622,42 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
             print_alerts(&alerts, &Names::load(data_dir));
             Ok(())
         }
+        AlertCommand::Endorse { id, note } => endorse(&client, &id, Stance::Endorse, note, json),
+        AlertCommand::Dispute { id, note } => endorse(&client, &id, Stance::Dispute, note, json),
+        AlertCommand::Unendorse { id } => endorse(&client, &id, Stance::Retract, None, json),
     }
+}
+
+fn endorse(
+    client: &Client,
+    id: &str,
+    stance: Stance,
+    note: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let alerts = client.alerts()?;
+    let alert = resolve_id(id, alerts.iter().map(|view| view.id), "alert")?;
+    let id = client.sign(&Request::AlertEndorse {
+        alert,
+        stance,
+        note,
+    })?;
+    print_id(id, json)
+}
+
+/// "confirmed (2/2)" or "unconfirmed (1/2)" for alerts that need corroboration.
+pub fn corroboration_text(view: &AlertView) -> Option<String> {
+    let corroboration = &view.corroboration;
+    let required = corroboration.required?;
+    Some(format!(
+        "{} ({}/{required})",
+        if corroboration.confirmed {
+            "confirmed"
+        } else {
+            "unconfirmed"
+        },
+        corroboration.collectives
+    ))
 }
 
 fn print_id(id: MessageId, json: bool) -> anyhow::Result<()> {
@@ -575,7 +687,10 @@ fn print_alerts(alerts: &[AlertView], names: &Names) {
             if view.suspect {
                 "SUSPECT".to_owned()
             } else {
-                words(&view.status)
+                match corroboration_text(view) {
+                    Some(corroboration) => format!("{}, {corroboration}", words(&view.status)),
+                    None => words(&view.status),
+                }
             },
             format_time(view.created_at),
             names.of(&view.author),

@@ -46,6 +46,15 @@ pub struct FileConfig {
     pub canary_grace_secs: u64,
     /// The canary's statement. Default: a plain statement that nothing happened.
     pub canary_statement: String,
+    /// Members needed to vouch before this node trusts a key its admin did not add.
+    /// Default 2; 0 disables vouching.
+    pub vouch_threshold: usize,
+    /// Collectives needed to endorse a seizure, raid or key-compromise alert before it
+    /// shows as confirmed. Default 2.
+    pub confirm_threshold: usize,
+    /// The collective this node belongs to, when it runs several nodes (as the other
+    /// members' files name it with `--collective`). Default: none.
+    pub collective: Option<String>,
 }
 
 impl Default for FileConfig {
@@ -62,6 +71,9 @@ impl Default for FileConfig {
             canary_interval_secs: 6 * 3600,
             canary_grace_secs: 3600,
             canary_statement: DEFAULT_CANARY_STATEMENT.to_owned(),
+            vouch_threshold: 2,
+            confirm_threshold: 2,
+            collective: None,
         }
     }
 }
@@ -84,6 +96,9 @@ pub struct NodeConfig {
     pub canary_interval: Duration,
     pub canary_grace: Duration,
     pub canary_statement: String,
+    pub vouch_threshold: usize,
+    pub confirm_threshold: usize,
+    pub collective: Option<String>,
 }
 
 impl NodeConfig {
@@ -134,6 +149,9 @@ impl NodeConfig {
             canary_interval: Duration::from_secs(file.canary_interval_secs),
             canary_grace: Duration::from_secs(file.canary_grace_secs),
             canary_statement: file.canary_statement,
+            vouch_threshold: file.vouch_threshold,
+            confirm_threshold: file.confirm_threshold,
+            collective: file.collective,
         })
     }
 }
@@ -185,6 +203,18 @@ store_cache_mib = 16
 canary_interval_secs = 21600
 canary_grace_secs = 3600
 canary_statement = "We have received no warrant, subpoena, gag order or other legal demand, our servers have not been raided or seized, and we are not under duress."
+
+# Membership by vouching: trust a key your admin did not add once this many trusted
+# members vouch for it (`solidarity member vouch`). 0 disables.
+vouch_threshold = 2
+
+# A seizure, raid or key-compromise alert shows as confirmed once this many other
+# collectives endorse it (`solidarity alert endorse`).
+confirm_threshold = 2
+
+# The collective this node belongs to, when your collective runs several nodes (the name
+# the other members give with `member add --collective`). Unset by default.
+# collective = "riseup"
 "#
     )
 }

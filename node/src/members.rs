@@ -28,6 +28,10 @@ pub struct Member {
     pub key: AuthorKey,
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// The collective it belongs to (endorsements count once per collective); default:
+    /// its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collective: Option<String>,
     /// SHA-256 commitment of the member's duress key (hex), from its card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duress_commitment: Option<String>,
@@ -71,6 +75,16 @@ impl MembersFile {
 
     /// Adds or replaces (same key) a member.
     pub fn add(&mut self, card: &Card, name: &str) -> anyhow::Result<()> {
+        self.add_in(card, name, None)
+    }
+
+    /// Adds or replaces (same key) a member of a named collective.
+    pub fn add_in(
+        &mut self,
+        card: &Card,
+        name: &str,
+        collective: Option<&str>,
+    ) -> anyhow::Result<()> {
         if name.trim().is_empty()
             || name.len() > MAX_NAME_BYTES
             || name.chars().any(char::is_control)
@@ -89,6 +103,7 @@ impl MembersFile {
             name: name.to_owned(),
             key: card.key,
             addresses: card.addresses.iter().map(ToString::to_string).collect(),
+            collective: collective.map(str::to_owned),
             duress_commitment: card.duress_commitment.map(hex::encode),
         });
         Ok(())

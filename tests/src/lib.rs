@@ -89,6 +89,15 @@ pub fn init_data_dir_with(dir: &Path, settings: &[(&str, &str)]) {
         })
         .collect::<Vec<_>>()
         .join("\n");
+    let mut text = text;
+    for (key, value) in settings {
+        if !text
+            .lines()
+            .any(|line| line.starts_with(&format!("{key} =")))
+        {
+            text.push_str(&format!("\n{key} = {value}\n"));
+        }
+    }
     std::fs::write(config_path, text).expect("config");
 }
 
@@ -176,6 +185,20 @@ impl TestNode {
         for (name, card) in cards {
             file.add(&Card::parse(card).expect("card"), name)
                 .expect("add");
+        }
+        file.save(self.dir.path()).expect("save");
+        self.call(|client| client.reload_members())
+            .await
+            .expect("reload");
+    }
+
+    /// Puts members into a collective in this node's members file.
+    pub async fn set_collective(&self, keys: &[AuthorKey], collective: &str) {
+        let mut file = MembersFile::load(self.dir.path()).expect("members");
+        for member in &mut file.members {
+            if keys.contains(&member.key) {
+                member.collective = Some(collective.to_owned());
+            }
         }
         file.save(self.dir.path()).expect("save");
         self.call(|client| client.reload_members())

@@ -459,3 +459,149 @@ async fn canaries_reveal_silence_withdrawn_codes_and_duress() {
         node.stop().await;
     }
 }
+
+async fn corroboration(node: &TestNode, id: MessageId) -> solidarity_proto::state::Corroboration {
+    node.alerts()
+        .await
+        .into_iter()
+        .find(|view| view.id == id)
+        .map(|view| view.corroboration)
+        .unwrap_or_default()
+}
+
+async fn stance(node: &TestNode, id: MessageId, stance: solidarity_proto::payload::Stance) {
+    let request = Request::AlertEndorse {
+        alert: id,
+        stance,
+        note: None,
+    };
+    node.call(move |client| client.sign(&request))
+        .await
+        .expect("endorsement");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seizure_is_confirmed_by_two_collectives_not_two_keys_of_one() {
+    use solidarity_proto::payload::Stance;
+    // Nodes 2 and 3 are two servers of one collective, in their own configs and on every
+    // node's members list.
+    let mut nodes = Vec::new();
+    for index in 0..4 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings: &[(&str, &str)] = if index >= 2 {
+            &[("collective", "\"riseup\"")]
+        } else {
+            &[]
+        };
+        solidarity_tests::init_data_dir_with(dir.path(), settings);
+        nodes.push(TestNode::start(dir).await);
+    }
+    solidarity_tests::connect_all(&nodes).await;
+    let same = [nodes[2].key, nodes[3].key];
+    for node in &nodes {
+        node.set_collective(&same, "riseup").await;
+    }
+    let id = raise(&nodes[0], "seizure needing corroboration").await;
+    for node in &nodes {
+        eventually("the alert everywhere", || has_alert(node, id)).await;
+    }
+    let first = corroboration(&nodes[1], id).await;
+    assert_eq!((first.required, first.confirmed), (Some(2), false));
+
+    stance(&nodes[2], id, Stance::Endorse).await;
+    stance(&nodes[3], id, Stance::Endorse).await;
+    eventually("both riseup endorsements arrive", || async {
+        corroboration(&nodes[1], id).await.endorsed_by.len() == 2
+    })
+    .await;
+    let one_collective = corroboration(&nodes[1], id).await;
+    assert_eq!(
+        (one_collective.collectives, one_collective.confirmed),
+        (1, false)
+    );
+
+    stance(&nodes[1], id, Stance::Endorse).await;
+    for node in &nodes {
+        eventually("confirmed by two collectives everywhere", || async {
+            corroboration(node, id).await.confirmed
+        })
+        .await;
+    }
+    // A retraction only cancels its own author's stance.
+    stance(&nodes[1], id, Stance::Retract).await;
+    eventually("node 1's endorsement withdrawn", || async {
+        !corroboration(&nodes[2], id).await.confirmed
+    })
+    .await;
+    assert_eq!(corroboration(&nodes[2], id).await.endorsed_by.len(), 2);
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+async fn trusts(node: &TestNode, key: solidarity_proto::AuthorKey) -> bool {
+    node.peers().await.iter().any(|peer| peer.key == key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_member_needs_two_vouches_and_loses_trust_when_one_is_withdrawn() {
+    let nodes = federation(3).await;
+    // The newcomer trusts the three, but none of them has added it.
+    let newcomer = TestNode::new().await;
+    let mut cards = Vec::new();
+    for (index, node) in nodes.iter().enumerate() {
+        cards.push((format!("node{index}"), node.card().await));
+    }
+    newcomer.add_members(&cards).await;
+    let newcomer_card = newcomer.card().await;
+    let vouch = |node: &TestNode, standing: bool| {
+        let card = solidarity::identity::Card::parse(&newcomer_card).expect("card");
+        let request = Request::MemberVouch {
+            key: card.key,
+            name: "newcomer".into(),
+            addresses: card.addresses.iter().map(ToString::to_string).collect(),
+            vouch: standing,
+        };
+        let client = node.client();
+        async move {
+            tokio::task::spawn_blocking(move || client.sign(&request))
+                .await
+                .expect("join")
+                .expect("vouch")
+        }
+    };
+    vouch(&nodes[0], true).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for node in &nodes {
+        assert!(!trusts(node, newcomer.key).await, "one vouch is not enough");
+    }
+    vouch(&nodes[1], true).await;
+    for node in &nodes {
+        eventually("two vouches make a member", || trusts(node, newcomer.key)).await;
+    }
+    let members = nodes[2].peers().await;
+    let entry = members
+        .iter()
+        .find(|peer| peer.key == newcomer.key)
+        .expect("listed");
+    assert_eq!(entry.vouched_by.len(), 2, "the listing says who vouched");
+
+    // Trusted, the newcomer connects and its alerts are accepted.
+    let id = raise(&newcomer, "hello from the newcomer").await;
+    eventually("the newcomer's alert reaches node 2", || {
+        has_alert(&nodes[2], id)
+    })
+    .await;
+
+    vouch(&nodes[1], false).await;
+    for node in &nodes {
+        eventually("a withdrawn vouch is honoured", || async {
+            !trusts(node, newcomer.key).await
+        })
+        .await;
+    }
+    newcomer.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}

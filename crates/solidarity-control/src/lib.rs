@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use solidarity_proto::payload::{Alert, AlertStatus, CanaryCode, MirrorOffer};
+use solidarity_proto::payload::{Alert, AlertStatus, CanaryCode, MirrorOffer, Stance};
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::{AuthorKey, MessageId};
 
@@ -66,6 +66,27 @@ pub enum Request {
     },
     /// Every alert with its state → [`Response::Alerts`].
     AlertList,
+    /// Endorse, dispute, or retract this node's stance on another member's alert →
+    /// [`Response::Raised`].
+    AlertEndorse {
+        /// The alert's id.
+        alert: MessageId,
+        /// The stance.
+        stance: Stance,
+        /// Free text.
+        note: Option<String>,
+    },
+    /// Vouch for a new member, or withdraw this node's vouch → [`Response::Raised`].
+    MemberVouch {
+        /// Its node key.
+        key: AuthorKey,
+        /// The name it goes by.
+        name: String,
+        /// Its addresses (multiaddrs).
+        addresses: Vec<String>,
+        /// False to withdraw.
+        vouch: bool,
+    },
     /// Publish a mirror offer → [`Response::Raised`].
     MirrorOffer {
         /// The offer.
@@ -183,6 +204,8 @@ pub struct MemberView {
     pub compromised_at: Option<u64>,
     /// Its warrant canary, once one was seen.
     pub canary: Option<CanaryView>,
+    /// Empty when this node's admin added it; else the names of the members that vouched.
+    pub vouched_by: Vec<String>,
 }
 
 /// A member's warrant canary as this node reads it.

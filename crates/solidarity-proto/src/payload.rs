@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, DecodeError};
-use crate::ids::{FederationId, MessageId};
+use crate::ids::{AuthorKey, FederationId, MessageId};
 
 /// Kind name of [`Alert`].
 pub const KIND_ALERT: &str = "alert";
@@ -19,6 +19,10 @@ pub const KIND_MIRROR_OFFER: &str = "mirror-offer";
 pub const KIND_MIRROR_WITHDRAW: &str = "mirror-withdraw";
 /// Kind name of [`Canary`].
 pub const KIND_CANARY: &str = "canary";
+/// Kind name of [`Endorsement`].
+pub const KIND_ENDORSEMENT: &str = "endorsement";
+/// Kind name of [`Vouch`].
+pub const KIND_VOUCH: &str = "vouch";
 
 /// Longest kind name, in bytes. Kind names are `[a-z0-9./-]+`.
 pub const MAX_KIND_BYTES: usize = 64;
@@ -326,6 +330,46 @@ pub fn duress_commitment(duress_key: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// A member's stance on someone else's alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stance {
+    /// "We see it too."
+    Endorse,
+    /// "We have reason to doubt it."
+    Dispute,
+    /// Cancels the signer's own earlier endorsement or dispute, nothing else.
+    Retract,
+}
+
+/// A member endorses or disputes an alert (kind `endorsement`). The signer's latest
+/// endorsement of an alert (by seq) is its stance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endorsement {
+    /// Id of the alert.
+    pub alert: MessageId,
+    /// The stance.
+    pub stance: Stance,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A member vouches for a new member, or withdraws its vouch (kind `vouch`). Each node
+/// accepts a key vouched for by enough members it trusts (its own threshold).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vouch {
+    /// The vouched-for node key.
+    pub member: AuthorKey,
+    /// The name it goes by.
+    pub name: String,
+    /// Where it listens (multiaddrs as text), so members can dial it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+    /// False to withdraw the signer's vouch.
+    pub vouch: bool,
+}
+
 /// Withdrawal of the signer's own mirror offer (kind `mirror-withdraw`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MirrorWithdraw {
@@ -342,6 +386,8 @@ pub enum Body {
     MirrorOffer(MirrorOffer),
     MirrorWithdraw(MirrorWithdraw),
     Canary(Canary),
+    Endorsement(Endorsement),
+    Vouch(Vouch),
     /// A kind this version does not know: relayed and stored, not displayed.
     Unknown,
 }
@@ -381,6 +427,8 @@ impl Body {
             Body::MirrorOffer(_) => KIND_MIRROR_OFFER,
             Body::MirrorWithdraw(_) => KIND_MIRROR_WITHDRAW,
             Body::Canary(_) => KIND_CANARY,
+            Body::Endorsement(_) => KIND_ENDORSEMENT,
+            Body::Vouch(_) => KIND_VOUCH,
             Body::Unknown => return None,
         })
     }
@@ -393,6 +441,8 @@ impl Body {
             Body::MirrorOffer(body) => codec::encode(body),
             Body::MirrorWithdraw(body) => codec::encode(body),
             Body::Canary(body) => codec::encode(body),
+            Body::Endorsement(body) => codec::encode(body),
+            Body::Vouch(body) => codec::encode(body),
             Body::Unknown => Vec::new(),
         }
     }
@@ -409,6 +459,8 @@ impl Body {
             KIND_MIRROR_OFFER => Body::MirrorOffer(codec::decode(bytes).map_err(wrap)?),
             KIND_MIRROR_WITHDRAW => Body::MirrorWithdraw(codec::decode(bytes).map_err(wrap)?),
             KIND_CANARY => Body::Canary(codec::decode(bytes).map_err(wrap)?),
+            KIND_ENDORSEMENT => Body::Endorsement(codec::decode(bytes).map_err(wrap)?),
+            KIND_VOUCH => Body::Vouch(codec::decode(bytes).map_err(wrap)?),
             _ => Body::Unknown,
         };
         body.check()?;
@@ -427,6 +479,16 @@ impl Body {
             ),
             Body::MirrorOffer(offer) => offer.check(),
             Body::Canary(canary) => canary.check(),
+            Body::Endorsement(endorsement) => optional(
+                "note",
+                endorsement.note.as_deref(),
+                MAX_NOTE_BYTES,
+                TextShape::MultiLine,
+            ),
+            Body::Vouch(vouch) => {
+                required("name", &vouch.name, 64)?;
+                list("addresses", &vouch.addresses)
+            }
             Body::MirrorWithdraw(_) | Body::Unknown => Ok(()),
         }
     }
@@ -650,7 +712,7 @@ mod tests {
     #[test]
     fn unknown_kinds_decode_as_unknown() {
         assert_eq!(
-            Body::decode("vouch", b"anything").expect("unknown is fine"),
+            Body::decode("key-cert", b"anything").expect("unknown is fine"),
             Body::Unknown
         );
         assert!(is_valid_kind_name("key-cert/2"));

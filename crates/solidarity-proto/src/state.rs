@@ -7,7 +7,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AuthorKey, MessageId};
-use crate::payload::{Alert, AlertStatus, AlertUpdate, MirrorOffer, MirrorWithdraw};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::payload::{
+    Alert, AlertCategory, AlertStatus, AlertUpdate, Endorsement, MirrorOffer, MirrorWithdraw,
+    Stance, Vouch,
+};
 
 /// A stored message's header facts together with its decoded body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +67,9 @@ pub struct AlertView {
     pub updated_at: u64,
     /// The alert as raised.
     pub alert: Alert,
+    /// Other members' endorsements and disputes.
+    #[serde(default)]
+    pub corroboration: Corroboration,
     /// Applied updates, oldest first.
     pub history: Vec<UpdateView>,
 }
@@ -113,6 +121,7 @@ pub fn derive_alert(
         status,
         updated_at,
         alert: alert.body,
+        corroboration: Corroboration::default(),
         history: applied
             .into_iter()
             .map(|update| UpdateView {
@@ -154,4 +163,235 @@ pub fn sort_for_display(alerts: &mut [AlertView]) {
             .cmp(&a.alert.severity)
             .then(b.created_at.cmp(&a.created_at))
     });
+}
+
+/// What other members say about an alert.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Corroboration {
+    /// Members whose latest stance is "endorse".
+    pub endorsed_by: Vec<AuthorKey>,
+    /// Members whose latest stance is "dispute".
+    pub disputed_by: Vec<AuthorKey>,
+    /// Distinct collectives among the endorsers (the author's own not counted).
+    pub collectives: usize,
+    /// For alerts that need corroboration: how many collectives must endorse.
+    pub required: Option<usize>,
+    /// `required` is met.
+    pub confirmed: bool,
+}
+
+/// Whether alerts of this category count as confirmed only once other collectives endorse
+/// them: the ones whose false alarm would do the most harm.
+pub fn needs_corroboration(category: AlertCategory) -> bool {
+    matches!(
+        category,
+        AlertCategory::Seizure | AlertCategory::Raid | AlertCategory::KeyCompromise
+    )
+}
+
+/// Folds endorsements of one alert. Each signer's latest endorsement (by seq) is its
+/// stance; a retraction cancels only its own signer's stance; the alert's author does not
+/// corroborate itself; endorsers count once per collective (`collective_of`), and never
+/// for the author's own collective.
+pub fn corroborate<'a>(
+    alert_author: &AuthorKey,
+    category: AlertCategory,
+    endorsements: impl IntoIterator<Item = &'a Stored<Endorsement>>,
+    collective_of: impl Fn(&AuthorKey) -> String,
+    threshold: usize,
+) -> Corroboration {
+    let mut latest: BTreeMap<AuthorKey, &Stored<Endorsement>> = BTreeMap::new();
+    for endorsement in endorsements {
+        if endorsement.author == *alert_author {
+            continue;
+        }
+        let newer = latest
+            .get(&endorsement.author)
+            .is_none_or(|kept| kept.seq < endorsement.seq);
+        if newer {
+            latest.insert(endorsement.author, endorsement);
+        }
+    }
+    let with = |stance: Stance| -> Vec<AuthorKey> {
+        latest
+            .values()
+            .filter(|endorsement| endorsement.body.stance == stance)
+            .map(|endorsement| endorsement.author)
+            .collect()
+    };
+    let endorsed_by = with(Stance::Endorse);
+    let author_collective = collective_of(alert_author);
+    let collectives = endorsed_by
+        .iter()
+        .map(&collective_of)
+        .filter(|collective| *collective != author_collective)
+        .collect::<BTreeSet<_>>()
+        .len();
+    let required = needs_corroboration(category).then_some(threshold);
+    Corroboration {
+        disputed_by: with(Stance::Dispute),
+        endorsed_by,
+        collectives,
+        required,
+        confirmed: required.is_some_and(|required| collectives >= required),
+    }
+}
+
+/// The keys trusted through vouching: starting from the admin's own members, a key joins
+/// once at least `threshold` trusted members (distinct keys) have a standing vouch for it,
+/// repeated until nothing changes. Each signer's latest vouch for a key (by seq) stands. A
+/// threshold of 0 disables vouching. Returns each vouched key with its vouchers.
+pub fn vouched_members<'a>(
+    admin_members: &BTreeSet<AuthorKey>,
+    vouches: impl IntoIterator<Item = &'a Stored<Vouch>>,
+    threshold: usize,
+) -> BTreeMap<AuthorKey, Vec<AuthorKey>> {
+    if threshold == 0 {
+        return BTreeMap::new();
+    }
+    let mut latest: BTreeMap<(AuthorKey, AuthorKey), &Stored<Vouch>> = BTreeMap::new();
+    for vouch in vouches {
+        let slot = (vouch.author, vouch.body.member);
+        if latest.get(&slot).is_none_or(|kept| kept.seq < vouch.seq) {
+            latest.insert(slot, vouch);
+        }
+    }
+    let standing: Vec<(AuthorKey, AuthorKey)> = latest
+        .into_iter()
+        .filter(|(_, vouch)| vouch.body.vouch)
+        .map(|(slot, _)| slot)
+        .collect();
+    let mut trusted = admin_members.clone();
+    let mut vouched: BTreeMap<AuthorKey, Vec<AuthorKey>> = BTreeMap::new();
+    loop {
+        let mut grew = false;
+        let candidates: BTreeSet<AuthorKey> = standing
+            .iter()
+            .map(|(_, member)| *member)
+            .filter(|member| !trusted.contains(member))
+            .collect();
+        for candidate in candidates {
+            let vouchers: Vec<AuthorKey> = standing
+                .iter()
+                .filter(|(signer, member)| *member == candidate && trusted.contains(signer))
+                .map(|(signer, _)| *signer)
+                .collect();
+            if vouchers.len() >= threshold {
+                trusted.insert(candidate);
+                vouched.insert(candidate, vouchers);
+                grew = true;
+            }
+        }
+        if !grew {
+            return vouched;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored<T>(author: u8, seq: u64, body: T) -> Stored<T> {
+        Stored {
+            id: MessageId([author ^ (seq as u8); 32]),
+            author: AuthorKey([author; 32]),
+            seq,
+            created_at: seq,
+            expires_at: None,
+            body,
+        }
+    }
+
+    fn vouch(author: u8, seq: u64, member: u8, standing: bool) -> Stored<Vouch> {
+        stored(
+            author,
+            seq,
+            Vouch {
+                member: AuthorKey([member; 32]),
+                name: "new".into(),
+                addresses: vec![],
+                vouch: standing,
+            },
+        )
+    }
+
+    #[test]
+    fn one_vouch_is_not_enough_two_are_and_withdrawal_is_honoured() {
+        let admin: BTreeSet<_> = [AuthorKey([1; 32]), AuthorKey([2; 32])].into();
+        let new = AuthorKey([9; 32]);
+        let one = [vouch(1, 1, 9, true)];
+        assert!(vouched_members(&admin, &one, 2).is_empty());
+        let two = [vouch(1, 1, 9, true), vouch(2, 1, 9, true)];
+        assert_eq!(vouched_members(&admin, &two, 2)[&new].len(), 2);
+        let withdrawn = [
+            vouch(1, 1, 9, true),
+            vouch(2, 1, 9, true),
+            vouch(2, 2, 9, false),
+        ];
+        assert!(vouched_members(&admin, &withdrawn, 2).is_empty());
+        assert!(
+            vouched_members(&admin, &two, 0).is_empty(),
+            "0 disables vouching"
+        );
+        // Vouches of strangers do not count.
+        let strangers = [vouch(7, 1, 9, true), vouch(8, 1, 9, true)];
+        assert!(vouched_members(&admin, &strangers, 2).is_empty());
+    }
+
+    #[test]
+    fn endorsements_count_once_per_collective_and_retractions_only_cancel_their_own() {
+        let endorse = |author: u8, seq: u64, stance: Stance| {
+            stored(
+                author,
+                seq,
+                Endorsement {
+                    alert: MessageId([0; 32]),
+                    stance,
+                    note: None,
+                },
+            )
+        };
+        // Keys 2 and 3 belong to one collective, 4 to another; 1 wrote the alert.
+        let collective = |key: &AuthorKey| match key.0[0] {
+            2 | 3 => "riseup".to_owned(),
+            other => format!("c{other}"),
+        };
+        let author = AuthorKey([1; 32]);
+        let same_collective = [
+            endorse(2, 1, Stance::Endorse),
+            endorse(3, 1, Stance::Endorse),
+        ];
+        let result = corroborate(
+            &author,
+            AlertCategory::Seizure,
+            &same_collective,
+            collective,
+            2,
+        );
+        assert_eq!((result.collectives, result.confirmed), (1, false));
+        let two = [
+            endorse(2, 1, Stance::Endorse),
+            endorse(3, 1, Stance::Endorse),
+            endorse(4, 1, Stance::Endorse),
+        ];
+        let result = corroborate(&author, AlertCategory::Seizure, &two, collective, 2);
+        assert!(result.confirmed);
+        let retracted = [
+            endorse(2, 1, Stance::Endorse),
+            endorse(4, 1, Stance::Endorse),
+            endorse(4, 2, Stance::Retract),
+        ];
+        let result = corroborate(&author, AlertCategory::Seizure, &retracted, collective, 2);
+        assert_eq!(result.endorsed_by, [AuthorKey([2; 32])]);
+        assert!(!result.confirmed);
+        let own = [endorse(1, 5, Stance::Endorse)];
+        assert!(
+            corroborate(&author, AlertCategory::Raid, &own, collective, 1)
+                .endorsed_by
+                .is_empty()
+        );
+        let outage = corroborate(&author, AlertCategory::Outage, &two, collective, 2);
+        assert_eq!((outage.required, outage.confirmed), (None, false));
+    }
 }

@@ -260,6 +260,13 @@ fn check(
         Body::MirrorWithdraw(withdraw) => Some((withdraw.offer, payload::KIND_MIRROR_OFFER)),
         _ => None,
     };
+    // Anyone may endorse or dispute an alert, but only an alert.
+    if let Body::Endorsement(endorsement) = &body
+        && let Some((_, kind)) = lookup.author_and_kind(&endorsement.alert)
+        && kind != payload::KIND_ALERT
+    {
+        return Err(Outcome::Ignore(IgnoreReason::WrongTarget));
+    }
     // A target we have not seen yet is accepted: the derived state only ever applies
     // updates whose signer matches the target's author, whatever the arrival order.
     if let Some((target, wanted_kind)) = target

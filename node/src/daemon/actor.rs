@@ -105,9 +105,14 @@ struct SyncPage {
 
 struct MemberState {
     name: String,
+    /// Endorsements count once per collective; several node keys may share one.
+    collective: String,
     peer: PeerId,
+    addresses: Vec<libp2p::Multiaddr>,
     /// From the member's card: SHA-256 commitment of its duress key.
     duress_commitment: Option<[u8; 32]>,
+    /// Empty when the admin added it; else the trusted members that vouched for it.
+    vouched_by: Vec<AuthorKey>,
 }
 
 /// Facts of a message written but not yet flushed, so validation sees it already.
@@ -136,6 +141,9 @@ pub struct Identity {
     pub canary_interval: Duration,
     pub canary_grace: Duration,
     pub canary_statement: String,
+    pub vouch_threshold: usize,
+    pub confirm_threshold: usize,
+    pub collective: Option<String>,
 }
 
 pub struct NodeActor {
@@ -147,6 +155,9 @@ pub struct NodeActor {
     writer: Writer,
     net: NetHandle,
     data_dir: std::path::PathBuf,
+    /// The admin's own list, as last read.
+    members_file: MembersFile,
+    /// Everyone trusted now: the admin's list plus vouched-for keys.
     members: BTreeMap<AuthorKey, MemberState>,
     by_peer: HashMap<PeerId, AuthorKey>,
     connected: HashSet<AuthorKey>,
@@ -266,6 +277,7 @@ impl NodeActor {
             net: parts.net,
             data_dir: parts.data_dir,
             identity: parts.identity,
+            members_file: parts.members,
             members: BTreeMap::new(),
             by_peer: HashMap::new(),
             connected: HashSet::new(),
@@ -284,7 +296,12 @@ impl NodeActor {
             syncing: HashSet::new(),
             canary_states: HashMap::new(),
         };
-        actor.set_members(&parts.members)?;
+        actor.members = actor.compute_members()?;
+        actor.by_peer = actor
+            .members
+            .iter()
+            .map(|(key, state)| (state.peer, *key))
+            .collect();
         for key in actor
             .members
             .keys()
@@ -304,12 +321,7 @@ impl NodeActor {
 
     /// Runs until shutdown or a fatal error.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), ActorError> {
-        for (peer, addresses) in self.member_dial_list() {
-            self.net
-                .allow_peer(peer, addresses)
-                .await
-                .map_err(|_| ActorError::NetworkStopped)?;
-        }
+        self.apply_members().await?;
         let mut sync_tick = tokio::time::interval(self.identity.sync_interval);
         sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut expiry_tick = tokio::time::interval(EXPIRY_SWEEP_INTERVAL);
@@ -352,25 +364,11 @@ impl NodeActor {
         Ok(())
     }
 
-    fn member_dial_list(&self) -> Vec<(PeerId, Vec<libp2p::Multiaddr>)> {
-        let file = MembersFile::load(&self.data_dir).unwrap_or_default();
-        file.members
-            .iter()
-            .filter_map(|member| {
-                let peer = identity::peer_id(&member.key).ok()?;
-                let addresses = member
-                    .addresses
-                    .iter()
-                    .filter_map(|address| address.parse().ok())
-                    .collect();
-                Some((peer, addresses))
-            })
-            .collect()
-    }
-
-    fn set_members(&mut self, file: &MembersFile) -> anyhow::Result<Vec<PeerId>> {
+    /// The trusted members: the admin's own list, plus keys vouched for by enough of them
+    /// (never this node, never a compromised key).
+    fn compute_members(&self) -> anyhow::Result<BTreeMap<AuthorKey, MemberState>> {
         let mut members = BTreeMap::new();
-        for member in &file.members {
+        for member in &self.members_file.members {
             if member.key == self.me {
                 continue;
             }
@@ -378,27 +376,109 @@ impl NodeActor {
                 member.key,
                 MemberState {
                     name: member.name.clone(),
+                    collective: member
+                        .collective
+                        .clone()
+                        .unwrap_or_else(|| member.name.clone()),
                     peer: identity::peer_id(&member.key)?,
+                    addresses: member
+                        .addresses
+                        .iter()
+                        .filter_map(|address| address.parse().ok())
+                        .collect(),
                     duress_commitment: member.duress_commitment.as_deref().and_then(|text| {
                         let mut bytes = [0u8; 32];
                         hex::decode_to_slice(text, &mut bytes).ok().map(|()| bytes)
                     }),
+                    vouched_by: Vec::new(),
                 },
             );
         }
+        let base: std::collections::BTreeSet<AuthorKey> = members
+            .keys()
+            .copied()
+            .chain([self.me])
+            .filter(|key| !self.compromised.contains_key(key))
+            .collect();
+        let vouched = solidarity_proto::state::vouched_members(
+            &base,
+            self.views.vouches(),
+            self.identity.vouch_threshold,
+        );
+        for (key, vouchers) in vouched {
+            if key == self.me || members.contains_key(&key) {
+                continue;
+            }
+            let Some(vouch) = self.views.latest_vouch_for(&key) else {
+                continue;
+            };
+            let Ok(peer) = identity::peer_id(&key) else {
+                continue;
+            };
+            members.insert(
+                key,
+                MemberState {
+                    name: vouch.name.clone(),
+                    collective: vouch.name.clone(),
+                    peer,
+                    addresses: vouch
+                        .addresses
+                        .iter()
+                        .filter_map(|address| address.parse().ok())
+                        .collect(),
+                    duress_commitment: None,
+                    vouched_by: vouchers,
+                },
+            );
+        }
+        Ok(members)
+    }
+
+    /// Recomputes the trusted members and tells the network whom to admit and dial.
+    async fn apply_members(&mut self) -> Result<(), ActorError> {
+        let members = match self.compute_members() {
+            Ok(members) => members,
+            Err(invalid) => {
+                tracing::error!(error = %invalid, "invalid members file; keeping the previous members");
+                return Ok(());
+            }
+        };
         let removed: Vec<PeerId> = self
             .members
             .iter()
             .filter(|(key, _)| !members.contains_key(*key))
             .map(|(_, state)| state.peer)
             .collect();
+        for (key, state) in &members {
+            if !self.members.contains_key(key) && !state.vouched_by.is_empty() {
+                tracing::info!(member = %state.name, vouchers = state.vouched_by.len(), "member trusted by vouching");
+            }
+        }
         self.by_peer = members
             .iter()
             .map(|(key, state)| (state.peer, *key))
             .collect();
         self.connected.retain(|key| members.contains_key(key));
         self.members = members;
-        Ok(removed)
+        for peer in removed {
+            self.net
+                .disallow_peer(peer)
+                .await
+                .map_err(|_| ActorError::NetworkStopped)?;
+        }
+        let dial: Vec<(PeerId, Vec<libp2p::Multiaddr>)> = self
+            .members
+            .values()
+            .map(|state| (state.peer, state.addresses.clone()))
+            .collect();
+        for (peer, addresses) in dial {
+            self.net
+                .allow_peer(peer, addresses)
+                .await
+                .map_err(|_| ActorError::NetworkStopped)?;
+        }
+        self.publish_snapshot();
+        Ok(())
     }
 
     // ---- control ------------------------------------------------------------------
@@ -429,11 +509,13 @@ impl NodeActor {
                         .await;
                 }
             }
+            // The snapshot carries what the views alone do not: suspect marks and
+            // corroboration.
             Request::AlertList => Response::Alerts {
-                alerts: self.views.alert_views(now),
+                alerts: self.snapshot.borrow().alerts.clone(),
             },
             Request::MirrorList => Response::Offers {
-                offers: self.views.offer_views(now),
+                offers: self.snapshot.borrow().offers.clone(),
             },
             Request::AlertRaise {
                 alert,
@@ -471,6 +553,43 @@ impl NodeActor {
                 return self
                     .sign_and_store(Body::MirrorOffer(offer), expires_at, reply)
                     .await;
+            }
+            Request::AlertEndorse {
+                alert,
+                stance,
+                note,
+            } => match self.views.alert(&alert) {
+                None => error(format!("no alert with id {alert}")),
+                Some(stored) if stored.author == self.me => {
+                    error("an alert's author does not endorse its own alert; update it instead")
+                }
+                Some(stored) => {
+                    let expires_at = stored.expires_at;
+                    let body = Body::Endorsement(solidarity_proto::payload::Endorsement {
+                        alert,
+                        stance,
+                        note,
+                    });
+                    return self.sign_and_store(body, expires_at, reply).await;
+                }
+            },
+            Request::MemberVouch {
+                key,
+                name,
+                addresses,
+                vouch,
+            } => {
+                if key == self.me {
+                    error("a node does not vouch for itself")
+                } else {
+                    let body = Body::Vouch(solidarity_proto::payload::Vouch {
+                        member: key,
+                        name,
+                        addresses,
+                        vouch,
+                    });
+                    return self.sign_and_store(body, None, reply).await;
+                }
             }
             Request::CanaryPublish { withdraw, restore } => {
                 let mut codes = self.own_canary_codes();
@@ -549,26 +668,13 @@ impl NodeActor {
             Ok(file) => file,
             Err(load_error) => return Ok(error(format!("{load_error:#}"))),
         };
-        let removed = match self.set_members(&file) {
-            Ok(removed) => removed,
-            Err(set_error) => return Ok(error(format!("{set_error:#}"))),
-        };
-        for peer in removed {
-            self.net
-                .disallow_peer(peer)
-                .await
-                .map_err(|_| ActorError::NetworkStopped)?;
+        let previous = std::mem::replace(&mut self.members_file, file);
+        if let Err(invalid) = self.compute_members() {
+            self.members_file = previous;
+            return Ok(error(format!("{invalid:#}")));
         }
-        for (peer, addresses) in self.member_dial_list() {
-            if peer != self.peer_id {
-                self.net
-                    .allow_peer(peer, addresses)
-                    .await
-                    .map_err(|_| ActorError::NetworkStopped)?;
-            }
-        }
+        self.apply_members().await?;
         tracing::info!(members = self.members.len(), "members reloaded");
-        self.publish_snapshot();
         Ok(Response::Done)
     }
 
@@ -731,7 +837,11 @@ impl NodeActor {
                     self.stored_messages += 1;
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);
+                    let is_vouch = matches!(body, Body::Vouch(_));
                     self.views.add(message.id, message.author, &payload, body);
+                    if is_vouch {
+                        self.apply_members().await?;
+                    }
                     self.publish_snapshot();
                 }
                 match origin {
@@ -1274,6 +1384,17 @@ impl NodeActor {
                 last_message_at: self.last_message_at.get(key).copied(),
                 compromised_at: self.compromised.get(key).map(|state| state.detected_at),
                 canary: self.canary_view(key, now_ms()),
+                vouched_by: member
+                    .vouched_by
+                    .iter()
+                    .map(|voucher| {
+                        if *voucher == self.me {
+                            "this node".to_owned()
+                        } else {
+                            self.member_name(voucher)
+                        }
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -1309,8 +1430,27 @@ impl NodeActor {
                 .get(author)
                 .is_some_and(|state| seq >= state.from_seq)
         };
+        let collective_of = |key: &AuthorKey| match self.members.get(key) {
+            Some(member) => member.collective.clone(),
+            None if *key == self.me => self
+                .identity
+                .collective
+                .clone()
+                .unwrap_or_else(|| key.to_hex()),
+            None => key.to_hex(),
+        };
         for alert in &mut alerts {
             alert.suspect = suspect(&alert.author, alert.seq);
+            alert.corroboration = solidarity_proto::state::corroborate(
+                &alert.author,
+                alert.alert.category,
+                self.views
+                    .endorsements_of(&alert.id)
+                    .iter()
+                    .filter(|endorsement| !self.compromised.contains_key(&endorsement.author)),
+                collective_of,
+                self.identity.confirm_threshold,
+            );
         }
         for offer in &mut offers {
             offer.suspect = suspect(&offer.author, offer.seq);

@@ -245,6 +245,15 @@ fn alert_card(snapshot: &Snapshot, view: &AlertView) -> Markup {
             p.summary { (alert.summary) }
             dl {
                 dt { "State" } dd.state { (words(&view.status)) }
+                @if let Some(corroboration) = crate::cli::corroboration_text(view) {
+                    dt { "Corroboration" } dd { (corroboration) }
+                }
+                @if !view.corroboration.endorsed_by.is_empty() {
+                    dt { "Endorsed by" } dd { (view.corroboration.endorsed_by.iter().map(|key| member_name(snapshot, key)).collect::<Vec<_>>().join(", ")) }
+                }
+                @if !view.corroboration.disputed_by.is_empty() {
+                    dt { "Disputed by" } dd { (view.corroboration.disputed_by.iter().map(|key| member_name(snapshot, key)).collect::<Vec<_>>().join(", ")) }
+                }
                 dt { "Raised by" } dd { (member_name(snapshot, &view.author)) }
                 dt { "Raised" } dd { (format_time(view.created_at)) }
                 @if view.updated_at != view.created_at {

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use solidarity_proto::payload::{Alert, AlertUpdate, Canary, MirrorOffer, MirrorWithdraw, Payload};
+use solidarity_proto::payload::{
+    Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, Payload, Vouch,
+};
 use solidarity_proto::state::{self, AlertView, OfferView, Stored};
 use solidarity_proto::{Body, Envelope, MessageId, payload};
 use solidarity_store::{Store, StoreError};
@@ -16,6 +18,9 @@ pub struct Views {
     withdrawals: Vec<Stored<MirrorWithdraw>>,
     /// Each author's two latest canaries, newest last.
     canaries: HashMap<solidarity_proto::AuthorKey, Vec<Stored<Canary>>>,
+    /// Endorsements and disputes by alert id.
+    endorsements: HashMap<MessageId, Vec<Stored<Endorsement>>>,
+    vouches: Vec<Stored<Vouch>>,
 }
 
 fn stored<T>(
@@ -44,6 +49,8 @@ impl Views {
             payload::KIND_MIRROR_OFFER,
             payload::KIND_MIRROR_WITHDRAW,
             payload::KIND_CANARY,
+            payload::KIND_ENDORSEMENT,
+            payload::KIND_VOUCH,
         ] {
             for stored in store.by_kind(kind)? {
                 let decoded = Envelope::decode(&stored.envelope)
@@ -95,8 +102,33 @@ impl Views {
                     kept.remove(0);
                 }
             }
+            Body::Endorsement(endorsement) => self
+                .endorsements
+                .entry(endorsement.alert)
+                .or_default()
+                .push(stored(id, signer, payload, endorsement)),
+            Body::Vouch(vouch) => self.vouches.push(stored(id, signer, payload, vouch)),
             Body::Unknown => {}
         }
+    }
+
+    /// Endorsements and disputes of an alert.
+    pub fn endorsements_of(&self, alert: &MessageId) -> &[Stored<Endorsement>] {
+        self.endorsements.get(alert).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every vouch and vouch withdrawal.
+    pub fn vouches(&self) -> &[Stored<Vouch>] {
+        &self.vouches
+    }
+
+    /// The newest vouch naming `member` (its name and addresses).
+    pub fn latest_vouch_for(&self, member: &solidarity_proto::AuthorKey) -> Option<&Vouch> {
+        self.vouches
+            .iter()
+            .filter(|vouch| vouch.body.member == *member && vouch.body.vouch)
+            .max_by_key(|vouch| vouch.created_at)
+            .map(|vouch| &vouch.body)
     }
 
     /// An author's latest canary and the one before it.
