@@ -17,8 +17,8 @@ use serde_bytes::{ByteArray, ByteBuf};
 use serde_json::{Value, json};
 use solidarity_proto::envelope::{self, MAX_ENVELOPE_BYTES, SIGNATURE_DOMAIN};
 use solidarity_proto::payload::{
-    Alert, AlertCategory, AlertStatus, AlertUpdate, LegalType, MirrorOffer, MirrorService,
-    MirrorWithdraw, Seized, Severity,
+    Alert, AlertCategory, AlertStatus, AlertUpdate, Canary, CanaryCode, Endorsement, LegalType,
+    MirrorOffer, MirrorService, MirrorWithdraw, Seized, Severity, Stance, Vouch,
 };
 use solidarity_proto::sync::{SYNC_PROTOCOL, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
@@ -33,6 +33,10 @@ const NOW_MS: u64 = 1_767_225_600_000;
 const CREATED_MS: u64 = NOW_MS - 60_000;
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 const FEDERATION: &str = "test-federation";
+/// The canary interval of the canary vectors: 6 hours, a node's default.
+const CANARY_INTERVAL_SECS: u64 = 6 * 60 * 60;
+/// The duress passphrase of key1's admins in the `canary_duress` vector.
+const DURESS_PASSPHRASE: &str = "correct horse battery staple";
 /// ℓ, the order of the Ed25519 base point, little-endian.
 const GROUP_ORDER_LE: [u8; 32] = [
     0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
@@ -241,12 +245,36 @@ fn full_offer() -> MirrorOffer {
     }
 }
 
+/// A scheduled canary: every code stated, a fixed stand-in for the random token.
+fn routine_canary() -> Canary {
+    Canary {
+        statement: "We have received no warrant, subpoena, gag order or other legal demand, our servers have not been raided or seized, and we are not under duress.".into(),
+        codes: CanaryCode::ALL.to_vec(),
+        interval_secs: CANARY_INTERVAL_SECS,
+        token: vec![0x5a; 32],
+    }
+}
+
+fn sample_vouch(member: &SigningKey) -> Vouch {
+    Vouch {
+        member: envelope::author_key(member),
+        name: "fjord-collective".into(),
+        addresses: vec![
+            "/ip4/192.0.2.7/tcp/4001".into(),
+            "/dns4/node.fjord.example/tcp/4001".into(),
+        ],
+        vouch: true,
+    }
+}
+
 struct Generator {
     fed: FederationId,
     key1: SigningKey,
     key2: SigningKey,
     key3: SigningKey,
     vectors: Vec<Vector>,
+    /// The author and duress key of the `canary_duress` vector.
+    duress: Option<(AuthorKey, [u8; 32])>,
     sync: Vec<Value>,
     sync_files: Vec<(String, Vec<u8>)>,
 }
@@ -259,6 +287,7 @@ impl Generator {
             key2: signing_key(2),
             key3: signing_key(3),
             vectors: Vec::new(),
+            duress: None,
             sync: Vec::new(),
             sync_files: Vec::new(),
         }
@@ -282,6 +311,15 @@ impl Generator {
             expires_at: Some(NOW_MS + 30 * DAY_MS),
             kind: body.kind().expect("a known kind").to_owned(),
             body: body.encode(),
+        }
+    }
+
+    /// A canary payload of key1 as a node publishes it: expires after four intervals.
+    fn canary_payload(&self, seq: u64, prev: MessageId, canary: Canary) -> Payload {
+        let lifetime = canary.interval_secs * 4 * 1000;
+        Payload {
+            expires_at: Some(CREATED_MS + lifetime),
+            ..self.header(seq, Some(prev), &Body::Canary(canary))
         }
     }
 
@@ -392,24 +430,89 @@ impl Generator {
             vec![stored_offer.clone()],
         );
 
-        let canary_body = cbor(&std::collections::BTreeMap::from([(
+        let unknown_body = cbor(&std::collections::BTreeMap::from([(
             "statement",
             "No warrants received as of 2026-01-01.",
         )]));
-        let canary_payload = Payload {
+        let unknown_payload = Payload {
             fed: self.fed,
             seq: 3,
             prev: Some(update.id),
             created_at: CREATED_MS,
             expires_at: None,
             kind: "canary/1".into(),
-            body: canary_body,
+            body: unknown_body,
         };
-        let canary = envelope::sign(&key1, &canary_payload);
+        let unknown = envelope::sign(&key1, &unknown_payload);
         self.push(
             "unknown_kind",
             "A kind this version does not know (`canary/1`), validly signed: accepted, relayed and stored, not displayed.",
+            unknown.bytes.clone(),
+            "accept",
+            vec![],
+        );
+        let stored_unknown = Self::fact(&key1, 3, unknown.id, "canary/1");
+
+        // Canaries as a node publishes them: every CANARY_INTERVAL_SECS, expiring after four
+        // intervals. The routine token is random; this one is fixed so the vector is stable.
+        let canary_payload = self.canary_payload(4, unknown.id, routine_canary());
+        let canary = envelope::sign(&key1, &canary_payload);
+        self.push(
+            "canary",
+            "A canary (seq 4, prev = unknown_kind) stating all ten codes, interval 6 h, expires_at = created_at + 4 intervals, a routine token.",
             canary.bytes.clone(),
+            "accept",
+            vec![stored_unknown.clone()],
+        );
+        let stored_canary = Self::fact(&key1, 4, canary.id, "canary");
+
+        let duress =
+            solidarity_proto::payload::duress_key(&envelope::author_key(&key1), DURESS_PASSPHRASE);
+        let duress_canary = envelope::sign(
+            &key1,
+            &self.canary_payload(
+                5,
+                canary.id,
+                Canary {
+                    token: duress.to_vec(),
+                    ..routine_canary()
+                },
+            ),
+        );
+        self.push(
+            "canary_duress",
+            "A canary (seq 5, prev = canary) whose token is key1's duress key for the passphrase in `duress`: valid like any canary; only a member holding the commitment reads it as duress.",
+            duress_canary.bytes,
+            "accept",
+            vec![stored_canary],
+        );
+        self.duress = Some((envelope::author_key(&key1), duress));
+
+        let endorsement_body = Body::Endorsement(Endorsement {
+            alert: alert.id,
+            stance: Stance::Endorse,
+            note: Some("Our lawyer saw the same order.\nWe can confirm it.".into()),
+        });
+        let endorsement =
+            envelope::sign(&key2, &self.header(3, Some(withdraw.id), &endorsement_body));
+        self.push(
+            "endorsement",
+            "key2 endorses key1's stored alert_full (seq 3, prev = mirror_withdraw, same expires_at as the alert).",
+            endorsement.bytes,
+            "accept",
+            vec![
+                stored_alert.clone(),
+                Self::fact(&key2, 2, withdraw.id, "mirror-withdraw"),
+            ],
+        );
+
+        let vouch_body = Body::Vouch(sample_vouch(&key3));
+        let mut vouch_payload = self.header(1, None, &vouch_body);
+        vouch_payload.expires_at = None;
+        self.push(
+            "vouch",
+            "key1 vouches for key3 (not a member) under the name \"fjord-collective\" with two addresses, no expires_at.",
+            envelope::sign(&key1, &vouch_payload).bytes,
             "accept",
             vec![],
         );
@@ -929,6 +1032,53 @@ impl Generator {
             vec![],
         );
 
+        let short_token = self.canary_payload(
+            4,
+            unknown.id,
+            Canary {
+                token: vec![0x5a; 31],
+                ..routine_canary()
+            },
+        );
+        self.push(
+            "canary_token_31_bytes",
+            "A canary whose token is 31 bytes instead of 32.",
+            envelope::sign(&key1, &short_token).bytes,
+            "reject:field_limit",
+            vec![],
+        );
+
+        let mut no_interval = self.canary_payload(
+            4,
+            unknown.id,
+            Canary {
+                interval_secs: 0,
+                ..routine_canary()
+            },
+        );
+        no_interval.expires_at = canary_payload.expires_at;
+        self.push(
+            "canary_interval_zero",
+            "A canary with interval_secs 0 (and the expires_at of the canary vector).",
+            envelope::sign(&key1, &no_interval).bytes,
+            "reject:field_limit",
+            vec![],
+        );
+
+        let nameless = Body::Vouch(Vouch {
+            name: String::new(),
+            ..sample_vouch(&key3)
+        });
+        let mut nameless_payload = self.header(1, None, &nameless);
+        nameless_payload.expires_at = None;
+        self.push(
+            "vouch_empty_name",
+            "A vouch whose name is the empty string.",
+            envelope::sign(&key1, &nameless_payload).bytes,
+            "reject:field_limit",
+            vec![],
+        );
+
         let mut not_a_map = alert_payload.clone();
         not_a_map.body = cbor(&"alert");
         self.push(
@@ -1009,6 +1159,19 @@ impl Generator {
             vec![stored_alert],
         );
 
+        let endorse_offer = Body::Endorsement(Endorsement {
+            alert: offer.id,
+            stance: Stance::Dispute,
+            note: None,
+        });
+        self.push(
+            "endorsement_targets_offer",
+            "key1 disputes key2's stored mirror-offer: an endorsement targets only alerts.",
+            envelope::sign(&key1, &self.header(2, Some(alert.id), &endorse_offer)).bytes,
+            "ignore:wrong_target",
+            vec![stored_offer],
+        );
+
         // ---- Sync messages ----------------------------------------------------------------
         let request = SyncRequest {
             fed: self.fed,
@@ -1032,10 +1195,16 @@ impl Generator {
             request.encode(),
             json!({
                 "fed": self.fed.to_hex(),
-                "have": request.have.iter().map(|mark| json!({
-                    "author": mark.author.to_hex(),
-                    "seq": mark.seq,
-                })).collect::<Vec<_>>(),
+                "have": request.have.iter().map(|mark| {
+                    let mut decoded = json!({
+                        "author": mark.author.to_hex(),
+                        "seq": mark.seq,
+                    });
+                    if let Some(head) = mark.head {
+                        decoded["head"] = json!(head.to_hex());
+                    }
+                    decoded
+                }).collect::<Vec<_>>(),
                 "limit": request.limit,
             }),
         );
@@ -1150,6 +1319,13 @@ impl Generator {
             "sync_protocol": SYNC_PROTOCOL,
             "now_ms": NOW_MS,
             "keys": keys,
+            "duress": self.duress.map(|(author, key)| json!({
+                "author": author.to_hex(),
+                "passphrase": DURESS_PASSPHRASE,
+                "duress_key": hex::encode(key),
+                "commitment": hex::encode(solidarity_proto::payload::duress_commitment(&key)),
+                "vector": "canary_duress",
+            })),
             "vectors": vectors,
             "sync": self.sync,
         });

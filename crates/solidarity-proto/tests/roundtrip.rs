@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use serde_bytes::ByteBuf;
 use solidarity_proto::envelope::{self, Envelope, MAX_ENVELOPE_BYTES};
 use solidarity_proto::payload::{
-    Alert, AlertCategory, AlertStatus, AlertUpdate, LegalType, MAX_LIST_ITEMS, MirrorOffer,
-    MirrorService, MirrorWithdraw, Seized, Severity,
+    Alert, AlertCategory, AlertStatus, AlertUpdate, Canary, CanaryCode, Endorsement, LegalType,
+    MAX_LIST_ITEMS, MirrorOffer, MirrorService, MirrorWithdraw, Seized, Severity, Stance, Vouch,
 };
 use solidarity_proto::sync::{
     MAX_PAGE_BYTES, MAX_PAGE_ENVELOPES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SYNC_AUTHORS,
@@ -103,6 +103,23 @@ fn sample_bodies() -> Vec<Body> {
         Body::MirrorOffer(sample_offer()),
         Body::MirrorWithdraw(MirrorWithdraw {
             offer: MessageId([8; 32]),
+        }),
+        Body::Canary(Canary {
+            statement: "No warrant.\nNo raid.".into(),
+            codes: vec![CanaryCode::Warrant, CanaryCode::Raid, CanaryCode::Xopers],
+            interval_secs: 6 * 3600,
+            token: vec![0x42; 32],
+        }),
+        Body::Endorsement(Endorsement {
+            alert: MessageId([7; 32]),
+            stance: Stance::Dispute,
+            note: Some("Our servers in that rack are fine.".into()),
+        }),
+        Body::Vouch(Vouch {
+            member: AuthorKey([0x33; 32]),
+            name: "fjord-collective".into(),
+            addresses: vec!["/ip4/192.0.2.7/tcp/4001".into()],
+            vouch: false,
         }),
     ]
 }
@@ -365,6 +382,21 @@ fn every_bit_flip_of_a_mirror_offer_is_dropped() {
 #[test]
 fn every_bit_flip_of_a_mirror_withdraw_is_dropped() {
     assert_every_bit_flip_is_dropped("mirror-withdraw");
+}
+
+#[test]
+fn every_bit_flip_of_a_canary_is_dropped() {
+    assert_every_bit_flip_is_dropped("canary");
+}
+
+#[test]
+fn every_bit_flip_of_an_endorsement_is_dropped() {
+    assert_every_bit_flip_is_dropped("endorsement");
+}
+
+#[test]
+fn every_bit_flip_of_a_vouch_is_dropped() {
+    assert_every_bit_flip_is_dropped("vouch");
 }
 
 // ---- Property tests ---------------------------------------------------------------------

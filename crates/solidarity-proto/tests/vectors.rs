@@ -9,6 +9,7 @@ use ed25519_dalek::SigningKey;
 use serde_json::Value;
 use sha2::Digest;
 use solidarity_proto::envelope::{self, Envelope};
+use solidarity_proto::payload;
 use solidarity_proto::sync::{SyncRequest, SyncResponse};
 use solidarity_proto::{
     AuthorKey, Body, FederationId, ForkPoint, IgnoreReason, Lookup, MessageId, RejectReason,
@@ -361,6 +362,45 @@ fn accepted_vectors_are_reproduced_by_signing_their_decoded_payload() {
 }
 
 #[test]
+fn duress_entry_derives_the_token_of_the_duress_canary() {
+    // SPEC.md §8.7.1: key = SHA-256("solidarity/v1/duress-key\0" ‖ author ‖ passphrase),
+    // commitment = SHA-256("solidarity/v1/duress\0" ‖ key).
+    let index = index();
+    let duress = &index["duress"];
+    let author: AuthorKey = hex32(text(duress, "author"));
+    let passphrase = text(duress, "passphrase");
+    let key: [u8; 32] = sha2::Sha256::new()
+        .chain_update(b"solidarity/v1/duress-key\0")
+        .chain_update(author.as_bytes())
+        .chain_update(passphrase.as_bytes())
+        .finalize()
+        .into();
+    assert_eq!(hex::encode(key), text(duress, "duress_key"));
+    assert_eq!(payload::duress_key(&author, passphrase), key);
+    let commitment: [u8; 32] = sha2::Sha256::new()
+        .chain_update(b"solidarity/v1/duress\0")
+        .chain_update(key)
+        .finalize()
+        .into();
+    assert_eq!(hex::encode(commitment), text(duress, "commitment"));
+    assert_eq!(payload::duress_commitment(&key), commitment);
+
+    let name = text(duress, "vector");
+    let vector = array(&index, "vectors")
+        .iter()
+        .find(|vector| text(vector, "name") == name)
+        .expect("the duress vector is listed");
+    assert_eq!(text(vector, "verdict"), "accept", "{name}");
+    let envelope = Envelope::decode(&read_hex(text(vector, "file"))).expect("envelope");
+    assert_eq!(envelope.signer, author, "{name}: signer");
+    let header = solidarity_proto::Payload::decode(&envelope.payload).expect("payload");
+    match Body::decode(&header.kind, &header.body).expect("body") {
+        Body::Canary(canary) => assert_eq!(canary.token, key, "{name}: token"),
+        other => panic!("{name} is a canary: {other:?}"),
+    }
+}
+
+#[test]
 fn sync_vectors_decode_to_their_listed_values_and_wire_form() {
     let index = index();
     let sync = array(&index, "sync");
@@ -383,14 +423,26 @@ fn sync_vectors_decode_to_their_listed_values_and_wire_form() {
                 assert_eq!(request.encode(), bytes, "{name}: canonical");
                 assert_eq!(request.fed.to_hex(), text(decoded, "fed"));
                 assert_eq!(u64::from(request.limit), number(decoded, "limit"));
-                let have: Vec<(String, u64)> = array(decoded, "have")
+                let have: Vec<(String, u64, Option<String>)> = array(decoded, "have")
                     .iter()
-                    .map(|mark| (text(mark, "author").to_owned(), number(mark, "seq")))
+                    .map(|mark| {
+                        (
+                            text(mark, "author").to_owned(),
+                            number(mark, "seq"),
+                            mark["head"].as_str().map(str::to_owned),
+                        )
+                    })
                     .collect();
-                let got: Vec<(String, u64)> = request
+                let got: Vec<(String, u64, Option<String>)> = request
                     .have
                     .iter()
-                    .map(|mark| (mark.author.to_hex(), mark.seq))
+                    .map(|mark| {
+                        (
+                            mark.author.to_hex(),
+                            mark.seq,
+                            mark.head.map(|id| id.to_hex()),
+                        )
+                    })
                     .collect();
                 assert_eq!(got, have, "{name}: watermarks");
             }
