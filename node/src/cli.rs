@@ -4,6 +4,7 @@
 //! a daemon; every other command is a typed call on the daemon's control socket.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ pub enum Command {
     /// This node's warrant canary and duress signal.
     #[command(subcommand)]
     Canary(CanaryCommand),
+    /// Revocation of this node's key, for the day the server is seized.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Start a throwaway local federation (temp dirs, loopback) for a demo.
     Devnet(DevnetArgs),
 }
@@ -258,6 +262,33 @@ pub struct OfferArgs {
     /// Conditions attached.
     #[arg(long)]
     pub conditions: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Pre-generate a signed revocation of this node's key. Keep FILE off the server (on
+    /// paper, on a friend's machine): if the server is seized, anyone can publish it with
+    /// `solidarity key revoke` on any member node, and every member stops trusting the key.
+    /// Works without the daemon.
+    RevocationCert {
+        /// Where to write it (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// One line saying why.
+        #[arg(long, default_value = "server seized or key compromised")]
+        reason: String,
+        /// Messages from this time on are suspect (RFC 3339, e.g. 2026-11-28T06:00:00Z).
+        /// Default: from the time the certificate is made, so a certificate made in
+        /// advance marks everything signed since as suspect.
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        compromised_since: Option<std::time::SystemTime>,
+    },
+    /// Publish a revocation certificate (of any member's key) from this node.
+    Revoke {
+        /// The certificate file.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -798,6 +829,67 @@ fn print_offers(offers: &[OfferView], names: &Names) {
     }
 }
 
+pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::RevocationCert {
+            out,
+            reason,
+            compromised_since,
+        } => {
+            let key = identity::load_key_file(data_dir)
+                .context("no node identity here yet; run `solidarity init` first")?;
+            let config = NodeConfig::load(data_dir)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as u64;
+            let since = compromised_since
+                .map(|time| -> anyhow::Result<u64> {
+                    Ok(time.duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64)
+                })
+                .transpose()?;
+            let body = solidarity_proto::Body::Revocation(solidarity_proto::payload::Revocation {
+                reason,
+                compromised_since: since,
+            });
+            body.check().context("the revocation was not made")?;
+            let payload = solidarity_proto::Payload {
+                fed: solidarity_proto::FederationId::from_name(&config.federation),
+                seq: 0,
+                prev: None,
+                created_at: now,
+                expires_at: None,
+                kind: solidarity_proto::payload::KIND_REVOCATION.to_owned(),
+                body: body.encode(),
+            };
+            let signed = solidarity_proto::envelope::sign(&key, &payload);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            writeln!(file, "{}", hex::encode(&signed.bytes))?;
+            file.sync_all()?;
+            if json {
+                return print_json(&serde_json::json!({ "id": signed.id, "file": out }));
+            }
+            println!("Revocation certificate written to {}.", out.display());
+            println!(
+                "Move it off this server now. To revoke the key: solidarity key revoke --cert FILE"
+            );
+            Ok(())
+        }
+        KeyCommand::Revoke { cert } => {
+            let text = std::fs::read_to_string(&cert)
+                .with_context(|| format!("cannot read {}", cert.display()))?;
+            let envelope = hex::decode(text.trim())
+                .with_context(|| format!("{} does not hold a hex certificate", cert.display()))?;
+            let id = Client::new(data_dir).sign(&Request::PublishStatement { envelope })?;
+            print_id(id, json)
+        }
+    }
+}
+
 fn read_passphrase(file: Option<&Path>) -> anyhow::Result<String> {
     let text = match file {
         Some(path) => std::fs::read_to_string(path)
@@ -879,6 +971,12 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     println!("alerts       {}", status.alerts);
     println!("offers       {}", status.offers);
     println!("stored       {} messages", status.stored_messages);
+    if let Some(since) = status.own_key_revoked_since {
+        println!(
+            "WARNING      this node's key is revoked (its messages since {} are suspect)",
+            format_time(since)
+        );
+    }
     if let Some(at) = status.own_key_compromised_at {
         println!(
             "WARNING      this node's key signed conflicting messages (detected {}): another party holds it",
@@ -912,10 +1010,11 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
                 .map(format_time)
                 .unwrap_or_else(|| "never".into()),
             canary_text(member.canary.as_ref()),
-            member.compromised_at.map_or_else(
-                || "ok".to_owned(),
-                |at| format!("COMPROMISED since {}", format_time(at))
-            )
+            match (member.revoked_since, member.compromised_at) {
+                (Some(since), _) => format!("REVOKED (suspect since {})", format_time(since)),
+                (None, Some(at)) => format!("COMPROMISED since {}", format_time(at)),
+                (None, None) => "ok".to_owned(),
+            }
         );
     }
     Ok(())

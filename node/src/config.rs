@@ -116,6 +116,9 @@ impl NodeConfig {
         if file.federation.trim().is_empty() {
             bail!("`federation` must not be empty");
         }
+        if file.confirm_threshold == 0 {
+            bail!("`confirm_threshold` must be at least 1");
+        }
         let parse_addresses = |field: &str, list: &[String]| -> anyhow::Result<Vec<Multiaddr>> {
             list.iter()
                 .map(|text| {

@@ -50,6 +50,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => cli::run_status(&data_dir, json),
         Command::Peers => cli::run_peers(&data_dir, json),
         Command::Canary(command) => cli::run_canary(&data_dir, command, json),
+        Command::Key(command) => cli::run_key(&data_dir, command, json),
         Command::Devnet(args) => devnet::run(args.nodes),
     }
 }

@@ -605,3 +605,147 @@ async fn a_new_member_needs_two_vouches_and_loses_trust_when_one_is_withdrawn() 
         node.stop().await;
     }
 }
+
+/// Signs an alert with `key` at an arbitrary place of its chain and time.
+fn signed_at(key: &ed25519_dalek::SigningKey, seq: u64, created_at: u64, summary: &str) -> Vec<u8> {
+    let body = Body::Alert(alert(summary));
+    let payload = Payload {
+        fed: FederationId::from_name(FEDERATION),
+        seq,
+        prev: (seq > 1).then_some(MessageId([7; 32])),
+        created_at,
+        expires_at: None,
+        kind: body.kind().expect("known kind").to_owned(),
+        body: body.encode(),
+    };
+    envelope::sign(key, &payload).bytes
+}
+
+async fn revoked(node: &TestNode, key: solidarity_proto::AuthorKey) -> bool {
+    node.peers()
+        .await
+        .iter()
+        .any(|peer| peer.key == key && peer.revoked_since.is_some())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seizure_drill_a_published_revocation_stops_the_seized_key_everywhere() {
+    let mut nodes = federation(4).await;
+    let seized = nodes[3].key;
+    let seized_key = solidarity_tests::node_key(nodes[3].dir.path());
+    let genuine = raise(&nodes[3], "before the seizure").await;
+    for node in &nodes {
+        eventually("the genuine alert everywhere", || has_alert(node, genuine)).await;
+    }
+
+    // Months ago the collective made a revocation certificate and kept it off the server.
+    let offline_storage = tempfile::tempdir().expect("tempdir");
+    let certificate = offline_storage.path().join("revocation.cert");
+    let (data_dir, out) = (nodes[3].dir.path().to_owned(), certificate.clone());
+    tokio::task::spawn_blocking(move || {
+        solidarity::cli::run_key(
+            &data_dir,
+            solidarity::cli::KeyCommand::RevocationCert {
+                out,
+                reason: "rack seized at 06:00".into(),
+                compromised_since: None,
+            },
+            false,
+        )
+    })
+    .await
+    .expect("join")
+    .expect("revocation certificate");
+    let envelope =
+        hex::decode(std::fs::read_to_string(&certificate).expect("cert").trim()).expect("hex");
+
+    // The attacker holds the key and talks to node 0; node 2 is offline meanwhile.
+    let injector = RawPeer::start(vec![nodes[0].peer_id()]).await;
+    for node in &nodes {
+        node.add_members(&[("injector".into(), injector.card())])
+            .await;
+    }
+    injector.connect(&nodes[0]).await;
+    eventually("node 0 sees the injector", || async {
+        nodes[0].connected().await == 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let offline = nodes.remove(2).stop().await;
+
+    // Another collective publishes the revocation from its own node.
+    let started = std::time::Instant::now();
+    let request = Request::PublishStatement { envelope };
+    nodes[1]
+        .call(move |client| client.sign(&request))
+        .await
+        .expect("revoke");
+    for node in nodes.iter().filter(|node| node.key != seized) {
+        eventually("every online node marks the key revoked", || {
+            revoked(node, seized)
+        })
+        .await;
+    }
+    eprintln!("revocation known everywhere after {:?}", started.elapsed());
+    let status = nodes[2]
+        .call(|client| client.status())
+        .await
+        .expect("status");
+    assert!(
+        status.own_key_revoked_since.is_some(),
+        "the seized node knows it too"
+    );
+
+    // The attacker's new messages, back-dated and with higher seqs, are refused.
+    let day_ago = now_ms() - 24 * 3600 * 1000;
+    for (seq, summary) in [(40, "back-dated forgery"), (41, "fresh forgery")] {
+        let created_at = if seq == 40 { day_ago } else { now_ms() };
+        let forged = signed_at(&seized_key, seq, created_at, summary);
+        injector.net.publish(forged).await.expect("publish");
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    // The node that was offline learns of the revocation in its first sync, before the
+    // attacker's messages.
+    let returning = TestNode::start(offline).await;
+    eventually("the returning node marks the key revoked", || {
+        revoked(&returning, seized)
+    })
+    .await;
+    let late = signed_at(&seized_key, 42, day_ago, "forgery after the return");
+    injector.net.publish(late).await.expect("publish");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    for node in nodes.iter().chain([&returning]) {
+        let alerts = node.alerts().await;
+        assert!(
+            alerts
+                .iter()
+                .all(|view| !view.alert.summary.contains("forgery")),
+            "a forgery by the seized key was accepted"
+        );
+        let before = alerts
+            .iter()
+            .find(|view| view.id == genuine)
+            .expect("genuine alert kept");
+        assert!(
+            !before.suspect,
+            "what the collective signed before the certificate stands"
+        );
+    }
+    let refused = Request::AlertRaise {
+        alert: alert("the seized node tries again"),
+        expires_in_ms: None,
+    };
+    assert!(
+        nodes[2]
+            .call(move |client| client.sign(&refused))
+            .await
+            .is_err()
+    );
+
+    returning.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}

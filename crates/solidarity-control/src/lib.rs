@@ -109,6 +109,13 @@ pub enum Request {
         /// Codes to state again.
         restore: Vec<CanaryCode>,
     },
+    /// Publish a statement signed elsewhere, e.g. a pre-generated revocation, after
+    /// checking it like any received message → [`Response::Raised`].
+    PublishStatement {
+        /// The envelope bytes.
+        #[serde(with = "hex_bytes")]
+        envelope: Vec<u8>,
+    },
     /// Publish a canary that looks normal but carries the duress key → [`Response::Raised`].
     CanaryDuress {
         /// The duress key (hex in JSON), derived from the admins' duress passphrase.
@@ -121,7 +128,7 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     /// See [`StatusView`].
-    Status(StatusView),
+    Status(Box<StatusView>),
     /// One entry per member.
     Peers {
         /// The members.
@@ -187,6 +194,8 @@ pub struct StatusView {
     pub stored_messages: usize,
     /// When a fork proved that this node's own key is used by another party.
     pub own_key_compromised_at: Option<u64>,
+    /// Since when this node's own key is revoked.
+    pub own_key_revoked_since: Option<u64>,
 }
 
 /// One member as this node sees it. Never holds an address.
@@ -206,6 +215,24 @@ pub struct MemberView {
     pub canary: Option<CanaryView>,
     /// Empty when this node's admin added it; else the names of the members that vouched.
     pub vouched_by: Vec<String>,
+    /// Revoked by its own revocation: its messages from this time on are suspect.
+    pub revoked_since: Option<u64>,
+}
+
+/// Byte strings as hex in JSON.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        hex::decode(text.trim()).map_err(de::Error::custom)
+    }
 }
 
 /// A member's warrant canary as this node reads it.
@@ -384,7 +411,7 @@ impl Client {
 
     /// `solidarity status`.
     pub fn status(&self) -> Result<StatusView, ControlError> {
-        expect!(self.call(&Request::Status)?, Response::Status(status) => status, "status")
+        expect!(self.call(&Request::Status)?, Response::Status(status) => *status, "status")
     }
 
     /// `solidarity peers`.

@@ -23,6 +23,14 @@ pub const KIND_CANARY: &str = "canary";
 pub const KIND_ENDORSEMENT: &str = "endorsement";
 /// Kind name of [`Vouch`].
 pub const KIND_VOUCH: &str = "vouch";
+/// Kind name of [`Revocation`].
+pub const KIND_REVOCATION: &str = "revocation";
+
+/// Whether messages of this kind are **statements**: signed with seq 0 outside the
+/// author's chain, so they can be made in advance and published by anyone at any time.
+pub fn is_statement_kind(kind: &str) -> bool {
+    kind == KIND_REVOCATION
+}
 
 /// Longest kind name, in bytes. Kind names are `[a-z0-9./-]+`.
 pub const MAX_KIND_BYTES: usize = 64;
@@ -36,6 +44,8 @@ pub const MAX_DETAILS_BYTES: usize = 8192;
 pub const MAX_NOTE_BYTES: usize = 2000;
 /// Longest short text field (authority, legal basis, upstream, contact, list items).
 pub const MAX_SHORT_TEXT_BYTES: usize = 256;
+/// Longest member name in a vouch.
+pub const MAX_NAME_BYTES: usize = 64;
 /// Most items in any list field.
 pub const MAX_LIST_ITEMS: usize = 32;
 
@@ -370,6 +380,19 @@ pub struct Vouch {
     pub vouch: bool,
 }
 
+/// The signer's own key is compromised (kind `revocation`, a statement with seq 0).
+/// Typically generated in advance and kept offline; anyone may publish it. It revokes its
+/// signer only, so it is accepted from any key with a valid signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Why, one line.
+    pub reason: String,
+    /// Messages the key signed from this time on (ms since the epoch) are suspect; absent:
+    /// from when each node first learns of the revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compromised_since: Option<u64>,
+}
+
 /// Withdrawal of the signer's own mirror offer (kind `mirror-withdraw`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MirrorWithdraw {
@@ -388,6 +411,7 @@ pub enum Body {
     Canary(Canary),
     Endorsement(Endorsement),
     Vouch(Vouch),
+    Revocation(Revocation),
     /// A kind this version does not know: relayed and stored, not displayed.
     Unknown,
 }
@@ -429,6 +453,7 @@ impl Body {
             Body::Canary(_) => KIND_CANARY,
             Body::Endorsement(_) => KIND_ENDORSEMENT,
             Body::Vouch(_) => KIND_VOUCH,
+            Body::Revocation(_) => KIND_REVOCATION,
             Body::Unknown => return None,
         })
     }
@@ -443,6 +468,7 @@ impl Body {
             Body::Canary(body) => codec::encode(body),
             Body::Endorsement(body) => codec::encode(body),
             Body::Vouch(body) => codec::encode(body),
+            Body::Revocation(body) => codec::encode(body),
             Body::Unknown => Vec::new(),
         }
     }
@@ -461,6 +487,7 @@ impl Body {
             KIND_CANARY => Body::Canary(codec::decode(bytes).map_err(wrap)?),
             KIND_ENDORSEMENT => Body::Endorsement(codec::decode(bytes).map_err(wrap)?),
             KIND_VOUCH => Body::Vouch(codec::decode(bytes).map_err(wrap)?),
+            KIND_REVOCATION => Body::Revocation(codec::decode(bytes).map_err(wrap)?),
             _ => Body::Unknown,
         };
         body.check()?;
@@ -485,8 +512,11 @@ impl Body {
                 MAX_NOTE_BYTES,
                 TextShape::MultiLine,
             ),
+            Body::Revocation(revocation) => {
+                required("reason", &revocation.reason, MAX_SHORT_TEXT_BYTES)
+            }
             Body::Vouch(vouch) => {
-                required("name", &vouch.name, 64)?;
+                required("name", &vouch.name, MAX_NAME_BYTES)?;
                 list("addresses", &vouch.addresses)
             }
             Body::MirrorWithdraw(_) | Body::Unknown => Ok(()),

@@ -198,18 +198,24 @@ fn check(
     if lookup.contains(&id) {
         return Err(Outcome::Ignore(IgnoreReason::Duplicate));
     }
-    if !trust.is_member(&envelope.signer) {
+    let member = trust.is_member(&envelope.signer);
+    let payload = Payload::decode(&envelope.payload);
+    // A revocation only ever revokes its own signer: it is welcome from any key, and most
+    // of all from one no longer trusted.
+    let revocation = payload
+        .as_ref()
+        .is_ok_and(|payload| payload.kind == payload::KIND_REVOCATION);
+    if !member && !revocation {
         return Err(Outcome::Ignore(IgnoreReason::NotMember));
     }
-    let payload = Payload::decode(&envelope.payload)
-        .map_err(|e| reject(RejectReason::Malformed(e.to_string())))?;
+    let payload = payload.map_err(|e| reject(RejectReason::Malformed(e.to_string())))?;
     if payload.fed != *federation {
         return Err(reject(RejectReason::WrongFederation));
     }
     let chain_ok = match (payload.seq, payload.prev) {
-        (0, _) => false,
-        (1, prev) => prev.is_none(),
-        (_, prev) => prev.is_some(),
+        (0, prev) => prev.is_none() && payload::is_statement_kind(&payload.kind),
+        (1, prev) => prev.is_none() && !payload::is_statement_kind(&payload.kind),
+        (_, prev) => prev.is_some() && !payload::is_statement_kind(&payload.kind),
     };
     if !chain_ok {
         return Err(reject(RejectReason::BadChain));
@@ -232,12 +238,17 @@ fn check(
     if payload.expires_at.is_some_and(|expires| expires <= now_ms) {
         return Err(Outcome::Ignore(IgnoreReason::Expired));
     }
+    // Statements (seq 0) stand outside the chain and cannot fork it.
     let same_seq = lookup
         .id_at(&envelope.signer, payload.seq)
+        .filter(|_| payload.seq > 0)
         .filter(|other| *other != id)
         .map(|other| (other, ForkPoint::SameSeq));
     let divergent_prev = || {
-        let before = lookup.id_at(&envelope.signer, payload.seq.checked_sub(1)?)?;
+        let before = lookup.id_at(
+            &envelope.signer,
+            payload.seq.checked_sub(1).filter(|seq| *seq > 0)?,
+        )?;
         (Some(before) != payload.prev).then_some((before, ForkPoint::DivergentPrev))
     };
     if let Some((conflicting, point)) = same_seq.or_else(divergent_prev) {

@@ -204,11 +204,14 @@ struct Trust<'a> {
     me: &'a AuthorKey,
     members: &'a BTreeMap<AuthorKey, MemberState>,
     compromised: &'a HashMap<AuthorKey, Compromised>,
+    views: &'a Views,
 }
 
 impl TrustView for Trust<'_> {
     fn is_member(&self, key: &AuthorKey) -> bool {
-        (key == self.me || self.members.contains_key(key)) && !self.compromised.contains_key(key)
+        (key == self.me || self.members.contains_key(key))
+            && !self.compromised.contains_key(key)
+            && self.views.revoked_since(key).is_none()
     }
 }
 
@@ -394,22 +397,29 @@ impl NodeActor {
                 },
             );
         }
+        // Keys known to be in other hands neither vouch nor get vouched for.
+        let distrusted = |key: &AuthorKey| {
+            self.compromised.contains_key(key) || self.views.revoked_since(key).is_some()
+        };
         let base: std::collections::BTreeSet<AuthorKey> = members
             .keys()
             .copied()
             .chain([self.me])
-            .filter(|key| !self.compromised.contains_key(key))
+            .filter(|key| !distrusted(key))
             .collect();
-        let vouched = solidarity_proto::state::vouched_members(
-            &base,
-            self.views.vouches(),
-            self.identity.vouch_threshold,
-        );
+        let vouches: Vec<_> = self
+            .views
+            .vouches()
+            .iter()
+            .filter(|vouch| !distrusted(&vouch.author) && !distrusted(&vouch.body.member))
+            .collect();
+        let vouched =
+            solidarity_proto::state::vouched_members(&base, vouches, self.identity.vouch_threshold);
         for (key, vouchers) in vouched {
             if key == self.me || members.contains_key(&key) {
                 continue;
             }
-            let Some(vouch) = self.views.latest_vouch_for(&key) else {
+            let Some(vouch) = self.views.latest_vouch_for(&key, &vouchers) else {
                 continue;
             };
             let Ok(peer) = identity::peer_id(&key) else {
@@ -490,7 +500,7 @@ impl NodeActor {
             Request::Status => {
                 self.refresh_ports().await?;
                 self.publish_snapshot();
-                Response::Status(self.snapshot.borrow().status.clone())
+                Response::Status(Box::new(self.snapshot.borrow().status.clone()))
             }
             Request::Peers => Response::Peers {
                 members: self.member_views(),
@@ -600,6 +610,9 @@ impl NodeActor {
                 let token = rand::random::<[u8; 32]>().to_vec();
                 return self.publish_canary(codes, token, reply).await;
             }
+            Request::PublishStatement { envelope } => {
+                return self.publish_statement(envelope, reply).await;
+            }
             Request::CanaryDuress { duress_key } => {
                 // Looks like any scheduled canary: same statement, same codes.
                 let codes = self.own_canary_codes();
@@ -690,6 +703,12 @@ impl NodeActor {
             let _ = reply.send(error("cannot sign a message of unknown kind"));
             return Ok(());
         };
+        if self.views.revoked_since(&self.me).is_some() {
+            let _ = reply.send(error(
+                "this node's key is revoked: nothing was signed. Set up a new node key and ask the members to add it",
+            ));
+            return Ok(());
+        }
         if self.compromised.contains_key(&self.me) {
             let _ = reply.send(error(
                 "this node's key signed two conflicting messages: another party holds it. Nothing was signed. Members no longer trust this key; set up a new node key and ask them to re-add it",
@@ -750,6 +769,7 @@ impl NodeActor {
             me: &self.me,
             members: &self.members,
             compromised: &self.compromised,
+            views: &self.views,
         };
         let lookup = NodeLookup {
             store: self.store.as_ref(),
@@ -837,9 +857,16 @@ impl NodeActor {
                     self.stored_messages += 1;
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);
-                    let is_vouch = matches!(body, Body::Vouch(_));
+                    let changes_trust = matches!(body, Body::Vouch(_) | Body::Revocation(_));
+                    if matches!(body, Body::Revocation(_)) {
+                        tracing::warn!(
+                            key = %message.author.short(),
+                            member = %self.member_name(&message.author),
+                            "KEY REVOKED: its holder revoked it; its messages are no longer accepted"
+                        );
+                    }
                     self.views.add(message.id, message.author, &payload, body);
-                    if is_vouch {
+                    if changes_trust {
                         self.apply_members().await?;
                     }
                     self.publish_snapshot();
@@ -1159,6 +1186,19 @@ impl NodeActor {
         let limit = request.page_limit();
         let mut response = SyncResponse::default();
         let mut bytes = 0usize;
+        // Revocations first: a node that was offline must know a key is revoked before it
+        // sees what the key's other holder signed.
+        for watermark in &request.have {
+            if let Some(id) = or_log(self.store.id_at(&watermark.author, 0))
+                && let Some(envelope) = or_log(self.store.envelope(&id))
+                && response.envelopes.len() < limit
+            {
+                bytes += envelope.len();
+                response
+                    .envelopes
+                    .push(serde_bytes::ByteBuf::from(envelope));
+            }
+        }
         'authors: for watermark in &request.have {
             // Our message at the requester's head, when it differs, proves a fork.
             if let Some(head) = watermark.head
@@ -1241,6 +1281,58 @@ impl NodeActor {
             .choose(&mut rand::thread_rng());
         if let Some(peer) = connected_peer {
             self.start_sync(peer, 0);
+        }
+    }
+
+    /// Checks a statement signed elsewhere (a revocation) like a received message, stores
+    /// it, then publishes it.
+    async fn publish_statement(
+        &mut self,
+        envelope: Vec<u8>,
+        reply: oneshot::Sender<Response>,
+    ) -> Result<(), ActorError> {
+        match self.validate(&envelope, now_ms()) {
+            Verdict::Accept(accepted) => {
+                if !solidarity_proto::payload::is_statement_kind(&accepted.payload.kind) {
+                    let _ = reply.send(error(
+                        "only statements (revocations) signed elsewhere can be published this way",
+                    ));
+                    return Ok(());
+                }
+                let solidarity_proto::Accepted {
+                    id,
+                    signer,
+                    payload,
+                    body,
+                } = *accepted;
+                let origin = Origin::Local {
+                    reply,
+                    envelope: envelope.clone(),
+                };
+                self.queue_write_bytes(id, signer, payload, body, envelope, origin)
+                    .await
+            }
+            Verdict::Ignore(solidarity_proto::IgnoreReason::Duplicate) => {
+                // Already known here: publish again so every member surely has it.
+                if let Ok(parsed) = solidarity_proto::Envelope::decode(&envelope) {
+                    let id = parsed.id();
+                    self.publish(envelope).await?;
+                    let _ = reply.send(Response::Raised { id });
+                }
+                Ok(())
+            }
+            Verdict::Ignore(reason) => {
+                let _ = reply.send(error(format!("refused: {reason}")));
+                Ok(())
+            }
+            Verdict::Reject(reason) => {
+                let _ = reply.send(error(format!("refused: {reason}")));
+                Ok(())
+            }
+            Verdict::Fork(_) => {
+                let _ = reply.send(error("refused: it conflicts with a stored message"));
+                Ok(())
+            }
         }
     }
 
@@ -1383,6 +1475,7 @@ impl NodeActor {
                 connected: self.connected.contains(key),
                 last_message_at: self.last_message_at.get(key).copied(),
                 compromised_at: self.compromised.get(key).map(|state| state.detected_at),
+                revoked_since: self.views.revoked_since(key),
                 canary: self.canary_view(key, now_ms()),
                 vouched_by: member
                     .vouched_by
@@ -1418,6 +1511,7 @@ impl NodeActor {
                 .compromised
                 .get(&self.me)
                 .map(|state| state.detected_at),
+            own_key_revoked_since: self.views.revoked_since(&self.me),
         }
     }
 
@@ -1425,10 +1519,14 @@ impl NodeActor {
         let now = now_ms();
         let mut alerts = self.views.alert_views(now);
         let mut offers = self.views.offer_views(now);
-        let suspect = |author: &AuthorKey, seq: u64| {
+        let suspect = |author: &AuthorKey, seq: u64, created_at: u64| {
             self.compromised
                 .get(author)
                 .is_some_and(|state| seq >= state.from_seq)
+                || self
+                    .views
+                    .revoked_since(author)
+                    .is_some_and(|since| created_at >= since)
         };
         let collective_of = |key: &AuthorKey| match self.members.get(key) {
             Some(member) => member.collective.clone(),
@@ -1440,7 +1538,7 @@ impl NodeActor {
             None => key.to_hex(),
         };
         for alert in &mut alerts {
-            alert.suspect = suspect(&alert.author, alert.seq);
+            alert.suspect = suspect(&alert.author, alert.seq, alert.created_at);
             alert.corroboration = solidarity_proto::state::corroborate(
                 &alert.author,
                 alert.alert.category,
@@ -1453,7 +1551,7 @@ impl NodeActor {
             );
         }
         for offer in &mut offers {
-            offer.suspect = suspect(&offer.author, offer.seq);
+            offer.suspect = suspect(&offer.author, offer.seq, offer.created_at);
         }
         let snapshot = Snapshot {
             status: self.status_view(now, alerts.len(), offers.len()),

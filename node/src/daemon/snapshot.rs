@@ -31,6 +31,7 @@ impl Snapshot {
                 offers: 0,
                 stored_messages: 0,
                 own_key_compromised_at: None,
+                own_key_revoked_since: None,
             },
             members: Vec::new(),
             alerts: Vec::new(),

@@ -161,6 +161,23 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                     }
                 }
                 main {
+                    @if status.own_key_revoked_since.is_some() || snapshot.members.iter().any(|m| m.revoked_since.is_some()) {
+                        section #revoked {
+                            h2 { "Revoked keys" }
+                            ul {
+                                @if let Some(since) = status.own_key_revoked_since {
+                                    li { strong { "This node's own key" } " is revoked; what it signed since " (format_time(since)) " is suspect." }
+                                }
+                                @for member in snapshot.members.iter().filter(|m| m.revoked_since.is_some()) {
+                                    li {
+                                        strong { (member.name) } " (" code { (member.key.short()) } ") revoked its key: messages signed since "
+                                        (member.revoked_since.map(format_time).unwrap_or_default())
+                                        " are suspect, later ones refused."
+                                    }
+                                }
+                            }
+                        }
+                    }
                     @if status.own_key_compromised_at.is_some() || snapshot.members.iter().any(|m| m.compromised_at.is_some()) {
                         section #compromise {
                             h2 { "Key compromise" }
@@ -212,8 +229,8 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                                         td class=(if member.canary.as_ref().is_some_and(|c| c.state != solidarity_control::CanaryState::Ok) { "down" } else { "up" }) {
                                             (crate::cli::canary_text(member.canary.as_ref()))
                                         }
-                                        td class=(if member.compromised_at.is_some() { "down" } else { "up" }) {
-                                            @if member.compromised_at.is_some() { "compromised" } @else { "ok" }
+                                        td class=(if member.compromised_at.is_some() || member.revoked_since.is_some() { "down" } else { "up" }) {
+                                            @if member.revoked_since.is_some() { "revoked" } @else if member.compromised_at.is_some() { "compromised" } @else { "ok" }
                                         }
                                     }
                                 }

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use solidarity_proto::payload::{
-    Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, Payload, Vouch,
+    Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, Payload, Revocation,
+    Vouch,
 };
 use solidarity_proto::state::{self, AlertView, OfferView, Stored};
 use solidarity_proto::{Body, Envelope, MessageId, payload};
@@ -21,6 +22,8 @@ pub struct Views {
     /// Endorsements and disputes by alert id.
     endorsements: HashMap<MessageId, Vec<Stored<Endorsement>>>,
     vouches: Vec<Stored<Vouch>>,
+    /// Each revoked key's revocation (the first one stored).
+    revocations: HashMap<solidarity_proto::AuthorKey, Stored<Revocation>>,
 }
 
 fn stored<T>(
@@ -51,6 +54,7 @@ impl Views {
             payload::KIND_CANARY,
             payload::KIND_ENDORSEMENT,
             payload::KIND_VOUCH,
+            payload::KIND_REVOCATION,
         ] {
             for stored in store.by_kind(kind)? {
                 let decoded = Envelope::decode(&stored.envelope)
@@ -108,6 +112,11 @@ impl Views {
                 .or_default()
                 .push(stored(id, signer, payload, endorsement)),
             Body::Vouch(vouch) => self.vouches.push(stored(id, signer, payload, vouch)),
+            Body::Revocation(revocation) => {
+                self.revocations
+                    .entry(signer)
+                    .or_insert_with(|| stored(id, signer, payload, revocation));
+            }
             Body::Unknown => {}
         }
     }
@@ -117,16 +126,33 @@ impl Views {
         self.endorsements.get(alert).map_or(&[], Vec::as_slice)
     }
 
+    /// When a revoked key's messages become suspect: the time its revocation states, or
+    /// else the revocation's own creation time.
+    pub fn revoked_since(&self, key: &solidarity_proto::AuthorKey) -> Option<u64> {
+        self.revocations.get(key).map(|revocation| {
+            revocation
+                .body
+                .compromised_since
+                .unwrap_or(revocation.created_at)
+        })
+    }
+
     /// Every vouch and vouch withdrawal.
     pub fn vouches(&self) -> &[Stored<Vouch>] {
         &self.vouches
     }
 
-    /// The newest vouch naming `member` (its name and addresses).
-    pub fn latest_vouch_for(&self, member: &solidarity_proto::AuthorKey) -> Option<&Vouch> {
+    /// The newest standing vouch for `member` by one of `vouchers` (its name and addresses).
+    pub fn latest_vouch_for(
+        &self,
+        member: &solidarity_proto::AuthorKey,
+        vouchers: &[solidarity_proto::AuthorKey],
+    ) -> Option<&Vouch> {
         self.vouches
             .iter()
-            .filter(|vouch| vouch.body.member == *member && vouch.body.vouch)
+            .filter(|vouch| {
+                vouch.body.member == *member && vouch.body.vouch && vouchers.contains(&vouch.author)
+            })
             .max_by_key(|vouch| vouch.created_at)
             .map(|vouch| &vouch.body)
     }
