@@ -390,3 +390,77 @@ fn devnet_starts_a_working_federation_and_cleans_up() {
     assert!(devnet.wait().expect("wait").success());
     assert!(!data_dirs[0].exists(), "the devnet removes its temp dirs");
 }
+
+#[test]
+fn revocation_certificate_and_canary_commands_work_from_the_cli() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|name| root.path().join(name))
+        .collect();
+    for dir in &dirs {
+        init(dir);
+    }
+    let cards: Vec<String> = dirs.iter().map(|dir| cli_ok(dir, &["id"])).collect();
+    cli_ok(&dirs[0], &["member", "add", &cards[1], "--name", "bravo"]);
+    cli_ok(&dirs[1], &["member", "add", &cards[0], "--name", "alpha"]);
+    // Made in advance, without a daemon, and kept off the server.
+    let certificate = root.path().join("alpha-revocation.cert");
+    cli_ok(
+        &dirs[0],
+        &[
+            "key",
+            "revocation-cert",
+            "--out",
+            certificate.to_str().expect("utf-8"),
+        ],
+    );
+    let mode = std::fs::metadata(&certificate).expect("cert").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+
+    let _nodes: Vec<BinaryNode> = dirs.iter().map(|dir| BinaryNode::start(dir)).collect();
+    wait_for("alpha and bravo connected", || {
+        cli_ok(&dirs[0], &["peers"]).contains("yes")
+    });
+
+    cli_ok(&dirs[1], &["canary", "publish", "--withdraw", "gag"]);
+    wait_for("alpha sees bravo's withdrawn gag code", || {
+        cli_ok(&dirs[0], &["peers"]).contains("CHANGED: withdrew gag")
+    });
+
+    // Bravo publishes alpha's revocation; alpha's key is refused everywhere.
+    cli_ok(
+        &dirs[1],
+        &[
+            "key",
+            "revoke",
+            "--cert",
+            certificate.to_str().expect("utf-8"),
+        ],
+    );
+    wait_for("bravo marks alpha revoked", || {
+        cli_ok(&dirs[1], &["peers"]).contains("REVOKED")
+    });
+    wait_for("alpha learns its own key is revoked", || {
+        cli_ok(&dirs[0], &["status"]).contains("revoked")
+    });
+    let (ok, _, stderr) = cli(
+        &dirs[0],
+        &[
+            "alert",
+            "raise",
+            "--kind",
+            "raid",
+            "--subject",
+            "a.example",
+            "--severity",
+            "high",
+            "--summary",
+            "after revocation",
+        ],
+    );
+    assert!(!ok && stderr.contains("revoked"), "{stderr}");
+}
