@@ -48,6 +48,25 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// A raw member endpoint connected to `nodes[index]` only, trusted by every node, with
+/// gossip settled so what it publishes reaches the federation.
+async fn injector_at(nodes: &[TestNode], index: usize) -> RawPeer {
+    let injector = RawPeer::start(vec![nodes[index].peer_id()]).await;
+    for node in nodes {
+        node.add_members(&[("injector".into(), injector.card())])
+            .await;
+    }
+    injector.connect(&nodes[index]).await;
+    let want = nodes.len();
+    eventually("the node sees the injector", || async {
+        nodes[index].connected().await == want
+    })
+    .await;
+    // Let gossipsub exchange subscriptions and graft the new peer.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    injector
+}
+
 /// Signs a payload of `kind` with `key` as its seq 1.
 fn signed(key: &ed25519_dalek::SigningKey, body: &Body) -> Vec<u8> {
     let payload = Payload {
@@ -275,17 +294,7 @@ async fn a_non_member_cannot_connect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_used_by_two_parties_is_detected_everywhere_and_no_longer_trusted() {
     let mut nodes = federation(4).await;
-    let injector = RawPeer::start(vec![nodes[0].peer_id()]).await;
-    for node in &nodes {
-        node.add_members(&[("injector".into(), injector.card())])
-            .await;
-    }
-    injector.connect(&nodes[0]).await;
-    eventually("node 0 sees the injector", || async {
-        nodes[0].connected().await == 4
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let injector = injector_at(&nodes, 0).await;
 
     // Node 2 is offline while the key of node 3 is used twice.
     let offline = nodes.remove(2).stop().await;
@@ -660,17 +669,7 @@ async fn seizure_drill_a_published_revocation_stops_the_seized_key_everywhere() 
         hex::decode(std::fs::read_to_string(&certificate).expect("cert").trim()).expect("hex");
 
     // The attacker holds the key and talks to node 0; node 2 is offline meanwhile.
-    let injector = RawPeer::start(vec![nodes[0].peer_id()]).await;
-    for node in &nodes {
-        node.add_members(&[("injector".into(), injector.card())])
-            .await;
-    }
-    injector.connect(&nodes[0]).await;
-    eventually("node 0 sees the injector", || async {
-        nodes[0].connected().await == 4
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let injector = injector_at(&nodes, 0).await;
     let offline = nodes.remove(2).stop().await;
 
     // Another collective publishes the revocation from its own node.
