@@ -9,6 +9,7 @@
 //! | `C`    | author ‖ seq                 | id (kept after expiry: the tombstone)   |
 //! | `K`    | kind ‖ 0x00 ‖ id             | empty                                   |
 //! | `X`    | expires_at ‖ id              | empty                                   |
+//! | `S`    | author ‖ id                  | empty: a statement (seq 0, outside the chain) |
 //! | `F`    | author ‖ seq ‖ id            | envelope conflicting with the chain (fork evidence) |
 //! | `Z`    | author                       | detected_at ‖ from_seq: the author is marked compromised |
 //!
@@ -28,6 +29,7 @@ const CHAIN: u8 = b'C';
 const KIND: u8 = b'K';
 const EXPIRY: u8 = b'X';
 const FORK: u8 = b'F';
+const STATEMENT: u8 = b'S';
 const COMPROMISED: u8 = b'Z';
 
 /// A key and its value.
@@ -172,6 +174,27 @@ impl<B: Backend> Store for KvStore<B> {
         let mut ids_in_batch = HashSet::new();
         let mut chains_in_batch = HashSet::new();
         for message in messages {
+            if message.seq == 0 {
+                // Statements stand outside the chain: any number per author, by id.
+                let outcome = if !ids_in_batch.insert(message.id) || self.contains(&message.id)? {
+                    InsertOutcome::AlreadyStored
+                } else {
+                    let id = message.id.as_bytes();
+                    ops.push(BatchOp::Put(key(ENVELOPE, &[id]), message.envelope.clone()));
+                    ops.push(BatchOp::Put(key(META, &[id]), encode_meta(message)));
+                    ops.push(BatchOp::Put(
+                        key(STATEMENT, &[message.author.as_bytes(), id]),
+                        Vec::new(),
+                    ));
+                    ops.push(BatchOp::Put(
+                        kind_key(&message.kind, &message.id),
+                        Vec::new(),
+                    ));
+                    InsertOutcome::Stored
+                };
+                outcomes.push(outcome);
+                continue;
+            }
             let chain = chain_key(&message.author, message.seq);
             let held_at_seq = self.backend.get(&chain)?;
             let outcome = if !ids_in_batch.insert(message.id)
@@ -311,6 +334,18 @@ impl<B: Backend> Store for KvStore<B> {
             self.backend.apply(ops)?;
         }
         Ok(expired)
+    }
+
+    fn statements(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let prefix = key(STATEMENT, &[author.as_bytes()]);
+        let mut out = Vec::new();
+        for (statement_key, _) in self.backend.scan_prefix(&prefix, &prefix)? {
+            let id = read_id(&statement_key[prefix.len()..])?;
+            if let Some(stored) = self.stored_envelope(id, 0)? {
+                out.push(stored);
+            }
+        }
+        Ok(out)
     }
 
     fn record_fork(

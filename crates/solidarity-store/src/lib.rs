@@ -161,6 +161,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every message whose expiry is ≤ `now_ms`, keeping its (author, seq) → id
     /// tombstone. Returns how many were deleted. Durable after [`Store::flush`].
     fn expire(&self, now_ms: u64) -> Result<usize, StoreError>;
+    /// Every statement (seq 0 message: revocation, certificate) signed by `author`.
+    fn statements(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError>;
     /// Keeps a validly signed message that conflicts with the author's stored chain as
     /// evidence, and marks the author compromised from `detected_at` (kept if already
     /// marked) with the chains diverging at `from_seq` (the lowest one recorded wins).

@@ -174,3 +174,40 @@ fn fork_evidence_marks_the_author_until_cleared() {
         assert!(store.compromised().expect("list").is_empty());
     }
 }
+
+#[test]
+fn statements_stand_outside_the_chain() {
+    for (store, _dir) in backends() {
+        let chain = message(5, 1, "alert", None);
+        let first = message(5, 0, "revocation", None);
+        let mut second = message(5, 0, "node-cert", None);
+        second.id = MessageId([0x5c; 32]);
+        assert_eq!(
+            store
+                .insert_batch(&[chain.clone(), first.clone(), second.clone()])
+                .expect("insert"),
+            [
+                InsertOutcome::Stored,
+                InsertOutcome::Stored,
+                InsertOutcome::Stored
+            ],
+            "several statements per author"
+        );
+        assert_eq!(
+            store
+                .insert_batch(std::slice::from_ref(&first))
+                .expect("insert"),
+            [InsertOutcome::AlreadyStored]
+        );
+        assert_eq!(
+            store.statements(&chain.author).expect("statements").len(),
+            2
+        );
+        assert_eq!(
+            store.watermark(&chain.author).expect("wm"),
+            1,
+            "statements do not touch the chain"
+        );
+        assert_eq!(store.id_at(&chain.author, 0).expect("id_at"), None);
+    }
+}

@@ -1186,17 +1186,23 @@ impl NodeActor {
         let limit = request.page_limit();
         let mut response = SyncResponse::default();
         let mut bytes = 0usize;
-        // Revocations first: a node that was offline must know a key is revoked before it
-        // sees what the key's other holder signed.
+        // Statements first (revocations, certificates): a node that was offline must know
+        // a key is revoked before it sees what the key's other holder signed.
         for watermark in &request.have {
-            if let Some(id) = or_log(self.store.id_at(&watermark.author, 0))
-                && let Some(envelope) = or_log(self.store.envelope(&id))
-                && response.envelopes.len() < limit
-            {
-                bytes += envelope.len();
-                response
-                    .envelopes
-                    .push(serde_bytes::ByteBuf::from(envelope));
+            let statements =
+                self.store
+                    .statements(&watermark.author)
+                    .unwrap_or_else(|store_error| {
+                        tracing::error!(error = %store_error, "store read failed");
+                        Vec::new()
+                    });
+            for statement in statements {
+                if response.envelopes.len() < limit {
+                    bytes += statement.envelope.len();
+                    response
+                        .envelopes
+                        .push(serde_bytes::ByteBuf::from(statement.envelope));
+                }
             }
         }
         'authors: for watermark in &request.have {
