@@ -101,6 +101,10 @@ pub enum MemberCommand {
         /// (endorsements count once per collective). Default: its name.
         #[arg(long)]
         collective: Option<String>,
+        /// The key is a collective's offline identity key: trust the node keys it
+        /// certifies, while their certificates last.
+        #[arg(long)]
+        identity: bool,
     },
     /// Vouch for a new member to the whole federation: each node trusts it once enough
     /// members it trusts vouched (their `vouch_threshold`).
@@ -266,6 +270,47 @@ pub struct OfferArgs {
 
 #[derive(Subcommand)]
 pub enum KeyCommand {
+    /// Create a collective's offline identity key, encrypted with a passphrase
+    /// (Argon2id + XChaCha20-Poly1305). Do this on a machine that is not a server; give the
+    /// printed public key to the other admins (`solidarity member add KEY --identity`).
+    NewIdentity {
+        /// Where to write it (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Read the passphrase from FILE instead of the first line of standard input.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// With the identity key, certify a node key for a limited time. Publish the
+    /// certificate with `solidarity key publish` on any member node (the node itself, when
+    /// renewing): members trusting the identity then trust the node key until it expires.
+    Certify {
+        /// The identity key file.
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+        /// The node's card or key (`solidarity id` on the node).
+        #[arg(long, value_name = "CARD")]
+        node_key: String,
+        /// How long the certificate lasts, e.g. 30d. Short is safer: a seized node key
+        /// stops being trusted by itself when its certificate ends.
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        valid_for: std::time::Duration,
+        /// The federation name (as in the nodes' config).
+        #[arg(long, default_value = config::DEFAULT_FEDERATION)]
+        federation: String,
+        /// Where to write the certificate (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Read the passphrase from FILE instead of the first line of standard input.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Publish a certificate or revocation made elsewhere, from this node.
+    Publish {
+        /// The certificate file.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+    },
     /// Pre-generate a signed revocation of this node's key. Keep FILE off the server (on
     /// paper, on a friend's machine): if the server is seized, anyone can publish it with
     /// `solidarity key revoke` on any member node, and every member stops trusting the key.
@@ -282,6 +327,19 @@ pub enum KeyCommand {
         /// advance marks everything signed since as suspect.
         #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
         compromised_since: Option<std::time::SystemTime>,
+        /// Sign with this collective identity key file instead of the node key: revokes
+        /// the identity itself, or with `--key` one node key it certified.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+        /// With `--identity`: the certified node key (or card) to revoke.
+        #[arg(long, value_name = "CARD", requires = "identity")]
+        key: Option<String>,
+        /// With `--identity`: the federation name; without, it comes from the config.
+        #[arg(long, default_value = config::DEFAULT_FEDERATION)]
+        federation: String,
+        /// With `--identity`: read the passphrase from FILE instead of standard input.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Publish a revocation certificate (of any member's key) from this node.
     Revoke {
@@ -504,6 +562,7 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
             card,
             name,
             collective,
+            identity: is_identity,
         } => {
             let card = Card::parse(&card)?;
             if identity::load_key_file(data_dir)
@@ -512,6 +571,13 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
                 bail!("that is this node's own key");
             }
             file.add_in(&card, &name, collective.as_deref())?;
+            if let Some(member) = file
+                .members
+                .iter_mut()
+                .find(|member| member.key == card.key)
+            {
+                member.identity = is_identity;
+            }
             println!("member {name} added ({})", card.key.short());
             true
         }
@@ -835,10 +901,27 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
             out,
             reason,
             compromised_since,
+            identity: identity_file,
+            key,
+            federation,
+            passphrase_file,
         } => {
-            let key = identity::load_key_file(data_dir)
-                .context("no node identity here yet; run `solidarity init` first")?;
-            let config = NodeConfig::load(data_dir)?;
+            let (signing_key, federation, revoked) = match identity_file {
+                Some(identity_file) => {
+                    let passphrase = read_passphrase(passphrase_file.as_deref())?;
+                    let identity_key = crate::identity_key::open(&identity_file, &passphrase)?;
+                    let revoked = key
+                        .as_deref()
+                        .map(|card| Card::parse(card).map(|card| card.key))
+                        .transpose()?;
+                    (identity_key, federation, revoked)
+                }
+                None => {
+                    let node_key = identity::load_key_file(data_dir)
+                        .context("no node identity here yet; run `solidarity init` first")?;
+                    (node_key, NodeConfig::load(data_dir)?.federation, None)
+                }
+            };
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_millis() as u64;
@@ -848,30 +931,14 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
                 })
                 .transpose()?;
             let body = solidarity_proto::Body::Revocation(solidarity_proto::payload::Revocation {
+                key: revoked,
                 reason,
                 compromised_since: since,
             });
             body.check().context("the revocation was not made")?;
-            let payload = solidarity_proto::Payload {
-                fed: solidarity_proto::FederationId::from_name(&config.federation),
-                seq: 0,
-                prev: None,
-                created_at: now,
-                expires_at: None,
-                kind: solidarity_proto::payload::KIND_REVOCATION.to_owned(),
-                body: body.encode(),
-            };
-            let signed = solidarity_proto::envelope::sign(&key, &payload);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
-            writeln!(file, "{}", hex::encode(&signed.bytes))?;
-            file.sync_all()?;
+            let id = write_statement(&signing_key, &federation, body, now, &out)?;
             if json {
-                return print_json(&serde_json::json!({ "id": signed.id, "file": out }));
+                return print_json(&serde_json::json!({ "id": id, "file": out }));
             }
             println!("Revocation certificate written to {}.", out.display());
             println!(
@@ -879,7 +946,52 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
             );
             Ok(())
         }
-        KeyCommand::Revoke { cert } => {
+        KeyCommand::NewIdentity {
+            out,
+            passphrase_file,
+        } => {
+            let passphrase = read_passphrase(passphrase_file.as_deref())?;
+            let public = crate::identity_key::create(&out, &passphrase)?;
+            if json {
+                return print_json(&serde_json::json!({ "identity": public, "file": out }));
+            }
+            println!("{public}");
+            eprintln!(
+                "Identity key written to {} (encrypted). Keep it and its passphrase off your servers.",
+                out.display()
+            );
+            Ok(())
+        }
+        KeyCommand::Certify {
+            identity: identity_file,
+            node_key,
+            valid_for,
+            federation,
+            out,
+            passphrase_file,
+        } => {
+            let passphrase = read_passphrase(passphrase_file.as_deref())?;
+            let identity_key = crate::identity_key::open(&identity_file, &passphrase)?;
+            let card = Card::parse(&node_key)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as u64;
+            let body = solidarity_proto::Body::NodeCert(solidarity_proto::payload::NodeCert {
+                node_key: card.key,
+                valid_from: now,
+                valid_until: now.saturating_add(valid_for.as_millis() as u64),
+                addresses: card.addresses.iter().map(ToString::to_string).collect(),
+            });
+            body.check().context("the certificate was not made")?;
+            write_statement(&identity_key, &federation, body, now, &out)?;
+            println!(
+                "Certificate for {} written to {}; publish it with `solidarity key publish --cert FILE`.",
+                card.key.short(),
+                out.display()
+            );
+            Ok(())
+        }
+        KeyCommand::Publish { cert } | KeyCommand::Revoke { cert } => {
             let text = std::fs::read_to_string(&cert)
                 .with_context(|| format!("cannot read {}", cert.display()))?;
             let envelope = hex::decode(text.trim())
@@ -888,6 +1000,35 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
             print_id(id, json)
         }
     }
+}
+
+/// Signs a statement (seq 0) and writes its envelope as hex to a new 0600 file.
+fn write_statement(
+    key: &ed25519_dalek::SigningKey,
+    federation: &str,
+    body: solidarity_proto::Body,
+    now: u64,
+    out: &Path,
+) -> anyhow::Result<MessageId> {
+    let payload = solidarity_proto::Payload {
+        fed: solidarity_proto::FederationId::from_name(federation),
+        seq: 0,
+        prev: None,
+        created_at: now,
+        expires_at: None,
+        kind: body.kind().context("statement of unknown kind")?.to_owned(),
+        body: body.encode(),
+    };
+    let signed = solidarity_proto::envelope::sign(key, &payload);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    writeln!(file, "{}", hex::encode(&signed.bytes))?;
+    file.sync_all()?;
+    Ok(signed.id)
 }
 
 fn read_passphrase(file: Option<&Path>) -> anyhow::Result<String> {

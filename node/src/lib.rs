@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 mod devnet;
 pub mod identity;
+pub mod identity_key;
 pub mod init;
 pub mod members;
 

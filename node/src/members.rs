@@ -28,6 +28,10 @@ pub struct Member {
     pub key: AuthorKey,
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// This is a collective's offline identity key: trust the node keys it certifies
+    /// (while their certificates last), not the key itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity: bool,
     /// The collective it belongs to (endorsements count once per collective); default:
     /// its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +107,7 @@ impl MembersFile {
             name: name.to_owned(),
             key: card.key,
             addresses: card.addresses.iter().map(ToString::to_string).collect(),
+            identity: false,
             collective: collective.map(str::to_owned),
             duress_commitment: card.duress_commitment.map(hex::encode),
         });

@@ -658,6 +658,10 @@ async fn seizure_drill_a_published_revocation_stops_the_seized_key_everywhere() 
                 out,
                 reason: "rack seized at 06:00".into(),
                 compromised_since: None,
+                identity: None,
+                key: None,
+                federation: solidarity_tests::FEDERATION.into(),
+                passphrase_file: None,
             },
             false,
         )
@@ -744,6 +748,159 @@ async fn seizure_drill_a_published_revocation_stops_the_seized_key_everywhere() 
     );
 
     returning.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+/// Runs a `solidarity key …` command as the CLI would.
+async fn key_command(data_dir: &std::path::Path, command: solidarity::cli::KeyCommand) {
+    let data_dir = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || solidarity::cli::run_key(&data_dir, command, true))
+        .await
+        .expect("join")
+        .expect("key command");
+}
+
+async fn publish_statement(node: &TestNode, file: &std::path::Path) {
+    let envelope =
+        hex::decode(std::fs::read_to_string(file).expect("statement").trim()).expect("hex");
+    let request = Request::PublishStatement { envelope };
+    node.call(move |client| client.sign(&request))
+        .await
+        .expect("publish statement");
+}
+
+async fn certified_until(node: &TestNode, key: solidarity_proto::AuthorKey) -> Option<u64> {
+    node.peers()
+        .await
+        .into_iter()
+        .find(|peer| peer.key == key)
+        .and_then(|peer| peer.certified_until)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collective_certificates_expire_renew_and_give_way_to_a_replacement_key() {
+    use solidarity::cli::KeyCommand;
+    let nodes = federation(2).await;
+    // The collective keeps its identity key off its servers.
+    let offline = tempfile::tempdir().expect("tempdir");
+    let passphrase = offline.path().join("passphrase");
+    std::fs::write(&passphrase, "a long collective passphrase\n").expect("passphrase");
+    let identity_file = offline.path().join("identity.key");
+    let identity = solidarity::identity_key::create(&identity_file, "a long collective passphrase")
+        .expect("identity");
+    let identity_card = identity.to_hex();
+    for node in &nodes {
+        let mut file = solidarity::members::MembersFile::load(node.dir.path()).expect("members");
+        file.add(
+            &solidarity::identity::Card::parse(&identity_card).expect("card"),
+            "collective",
+        )
+        .expect("add");
+        file.members.last_mut().expect("added").identity = true;
+        file.save(node.dir.path()).expect("save");
+        node.call(|client| client.reload_members())
+            .await
+            .expect("reload");
+    }
+    let server = TestNode::new().await;
+    let mut cards = Vec::new();
+    for (index, node) in nodes.iter().enumerate() {
+        cards.push((format!("node{index}"), node.card().await));
+    }
+    server.add_members(&cards).await;
+    let certify = |out: &str, node_card: String, valid_for: Duration| KeyCommand::Certify {
+        identity: identity_file.clone(),
+        node_key: node_card,
+        valid_for,
+        federation: solidarity_tests::FEDERATION.into(),
+        out: offline.path().join(out),
+        passphrase_file: Some(passphrase.clone()),
+    };
+
+    // A short certificate, published by a friend: the server is trusted, connects, speaks.
+    key_command(
+        server.dir.path(),
+        certify("short.cert", server.card().await, Duration::from_secs(3)),
+    )
+    .await;
+    publish_statement(&nodes[0], &offline.path().join("short.cert")).await;
+    for node in &nodes {
+        eventually("the certified server is trusted", || async {
+            certified_until(node, server.key).await.is_some()
+        })
+        .await;
+    }
+    let id = raise(&server, "from the certified server").await;
+    eventually("its alert reaches node 1", || has_alert(&nodes[1], id)).await;
+
+    // The certificate ends: the key stops being trusted by itself.
+    for node in &nodes {
+        eventually("the expired certificate is no longer honoured", || async {
+            !trusts(node, server.key).await
+        })
+        .await;
+    }
+    // A renewal restores it.
+    key_command(
+        server.dir.path(),
+        certify(
+            "renewal.cert",
+            server.card().await,
+            Duration::from_secs(600),
+        ),
+    )
+    .await;
+    publish_statement(&nodes[1], &offline.path().join("renewal.cert")).await;
+    for node in &nodes {
+        eventually("the renewed certificate is honoured", || {
+            trusts(node, server.key)
+        })
+        .await;
+    }
+
+    // After a seizure: the identity revokes the seized node key and certifies a new one.
+    let replacement = TestNode::new().await;
+    replacement.add_members(&cards).await;
+    key_command(
+        server.dir.path(),
+        KeyCommand::RevocationCert {
+            out: offline.path().join("seized.revocation"),
+            reason: "server seized".into(),
+            compromised_since: None,
+            identity: Some(identity_file.clone()),
+            key: Some(server.key.to_hex()),
+            federation: solidarity_tests::FEDERATION.into(),
+            passphrase_file: Some(passphrase.clone()),
+        },
+    )
+    .await;
+    key_command(
+        server.dir.path(),
+        certify(
+            "replacement.cert",
+            replacement.card().await,
+            Duration::from_secs(600),
+        ),
+    )
+    .await;
+    publish_statement(&nodes[0], &offline.path().join("seized.revocation")).await;
+    publish_statement(&nodes[0], &offline.path().join("replacement.cert")).await;
+    for node in &nodes {
+        eventually("the seized key is out, the replacement in", || async {
+            !trusts(node, server.key).await && trusts(node, replacement.key).await
+        })
+        .await;
+    }
+    let id = raise(&replacement, "from the replacement server").await;
+    eventually("the replacement's alert reaches node 1", || {
+        has_alert(&nodes[1], id)
+    })
+    .await;
+
+    replacement.stop().await;
+    server.stop().await;
     for node in nodes {
         node.stop().await;
     }

@@ -217,6 +217,8 @@ pub struct MemberView {
     pub vouched_by: Vec<String>,
     /// Revoked by its own revocation: its messages from this time on are suspect.
     pub revoked_since: Option<u64>,
+    /// For a node key trusted through its collective's certificate: when it ends.
+    pub certified_until: Option<u64>,
 }
 
 /// Byte strings as hex in JSON.

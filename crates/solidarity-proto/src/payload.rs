@@ -25,11 +25,14 @@ pub const KIND_ENDORSEMENT: &str = "endorsement";
 pub const KIND_VOUCH: &str = "vouch";
 /// Kind name of [`Revocation`].
 pub const KIND_REVOCATION: &str = "revocation";
+/// Kind name of [`NodeCert`].
+pub const KIND_NODE_CERT: &str = "node-cert";
 
 /// Whether messages of this kind are **statements**: signed with seq 0 outside the
-/// author's chain, so they can be made in advance and published by anyone at any time.
+/// author's chain, so they can be made offline and in advance and published by anyone at
+/// any time. A statement only speaks for its signer, so it is accepted from any key.
 pub fn is_statement_kind(kind: &str) -> bool {
-    kind == KIND_REVOCATION
+    kind == KIND_REVOCATION || kind == KIND_NODE_CERT
 }
 
 /// Longest kind name, in bytes. Kind names are `[a-z0-9./-]+`.
@@ -380,17 +383,35 @@ pub struct Vouch {
     pub vouch: bool,
 }
 
-/// The signer's own key is compromised (kind `revocation`, a statement with seq 0).
-/// Typically generated in advance and kept offline; anyone may publish it. It revokes its
-/// signer only, so it is accepted from any key with a valid signature.
+/// A key is compromised (kind `revocation`, a statement with seq 0). Typically generated
+/// in advance and kept offline; anyone may publish it. It revokes its signer, or a node key
+/// the signing collective identity certified.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
     /// Why, one line.
     pub reason: String,
+    /// The revoked key when it is not the signer: a node key certified by the signer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<AuthorKey>,
     /// Messages the key signed from this time on (ms since the epoch) are suspect; absent:
     /// from when each node first learns of the revocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compromised_since: Option<u64>,
+}
+
+/// A collective's offline identity key vouches that a node key speaks for the collective
+/// for a limited time (kind `node-cert`, a statement with seq 0, signed by the identity).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCert {
+    /// The certified node key.
+    pub node_key: AuthorKey,
+    /// Valid from (ms since the epoch).
+    pub valid_from: u64,
+    /// Valid until (ms since the epoch), exclusive.
+    pub valid_until: u64,
+    /// Where the node listens (multiaddrs as text), so members can dial it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
 }
 
 /// Withdrawal of the signer's own mirror offer (kind `mirror-withdraw`).
@@ -412,6 +433,7 @@ pub enum Body {
     Endorsement(Endorsement),
     Vouch(Vouch),
     Revocation(Revocation),
+    NodeCert(NodeCert),
     /// A kind this version does not know: relayed and stored, not displayed.
     Unknown,
 }
@@ -454,6 +476,7 @@ impl Body {
             Body::Endorsement(_) => KIND_ENDORSEMENT,
             Body::Vouch(_) => KIND_VOUCH,
             Body::Revocation(_) => KIND_REVOCATION,
+            Body::NodeCert(_) => KIND_NODE_CERT,
             Body::Unknown => return None,
         })
     }
@@ -469,6 +492,7 @@ impl Body {
             Body::Endorsement(body) => codec::encode(body),
             Body::Vouch(body) => codec::encode(body),
             Body::Revocation(body) => codec::encode(body),
+            Body::NodeCert(body) => codec::encode(body),
             Body::Unknown => Vec::new(),
         }
     }
@@ -488,6 +512,7 @@ impl Body {
             KIND_ENDORSEMENT => Body::Endorsement(codec::decode(bytes).map_err(wrap)?),
             KIND_VOUCH => Body::Vouch(codec::decode(bytes).map_err(wrap)?),
             KIND_REVOCATION => Body::Revocation(codec::decode(bytes).map_err(wrap)?),
+            KIND_NODE_CERT => Body::NodeCert(codec::decode(bytes).map_err(wrap)?),
             _ => Body::Unknown,
         };
         body.check()?;
@@ -514,6 +539,12 @@ impl Body {
             ),
             Body::Revocation(revocation) => {
                 required("reason", &revocation.reason, MAX_SHORT_TEXT_BYTES)
+            }
+            Body::NodeCert(cert) => {
+                if cert.valid_until <= cert.valid_from {
+                    return Err(problem("valid_until", "must be after valid_from"));
+                }
+                list("addresses", &cert.addresses)
             }
             Body::Vouch(vouch) => {
                 required("name", &vouch.name, MAX_NAME_BYTES)?;

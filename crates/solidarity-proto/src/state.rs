@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::payload::{
     Alert, AlertCategory, AlertStatus, AlertUpdate, Endorsement, MirrorOffer, MirrorWithdraw,
-    Stance, Vouch,
+    NodeCert, Stance, Vouch,
 };
 
 /// A stored message's header facts together with its decoded body.
@@ -288,6 +288,92 @@ pub fn vouched_members<'a>(
     }
 }
 
+/// Where a node key stands under its certificates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertState {
+    /// A certificate by a trusted, unrevoked identity covers now.
+    Valid,
+    /// Its certificates have all ended.
+    Expired,
+    /// Its certificates start later.
+    NotYetValid,
+    /// Only identities this node does not trust certified it.
+    UnknownIdentity,
+    /// The certifying identity revoked itself.
+    IdentityRevoked,
+    /// The key was revoked (by itself or by its identity).
+    KeyRevoked,
+}
+
+/// A node key's best certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certification {
+    /// The identity behind the deciding certificate.
+    pub identity: AuthorKey,
+    /// Its end, ms since the epoch.
+    pub valid_until: u64,
+    /// The verdict.
+    pub state: CertState,
+    /// Addresses the certificate gives.
+    pub addresses: Vec<String>,
+}
+
+/// Judges every certified node key at `now_ms`. A key is [`CertState::Valid`] when some
+/// certificate by a trusted identity that is not revoked covers `now_ms` and the key
+/// itself is not revoked; otherwise the state names the most serious reason found
+/// (key revoked, identity revoked, unknown identity, not yet valid, expired). Renewal is
+/// seamless: any one valid certificate suffices.
+pub fn certify<'a>(
+    trusted_identities: &BTreeSet<AuthorKey>,
+    certificates: impl IntoIterator<Item = &'a Stored<NodeCert>>,
+    is_revoked: impl Fn(&AuthorKey) -> bool,
+    now_ms: u64,
+) -> BTreeMap<AuthorKey, Certification> {
+    let mut judged: BTreeMap<AuthorKey, Certification> = BTreeMap::new();
+    for certificate in certificates {
+        let cert = &certificate.body;
+        let state = if is_revoked(&cert.node_key) {
+            CertState::KeyRevoked
+        } else if is_revoked(&certificate.author) {
+            CertState::IdentityRevoked
+        } else if !trusted_identities.contains(&certificate.author) {
+            CertState::UnknownIdentity
+        } else if now_ms < cert.valid_from {
+            CertState::NotYetValid
+        } else if now_ms >= cert.valid_until {
+            CertState::Expired
+        } else {
+            CertState::Valid
+        };
+        let candidate = Certification {
+            identity: certificate.author,
+            valid_until: cert.valid_until,
+            state,
+            addresses: cert.addresses.clone(),
+        };
+        // Valid beats everything, then the most serious reason; ties: the longest-lasting.
+        let rank = |c: &Certification| {
+            let severity = match c.state {
+                CertState::Valid => 6,
+                CertState::KeyRevoked => 5,
+                CertState::IdentityRevoked => 4,
+                CertState::UnknownIdentity => 3,
+                CertState::NotYetValid => 2,
+                CertState::Expired => 1,
+            };
+            (severity, c.valid_until)
+        };
+        let better = judged
+            .get(&cert.node_key)
+            .is_none_or(|kept| rank(&candidate) > rank(kept));
+        if better {
+            judged.insert(cert.node_key, candidate);
+        }
+    }
+    judged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +400,58 @@ mod tests {
                 vouch: standing,
             },
         )
+    }
+
+    fn cert(
+        identity: u8,
+        seq: u64,
+        node: u8,
+        valid_from: u64,
+        valid_until: u64,
+    ) -> Stored<NodeCert> {
+        stored(
+            identity,
+            seq,
+            NodeCert {
+                node_key: AuthorKey([node; 32]),
+                valid_from,
+                valid_until,
+                addresses: vec![],
+            },
+        )
+    }
+
+    #[test]
+    fn certificates_are_judged_with_their_own_reason() {
+        let trusted: BTreeSet<_> = [AuthorKey([1; 32])].into();
+        let revoked = |key: &AuthorKey| key.0[0] == 8 || key.0[0] == 66;
+        let state = |certs: &[Stored<NodeCert>], node: u8, now: u64| {
+            certify(&trusted, certs, revoked, now)[&AuthorKey([node; 32])].state
+        };
+        let valid = [cert(1, 0, 50, 100, 200)];
+        assert_eq!(state(&valid, 50, 150), CertState::Valid);
+        assert_eq!(state(&valid, 50, 200), CertState::Expired);
+        assert_eq!(state(&valid, 50, 99), CertState::NotYetValid);
+        assert_eq!(
+            state(&[cert(2, 0, 50, 100, 200)], 50, 150),
+            CertState::UnknownIdentity
+        );
+        let trusted_revoked: BTreeSet<_> = [AuthorKey([8; 32])].into();
+        assert_eq!(
+            certify(&trusted_revoked, &[cert(8, 0, 50, 100, 200)], revoked, 150)
+                [&AuthorKey([50; 32])]
+                .state,
+            CertState::IdentityRevoked
+        );
+        assert_eq!(
+            state(&[cert(1, 0, 66, 100, 200)], 66, 150),
+            CertState::KeyRevoked
+        );
+        // Renewal before expiry: the newer certificate carries on seamlessly.
+        let renewed = [cert(1, 0, 50, 100, 200), cert(1, 0, 50, 180, 400)];
+        assert_eq!(state(&renewed, 50, 150), CertState::Valid);
+        assert_eq!(state(&renewed, 50, 250), CertState::Valid);
+        assert_eq!(state(&renewed, 50, 400), CertState::Expired);
     }
 
     #[test]

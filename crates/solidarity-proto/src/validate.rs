@@ -200,12 +200,12 @@ fn check(
     }
     let member = trust.is_member(&envelope.signer);
     let payload = Payload::decode(&envelope.payload);
-    // A revocation only ever revokes its own signer: it is welcome from any key, and most
-    // of all from one no longer trusted.
-    let revocation = payload
+    // A statement (revocation, certificate) only speaks for its signer: it is welcome from
+    // any key, a revocation most of all from one no longer trusted.
+    let statement = payload
         .as_ref()
-        .is_ok_and(|payload| payload.kind == payload::KIND_REVOCATION);
-    if !member && !revocation {
+        .is_ok_and(|payload| payload::is_statement_kind(&payload.kind));
+    if !member && !statement {
         return Err(Outcome::Ignore(IgnoreReason::NotMember));
     }
     let payload = payload.map_err(|e| reject(RejectReason::Malformed(e.to_string())))?;

@@ -113,6 +113,8 @@ struct MemberState {
     duress_commitment: Option<[u8; 32]>,
     /// Empty when the admin added it; else the trusted members that vouched for it.
     vouched_by: Vec<AuthorKey>,
+    /// Trusted through a collective identity's certificate ending then.
+    certified_until: Option<u64>,
 }
 
 /// Facts of a message written but not yet flushed, so validation sees it already.
@@ -357,7 +359,10 @@ impl NodeActor {
                 _ = sync_tick.tick() => self.handle_sync_tick(),
                 _ = expiry_tick.tick() => self.handle_expiry_tick().await?,
                 _ = canary_tick.tick() => self.handle_canary_tick().await?,
-                _ = canary_check.tick() => self.handle_canary_check(),
+                _ = canary_check.tick() => {
+                    self.handle_canary_check();
+                    self.handle_certificate_clock().await?;
+                }
             }
         }
         // Ordered drain: every queued write completes (and is acknowledged) before exit.
@@ -371,8 +376,15 @@ impl NodeActor {
     /// (never this node, never a compromised key).
     fn compute_members(&self) -> anyhow::Result<BTreeMap<AuthorKey, MemberState>> {
         let mut members = BTreeMap::new();
+        let identities: std::collections::BTreeSet<AuthorKey> = self
+            .members_file
+            .members
+            .iter()
+            .filter(|member| member.identity)
+            .map(|member| member.key)
+            .collect();
         for member in &self.members_file.members {
-            if member.key == self.me {
+            if member.key == self.me || member.identity {
                 continue;
             }
             members.insert(
@@ -389,11 +401,51 @@ impl NodeActor {
                         .iter()
                         .filter_map(|address| address.parse().ok())
                         .collect(),
-                    duress_commitment: member.duress_commitment.as_deref().and_then(|text| {
-                        let mut bytes = [0u8; 32];
-                        hex::decode_to_slice(text, &mut bytes).ok().map(|()| bytes)
-                    }),
+                    duress_commitment: decode_commitment(member.duress_commitment.as_deref()),
                     vouched_by: Vec::new(),
+                    certified_until: None,
+                },
+            );
+        }
+        // Node keys certified by a trusted collective identity, while the certificate lasts.
+        let certified = solidarity_proto::state::certify(
+            &identities,
+            self.views.certificates(),
+            |key| self.views.revoked_since(key).is_some(),
+            now_ms(),
+        );
+        for (node_key, certification) in certified {
+            if certification.state != solidarity_proto::state::CertState::Valid
+                || node_key == self.me
+                || members.contains_key(&node_key)
+            {
+                continue;
+            }
+            let Some(collective) = self
+                .members_file
+                .members
+                .iter()
+                .find(|member| member.key == certification.identity)
+            else {
+                continue;
+            };
+            members.insert(
+                node_key,
+                MemberState {
+                    name: collective.name.clone(),
+                    collective: collective
+                        .collective
+                        .clone()
+                        .unwrap_or_else(|| collective.name.clone()),
+                    peer: identity::peer_id(&node_key)?,
+                    addresses: certification
+                        .addresses
+                        .iter()
+                        .filter_map(|address| address.parse().ok())
+                        .collect(),
+                    duress_commitment: decode_commitment(collective.duress_commitment.as_deref()),
+                    vouched_by: Vec::new(),
+                    certified_until: Some(certification.valid_until),
                 },
             );
         }
@@ -438,6 +490,7 @@ impl NodeActor {
                         .collect(),
                     duress_commitment: None,
                     vouched_by: vouchers,
+                    certified_until: None,
                 },
             );
         }
@@ -857,7 +910,10 @@ impl NodeActor {
                     self.stored_messages += 1;
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);
-                    let changes_trust = matches!(body, Body::Vouch(_) | Body::Revocation(_));
+                    let changes_trust = matches!(
+                        body,
+                        Body::Vouch(_) | Body::Revocation(_) | Body::NodeCert(_)
+                    );
                     if matches!(body, Body::Revocation(_)) {
                         tracing::warn!(
                             key = %message.author.short(),
@@ -1425,6 +1481,20 @@ impl NodeActor {
         })
     }
 
+    /// Certificates begin and end with time: re-derive the trusted set when that changes it.
+    async fn handle_certificate_clock(&mut self) -> Result<(), ActorError> {
+        let Ok(members) = self.compute_members() else {
+            return Ok(());
+        };
+        let changed = members.len() != self.members.len()
+            || members.keys().any(|key| !self.members.contains_key(key));
+        if changed {
+            tracing::info!("certificates changed the trusted members");
+            self.apply_members().await?;
+        }
+        Ok(())
+    }
+
     /// Notifies once per change of a member's canary state (the dead-man's switch).
     fn handle_canary_check(&mut self) {
         let now = now_ms();
@@ -1482,6 +1552,7 @@ impl NodeActor {
                 last_message_at: self.last_message_at.get(key).copied(),
                 compromised_at: self.compromised.get(key).map(|state| state.detected_at),
                 revoked_since: self.views.revoked_since(key),
+                certified_until: member.certified_until,
                 canary: self.canary_view(key, now_ms()),
                 vouched_by: member
                     .vouched_by
@@ -1567,6 +1638,11 @@ impl NodeActor {
         };
         self.snapshot.send_replace(Arc::new(snapshot));
     }
+}
+
+fn decode_commitment(text: Option<&str>) -> Option<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text?, &mut bytes).ok().map(|()| bytes)
 }
 
 fn error(message: impl Into<String>) -> Response {

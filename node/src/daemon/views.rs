@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use solidarity_proto::payload::{
-    Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, Payload, Revocation,
-    Vouch,
+    Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, NodeCert, Payload,
+    Revocation, Vouch,
 };
 use solidarity_proto::state::{self, AlertView, OfferView, Stored};
 use solidarity_proto::{Body, Envelope, MessageId, payload};
@@ -22,8 +22,10 @@ pub struct Views {
     /// Endorsements and disputes by alert id.
     endorsements: HashMap<MessageId, Vec<Stored<Endorsement>>>,
     vouches: Vec<Stored<Vouch>>,
-    /// Each revoked key's revocation (the first one stored).
-    revocations: HashMap<solidarity_proto::AuthorKey, Stored<Revocation>>,
+    /// Every revocation stored.
+    revocations: Vec<Stored<Revocation>>,
+    /// Every node certificate stored.
+    certificates: Vec<Stored<NodeCert>>,
 }
 
 fn stored<T>(
@@ -55,6 +57,7 @@ impl Views {
             payload::KIND_ENDORSEMENT,
             payload::KIND_VOUCH,
             payload::KIND_REVOCATION,
+            payload::KIND_NODE_CERT,
         ] {
             for stored in store.by_kind(kind)? {
                 let decoded = Envelope::decode(&stored.envelope)
@@ -114,8 +117,11 @@ impl Views {
             Body::Vouch(vouch) => self.vouches.push(stored(id, signer, payload, vouch)),
             Body::Revocation(revocation) => {
                 self.revocations
-                    .entry(signer)
-                    .or_insert_with(|| stored(id, signer, payload, revocation));
+                    .push(stored(id, signer, payload, revocation));
+            }
+            Body::NodeCert(certificate) => {
+                self.certificates
+                    .push(stored(id, signer, payload, certificate));
             }
             Body::Unknown => {}
         }
@@ -128,13 +134,32 @@ impl Views {
 
     /// When a revoked key's messages become suspect: the time its revocation states, or
     /// else the revocation's own creation time.
+    ///
+    /// A key is revoked by its own revocation, or by one from an identity that certified it.
     pub fn revoked_since(&self, key: &solidarity_proto::AuthorKey) -> Option<u64> {
-        self.revocations.get(key).map(|revocation| {
-            revocation
-                .body
-                .compromised_since
-                .unwrap_or(revocation.created_at)
-        })
+        self.revocations
+            .iter()
+            .filter(|revocation| {
+                let revoked = revocation.body.key.unwrap_or(revocation.author);
+                revoked == *key
+                    && (revocation.author == *key
+                        || self.certificates.iter().any(|certificate| {
+                            certificate.author == revocation.author
+                                && certificate.body.node_key == *key
+                        }))
+            })
+            .map(|revocation| {
+                revocation
+                    .body
+                    .compromised_since
+                    .unwrap_or(revocation.created_at)
+            })
+            .min()
+    }
+
+    /// Every node certificate.
+    pub fn certificates(&self) -> &[Stored<NodeCert>] {
+        &self.certificates
     }
 
     /// Every vouch and vouch withdrawal.
