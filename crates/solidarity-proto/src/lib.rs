@@ -16,6 +16,7 @@
 //! - [`mod@validate`]: the pure validation function and its verdicts.
 //! - [`sync`]: the catch-up exchange (watermarks in, missing envelopes out).
 //! - [`state`]: derived current state of alerts and mirror offers.
+//! - [`trust`]: whom a node trusts: its admin's list, certificates, vouches, revocations.
 
 #![warn(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod ids;
 pub mod payload;
 pub mod state;
 pub mod sync;
+pub mod trust;
 pub mod validate;
 
 pub use envelope::{Envelope, SignedMessage};

@@ -115,6 +115,9 @@ struct MemberState {
     vouched_by: Vec<AuthorKey>,
     /// Trusted through a collective identity's certificate ending then.
     certified_until: Option<u64>,
+    /// False for a key on the admin's list that a fork or a revocation took out of trust:
+    /// still listed, never admitted.
+    trusted: bool,
 }
 
 /// Facts of a message written but not yet flushed, so validation sees it already.
@@ -211,7 +214,7 @@ struct Trust<'a> {
 
 impl TrustView for Trust<'_> {
     fn is_member(&self, key: &AuthorKey) -> bool {
-        (key == self.me || self.members.contains_key(key))
+        (key == self.me || self.members.get(key).is_some_and(|member| member.trusted))
             && !self.compromised.contains_key(key)
             && self.views.revoked_since(key).is_none()
     }
@@ -372,19 +375,108 @@ impl NodeActor {
         Ok(())
     }
 
-    /// The trusted members: the admin's own list, plus keys vouched for by enough of them
-    /// (never this node, never a compromised key).
+    /// The trusted members (see `solidarity_proto::trust`): the admin's own list, node keys
+    /// certified by identities on it, and keys vouched for by enough trusted members.
     fn compute_members(&self) -> anyhow::Result<BTreeMap<AuthorKey, MemberState>> {
-        let mut members = BTreeMap::new();
-        let identities: std::collections::BTreeSet<AuthorKey> = self
+        use solidarity_proto::trust::Why;
+        let entry = |key: &AuthorKey| self.members_file.members.iter().find(|m| m.key == *key);
+        let admin_keys = self
+            .members_file
+            .members
+            .iter()
+            .filter(|member| !member.identity)
+            .map(|member| member.key)
+            .collect();
+        let identities = self
             .members_file
             .members
             .iter()
             .filter(|member| member.identity)
             .map(|member| member.key)
             .collect();
+        let forked = self.compromised.keys().copied().collect();
+        let trusted = solidarity_proto::trust::trusted(solidarity_proto::trust::TrustInputs {
+            me: &self.me,
+            admin_keys: &admin_keys,
+            identities: &identities,
+            certificates: self.views.certificates(),
+            revocations: self.views.revocations(),
+            vouches: self.views.vouches(),
+            forked: &forked,
+            vouch_threshold: self.identity.vouch_threshold,
+            now_ms: now_ms(),
+        });
+        let parse = |addresses: &[String]| -> Vec<libp2p::Multiaddr> {
+            addresses
+                .iter()
+                .filter_map(|address| address.parse().ok())
+                .collect()
+        };
+        let mut members = BTreeMap::new();
+        for (key, why) in trusted {
+            let peer = identity::peer_id(&key)?;
+            let state = match why {
+                Why::Admin => {
+                    let Some(member) = entry(&key) else { continue };
+                    MemberState {
+                        name: member.name.clone(),
+                        collective: member
+                            .collective
+                            .clone()
+                            .unwrap_or_else(|| member.name.clone()),
+                        peer,
+                        addresses: parse(&member.addresses),
+                        duress_commitment: decode_commitment(member.duress_commitment.as_deref()),
+                        vouched_by: Vec::new(),
+                        certified_until: None,
+                        trusted: true,
+                    }
+                }
+                Why::Certified {
+                    identity,
+                    valid_until,
+                    addresses,
+                } => {
+                    let Some(collective) = entry(&identity) else {
+                        continue;
+                    };
+                    MemberState {
+                        name: collective.name.clone(),
+                        collective: collective
+                            .collective
+                            .clone()
+                            .unwrap_or_else(|| collective.name.clone()),
+                        peer,
+                        addresses: parse(&addresses),
+                        duress_commitment: decode_commitment(
+                            collective.duress_commitment.as_deref(),
+                        ),
+                        vouched_by: Vec::new(),
+                        certified_until: Some(valid_until),
+                        trusted: true,
+                    }
+                }
+                Why::Vouched { by } => {
+                    let Some(vouch) = self.views.latest_vouch_for(&key, &by) else {
+                        continue;
+                    };
+                    MemberState {
+                        name: vouch.name.clone(),
+                        collective: vouch.name.clone(),
+                        peer,
+                        addresses: parse(&vouch.addresses),
+                        duress_commitment: None,
+                        vouched_by: by,
+                        certified_until: None,
+                        trusted: true,
+                    }
+                }
+            };
+            members.insert(key, state);
+        }
+        // The admin's own entries stay listed when a fork or revocation took them out.
         for member in &self.members_file.members {
-            if member.key == self.me || member.identity {
+            if member.identity || member.key == self.me || members.contains_key(&member.key) {
                 continue;
             }
             members.insert(
@@ -396,101 +488,11 @@ impl NodeActor {
                         .clone()
                         .unwrap_or_else(|| member.name.clone()),
                     peer: identity::peer_id(&member.key)?,
-                    addresses: member
-                        .addresses
-                        .iter()
-                        .filter_map(|address| address.parse().ok())
-                        .collect(),
-                    duress_commitment: decode_commitment(member.duress_commitment.as_deref()),
-                    vouched_by: Vec::new(),
-                    certified_until: None,
-                },
-            );
-        }
-        // Node keys certified by a trusted collective identity, while the certificate lasts.
-        let certified = solidarity_proto::state::certify(
-            &identities,
-            self.views.certificates(),
-            |key| self.views.revoked_since(key).is_some(),
-            now_ms(),
-        );
-        for (node_key, certification) in certified {
-            if certification.state != solidarity_proto::state::CertState::Valid
-                || node_key == self.me
-                || members.contains_key(&node_key)
-            {
-                continue;
-            }
-            let Some(collective) = self
-                .members_file
-                .members
-                .iter()
-                .find(|member| member.key == certification.identity)
-            else {
-                continue;
-            };
-            members.insert(
-                node_key,
-                MemberState {
-                    name: collective.name.clone(),
-                    collective: collective
-                        .collective
-                        .clone()
-                        .unwrap_or_else(|| collective.name.clone()),
-                    peer: identity::peer_id(&node_key)?,
-                    addresses: certification
-                        .addresses
-                        .iter()
-                        .filter_map(|address| address.parse().ok())
-                        .collect(),
-                    duress_commitment: decode_commitment(collective.duress_commitment.as_deref()),
-                    vouched_by: Vec::new(),
-                    certified_until: Some(certification.valid_until),
-                },
-            );
-        }
-        // Keys known to be in other hands neither vouch nor get vouched for.
-        let distrusted = |key: &AuthorKey| {
-            self.compromised.contains_key(key) || self.views.revoked_since(key).is_some()
-        };
-        let base: std::collections::BTreeSet<AuthorKey> = members
-            .keys()
-            .copied()
-            .chain([self.me])
-            .filter(|key| !distrusted(key))
-            .collect();
-        let vouches: Vec<_> = self
-            .views
-            .vouches()
-            .iter()
-            .filter(|vouch| !distrusted(&vouch.author) && !distrusted(&vouch.body.member))
-            .collect();
-        let vouched =
-            solidarity_proto::state::vouched_members(&base, vouches, self.identity.vouch_threshold);
-        for (key, vouchers) in vouched {
-            if key == self.me || members.contains_key(&key) {
-                continue;
-            }
-            let Some(vouch) = self.views.latest_vouch_for(&key, &vouchers) else {
-                continue;
-            };
-            let Ok(peer) = identity::peer_id(&key) else {
-                continue;
-            };
-            members.insert(
-                key,
-                MemberState {
-                    name: vouch.name.clone(),
-                    collective: vouch.name.clone(),
-                    peer,
-                    addresses: vouch
-                        .addresses
-                        .iter()
-                        .filter_map(|address| address.parse().ok())
-                        .collect(),
+                    addresses: parse(&member.addresses),
                     duress_commitment: None,
-                    vouched_by: vouchers,
+                    vouched_by: Vec::new(),
                     certified_until: None,
+                    trusted: false,
                 },
             );
         }
@@ -509,7 +511,7 @@ impl NodeActor {
         let removed: Vec<PeerId> = self
             .members
             .iter()
-            .filter(|(key, _)| !members.contains_key(*key))
+            .filter(|(key, _)| members.get(*key).is_none_or(|state| !state.trusted))
             .map(|(_, state)| state.peer)
             .collect();
         for (key, state) in &members {
@@ -532,6 +534,7 @@ impl NodeActor {
         let dial: Vec<(PeerId, Vec<libp2p::Multiaddr>)> = self
             .members
             .values()
+            .filter(|state| state.trusted)
             .map(|state| (state.peer, state.addresses.clone()))
             .collect();
         for (peer, addresses) in dial {

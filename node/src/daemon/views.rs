@@ -132,29 +132,15 @@ impl Views {
         self.endorsements.get(alert).map_or(&[], Vec::as_slice)
     }
 
-    /// When a revoked key's messages become suspect: the time its revocation states, or
-    /// else the revocation's own creation time.
-    ///
-    /// A key is revoked by its own revocation, or by one from an identity that certified it.
+    /// When a revoked key's messages become suspect (see
+    /// `solidarity_proto::trust::revoked_since`).
     pub fn revoked_since(&self, key: &solidarity_proto::AuthorKey) -> Option<u64> {
-        self.revocations
-            .iter()
-            .filter(|revocation| {
-                let revoked = revocation.body.key.unwrap_or(revocation.author);
-                revoked == *key
-                    && (revocation.author == *key
-                        || self.certificates.iter().any(|certificate| {
-                            certificate.author == revocation.author
-                                && certificate.body.node_key == *key
-                        }))
-            })
-            .map(|revocation| {
-                revocation
-                    .body
-                    .compromised_since
-                    .unwrap_or(revocation.created_at)
-            })
-            .min()
+        solidarity_proto::trust::revoked_since(key, &self.revocations, &self.certificates)
+    }
+
+    /// Every revocation.
+    pub fn revocations(&self) -> &[Stored<Revocation>] {
+        &self.revocations
     }
 
     /// Every node certificate.

@@ -1,0 +1,139 @@
+//! Whom a node trusts, derived from its admin's list and the statements it holds.
+//!
+//! - A key the admin added is trusted.
+//! - A node key certified by an identity the admin added is trusted while a certificate
+//!   covers now (see [`certify`]).
+//! - A key vouched for by enough trusted members is trusted (see [`vouched_members`]).
+//! - Never: this node itself (it is implicitly trusted by the caller), a key known to be in
+//!   two hands (a fork), or a revoked key ([`revoked_since`]); such keys neither vouch nor
+//!   count as trusted vouchers.
+//!
+//! The result depends only on the sets of inputs, never on the order messages arrived in,
+//! so a restarted node derives the same trust from its store.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ids::AuthorKey;
+use crate::payload::{NodeCert, Revocation, Vouch};
+use crate::state::{CertState, Stored, certify, vouched_members};
+
+/// What the trust decision rests on.
+#[derive(Debug, Clone, Copy)]
+pub struct TrustInputs<'a> {
+    /// This node's own key.
+    pub me: &'a AuthorKey,
+    /// Node keys the admin added.
+    pub admin_keys: &'a BTreeSet<AuthorKey>,
+    /// Collective identity keys the admin added.
+    pub identities: &'a BTreeSet<AuthorKey>,
+    /// Every node certificate held.
+    pub certificates: &'a [Stored<NodeCert>],
+    /// Every revocation held.
+    pub revocations: &'a [Stored<Revocation>],
+    /// Every vouch held.
+    pub vouches: &'a [Stored<Vouch>],
+    /// Keys a fork proved to be in two hands.
+    pub forked: &'a BTreeSet<AuthorKey>,
+    /// Vouches needed; 0 disables vouching.
+    pub vouch_threshold: usize,
+    /// Now, ms since the epoch.
+    pub now_ms: u64,
+}
+
+/// Why a key is trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// The admin added it.
+    Admin,
+    /// A trusted collective identity certified it.
+    Certified {
+        /// The identity.
+        identity: AuthorKey,
+        /// End of the certificate, ms since the epoch.
+        valid_until: u64,
+        /// Addresses the certificate gives.
+        addresses: Vec<String>,
+    },
+    /// Trusted members vouched for it.
+    Vouched {
+        /// The vouchers.
+        by: Vec<AuthorKey>,
+    },
+}
+
+/// When a revoked key's messages become suspect, or `None` when it is not revoked. A key
+/// is revoked by its own revocation, or by one from an identity that certified it; the
+/// earliest stated time wins (a revocation without one counts from its creation).
+pub fn revoked_since(
+    key: &AuthorKey,
+    revocations: &[Stored<Revocation>],
+    certificates: &[Stored<NodeCert>],
+) -> Option<u64> {
+    revocations
+        .iter()
+        .filter(|revocation| {
+            let revoked = revocation.body.key.unwrap_or(revocation.author);
+            revoked == *key
+                && (revocation.author == *key
+                    || certificates.iter().any(|certificate| {
+                        certificate.author == revocation.author && certificate.body.node_key == *key
+                    }))
+        })
+        .map(|revocation| {
+            revocation
+                .body
+                .compromised_since
+                .unwrap_or(revocation.created_at)
+        })
+        .min()
+}
+
+/// Every key trusted now, with the reason (the admin's word first, then a certificate,
+/// then vouches).
+pub fn trusted(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Why> {
+    let revoked =
+        |key: &AuthorKey| revoked_since(key, inputs.revocations, inputs.certificates).is_some();
+    let distrusted = |key: &AuthorKey| inputs.forked.contains(key) || revoked(key);
+    let mut trusted: BTreeMap<AuthorKey, Why> = BTreeMap::new();
+    for key in inputs.admin_keys {
+        if !distrusted(key) {
+            trusted.insert(*key, Why::Admin);
+        }
+    }
+    let live_identities: BTreeSet<AuthorKey> = inputs
+        .identities
+        .iter()
+        .filter(|identity| !distrusted(identity))
+        .copied()
+        .collect();
+    for (key, certification) in certify(
+        &live_identities,
+        inputs.certificates,
+        revoked,
+        inputs.now_ms,
+    ) {
+        if certification.state == CertState::Valid && !distrusted(&key) {
+            trusted.entry(key).or_insert(Why::Certified {
+                identity: certification.identity,
+                valid_until: certification.valid_until,
+                addresses: certification.addresses,
+            });
+        }
+    }
+    let base: BTreeSet<AuthorKey> = trusted
+        .keys()
+        .copied()
+        .chain([*inputs.me])
+        .filter(|key| !distrusted(key))
+        .collect();
+    let vouches: Vec<&Stored<Vouch>> = inputs
+        .vouches
+        .iter()
+        .filter(|vouch| !distrusted(&vouch.author) && !distrusted(&vouch.body.member))
+        .collect();
+    for (key, by) in vouched_members(&base, vouches, inputs.vouch_threshold) {
+        trusted.entry(key).or_insert(Why::Vouched { by });
+    }
+    trusted.remove(inputs.me);
+    trusted
+}
