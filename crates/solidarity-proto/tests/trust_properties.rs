@@ -61,13 +61,19 @@ enum Event {
 }
 
 fn event() -> impl Strategy<Value = Event> {
-    let any_node = prop::sample::select(vec![1u8, 2, 4, 5, 6]);
+    let any_node = prop::sample::select(vec![
+        ADMIN[0],
+        ADMIN[1],
+        CERTIFIED[0],
+        CERTIFIED[1],
+        NEWCOMER,
+    ]);
     prop_oneof![
         3 => (prop::sample::select(CERTIFIED.to_vec()), -5_000i64..5_000, 1u64..20_000)
             .prop_map(|(node, from_offset, length)| Event::Certify { node, from_offset, length }),
         1 => any_node.clone().prop_map(|key| Event::RevokeSelf { key }),
         1 => prop::sample::select(CERTIFIED.to_vec()).prop_map(|node| Event::IdentityRevokes { node }),
-        2 => (prop::sample::select(vec![0u8, 1, 2, 4, 5]), any_node.clone(), any::<bool>())
+        2 => (prop::sample::select(vec![ME, ADMIN[0], ADMIN[1], CERTIFIED[0], CERTIFIED[1]]), any_node.clone(), any::<bool>())
             .prop_map(|(voucher, member, stand)| Event::Vouch { voucher, member, stand }),
         5 => any_node.prop_map(|signer| Event::Publish { signer }),
         2 => (1u64..15_000).prop_map(|ms| Event::Advance { ms }),
