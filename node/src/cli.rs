@@ -1137,12 +1137,12 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<20}  {:<8}  {:<9}  {:<20}  {:<28}  KEY STATE",
-        "NAME", "KEY", "CONNECTED", "LAST MESSAGE", "CANARY"
+        "{:<20}  {:<8}  {:<9}  {:<20}  {:<28}  {:<24}  KEY STATE",
+        "NAME", "KEY", "CONNECTED", "LAST MESSAGE", "CANARY", "CERTIFICATE"
     );
     for member in members {
         println!(
-            "{:<20}  {:<8}  {:<9}  {:<20}  {:<28}  {}",
+            "{:<20}  {:<8}  {:<9}  {:<20}  {:<28}  {:<24}  {}",
             member.name,
             member.key.short(),
             if member.connected { "yes" } else { "no" },
@@ -1151,6 +1151,10 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
                 .map(format_time)
                 .unwrap_or_else(|| "never".into()),
             canary_text(member.canary.as_ref()),
+            member.certified_until.map_or_else(
+                || "-".to_owned(),
+                |until| format!("until {}", format_time(until))
+            ),
             match (member.revoked_since, member.compromised_at) {
                 (Some(since), _) => format!("REVOKED (suspect since {})", format_time(since)),
                 (None, Some(at)) => format!("COMPROMISED since {}", format_time(at)),

@@ -830,6 +830,19 @@ async fn collective_certificates_expire_renew_and_give_way_to_a_replacement_key(
         })
         .await;
     }
+    // The status page warns of a certificate about to end.
+    let url = nodes[0]
+        .call(|client| client.status())
+        .await
+        .expect("status")
+        .status_url;
+    let (_, page) = tokio::task::spawn_blocking(move || solidarity_tests::http_get(&url))
+        .await
+        .expect("join");
+    assert!(
+        page.contains("RENEW SOON"),
+        "no certificate warning on the status page"
+    );
     let id = raise(&server, "from the certified server").await;
     eventually("its alert reaches node 1", || has_alert(&nodes[1], id)).await;
 

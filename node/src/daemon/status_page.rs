@@ -112,6 +112,27 @@ async fn api_offers(State(snapshots): State<Snapshots>) -> impl IntoResponse {
     axum::Json(latest(&snapshots).offers.clone())
 }
 
+/// Certificates ending within this time are shown as a warning.
+const CERTIFICATE_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// "until DATE (in N days)" for a member trusted through a certificate, "-" otherwise.
+pub fn certificate_text(certified_until: Option<u64>) -> String {
+    let Some(until) = certified_until else {
+        return "-".to_owned();
+    };
+    let left = Duration::from_secs(until.saturating_sub(now_ms()) / 1000);
+    let warning = if until < now_ms() + CERTIFICATE_WARNING_MS {
+        " RENEW SOON"
+    } else {
+        ""
+    };
+    format!(
+        "until {} (in {}){warning}",
+        format_time(until),
+        humantime::format_duration(left)
+    )
+}
+
 pub fn format_time(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
@@ -216,7 +237,7 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                     section #members {
                         h2 { "Members (" (snapshot.members.len()) ")" }
                         table {
-                            thead { tr { th { "Name" } th { "Key" } th { "Connected" } th { "Last message" } th { "Canary" } th { "Key state" } } }
+                            thead { tr { th { "Name" } th { "Key" } th { "Connected" } th { "Last message" } th { "Canary" } th { "Certificate" } th { "Key state" } } }
                             tbody {
                                 @for member in &snapshot.members {
                                     tr {
@@ -228,6 +249,9 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                                         td { @match member.last_message_at { Some(at) => (format_time(at)), None => "never" } }
                                         td class=(if member.canary.as_ref().is_some_and(|c| c.state != solidarity_control::CanaryState::Ok) { "down" } else { "up" }) {
                                             (crate::cli::canary_text(member.canary.as_ref()))
+                                        }
+                                        td class=(if member.certified_until.is_some_and(|until| until < now_ms() + CERTIFICATE_WARNING_MS) { "down" } else { "up" }) {
+                                            (certificate_text(member.certified_until))
                                         }
                                         td class=(if member.compromised_at.is_some() || member.revoked_since.is_some() { "down" } else { "up" }) {
                                             @if member.revoked_since.is_some() { "revoked" } @else if member.compromised_at.is_some() { "compromised" } @else { "ok" }
