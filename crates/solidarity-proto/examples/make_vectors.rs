@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 use solidarity_proto::envelope::{self, MAX_ENVELOPE_BYTES, SIGNATURE_DOMAIN};
 use solidarity_proto::payload::{
     Alert, AlertCategory, AlertStatus, AlertUpdate, Canary, CanaryCode, Endorsement, LegalType,
-    MirrorOffer, MirrorService, MirrorWithdraw, Seized, Severity, Stance, Vouch,
+    MirrorOffer, MirrorService, MirrorWithdraw, NodeCert, Revocation, Seized, Severity, Stance,
+    Vouch,
 };
 use solidarity_proto::sync::{SYNC_PROTOCOL, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
@@ -35,6 +36,8 @@ const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 const FEDERATION: &str = "test-federation";
 /// The canary interval of the canary vectors: 6 hours, a node's default.
 const CANARY_INTERVAL_SECS: u64 = 6 * 60 * 60;
+/// The `compromised_since` of the `revocation` vector: 2025-12-31T06:00:00Z.
+const COMPROMISED_SINCE_MS: u64 = NOW_MS - 18 * 60 * 60 * 1000;
 /// The duress passphrase of key1's admins in the `canary_duress` vector.
 const DURESS_PASSPHRASE: &str = "correct horse battery staple";
 /// ℓ, the order of the Ed25519 base point, little-endian.
@@ -311,6 +314,17 @@ impl Generator {
             expires_at: Some(NOW_MS + 30 * DAY_MS),
             kind: body.kind().expect("a known kind").to_owned(),
             body: body.encode(),
+        }
+    }
+
+    /// A statement payload (SPEC.md §7): seq 0, no prev, created a minute ago, no expires_at
+    /// (as `solidarity key revocation-cert` and `key certify` make them).
+    fn statement(&self, body: &Body) -> Payload {
+        Payload {
+            seq: 0,
+            prev: None,
+            expires_at: None,
+            ..self.header(0, None, body)
         }
     }
 
@@ -1170,6 +1184,162 @@ impl Generator {
             envelope::sign(&key1, &self.header(2, Some(alert.id), &endorse_offer)).bytes,
             "ignore:wrong_target",
             vec![stored_offer],
+        );
+
+        // ---- Statements: revocation and node-cert (seq 0) --------------------------------
+        // Statements stand outside the chain and speak only for their signer: accepted from
+        // any key with a valid signature, checked in full otherwise, never a fork.
+        let revocation_body = Body::Revocation(Revocation {
+            reason: "Server seized at 06:00; the key is in other hands".into(),
+            key: None,
+            compromised_since: Some(COMPROMISED_SINCE_MS),
+        });
+        let revocation_payload = self.statement(&revocation_body);
+        let revocation = envelope::sign(&key1, &revocation_payload);
+        self.push(
+            "revocation",
+            "key1 (a member) revokes its own key: a statement (seq 0, no prev, no expires_at) with compromised_since 2025-12-31T06:00:00Z.",
+            revocation.bytes.clone(),
+            "accept",
+            vec![],
+        );
+
+        // As `solidarity key revocation-cert` makes it by default.
+        let plain = Revocation {
+            reason: "server seized or key compromised".into(),
+            key: None,
+            compromised_since: None,
+        };
+        let plain_revocation = Body::Revocation(plain.clone());
+        let stranger_revocation = envelope::sign(&key3, &self.statement(&plain_revocation));
+        self.push(
+            "revocation_by_non_member",
+            "key3 (not a member) revokes its own key, without compromised_since (as made in advance): a statement is accepted from any key with a valid signature.",
+            stranger_revocation.bytes.clone(),
+            "accept",
+            vec![],
+        );
+
+        self.push(
+            "revocation_when_one_is_stored",
+            "The revocation vector when another revocation of key1 is stored (at seq 0): statements are outside the chain and never fork; both are kept.",
+            revocation.bytes.clone(),
+            "accept",
+            vec![Self::fact(&key1, 0, MessageId([0xee; 32]), "revocation")],
+        );
+
+        let node_key_revocation = Body::Revocation(Revocation {
+            reason: "node retired".into(),
+            key: Some(envelope::author_key(&key2)),
+            compromised_since: None,
+        });
+        self.push(
+            "revocation_of_certified_key",
+            "key3 (not a member, a collective identity) revokes key2 with the `key` field: valid whatever key3 certified; whether it revokes key2 is derived state (SPEC.md §13.4).",
+            envelope::sign(&key3, &self.statement(&node_key_revocation)).bytes,
+            "accept",
+            vec![],
+        );
+
+        let node_cert_body = Body::NodeCert(NodeCert {
+            node_key: envelope::author_key(&key2),
+            valid_from: CREATED_MS,
+            valid_until: CREATED_MS + 30 * DAY_MS,
+            addresses: vec!["/dns4/node2.fjord.example/tcp/4001".into()],
+        });
+        self.push(
+            "node_cert",
+            "key3 (not a member, a collective identity) certifies key2 for 30 days with one address: a statement (seq 0, no prev, no expires_at).",
+            envelope::sign(&key3, &self.statement(&node_cert_body)).bytes,
+            "accept",
+            vec![],
+        );
+
+        let mut revocation_seq1 = revocation_payload.clone();
+        revocation_seq1.seq = 1;
+        self.push(
+            "revocation_with_seq_1",
+            "The revocation vector's payload with seq 1: statement kinds must have seq 0.",
+            envelope::sign(&key1, &revocation_seq1).bytes,
+            "reject:bad_chain",
+            vec![],
+        );
+
+        let mut revocation_prev = revocation_payload.clone();
+        revocation_prev.prev = Some(MessageId([0xbb; 32]));
+        self.push(
+            "revocation_with_prev",
+            "The revocation vector's payload (seq 0) with a prev: statements never have one.",
+            envelope::sign(&key1, &revocation_prev).bytes,
+            "reject:bad_chain",
+            vec![],
+        );
+
+        let alert_seq0 = self.statement(&Body::Alert(minimal_alert()));
+        self.push(
+            "alert_with_seq_0",
+            "A minimal alert shaped like a statement (seq 0, no prev, no expires_at): seq 0 is valid only for statement kinds.",
+            envelope::sign(&key1, &alert_seq0).bytes,
+            "reject:bad_chain",
+            vec![],
+        );
+
+        let stranger_parts =
+            Envelope::decode(&stranger_revocation.bytes).expect("the revocation decodes");
+        let forged = key2
+            .sign(&[SIGNATURE_DOMAIN, &stranger_parts.payload].concat())
+            .to_bytes();
+        self.push(
+            "revocation_bad_signature",
+            "revocation_by_non_member's payload with signer key3 (not a member) and a signature made by key2: a statement is not exempt from any check but membership, so this is a Reject, not ignore:not_member.",
+            envelope_bytes(
+                1,
+                stranger_parts.signer.0,
+                stranger_parts.payload.clone(),
+                forged,
+            ),
+            "reject:bad_signature",
+            vec![],
+        );
+
+        let mut non_canonical_statement = cbor(&self.statement(&plain_revocation));
+        let seq_zero_at = non_canonical_statement
+            .windows(5)
+            .position(|window| window == [0x63, b's', b'e', b'q', 0x00])
+            .expect("the seq field");
+        non_canonical_statement.splice(seq_zero_at + 4..seq_zero_at + 5, [0x18, 0x00]);
+        self.push(
+            "revocation_non_canonical_by_non_member",
+            "A revocation of key3 (not a member), validly signed, whose payload encodes seq 0 in two bytes (0x18 0x00): only a canonical payload of a statement kind skips the membership check.",
+            sign_bytes(&key3, non_canonical_statement),
+            "ignore:not_member",
+            vec![],
+        );
+
+        let empty_reason = Body::Revocation(Revocation {
+            reason: String::new(),
+            ..plain
+        });
+        self.push(
+            "revocation_empty_reason",
+            "key1 revokes its own key with an empty reason (required, one line, at most 256 bytes).",
+            envelope::sign(&key1, &self.statement(&empty_reason)).bytes,
+            "reject:field_limit",
+            vec![],
+        );
+
+        let backwards_cert = Body::NodeCert(NodeCert {
+            node_key: envelope::author_key(&key2),
+            valid_from: CREATED_MS,
+            valid_until: CREATED_MS,
+            addresses: vec![],
+        });
+        self.push(
+            "node_cert_empty_validity",
+            "key3 certifies key2 with valid_until = valid_from (must be later).",
+            envelope::sign(&key3, &self.statement(&backwards_cert)).bytes,
+            "reject:field_limit",
+            vec![],
         );
 
         // ---- Sync messages ----------------------------------------------------------------

@@ -6,8 +6,9 @@ use proptest::prelude::*;
 use serde_bytes::ByteBuf;
 use solidarity_proto::envelope::{self, Envelope, MAX_ENVELOPE_BYTES};
 use solidarity_proto::payload::{
-    Alert, AlertCategory, AlertStatus, AlertUpdate, Canary, CanaryCode, Endorsement, LegalType,
-    MAX_LIST_ITEMS, MirrorOffer, MirrorService, MirrorWithdraw, Seized, Severity, Stance, Vouch,
+    self, Alert, AlertCategory, AlertStatus, AlertUpdate, Canary, CanaryCode, Endorsement,
+    LegalType, MAX_LIST_ITEMS, MirrorOffer, MirrorService, MirrorWithdraw, NodeCert, Revocation,
+    Seized, Severity, Stance, Vouch,
 };
 use solidarity_proto::sync::{
     MAX_PAGE_BYTES, MAX_PAGE_ENVELOPES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SYNC_AUTHORS,
@@ -15,8 +16,8 @@ use solidarity_proto::sync::{
 };
 use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
 use solidarity_proto::{
-    AuthorKey, Body, FederationId, IgnoreReason, Lookup, MessageId, Payload, TrustView, Verdict,
-    validate,
+    AuthorKey, Body, FederationId, IgnoreReason, Lookup, MessageId, Payload, RejectReason,
+    TrustView, Verdict, validate,
 };
 
 const NOW_MS: u64 = 1_767_225_600_000;
@@ -57,6 +58,22 @@ impl Lookup for Empty {
 
 fn check(bytes: &[u8]) -> Verdict {
     validate(bytes, NOW_MS, &federation(), &Empty, &Empty)
+}
+
+/// Members key1 and key2; the store holds another statement of every author at seq 0 (as
+/// a store that indexes statements by (author, 0) would report it).
+struct StatementStored;
+
+impl Lookup for StatementStored {
+    fn contains(&self, _: &MessageId) -> bool {
+        false
+    }
+    fn id_at(&self, _: &AuthorKey, seq: u64) -> Option<MessageId> {
+        (seq == 0).then_some(MessageId([0xee; 32]))
+    }
+    fn author_and_kind(&self, _: &MessageId) -> Option<(AuthorKey, String)> {
+        None
+    }
 }
 
 fn sample_alert() -> Alert {
@@ -121,7 +138,27 @@ fn sample_bodies() -> Vec<Body> {
             addresses: vec!["/ip4/192.0.2.7/tcp/4001".into()],
             vouch: false,
         }),
+        Body::Revocation(Revocation {
+            reason: "Server seized at 06:00".into(),
+            key: Some(AuthorKey([0x44; 32])),
+            compromised_since: Some(NOW_MS - DAY_MS),
+        }),
+        Body::NodeCert(NodeCert {
+            node_key: AuthorKey([0x44; 32]),
+            valid_from: NOW_MS - DAY_MS,
+            valid_until: NOW_MS + 30 * DAY_MS,
+            addresses: vec!["/ip4/192.0.2.8/tcp/4001".into()],
+        }),
     ]
+}
+
+/// The seq a valid sample of this body carries: 0 for a statement (SPEC.md §7), else 2.
+fn sample_seq(body: &Body) -> u64 {
+    if payload::is_statement_kind(body.kind().expect("a known kind")) {
+        0
+    } else {
+        2
+    }
 }
 
 fn payload_of(body: &Body, seq: u64) -> Payload {
@@ -136,12 +173,12 @@ fn payload_of(body: &Body, seq: u64) -> Payload {
     }
 }
 
-/// A valid, signed envelope of each v1 kind.
+/// A valid, signed envelope of each v1 kind: seq 2 with a prev, or seq 0 for a statement.
 fn signed_samples() -> Vec<(Body, envelope::SignedMessage)> {
     sample_bodies()
         .into_iter()
         .map(|body| {
-            let signed = envelope::sign(&key1(), &payload_of(&body, 2));
+            let signed = envelope::sign(&key1(), &payload_of(&body, sample_seq(&body)));
             (body, signed)
         })
         .collect()
@@ -209,7 +246,7 @@ fn envelope_round_trips_and_keeps_its_id() {
             Some(signed.id)
         );
         let payload = Payload::decode(&envelope.payload).expect("payload decodes");
-        assert_eq!(payload, payload_of(&body, 2));
+        assert_eq!(payload, payload_of(&body, sample_seq(&body)));
         assert_eq!(
             Body::decode(&payload.kind, &payload.body).expect("body"),
             body
@@ -326,9 +363,10 @@ fn signer_bytes(bytes: &[u8]) -> std::ops::Range<usize> {
 }
 
 /// The verdict a corrupted envelope must get: Ignore(not member) when only the signer's key
-/// bytes changed, Reject otherwise.
-fn is_expected_corruption_verdict(verdict: &Verdict, in_signer: bool) -> bool {
-    if in_signer {
+/// bytes of a chain message changed, Reject otherwise. A statement (revocation, node-cert) is
+/// accepted from any key, so another signer only fails its signature check: Reject.
+fn is_expected_corruption_verdict(verdict: &Verdict, in_signer: bool, statement: bool) -> bool {
+    if in_signer && !statement {
         matches!(verdict, Verdict::Ignore(IgnoreReason::NotMember))
     } else {
         matches!(verdict, Verdict::Reject(_))
@@ -338,8 +376,9 @@ fn is_expected_corruption_verdict(verdict: &Verdict, in_signer: bool) -> bool {
 /// Flips every bit of a valid envelope of `kind`, one at a time, and asserts the verdict.
 ///
 /// A flip inside the signer's key bytes makes another key, which is not a member:
-/// Ignore(not member), since member lists differ between honest nodes (SPEC.md §9). Every
-/// other flip is a Reject: a flip inside `payload` changes the signed bytes, and every other
+/// Ignore(not member), since member lists differ between honest nodes (SPEC.md §9), except
+/// for a statement, which skips the membership check and fails its signature. Every other
+/// flip is a Reject: a flip inside `payload` changes the signed bytes, and every other
 /// check that can Ignore (clock, expiry, seq conflict, update target) runs after the
 /// signature; a flip anywhere else either breaks the CBOR, changes `v` or `sig` (unsupported
 /// version, bad signature) or yields a non-canonical encoding of the same envelope, which is
@@ -352,13 +391,14 @@ fn assert_every_bit_flip_is_dropped(kind: &str) {
         .into_iter()
         .find(|(body, _)| body.kind() == Some(kind))
         .expect("a sample of the kind");
+    let statement = payload::is_statement_kind(kind);
     let signer = signer_bytes(&signed.bytes);
     for bit in 0..signed.bytes.len() * 8 {
         let mut bytes = signed.bytes.clone();
         bytes[bit / 8] ^= 1 << (bit % 8);
         let verdict = check(&bytes);
         assert!(
-            is_expected_corruption_verdict(&verdict, signer.contains(&(bit / 8))),
+            is_expected_corruption_verdict(&verdict, signer.contains(&(bit / 8)), statement),
             "{kind}: flipping bit {bit} gave {verdict:?}"
         );
     }
@@ -397,6 +437,119 @@ fn every_bit_flip_of_an_endorsement_is_dropped() {
 #[test]
 fn every_bit_flip_of_a_vouch_is_dropped() {
     assert_every_bit_flip_is_dropped("vouch");
+}
+
+#[test]
+fn every_bit_flip_of_a_revocation_is_dropped() {
+    assert_every_bit_flip_is_dropped("revocation");
+}
+
+#[test]
+fn every_bit_flip_of_a_node_cert_is_dropped() {
+    assert_every_bit_flip_is_dropped("node-cert");
+}
+
+// ---- Statements ---------------------------------------------------------------------------
+
+/// The revocation sample with its header set to `seq` (and a prev when seq ≥ 2).
+fn revocation_with_seq(seq: u64) -> Payload {
+    let body = sample_bodies()
+        .into_iter()
+        .find(|body| matches!(body, Body::Revocation(_)))
+        .expect("a revocation sample");
+    payload_of(&body, seq)
+}
+
+#[test]
+fn seq_0_is_valid_exactly_for_statement_kinds() {
+    // SPEC.md §7, §9 step 8: statements have seq 0 and no prev, every other kind seq ≥ 1.
+    let bad_chain = |payload: &Payload| {
+        matches!(
+            check(&envelope::sign(&key1(), payload).bytes),
+            Verdict::Reject(RejectReason::BadChain)
+        )
+    };
+    for seq in [1, 2, 7] {
+        assert!(
+            bad_chain(&revocation_with_seq(seq)),
+            "revocation at seq {seq}"
+        );
+    }
+    let with_prev = Payload {
+        prev: Some(MessageId([9; 32])),
+        ..revocation_with_seq(0)
+    };
+    assert!(bad_chain(&with_prev), "revocation with a prev");
+    for body in sample_bodies() {
+        let statement = payload::is_statement_kind(body.kind().expect("known kind"));
+        assert_eq!(
+            bad_chain(&payload_of(&body, 0)),
+            !statement,
+            "{:?} at seq 0",
+            body.kind()
+        );
+    }
+    let unknown_at_zero = Payload {
+        kind: "revocation/2".into(),
+        body: vec![0xa0],
+        ..revocation_with_seq(0)
+    };
+    assert!(
+        bad_chain(&unknown_at_zero),
+        "unknown kinds are never statements"
+    );
+}
+
+#[test]
+fn statements_are_accepted_from_non_members_and_never_fork() {
+    let stranger = SigningKey::from_bytes(&[3; 32]);
+    for (body, _) in signed_samples() {
+        let kind = body.kind().expect("known kind");
+        let signed = envelope::sign(&stranger, &payload_of(&body, sample_seq(&body)));
+        let verdict = validate(
+            &signed.bytes,
+            NOW_MS,
+            &federation(),
+            &Empty,
+            &StatementStored,
+        );
+        if payload::is_statement_kind(kind) {
+            assert!(
+                matches!(&verdict, Verdict::Accept(accepted) if accepted.id == signed.id),
+                "{kind}: {verdict:?}"
+            );
+        } else {
+            assert_eq!(
+                verdict,
+                Verdict::Ignore(IgnoreReason::NotMember),
+                "{kind} by a non-member"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_non_members_statement_is_checked_in_full() {
+    // Only membership is skipped: a bad signature or a broken field is still a Reject.
+    let stranger = SigningKey::from_bytes(&[3; 32]);
+    let payload = revocation_with_seq(0);
+    let mut forged = envelope::sign(&stranger, &payload).bytes;
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert_eq!(check(&forged), Verdict::Reject(RejectReason::BadSignature));
+    let blank = Payload {
+        body: Body::Revocation(Revocation {
+            reason: " ".into(),
+            key: None,
+            compromised_since: None,
+        })
+        .encode(),
+        ..payload
+    };
+    assert!(matches!(
+        check(&envelope::sign(&stranger, &blank).bytes),
+        Verdict::Reject(RejectReason::FieldLimit(error)) if error.field == "reason"
+    ));
 }
 
 // ---- Property tests ---------------------------------------------------------------------
@@ -571,12 +724,50 @@ proptest! {
     }
 
     #[test]
+    fn any_revocation_within_limits_is_accepted_from_any_key(
+        secret in any::<[u8; 32]>(),
+        reason in line(64),
+        key in proptest::option::of(any::<[u8; 32]>()),
+        compromised_since in proptest::option::of(any::<u64>()),
+        created_at in 0..=NOW_MS + MAX_CLOCK_SKEW_MS,
+    ) {
+        let body = Body::Revocation(Revocation {
+            reason,
+            key: key.map(AuthorKey),
+            compromised_since,
+        });
+        let payload = Payload {
+            fed: federation(),
+            seq: 0,
+            prev: None,
+            created_at,
+            expires_at: None,
+            kind: "revocation".into(),
+            body: body.encode(),
+        };
+        let signed = envelope::sign(&SigningKey::from_bytes(&secret), &payload);
+        // Another statement of the signer stored at seq 0 is no fork.
+        for verdict in [
+            check(&signed.bytes),
+            validate(&signed.bytes, NOW_MS, &federation(), &Empty, &StatementStored),
+        ] {
+            match verdict {
+                Verdict::Accept(accepted) => {
+                    prop_assert_eq!(accepted.id, signed.id);
+                    prop_assert_eq!(&accepted.payload, &payload);
+                    prop_assert_eq!(&accepted.body, &body);
+                }
+                other => prop_assert!(false, "not accepted: {:?}", other),
+            }
+        }
+    }
+
+    #[test]
     fn any_unknown_kind_with_any_body_is_accepted(
         kind in "[a-z0-9./-]{1,64}",
         body in proptest::collection::vec(any::<u8>(), 0..512),
     ) {
-        prop_assume!(!["alert", "alert-update", "mirror-offer", "mirror-withdraw"]
-            .contains(&kind.as_str()));
+        prop_assume!(Body::decode(&kind, &[]).is_ok_and(|body| body == Body::Unknown));
         let payload = Payload {
             fed: federation(),
             seq: 1,
@@ -635,7 +826,7 @@ proptest! {
         // key bytes, Reject everywhere else.
         let in_signer = signer_bytes(&signed.bytes).contains(&at);
         prop_assert!(
-            is_expected_corruption_verdict(&verdict, in_signer),
+            is_expected_corruption_verdict(&verdict, in_signer, false),
             "byte {} = {:#04x}: {:?}", at, value, verdict
         );
     }

@@ -362,6 +362,38 @@ fn accepted_vectors_are_reproduced_by_signing_their_decoded_payload() {
 }
 
 #[test]
+fn accepted_statements_have_seq_0_and_chain_messages_seq_1_or_more() {
+    // SPEC.md §7: statement kinds (revocation, node-cert) carry seq 0 and no prev; every
+    // other kind seq ≥ 1. Statements are accepted from non-members (§9 step 5).
+    let index = index();
+    let mut statements = 0;
+    let mut from_non_members = 0;
+    for vector in array(&index, "vectors") {
+        if text(vector, "verdict") != "accept" {
+            continue;
+        }
+        let name = text(vector, "name");
+        let envelope = Envelope::decode(&read_hex(text(vector, "file"))).expect("envelope");
+        let header = solidarity_proto::Payload::decode(&envelope.payload).expect("payload");
+        if payload::is_statement_kind(&header.kind) {
+            assert_eq!((header.seq, header.prev), (0, None), "{name}");
+            statements += 1;
+            let members = Context::from_json(&vector["context"]).members;
+            if !members.contains(&envelope.signer) {
+                from_non_members += 1;
+            }
+        } else {
+            assert!(header.seq >= 1, "{name}");
+        }
+    }
+    assert!(statements >= 3, "the statement vectors were checked");
+    assert!(
+        from_non_members >= 1,
+        "a non-member's statement is accepted"
+    );
+}
+
+#[test]
 fn duress_entry_derives_the_token_of_the_duress_canary() {
     // SPEC.md §8.7.1: key = SHA-256("solidarity/v1/duress-key\0" ‖ author ‖ passphrase),
     // commitment = SHA-256("solidarity/v1/duress\0" ‖ key).
