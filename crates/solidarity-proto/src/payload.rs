@@ -394,7 +394,7 @@ pub struct Revocation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<AuthorKey>,
     /// Messages the key signed from this time on (ms since the epoch) are suspect; absent:
-    /// from when each node first learns of the revocation.
+    /// from the revocation's own `created_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compromised_since: Option<u64>,
 }

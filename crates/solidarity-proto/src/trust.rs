@@ -62,12 +62,15 @@ pub enum Why {
 }
 
 /// When a revoked key's messages become suspect, or `None` when it is not revoked. A key
-/// is revoked by its own revocation, or by one from an identity that certified it; the
-/// earliest stated time wins (a revocation without one counts from its creation).
+/// is revoked by its own revocation, or by one from an identity **this node trusts**
+/// (`identities`) that certified it: a stranger cannot revoke a member by certifying it
+/// first. The earliest stated time wins (a revocation without one counts from its
+/// creation).
 pub fn revoked_since(
     key: &AuthorKey,
     revocations: &[Stored<Revocation>],
     certificates: &[Stored<NodeCert>],
+    identities: &BTreeSet<AuthorKey>,
 ) -> Option<u64> {
     revocations
         .iter()
@@ -75,9 +78,11 @@ pub fn revoked_since(
             let revoked = revocation.body.key.unwrap_or(revocation.author);
             revoked == *key
                 && (revocation.author == *key
-                    || certificates.iter().any(|certificate| {
-                        certificate.author == revocation.author && certificate.body.node_key == *key
-                    }))
+                    || (identities.contains(&revocation.author)
+                        && certificates.iter().any(|certificate| {
+                            certificate.author == revocation.author
+                                && certificate.body.node_key == *key
+                        })))
         })
         .map(|revocation| {
             revocation
@@ -91,8 +96,15 @@ pub fn revoked_since(
 /// Every key trusted now, with the reason (the admin's word first, then a certificate,
 /// then vouches).
 pub fn trusted(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Why> {
-    let revoked =
-        |key: &AuthorKey| revoked_since(key, inputs.revocations, inputs.certificates).is_some();
+    let revoked = |key: &AuthorKey| {
+        revoked_since(
+            key,
+            inputs.revocations,
+            inputs.certificates,
+            inputs.identities,
+        )
+        .is_some()
+    };
     let distrusted = |key: &AuthorKey| inputs.forked.contains(key) || revoked(key);
     let mut trusted: BTreeMap<AuthorKey, Why> = BTreeMap::new();
     for key in inputs.admin_keys {
@@ -136,4 +148,56 @@ pub fn trusted(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Why> {
     }
     trusted.remove(inputs.me);
     trusted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored<T>(author: u8, created_at: u64, body: T) -> Stored<T> {
+        Stored {
+            id: crate::MessageId([author; 32]),
+            author: AuthorKey([author; 32]),
+            seq: 0,
+            created_at,
+            expires_at: None,
+            body,
+        }
+    }
+
+    #[test]
+    fn a_stranger_cannot_revoke_a_member_by_certifying_it_first() {
+        let member = AuthorKey([1; 32]);
+        let stranger = 9;
+        let certificates = [stored(
+            stranger,
+            5,
+            NodeCert {
+                node_key: member,
+                valid_from: 0,
+                valid_until: 100,
+                addresses: vec![],
+            },
+        )];
+        let revocations = [stored(
+            stranger,
+            6,
+            Revocation {
+                reason: "hostile".into(),
+                key: Some(member),
+                compromised_since: Some(0),
+            },
+        )];
+        let trusted_identities = BTreeSet::new();
+        assert_eq!(
+            revoked_since(&member, &revocations, &certificates, &trusted_identities),
+            None
+        );
+        // The same statements from an identity the node trusts do revoke the key.
+        let identities: BTreeSet<_> = [AuthorKey([stranger; 32])].into();
+        assert_eq!(
+            revoked_since(&member, &revocations, &certificates, &identities),
+            Some(0)
+        );
+    }
 }

@@ -274,7 +274,8 @@ proptest! {
                     );
                     if let Verdict::Accept(accepted) = verdict {
                         world.stored.insert(accepted.id);
-                        let revoked = revoked_since(&author(signer), &world.revocations, &world.certificates);
+                        let identities: BTreeSet<_> = [author(IDENTITY)].into();
+                        let revoked = revoked_since(&author(signer), &world.revocations, &world.certificates, &identities);
                         prop_assert!(revoked.is_none(), "accepted a message of revoked key {signer}");
                         prop_assert!(!world.revoked.contains(&signer), "accepted a message of revoked key {signer}");
                         if CERTIFIED.contains(&signer) && !members_by_vouch(&world, signer) {

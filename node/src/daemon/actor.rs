@@ -9,7 +9,7 @@
 //!   connected member, ask for what we miss; answer others' requests from the store.
 //! - After each change the actor publishes a fresh [`Snapshot`] for the status page.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,17 +206,17 @@ pub fn now_ms() -> u64 {
 }
 
 struct Trust<'a> {
+    revoked: BTreeSet<AuthorKey>,
     me: &'a AuthorKey,
     members: &'a BTreeMap<AuthorKey, MemberState>,
     compromised: &'a HashMap<AuthorKey, Compromised>,
-    views: &'a Views,
 }
 
 impl TrustView for Trust<'_> {
     fn is_member(&self, key: &AuthorKey) -> bool {
         (key == self.me || self.members.get(key).is_some_and(|member| member.trusted))
             && !self.compromised.contains_key(key)
-            && self.views.revoked_since(key).is_none()
+            && !self.revoked.contains(key)
     }
 }
 
@@ -759,7 +759,7 @@ impl NodeActor {
             let _ = reply.send(error("cannot sign a message of unknown kind"));
             return Ok(());
         };
-        if self.views.revoked_since(&self.me).is_some() {
+        if self.revoked_since(&self.me).is_some() {
             let _ = reply.send(error(
                 "this node's key is revoked: nothing was signed. Set up a new node key and ask the members to add it",
             ));
@@ -825,7 +825,13 @@ impl NodeActor {
             me: &self.me,
             members: &self.members,
             compromised: &self.compromised,
-            views: &self.views,
+            revoked: self
+                .members
+                .keys()
+                .chain([&self.me])
+                .filter(|key| self.revoked_since(key).is_some())
+                .copied()
+                .collect(),
         };
         let lookup = NodeLookup {
             store: self.store.as_ref(),
@@ -1043,6 +1049,15 @@ impl NodeActor {
     /// Validates received bytes and queues the write of an accepted message.
     async fn ingest(&mut self, data: &[u8]) -> Result<Acceptance, ActorError> {
         match self.validate(data, now_ms()) {
+            // The protocol takes statements from any key; this node keeps only those of keys
+            // it has a reason to care about, so strangers cannot fill its store.
+            Verdict::Accept(accepted)
+                if solidarity_proto::payload::is_statement_kind(&accepted.payload.kind)
+                    && !self.knows(&accepted.signer) =>
+            {
+                tracing::debug!("statement by an unknown key ignored");
+                Ok(Acceptance::Ignore)
+            }
             Verdict::Accept(accepted) => {
                 let accepted = *accepted;
                 let envelope = data.to_vec();
@@ -1173,10 +1188,13 @@ impl NodeActor {
         if round == 0 && !self.syncing.insert(peer) {
             return;
         }
+        // Identities sign statements (certificates, revocations) only, but those must sync too.
+        let identities = self.identities();
         let have = self
             .members
             .keys()
             .chain([&self.me])
+            .chain(identities.iter())
             .map(|author| self.watermark(author))
             .collect();
         let request = SyncRequest {
@@ -1256,7 +1274,9 @@ impl NodeActor {
                         Vec::new()
                     });
             for statement in statements {
-                if response.envelopes.len() < limit {
+                if response.envelopes.len() < limit
+                    && bytes + statement.envelope.len() <= sync::MAX_PAGE_BYTES
+                {
                     bytes += statement.envelope.len();
                     response
                         .envelopes
@@ -1347,6 +1367,39 @@ impl NodeActor {
         if let Some(peer) = connected_peer {
             self.start_sync(peer, 0);
         }
+    }
+
+    /// Whether a key is one this node has a reason to hear statements from: itself, anyone
+    /// on its admin's list (members and identities), or a key it trusts or once did.
+    fn knows(&self, key: &AuthorKey) -> bool {
+        *key == self.me
+            || self.members.contains_key(key)
+            || self.compromised.contains_key(key)
+            || self
+                .members_file
+                .members
+                .iter()
+                .any(|member| member.key == *key)
+    }
+
+    /// The collective identities the admin trusts.
+    fn identities(&self) -> BTreeSet<AuthorKey> {
+        self.members_file
+            .members
+            .iter()
+            .filter(|member| member.identity)
+            .map(|member| member.key)
+            .collect()
+    }
+
+    /// When `key` was revoked (see `solidarity_proto::trust::revoked_since`).
+    fn revoked_since(&self, key: &AuthorKey) -> Option<u64> {
+        solidarity_proto::trust::revoked_since(
+            key,
+            self.views.revocations(),
+            self.views.certificates(),
+            &self.identities(),
+        )
     }
 
     /// Checks a statement signed elsewhere (a revocation) like a received message, stores
@@ -1554,7 +1607,7 @@ impl NodeActor {
                 connected: self.connected.contains(key),
                 last_message_at: self.last_message_at.get(key).copied(),
                 compromised_at: self.compromised.get(key).map(|state| state.detected_at),
-                revoked_since: self.views.revoked_since(key),
+                revoked_since: self.revoked_since(key),
                 certified_until: member.certified_until,
                 canary: self.canary_view(key, now_ms()),
                 vouched_by: member
@@ -1591,7 +1644,7 @@ impl NodeActor {
                 .compromised
                 .get(&self.me)
                 .map(|state| state.detected_at),
-            own_key_revoked_since: self.views.revoked_since(&self.me),
+            own_key_revoked_since: self.revoked_since(&self.me),
         }
     }
 
@@ -1604,7 +1657,6 @@ impl NodeActor {
                 .get(author)
                 .is_some_and(|state| seq >= state.from_seq)
                 || self
-                    .views
                     .revoked_since(author)
                     .is_some_and(|since| created_at >= since)
         };
@@ -1625,7 +1677,10 @@ impl NodeActor {
                 self.views
                     .endorsements_of(&alert.id)
                     .iter()
-                    .filter(|endorsement| !self.compromised.contains_key(&endorsement.author)),
+                    .filter(|endorsement| {
+                        !self.compromised.contains_key(&endorsement.author)
+                            && self.revoked_since(&endorsement.author).is_none()
+                    }),
                 collective_of,
                 self.identity.confirm_threshold,
             );

@@ -132,12 +132,6 @@ impl Views {
         self.endorsements.get(alert).map_or(&[], Vec::as_slice)
     }
 
-    /// When a revoked key's messages become suspect (see
-    /// `solidarity_proto::trust::revoked_since`).
-    pub fn revoked_since(&self, key: &solidarity_proto::AuthorKey) -> Option<u64> {
-        solidarity_proto::trust::revoked_since(key, &self.revocations, &self.certificates)
-    }
-
     /// Every revocation.
     pub fn revocations(&self) -> &[Stored<Revocation>] {
         &self.revocations
