@@ -709,7 +709,41 @@ async fn seizure_drill_a_published_revocation_stops_the_seized_key_everywhere() 
     .await;
     let late = signed_at(&seized_key, 42, day_ago, "forgery after the return");
     injector.net.publish(late).await.expect("publish");
+    // Nor is a canary signed with the seized key: the member's canary stays as it was.
+    let canary_before = canary_of(&nodes[0], seized)
+        .await
+        .map(|canary| canary.last_at);
+    let canary = Body::Canary(solidarity_proto::payload::Canary {
+        statement: "all is well".into(),
+        codes: solidarity_proto::payload::CanaryCode::ALL.to_vec(),
+        interval_secs: 21_600,
+        token: vec![0; 32],
+    });
+    let forged_canary = envelope::sign(
+        &seized_key,
+        &Payload {
+            fed: FederationId::from_name(FEDERATION),
+            seq: 43,
+            prev: Some(MessageId([7; 32])),
+            created_at: now_ms(),
+            expires_at: None,
+            kind: "canary".into(),
+            body: canary.encode(),
+        },
+    );
+    injector
+        .net
+        .publish(forged_canary.bytes)
+        .await
+        .expect("publish");
     tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        canary_of(&nodes[0], seized)
+            .await
+            .map(|canary| canary.last_at),
+        canary_before,
+        "a canary signed by a revoked key was accepted"
+    );
 
     for node in nodes.iter().chain([&returning]) {
         let alerts = node.alerts().await;
