@@ -383,7 +383,9 @@ fn devnet_starts_a_working_federation_and_cleans_up() {
     wait_for("the alert on node2", || {
         alert_state(&data_dirs[2], &id).is_some()
     });
-    assert!(http_get(&urls[1]).1.contains("devnet demo"));
+    wait_for("the alert on node1's status page", || {
+        http_get(&urls[1]).1.contains("devnet demo")
+    });
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &devnet.id().to_string()])
         .status();

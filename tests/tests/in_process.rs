@@ -854,7 +854,7 @@ async fn collective_certificates_expire_renew_and_give_way_to_a_replacement_key(
     // A short certificate, published by a friend: the server is trusted, connects, speaks.
     key_command(
         server.dir.path(),
-        certify("short.cert", server.card().await, Duration::from_secs(3)),
+        certify("short.cert", server.card().await, Duration::from_secs(8)),
     )
     .await;
     publish_statement(&nodes[0], &offline.path().join("short.cert")).await;
