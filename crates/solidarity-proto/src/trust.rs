@@ -4,8 +4,9 @@
 //! - A node key certified by an identity the admin added is trusted while a certificate
 //!   covers now (see [`certify`]).
 //! - A key vouched for by enough trusted members is trusted (see [`vouched_members`]).
-//! - Never: this node itself (it is implicitly trusted by the caller), a key known to be in
-//!   two hands (a fork), or a revoked key ([`revoked_since`]); such keys neither vouch nor
+//! - Never: this node itself (it is implicitly trusted by the caller), a revoked key
+//!   ([`revoked_since`]), or a key known to be in two hands (a fork) unless a trusted
+//!   identity certified it again after the fork was detected; such keys neither vouch nor
 //!   count as trusted vouchers.
 //!
 //! The result depends only on the sets of inputs, never on the order messages arrived in,
@@ -32,8 +33,8 @@ pub struct TrustInputs<'a> {
     pub revocations: &'a [Stored<Revocation>],
     /// Every vouch held.
     pub vouches: &'a [Stored<Vouch>],
-    /// Keys a fork proved to be in two hands.
-    pub forked: &'a BTreeSet<AuthorKey>,
+    /// Keys a fork proved to be in two hands, with when this node detected it.
+    pub forked: &'a BTreeMap<AuthorKey, u64>,
     /// Vouches needed; 0 disables vouching.
     pub vouch_threshold: usize,
     /// Now, ms since the epoch.
@@ -105,7 +106,23 @@ pub fn trusted(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Why> {
         )
         .is_some()
     };
-    let distrusted = |key: &AuthorKey| inputs.forked.contains(key) || revoked(key);
+    // A forked key stays out until a trusted identity certifies it again after the fork
+    // was detected (its collective vouches the key is back in its hands alone).
+    let recertified_after = |key: &AuthorKey, detected_at: u64| {
+        inputs.certificates.iter().any(|certificate| {
+            certificate.body.node_key == *key
+                && certificate.created_at > detected_at
+                && inputs.identities.contains(&certificate.author)
+                && !revoked(&certificate.author)
+        })
+    };
+    let distrusted = |key: &AuthorKey| {
+        revoked(key)
+            || inputs
+                .forked
+                .get(key)
+                .is_some_and(|detected_at| !recertified_after(key, *detected_at))
+    };
     let mut trusted: BTreeMap<AuthorKey, Why> = BTreeMap::new();
     for key in inputs.admin_keys {
         if !distrusted(key) {
@@ -198,6 +215,48 @@ mod tests {
         assert_eq!(
             revoked_since(&member, &revocations, &certificates, &identities),
             Some(0)
+        );
+    }
+
+    #[test]
+    fn a_forked_key_is_trusted_again_only_when_recertified_after_the_fork() {
+        let node = AuthorKey([1; 32]);
+        let identity = 7;
+        let identities: BTreeSet<_> = [AuthorKey([identity; 32])].into();
+        let certificate = |created_at: u64| {
+            stored(
+                identity,
+                created_at,
+                NodeCert {
+                    node_key: node,
+                    valid_from: 0,
+                    valid_until: 1_000,
+                    addresses: vec![],
+                },
+            )
+        };
+        let forked: BTreeMap<_, _> = [(node, 50)].into();
+        let trust = |certificates: &[Stored<NodeCert>]| {
+            trusted(TrustInputs {
+                me: &AuthorKey([0; 32]),
+                admin_keys: &BTreeSet::new(),
+                identities: &identities,
+                certificates,
+                revocations: &[],
+                vouches: &[],
+                forked: &forked,
+                vouch_threshold: 2,
+                now_ms: 100,
+            })
+            .contains_key(&node)
+        };
+        assert!(
+            !trust(&[certificate(10)]),
+            "a certificate from before the fork does not count"
+        );
+        assert!(
+            trust(&[certificate(10), certificate(60)]),
+            "re-certified after the fork"
         );
     }
 }

@@ -130,7 +130,7 @@ impl World {
             certificates,
             revocations,
             vouches,
-            forked: &BTreeSet::new(),
+            forked: &BTreeMap::new(),
             vouch_threshold: 2,
             now_ms: self.now,
         })
@@ -300,7 +300,7 @@ fn members_by_vouch(world: &World, signer: u8) -> bool {
         certificates: &world.certificates,
         revocations: &world.revocations,
         vouches: &world.vouches,
-        forked: &BTreeSet::new(),
+        forked: &BTreeMap::new(),
         vouch_threshold: 2,
         now_ms: world.now,
     });

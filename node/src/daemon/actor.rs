@@ -214,8 +214,9 @@ struct Trust<'a> {
 
 impl TrustView for Trust<'_> {
     fn is_member(&self, key: &AuthorKey) -> bool {
-        (key == self.me || self.members.get(key).is_some_and(|member| member.trusted))
-            && !self.compromised.contains_key(key)
+        // Membership already excludes forked keys, unless re-certified since the fork.
+        (key == self.me && !self.compromised.contains_key(key)
+            || self.members.get(key).is_some_and(|member| member.trusted))
             && !self.revoked.contains(key)
     }
 }
@@ -394,7 +395,11 @@ impl NodeActor {
             .filter(|member| member.identity)
             .map(|member| member.key)
             .collect();
-        let forked = self.compromised.keys().copied().collect();
+        let forked = self
+            .compromised
+            .iter()
+            .map(|(key, state)| (*key, state.detected_at))
+            .collect();
         let trusted = solidarity_proto::trust::trusted(solidarity_proto::trust::TrustInputs {
             me: &self.me,
             admin_keys: &admin_keys,
