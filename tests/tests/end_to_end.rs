@@ -484,3 +484,46 @@ fn revocation_certificate_and_canary_commands_work_from_the_cli() {
         assert!(stderr.contains("revoked"), "{stderr}");
     }
 }
+
+#[test]
+fn malformed_control_requests_get_a_clear_error_and_change_nothing() {
+    use std::io::{Read, Write};
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("a");
+    init(&dir);
+    let _node = BinaryNode::start(&dir);
+    let before = cli_ok(&dir, &["alert", "list", "--json"]);
+    let socket = dir.join("control.sock");
+    let oversized = vec![b'x'; solidarity_control::MAX_REQUEST_BYTES + 10];
+    for request in [
+        &b"this is not json\n"[..],
+        b"{\"op\":\"alert_raise\"}\n",
+        b"{\"op\":\"no_such_command\"}\n",
+        &oversized,
+    ] {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+        stream.write_all(request).expect("write");
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read");
+        let answer: serde_json::Value = serde_json::from_str(answer.trim()).expect("a JSON answer");
+        assert_eq!(answer["result"], "error", "{answer}");
+        assert!(!answer["message"].as_str().unwrap_or_default().is_empty());
+    }
+    let mode = std::fs::metadata(&socket).expect("socket").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let dir_mode = std::fs::metadata(&dir).expect("dir").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&dir_mode) & 0o777,
+        0o700
+    );
+    assert_eq!(
+        cli_ok(&dir, &["alert", "list", "--json"]),
+        before,
+        "nothing changed"
+    );
+    assert!(cli(&dir, &["status"]).0, "the daemon still answers");
+}

@@ -950,3 +950,58 @@ async fn collective_certificates_expire_renew_and_give_way_to_a_replacement_key(
         node.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_gossip_does_not_hurt_a_live_node() {
+    let nodes = federation(3).await;
+    let injector = injector_at(&nodes, 0).await;
+    let honest = signed(
+        &injector.key,
+        &Body::Alert(alert("honest after the garbage")),
+    );
+    let mut truncated = honest.clone();
+    truncated.truncate(honest.len() / 2);
+    let mut deeply_nested = vec![0x81u8; 10_000]; // arrays nested 10 000 deep
+    deeply_nested.push(0x00);
+    let huge_declared_length = vec![0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+    // (Of another message: a variant with the same signer and payload shares the content
+    // id, and gossip would then drop the honest copy as a duplicate until sync.)
+    let wrong_version = {
+        let other = signed(&injector.key, &Body::Alert(alert("wrong version")));
+        let mut envelope = solidarity_proto::Envelope::decode(&other).expect("decodes");
+        envelope.v = 9;
+        envelope.encode()
+    };
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![],
+        b"not cbor at all".to_vec(),
+        truncated,
+        deeply_nested,
+        huge_declared_length,
+        wrong_version,
+        vec![0u8; solidarity_proto::envelope::MAX_ENVELOPE_BYTES + 1],
+    ];
+    for bytes in garbage {
+        injector.net.publish(bytes).await.expect("publish");
+    }
+    // Honest traffic from the other members still flows everywhere.
+    let from_member = raise(&nodes[1], "honest member after the garbage").await;
+    for node in &nodes {
+        eventually("honest traffic still flows", || {
+            has_alert(node, from_member)
+        })
+        .await;
+    }
+    // The sender of the garbage is penalised: node 0 no longer takes gossip from it.
+    injector.net.publish(honest.clone()).await.expect("publish");
+    let honest_id = envelope::Envelope::decode(&honest).expect("decodes").id();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !has_alert(&nodes[0], honest_id).await,
+        "the peer that sent garbage was not penalised"
+    );
+    for node in nodes {
+        // Still answering, and stopping cleanly: nothing panicked.
+        node.stop().await;
+    }
+}

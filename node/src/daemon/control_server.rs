@@ -22,6 +22,8 @@ use super::actor::ControlCall;
 const MAX_CONTROL_CONNECTIONS: usize = 16;
 /// How long in-flight calls may take to answer at shutdown.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most bytes read and dropped after answering (the rest of an oversized request).
+const DRAIN_AFTER_ANSWER_BYTES: u64 = 4 * 1024 * 1024;
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -100,6 +102,14 @@ async fn handle_connection(mut stream: UnixStream, own_uid: u32, actor: mpsc::Se
     };
     let _ = stream.write_all(&encode_response(&response)).await;
     let _ = stream.shutdown().await;
+    // Whatever the client still sends (an oversized request) is read and dropped for a
+    // moment, so closing does not reset the connection before it reads the answer.
+    let mut rest = (&mut stream).take(DRAIN_AFTER_ANSWER_BYTES);
+    let _ = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        tokio::io::copy(&mut rest, &mut tokio::io::sink()),
+    )
+    .await;
 }
 
 async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
