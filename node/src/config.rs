@@ -240,6 +240,23 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_in_deploy_is_what_init_writes() {
+        let example = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config.example.toml"),
+        )
+        .expect("deploy/config.example.toml");
+        let rendered = render_config_file(
+            DEFAULT_FEDERATION,
+            &[DEFAULT_LISTEN.into()],
+            DEFAULT_STATUS_ADDR,
+        );
+        assert_eq!(
+            example, rendered,
+            "regenerate deploy/config.example.toml with `solidarity init`"
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(toml::from_str::<FileConfig>("federaton = \"x\"").is_err());
         let file: FileConfig = toml::from_str("listen = [\"not an address\"]").expect("parses");
