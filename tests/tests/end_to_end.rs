@@ -343,13 +343,25 @@ fn node_on_a_fresh_data_dir_creates_its_identity_and_config() {
 #[test]
 fn devnet_starts_a_working_federation_and_cleans_up() {
     use std::io::{BufRead, BufReader};
-    let mut devnet = std::process::Command::new(solidarity_tests::binary())
-        .args(["devnet", "--nodes", "3"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start devnet");
-    let stdout = devnet.stdout.take().expect("stdout");
+    /// Stops the devnet (and so its nodes) even when an assertion fails midway.
+    struct Devnet(std::process::Child);
+    impl Drop for Devnet {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+    let mut devnet = Devnet(
+        std::process::Command::new(solidarity_tests::binary())
+            .args(["devnet", "--nodes", "3"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start devnet"),
+    );
+    let stdout = devnet.0.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let mut data_dirs = Vec::new();
     let mut urls = Vec::new();
@@ -387,9 +399,9 @@ fn devnet_starts_a_working_federation_and_cleans_up() {
         http_get(&urls[1]).1.contains("devnet demo")
     });
     let _ = std::process::Command::new("kill")
-        .args(["-TERM", &devnet.id().to_string()])
+        .args(["-TERM", &devnet.0.id().to_string()])
         .status();
-    assert!(devnet.wait().expect("wait").success());
+    assert!(devnet.0.wait().expect("wait").success());
     assert!(!data_dirs[0].exists(), "the devnet removes its temp dirs");
 }
 
