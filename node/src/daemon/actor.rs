@@ -206,18 +206,22 @@ pub fn now_ms() -> u64 {
 }
 
 struct Trust<'a> {
-    revoked: BTreeSet<AuthorKey>,
     me: &'a AuthorKey,
+    /// This node's own key is neither forked nor revoked.
+    me_trusted: bool,
     members: &'a BTreeMap<AuthorKey, MemberState>,
-    compromised: &'a HashMap<AuthorKey, Compromised>,
 }
 
 impl TrustView for Trust<'_> {
     fn is_member(&self, key: &AuthorKey) -> bool {
-        // Membership already excludes forked keys, unless re-certified since the fork.
-        (key == self.me && !self.compromised.contains_key(key)
-            || self.members.get(key).is_some_and(|member| member.trusted))
-            && !self.revoked.contains(key)
+        // `trusted` is derived by `solidarity_proto::trust::trusted`, recomputed whenever
+        // a vouch, certificate or revocation is stored and as certificates begin and end:
+        // it already leaves out forked and revoked keys.
+        if key == self.me {
+            self.me_trusted
+        } else {
+            self.members.get(key).is_some_and(|member| member.trusted)
+        }
     }
 }
 
@@ -573,7 +577,7 @@ impl NodeActor {
                     error("that key is not marked compromised")
                 } else {
                     tracing::warn!(key = %key.short(), "admin trusts a key again after a fork");
-                    self.publish_snapshot();
+                    self.apply_members().await?;
                     let task = Maintenance::ClearCompromise { author: key };
                     return self
                         .maintain(task, MaintenanceDone::CompromiseCleared { reply })
@@ -828,15 +832,9 @@ impl NodeActor {
     fn validate(&self, bytes: &[u8], now: u64) -> Verdict {
         let trust = Trust {
             me: &self.me,
+            me_trusted: !self.compromised.contains_key(&self.me)
+                && self.revoked_since(&self.me).is_none(),
             members: &self.members,
-            compromised: &self.compromised,
-            revoked: self
-                .members
-                .keys()
-                .chain([&self.me])
-                .filter(|key| self.revoked_since(key).is_some())
-                .copied()
-                .collect(),
         };
         let lookup = NodeLookup {
             store: self.store.as_ref(),
@@ -1122,7 +1120,8 @@ impl NodeActor {
                 point = ?fork.point,
                 "KEY COMPROMISE: {who} signed two conflicting messages; its messages are no longer accepted"
             );
-            self.publish_snapshot();
+            // Out of trust at once: refused, disconnected, no longer a voucher.
+            self.apply_members().await?;
         }
         let evidence = NewMessage {
             id: fork.id,
