@@ -138,17 +138,10 @@ struct Compromised {
 /// Fixed facts about this node.
 pub struct Identity {
     pub key: SigningKey,
-    pub federation_name: String,
     pub federation: FederationId,
     pub status_url: String,
-    pub announce: Vec<libp2p::Multiaddr>,
-    pub sync_interval: Duration,
-    pub canary_interval: Duration,
-    pub canary_grace: Duration,
-    pub canary_statement: String,
-    pub vouch_threshold: usize,
-    pub confirm_threshold: usize,
-    pub collective: Option<String>,
+    /// The validated configuration the daemon runs with.
+    pub config: crate::config::NodeConfig,
 }
 
 pub struct NodeActor {
@@ -335,11 +328,11 @@ impl NodeActor {
     /// Runs until shutdown or a fatal error.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), ActorError> {
         self.apply_members().await?;
-        let mut sync_tick = tokio::time::interval(self.identity.sync_interval);
+        let mut sync_tick = tokio::time::interval(self.identity.config.sync_interval);
         sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut expiry_tick = tokio::time::interval(EXPIRY_SWEEP_INTERVAL);
         expiry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut canary_tick = tokio::time::interval(self.identity.canary_interval);
+        let mut canary_tick = tokio::time::interval(self.identity.config.canary_interval);
         canary_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut canary_check = tokio::time::interval(CANARY_CHECK_INTERVAL);
         canary_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -412,7 +405,7 @@ impl NodeActor {
             revocations: self.views.revocations(),
             vouches: self.views.vouches(),
             forked: &forked,
-            vouch_threshold: self.identity.vouch_threshold,
+            vouch_threshold: self.identity.config.vouch_threshold,
             now_ms: now_ms(),
         });
         let parse = |addresses: &[String]| -> Vec<libp2p::Multiaddr> {
@@ -723,13 +716,13 @@ impl NodeActor {
     }
 
     async fn card(&mut self) -> Result<Response, ActorError> {
-        let addresses = if self.identity.announce.is_empty() {
+        let addresses = if self.identity.config.announce.is_empty() {
             self.net
                 .listen_addresses()
                 .await
                 .map_err(|_| ActorError::NetworkStopped)?
         } else {
-            self.identity.announce.clone()
+            self.identity.config.announce.clone()
         };
         Ok(Response::Card {
             card: Card {
@@ -1472,9 +1465,9 @@ impl NodeActor {
         token: Vec<u8>,
         reply: oneshot::Sender<Response>,
     ) -> Result<(), ActorError> {
-        let interval = self.identity.canary_interval;
+        let interval = self.identity.config.canary_interval;
         let canary = solidarity_proto::payload::Canary {
-            statement: self.identity.canary_statement.clone(),
+            statement: self.identity.config.canary_statement.clone(),
             codes,
             interval_secs: interval.as_secs(),
             token,
@@ -1502,7 +1495,7 @@ impl NodeActor {
         let due_at = latest
             .created_at
             .saturating_add(latest.body.interval_secs.saturating_mul(1000));
-        let grace = self.identity.canary_grace.as_millis() as u64;
+        let grace = self.identity.config.canary_grace.as_millis() as u64;
         // A code not stated is withdrawn: it denies something that has happened (or that
         // the member no longer dares to deny).
         let withdrawn: Vec<_> = solidarity_proto::payload::CanaryCode::ALL
@@ -1633,7 +1626,7 @@ impl NodeActor {
         StatusView {
             node_key: self.me,
             peer_id: self.peer_id.to_base58(),
-            federation: self.identity.federation_name.clone(),
+            federation: self.identity.config.federation.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: self.started_at,
             uptime_secs: now.saturating_sub(self.started_at) / 1000,
@@ -1668,6 +1661,7 @@ impl NodeActor {
             Some(member) => member.collective.clone(),
             None if *key == self.me => self
                 .identity
+                .config
                 .collective
                 .clone()
                 .unwrap_or_else(|| key.to_hex()),
@@ -1686,7 +1680,7 @@ impl NodeActor {
                             && self.revoked_since(&endorsement.author).is_none()
                     }),
                 collective_of,
-                self.identity.confirm_threshold,
+                self.identity.config.confirm_threshold,
             );
         }
         for offer in &mut offers {
