@@ -1,0 +1,890 @@
+//! Privacy audit of a running federation of three real `solidarity` processes:
+//! - logs: node A at the default level, node B with `RUST_LOG=trace` (everything, libp2p
+//!   included), node C with our crates at trace and libp2p at its default (warn), so what
+//!   C prints beyond A comes from our own code;
+//! - the status pages (HTML, JSON, Atom) of every node;
+//! - every file of every store dir;
+//!
+//! after alerts, an update, a mirror offer, a canary and a sync after a restart of each
+//! node, are searched for IPv4/IPv6 addresses, multiaddrs and `host:port` ports: none at
+//! the default level, on the pages or in the stores, and none from our own crates at any
+//! level above trace; what libp2p prints at trace, and what our crates print at trace, is
+//! reported, not failed (the ignored test `our_crates_log_no_address_even_at_trace`
+//! asserts the latter).
+//!
+//! An alert carrying a marker string also expires. The sweep runs when a node starts, then
+//! every 60 s (`EXPIRY_SWEEP_INTERVAL`, not a config key), so the restarts sweep it: after
+//! that no live store record holds the marker. Whether its bytes are gone from the store
+//! *files* is the ignored test at the end: sled keeps them in its log today.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use solidarity_control::Request;
+use solidarity_proto::payload::{Alert, AlertCategory, Severity};
+use solidarity_store::kv::Backend;
+use solidarity_store::{SledBackend, SledOptions};
+use solidarity_tests::{DEADLINE, TestNode, binary, cli, cli_ok, eventually, free_port, http_get};
+
+/// How each node logs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Logging {
+    /// No RUST_LOG: the config's `info`, libp2p at warn.
+    Default,
+    /// `RUST_LOG=trace`: everything, libp2p included.
+    TraceAll,
+    /// Our crates at trace, libp2p left at warn.
+    TraceOurs,
+}
+
+impl Logging {
+    fn rust_log(self) -> Option<&'static str> {
+        match self {
+            Logging::Default => None,
+            Logging::TraceAll => Some("trace"),
+            Logging::TraceOurs => Some(
+                "libp2p=warn,libp2p_gossipsub=warn,libp2p_swarm=warn,solidarity=trace,solidarity_net=trace,solidarity_store=trace,solidarity_proto=trace,solidarity_control=trace,info",
+            ),
+        }
+    }
+}
+
+/// A daemon child process with its own logging; SIGKILLed on drop if still running.
+struct Daemon {
+    dir: PathBuf,
+    log: PathBuf,
+    logging: Logging,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn new(dir: PathBuf, logging: Logging) -> Self {
+        Self {
+            log: dir.with_extension("log"),
+            dir,
+            logging,
+            child: None,
+        }
+    }
+
+    fn start(&mut self) {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let mut command = Command::new(binary());
+        command
+            .arg("--data")
+            .arg(&self.dir)
+            .arg("node")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        match self.logging.rust_log() {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
+        self.child = Some(command.spawn().expect("start daemon"));
+        let dir = self.dir.clone();
+        wait_for("the daemon answers", || cli(&dir, &["status"]).0);
+    }
+
+    fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = child.wait().expect("wait");
+        assert!(status.success(), "unclean stop of {}", self.dir.display());
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&cli_ok(dir, &all)).expect("json")
+}
+
+fn has_alert(dir: &Path, id: &str) -> bool {
+    json(dir, &["alert", "list"])
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|alert| alert["id"] == id)
+}
+
+fn raise(dir: &Path, summary: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "alert",
+        "raise",
+        "--kind",
+        "seizure",
+        "--subject",
+        "audit.example",
+        "--severity",
+        "critical",
+        "--summary",
+        summary,
+        "--jurisdiction",
+        "DE",
+    ];
+    args.extend_from_slice(extra);
+    cli_ok(dir, &args)
+}
+
+// ---- the address scanner -------------------------------------------------------------
+
+/// Substrings that only appear in multiaddrs and host:port pairs.
+const MARKERS: [&str; 9] = [
+    "/ip4/",
+    "/ip6/",
+    "/tcp/",
+    "/udp/",
+    "/onion3/",
+    "/dns/",
+    "/dns4/",
+    "/dns6/",
+    "localhost:",
+];
+
+/// Every address-like thing in `text`, each as the match and its surroundings.
+fn find_addresses(text: &str, ports: &[u16]) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let context = |start: usize, end: usize| -> String {
+        let mut from = start.saturating_sub(60);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let mut to = (end + 60).min(text.len());
+        while !text.is_char_boundary(to) {
+            to += 1;
+        }
+        text[from..to].replace('\n', "⏎")
+    };
+    for marker in MARKERS {
+        for (at, _) in text.match_indices(marker) {
+            found.push(format!("{marker} in …{}…", context(at, at + marker.len())));
+        }
+    }
+    // IPv4: four dot-separated numbers 0..=255, not part of a longer dotted number.
+    let mut i = 0;
+    while i < bytes.len() {
+        let boundary_before = i == 0 || !(bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b'.');
+        if bytes[i].is_ascii_digit() && boundary_before {
+            let mut j = i;
+            let mut groups = 0;
+            let mut ok = true;
+            loop {
+                let start = j;
+                while j < bytes.len() && bytes[j].is_ascii_digit() && j - start < 4 {
+                    j += 1;
+                }
+                let digits = &text[start..j];
+                if digits.is_empty()
+                    || digits.len() > 3
+                    || digits.parse::<u16>().unwrap_or(999) > 255
+                {
+                    ok = false;
+                    break;
+                }
+                groups += 1;
+                if groups == 4 || j >= bytes.len() || bytes[j] != b'.' {
+                    break;
+                }
+                j += 1;
+            }
+            let followed = j < bytes.len()
+                && (bytes[j].is_ascii_digit()
+                    || (bytes[j] == b'.' && bytes.get(j + 1).is_some_and(u8::is_ascii_digit)));
+            if ok && groups == 4 && !followed {
+                found.push(format!("IPv4 {} in …{}…", &text[i..j], context(i, j)));
+                i = j;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    // IPv6: a run of hex digits, colons (and dots, for a trailing IPv4) standing alone,
+    // with "::" or seven colons, groups of at most four hex digits, at least one digit.
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let in_run = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+    let mut i = 0;
+    while i < bytes.len() {
+        if in_run(bytes[i]) && (i == 0 || !(is_word(bytes[i - 1]) || in_run(bytes[i - 1]))) {
+            let mut j = i;
+            while j < bytes.len() && in_run(bytes[j]) {
+                j += 1;
+            }
+            let run = text[i..j].trim_end_matches('.');
+            let colons = run.matches(':').count();
+            let groups_ok = run
+                .split(':')
+                .all(|group| group.len() <= 4 || group.contains('.'));
+            let standalone = j >= bytes.len() || !is_word(bytes[j]);
+            if standalone
+                && colons >= 2
+                && (run.contains("::") || colons >= 7)
+                && !run.contains(":::")
+                && groups_ok
+                && run.bytes().any(|b| b.is_ascii_hexdigit())
+            {
+                found.push(format!("IPv6 {run} in …{}…", context(i, j)));
+            }
+            i = j;
+            continue;
+        }
+        i += 1;
+    }
+    // The ports the nodes bound, after a colon or a slash.
+    for port in ports {
+        for prefix in [':', '/'] {
+            let needle = format!("{prefix}{port}");
+            for (at, _) in text.match_indices(&needle) {
+                let end = at + needle.len();
+                if !bytes.get(end).is_some_and(u8::is_ascii_digit) {
+                    found.push(format!("port {needle} in …{}…", context(at, end)));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Every regular file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Opens a stopped node's store and counts its live records, and those whose key or
+/// value holds `needle`.
+fn live_records_with(store: &Path, needle: &[u8]) -> (usize, usize) {
+    let backend = SledBackend::open(&SledOptions::new(store)).expect("open the store");
+    let entries = backend.scan_prefix(&[], &[]).expect("scan");
+    let with = entries
+        .iter()
+        .filter(|(key, value)| {
+            count_occurrences(key, needle) > 0 || count_occurrences(value, needle) > 0
+        })
+        .count();
+    (entries.len(), with)
+}
+
+fn count_occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|window| *window == needle)
+        .count()
+}
+
+/// The level word of a log line ("TRACE", "DEBUG", …), as the fmt layer prints it.
+fn level_of(line: &str) -> &'static str {
+    ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
+        .into_iter()
+        .find(|level| line.split_whitespace().nth(1) == Some(level))
+        .unwrap_or("?")
+}
+
+/// Replaces libp2p peer ids (`12D3KooW…`) by `<peer>`.
+fn fold_peer_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("12D3KooW") {
+        out.push_str(&rest[..at]);
+        out.push_str("<peer>");
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Leaking log lines grouped by level, each line once (digits folded so the same line
+/// with other ports or times counts as one), with how often it appeared.
+fn leaking_lines(log: &str, ports: &[u16]) -> BTreeMap<&'static str, BTreeMap<String, usize>> {
+    let mut out: BTreeMap<&'static str, BTreeMap<String, usize>> = BTreeMap::new();
+    for line in log.lines() {
+        if find_addresses(line, ports).is_empty() {
+            continue;
+        }
+        let without_time = line.split_once(' ').map_or(line, |(_, rest)| rest);
+        let folded: String = fold_peer_ids(without_time)
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .take(240)
+            .collect();
+        *out.entry(level_of(line))
+            .or_default()
+            .entry(folded)
+            .or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn no_address_in_default_logs_status_pages_or_store_and_expired_text_is_gone() {
+    let started = Instant::now();
+    let root = tempfile::tempdir().expect("tempdir");
+    let levels = [Logging::Default, Logging::TraceAll, Logging::TraceOurs];
+    let mut ports = Vec::new();
+    let mut daemons: Vec<Daemon> = Vec::new();
+    for (name, logging) in ["a", "b", "c"].into_iter().zip(levels) {
+        let dir = root.path().join(name);
+        let port = free_port();
+        ports.push(port);
+        cli_ok(
+            &dir,
+            &[
+                "init",
+                "--listen",
+                &format!("/ip4/127.0.0.1/tcp/{port}"),
+                "--status-addr",
+                "127.0.0.1:0",
+                "--federation",
+                "audit",
+            ],
+        );
+        let config = dir.join("config.toml");
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(
+            &config,
+            text.replace("sync_interval_secs = 60", "sync_interval_secs = 1")
+                .replace("heartbeat_ms = 1000", "heartbeat_ms = 100"),
+        )
+        .expect("config");
+        daemons.push(Daemon::new(dir, logging));
+    }
+    let dirs: Vec<PathBuf> = daemons.iter().map(|daemon| daemon.dir.clone()).collect();
+    let cards: Vec<String> = dirs.iter().map(|dir| cli_ok(dir, &["id"])).collect();
+    let names = ["alpha", "bravo", "charlie"];
+    for (i, dir) in dirs.iter().enumerate() {
+        for (j, card) in cards.iter().enumerate() {
+            if i != j {
+                cli_ok(dir, &["member", "add", card, "--name", names[j]]);
+            }
+        }
+    }
+    for daemon in &mut daemons {
+        daemon.start();
+    }
+    let all_connected = |dir: &Path| {
+        json(dir, &["peers"])
+            .as_array()
+            .expect("array")
+            .iter()
+            .all(|peer| peer["connected"] == true)
+    };
+    for dir in &dirs {
+        wait_for("all members connected", || all_connected(dir));
+    }
+    let mut status_ports = Vec::new();
+    for dir in &dirs {
+        let url = json(dir, &["status"])["status_url"]
+            .as_str()
+            .expect("url")
+            .to_owned();
+        let port = url
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse::<u16>().ok())
+            .expect("status port");
+        status_ports.push(port);
+    }
+
+    // Traffic of every kind.
+    let first = raise(
+        &dirs[0],
+        "Servers taken at dawn",
+        &["--details", "two racks"],
+    );
+    let second = raise(&dirs[1], "Police at the colocation", &[]);
+    cli_ok(
+        &dirs[0],
+        &[
+            "alert",
+            "update",
+            &first,
+            "--status",
+            "confirmed",
+            "--note",
+            "seen",
+        ],
+    );
+    let offer = cli_ok(
+        &dirs[2],
+        &[
+            "mirror",
+            "offer",
+            "--service",
+            "web",
+            "--jurisdiction",
+            "IS",
+            "--contact",
+            "mirror@c.example",
+        ],
+    );
+    cli_ok(&dirs[1], &["canary", "publish"]);
+    // The marker: an alert that expires in a few seconds.
+    let marker = format!(
+        "PRIVACY-MARKER-{:016x}",
+        started.elapsed().as_nanos() as u64 ^ 0x5eed
+    );
+    let marker_expires_in = Duration::from_secs(4);
+    let marker_raised = Instant::now();
+    let marker_id = raise(
+        &dirs[0],
+        &marker,
+        &["--details", &marker, "--expires-in", "4s"],
+    );
+    for dir in &dirs {
+        for id in [&first, &second, &marker_id] {
+            wait_for("every alert everywhere", || has_alert(dir, id));
+        }
+        wait_for("the offer everywhere", || {
+            cli_ok(dir, &["mirror", "list"]).contains(&offer[..8])
+        });
+    }
+
+    // The marker's expiry passes; each node restarts (the sweep runs at start) while
+    // another raises an alert it then syncs.
+    std::thread::sleep(
+        marker_expires_in.saturating_sub(marker_raised.elapsed()) + Duration::from_millis(500),
+    );
+    let mut sync_times = Vec::new();
+    for index in 0..daemons.len() {
+        daemons[index].stop();
+        let other = (index + 1) % dirs.len();
+        if index == 0 {
+            // Long enough for the others' redials (1 s, then 2 s backoff) to fail.
+            std::thread::sleep(Duration::from_millis(3500));
+        }
+        let missed = raise(
+            &dirs[other],
+            &format!("raised while node {index} was down"),
+            &[],
+        );
+        daemons[index].start();
+        let caught_up = wait_for("the restarted node catches up by sync", || {
+            has_alert(&dirs[index], &missed)
+        });
+        sync_times.push(caught_up);
+    }
+    for dir in &dirs {
+        wait_for("all members connected after the restarts", || {
+            all_connected(dir)
+        });
+        wait_for("the expired marker alert is gone", || {
+            !has_alert(dir, &marker_id)
+        });
+    }
+
+    // The status pages.
+    let mut page_leaks = Vec::new();
+    let mut page_bytes = 0;
+    let mut marker_on_pages = 0;
+    let every_port: Vec<u16> = ports.iter().chain(&status_ports).copied().collect();
+    for dir in &dirs {
+        let url = json(dir, &["status"])["status_url"]
+            .as_str()
+            .expect("url")
+            .to_owned();
+        for path in [
+            "",
+            "api/v1/status",
+            "api/v1/alerts",
+            "api/v1/offers",
+            "alerts.atom",
+        ] {
+            let (head, body) = http_get(&format!("{url}{path}"));
+            assert!(
+                head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+                "{path}: {head}"
+            );
+            page_bytes += body.len();
+            marker_on_pages += body.matches(&marker).count();
+            for leak in find_addresses(&body, &every_port) {
+                page_leaks.push(format!("{url}{path}: {leak}"));
+            }
+        }
+    }
+
+    for daemon in &mut daemons {
+        daemon.stop();
+    }
+
+    // What the stores still hold as live records (keys and values).
+    let mut live_with_marker = 0;
+    let mut live_entries = 0;
+    for dir in &dirs {
+        let (entries, with_marker) = live_records_with(&dir.join("store"), marker.as_bytes());
+        live_entries += entries;
+        live_with_marker += with_marker;
+    }
+
+    // The store files.
+    let mut store_leaks = Vec::new();
+    let mut marker_in_store = Vec::new();
+    let mut store_files = 0;
+    let mut store_bytes = 0;
+    for dir in &dirs {
+        for file in files_under(&dir.join("store")) {
+            let bytes = std::fs::read(&file).expect("read store file");
+            store_files += 1;
+            store_bytes += bytes.len();
+            let count = count_occurrences(&bytes, marker.as_bytes());
+            if count > 0 {
+                marker_in_store.push(format!(
+                    "{} ({} bytes): {count} occurrence(s)",
+                    file.strip_prefix(root.path()).unwrap_or(&file).display(),
+                    bytes.len()
+                ));
+            }
+            for leak in find_addresses(&String::from_utf8_lossy(&bytes), &every_port) {
+                store_leaks.push(format!("{}: {leak}", file.display()));
+            }
+        }
+    }
+
+    // The logs.
+    let mut failures = Vec::new();
+    for (daemon, name) in daemons.iter().zip(names) {
+        let log = daemon.log_text();
+        let leaks = leaking_lines(&log, &every_port);
+        let marker_in_log = log.matches(&marker).count();
+        let sweeps = log.matches("expired messages deleted").count();
+        let mut by_level: BTreeMap<&str, usize> = BTreeMap::new();
+        for line in log.lines() {
+            *by_level.entry(level_of(line)).or_default() += 1;
+        }
+        let dial_failures = log.matches("dial failed").count()
+            + log.matches("dial not started").count()
+            + log.matches("inbound connection refused or failed").count();
+        if daemon.logging == Logging::TraceOurs {
+            assert!(
+                by_level.contains_key("TRACE") && by_level.contains_key("DEBUG"),
+                "node {name}: the trace filter did not take: {by_level:?}"
+            );
+        }
+        println!(
+            "privacy audit: node {name} ({:?}): {} log lines {by_level:?}, {} bytes; our dial/refusal trace lines {dial_failures}; sweep lines {sweeps}; marker in log {marker_in_log}; leaking lines by level: {:?}",
+            daemon.logging,
+            log.lines().count(),
+            log.len(),
+            leaks
+                .iter()
+                .map(|(level, lines)| (*level, lines.values().sum::<usize>()))
+                .collect::<BTreeMap<_, _>>()
+        );
+        for (level, lines) in &leaks {
+            let shown = if daemon.logging == Logging::TraceAll {
+                6
+            } else {
+                usize::MAX
+            };
+            println!(
+                "privacy audit:   {name} {level}: {} distinct line pattern(s){}",
+                lines.len(),
+                if lines.len() > shown {
+                    format!(", the {shown} most frequent:")
+                } else {
+                    ":".to_owned()
+                }
+            );
+            let mut by_count: Vec<_> = lines.iter().collect();
+            by_count.sort_by(|a, b| b.1.cmp(a.1));
+            for (line, count) in by_count.into_iter().take(shown) {
+                println!("privacy audit:     ×{count}: {line}");
+            }
+        }
+        let fatal = match daemon.logging {
+            // The default level must never name an address.
+            Logging::Default => leaks.values().map(BTreeMap::len).sum::<usize>(),
+            // Our own crates: never above trace (ARCHITECTURE.md). What they print at
+            // trace is reported here and asserted by the ignored test below.
+            Logging::TraceOurs => leaks
+                .iter()
+                .filter(|(level, _)| **level != "TRACE")
+                .map(|(_, lines)| lines.len())
+                .sum::<usize>(),
+            // What libp2p prints at trace is reported, not failed.
+            Logging::TraceAll => 0,
+        };
+        if daemon.logging == Logging::TraceOurs {
+            let at_trace = leaks.get("TRACE").map_or(0, BTreeMap::len);
+            if at_trace > 0 {
+                println!(
+                    "privacy audit: FINDING: our own crates print {at_trace} distinct line pattern(s) with an address at trace (listed above under {name} TRACE)"
+                );
+            }
+        }
+        if fatal > 0 {
+            failures.push(format!(
+                "node {name} ({:?}) logs {fatal} distinct line(s) with an address",
+                daemon.logging
+            ));
+        }
+    }
+    println!(
+        "privacy audit: status pages: 15 loaded, {page_bytes} bytes, {} leak(s), marker {marker_on_pages} time(s)",
+        page_leaks.len()
+    );
+    for leak in &page_leaks {
+        println!("privacy audit:   page {leak}");
+    }
+    println!(
+        "privacy audit: store: {store_files} files, {store_bytes} bytes, {} leak(s)",
+        store_leaks.len()
+    );
+    for leak in &store_leaks {
+        println!("privacy audit:   store {leak}");
+    }
+    println!(
+        "privacy audit: marker {marker:?} expired {marker_expires_in:?} after it was raised; after the sweep {live_with_marker} of {live_entries} live store records hold it, and its bytes are still in {} store file(s){}",
+        marker_in_store.len(),
+        if marker_in_store.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {} (sled's log keeps deleted values until it rewrites the segment; see the ignored test below)",
+                marker_in_store.join("; ")
+            )
+        }
+    );
+    println!(
+        "privacy audit: sync after restart took {sync_times:?}; total {:?}",
+        started.elapsed()
+    );
+    assert!(page_leaks.is_empty(), "the status pages show an address");
+    assert_eq!(
+        marker_on_pages, 0,
+        "the expired marker is still on a status page"
+    );
+    assert!(store_leaks.is_empty(), "the store holds an address");
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(
+        live_with_marker, 0,
+        "a live store record still holds the expired alert"
+    );
+}
+
+/// Our own crates must redact addresses at every level, trace included. Today they do not:
+/// `solidarity-net`'s event loop logs libp2p's dial and inbound-connection error text at
+/// trace, and that text holds the peer's multiaddr (IP, port, full peer id), which
+/// ARCHITECTURE.md allows ("no address ... above `trace`").
+#[ignore = "known failure: solidarity-net logs libp2p dial error text with the multiaddr at trace (allowed by ARCHITECTURE.md; reported for a decision; run with --run-ignored)"]
+#[test]
+fn our_crates_log_no_address_even_at_trace() {
+    let root = tempfile::tempdir().expect("tempdir");
+    // A member that is never started: every dial to it fails.
+    let absent = root.path().join("absent");
+    cli_ok(
+        &absent,
+        &[
+            "init",
+            "--listen",
+            &format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+            "--status-addr",
+            "127.0.0.1:0",
+            "--federation",
+            "audit",
+        ],
+    );
+    let card = cli_ok(&absent, &["id"]);
+    let dir = root.path().join("node");
+    cli_ok(
+        &dir,
+        &[
+            "init",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--status-addr",
+            "127.0.0.1:0",
+            "--federation",
+            "audit",
+        ],
+    );
+    cli_ok(&dir, &["member", "add", &card, "--name", "absent"]);
+    let mut daemon = Daemon::new(dir, Logging::TraceOurs);
+    daemon.start();
+    wait_for("a failed dial is logged", || {
+        daemon.log_text().contains("dial failed")
+    });
+    daemon.stop();
+    let log = daemon.log_text();
+    let leaks = leaking_lines(&log, &[]);
+    for (level, lines) in &leaks {
+        for (line, count) in lines {
+            println!("trace audit: {level} ×{count}: {line}");
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "our crates log an address at trace: {leaks:?}"
+    );
+}
+
+/// Occurrences of `needle` in each file of a data dir's store: (file name, size, count).
+fn in_store_files(data_dir: &Path, needle: &[u8]) -> Vec<(String, usize, usize)> {
+    files_under(&data_dir.join("store"))
+        .into_iter()
+        .map(|file| {
+            let bytes = std::fs::read(&file).expect("read store file");
+            let name = file
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, bytes.len(), count_occurrences(&bytes, needle))
+        })
+        .collect()
+}
+
+fn total(files: &[(String, usize, usize)]) -> usize {
+    files.iter().map(|(_, _, count)| count).sum()
+}
+
+fn marker_alert(summary: String, details: Option<String>) -> Alert {
+    Alert {
+        category: AlertCategory::Raid,
+        legal_type: None,
+        severity: Severity::High,
+        subject: "expiry.example".into(),
+        summary,
+        details,
+        jurisdictions: vec![],
+        authority: None,
+        legal_basis: None,
+        event_date: None,
+        seized: None,
+        services: vec![],
+        domains: vec![],
+        upstream: None,
+        references: vec![],
+    }
+}
+
+async fn raise_in_process(node: &TestNode, alert: Alert, expires_in_ms: Option<u64>) {
+    let request = Request::AlertRaise {
+        alert,
+        expires_in_ms,
+    };
+    node.call(move |client| client.sign(&request))
+        .await
+        .expect("raise");
+}
+
+/// The text of an expired and swept alert must not stay readable on disk. Today it does:
+/// sled deletes the records (no live record holds it) but the old values stay in its log
+/// segment until sled rewrites that segment, which took between 500 and 750 further alerts
+/// of ~300 bytes in trials (the db file grew from 0.5 MB to 1.4-2.0 MB meanwhile); on a
+/// quiet node, where alerts are rare, that can be never.
+#[ignore = "known failure: sled keeps an expired alert's bytes in its log file after the sweep deletes the records (reported with figures; run with --run-ignored)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_alert_leaves_no_bytes_in_the_store_files() {
+    let started = Instant::now();
+    let node = TestNode::new().await;
+    let marker = format!(
+        "EXPIRY-MARKER-{:016x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos() as u64
+    );
+    raise_in_process(
+        &node,
+        marker_alert(marker.clone(), Some(marker.clone())),
+        Some(1500),
+    )
+    .await;
+    let stored = node.stored_messages().await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let dir = node.stop().await;
+    let before_sweep = in_store_files(dir.path(), marker.as_bytes());
+
+    // The sweep runs at start.
+    let node = TestNode::start(dir).await;
+    eventually("the sweep deleted the expired alert", || async {
+        node.alerts().await.is_empty() && node.stored_messages().await < stored + 1
+    })
+    .await;
+    let dir = node.stop().await;
+    let after_sweep = in_store_files(dir.path(), marker.as_bytes());
+    let (live, live_with_marker) = live_records_with(&dir.path().join("store"), marker.as_bytes());
+    println!(
+        "expiry: marker {marker:?} (twice per copy: summary and details); before the sweep {before_sweep:?}; after the sweep {after_sweep:?}; live records {live}, {live_with_marker} holding it"
+    );
+    assert_eq!(live_with_marker, 0, "a live record still holds it");
+
+    // How much later writing it takes for sled to rewrite the segment.
+    let mut dir = dir;
+    let mut written = 0;
+    let mut gone_after = None;
+    while written < 1500 && gone_after.is_none() {
+        let node = TestNode::start(dir).await;
+        for n in 0..250 {
+            raise_in_process(
+                &node,
+                marker_alert(format!("filler {written} {n}"), Some("x".repeat(200))),
+                None,
+            )
+            .await;
+        }
+        written += 250;
+        dir = node.stop().await;
+        let files = in_store_files(dir.path(), marker.as_bytes());
+        println!("expiry: after {written} more alerts: {files:?}");
+        if total(&files) == 0 {
+            gone_after = Some(written);
+        }
+    }
+    println!(
+        "expiry: the marker's bytes left the store files after {gone_after:?} further alerts; {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        total(&after_sweep),
+        0,
+        "the expired, swept alert is still readable in the store files: {after_sweep:?} (gone only after {gone_after:?} further alerts)"
+    );
+}
