@@ -296,9 +296,10 @@ fn kill_9_during_ingest_loses_and_duplicates_nothing() {
 
     while kills < target_kills {
         let mut child = spawn(&dir, &log);
-        // About one kill in five lands during start-up, before the daemon answers.
-        if rng.below(5) == 0 {
-            let delay = rng.below(last_ready.as_millis() as u64 + 1);
+        // One kill in five lands during start-up, at a random moment in the first half of
+        // the time the last start took to answer.
+        if kills % 5 == 2 {
+            let delay = rng.below(last_ready.as_millis() as u64 / 2 + 1);
             std::thread::sleep(Duration::from_millis(delay));
             let answering =
                 std::os::unix::net::UnixStream::connect(solidarity_control::socket_path(&dir))
