@@ -22,8 +22,8 @@ use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
 use solidarity_control::{CanaryState, CanaryView, MemberView, Request, Response, StatusView};
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
-use solidarity_proto::payload::AlertUpdate;
 use solidarity_proto::payload::MirrorWithdraw;
+use solidarity_proto::payload::{AlertUpdate, KIND_ALERT, KIND_MIRROR_OFFER};
 use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::{
     AuthorKey, Body, FederationId, Lookup, MessageId, Payload, TrustView, Verdict, envelope,
@@ -33,8 +33,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::{self, NodeMetrics};
 use super::snapshot::Snapshot;
-use super::views::Views;
+use super::views::{self, Views};
 use super::writer::{Maintenance, WriteError, Writer};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
@@ -45,6 +46,8 @@ pub const CONTROL_QUEUE: usize = 64;
 const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How often members' canaries are checked for lateness (cheap: one pass over members).
 const CANARY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest the status page lags behind the store while messages arrive.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A control request with the channel for its answer.
 pub struct ControlCall {
@@ -177,6 +180,10 @@ pub struct NodeActor {
     syncing: HashSet<PeerId>,
     /// Each member's canary state as last reported, to notify on changes only.
     canary_states: HashMap<AuthorKey, CanaryState>,
+    /// Something shown changed since the last published snapshot.
+    snapshot_stale: bool,
+    metrics: NodeMetrics,
+    registry: Arc<prometheus_client::registry::Registry>,
 }
 
 /// The channels and handles the actor is built from.
@@ -190,6 +197,9 @@ pub struct ActorParts {
     pub control: mpsc::Receiver<ControlCall>,
     pub snapshot: watch::Sender<Arc<Snapshot>>,
     pub members: MembersFile,
+    pub metrics: NodeMetrics,
+    /// Holds `metrics` and gossipsub's counters.
+    pub registry: Arc<prometheus_client::registry::Registry>,
 }
 
 pub fn now_ms() -> u64 {
@@ -301,6 +311,9 @@ impl NodeActor {
             syncs: JoinSet::new(),
             syncing: HashSet::new(),
             canary_states: HashMap::new(),
+            snapshot_stale: true,
+            metrics: parts.metrics,
+            registry: parts.registry,
         };
         actor.members = actor.compute_members()?;
         actor.by_peer = actor
@@ -321,7 +334,7 @@ impl NodeActor {
                 actor.last_message_at.insert(key, meta.created_at);
             }
         }
-        actor.publish_snapshot();
+        actor.refresh_snapshot();
         Ok(actor)
     }
 
@@ -336,6 +349,8 @@ impl NodeActor {
         canary_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut canary_check = tokio::time::interval(CANARY_CHECK_INTERVAL);
         canary_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut snapshot_tick = tokio::time::interval(SNAPSHOT_INTERVAL);
+        snapshot_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -357,6 +372,7 @@ impl NodeActor {
                         Err(error) => tracing::error!(%error, "sync task failed"),
                     }
                 }
+                _ = snapshot_tick.tick(), if self.snapshot_stale => self.refresh_snapshot(),
                 _ = sync_tick.tick() => self.handle_sync_tick(),
                 _ = expiry_tick.tick() => self.handle_expiry_tick().await?,
                 _ = canary_tick.tick() => self.handle_canary_tick().await?,
@@ -558,8 +574,12 @@ impl NodeActor {
             Request::Status => {
                 self.refresh_ports().await?;
                 self.publish_snapshot();
+                self.refresh_snapshot();
                 Response::Status(Box::new(self.snapshot.borrow().status.clone()))
             }
+            Request::Metrics => Response::Metrics {
+                text: metrics::encode(&self.registry),
+            },
             Request::Peers => Response::Peers {
                 members: self.member_views(),
             },
@@ -579,12 +599,18 @@ impl NodeActor {
             }
             // The snapshot carries what the views alone do not: suspect marks and
             // corroboration.
-            Request::AlertList => Response::Alerts {
-                alerts: self.snapshot.borrow().alerts.clone(),
-            },
-            Request::MirrorList => Response::Offers {
-                offers: self.snapshot.borrow().offers.clone(),
-            },
+            Request::AlertList => {
+                self.refresh_snapshot();
+                Response::Alerts {
+                    alerts: self.snapshot.borrow().alerts.clone(),
+                }
+            }
+            Request::MirrorList => {
+                self.refresh_snapshot();
+                Response::Offers {
+                    offers: self.snapshot.borrow().offers.clone(),
+                }
+            }
             Request::AlertRaise {
                 alert,
                 expires_in_ms,
@@ -598,12 +624,13 @@ impl NodeActor {
                 alert,
                 status,
                 note,
-            } => match self.views.alert(&alert) {
-                None => error(format!("no alert with id {alert}")),
-                Some(stored) if stored.author != self.me => error(
+            } => match self.stored_of_kind(&alert, KIND_ALERT) {
+                Err(read) => error(format!("cannot read the store: {read}")),
+                Ok(None) => error(format!("no alert with id {alert}")),
+                Ok(Some(stored)) if stored.author != self.me => error(
                     "only the author of an alert can update it; this alert was raised by another member",
                 ),
-                Some(stored) => {
+                Ok(Some(stored)) => {
                     let expires_at = stored.expires_at;
                     let body = Body::AlertUpdate(AlertUpdate {
                         alert,
@@ -626,12 +653,13 @@ impl NodeActor {
                 alert,
                 stance,
                 note,
-            } => match self.views.alert(&alert) {
-                None => error(format!("no alert with id {alert}")),
-                Some(stored) if stored.author == self.me => {
+            } => match self.stored_of_kind(&alert, KIND_ALERT) {
+                Err(read) => error(format!("cannot read the store: {read}")),
+                Ok(None) => error(format!("no alert with id {alert}")),
+                Ok(Some(stored)) if stored.author == self.me => {
                     error("an alert's author does not endorse its own alert; update it instead")
                 }
-                Some(stored) => {
+                Ok(Some(stored)) => {
                     let expires_at = stored.expires_at;
                     let body = Body::Endorsement(solidarity_proto::payload::Endorsement {
                         alert,
@@ -678,12 +706,16 @@ impl NodeActor {
                     .publish_canary(codes, duress_key.as_bytes().to_vec(), reply)
                     .await;
             }
-            Request::MirrorWithdraw { offer } => match self.views.offer(&offer) {
-                None => error(format!("no live mirror offer with id {offer}")),
-                Some(stored) if stored.author != self.me => {
+            Request::MirrorWithdraw { offer } => match self
+                .stored_of_kind(&offer, KIND_MIRROR_OFFER)
+                .map(|found| found.filter(|stored| stored.expires_at.is_none_or(|at| at > now)))
+            {
+                Err(read) => error(format!("cannot read the store: {read}")),
+                Ok(None) => error(format!("no live mirror offer with id {offer}")),
+                Ok(Some(stored)) if stored.author != self.me => {
                     error("only the member who made an offer can withdraw it")
                 }
-                Some(stored) => {
+                Ok(Some(stored)) => {
                     let expires_at = stored.expires_at;
                     let body = Body::MirrorWithdraw(MirrorWithdraw { offer });
                     return self.sign_and_store(body, expires_at, reply).await;
@@ -693,6 +725,15 @@ impl NodeActor {
         // The CLI may have hung up; nothing to undo for a read or a reload.
         let _ = reply.send(answer);
         Ok(())
+    }
+
+    /// The facts of a stored message of `kind`.
+    fn stored_of_kind(
+        &self,
+        id: &MessageId,
+        kind: &str,
+    ) -> Result<Option<solidarity_store::MessageMeta>, solidarity_store::StoreError> {
+        Ok(self.store.meta(id)?.filter(|meta| meta.kind == kind))
     }
 
     async fn refresh_ports(&mut self) -> Result<(), ActorError> {
@@ -853,6 +894,7 @@ impl NodeActor {
             kind: payload.kind.clone(),
             created_at: payload.created_at,
             expires_at: payload.expires_at,
+            refers_to: body.refers_to(),
             envelope,
         };
         let done = self
@@ -913,6 +955,7 @@ impl NodeActor {
                         self.head = Some((message.seq, message.id));
                     }
                     self.stored_messages += 1;
+                    self.metrics.stored.inc();
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);
                     let changes_trust = matches!(
@@ -1004,7 +1047,7 @@ impl NodeActor {
                 source: _,
                 data,
             } => {
-                let acceptance = self.ingest(&data).await?;
+                let acceptance = self.ingest(&data, "gossip").await?;
                 self.net
                     .report(token, acceptance)
                     .await
@@ -1043,8 +1086,18 @@ impl NodeActor {
     }
 
     /// Validates received bytes and queues the write of an accepted message.
-    async fn ingest(&mut self, data: &[u8]) -> Result<Acceptance, ActorError> {
-        match self.validate(data, now_ms()) {
+    async fn ingest(&mut self, data: &[u8], path: &'static str) -> Result<Acceptance, ActorError> {
+        let verdict = self.validate(data, now_ms());
+        self.metrics.judged(
+            path,
+            match &verdict {
+                Verdict::Accept(_) => "accept",
+                Verdict::Ignore(_) => "ignore",
+                Verdict::Reject(_) => "reject",
+                Verdict::Fork(_) => "fork",
+            },
+        );
+        match verdict {
             // The protocol takes statements from any key; this node keeps only those of keys
             // it has a reason to care about, so strangers cannot fill its store.
             Verdict::Accept(accepted)
@@ -1123,6 +1176,7 @@ impl NodeActor {
             kind: fork.payload.kind,
             created_at: fork.payload.created_at,
             expires_at: fork.payload.expires_at,
+            refers_to: None,
             envelope: envelope.to_vec(),
         };
         self.maintain(
@@ -1201,6 +1255,8 @@ impl NodeActor {
         };
         let net = self.net.clone();
         let bytes = request.encode();
+        self.metrics.sync_requests.inc();
+        self.metrics.sync_request_bytes.inc_by(bytes.len() as u64);
         self.syncs.spawn(async move {
             SyncPage {
                 peer,
@@ -1216,6 +1272,9 @@ impl NodeActor {
             round,
             result,
         } = page;
+        if let Ok(bytes) = &result {
+            self.metrics.sync_response_bytes.inc_by(bytes.len() as u64);
+        }
         let response = match result.map(|bytes| SyncResponse::decode(&bytes)) {
             Ok(Ok(response)) => response,
             Ok(Err(decode_error)) => {
@@ -1231,8 +1290,15 @@ impl NodeActor {
             }
         };
         let mut accepted = 0usize;
+        self.metrics.sync_envelope_bytes.inc_by(
+            response
+                .envelopes
+                .iter()
+                .map(|envelope| envelope.len() as u64)
+                .sum(),
+        );
         for envelope in &response.envelopes {
-            if self.ingest(envelope).await? == Acceptance::Accept {
+            if self.ingest(envelope, "sync").await? == Acceptance::Accept {
                 accepted += 1;
             }
         }
@@ -1257,6 +1323,7 @@ impl NodeActor {
                 return SyncResponse::default();
             }
         };
+        self.metrics.sync_answered.inc();
         let limit = request.page_limit();
         let mut response = SyncResponse::default();
         let mut bytes = 0usize;
@@ -1645,10 +1712,30 @@ impl NodeActor {
         }
     }
 
-    fn publish_snapshot(&self) {
+    /// Notes that what the status page shows changed; [`Self::refresh_snapshot`] publishes
+    /// it at most every [`SNAPSHOT_INTERVAL`] (or at once for a control read), so a burst of
+    /// messages costs one rebuild, not one per message.
+    fn publish_snapshot(&mut self) {
+        self.snapshot_stale = true;
+    }
+
+    /// Rebuilds and publishes the snapshot if something changed since the last one.
+    /// A failed read keeps the previous snapshot (and says so in the log).
+    fn refresh_snapshot(&mut self) {
+        if !self.snapshot_stale {
+            return;
+        }
+        self.snapshot_stale = false;
         let now = now_ms();
-        let mut alerts = self.views.alert_views(now);
-        let mut offers = self.views.offer_views(now);
+        let read = views::displayed_alerts(self.store.as_ref(), now)
+            .and_then(|alerts| Ok((alerts, views::displayed_offers(self.store.as_ref(), now)?)));
+        let (displayed, mut offers) = match read {
+            Ok(read) => read,
+            Err(read_error) => {
+                tracing::error!(error = %read_error, "store read failed; the status page is not updated");
+                return;
+            }
+        };
         let suspect = |author: &AuthorKey, seq: u64, created_at: u64| {
             self.compromised
                 .get(author)
@@ -1667,22 +1754,26 @@ impl NodeActor {
                 .unwrap_or_else(|| key.to_hex()),
             None => key.to_hex(),
         };
-        for alert in &mut alerts {
+        let mut alerts = Vec::with_capacity(displayed.len());
+        for views::DisplayedAlert {
+            view: mut alert,
+            endorsements,
+        } in displayed
+        {
             alert.suspect = suspect(&alert.author, alert.seq, alert.created_at);
             alert.corroboration = solidarity_proto::state::corroborate(
                 &alert.author,
                 alert.alert.category,
-                self.views
-                    .endorsements_of(&alert.id)
-                    .iter()
-                    .filter(|endorsement| {
-                        !self.compromised.contains_key(&endorsement.author)
-                            && self.revoked_since(&endorsement.author).is_none()
-                    }),
+                endorsements.iter().filter(|endorsement| {
+                    !self.compromised.contains_key(&endorsement.author)
+                        && self.revoked_since(&endorsement.author).is_none()
+                }),
                 collective_of,
                 self.identity.config.confirm_threshold,
             );
+            alerts.push(alert);
         }
+        solidarity_proto::state::sort_for_display(&mut alerts);
         for offer in &mut offers {
             offer.suspect = suspect(&offer.author, offer.seq, offer.created_at);
         }

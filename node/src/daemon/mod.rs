@@ -9,6 +9,7 @@
 
 mod actor;
 mod control_server;
+mod metrics;
 mod snapshot;
 pub mod status_page;
 mod views;
@@ -121,13 +122,19 @@ pub async fn run_with_store(
         .iter()
         .filter_map(|member| identity::peer_id(&member.key).ok())
         .collect();
-    let (net, net_events, event_loop) = solidarity_net::build(net_config(
-        keypair,
-        config.listen.clone(),
-        &federation,
-        config.heartbeat,
-        allowed,
-    ))?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let node_metrics = metrics::NodeMetrics::default();
+    node_metrics.register(registry.sub_registry_with_prefix("solidarity"));
+    let (net, net_events, event_loop) = solidarity_net::build_with_metrics(
+        net_config(
+            keypair,
+            config.listen.clone(),
+            &federation,
+            config.heartbeat,
+            allowed,
+        ),
+        registry.sub_registry_with_prefix("gossipsub"),
+    )?;
 
     let http_listener = tokio::net::TcpListener::bind(config.status_addr)
         .await
@@ -152,6 +159,8 @@ pub async fn run_with_store(
         control: control_rx,
         snapshot: snapshot_tx,
         members,
+        metrics: node_metrics,
+        registry: Arc::new(registry),
     })?;
 
     let shutdown = CancellationToken::new();

@@ -1,5 +1,11 @@
-//! In-memory views of alerts and offers, fed by every stored message and folded with the
-//! pure rules of `solidarity_proto::state`.
+//! What the node reads back from its store to decide and to show.
+//!
+//! - [`Views`] keeps in memory the few messages trust and canary checks read on every
+//!   decision (revocations, certificates, vouches, each author's latest canaries). They are
+//!   small sets, loaded by kind at start-up; nothing else is read then.
+//! - [`displayed_alerts`] and [`displayed_offers`] read the newest alerts and offers from the
+//!   store with what refers to them, for the status page and the CLI, so memory does not
+//!   grow with the number of stored alerts.
 
 use std::collections::HashMap;
 
@@ -8,19 +14,16 @@ use solidarity_proto::payload::{
     Revocation, Vouch,
 };
 use solidarity_proto::state::{self, AlertView, OfferView, Stored};
-use solidarity_proto::{Body, Envelope, MessageId, payload};
-use solidarity_store::{Store, StoreError};
+use solidarity_proto::{AuthorKey, Body, Envelope, MessageId, payload};
+use solidarity_store::{Store, StoreError, StoredEnvelope};
+
+/// Most alerts (and offers) the status page and `alert list` show: the newest ones.
+pub const DISPLAY_LIMIT: usize = 200;
 
 #[derive(Default)]
 pub struct Views {
-    alerts: HashMap<MessageId, Stored<Alert>>,
-    updates: HashMap<MessageId, Vec<Stored<AlertUpdate>>>,
-    offers: HashMap<MessageId, Stored<MirrorOffer>>,
-    withdrawals: Vec<Stored<MirrorWithdraw>>,
     /// Each author's two latest canaries, newest last.
-    canaries: HashMap<solidarity_proto::AuthorKey, Vec<Stored<Canary>>>,
-    /// Endorsements and disputes by alert id.
-    endorsements: HashMap<MessageId, Vec<Stored<Endorsement>>>,
+    canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
     vouches: Vec<Stored<Vouch>>,
     /// Every revocation stored.
     revocations: Vec<Stored<Revocation>>,
@@ -28,12 +31,7 @@ pub struct Views {
     certificates: Vec<Stored<NodeCert>>,
 }
 
-fn stored<T>(
-    id: MessageId,
-    signer: solidarity_proto::AuthorKey,
-    payload: &Payload,
-    body: T,
-) -> Stored<T> {
+fn stored<T>(id: MessageId, signer: AuthorKey, payload: &Payload, body: T) -> Stored<T> {
     Stored {
         id,
         author: signer,
@@ -44,63 +42,43 @@ fn stored<T>(
     }
 }
 
+/// Decodes a stored envelope (stored ones were valid when accepted).
+fn decode(stored: &StoredEnvelope) -> Option<(AuthorKey, Payload, Body)> {
+    let decoded = Envelope::decode(&stored.envelope)
+        .ok()
+        .and_then(|envelope| {
+            let payload = Payload::decode(&envelope.payload).ok()?;
+            let body = Body::decode(&payload.kind, &payload.body).ok()?;
+            Some((envelope.signer, payload, body))
+        });
+    if decoded.is_none() {
+        tracing::warn!(id = %stored.id.short(), "stored message no longer decodes; not shown");
+    }
+    decoded
+}
+
 impl Views {
-    /// Builds the views from every stored message of a displayed kind.
+    /// Loads the kinds trust and canary checks read; the store's other messages stay on disk.
     pub fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let mut views = Self::default();
         for kind in [
-            payload::KIND_ALERT,
-            payload::KIND_ALERT_UPDATE,
-            payload::KIND_MIRROR_OFFER,
-            payload::KIND_MIRROR_WITHDRAW,
             payload::KIND_CANARY,
-            payload::KIND_ENDORSEMENT,
             payload::KIND_VOUCH,
             payload::KIND_REVOCATION,
             payload::KIND_NODE_CERT,
         ] {
             for stored in store.by_kind(kind)? {
-                let decoded = Envelope::decode(&stored.envelope)
-                    .ok()
-                    .and_then(|envelope| {
-                        let payload = Payload::decode(&envelope.payload).ok()?;
-                        let body = Body::decode(&payload.kind, &payload.body).ok()?;
-                        Some((envelope.signer, payload, body))
-                    });
-                match decoded {
-                    Some((signer, payload, body)) => views.add(stored.id, signer, &payload, body),
-                    None => {
-                        tracing::warn!(id = %stored.id.short(), "stored message no longer decodes; not shown")
-                    }
+                if let Some((signer, payload, body)) = decode(&stored) {
+                    views.add(stored.id, signer, &payload, body);
                 }
             }
         }
         Ok(views)
     }
 
-    /// Adds one accepted message.
-    pub fn add(
-        &mut self,
-        id: MessageId,
-        signer: solidarity_proto::AuthorKey,
-        payload: &Payload,
-        body: Body,
-    ) {
+    /// Adds one accepted message (kinds kept on disk only are left there).
+    pub fn add(&mut self, id: MessageId, signer: AuthorKey, payload: &Payload, body: Body) {
         match body {
-            Body::Alert(alert) => {
-                self.alerts.insert(id, stored(id, signer, payload, alert));
-            }
-            Body::AlertUpdate(update) => self
-                .updates
-                .entry(update.alert)
-                .or_default()
-                .push(stored(id, signer, payload, update)),
-            Body::MirrorOffer(offer) => {
-                self.offers.insert(id, stored(id, signer, payload, offer));
-            }
-            Body::MirrorWithdraw(withdraw) => {
-                self.withdrawals.push(stored(id, signer, payload, withdraw));
-            }
             Body::Canary(canary) => {
                 let kept = self.canaries.entry(signer).or_default();
                 kept.push(stored(id, signer, payload, canary));
@@ -109,11 +87,6 @@ impl Views {
                     kept.remove(0);
                 }
             }
-            Body::Endorsement(endorsement) => self
-                .endorsements
-                .entry(endorsement.alert)
-                .or_default()
-                .push(stored(id, signer, payload, endorsement)),
             Body::Vouch(vouch) => self.vouches.push(stored(id, signer, payload, vouch)),
             Body::Revocation(revocation) => {
                 self.revocations
@@ -123,13 +96,13 @@ impl Views {
                 self.certificates
                     .push(stored(id, signer, payload, certificate));
             }
-            Body::Unknown => {}
+            Body::Alert(_)
+            | Body::AlertUpdate(_)
+            | Body::MirrorOffer(_)
+            | Body::MirrorWithdraw(_)
+            | Body::Endorsement(_)
+            | Body::Unknown => {}
         }
-    }
-
-    /// Endorsements and disputes of an alert.
-    pub fn endorsements_of(&self, alert: &MessageId) -> &[Stored<Endorsement>] {
-        self.endorsements.get(alert).map_or(&[], Vec::as_slice)
     }
 
     /// Every revocation.
@@ -173,51 +146,71 @@ impl Views {
         Some((latest, previous))
     }
 
-    /// The raw alert, to check who may update it.
-    pub fn alert(&self, id: &MessageId) -> Option<&Stored<Alert>> {
-        self.alerts.get(id)
-    }
-
-    /// The raw offer, to check who may withdraw it.
-    pub fn offer(&self, id: &MessageId) -> Option<&Stored<MirrorOffer>> {
-        self.offers.get(id)
-    }
-
-    /// Drops everything expired at `now_ms` (the store deletes it in the same sweep).
+    /// Drops canaries expired at `now_ms` (the store deletes them in the same sweep).
     pub fn expire(&mut self, now_ms: u64) {
-        let live = |expires_at: Option<u64>| expires_at.is_none_or(|at| at > now_ms);
-        self.alerts.retain(|_, alert| live(alert.expires_at));
-        for updates in self.updates.values_mut() {
-            updates.retain(|update| live(update.expires_at));
+        for kept in self.canaries.values_mut() {
+            kept.retain(|canary| canary.expires_at.is_none_or(|at| at > now_ms));
         }
-        self.offers.retain(|_, offer| live(offer.expires_at));
-        self.withdrawals
-            .retain(|withdraw| live(withdraw.expires_at));
     }
+}
 
-    /// Alerts with their current state, for display.
-    pub fn alert_views(&self, now_ms: u64) -> Vec<AlertView> {
-        let mut views: Vec<AlertView> = self
-            .alerts
-            .values()
-            .filter(|alert| alert.expires_at.is_none_or(|at| at > now_ms))
-            .map(|alert| {
-                let updates = self.updates.get(&alert.id).cloned().unwrap_or_default();
-                state::derive_alert(alert.clone(), updates)
+/// An alert as shown, with the endorsements and disputes it received.
+pub struct DisplayedAlert {
+    pub view: AlertView,
+    pub endorsements: Vec<Stored<Endorsement>>,
+}
+
+/// The newest [`DISPLAY_LIMIT`] live alerts with their updates folded in, newest first.
+pub fn displayed_alerts(store: &dyn Store, now_ms: u64) -> Result<Vec<DisplayedAlert>, StoreError> {
+    let mut shown = Vec::new();
+    for stored_alert in store.newest(payload::KIND_ALERT, DISPLAY_LIMIT)? {
+        let Some((signer, payload, Body::Alert(alert))) = decode(&stored_alert) else {
+            continue;
+        };
+        if payload.expires_at.is_some_and(|at| at <= now_ms) {
+            continue;
+        }
+        let mut updates: Vec<Stored<AlertUpdate>> = Vec::new();
+        let mut endorsements = Vec::new();
+        for referring in store.referring(&stored_alert.id)? {
+            match decode(&referring) {
+                Some((author, header, Body::AlertUpdate(update))) => {
+                    updates.push(stored(referring.id, author, &header, update));
+                }
+                Some((author, header, Body::Endorsement(endorsement))) => {
+                    endorsements.push(stored(referring.id, author, &header, endorsement));
+                }
+                _ => {}
+            }
+        }
+        let alert: Stored<Alert> = stored(stored_alert.id, signer, &payload, alert);
+        shown.push(DisplayedAlert {
+            view: state::derive_alert(alert, updates),
+            endorsements,
+        });
+    }
+    Ok(shown)
+}
+
+/// The newest [`DISPLAY_LIMIT`] live, not withdrawn offers, newest first.
+pub fn displayed_offers(store: &dyn Store, now_ms: u64) -> Result<Vec<OfferView>, StoreError> {
+    let mut shown = Vec::new();
+    for stored_offer in store.newest(payload::KIND_MIRROR_OFFER, DISPLAY_LIMIT)? {
+        let Some((signer, payload, Body::MirrorOffer(offer))) = decode(&stored_offer) else {
+            continue;
+        };
+        let withdrawals: Vec<Stored<MirrorWithdraw>> = store
+            .referring(&stored_offer.id)?
+            .iter()
+            .filter_map(|referring| match decode(referring) {
+                Some((author, header, Body::MirrorWithdraw(withdraw))) => {
+                    Some(stored(referring.id, author, &header, withdraw))
+                }
+                _ => None,
             })
             .collect();
-        state::sort_for_display(&mut views);
-        views
+        let offer: Stored<MirrorOffer> = stored(stored_offer.id, signer, &payload, offer);
+        shown.extend(state::derive_offer(offer, &withdrawals, now_ms));
     }
-
-    /// Live offers, newest first.
-    pub fn offer_views(&self, now_ms: u64) -> Vec<OfferView> {
-        let mut views: Vec<OfferView> = self
-            .offers
-            .values()
-            .filter_map(|offer| state::derive_offer(offer.clone(), &self.withdrawals, now_ms))
-            .collect();
-        views.sort_by_key(|view| std::cmp::Reverse(view.created_at));
-        views
-    }
+    Ok(shown)
 }
