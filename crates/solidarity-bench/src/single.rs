@@ -279,6 +279,14 @@ fn fill_store(data_dir: &Path, messages: &[NewMessage]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a clean stop of the daemon does to its store.
+fn checkpoint(data_dir: &Path) -> anyhow::Result<()> {
+    solidarity_store::SledBackend::checkpoint(&SledOptions::new(
+        data_dir.join(solidarity::daemon::STORE_DIR),
+    ))?;
+    Ok(())
+}
+
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -293,10 +301,12 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Data dirs prepared once: A holds everything, B all but the newest `max_missing`.
+/// Data dirs prepared once: A holds everything, B all but the newest `max_missing`, both
+/// as a cleanly stopped node leaves them; and A as a node killed after writing it all.
 pub struct CatchUpFixture {
     pub generated: Generated,
     holder: tempfile::TempDir,
+    holder_unclean: tempfile::TempDir,
     behind: tempfile::TempDir,
     max_missing: usize,
 }
@@ -307,12 +317,17 @@ impl CatchUpFixture {
         let holder = tempfile::tempdir()?;
         ours::init_data_dir(holder.path())?;
         fill_store(holder.path(), &generated.messages)?;
+        let holder_unclean = tempfile::tempdir()?;
+        copy_dir(holder.path(), holder_unclean.path())?;
+        checkpoint(holder.path())?;
         let behind = tempfile::tempdir()?;
         ours::init_data_dir(behind.path())?;
         fill_store(behind.path(), &generated.messages[..total - max_missing])?;
+        checkpoint(behind.path())?;
         Ok(Self {
             generated,
             holder,
+            holder_unclean,
             behind,
             max_missing,
         })
@@ -400,6 +415,7 @@ pub struct StartupFigures {
     pub idle_daemon_rss_mib: f64,
     pub daemon_stored_alerts: usize,
     pub start_to_status_page_ms: f64,
+    pub start_to_status_page_after_kill_ms: f64,
     pub start_to_first_alert_ms: f64,
 }
 
@@ -420,7 +436,11 @@ fn spawn_daemon(data_dir: &Path) -> anyhow::Result<std::process::Child> {
         .arg(data_dir)
         .arg("node")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(if std::env::var_os("RUST_LOG").is_some() {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        })
         .spawn()?)
 }
 
@@ -460,24 +480,45 @@ fn fix_status_port(data_dir: &Path) -> anyhow::Result<u16> {
     Ok(port)
 }
 
-pub async fn startup(
-    fixture: &CatchUpFixture,
-    idle_nodes: usize,
-) -> anyhow::Result<StartupFigures> {
-    // a. idle in-process nodes.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+/// RSS each idle in-process node adds, MiB: measure first, in a fresh process, so freed
+/// memory of earlier scenarios does not hide it.
+pub async fn idle_node_rss(nodes: usize) -> anyhow::Result<f64> {
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = measure::rss_bytes(None);
-    let mut nodes = Vec::new();
-    for _ in 0..idle_nodes {
-        nodes.push(OurNode::fresh().await?);
+    let mut running = Vec::new();
+    for _ in 0..nodes {
+        running.push(OurNode::fresh().await?);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let per_node = mib(measure::rss_bytes(None).saturating_sub(before)) / idle_nodes as f64;
-    for node in nodes {
+    let per_node = mib(measure::rss_bytes(None).saturating_sub(before)) / nodes as f64;
+    for node in running {
         node.stop().await?;
     }
+    Ok(per_node)
+}
 
-    // b. a daemon process holding the whole fixture: start → status page, then idle RSS.
+pub async fn startup(
+    fixture: &CatchUpFixture,
+    idle_node_rss_mib: f64,
+) -> anyhow::Result<StartupFigures> {
+    // b. a daemon process holding the whole fixture: start → status page, then idle RSS;
+    // and the same start after the node was killed (sled replays its whole log).
+    let unclean = tempfile::tempdir()?;
+    copy_dir(fixture.holder_unclean.path(), unclean.path())?;
+    let port = fix_status_port(unclean.path())?;
+    let started = Instant::now();
+    let child = spawn_daemon(unclean.path())?;
+    while !status_page_answers(port).await {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "the daemon's status page did not answer"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let to_status_page_after_kill = ms(started.elapsed());
+    stop_daemon(child)?;
+    drop(unclean);
+
     let data = fixture.holder_copy()?;
     let port = fix_status_port(data.path())?;
     let started = Instant::now();
@@ -539,10 +580,11 @@ pub async fn startup(
     stop_daemon(child)?;
     source.stop().await?;
     Ok(StartupFigures {
-        idle_in_process_node_rss_mib: per_node,
+        idle_in_process_node_rss_mib: idle_node_rss_mib,
         idle_daemon_rss_mib: daemon_rss,
         daemon_stored_alerts: stored,
         start_to_status_page_ms: to_status_page,
+        start_to_status_page_after_kill_ms: to_status_page_after_kill,
         start_to_first_alert_ms: to_first_alert,
     })
 }

@@ -4,17 +4,22 @@
 //!
 //! | prefix | key                          | value                                   |
 //! |--------|------------------------------|-----------------------------------------|
-//! | `E`    | id                           | record: author ‖ seq ‖ created_at ‖ expires_at (0: none) ‖ refers_to (zeros: none) ‖ kind length ‖ kind ‖ envelope bytes, verbatim |
-//! | `C`    | author ‖ seq                 | id (kept after expiry: the tombstone)   |
+//! | `E`    | id                           | author ‖ seq: where the record is (seq 0: a statement) |
+//! | `C`    | author ‖ seq                 | id ‖ record; only the id after expiry (the tombstone) |
 //! | `R`    | kind ‖ 0x00 ‖ created_at ‖ id | empty: messages of a kind by age       |
 //! | `T`    | target ‖ id                  | empty: messages referring to `target` (updates, endorsements, withdrawals) |
 //! | `X`    | expires_at ‖ id              | empty                                   |
-//! | `S`    | author ‖ id                  | empty: a statement (seq 0, outside the chain) |
+//! | `S`    | author ‖ id                  | record of a statement (seq 0, outside the chain) |
 //! | `W`    | author                       | the author's watermark (highest gap-free seq) |
 //! | `N`    | (none)                       | number of stored envelopes              |
 //! | `V`    | (none)                       | layout version                          |
 //! | `F`    | author ‖ seq ‖ id            | envelope conflicting with the chain (fork evidence) |
 //! | `Z`    | author                       | detected_at ‖ from_seq: the author is marked compromised |
+//!
+//! A *record* is author ‖ seq ‖ created_at ‖ expires_at (0: none) ‖ refers_to (zeros: none)
+//! ‖ kind length ‖ kind ‖ envelope bytes, verbatim. Records live in author-and-seq order, so
+//! serving an author's chain to a syncing peer reads neighbouring keys, and the id index
+//! stays small enough to remain in sled's cache.
 //!
 //! Invariants: every key of one message, and the counters it changes, are written in the
 //! same atomic batch; the writer is single-threaded, so counters are read-modify-write
@@ -222,25 +227,50 @@ fn decode_record(value: &[u8]) -> Result<(MessageMeta, &[u8]), StoreError> {
     Ok((meta, &value[kind_end..]))
 }
 
+/// The record inside a `C` value (`None` for a tombstone).
+fn chained_record(mut value: Vec<u8>) -> Option<Vec<u8>> {
+    (value.len() > 32).then(|| value.split_off(32))
+}
+
+fn stored_from_record(id: MessageId, record: &[u8]) -> Result<StoredEnvelope, StoreError> {
+    let (meta, envelope) = decode_record(record)?;
+    Ok(StoredEnvelope {
+        id,
+        seq: meta.seq,
+        envelope: envelope.to_vec(),
+    })
+}
+
+fn locator(author: &AuthorKey, seq: u64) -> Vec<u8> {
+    let mut value = author.as_bytes().to_vec();
+    value.extend_from_slice(&seq.to_be_bytes());
+    value
+}
+
 fn count_value(value: Option<Vec<u8>>) -> Result<u64, StoreError> {
     value.map_or(Ok(0), |bytes| read_u64(&bytes))
 }
 
 impl<B: Backend> KvStore<B> {
+    /// The record of a stored message (none once expired).
     fn record(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
-        self.backend.get(&key(ENVELOPE, &[id.as_bytes()]))
+        let Some(locator) = self.backend.get(&key(ENVELOPE, &[id.as_bytes()]))? else {
+            return Ok(None);
+        };
+        let (author, seq) = locator
+            .split_at_checked(32)
+            .ok_or(StoreError::Corrupt { what: "locator" })?;
+        if read_u64(seq)? == 0 {
+            return self.backend.get(&key(STATEMENT, &[author, id.as_bytes()]));
+        }
+        let chained = self.backend.get(&key(CHAIN, &[author, seq]))?;
+        Ok(chained.and_then(|value| chained_record(value)))
     }
 
     fn stored_envelope(&self, id: MessageId) -> Result<Option<StoredEnvelope>, StoreError> {
-        let Some(record) = self.record(&id)? else {
-            return Ok(None);
-        };
-        let (meta, envelope) = decode_record(&record)?;
-        Ok(Some(StoredEnvelope {
-            id,
-            seq: meta.seq,
-            envelope: envelope.to_vec(),
-        }))
+        self.record(&id)?
+            .map(|record| stored_from_record(id, &record))
+            .transpose()
     }
 
     /// The envelopes whose ids end the given index keys, skipping expired ones.
@@ -295,20 +325,22 @@ impl<B: Backend> Store for KvStore<B> {
                 } else {
                     ops.push(BatchOp::Put(
                         key(STATEMENT, &[message.author.as_bytes(), id]),
-                        Vec::new(),
+                        encode_record(message)?,
                     ));
                     InsertOutcome::Stored
                 }
             } else {
                 let chain = chain_key(&message.author, message.seq);
                 let held_at_seq = self.backend.get(&chain)?;
-                if !ids_in_batch.insert(message.id) || held_at_seq.as_deref() == Some(id.as_slice())
-                {
+                let held_id = held_at_seq.as_deref().and_then(|held| held.get(..32));
+                if !ids_in_batch.insert(message.id) || held_id == Some(id.as_slice()) {
                     InsertOutcome::AlreadyStored
                 } else if held_at_seq.is_some() || !chains_in_batch.insert(chain.clone()) {
                     InsertOutcome::SeqConflict
                 } else {
-                    ops.push(BatchOp::Put(chain, id.to_vec()));
+                    let mut value = id.to_vec();
+                    value.extend_from_slice(&encode_record(message)?);
+                    ops.push(BatchOp::Put(chain, value));
                     if let Some(expires_at) = message.expires_at {
                         ops.push(BatchOp::Put(
                             key(EXPIRY, &[&expires_at.to_be_bytes(), id]),
@@ -323,7 +355,10 @@ impl<B: Backend> Store for KvStore<B> {
             };
             if outcome == InsertOutcome::Stored {
                 stored += 1;
-                ops.push(BatchOp::Put(key(ENVELOPE, &[id]), encode_record(message)?));
+                ops.push(BatchOp::Put(
+                    key(ENVELOPE, &[id]),
+                    locator(&message.author, message.seq),
+                ));
                 ops.push(BatchOp::Put(
                     recent_key(&message.kind, message.created_at, &message.id),
                     Vec::new(),
@@ -369,7 +404,10 @@ impl<B: Backend> Store for KvStore<B> {
     }
 
     fn contains(&self, id: &MessageId) -> Result<bool, StoreError> {
-        Ok(self.record(id)?.is_some())
+        Ok(self
+            .backend
+            .get(&key(ENVELOPE, &[id.as_bytes()]))?
+            .is_some())
     }
 
     fn envelope(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
@@ -385,7 +423,7 @@ impl<B: Backend> Store for KvStore<B> {
     fn id_at(&self, author: &AuthorKey, seq: u64) -> Result<Option<MessageId>, StoreError> {
         self.backend
             .get(&chain_key(author, seq))?
-            .map(|value| read_id(&value))
+            .map(|value| read_id(value.get(..32).unwrap_or_default()))
             .transpose()
     }
 
@@ -420,9 +458,10 @@ impl<B: Backend> Store for KvStore<B> {
             };
             start = chain_key(author, chain_key_seq(last)? + 1);
             for (_, value) in chunk {
-                // Tombstones (expired messages) have no envelope and are skipped.
-                if let Some(stored) = self.stored_envelope(read_id(&value)?)? {
-                    out.push(stored);
+                let id = read_id(value.get(..32).unwrap_or_default())?;
+                // Tombstones (expired messages) have no record and are skipped.
+                if let Some(record) = chained_record(value) {
+                    out.push(stored_from_record(id, &record)?);
                 }
             }
         }
@@ -439,7 +478,12 @@ impl<B: Backend> Store for KvStore<B> {
             .scan_rev(&prefix, 1)?
             .into_iter()
             .next()
-            .map(|(chain, value)| Ok((chain_key_seq(&chain)?, read_id(&value)?)))
+            .map(|(chain, value)| {
+                Ok((
+                    chain_key_seq(&chain)?,
+                    read_id(value.get(..32).unwrap_or_default())?,
+                ))
+            })
             .transpose()
     }
 
@@ -464,6 +508,11 @@ impl<B: Backend> Store for KvStore<B> {
                 if let Some(meta) = self.meta(&id)? {
                     let id_bytes = id.as_bytes();
                     ops.push(BatchOp::Delete(key(ENVELOPE, &[id_bytes])));
+                    // The chain keeps the id alone: the tombstone.
+                    ops.push(BatchOp::Put(
+                        chain_key(&meta.author, meta.seq),
+                        id_bytes.to_vec(),
+                    ));
                     ops.push(BatchOp::Delete(recent_key(
                         &meta.kind,
                         meta.created_at,
@@ -491,8 +540,12 @@ impl<B: Backend> Store for KvStore<B> {
     }
 
     fn statements(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError> {
-        let entries = self.scan_all(&key(STATEMENT, &[author.as_bytes()]))?;
-        self.envelopes_of(entries)
+        self.scan_all(&key(STATEMENT, &[author.as_bytes()]))?
+            .into_iter()
+            .map(|(statement_key, record)| {
+                stored_from_record(trailing_id(&statement_key)?, &record)
+            })
+            .collect()
     }
 
     fn record_fork(

@@ -26,7 +26,8 @@ use solidarity_proto::payload::MirrorWithdraw;
 use solidarity_proto::payload::{AlertUpdate, KIND_ALERT, KIND_MIRROR_OFFER};
 use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::{
-    AuthorKey, Body, FederationId, Lookup, MessageId, Payload, TrustView, Verdict, envelope,
+    AuthorKey, Body, FederationId, Lookup, MessageId, Payload, SignatureChecked, TrustView,
+    Verdict, envelope,
 };
 use solidarity_store::{InsertOutcome, NewMessage, Store};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -46,6 +47,8 @@ pub const CONTROL_QUEUE: usize = 64;
 const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How often members' canaries are checked for lateness (cheap: one pass over members).
 const CANARY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Fewest new envelopes in a sync page worth verifying on several threads.
+const SIGNATURE_BATCH_MIN: usize = 16;
 /// Longest the status page lags behind the store while messages arrive.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -864,6 +867,15 @@ impl NodeActor {
     }
 
     fn validate(&self, bytes: &[u8], now: u64) -> Verdict {
+        self.validate_checked(bytes, now, None)
+    }
+
+    fn validate_checked(
+        &self,
+        bytes: &[u8],
+        now: u64,
+        checked: Option<SignatureChecked>,
+    ) -> Verdict {
         let trust = Trust {
             me: &self.me,
             me_trusted: !self.compromised.contains_key(&self.me)
@@ -875,7 +887,14 @@ impl NodeActor {
             pending: &self.pending,
             pending_chain: &self.pending_chain,
         };
-        solidarity_proto::validate(bytes, now, &self.identity.federation, &trust, &lookup)
+        solidarity_proto::validate_checked(
+            bytes,
+            now,
+            &self.identity.federation,
+            &trust,
+            &lookup,
+            checked,
+        )
     }
 
     async fn queue_write_bytes(
@@ -989,7 +1008,7 @@ impl NodeActor {
                     }
                     Origin::Remote => {
                         if outcome == InsertOutcome::Stored {
-                            tracing::info!(id = %message.id.short(), kind = %message.kind, author = %message.author.short(), "received and stored");
+                            tracing::debug!(id = %message.id.short(), kind = %message.kind, author = %message.author.short(), "received and stored");
                         }
                     }
                 }
@@ -1047,7 +1066,7 @@ impl NodeActor {
                 source: _,
                 data,
             } => {
-                let acceptance = self.ingest(&data, "gossip").await?;
+                let acceptance = self.ingest(&data, "gossip", None).await?;
                 self.net
                     .report(token, acceptance)
                     .await
@@ -1086,8 +1105,13 @@ impl NodeActor {
     }
 
     /// Validates received bytes and queues the write of an accepted message.
-    async fn ingest(&mut self, data: &[u8], path: &'static str) -> Result<Acceptance, ActorError> {
-        let verdict = self.validate(data, now_ms());
+    async fn ingest(
+        &mut self,
+        data: &[u8],
+        path: &'static str,
+        checked: Option<SignatureChecked>,
+    ) -> Result<Acceptance, ActorError> {
+        let verdict = self.validate_checked(data, now_ms(), checked);
         self.metrics.judged(
             path,
             match &verdict {
@@ -1297,8 +1321,10 @@ impl NodeActor {
                 .map(|envelope| envelope.len() as u64)
                 .sum(),
         );
-        for envelope in &response.envelopes {
-            if self.ingest(envelope, "sync").await? == Acceptance::Accept {
+        let fresh = self.fresh_envelopes(&response.envelopes);
+        let checked = check_signatures(response.envelopes.len(), fresh).await;
+        for (envelope, checked) in response.envelopes.iter().zip(checked) {
+            if self.ingest(envelope, "sync", checked).await? == Acceptance::Accept {
                 accepted += 1;
             }
         }
@@ -1311,6 +1337,21 @@ impl NodeActor {
             self.syncing.remove(&peer);
         }
         Ok(())
+    }
+
+    /// The envelopes of a sync page not held yet (by index): the ones worth verifying.
+    fn fresh_envelopes(&self, envelopes: &[serde_bytes::ByteBuf]) -> Vec<(usize, Vec<u8>)> {
+        envelopes
+            .iter()
+            .enumerate()
+            .filter(|(_, bytes)| {
+                envelope::message_id_of_envelope_bytes(bytes).is_some_and(|id| {
+                    !self.pending.contains_key(&id)
+                        && !or_log(self.store.contains(&id).map(Some)).unwrap_or(false)
+                })
+            })
+            .map(|(index, bytes)| (index, bytes.to_vec()))
+            .collect()
     }
 
     /// One page of what the requester misses, from the store.
@@ -1785,6 +1826,40 @@ impl NodeActor {
         };
         self.snapshot.send_replace(Arc::new(snapshot));
     }
+}
+
+/// Verifies the signatures of a sync page's new envelopes (`fresh`, by index into a page
+/// of `page_len`) on every core: a page holds up to thousands and verification dominates
+/// catch-up. Envelopes already held get no proof: validation drops them as duplicates
+/// before any signature check.
+async fn check_signatures(
+    page_len: usize,
+    fresh: Vec<(usize, Vec<u8>)>,
+) -> Vec<Option<SignatureChecked>> {
+    let mut checked = vec![None; page_len];
+    if fresh.len() < SIGNATURE_BATCH_MIN {
+        return checked;
+    }
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = fresh.len().div_ceil(workers);
+    let mut tasks = JoinSet::new();
+    let mut rest = fresh;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        let part = std::mem::replace(&mut rest, tail);
+        tasks.spawn_blocking(move || {
+            part.into_iter()
+                .map(|(index, bytes)| (index, solidarity_proto::check_signature(&bytes)))
+                .collect::<Vec<_>>()
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        // A failed task only means its envelopes get verified one by one.
+        for (index, proof) in done.unwrap_or_default() {
+            checked[index] = proof;
+        }
+    }
+    checked
 }
 
 fn decode_commitment(text: Option<&str>) -> Option<[u8; 32]> {
