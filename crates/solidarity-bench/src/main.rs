@@ -31,6 +31,7 @@ enum Scenario {
     Ack,
     Catchup,
     Startup,
+    Idle,
 }
 
 #[derive(Parser)]
@@ -57,6 +58,10 @@ struct Args {
     /// Catch-up and start-up: alerts the full node holds.
     #[arg(long, default_value_t = 100_000)]
     stored: usize,
+    /// Propagation: skip the baseline (for profiling our stack alone; its columns then
+    /// repeat ours).
+    #[arg(long)]
+    no_baseline: bool,
     /// Small sizes everywhere: a smoke run that finishes in about a minute.
     #[arg(long)]
     quick: bool,
@@ -72,6 +77,7 @@ struct Args {
 struct Results {
     machine: String,
     propagation: Vec<PropagationRow>,
+    idle_cpu_share_per_node: Vec<f64>,
     ingest: Vec<single::IngestFigures>,
     ack: Vec<single::AckFigures>,
     catch_up: Vec<single::CatchUpFigures>,
@@ -186,7 +192,10 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
             for run in 0..args.runs {
                 let seed = 1000 + run as u64;
                 // Alternate which stack goes first so warm caches favour neither.
-                let (ours, baseline) = if run % 2 == 0 {
+                let (ours, baseline) = if args.no_baseline {
+                    let ours = propagation::ours(n, args.alerts, args.rate, seed).await?;
+                    (ours.clone(), ours)
+                } else if run % 2 == 0 {
                     let ours = propagation::ours(n, args.alerts, args.rate, seed).await?;
                     (
                         ours,
@@ -230,6 +239,17 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
             );
             results.propagation.extend(rows);
         }
+    }
+    if wants(args, Scenario::Idle) {
+        let (n, seconds) = if args.quick { (5, 3) } else { (10, 20) };
+        println!("\n== idle: {n} connected nodes, nothing published, {seconds} s");
+        let mut rows = Vec::new();
+        for _ in 0..args.runs {
+            rows.push(propagation::idle(n, seconds).await?);
+        }
+        let share = measure::median(&rows);
+        println!("CPU per idle node: {:.2} % of one core", share * 100.0);
+        results.idle_cpu_share_per_node = rows;
     }
     if wants(args, Scenario::Ingest) {
         let count = if args.quick { 1_000 } else { 20_000 };

@@ -22,27 +22,34 @@ use tokio_util::sync::CancellationToken;
 /// Federation name of every benchmark node.
 pub const FEDERATION: &str = "bench";
 
-/// When each message became durable on a node.
+/// When each message was stored (applied: the node holds and shows it) and when it became
+/// durable (flushed) on a node.
 #[derive(Default)]
 pub struct DurableLog {
     staged: Mutex<Vec<MessageId>>,
-    at: Mutex<HashMap<MessageId, Instant>>,
+    stored: Mutex<HashMap<MessageId, Instant>>,
+    durable: Mutex<HashMap<MessageId, Instant>>,
 }
 
 impl DurableLog {
-    /// When `id` became durable, if it did.
+    /// When `id` was stored, if it was.
     pub fn at(&self, id: &MessageId) -> Option<Instant> {
-        lock(&self.at).get(id).copied()
+        lock(&self.stored).get(id).copied()
+    }
+
+    /// How many messages were stored.
+    pub fn count(&self) -> usize {
+        lock(&self.stored).len()
     }
 
     /// How many messages became durable.
-    pub fn count(&self) -> usize {
-        lock(&self.at).len()
+    pub fn durable_count(&self) -> usize {
+        lock(&self.durable).len()
     }
 
     /// The latest moment a message became durable.
-    pub fn last(&self) -> Option<Instant> {
-        lock(&self.at).values().max().copied()
+    pub fn last_durable(&self) -> Option<Instant> {
+        lock(&self.durable).values().max().copied()
     }
 }
 
@@ -57,7 +64,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A store that notes, at each flush, the messages the flush made durable.
+/// A store that notes when each message is stored and, at each flush, the messages the
+/// flush made durable.
 pub struct ObservedStore {
     inner: SledStore,
     log: Arc<DurableLog>,
@@ -80,10 +88,13 @@ impl ObservedStore {
 impl Store for ObservedStore {
     fn insert_batch(&self, messages: &[NewMessage]) -> Result<Vec<InsertOutcome>, StoreError> {
         let outcomes = self.inner.insert_batch(messages)?;
+        let now = Instant::now();
         let mut staged = lock(&self.log.staged);
+        let mut stored = lock(&self.log.stored);
         for (message, outcome) in messages.iter().zip(&outcomes) {
             if *outcome == InsertOutcome::Stored {
                 staged.push(message.id);
+                stored.entry(message.id).or_insert(now);
             }
         }
         Ok(outcomes)
@@ -92,9 +103,9 @@ impl Store for ObservedStore {
         self.inner.flush()?;
         let now = Instant::now();
         let staged = std::mem::take(&mut *lock(&self.log.staged));
-        let mut at = lock(&self.log.at);
+        let mut durable = lock(&self.log.durable);
         for id in staged {
-            at.entry(id).or_insert(now);
+            durable.entry(id).or_insert(now);
         }
         Ok(())
     }

@@ -216,3 +216,17 @@ pub async fn baseline(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::
     drop(nodes);
     Ok(finish(n, alerts, &latencies, delivered, copies, cpu))
 }
+
+/// CPU an idle federation of `n` connected nodes uses, per node, as a share of one core.
+pub async fn idle(n: usize, seconds: u64) -> anyhow::Result<f64> {
+    let edges = topology::edges(n, 7);
+    let nodes = ours::cluster(n, &edges).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = measure::process_cpu();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let used = measure::process_cpu() - before;
+    for node in nodes {
+        node.stop().await?;
+    }
+    Ok(used.as_secs_f64() / seconds as f64 / n as f64)
+}

@@ -186,6 +186,7 @@ pub async fn ingest(count: usize, window: usize) -> anyhow::Result<IngestFigures
     // Two heartbeats: the node must know the feeder's subscription before it publishes.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = node.log.count();
+    let durable_before = node.log.durable_count();
     let started = Instant::now();
     for (index, message) in generated.messages.iter().enumerate() {
         while index >= node.log.count() - before + window {
@@ -193,14 +194,15 @@ pub async fn ingest(count: usize, window: usize) -> anyhow::Result<IngestFigures
         }
         feeder.net.publish(message.envelope.clone()).await?;
     }
+    // Received messages are flushed within a second: count them once durable.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while node.log.count() - before < count && Instant::now() < deadline {
+    while node.log.durable_count() - durable_before < count && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let stored = node.log.count() - before;
+    let stored = node.log.durable_count() - durable_before;
     let elapsed = node
         .log
-        .last()
+        .last_durable()
         .map_or(started.elapsed(), |last| last - started);
     let alerts_per_sec = stored as f64 / elapsed.as_secs_f64();
     drop(feeder);

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::{self, NodeMetrics};
 use super::snapshot::Snapshot;
-use super::views::{self, Views};
+use super::views::{Shown, Views};
 use super::writer::{Maintenance, WriteError, Writer};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
@@ -47,6 +47,8 @@ pub const CONTROL_QUEUE: usize = 64;
 const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How often members' canaries are checked for lateness (cheap: one pass over members).
 const CANARY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest a received message waits to be flushed (it is stored and shown at once).
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Fewest new envelopes in a sync page worth verifying on several threads.
 const SIGNATURE_BATCH_MIN: usize = 16;
 /// Longest the status page lags behind the store while messages arrive.
@@ -93,6 +95,7 @@ enum MaintenanceDone {
     Expired { now_ms: u64 },
     ForkRecorded,
     CompromiseCleared { reply: oneshot::Sender<Response> },
+    Flushed,
 }
 
 enum Completion {
@@ -175,6 +178,7 @@ pub struct NodeActor {
     stored_messages: usize,
     p2p_ports: Vec<u16>,
     views: Views,
+    shown: Shown,
     snapshot: watch::Sender<Arc<Snapshot>>,
     control: mpsc::Receiver<ControlCall>,
     net_events: mpsc::Receiver<NetEvent>,
@@ -185,6 +189,8 @@ pub struct NodeActor {
     canary_states: HashMap<AuthorKey, CanaryState>,
     /// Something shown changed since the last published snapshot.
     snapshot_stale: bool,
+    /// Received messages were written since the last flush.
+    unflushed: bool,
     metrics: NodeMetrics,
     registry: Arc<prometheus_client::registry::Registry>,
 }
@@ -273,6 +279,7 @@ impl NodeActor {
         let peer_id = identity::peer_id(&me)?;
         let head = parts.store.chain_head(&me)?;
         let views = Views::load(parts.store.as_ref())?;
+        let shown = Shown::load(parts.store.as_ref())?;
         let stored_messages = parts.store.len()?;
         let compromised = parts
             .store
@@ -307,6 +314,7 @@ impl NodeActor {
             stored_messages,
             p2p_ports: Vec::new(),
             views,
+            shown,
             snapshot: parts.snapshot,
             control: parts.control,
             net_events: parts.net_events,
@@ -315,6 +323,7 @@ impl NodeActor {
             syncing: HashSet::new(),
             canary_states: HashMap::new(),
             snapshot_stale: true,
+            unflushed: false,
             metrics: parts.metrics,
             registry: parts.registry,
         };
@@ -352,6 +361,8 @@ impl NodeActor {
         canary_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut canary_check = tokio::time::interval(CANARY_CHECK_INTERVAL);
         canary_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush_tick = tokio::time::interval(FLUSH_INTERVAL);
+        flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut snapshot_tick = tokio::time::interval(SNAPSHOT_INTERVAL);
         snapshot_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -376,6 +387,7 @@ impl NodeActor {
                     }
                 }
                 _ = snapshot_tick.tick(), if self.snapshot_stale => self.refresh_snapshot(),
+                _ = flush_tick.tick(), if self.unflushed => self.handle_flush_tick().await?,
                 _ = sync_tick.tick() => self.handle_sync_tick(),
                 _ = expiry_tick.tick() => self.handle_expiry_tick().await?,
                 _ = canary_tick.tick() => self.handle_canary_tick().await?,
@@ -916,9 +928,15 @@ impl NodeActor {
             refers_to: body.refers_to(),
             envelope,
         };
+        // Only what this node signed must be on disk before anyone hears of it; a received
+        // message lost in a crash comes back by sync.
+        let durable = matches!(origin, Origin::Local { .. });
+        if !durable {
+            self.unflushed = true;
+        }
         let done = self
             .writer
-            .insert(message.clone())
+            .insert(message.clone(), durable)
             .await
             .map_err(|_| ActorError::WriterStopped)?;
         self.pending.insert(
@@ -988,6 +1006,15 @@ impl NodeActor {
                             "KEY REVOKED: its holder revoked it; its messages are no longer accepted"
                         );
                     }
+                    self.shown
+                        .add(
+                            self.store.as_ref(),
+                            message.id,
+                            message.author,
+                            &payload,
+                            &body,
+                        )
+                        .map_err(|read| ActorError::Storage(Arc::new(read)))?;
                     self.views.add(message.id, message.author, &payload, body);
                     if changes_trust {
                         self.apply_members().await?;
@@ -1031,9 +1058,10 @@ impl NodeActor {
                             self.stored_messages = self.stored_messages.saturating_sub(count);
                         }
                         self.views.expire(now_ms);
+                        self.shown.expire(now_ms);
                         self.publish_snapshot();
                     }
-                    MaintenanceDone::ForkRecorded => {}
+                    MaintenanceDone::ForkRecorded | MaintenanceDone::Flushed => {}
                     MaintenanceDone::CompromiseCleared { reply } => {
                         let _ = reply.send(Response::Done);
                     }
@@ -1692,6 +1720,15 @@ impl NodeActor {
         }
     }
 
+    /// Makes received messages durable at most [`FLUSH_INTERVAL`] after they were stored.
+    async fn handle_flush_tick(&mut self) -> Result<(), ActorError> {
+        if !std::mem::take(&mut self.unflushed) {
+            return Ok(());
+        }
+        self.maintain(Maintenance::Flush, MaintenanceDone::Flushed)
+            .await
+    }
+
     async fn handle_expiry_tick(&mut self) -> Result<(), ActorError> {
         let now = now_ms();
         self.maintain(
@@ -1761,22 +1798,13 @@ impl NodeActor {
     }
 
     /// Rebuilds and publishes the snapshot if something changed since the last one.
-    /// A failed read keeps the previous snapshot (and says so in the log).
     fn refresh_snapshot(&mut self) {
         if !self.snapshot_stale {
             return;
         }
         self.snapshot_stale = false;
         let now = now_ms();
-        let read = views::displayed_alerts(self.store.as_ref(), now)
-            .and_then(|alerts| Ok((alerts, views::displayed_offers(self.store.as_ref(), now)?)));
-        let (displayed, mut offers) = match read {
-            Ok(read) => read,
-            Err(read_error) => {
-                tracing::error!(error = %read_error, "store read failed; the status page is not updated");
-                return;
-            }
-        };
+        let mut offers = self.shown.offer_views(now);
         let suspect = |author: &AuthorKey, seq: u64, created_at: u64| {
             self.compromised
                 .get(author)
@@ -1795,17 +1823,15 @@ impl NodeActor {
                 .unwrap_or_else(|| key.to_hex()),
             None => key.to_hex(),
         };
-        let mut alerts = Vec::with_capacity(displayed.len());
-        for views::DisplayedAlert {
-            view: mut alert,
-            endorsements,
-        } in displayed
-        {
+        let mut alerts = Vec::new();
+        for shown in self.shown.alerts(now) {
+            let mut alert =
+                solidarity_proto::state::derive_alert(shown.alert.clone(), shown.updates.clone());
             alert.suspect = suspect(&alert.author, alert.seq, alert.created_at);
             alert.corroboration = solidarity_proto::state::corroborate(
                 &alert.author,
                 alert.alert.category,
-                endorsements.iter().filter(|endorsement| {
+                shown.endorsements.iter().filter(|endorsement| {
                     !self.compromised.contains_key(&endorsement.author)
                         && self.revoked_since(&endorsement.author).is_none()
                 }),

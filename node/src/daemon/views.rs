@@ -3,17 +3,16 @@
 //! - [`Views`] keeps in memory the few messages trust and canary checks read on every
 //!   decision (revocations, certificates, vouches, each author's latest canaries). They are
 //!   small sets, loaded by kind at start-up; nothing else is read then.
-//! - [`displayed_alerts`] and [`displayed_offers`] read the newest alerts and offers from the
-//!   store with what refers to them, for the status page and the CLI, so memory does not
-//!   grow with the number of stored alerts.
+//! - [`Shown`] keeps the newest alerts and offers with what refers to them, for the status
+//!   page and the CLI; memory does not grow with the number of stored alerts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use solidarity_proto::payload::{
     Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, NodeCert, Payload,
     Revocation, Vouch,
 };
-use solidarity_proto::state::{self, AlertView, OfferView, Stored};
+use solidarity_proto::state::{self, OfferView, Stored};
 use solidarity_proto::{AuthorKey, Body, Envelope, MessageId, payload};
 use solidarity_store::{Store, StoreError, StoredEnvelope};
 
@@ -154,63 +153,195 @@ impl Views {
     }
 }
 
-/// An alert as shown, with the endorsements and disputes it received.
-pub struct DisplayedAlert {
-    pub view: AlertView,
+/// An alert as shown, with the updates, endorsements and disputes it received.
+pub struct ShownAlert {
+    pub alert: Stored<Alert>,
+    pub updates: Vec<Stored<AlertUpdate>>,
     pub endorsements: Vec<Stored<Endorsement>>,
 }
 
-/// The newest [`DISPLAY_LIMIT`] live alerts with their updates folded in, newest first.
-pub fn displayed_alerts(store: &dyn Store, now_ms: u64) -> Result<Vec<DisplayedAlert>, StoreError> {
-    let mut shown = Vec::new();
-    for stored_alert in store.newest(payload::KIND_ALERT, DISPLAY_LIMIT)? {
-        let Some((signer, payload, Body::Alert(alert))) = decode(&stored_alert) else {
-            continue;
-        };
-        if payload.expires_at.is_some_and(|at| at <= now_ms) {
-            continue;
-        }
-        let mut updates: Vec<Stored<AlertUpdate>> = Vec::new();
-        let mut endorsements = Vec::new();
-        for referring in store.referring(&stored_alert.id)? {
-            match decode(&referring) {
-                Some((author, header, Body::AlertUpdate(update))) => {
-                    updates.push(stored(referring.id, author, &header, update));
-                }
-                Some((author, header, Body::Endorsement(endorsement))) => {
-                    endorsements.push(stored(referring.id, author, &header, endorsement));
-                }
-                _ => {}
-            }
-        }
-        let alert: Stored<Alert> = stored(stored_alert.id, signer, &payload, alert);
-        shown.push(DisplayedAlert {
-            view: state::derive_alert(alert, updates),
-            endorsements,
-        });
-    }
-    Ok(shown)
+struct ShownOffer {
+    offer: Stored<MirrorOffer>,
+    withdrawals: Vec<Stored<MirrorWithdraw>>,
 }
 
-/// The newest [`DISPLAY_LIMIT`] live, not withdrawn offers, newest first.
-pub fn displayed_offers(store: &dyn Store, now_ms: u64) -> Result<Vec<OfferView>, StoreError> {
-    let mut shown = Vec::new();
-    for stored_offer in store.newest(payload::KIND_MIRROR_OFFER, DISPLAY_LIMIT)? {
-        let Some((signer, payload, Body::MirrorOffer(offer))) = decode(&stored_offer) else {
-            continue;
-        };
-        let withdrawals: Vec<Stored<MirrorWithdraw>> = store
-            .referring(&stored_offer.id)?
-            .iter()
-            .filter_map(|referring| match decode(referring) {
-                Some((author, header, Body::MirrorWithdraw(withdraw))) => {
-                    Some(stored(referring.id, author, &header, withdraw))
+/// The newest [`DISPLAY_LIMIT`] alerts and offers with what refers to them, decoded once:
+/// what the status page and `alert list` show, kept up to date message by message so a
+/// snapshot costs no store read. Older ones stay on disk only.
+#[derive(Default)]
+pub struct Shown {
+    alerts: BTreeMap<(u64, MessageId), ShownAlert>,
+    offers: BTreeMap<(u64, MessageId), ShownOffer>,
+    /// `created_at` of every shown alert and offer, by id.
+    created: HashMap<MessageId, u64>,
+}
+
+impl Shown {
+    /// The newest alerts and offers in the store, with what refers to them.
+    pub fn load(store: &dyn Store) -> Result<Self, StoreError> {
+        let mut shown = Self::default();
+        for kind in [payload::KIND_ALERT, payload::KIND_MIRROR_OFFER] {
+            for stored in store.newest(kind, DISPLAY_LIMIT)? {
+                if let Some((signer, payload, body)) = decode(&stored) {
+                    shown.add(store, stored.id, signer, &payload, &body)?;
                 }
-                _ => None,
-            })
-            .collect();
-        let offer: Stored<MirrorOffer> = stored(stored_offer.id, signer, &payload, offer);
-        shown.extend(state::derive_offer(offer, &withdrawals, now_ms));
+            }
+        }
+        Ok(shown)
     }
-    Ok(shown)
+
+    /// Takes in one stored message; a new alert or offer brings along what the store
+    /// already holds that refers to it (sync may deliver an update before its alert).
+    pub fn add(
+        &mut self,
+        store: &dyn Store,
+        id: MessageId,
+        signer: AuthorKey,
+        payload: &Payload,
+        body: &Body,
+    ) -> Result<(), StoreError> {
+        match body {
+            Body::Alert(alert) => {
+                let key = (payload.created_at, id);
+                if !self.admits(&self.alerts, key) {
+                    return Ok(());
+                }
+                let mut shown = ShownAlert {
+                    alert: stored(id, signer, payload, alert.clone()),
+                    updates: Vec::new(),
+                    endorsements: Vec::new(),
+                };
+                for referring in store.referring(&id)? {
+                    match decode(&referring) {
+                        Some((author, header, Body::AlertUpdate(update))) => {
+                            shown
+                                .updates
+                                .push(stored(referring.id, author, &header, update));
+                        }
+                        Some((author, header, Body::Endorsement(endorsement))) => shown
+                            .endorsements
+                            .push(stored(referring.id, author, &header, endorsement)),
+                        _ => {}
+                    }
+                }
+                self.created.insert(id, payload.created_at);
+                self.alerts.insert(key, shown);
+                if self.alerts.len() > DISPLAY_LIMIT
+                    && let Some(((_, oldest), _)) = self.alerts.pop_first()
+                {
+                    self.created.remove(&oldest);
+                }
+            }
+            Body::MirrorOffer(offer) => {
+                let key = (payload.created_at, id);
+                if !self.admits(&self.offers, key) {
+                    return Ok(());
+                }
+                let withdrawals = store
+                    .referring(&id)?
+                    .iter()
+                    .filter_map(|referring| match decode(referring) {
+                        Some((author, header, Body::MirrorWithdraw(withdraw))) => {
+                            Some(stored(referring.id, author, &header, withdraw))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                self.created.insert(id, payload.created_at);
+                self.offers.insert(
+                    key,
+                    ShownOffer {
+                        offer: stored(id, signer, payload, offer.clone()),
+                        withdrawals,
+                    },
+                );
+                if self.offers.len() > DISPLAY_LIMIT
+                    && let Some(((_, oldest), _)) = self.offers.pop_first()
+                {
+                    self.created.remove(&oldest);
+                }
+            }
+            Body::AlertUpdate(update) => {
+                if let Some(shown) = self.alert_mut(&update.alert) {
+                    shown
+                        .updates
+                        .push(stored(id, signer, payload, update.clone()));
+                }
+            }
+            Body::Endorsement(endorsement) => {
+                if let Some(shown) = self.alert_mut(&endorsement.alert) {
+                    shown
+                        .endorsements
+                        .push(stored(id, signer, payload, endorsement.clone()));
+                }
+            }
+            Body::MirrorWithdraw(withdraw) => {
+                if let Some(created_at) = self.created.get(&withdraw.offer).copied()
+                    && let Some(shown) = self.offers.get_mut(&(created_at, withdraw.offer))
+                {
+                    shown
+                        .withdrawals
+                        .push(stored(id, signer, payload, withdraw.clone()));
+                }
+            }
+            Body::Canary(_)
+            | Body::Vouch(_)
+            | Body::Revocation(_)
+            | Body::NodeCert(_)
+            | Body::Unknown => {}
+        }
+        Ok(())
+    }
+
+    /// Whether an alert or offer created at `key` is among the newest [`DISPLAY_LIMIT`].
+    fn admits<T>(&self, shown: &BTreeMap<(u64, MessageId), T>, key: (u64, MessageId)) -> bool {
+        !shown.contains_key(&key)
+            && (shown.len() < DISPLAY_LIMIT
+                || shown
+                    .first_key_value()
+                    .is_some_and(|(oldest, _)| key > *oldest))
+    }
+
+    fn alert_mut(&mut self, id: &MessageId) -> Option<&mut ShownAlert> {
+        let created_at = self.created.get(id).copied()?;
+        self.alerts.get_mut(&(created_at, *id))
+    }
+
+    /// Drops what expired at `now_ms` (the store deletes it in the same sweep).
+    pub fn expire(&mut self, now_ms: u64) {
+        let live = |expires_at: Option<u64>| expires_at.is_none_or(|at| at > now_ms);
+        self.alerts.retain(|_, shown| live(shown.alert.expires_at));
+        self.offers.retain(|_, shown| live(shown.offer.expires_at));
+        for shown in self.alerts.values_mut() {
+            shown.updates.retain(|update| live(update.expires_at));
+            shown
+                .endorsements
+                .retain(|endorsement| live(endorsement.expires_at));
+        }
+        let ids: HashSet<MessageId> = self
+            .alerts
+            .keys()
+            .chain(self.offers.keys())
+            .map(|(_, id)| *id)
+            .collect();
+        self.created.retain(|id, _| ids.contains(id));
+    }
+
+    /// Live shown alerts.
+    pub fn alerts(&self, now_ms: u64) -> impl Iterator<Item = &ShownAlert> {
+        self.alerts
+            .values()
+            .filter(move |shown| shown.alert.expires_at.is_none_or(|at| at > now_ms))
+    }
+
+    /// Live, not withdrawn offers, newest first.
+    pub fn offer_views(&self, now_ms: u64) -> Vec<OfferView> {
+        self.offers
+            .values()
+            .rev()
+            .filter_map(|shown| {
+                state::derive_offer(shown.offer.clone(), &shown.withdrawals, now_ms)
+            })
+            .collect()
+    }
 }
