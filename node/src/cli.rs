@@ -63,6 +63,9 @@ pub enum Command {
     Mirror(MirrorCommand),
     /// Show this node's state.
     Status,
+    /// Print the node's counters (messages, sync, gossipsub) in the Prometheus text format,
+    /// e.g. for node_exporter's textfile collector. Counts only, never addresses.
+    Metrics,
     /// Show members: connected or not, last message seen, canary, key state. Never addresses.
     Peers,
     /// This node's warrant canary and duress signal.
@@ -1080,6 +1083,11 @@ pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow
             }
         }
     }
+}
+
+pub fn run_metrics(data_dir: &Path) -> anyhow::Result<()> {
+    print!("{}", Client::new(data_dir).metrics()?);
+    Ok(())
 }
 
 pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {

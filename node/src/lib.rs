@@ -28,7 +28,13 @@ use cli::{Cli, Command};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    main_from(std::env::args_os())
+}
+
+/// Runs the command line given as `args` (program name first), as [`main`] does; the
+/// benchmark harness runs daemons in child processes this way.
+pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = Cli::parse_from(args);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -49,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alert(command) => cli::run_alert(&data_dir, command, json),
         Command::Mirror(command) => cli::run_mirror(&data_dir, command, json),
         Command::Status => cli::run_status(&data_dir, json),
+        Command::Metrics => cli::run_metrics(&data_dir),
         Command::Peers => cli::run_peers(&data_dir, json),
         Command::Canary(command) => cli::run_canary(&data_dir, command, json),
         Command::Key(command) => cli::run_key(&data_dir, command, json),

@@ -604,6 +604,19 @@ impl solidarity_store::Store for FaultyStore {
     ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
         self.inner.by_kind(kind)
     }
+    fn newest(
+        &self,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
+        self.inner.newest(kind, limit)
+    }
+    fn referring(
+        &self,
+        target: &solidarity_proto::MessageId,
+    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
+        self.inner.referring(target)
+    }
     fn author_range(
         &self,
         author: &AuthorKey,

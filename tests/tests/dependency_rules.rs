@@ -1,6 +1,6 @@
 //! The crate dependency rules of ARCHITECTURE.md, checked on every test run:
 //! proto depends on no internal crate; store → proto; net → none; control → proto at most;
-//! only the node (and this tests package) may depend on everything.
+//! only the node, the benchmark harness and this tests package may depend on everything.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -43,6 +43,7 @@ fn only_the_store_names_sled_and_only_the_net_crate_and_node_name_libp2p() {
         ("crates/solidarity-control", &["sled", "libp2p", "tokio"]),
         ("crates/solidarity-net", &["sled"]),
         ("node", &["sled"]),
+        ("crates/solidarity-bench", &["sled"]),
     ] {
         let text = std::fs::read_to_string(root.join(path).join("Cargo.toml")).expect("manifest");
         let manifest: toml::Table = text.parse().expect("toml");

@@ -38,6 +38,8 @@ pub enum Request {
     Status,
     /// Members and their connectivity → [`Response::Peers`].
     Peers,
+    /// Counters in the Prometheus text format → [`Response::Metrics`].
+    Metrics,
     /// The member card with the addresses bound now → [`Response::Card`].
     Card,
     /// Re-read the members file → [`Response::Done`].
@@ -129,6 +131,12 @@ pub enum Request {
 pub enum Response {
     /// See [`StatusView`].
     Status(Box<StatusView>),
+    /// The node's and gossipsub's counters, Prometheus text format (counts only: no
+    /// label names a peer or an address).
+    Metrics {
+        /// The exposition text.
+        text: String,
+    },
     /// One entry per member.
     Peers {
         /// The members.
@@ -414,6 +422,11 @@ impl Client {
     /// `solidarity status`.
     pub fn status(&self) -> Result<StatusView, ControlError> {
         expect!(self.call(&Request::Status)?, Response::Status(status) => *status, "status")
+    }
+
+    /// `solidarity metrics`.
+    pub fn metrics(&self) -> Result<String, ControlError> {
+        expect!(self.call(&Request::Metrics)?, Response::Metrics { text } => text, "metrics")
     }
 
     /// `solidarity peers`.

@@ -32,7 +32,11 @@ pub(crate) struct Behaviour {
 }
 
 impl Behaviour {
-    pub(crate) fn new(key: &Keypair, config: &NetConfig) -> Result<Self, NetError> {
+    pub(crate) fn new(
+        key: &Keypair,
+        config: &NetConfig,
+        metrics: Option<&mut prometheus_client::registry::Registry>,
+    ) -> Result<Self, NetError> {
         let mut members_only = allow_block_list::Behaviour::default();
         for peer in &config.allowed {
             members_only.allow_peer(*peer);
@@ -58,7 +62,7 @@ impl Behaviour {
         Ok(Self {
             members_only,
             limits,
-            gossipsub: gossip(config)?,
+            gossipsub: gossip(config, metrics)?,
             sync,
             identify: identify::Behaviour::new(identify::Config::new(
                 IDENTIFY_PROTOCOL.to_owned(),
@@ -72,7 +76,10 @@ impl Behaviour {
 /// Gossipsub tuned for a federation of tens of members: a smaller mesh than the defaults
 /// (which target thousands of peers), no flood publishing, and scoring that punishes
 /// invalid messages hard while ignoring delivery-rate penalties that misfire on quiet topics.
-fn gossip(config: &NetConfig) -> Result<gossipsub::Behaviour, NetError> {
+fn gossip(
+    config: &NetConfig,
+    metrics: Option<&mut prometheus_client::registry::Registry>,
+) -> Result<gossipsub::Behaviour, NetError> {
     let message_id = config.message_id;
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Anonymous)
@@ -93,6 +100,9 @@ fn gossip(config: &NetConfig) -> Result<gossipsub::Behaviour, NetError> {
     let mut gossipsub =
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
             .map_err(NetError::config)?;
+    if let Some(registry) = metrics {
+        gossipsub = gossipsub.with_metrics(registry, gossipsub::MetricsConfig::default());
+    }
 
     let topic = gossipsub::IdentTopic::new(config.topic.clone());
     let topic_params = gossipsub::TopicScoreParams {

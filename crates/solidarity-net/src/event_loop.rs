@@ -54,8 +54,9 @@ pub struct EventLoop {
 impl EventLoop {
     pub(crate) fn new(
         config: NetConfig,
+        metrics: Option<&mut prometheus_client::registry::Registry>,
     ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>, Self), NetError> {
-        let behaviour = Behaviour::new(&config.keypair, &config)?;
+        let behaviour = Behaviour::new(&config.keypair, &config, metrics)?;
         let mut swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
             .with_tokio()
             .with_tcp(

@@ -101,5 +101,15 @@ pub enum NetEvent {
 pub fn build(
     config: NetConfig,
 ) -> Result<(NetHandle, tokio::sync::mpsc::Receiver<NetEvent>, EventLoop), NetError> {
-    event_loop::EventLoop::new(config)
+    event_loop::EventLoop::new(config, None)
+}
+
+/// As [`build`], with gossipsub's counters (messages received before and after
+/// deduplication, sent, validated, mesh sizes) registered in `registry`. Counts only: no
+/// label names a peer or an address.
+pub fn build_with_metrics(
+    config: NetConfig,
+    registry: &mut prometheus_client::registry::Registry,
+) -> Result<(NetHandle, tokio::sync::mpsc::Receiver<NetEvent>, EventLoop), NetError> {
+    event_loop::EventLoop::new(config, Some(registry))
 }

@@ -33,7 +33,8 @@ pub use envelope::{Envelope, SignedMessage};
 pub use ids::{AuthorKey, FederationId, MessageId};
 pub use payload::{Body, Payload};
 pub use validate::{
-    Accepted, Fork, ForkPoint, IgnoreReason, Lookup, RejectReason, TrustView, Verdict, validate,
+    Accepted, Fork, ForkPoint, IgnoreReason, Lookup, RejectReason, SignatureChecked, TrustView,
+    Verdict, check_signature, validate, validate_checked,
 };
 
 /// Protocol version carried in every envelope's `v` field.

@@ -465,6 +465,16 @@ pub struct FieldError {
 }
 
 impl Body {
+    /// The message this body updates, endorses or withdraws.
+    pub fn refers_to(&self) -> Option<MessageId> {
+        match self {
+            Body::AlertUpdate(update) => Some(update.alert),
+            Body::Endorsement(endorsement) => Some(endorsement.alert),
+            Body::MirrorWithdraw(withdraw) => Some(withdraw.offer),
+            _ => None,
+        }
+    }
+
     /// The kind name this body travels under.
     pub fn kind(&self) -> Option<&'static str> {
         Some(match self {

@@ -25,9 +25,9 @@ pub const SYNC_PROTOCOL: &str = "/solidarity/sync/1";
 /// Most authors a request may list.
 pub const MAX_SYNC_AUTHORS: usize = 4096;
 /// Most envelopes a page may hold (the responder may send fewer).
-pub const MAX_PAGE_ENVELOPES: u32 = 512;
+pub const MAX_PAGE_ENVELOPES: u32 = 4096;
 /// Most envelope bytes a page may hold; the responder stops before passing it.
-pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+pub const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
 /// Most request/response rounds the requester runs in one sync session.
 pub const MAX_SYNC_ROUNDS: usize = 64;
 /// Largest encoded request: a full author list plus framing. A watermark encodes in at

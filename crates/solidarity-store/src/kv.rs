@@ -1,21 +1,32 @@
 //! The store logic, written once over an ordered key-value [`Backend`].
 //!
-//! Key space (all integers big-endian, so byte order is numeric order):
+//! Key space, layout version 2 (all integers big-endian, so byte order is numeric order):
 //!
 //! | prefix | key                          | value                                   |
 //! |--------|------------------------------|-----------------------------------------|
-//! | `E`    | id                           | envelope bytes, verbatim                |
-//! | `M`    | id                           | author ‖ seq ‖ created_at ‖ expires_at (0: none) ‖ kind |
-//! | `C`    | author ‖ seq                 | id (kept after expiry: the tombstone)   |
-//! | `K`    | kind ‖ 0x00 ‖ id             | empty                                   |
+//! | `E`    | id                           | author ‖ seq: where the record is (seq 0: a statement) |
+//! | `C`    | author ‖ seq                 | id ‖ record; only the id after expiry (the tombstone) |
+//! | `R`    | kind ‖ 0x00 ‖ created_at ‖ id | empty: messages of a kind by age       |
+//! | `T`    | target ‖ id                  | empty: messages referring to `target` (updates, endorsements, withdrawals) |
 //! | `X`    | expires_at ‖ id              | empty                                   |
-//! | `S`    | author ‖ id                  | empty: a statement (seq 0, outside the chain) |
+//! | `S`    | author ‖ id                  | record of a statement (seq 0, outside the chain) |
+//! | `W`    | author                       | the author's watermark (highest gap-free seq) |
+//! | `N`    | (none)                       | number of stored envelopes              |
+//! | `V`    | (none)                       | layout version                          |
 //! | `F`    | author ‖ seq ‖ id            | envelope conflicting with the chain (fork evidence) |
 //! | `Z`    | author                       | detected_at ‖ from_seq: the author is marked compromised |
 //!
-//! Invariant: every key of one message is written in the same atomic batch.
+//! A *record* is author ‖ seq ‖ created_at ‖ expires_at (0: none) ‖ refers_to (zeros: none)
+//! ‖ kind length ‖ kind ‖ envelope bytes, verbatim. Records live in author-and-seq order, so
+//! serving an author's chain to a syncing peer reads neighbouring keys, and the id index
+//! stays small enough to remain in sled's cache.
+//!
+//! Invariants: every key of one message, and the counters it changes, are written in the
+//! same atomic batch; the writer is single-threaded, so counters are read-modify-write
+//! without races. Nothing at start-up or on a hot path scans a whole index: counts and
+//! watermarks are kept, lists are read newest-first with a limit.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use solidarity_proto::{AuthorKey, MessageId};
 
@@ -24,13 +35,23 @@ use crate::{
 };
 
 const ENVELOPE: u8 = b'E';
-const META: u8 = b'M';
 const CHAIN: u8 = b'C';
-const KIND: u8 = b'K';
+const RECENT: u8 = b'R';
+const REFERS: u8 = b'T';
 const EXPIRY: u8 = b'X';
-const FORK: u8 = b'F';
 const STATEMENT: u8 = b'S';
+const WATERMARK: u8 = b'W';
+const COUNT: u8 = b'N';
+const LAYOUT: u8 = b'V';
+const FORK: u8 = b'F';
 const COMPROMISED: u8 = b'Z';
+
+/// The layout this version writes.
+pub const LAYOUT_VERSION: u8 = 2;
+/// Index entries read per step when a sweep walks an index.
+const SCAN_CHUNK: usize = 1024;
+/// Fixed part of an `E` record before the kind name.
+const RECORD_HEADER: usize = 32 + 8 + 8 + 8 + 32 + 1;
 
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -48,16 +69,16 @@ pub enum BatchOp {
 pub trait Backend: Send + Sync + 'static {
     /// The value of a key.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Every entry whose key starts with `prefix` and is ≥ `start`, in key order.
-    fn scan_prefix(&self, prefix: &[u8], start: &[u8]) -> Result<Vec<Entry>, StoreError>;
-    /// The greatest entry whose key starts with `prefix`.
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>, StoreError>;
+    /// At most `limit` entries whose key starts with `prefix` and is ≥ `start`, in key order.
+    fn scan(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+    /// At most `limit` entries whose key starts with `prefix`, greatest key first.
+    fn scan_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+    /// Whether the backend holds no key at all.
+    fn is_empty(&self) -> Result<bool, StoreError>;
     /// Applies all ops atomically.
     fn apply(&self, ops: Vec<BatchOp>) -> Result<(), StoreError>;
     /// Makes applied batches durable.
     fn flush(&self) -> Result<(), StoreError>;
-    /// Number of keys with the prefix.
-    fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError>;
 }
 
 /// The [`Store`] over any [`Backend`].
@@ -74,9 +95,29 @@ impl<B: Backend> KvStore<B> {
 }
 
 impl KvStore<crate::SledBackend> {
-    /// Opens the sled store.
+    /// Opens the sled store; a new one is stamped with [`LAYOUT_VERSION`], an existing one
+    /// must carry it.
     pub fn open(options: &crate::SledOptions) -> Result<Self, StoreError> {
-        crate::SledBackend::open(options).map(Self::new)
+        let store = crate::SledBackend::open(options).map(Self::new)?;
+        match store.backend.get(&[LAYOUT])? {
+            Some(version) if version == [LAYOUT_VERSION] => Ok(store),
+            None if store.backend.is_empty()? => {
+                store
+                    .backend
+                    .apply(vec![BatchOp::Put(vec![LAYOUT], vec![LAYOUT_VERSION])])?;
+                store.backend.flush()?;
+                Ok(store)
+            }
+            found => Err(StoreError::Open {
+                path: options.path.clone(),
+                source: format!(
+                    "the store has layout {}, this version reads layout {LAYOUT_VERSION}; \
+                     move the store directory aside and the node will sync again from its peers",
+                    found.and_then(|v| v.first().copied()).unwrap_or(1)
+                )
+                .into(),
+            }),
+        }
     }
 }
 
@@ -92,8 +133,20 @@ fn chain_key(author: &AuthorKey, seq: u64) -> Vec<u8> {
     key(CHAIN, &[author.as_bytes(), &seq.to_be_bytes()])
 }
 
-fn kind_key(kind: &str, id: &MessageId) -> Vec<u8> {
-    key(KIND, &[kind.as_bytes(), &[0], id.as_bytes()])
+fn recent_prefix(kind: &str) -> Vec<u8> {
+    key(RECENT, &[kind.as_bytes(), &[0]])
+}
+
+fn recent_key(kind: &str, created_at: u64, id: &MessageId) -> Vec<u8> {
+    key(
+        RECENT,
+        &[
+            kind.as_bytes(),
+            &[0],
+            &created_at.to_be_bytes(),
+            id.as_bytes(),
+        ],
+    )
 }
 
 fn read_id(bytes: &[u8]) -> Result<MessageId, StoreError> {
@@ -108,6 +161,15 @@ fn read_u64(bytes: &[u8]) -> Result<u64, StoreError> {
         .try_into()
         .map_err(|_| StoreError::Corrupt { what: "integer" })?;
     Ok(u64::from_be_bytes(array))
+}
+
+/// The id at the end of an index key.
+fn trailing_id(index_key: &[u8]) -> Result<MessageId, StoreError> {
+    index_key
+        .len()
+        .checked_sub(32)
+        .ok_or(StoreError::Corrupt { what: "index" })
+        .and_then(|at| read_id(&index_key[at..]))
 }
 
 /// Seq at the end of a `C` key.
@@ -128,42 +190,120 @@ fn decode_compromise_marker(value: &[u8]) -> Result<(u64, u64), StoreError> {
     Ok((detected_at, from_seq))
 }
 
-fn encode_meta(message: &NewMessage) -> Vec<u8> {
-    let mut value = Vec::with_capacity(56 + message.kind.len());
+fn encode_record(message: &NewMessage) -> Result<Vec<u8>, StoreError> {
+    let kind_len =
+        u8::try_from(message.kind.len()).map_err(|_| StoreError::Corrupt { what: "kind name" })?;
+    let mut value = Vec::with_capacity(RECORD_HEADER + message.kind.len() + message.envelope.len());
     value.extend_from_slice(message.author.as_bytes());
     value.extend_from_slice(&message.seq.to_be_bytes());
     value.extend_from_slice(&message.created_at.to_be_bytes());
     value.extend_from_slice(&message.expires_at.unwrap_or(0).to_be_bytes());
+    value.extend_from_slice(message.refers_to.map_or([0; 32], |id| id.0).as_slice());
+    value.push(kind_len);
     value.extend_from_slice(message.kind.as_bytes());
-    value
+    value.extend_from_slice(&message.envelope);
+    Ok(value)
 }
 
-fn decode_meta(value: &[u8]) -> Result<MessageMeta, StoreError> {
-    let corrupt = || StoreError::Corrupt { what: "meta" };
-    if value.len() < 56 {
+/// Splits an `E` record into its facts and the envelope bytes.
+fn decode_record(value: &[u8]) -> Result<(MessageMeta, &[u8]), StoreError> {
+    let corrupt = || StoreError::Corrupt { what: "record" };
+    if value.len() < RECORD_HEADER {
         return Err(corrupt());
     }
     let author: [u8; 32] = value[..32].try_into().map_err(|_| corrupt())?;
     let expires_at = read_u64(&value[48..56])?;
-    Ok(MessageMeta {
+    let refers_to = read_id(&value[56..88])?;
+    let kind_end = RECORD_HEADER + usize::from(value[88]);
+    let kind = value.get(RECORD_HEADER..kind_end).ok_or_else(corrupt)?;
+    let meta = MessageMeta {
         author: AuthorKey(author),
         seq: read_u64(&value[32..40])?,
         created_at: read_u64(&value[40..48])?,
         expires_at: (expires_at != 0).then_some(expires_at),
-        kind: String::from_utf8(value[56..].to_vec()).map_err(|_| corrupt())?,
+        refers_to: (refers_to.0 != [0; 32]).then_some(refers_to),
+        kind: std::str::from_utf8(kind).map_err(|_| corrupt())?.to_owned(),
+    };
+    Ok((meta, &value[kind_end..]))
+}
+
+/// The record inside a `C` value (`None` for a tombstone).
+fn chained_record(mut value: Vec<u8>) -> Option<Vec<u8>> {
+    (value.len() > 32).then(|| value.split_off(32))
+}
+
+fn stored_from_record(id: MessageId, record: &[u8]) -> Result<StoredEnvelope, StoreError> {
+    let (meta, envelope) = decode_record(record)?;
+    Ok(StoredEnvelope {
+        id,
+        seq: meta.seq,
+        envelope: envelope.to_vec(),
     })
 }
 
+fn locator(author: &AuthorKey, seq: u64) -> Vec<u8> {
+    let mut value = author.as_bytes().to_vec();
+    value.extend_from_slice(&seq.to_be_bytes());
+    value
+}
+
+fn count_value(value: Option<Vec<u8>>) -> Result<u64, StoreError> {
+    value.map_or(Ok(0), |bytes| read_u64(&bytes))
+}
+
 impl<B: Backend> KvStore<B> {
-    fn stored_envelope(
-        &self,
-        id: MessageId,
-        seq: u64,
-    ) -> Result<Option<StoredEnvelope>, StoreError> {
-        Ok(self
-            .backend
-            .get(&key(ENVELOPE, &[id.as_bytes()]))?
-            .map(|envelope| StoredEnvelope { id, seq, envelope }))
+    /// The record of a stored message (none once expired).
+    fn record(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(locator) = self.backend.get(&key(ENVELOPE, &[id.as_bytes()]))? else {
+            return Ok(None);
+        };
+        let (author, seq) = locator
+            .split_at_checked(32)
+            .ok_or(StoreError::Corrupt { what: "locator" })?;
+        if read_u64(seq)? == 0 {
+            return self.backend.get(&key(STATEMENT, &[author, id.as_bytes()]));
+        }
+        let chained = self.backend.get(&key(CHAIN, &[author, seq]))?;
+        Ok(chained.and_then(|value| chained_record(value)))
+    }
+
+    fn stored_envelope(&self, id: MessageId) -> Result<Option<StoredEnvelope>, StoreError> {
+        self.record(&id)?
+            .map(|record| stored_from_record(id, &record))
+            .transpose()
+    }
+
+    /// The envelopes whose ids end the given index keys, skipping expired ones.
+    fn envelopes_of(&self, entries: Vec<Entry>) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (index_key, _) in entries {
+            if let Some(stored) = self.stored_envelope(trailing_id(&index_key)?)? {
+                out.push(stored);
+            }
+        }
+        Ok(out)
+    }
+
+    fn stored_count(&self) -> Result<u64, StoreError> {
+        count_value(self.backend.get(&[COUNT])?)
+    }
+
+    /// Every entry of an index prefix, read in chunks.
+    fn scan_all(&self, prefix: &[u8]) -> Result<Vec<Entry>, StoreError> {
+        let mut out: Vec<Entry> = Vec::new();
+        let mut start = prefix.to_vec();
+        loop {
+            let chunk = self.backend.scan(prefix, &start, SCAN_CHUNK)?;
+            let full = chunk.len() == SCAN_CHUNK;
+            out.extend(chunk);
+            match out.last() {
+                Some((last, _)) if full => {
+                    start = last.clone();
+                    start.push(0);
+                }
+                _ => return Ok(out),
+            }
+        }
     }
 }
 
@@ -173,54 +313,85 @@ impl<B: Backend> Store for KvStore<B> {
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut ids_in_batch = HashSet::new();
         let mut chains_in_batch = HashSet::new();
+        // Authors whose chain grew in this batch, with their watermark before it.
+        let mut grown: BTreeMap<AuthorKey, u64> = BTreeMap::new();
+        let mut stored = 0u64;
         for message in messages {
-            if message.seq == 0 {
+            let id = message.id.as_bytes();
+            let outcome = if message.seq == 0 {
                 // Statements stand outside the chain: any number per author, by id.
-                let outcome = if !ids_in_batch.insert(message.id) || self.contains(&message.id)? {
+                if !ids_in_batch.insert(message.id) || self.contains(&message.id)? {
                     InsertOutcome::AlreadyStored
                 } else {
-                    let id = message.id.as_bytes();
-                    ops.push(BatchOp::Put(key(ENVELOPE, &[id]), message.envelope.clone()));
-                    ops.push(BatchOp::Put(key(META, &[id]), encode_meta(message)));
                     ops.push(BatchOp::Put(
                         key(STATEMENT, &[message.author.as_bytes(), id]),
-                        Vec::new(),
-                    ));
-                    ops.push(BatchOp::Put(
-                        kind_key(&message.kind, &message.id),
-                        Vec::new(),
+                        encode_record(message)?,
                     ));
                     InsertOutcome::Stored
-                };
-                outcomes.push(outcome);
-                continue;
-            }
-            let chain = chain_key(&message.author, message.seq);
-            let held_at_seq = self.backend.get(&chain)?;
-            let outcome = if !ids_in_batch.insert(message.id)
-                || held_at_seq.as_deref() == Some(message.id.as_bytes().as_slice())
-            {
-                InsertOutcome::AlreadyStored
-            } else if held_at_seq.is_some() || !chains_in_batch.insert(chain.clone()) {
-                InsertOutcome::SeqConflict
+                }
             } else {
-                let id = message.id.as_bytes();
-                ops.push(BatchOp::Put(key(ENVELOPE, &[id]), message.envelope.clone()));
-                ops.push(BatchOp::Put(key(META, &[id]), encode_meta(message)));
-                ops.push(BatchOp::Put(chain, id.to_vec()));
+                let chain = chain_key(&message.author, message.seq);
+                let held_at_seq = self.backend.get(&chain)?;
+                let held_id = held_at_seq.as_deref().and_then(|held| held.get(..32));
+                if !ids_in_batch.insert(message.id) || held_id == Some(id.as_slice()) {
+                    InsertOutcome::AlreadyStored
+                } else if held_at_seq.is_some() || !chains_in_batch.insert(chain.clone()) {
+                    InsertOutcome::SeqConflict
+                } else {
+                    let mut value = id.to_vec();
+                    value.extend_from_slice(&encode_record(message)?);
+                    ops.push(BatchOp::Put(chain, value));
+                    if let Some(expires_at) = message.expires_at {
+                        ops.push(BatchOp::Put(
+                            key(EXPIRY, &[&expires_at.to_be_bytes(), id]),
+                            Vec::new(),
+                        ));
+                    }
+                    if !grown.contains_key(&message.author) {
+                        grown.insert(message.author, self.watermark(&message.author)?);
+                    }
+                    InsertOutcome::Stored
+                }
+            };
+            if outcome == InsertOutcome::Stored {
+                stored += 1;
                 ops.push(BatchOp::Put(
-                    kind_key(&message.kind, &message.id),
+                    key(ENVELOPE, &[id]),
+                    locator(&message.author, message.seq),
+                ));
+                ops.push(BatchOp::Put(
+                    recent_key(&message.kind, message.created_at, &message.id),
                     Vec::new(),
                 ));
-                if let Some(expires_at) = message.expires_at {
+                if let Some(target) = message.refers_to {
                     ops.push(BatchOp::Put(
-                        key(EXPIRY, &[&expires_at.to_be_bytes(), id]),
+                        key(REFERS, &[target.as_bytes(), id]),
                         Vec::new(),
                     ));
                 }
-                InsertOutcome::Stored
-            };
+            }
             outcomes.push(outcome);
+        }
+        for (author, mut watermark) in grown {
+            let before = watermark;
+            loop {
+                let next = chain_key(&author, watermark + 1);
+                if chains_in_batch.contains(&next) || self.backend.get(&next)?.is_some() {
+                    watermark += 1;
+                } else {
+                    break;
+                }
+            }
+            if watermark != before {
+                ops.push(BatchOp::Put(
+                    key(WATERMARK, &[author.as_bytes()]),
+                    watermark.to_be_bytes().to_vec(),
+                ));
+            }
+        }
+        if stored > 0 {
+            let count = self.stored_count()? + stored;
+            ops.push(BatchOp::Put(vec![COUNT], count.to_be_bytes().to_vec()));
         }
         if !ops.is_empty() {
             self.backend.apply(ops)?;
@@ -233,40 +404,42 @@ impl<B: Backend> Store for KvStore<B> {
     }
 
     fn contains(&self, id: &MessageId) -> Result<bool, StoreError> {
-        Ok(self.backend.get(&key(META, &[id.as_bytes()]))?.is_some())
+        Ok(self
+            .backend
+            .get(&key(ENVELOPE, &[id.as_bytes()]))?
+            .is_some())
     }
 
     fn envelope(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
-        self.backend.get(&key(ENVELOPE, &[id.as_bytes()]))
+        Ok(self.stored_envelope(*id)?.map(|stored| stored.envelope))
     }
 
     fn meta(&self, id: &MessageId) -> Result<Option<MessageMeta>, StoreError> {
-        self.backend
-            .get(&key(META, &[id.as_bytes()]))?
-            .map(|value| decode_meta(&value))
+        self.record(id)?
+            .map(|record| decode_record(&record).map(|(meta, _)| meta))
             .transpose()
     }
 
     fn id_at(&self, author: &AuthorKey, seq: u64) -> Result<Option<MessageId>, StoreError> {
         self.backend
             .get(&chain_key(author, seq))?
-            .map(|value| read_id(&value))
+            .map(|value| read_id(value.get(..32).unwrap_or_default()))
             .transpose()
     }
 
     fn by_kind(&self, kind: &str) -> Result<Vec<StoredEnvelope>, StoreError> {
-        let prefix = key(KIND, &[kind.as_bytes(), &[0]]);
-        let mut out = Vec::new();
-        for (index_key, _) in self.backend.scan_prefix(&prefix, &prefix)? {
-            let id = read_id(&index_key[prefix.len()..])?;
-            let Some(meta) = self.meta(&id)? else {
-                return Err(StoreError::Corrupt { what: "kind index" });
-            };
-            if let Some(stored) = self.stored_envelope(id, meta.seq)? {
-                out.push(stored);
-            }
-        }
-        Ok(out)
+        let entries = self.scan_all(&recent_prefix(kind))?;
+        self.envelopes_of(entries)
+    }
+
+    fn newest(&self, kind: &str, limit: usize) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let entries = self.backend.scan_rev(&recent_prefix(kind), limit)?;
+        self.envelopes_of(entries)
+    }
+
+    fn referring(&self, target: &MessageId) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let entries = self.scan_all(&key(REFERS, &[target.as_bytes()]))?;
+        self.envelopes_of(entries)
     }
 
     fn author_range(
@@ -276,76 +449,103 @@ impl<B: Backend> Store for KvStore<B> {
         limit: usize,
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
         let prefix = key(CHAIN, &[author.as_bytes()]);
-        let start = chain_key(author, from_seq);
+        let mut start = chain_key(author, from_seq);
         let mut out = Vec::new();
-        for (chain, value) in self.backend.scan_prefix(&prefix, &start)? {
-            if out.len() >= limit {
+        while out.len() < limit {
+            let chunk = self.backend.scan(&prefix, &start, limit - out.len())?;
+            let Some((last, _)) = chunk.last() else {
                 break;
-            }
-            let seq = chain_key_seq(&chain)?;
-            // Tombstones (expired messages) have no envelope and are skipped.
-            if let Some(stored) = self.stored_envelope(read_id(&value)?, seq)? {
-                out.push(stored);
+            };
+            start = chain_key(author, chain_key_seq(last)? + 1);
+            for (_, value) in chunk {
+                let id = read_id(value.get(..32).unwrap_or_default())?;
+                // Tombstones (expired messages) have no record and are skipped.
+                if let Some(record) = chained_record(value) {
+                    out.push(stored_from_record(id, &record)?);
+                }
             }
         }
         Ok(out)
     }
 
     fn watermark(&self, author: &AuthorKey) -> Result<u64, StoreError> {
-        let prefix = key(CHAIN, &[author.as_bytes()]);
-        let seqs = self
-            .backend
-            .scan_prefix(&prefix, &prefix)?
-            .iter()
-            .map(|(chain, _)| chain_key_seq(chain))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(solidarity_proto::sync::contiguous_watermark(seqs))
+        count_value(self.backend.get(&key(WATERMARK, &[author.as_bytes()]))?)
     }
 
     fn chain_head(&self, author: &AuthorKey) -> Result<Option<(u64, MessageId)>, StoreError> {
         let prefix = key(CHAIN, &[author.as_bytes()]);
         self.backend
-            .last_with_prefix(&prefix)?
-            .map(|(chain, value)| Ok((chain_key_seq(&chain)?, read_id(&value)?)))
+            .scan_rev(&prefix, 1)?
+            .into_iter()
+            .next()
+            .map(|(chain, value)| {
+                Ok((
+                    chain_key_seq(&chain)?,
+                    read_id(value.get(..32).unwrap_or_default())?,
+                ))
+            })
             .transpose()
     }
 
     fn expire(&self, now_ms: u64) -> Result<usize, StoreError> {
         let prefix = [EXPIRY];
-        let mut ops = Vec::new();
         let mut expired = 0;
-        for (expiry_key, _) in self.backend.scan_prefix(&prefix, &prefix)? {
-            let expires_at = read_u64(expiry_key.get(1..9).ok_or(StoreError::Corrupt {
-                what: "expiry index",
-            })?)?;
-            if expires_at > now_ms {
-                break;
+        loop {
+            let mut ops = Vec::new();
+            let mut removed = 0u64;
+            let mut more = false;
+            let chunk = self.backend.scan(&prefix, &prefix, SCAN_CHUNK)?;
+            let full = chunk.len() == SCAN_CHUNK;
+            for (expiry_key, _) in chunk {
+                let expires_at = read_u64(expiry_key.get(1..9).ok_or(StoreError::Corrupt {
+                    what: "expiry index",
+                })?)?;
+                if expires_at > now_ms {
+                    break;
+                }
+                more = full;
+                let id = trailing_id(&expiry_key)?;
+                if let Some(meta) = self.meta(&id)? {
+                    let id_bytes = id.as_bytes();
+                    ops.push(BatchOp::Delete(key(ENVELOPE, &[id_bytes])));
+                    // The chain keeps the id alone: the tombstone.
+                    ops.push(BatchOp::Put(
+                        chain_key(&meta.author, meta.seq),
+                        id_bytes.to_vec(),
+                    ));
+                    ops.push(BatchOp::Delete(recent_key(
+                        &meta.kind,
+                        meta.created_at,
+                        &id,
+                    )));
+                    if let Some(target) = meta.refers_to {
+                        ops.push(BatchOp::Delete(key(REFERS, &[target.as_bytes(), id_bytes])));
+                    }
+                    removed += 1;
+                }
+                ops.push(BatchOp::Delete(expiry_key));
             }
-            let id = read_id(&expiry_key[9..])?;
-            if let Some(meta) = self.meta(&id)? {
-                ops.push(BatchOp::Delete(key(ENVELOPE, &[id.as_bytes()])));
-                ops.push(BatchOp::Delete(key(META, &[id.as_bytes()])));
-                ops.push(BatchOp::Delete(kind_key(&meta.kind, &id)));
-                expired += 1;
+            if removed > 0 {
+                let count = self.stored_count()?.saturating_sub(removed);
+                ops.push(BatchOp::Put(vec![COUNT], count.to_be_bytes().to_vec()));
             }
-            ops.push(BatchOp::Delete(expiry_key));
+            if !ops.is_empty() {
+                self.backend.apply(ops)?;
+            }
+            expired += usize::try_from(removed).unwrap_or(usize::MAX);
+            if !more {
+                return Ok(expired);
+            }
         }
-        if !ops.is_empty() {
-            self.backend.apply(ops)?;
-        }
-        Ok(expired)
     }
 
     fn statements(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError> {
-        let prefix = key(STATEMENT, &[author.as_bytes()]);
-        let mut out = Vec::new();
-        for (statement_key, _) in self.backend.scan_prefix(&prefix, &prefix)? {
-            let id = read_id(&statement_key[prefix.len()..])?;
-            if let Some(stored) = self.stored_envelope(id, 0)? {
-                out.push(stored);
-            }
-        }
-        Ok(out)
+        self.scan_all(&key(STATEMENT, &[author.as_bytes()]))?
+            .into_iter()
+            .map(|(statement_key, record)| {
+                stored_from_record(trailing_id(&statement_key)?, &record)
+            })
+            .collect()
     }
 
     fn record_fork(
@@ -382,14 +582,13 @@ impl<B: Backend> Store for KvStore<B> {
 
     fn compromised(&self) -> Result<Vec<Compromise>, StoreError> {
         let mut out = Vec::new();
-        for (marker, value) in self.backend.scan_prefix(&[COMPROMISED], &[COMPROMISED])? {
+        for (marker, value) in self.scan_all(&[COMPROMISED])? {
             let author: [u8; 32] = marker[1..]
                 .try_into()
                 .map_err(|_| StoreError::Corrupt { what: "compromise" })?;
             let prefix = key(FORK, &[&author]);
             let evidence = self
-                .backend
-                .scan_prefix(&prefix, &prefix)?
+                .scan_all(&prefix)?
                 .into_iter()
                 .map(|(fork_key, envelope)| {
                     Ok(StoredEnvelope {
@@ -420,6 +619,6 @@ impl<B: Backend> Store for KvStore<B> {
     }
 
     fn len(&self) -> Result<usize, StoreError> {
-        self.backend.count_prefix(&[META])
+        Ok(usize::try_from(self.stored_count()?).unwrap_or(usize::MAX))
     }
 }

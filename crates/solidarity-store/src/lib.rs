@@ -44,6 +44,8 @@ pub struct NewMessage {
     pub created_at: u64,
     /// Expiry, ms since the epoch.
     pub expires_at: Option<u64>,
+    /// The message this one updates, endorses or withdraws.
+    pub refers_to: Option<MessageId>,
     /// The envelope bytes as received or signed.
     pub envelope: Vec<u8>,
 }
@@ -73,6 +75,8 @@ pub struct MessageMeta {
     pub created_at: u64,
     /// Expiry, ms since the epoch.
     pub expires_at: Option<u64>,
+    /// The message this one updates, endorses or withdraws.
+    pub refers_to: Option<MessageId>,
 }
 
 /// A stored envelope.
@@ -145,8 +149,12 @@ pub trait Store: Send + Sync + 'static {
     fn meta(&self, id: &MessageId) -> Result<Option<MessageMeta>, StoreError>;
     /// The id at (author, seq), also after the message expired (its tombstone).
     fn id_at(&self, author: &AuthorKey, seq: u64) -> Result<Option<MessageId>, StoreError>;
-    /// Every stored envelope of a kind.
+    /// Every stored envelope of a kind, oldest first (for small kinds: statements, vouches).
     fn by_kind(&self, kind: &str) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// The `limit` most recently created stored envelopes of a kind, newest first.
+    fn newest(&self, kind: &str, limit: usize) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// Every stored envelope that refers to `target` (its updates, endorsements, withdrawals).
+    fn referring(&self, target: &MessageId) -> Result<Vec<StoredEnvelope>, StoreError>;
     /// The author's stored envelopes with seq ≥ `from_seq`, ascending, at most `limit`.
     fn author_range(
         &self,
@@ -177,7 +185,7 @@ pub trait Store: Send + Sync + 'static {
     fn compromised(&self) -> Result<Vec<Compromise>, StoreError>;
     /// Lifts the compromise mark (the admin trusts the key again); evidence is kept.
     fn clear_compromise(&self, author: &AuthorKey) -> Result<(), StoreError>;
-    /// Number of stored envelopes.
+    /// Number of stored envelopes (a kept count: no scan).
     fn len(&self) -> Result<usize, StoreError>;
     /// Whether nothing is stored.
     fn is_empty(&self) -> Result<bool, StoreError> {

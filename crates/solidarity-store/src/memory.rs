@@ -27,22 +27,31 @@ impl Backend for MemoryBackend {
         Ok(self.map().get(key).cloned())
     }
 
-    fn scan_prefix(&self, prefix: &[u8], start: &[u8]) -> Result<Vec<Entry>, StoreError> {
+    fn scan(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         Ok(self
             .map()
             .range(start.to_vec()..)
             .take_while(|(key, _)| key.starts_with(prefix))
+            .take(limit)
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect())
     }
 
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
+    fn scan_rev(&self, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         Ok(self
             .map()
             .range(prefix.to_vec()..)
             .take_while(|(key, _)| key.starts_with(prefix))
-            .last()
-            .map(|(key, value)| (key.clone(), value.clone())))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .take(limit)
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect())
+    }
+
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.map().is_empty())
     }
 
     fn apply(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
@@ -62,13 +71,5 @@ impl Backend for MemoryBackend {
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
-    }
-
-    fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
-        Ok(self
-            .map()
-            .range(prefix.to_vec()..)
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .count())
     }
 }

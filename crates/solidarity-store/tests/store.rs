@@ -15,6 +15,7 @@ fn message(author: u8, seq: u64, kind: &str, expires_at: Option<u64>) -> NewMess
         kind: kind.to_owned(),
         created_at: 1_000 + seq,
         expires_at,
+        refers_to: None,
         envelope: format!("envelope {author} {seq} {kind}").into_bytes(),
     }
 }
@@ -210,4 +211,61 @@ fn statements_stand_outside_the_chain() {
         );
         assert_eq!(store.id_at(&chain.author, 0).expect("id_at"), None);
     }
+}
+
+#[test]
+fn newest_lists_a_kind_by_age_and_references_find_their_target() {
+    for (store, _dir) in backends() {
+        let alerts: Vec<_> = (1..=5).map(|seq| message(2, seq, "alert", None)).collect();
+        store.insert_batch(&alerts).expect("insert");
+        let mut update = message(3, 1, "alert-update", Some(10_000));
+        update.refers_to = Some(alerts[1].id);
+        store
+            .insert_batch(std::slice::from_ref(&update))
+            .expect("insert");
+        let newest: Vec<u64> = store
+            .newest("alert", 3)
+            .expect("newest")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(newest, [5, 4, 3]);
+        let referring = store.referring(&alerts[1].id).expect("referring");
+        assert_eq!(referring.len(), 1);
+        assert_eq!(referring[0].id, update.id);
+        assert_eq!(
+            store
+                .meta(&update.id)
+                .expect("meta")
+                .expect("some")
+                .refers_to,
+            Some(alerts[1].id)
+        );
+        assert_eq!(store.len().expect("len"), 6);
+
+        assert_eq!(store.expire(20_000).expect("expire"), 1);
+        assert!(
+            store
+                .referring(&alerts[1].id)
+                .expect("referring")
+                .is_empty()
+        );
+        assert!(store.newest("alert-update", 10).expect("newest").is_empty());
+        assert_eq!(store.len().expect("len"), 5);
+    }
+}
+
+#[test]
+fn a_store_of_another_layout_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SledOptions::new(dir.path().join("db"));
+    {
+        // A layout-1 store: data but no layout mark.
+        let db = sled::open(&options.path).expect("sled");
+        db.insert(b"Eold", b"record".as_slice()).expect("insert");
+        db.flush().expect("flush");
+    }
+    let error = SledStore::open(&options).expect_err("refused").to_string();
+    assert!(error.contains("layout 1"), "{error}");
+    assert!(error.contains("move the store directory aside"), "{error}");
 }

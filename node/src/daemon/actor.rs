@@ -22,19 +22,21 @@ use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
 use solidarity_control::{CanaryState, CanaryView, MemberView, Request, Response, StatusView};
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
-use solidarity_proto::payload::AlertUpdate;
 use solidarity_proto::payload::MirrorWithdraw;
+use solidarity_proto::payload::{AlertUpdate, KIND_ALERT, KIND_MIRROR_OFFER};
 use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::{
-    AuthorKey, Body, FederationId, Lookup, MessageId, Payload, TrustView, Verdict, envelope,
+    AuthorKey, Body, FederationId, Lookup, MessageId, Payload, SignatureChecked, TrustView,
+    Verdict, envelope,
 };
 use solidarity_store::{InsertOutcome, NewMessage, Store};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::{self, NodeMetrics};
 use super::snapshot::Snapshot;
-use super::views::Views;
+use super::views::{Shown, Views};
 use super::writer::{Maintenance, WriteError, Writer};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
@@ -45,6 +47,12 @@ pub const CONTROL_QUEUE: usize = 64;
 const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How often members' canaries are checked for lateness (cheap: one pass over members).
 const CANARY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest a received message waits to be flushed (it is stored and shown at once).
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Fewest new envelopes in a sync page worth verifying on several threads.
+const SIGNATURE_BATCH_MIN: usize = 16;
+/// Longest the status page lags behind the store while messages arrive.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A control request with the channel for its answer.
 pub struct ControlCall {
@@ -87,6 +95,7 @@ enum MaintenanceDone {
     Expired { now_ms: u64 },
     ForkRecorded,
     CompromiseCleared { reply: oneshot::Sender<Response> },
+    Flushed,
 }
 
 enum Completion {
@@ -169,6 +178,7 @@ pub struct NodeActor {
     stored_messages: usize,
     p2p_ports: Vec<u16>,
     views: Views,
+    shown: Shown,
     snapshot: watch::Sender<Arc<Snapshot>>,
     control: mpsc::Receiver<ControlCall>,
     net_events: mpsc::Receiver<NetEvent>,
@@ -177,6 +187,12 @@ pub struct NodeActor {
     syncing: HashSet<PeerId>,
     /// Each member's canary state as last reported, to notify on changes only.
     canary_states: HashMap<AuthorKey, CanaryState>,
+    /// Something shown changed since the last published snapshot.
+    snapshot_stale: bool,
+    /// Received messages were written since the last flush.
+    unflushed: bool,
+    metrics: NodeMetrics,
+    registry: Arc<prometheus_client::registry::Registry>,
 }
 
 /// The channels and handles the actor is built from.
@@ -190,6 +206,9 @@ pub struct ActorParts {
     pub control: mpsc::Receiver<ControlCall>,
     pub snapshot: watch::Sender<Arc<Snapshot>>,
     pub members: MembersFile,
+    pub metrics: NodeMetrics,
+    /// Holds `metrics` and gossipsub's counters.
+    pub registry: Arc<prometheus_client::registry::Registry>,
 }
 
 pub fn now_ms() -> u64 {
@@ -260,6 +279,7 @@ impl NodeActor {
         let peer_id = identity::peer_id(&me)?;
         let head = parts.store.chain_head(&me)?;
         let views = Views::load(parts.store.as_ref())?;
+        let shown = Shown::load(parts.store.as_ref())?;
         let stored_messages = parts.store.len()?;
         let compromised = parts
             .store
@@ -294,6 +314,7 @@ impl NodeActor {
             stored_messages,
             p2p_ports: Vec::new(),
             views,
+            shown,
             snapshot: parts.snapshot,
             control: parts.control,
             net_events: parts.net_events,
@@ -301,6 +322,10 @@ impl NodeActor {
             syncs: JoinSet::new(),
             syncing: HashSet::new(),
             canary_states: HashMap::new(),
+            snapshot_stale: true,
+            unflushed: false,
+            metrics: parts.metrics,
+            registry: parts.registry,
         };
         actor.members = actor.compute_members()?;
         actor.by_peer = actor
@@ -321,7 +346,7 @@ impl NodeActor {
                 actor.last_message_at.insert(key, meta.created_at);
             }
         }
-        actor.publish_snapshot();
+        actor.refresh_snapshot();
         Ok(actor)
     }
 
@@ -336,6 +361,10 @@ impl NodeActor {
         canary_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut canary_check = tokio::time::interval(CANARY_CHECK_INTERVAL);
         canary_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush_tick = tokio::time::interval(FLUSH_INTERVAL);
+        flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut snapshot_tick = tokio::time::interval(SNAPSHOT_INTERVAL);
+        snapshot_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -357,6 +386,8 @@ impl NodeActor {
                         Err(error) => tracing::error!(%error, "sync task failed"),
                     }
                 }
+                _ = snapshot_tick.tick(), if self.snapshot_stale => self.refresh_snapshot(),
+                _ = flush_tick.tick(), if self.unflushed => self.handle_flush_tick().await?,
                 _ = sync_tick.tick() => self.handle_sync_tick(),
                 _ = expiry_tick.tick() => self.handle_expiry_tick().await?,
                 _ = canary_tick.tick() => self.handle_canary_tick().await?,
@@ -558,8 +589,12 @@ impl NodeActor {
             Request::Status => {
                 self.refresh_ports().await?;
                 self.publish_snapshot();
+                self.refresh_snapshot();
                 Response::Status(Box::new(self.snapshot.borrow().status.clone()))
             }
+            Request::Metrics => Response::Metrics {
+                text: metrics::encode(&self.registry),
+            },
             Request::Peers => Response::Peers {
                 members: self.member_views(),
             },
@@ -579,12 +614,18 @@ impl NodeActor {
             }
             // The snapshot carries what the views alone do not: suspect marks and
             // corroboration.
-            Request::AlertList => Response::Alerts {
-                alerts: self.snapshot.borrow().alerts.clone(),
-            },
-            Request::MirrorList => Response::Offers {
-                offers: self.snapshot.borrow().offers.clone(),
-            },
+            Request::AlertList => {
+                self.refresh_snapshot();
+                Response::Alerts {
+                    alerts: self.snapshot.borrow().alerts.clone(),
+                }
+            }
+            Request::MirrorList => {
+                self.refresh_snapshot();
+                Response::Offers {
+                    offers: self.snapshot.borrow().offers.clone(),
+                }
+            }
             Request::AlertRaise {
                 alert,
                 expires_in_ms,
@@ -598,12 +639,13 @@ impl NodeActor {
                 alert,
                 status,
                 note,
-            } => match self.views.alert(&alert) {
-                None => error(format!("no alert with id {alert}")),
-                Some(stored) if stored.author != self.me => error(
+            } => match self.stored_of_kind(&alert, KIND_ALERT) {
+                Err(read) => error(format!("cannot read the store: {read}")),
+                Ok(None) => error(format!("no alert with id {alert}")),
+                Ok(Some(stored)) if stored.author != self.me => error(
                     "only the author of an alert can update it; this alert was raised by another member",
                 ),
-                Some(stored) => {
+                Ok(Some(stored)) => {
                     let expires_at = stored.expires_at;
                     let body = Body::AlertUpdate(AlertUpdate {
                         alert,
@@ -626,12 +668,13 @@ impl NodeActor {
                 alert,
                 stance,
                 note,
-            } => match self.views.alert(&alert) {
-                None => error(format!("no alert with id {alert}")),
-                Some(stored) if stored.author == self.me => {
+            } => match self.stored_of_kind(&alert, KIND_ALERT) {
+                Err(read) => error(format!("cannot read the store: {read}")),
+                Ok(None) => error(format!("no alert with id {alert}")),
+                Ok(Some(stored)) if stored.author == self.me => {
                     error("an alert's author does not endorse its own alert; update it instead")
                 }
-                Some(stored) => {
+                Ok(Some(stored)) => {
                     let expires_at = stored.expires_at;
                     let body = Body::Endorsement(solidarity_proto::payload::Endorsement {
                         alert,
@@ -678,12 +721,16 @@ impl NodeActor {
                     .publish_canary(codes, duress_key.as_bytes().to_vec(), reply)
                     .await;
             }
-            Request::MirrorWithdraw { offer } => match self.views.offer(&offer) {
-                None => error(format!("no live mirror offer with id {offer}")),
-                Some(stored) if stored.author != self.me => {
+            Request::MirrorWithdraw { offer } => match self
+                .stored_of_kind(&offer, KIND_MIRROR_OFFER)
+                .map(|found| found.filter(|stored| stored.expires_at.is_none_or(|at| at > now)))
+            {
+                Err(read) => error(format!("cannot read the store: {read}")),
+                Ok(None) => error(format!("no live mirror offer with id {offer}")),
+                Ok(Some(stored)) if stored.author != self.me => {
                     error("only the member who made an offer can withdraw it")
                 }
-                Some(stored) => {
+                Ok(Some(stored)) => {
                     let expires_at = stored.expires_at;
                     let body = Body::MirrorWithdraw(MirrorWithdraw { offer });
                     return self.sign_and_store(body, expires_at, reply).await;
@@ -693,6 +740,15 @@ impl NodeActor {
         // The CLI may have hung up; nothing to undo for a read or a reload.
         let _ = reply.send(answer);
         Ok(())
+    }
+
+    /// The facts of a stored message of `kind`.
+    fn stored_of_kind(
+        &self,
+        id: &MessageId,
+        kind: &str,
+    ) -> Result<Option<solidarity_store::MessageMeta>, solidarity_store::StoreError> {
+        Ok(self.store.meta(id)?.filter(|meta| meta.kind == kind))
     }
 
     async fn refresh_ports(&mut self) -> Result<(), ActorError> {
@@ -823,6 +879,15 @@ impl NodeActor {
     }
 
     fn validate(&self, bytes: &[u8], now: u64) -> Verdict {
+        self.validate_checked(bytes, now, None)
+    }
+
+    fn validate_checked(
+        &self,
+        bytes: &[u8],
+        now: u64,
+        checked: Option<SignatureChecked>,
+    ) -> Verdict {
         let trust = Trust {
             me: &self.me,
             me_trusted: !self.compromised.contains_key(&self.me)
@@ -834,7 +899,14 @@ impl NodeActor {
             pending: &self.pending,
             pending_chain: &self.pending_chain,
         };
-        solidarity_proto::validate(bytes, now, &self.identity.federation, &trust, &lookup)
+        solidarity_proto::validate_checked(
+            bytes,
+            now,
+            &self.identity.federation,
+            &trust,
+            &lookup,
+            checked,
+        )
     }
 
     async fn queue_write_bytes(
@@ -853,11 +925,18 @@ impl NodeActor {
             kind: payload.kind.clone(),
             created_at: payload.created_at,
             expires_at: payload.expires_at,
+            refers_to: body.refers_to(),
             envelope,
         };
+        // Only what this node signed must be on disk before anyone hears of it; a received
+        // message lost in a crash comes back by sync.
+        let durable = matches!(origin, Origin::Local { .. });
+        if !durable {
+            self.unflushed = true;
+        }
         let done = self
             .writer
-            .insert(message.clone())
+            .insert(message.clone(), durable)
             .await
             .map_err(|_| ActorError::WriterStopped)?;
         self.pending.insert(
@@ -913,6 +992,7 @@ impl NodeActor {
                         self.head = Some((message.seq, message.id));
                     }
                     self.stored_messages += 1;
+                    self.metrics.stored.inc();
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);
                     let changes_trust = matches!(
@@ -926,6 +1006,15 @@ impl NodeActor {
                             "KEY REVOKED: its holder revoked it; its messages are no longer accepted"
                         );
                     }
+                    self.shown
+                        .add(
+                            self.store.as_ref(),
+                            message.id,
+                            message.author,
+                            &payload,
+                            &body,
+                        )
+                        .map_err(|read| ActorError::Storage(Arc::new(read)))?;
                     self.views.add(message.id, message.author, &payload, body);
                     if changes_trust {
                         self.apply_members().await?;
@@ -946,7 +1035,7 @@ impl NodeActor {
                     }
                     Origin::Remote => {
                         if outcome == InsertOutcome::Stored {
-                            tracing::info!(id = %message.id.short(), kind = %message.kind, author = %message.author.short(), "received and stored");
+                            tracing::debug!(id = %message.id.short(), kind = %message.kind, author = %message.author.short(), "received and stored");
                         }
                     }
                 }
@@ -969,9 +1058,10 @@ impl NodeActor {
                             self.stored_messages = self.stored_messages.saturating_sub(count);
                         }
                         self.views.expire(now_ms);
+                        self.shown.expire(now_ms);
                         self.publish_snapshot();
                     }
-                    MaintenanceDone::ForkRecorded => {}
+                    MaintenanceDone::ForkRecorded | MaintenanceDone::Flushed => {}
                     MaintenanceDone::CompromiseCleared { reply } => {
                         let _ = reply.send(Response::Done);
                     }
@@ -1004,7 +1094,7 @@ impl NodeActor {
                 source: _,
                 data,
             } => {
-                let acceptance = self.ingest(&data).await?;
+                let acceptance = self.ingest(&data, "gossip", None).await?;
                 self.net
                     .report(token, acceptance)
                     .await
@@ -1043,8 +1133,23 @@ impl NodeActor {
     }
 
     /// Validates received bytes and queues the write of an accepted message.
-    async fn ingest(&mut self, data: &[u8]) -> Result<Acceptance, ActorError> {
-        match self.validate(data, now_ms()) {
+    async fn ingest(
+        &mut self,
+        data: &[u8],
+        path: &'static str,
+        checked: Option<SignatureChecked>,
+    ) -> Result<Acceptance, ActorError> {
+        let verdict = self.validate_checked(data, now_ms(), checked);
+        self.metrics.judged(
+            path,
+            match &verdict {
+                Verdict::Accept(_) => "accept",
+                Verdict::Ignore(_) => "ignore",
+                Verdict::Reject(_) => "reject",
+                Verdict::Fork(_) => "fork",
+            },
+        );
+        match verdict {
             // The protocol takes statements from any key; this node keeps only those of keys
             // it has a reason to care about, so strangers cannot fill its store.
             Verdict::Accept(accepted)
@@ -1123,6 +1228,7 @@ impl NodeActor {
             kind: fork.payload.kind,
             created_at: fork.payload.created_at,
             expires_at: fork.payload.expires_at,
+            refers_to: None,
             envelope: envelope.to_vec(),
         };
         self.maintain(
@@ -1201,6 +1307,8 @@ impl NodeActor {
         };
         let net = self.net.clone();
         let bytes = request.encode();
+        self.metrics.sync_requests.inc();
+        self.metrics.sync_request_bytes.inc_by(bytes.len() as u64);
         self.syncs.spawn(async move {
             SyncPage {
                 peer,
@@ -1216,6 +1324,9 @@ impl NodeActor {
             round,
             result,
         } = page;
+        if let Ok(bytes) = &result {
+            self.metrics.sync_response_bytes.inc_by(bytes.len() as u64);
+        }
         let response = match result.map(|bytes| SyncResponse::decode(&bytes)) {
             Ok(Ok(response)) => response,
             Ok(Err(decode_error)) => {
@@ -1231,8 +1342,17 @@ impl NodeActor {
             }
         };
         let mut accepted = 0usize;
-        for envelope in &response.envelopes {
-            if self.ingest(envelope).await? == Acceptance::Accept {
+        self.metrics.sync_envelope_bytes.inc_by(
+            response
+                .envelopes
+                .iter()
+                .map(|envelope| envelope.len() as u64)
+                .sum(),
+        );
+        let fresh = self.fresh_envelopes(&response.envelopes);
+        let checked = check_signatures(response.envelopes.len(), fresh).await;
+        for (envelope, checked) in response.envelopes.iter().zip(checked) {
+            if self.ingest(envelope, "sync", checked).await? == Acceptance::Accept {
                 accepted += 1;
             }
         }
@@ -1247,6 +1367,21 @@ impl NodeActor {
         Ok(())
     }
 
+    /// The envelopes of a sync page not held yet (by index): the ones worth verifying.
+    fn fresh_envelopes(&self, envelopes: &[serde_bytes::ByteBuf]) -> Vec<(usize, Vec<u8>)> {
+        envelopes
+            .iter()
+            .enumerate()
+            .filter(|(_, bytes)| {
+                envelope::message_id_of_envelope_bytes(bytes).is_some_and(|id| {
+                    !self.pending.contains_key(&id)
+                        && !or_log(self.store.contains(&id).map(Some)).unwrap_or(false)
+                })
+            })
+            .map(|(index, bytes)| (index, bytes.to_vec()))
+            .collect()
+    }
+
     /// One page of what the requester misses, from the store.
     fn answer_sync(&self, peer: PeerId, data: &[u8]) -> SyncResponse {
         let request = match SyncRequest::decode(data) {
@@ -1257,6 +1392,7 @@ impl NodeActor {
                 return SyncResponse::default();
             }
         };
+        self.metrics.sync_answered.inc();
         let limit = request.page_limit();
         let mut response = SyncResponse::default();
         let mut bytes = 0usize;
@@ -1584,6 +1720,15 @@ impl NodeActor {
         }
     }
 
+    /// Makes received messages durable at most [`FLUSH_INTERVAL`] after they were stored.
+    async fn handle_flush_tick(&mut self) -> Result<(), ActorError> {
+        if !std::mem::take(&mut self.unflushed) {
+            return Ok(());
+        }
+        self.maintain(Maintenance::Flush, MaintenanceDone::Flushed)
+            .await
+    }
+
     async fn handle_expiry_tick(&mut self) -> Result<(), ActorError> {
         let now = now_ms();
         self.maintain(
@@ -1645,10 +1790,21 @@ impl NodeActor {
         }
     }
 
-    fn publish_snapshot(&self) {
+    /// Notes that what the status page shows changed; [`Self::refresh_snapshot`] publishes
+    /// it at most every [`SNAPSHOT_INTERVAL`] (or at once for a control read), so a burst of
+    /// messages costs one rebuild, not one per message.
+    fn publish_snapshot(&mut self) {
+        self.snapshot_stale = true;
+    }
+
+    /// Rebuilds and publishes the snapshot if something changed since the last one.
+    fn refresh_snapshot(&mut self) {
+        if !self.snapshot_stale {
+            return;
+        }
+        self.snapshot_stale = false;
         let now = now_ms();
-        let mut alerts = self.views.alert_views(now);
-        let mut offers = self.views.offer_views(now);
+        let mut offers = self.shown.offer_views(now);
         let suspect = |author: &AuthorKey, seq: u64, created_at: u64| {
             self.compromised
                 .get(author)
@@ -1667,22 +1823,24 @@ impl NodeActor {
                 .unwrap_or_else(|| key.to_hex()),
             None => key.to_hex(),
         };
-        for alert in &mut alerts {
+        let mut alerts = Vec::new();
+        for shown in self.shown.alerts(now) {
+            let mut alert =
+                solidarity_proto::state::derive_alert(shown.alert.clone(), shown.updates.clone());
             alert.suspect = suspect(&alert.author, alert.seq, alert.created_at);
             alert.corroboration = solidarity_proto::state::corroborate(
                 &alert.author,
                 alert.alert.category,
-                self.views
-                    .endorsements_of(&alert.id)
-                    .iter()
-                    .filter(|endorsement| {
-                        !self.compromised.contains_key(&endorsement.author)
-                            && self.revoked_since(&endorsement.author).is_none()
-                    }),
+                shown.endorsements.iter().filter(|endorsement| {
+                    !self.compromised.contains_key(&endorsement.author)
+                        && self.revoked_since(&endorsement.author).is_none()
+                }),
                 collective_of,
                 self.identity.config.confirm_threshold,
             );
+            alerts.push(alert);
         }
+        solidarity_proto::state::sort_for_display(&mut alerts);
         for offer in &mut offers {
             offer.suspect = suspect(&offer.author, offer.seq, offer.created_at);
         }
@@ -1694,6 +1852,40 @@ impl NodeActor {
         };
         self.snapshot.send_replace(Arc::new(snapshot));
     }
+}
+
+/// Verifies the signatures of a sync page's new envelopes (`fresh`, by index into a page
+/// of `page_len`) on every core: a page holds up to thousands and verification dominates
+/// catch-up. Envelopes already held get no proof: validation drops them as duplicates
+/// before any signature check.
+async fn check_signatures(
+    page_len: usize,
+    fresh: Vec<(usize, Vec<u8>)>,
+) -> Vec<Option<SignatureChecked>> {
+    let mut checked = vec![None; page_len];
+    if fresh.len() < SIGNATURE_BATCH_MIN {
+        return checked;
+    }
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = fresh.len().div_ceil(workers);
+    let mut tasks = JoinSet::new();
+    let mut rest = fresh;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        let part = std::mem::replace(&mut rest, tail);
+        tasks.spawn_blocking(move || {
+            part.into_iter()
+                .map(|(index, bytes)| (index, solidarity_proto::check_signature(&bytes)))
+                .collect::<Vec<_>>()
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        // A failed task only means its envelopes get verified one by one.
+        for (index, proof) in done.unwrap_or_default() {
+            checked[index] = proof;
+        }
+    }
+    checked
 }
 
 fn decode_commitment(text: Option<&str>) -> Option<[u8; 32]> {

@@ -9,6 +9,7 @@
 
 mod actor;
 mod control_server;
+mod metrics;
 mod snapshot;
 pub mod status_page;
 mod views;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use solidarity_net::NetConfig;
 use solidarity_proto::{FederationId, envelope, sync};
-use solidarity_store::{SledOptions, SledStore, Store};
+use solidarity_store::{SledBackend, SledOptions, SledStore, Store};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -86,14 +87,31 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
 /// Runs the daemon until `stop` is cancelled or a fatal error.
 pub async fn run_until(config: NodeConfig, stop: CancellationToken) -> anyhow::Result<()> {
     control_server::refuse_if_running(&solidarity_control::socket_path(&config.data_dir))?;
+    let options = SledOptions {
+        path: config.data_dir.join(STORE_DIR),
+        cache_bytes: config.store_cache_bytes,
+    };
     let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&SledOptions {
-            path: config.data_dir.join(STORE_DIR),
-            cache_bytes: config.store_cache_bytes,
-        })
-        .context("cannot open the store (is another daemon using this data dir?)")?,
+        SledStore::open(&options)
+            .context("cannot open the store (is another daemon using this data dir?)")?,
     );
-    run_with_store(config, store, stop).await
+    run_with_store(config, store, stop).await?;
+    // Every handle of the store is closed now. Opening it once more makes sled record a
+    // snapshot, so the next start does not replay the whole log.
+    let started = std::time::Instant::now();
+    match tokio::task::spawn_blocking(move || SledBackend::checkpoint(&options)).await {
+        Ok(Ok(())) => {
+            tracing::debug!(
+                took_ms = started.elapsed().as_millis(),
+                "store checkpointed"
+            );
+        }
+        Ok(Err(store_error)) => {
+            tracing::warn!(error = %store_error, "store checkpoint failed; the next start replays the log");
+        }
+        Err(_) => tracing::warn!("store checkpoint task failed"),
+    }
+    Ok(())
 }
 
 /// Runs the daemon on a given store (tests inject failing stores here).
@@ -121,13 +139,19 @@ pub async fn run_with_store(
         .iter()
         .filter_map(|member| identity::peer_id(&member.key).ok())
         .collect();
-    let (net, net_events, event_loop) = solidarity_net::build(net_config(
-        keypair,
-        config.listen.clone(),
-        &federation,
-        config.heartbeat,
-        allowed,
-    ))?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let node_metrics = metrics::NodeMetrics::default();
+    node_metrics.register(registry.sub_registry_with_prefix("solidarity"));
+    let (net, net_events, event_loop) = solidarity_net::build_with_metrics(
+        net_config(
+            keypair,
+            config.listen.clone(),
+            &federation,
+            config.heartbeat,
+            allowed,
+        ),
+        registry.sub_registry_with_prefix("gossipsub"),
+    )?;
 
     let http_listener = tokio::net::TcpListener::bind(config.status_addr)
         .await
@@ -152,6 +176,8 @@ pub async fn run_with_store(
         control: control_rx,
         snapshot: snapshot_tx,
         members,
+        metrics: node_metrics,
+        registry: Arc::new(registry),
     })?;
 
     let shutdown = CancellationToken::new();

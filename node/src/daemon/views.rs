@@ -1,26 +1,28 @@
-//! In-memory views of alerts and offers, fed by every stored message and folded with the
-//! pure rules of `solidarity_proto::state`.
+//! What the node reads back from its store to decide and to show.
+//!
+//! - [`Views`] keeps in memory the few messages trust and canary checks read on every
+//!   decision (revocations, certificates, vouches, each author's latest canaries). They are
+//!   small sets, loaded by kind at start-up; nothing else is read then.
+//! - [`Shown`] keeps the newest alerts and offers with what refers to them, for the status
+//!   page and the CLI; memory does not grow with the number of stored alerts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use solidarity_proto::payload::{
     Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, NodeCert, Payload,
     Revocation, Vouch,
 };
-use solidarity_proto::state::{self, AlertView, OfferView, Stored};
-use solidarity_proto::{Body, Envelope, MessageId, payload};
-use solidarity_store::{Store, StoreError};
+use solidarity_proto::state::{self, OfferView, Stored};
+use solidarity_proto::{AuthorKey, Body, Envelope, MessageId, payload};
+use solidarity_store::{Store, StoreError, StoredEnvelope};
+
+/// Most alerts (and offers) the status page and `alert list` show: the newest ones.
+pub const DISPLAY_LIMIT: usize = 200;
 
 #[derive(Default)]
 pub struct Views {
-    alerts: HashMap<MessageId, Stored<Alert>>,
-    updates: HashMap<MessageId, Vec<Stored<AlertUpdate>>>,
-    offers: HashMap<MessageId, Stored<MirrorOffer>>,
-    withdrawals: Vec<Stored<MirrorWithdraw>>,
     /// Each author's two latest canaries, newest last.
-    canaries: HashMap<solidarity_proto::AuthorKey, Vec<Stored<Canary>>>,
-    /// Endorsements and disputes by alert id.
-    endorsements: HashMap<MessageId, Vec<Stored<Endorsement>>>,
+    canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
     vouches: Vec<Stored<Vouch>>,
     /// Every revocation stored.
     revocations: Vec<Stored<Revocation>>,
@@ -28,12 +30,7 @@ pub struct Views {
     certificates: Vec<Stored<NodeCert>>,
 }
 
-fn stored<T>(
-    id: MessageId,
-    signer: solidarity_proto::AuthorKey,
-    payload: &Payload,
-    body: T,
-) -> Stored<T> {
+fn stored<T>(id: MessageId, signer: AuthorKey, payload: &Payload, body: T) -> Stored<T> {
     Stored {
         id,
         author: signer,
@@ -44,63 +41,43 @@ fn stored<T>(
     }
 }
 
+/// Decodes a stored envelope (stored ones were valid when accepted).
+fn decode(stored: &StoredEnvelope) -> Option<(AuthorKey, Payload, Body)> {
+    let decoded = Envelope::decode(&stored.envelope)
+        .ok()
+        .and_then(|envelope| {
+            let payload = Payload::decode(&envelope.payload).ok()?;
+            let body = Body::decode(&payload.kind, &payload.body).ok()?;
+            Some((envelope.signer, payload, body))
+        });
+    if decoded.is_none() {
+        tracing::warn!(id = %stored.id.short(), "stored message no longer decodes; not shown");
+    }
+    decoded
+}
+
 impl Views {
-    /// Builds the views from every stored message of a displayed kind.
+    /// Loads the kinds trust and canary checks read; the store's other messages stay on disk.
     pub fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let mut views = Self::default();
         for kind in [
-            payload::KIND_ALERT,
-            payload::KIND_ALERT_UPDATE,
-            payload::KIND_MIRROR_OFFER,
-            payload::KIND_MIRROR_WITHDRAW,
             payload::KIND_CANARY,
-            payload::KIND_ENDORSEMENT,
             payload::KIND_VOUCH,
             payload::KIND_REVOCATION,
             payload::KIND_NODE_CERT,
         ] {
             for stored in store.by_kind(kind)? {
-                let decoded = Envelope::decode(&stored.envelope)
-                    .ok()
-                    .and_then(|envelope| {
-                        let payload = Payload::decode(&envelope.payload).ok()?;
-                        let body = Body::decode(&payload.kind, &payload.body).ok()?;
-                        Some((envelope.signer, payload, body))
-                    });
-                match decoded {
-                    Some((signer, payload, body)) => views.add(stored.id, signer, &payload, body),
-                    None => {
-                        tracing::warn!(id = %stored.id.short(), "stored message no longer decodes; not shown")
-                    }
+                if let Some((signer, payload, body)) = decode(&stored) {
+                    views.add(stored.id, signer, &payload, body);
                 }
             }
         }
         Ok(views)
     }
 
-    /// Adds one accepted message.
-    pub fn add(
-        &mut self,
-        id: MessageId,
-        signer: solidarity_proto::AuthorKey,
-        payload: &Payload,
-        body: Body,
-    ) {
+    /// Adds one accepted message (kinds kept on disk only are left there).
+    pub fn add(&mut self, id: MessageId, signer: AuthorKey, payload: &Payload, body: Body) {
         match body {
-            Body::Alert(alert) => {
-                self.alerts.insert(id, stored(id, signer, payload, alert));
-            }
-            Body::AlertUpdate(update) => self
-                .updates
-                .entry(update.alert)
-                .or_default()
-                .push(stored(id, signer, payload, update)),
-            Body::MirrorOffer(offer) => {
-                self.offers.insert(id, stored(id, signer, payload, offer));
-            }
-            Body::MirrorWithdraw(withdraw) => {
-                self.withdrawals.push(stored(id, signer, payload, withdraw));
-            }
             Body::Canary(canary) => {
                 let kept = self.canaries.entry(signer).or_default();
                 kept.push(stored(id, signer, payload, canary));
@@ -109,11 +86,6 @@ impl Views {
                     kept.remove(0);
                 }
             }
-            Body::Endorsement(endorsement) => self
-                .endorsements
-                .entry(endorsement.alert)
-                .or_default()
-                .push(stored(id, signer, payload, endorsement)),
             Body::Vouch(vouch) => self.vouches.push(stored(id, signer, payload, vouch)),
             Body::Revocation(revocation) => {
                 self.revocations
@@ -123,13 +95,13 @@ impl Views {
                 self.certificates
                     .push(stored(id, signer, payload, certificate));
             }
-            Body::Unknown => {}
+            Body::Alert(_)
+            | Body::AlertUpdate(_)
+            | Body::MirrorOffer(_)
+            | Body::MirrorWithdraw(_)
+            | Body::Endorsement(_)
+            | Body::Unknown => {}
         }
-    }
-
-    /// Endorsements and disputes of an alert.
-    pub fn endorsements_of(&self, alert: &MessageId) -> &[Stored<Endorsement>] {
-        self.endorsements.get(alert).map_or(&[], Vec::as_slice)
     }
 
     /// Every revocation.
@@ -173,51 +145,203 @@ impl Views {
         Some((latest, previous))
     }
 
-    /// The raw alert, to check who may update it.
-    pub fn alert(&self, id: &MessageId) -> Option<&Stored<Alert>> {
-        self.alerts.get(id)
+    /// Drops canaries expired at `now_ms` (the store deletes them in the same sweep).
+    pub fn expire(&mut self, now_ms: u64) {
+        for kept in self.canaries.values_mut() {
+            kept.retain(|canary| canary.expires_at.is_none_or(|at| at > now_ms));
+        }
+    }
+}
+
+/// An alert as shown, with the updates, endorsements and disputes it received.
+pub struct ShownAlert {
+    pub alert: Stored<Alert>,
+    pub updates: Vec<Stored<AlertUpdate>>,
+    pub endorsements: Vec<Stored<Endorsement>>,
+}
+
+struct ShownOffer {
+    offer: Stored<MirrorOffer>,
+    withdrawals: Vec<Stored<MirrorWithdraw>>,
+}
+
+/// The newest [`DISPLAY_LIMIT`] alerts and offers with what refers to them, decoded once:
+/// what the status page and `alert list` show, kept up to date message by message so a
+/// snapshot costs no store read. Older ones stay on disk only.
+#[derive(Default)]
+pub struct Shown {
+    alerts: BTreeMap<(u64, MessageId), ShownAlert>,
+    offers: BTreeMap<(u64, MessageId), ShownOffer>,
+    /// `created_at` of every shown alert and offer, by id.
+    created: HashMap<MessageId, u64>,
+}
+
+impl Shown {
+    /// The newest alerts and offers in the store, with what refers to them.
+    pub fn load(store: &dyn Store) -> Result<Self, StoreError> {
+        let mut shown = Self::default();
+        for kind in [payload::KIND_ALERT, payload::KIND_MIRROR_OFFER] {
+            for stored in store.newest(kind, DISPLAY_LIMIT)? {
+                if let Some((signer, payload, body)) = decode(&stored) {
+                    shown.add(store, stored.id, signer, &payload, &body)?;
+                }
+            }
+        }
+        Ok(shown)
     }
 
-    /// The raw offer, to check who may withdraw it.
-    pub fn offer(&self, id: &MessageId) -> Option<&Stored<MirrorOffer>> {
-        self.offers.get(id)
+    /// Takes in one stored message; a new alert or offer brings along what the store
+    /// already holds that refers to it (sync may deliver an update before its alert).
+    pub fn add(
+        &mut self,
+        store: &dyn Store,
+        id: MessageId,
+        signer: AuthorKey,
+        payload: &Payload,
+        body: &Body,
+    ) -> Result<(), StoreError> {
+        match body {
+            Body::Alert(alert) => {
+                let key = (payload.created_at, id);
+                if !self.admits(&self.alerts, key) {
+                    return Ok(());
+                }
+                let mut shown = ShownAlert {
+                    alert: stored(id, signer, payload, alert.clone()),
+                    updates: Vec::new(),
+                    endorsements: Vec::new(),
+                };
+                for referring in store.referring(&id)? {
+                    match decode(&referring) {
+                        Some((author, header, Body::AlertUpdate(update))) => {
+                            shown
+                                .updates
+                                .push(stored(referring.id, author, &header, update));
+                        }
+                        Some((author, header, Body::Endorsement(endorsement))) => shown
+                            .endorsements
+                            .push(stored(referring.id, author, &header, endorsement)),
+                        _ => {}
+                    }
+                }
+                self.created.insert(id, payload.created_at);
+                self.alerts.insert(key, shown);
+                if self.alerts.len() > DISPLAY_LIMIT
+                    && let Some(((_, oldest), _)) = self.alerts.pop_first()
+                {
+                    self.created.remove(&oldest);
+                }
+            }
+            Body::MirrorOffer(offer) => {
+                let key = (payload.created_at, id);
+                if !self.admits(&self.offers, key) {
+                    return Ok(());
+                }
+                let withdrawals = store
+                    .referring(&id)?
+                    .iter()
+                    .filter_map(|referring| match decode(referring) {
+                        Some((author, header, Body::MirrorWithdraw(withdraw))) => {
+                            Some(stored(referring.id, author, &header, withdraw))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                self.created.insert(id, payload.created_at);
+                self.offers.insert(
+                    key,
+                    ShownOffer {
+                        offer: stored(id, signer, payload, offer.clone()),
+                        withdrawals,
+                    },
+                );
+                if self.offers.len() > DISPLAY_LIMIT
+                    && let Some(((_, oldest), _)) = self.offers.pop_first()
+                {
+                    self.created.remove(&oldest);
+                }
+            }
+            Body::AlertUpdate(update) => {
+                if let Some(shown) = self.alert_mut(&update.alert) {
+                    shown
+                        .updates
+                        .push(stored(id, signer, payload, update.clone()));
+                }
+            }
+            Body::Endorsement(endorsement) => {
+                if let Some(shown) = self.alert_mut(&endorsement.alert) {
+                    shown
+                        .endorsements
+                        .push(stored(id, signer, payload, endorsement.clone()));
+                }
+            }
+            Body::MirrorWithdraw(withdraw) => {
+                if let Some(created_at) = self.created.get(&withdraw.offer).copied()
+                    && let Some(shown) = self.offers.get_mut(&(created_at, withdraw.offer))
+                {
+                    shown
+                        .withdrawals
+                        .push(stored(id, signer, payload, withdraw.clone()));
+                }
+            }
+            Body::Canary(_)
+            | Body::Vouch(_)
+            | Body::Revocation(_)
+            | Body::NodeCert(_)
+            | Body::Unknown => {}
+        }
+        Ok(())
     }
 
-    /// Drops everything expired at `now_ms` (the store deletes it in the same sweep).
+    /// Whether an alert or offer created at `key` is among the newest [`DISPLAY_LIMIT`].
+    fn admits<T>(&self, shown: &BTreeMap<(u64, MessageId), T>, key: (u64, MessageId)) -> bool {
+        !shown.contains_key(&key)
+            && (shown.len() < DISPLAY_LIMIT
+                || shown
+                    .first_key_value()
+                    .is_some_and(|(oldest, _)| key > *oldest))
+    }
+
+    fn alert_mut(&mut self, id: &MessageId) -> Option<&mut ShownAlert> {
+        let created_at = self.created.get(id).copied()?;
+        self.alerts.get_mut(&(created_at, *id))
+    }
+
+    /// Drops what expired at `now_ms` (the store deletes it in the same sweep).
     pub fn expire(&mut self, now_ms: u64) {
         let live = |expires_at: Option<u64>| expires_at.is_none_or(|at| at > now_ms);
-        self.alerts.retain(|_, alert| live(alert.expires_at));
-        for updates in self.updates.values_mut() {
-            updates.retain(|update| live(update.expires_at));
+        self.alerts.retain(|_, shown| live(shown.alert.expires_at));
+        self.offers.retain(|_, shown| live(shown.offer.expires_at));
+        for shown in self.alerts.values_mut() {
+            shown.updates.retain(|update| live(update.expires_at));
+            shown
+                .endorsements
+                .retain(|endorsement| live(endorsement.expires_at));
         }
-        self.offers.retain(|_, offer| live(offer.expires_at));
-        self.withdrawals
-            .retain(|withdraw| live(withdraw.expires_at));
-    }
-
-    /// Alerts with their current state, for display.
-    pub fn alert_views(&self, now_ms: u64) -> Vec<AlertView> {
-        let mut views: Vec<AlertView> = self
+        let ids: HashSet<MessageId> = self
             .alerts
-            .values()
-            .filter(|alert| alert.expires_at.is_none_or(|at| at > now_ms))
-            .map(|alert| {
-                let updates = self.updates.get(&alert.id).cloned().unwrap_or_default();
-                state::derive_alert(alert.clone(), updates)
-            })
+            .keys()
+            .chain(self.offers.keys())
+            .map(|(_, id)| *id)
             .collect();
-        state::sort_for_display(&mut views);
-        views
+        self.created.retain(|id, _| ids.contains(id));
     }
 
-    /// Live offers, newest first.
-    pub fn offer_views(&self, now_ms: u64) -> Vec<OfferView> {
-        let mut views: Vec<OfferView> = self
-            .offers
+    /// Live shown alerts.
+    pub fn alerts(&self, now_ms: u64) -> impl Iterator<Item = &ShownAlert> {
+        self.alerts
             .values()
-            .filter_map(|offer| state::derive_offer(offer.clone(), &self.withdrawals, now_ms))
-            .collect();
-        views.sort_by_key(|view| std::cmp::Reverse(view.created_at));
-        views
+            .filter(move |shown| shown.alert.expires_at.is_none_or(|at| at > now_ms))
+    }
+
+    /// Live, not withdrawn offers, newest first.
+    pub fn offer_views(&self, now_ms: u64) -> Vec<OfferView> {
+        self.offers
+            .values()
+            .rev()
+            .filter_map(|shown| {
+                state::derive_offer(shown.offer.clone(), &shown.withdrawals, now_ms)
+            })
+            .collect()
     }
 }

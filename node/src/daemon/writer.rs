@@ -1,10 +1,14 @@
 //! The single store writer: a dedicated thread that batches queued writes, applies them,
-//! flushes once per batch (group commit) and only then completes each job.
+//! flushes when the batch needs it (group commit) and then completes each job.
 //!
-//! Invariants: a job completes `Ok` only after its batch was flushed; after the first
-//! failure the thread fails every queued job and stops, so nothing is acknowledged that
-//! is not on disk. The thread never waits on the node actor (completions are oneshots), so
-//! the two cannot deadlock.
+//! Invariants: a *durable* job (a message this node signed for the CLI, every maintenance
+//! write) completes `Ok` only after its batch was flushed, and a flush makes every earlier
+//! write durable too. A message received from a peer completes once applied; it becomes
+//! durable with the next flush (the actor asks for one every second while such writes
+//! wait): a crash before then loses nothing a peer cannot send again by sync. After the
+//! first failure the thread fails every queued job and stops, so nothing is acknowledged
+//! that is not on disk. The thread never waits on the node actor (completions are
+//! oneshots), so the two cannot deadlock.
 
 use std::sync::Arc;
 
@@ -31,6 +35,8 @@ pub enum Maintenance {
     },
     /// Lift an author's compromise mark; yields 0.
     ClearCompromise { author: solidarity_proto::AuthorKey },
+    /// Nothing but the flush: makes received messages durable; yields 0.
+    Flush,
 }
 
 impl Maintenance {
@@ -45,6 +51,7 @@ impl Maintenance {
                 .record_fork(evidence, *detected_at, *from_seq)
                 .map(usize::from),
             Maintenance::ClearCompromise { author } => store.clear_compromise(author).map(|()| 0),
+            Maintenance::Flush => Ok(0),
         }
     }
 }
@@ -52,6 +59,8 @@ impl Maintenance {
 enum WriteOp {
     Insert {
         message: NewMessage,
+        /// Complete only once flushed.
+        durable: bool,
         done: oneshot::Sender<Result<InsertOutcome, WriteError>>,
     },
     Maintain {
@@ -83,14 +92,20 @@ impl Writer {
         Ok((Self { queue }, thread))
     }
 
-    /// Queues a message; the receiver yields once it is durably stored (or not).
+    /// Queues a message; the receiver yields once it is stored (or not), and once it is
+    /// flushed when `durable`.
     pub async fn insert(
         &self,
         message: NewMessage,
+        durable: bool,
     ) -> Result<oneshot::Receiver<Result<InsertOutcome, WriteError>>, SubmitError> {
         let (done, receiver) = oneshot::channel();
         self.queue
-            .send(WriteOp::Insert { message, done })
+            .send(WriteOp::Insert {
+                message,
+                durable,
+                done,
+            })
             .await
             .map_err(|_| SubmitError::WriterStopped)?;
         Ok(receiver)
@@ -112,6 +127,7 @@ impl Writer {
 
 fn run(store: &dyn Store, mut jobs: mpsc::Receiver<WriteOp>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut unflushed = false;
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -120,19 +136,30 @@ fn run(store: &dyn Store, mut jobs: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        if let Err(error) = apply(store, &mut batch) {
-            tracing::error!(%error, "storage failed; refusing every further write");
-            jobs.close();
-            while let Ok(op) = jobs.try_recv() {
-                fail(op, &error);
+        match apply(store, &mut batch) {
+            Ok(flushed) => unflushed = !flushed,
+            Err(error) => {
+                tracing::error!(%error, "storage failed; refusing every further write");
+                jobs.close();
+                while let Ok(op) = jobs.try_recv() {
+                    fail(op, &error);
+                }
+                return;
             }
-            return;
         }
+    }
+    if unflushed && let Err(error) = store.flush() {
+        tracing::error!(%error, "storage failed at the final flush");
     }
 }
 
-/// Applies and flushes one batch, completing its jobs; on failure completes them with the error.
-fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<(), WriteError> {
+/// Applies one batch, flushes it if a job needs that, and completes its jobs; returns
+/// whether it flushed. On failure completes them with the error.
+fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<bool, WriteError> {
+    let flush = batch.iter().any(|op| match op {
+        WriteOp::Insert { durable, .. } => *durable,
+        WriteOp::Maintain { .. } => true,
+    });
     let messages: Vec<NewMessage> = batch
         .iter()
         .filter_map(|op| match op {
@@ -148,7 +175,9 @@ fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<(), WriteError> 
                 maintained.push(task.apply(store)?);
             }
         }
-        store.flush()?;
+        if flush {
+            store.flush()?;
+        }
         Ok::<_, StoreError>((outcomes, maintained))
     })()
     .map_err(Arc::new);
@@ -171,7 +200,7 @@ fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<(), WriteError> 
                     }
                 }
             }
-            Ok(())
+            Ok(flush)
         }
         Err(error) => {
             for op in batch.drain(..) {

@@ -1,0 +1,93 @@
+//! The node's counters, exposed with gossipsub's through `solidarity metrics` (the control
+//! socket: local and owner-only, so the status page never publishes traffic figures).
+//! Counts only: no label names a peer, a member or an address.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+/// How a received message was judged.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabel {
+    /// `gossip` or `sync`.
+    pub path: &'static str,
+    /// `accept`, `ignore`, `reject` or `fork`.
+    pub verdict: &'static str,
+}
+
+/// Counters the node actor updates.
+#[derive(Clone, Default)]
+pub struct NodeMetrics {
+    /// Messages judged, by path and verdict.
+    pub verdicts: Family<VerdictLabel, Counter>,
+    /// Messages durably stored.
+    pub stored: Counter,
+    /// Sync requests this node sent (one per round trip).
+    pub sync_requests: Counter,
+    /// Bytes of the sync requests this node sent.
+    pub sync_request_bytes: Counter,
+    /// Bytes of the sync responses this node received.
+    pub sync_response_bytes: Counter,
+    /// Bytes of envelopes inside the sync responses this node received.
+    pub sync_envelope_bytes: Counter,
+    /// Sync requests this node answered.
+    pub sync_answered: Counter,
+}
+
+impl NodeMetrics {
+    /// Registers every counter under `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "messages_judged",
+            "Received messages by path and verdict",
+            self.verdicts.clone(),
+        );
+        registry.register(
+            "messages_stored",
+            "Messages durably stored",
+            self.stored.clone(),
+        );
+        registry.register(
+            "sync_requests",
+            "Sync requests sent (round trips)",
+            self.sync_requests.clone(),
+        );
+        registry.register(
+            "sync_request_bytes",
+            "Bytes of sync requests sent",
+            self.sync_request_bytes.clone(),
+        );
+        registry.register(
+            "sync_response_bytes",
+            "Bytes of sync responses received",
+            self.sync_response_bytes.clone(),
+        );
+        registry.register(
+            "sync_envelope_bytes",
+            "Bytes of envelopes inside sync responses received",
+            self.sync_envelope_bytes.clone(),
+        );
+        registry.register(
+            "sync_answered",
+            "Sync requests answered",
+            self.sync_answered.clone(),
+        );
+    }
+
+    /// Counts one verdict.
+    pub fn judged(&self, path: &'static str, verdict: &'static str) {
+        self.verdicts
+            .get_or_create(&VerdictLabel { path, verdict })
+            .inc();
+    }
+}
+
+/// The registry's text exposition.
+pub fn encode(registry: &Registry) -> String {
+    let mut text = String::new();
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut text, registry) {
+        tracing::error!(%error, "cannot encode metrics");
+    }
+    text
+}
