@@ -147,7 +147,11 @@ pub enum AlertCommand {
         note: Option<String>,
     },
     /// List alerts, most severe and newest first.
-    List,
+    List {
+        /// Every stored alert, not only the newest 200 the status page shows.
+        #[arg(long)]
+        all: bool,
+    },
     /// "We see it too": endorse another member's alert.
     Endorse {
         /// Alert id (or a unique prefix of at least 8 characters).
@@ -705,7 +709,7 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
             print_id(id, json)
         }
         AlertCommand::Update { id, status, note } => {
-            let alerts = client.alerts()?;
+            let alerts = client.all_alerts()?;
             let alert = resolve_id(&id, alerts.iter().map(|view| view.id), "alert")?;
             let id = client.sign(&Request::AlertUpdate {
                 alert,
@@ -714,8 +718,12 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
             })?;
             print_id(id, json)
         }
-        AlertCommand::List => {
-            let alerts = client.alerts()?;
+        AlertCommand::List { all } => {
+            let alerts = if all {
+                client.all_alerts()?
+            } else {
+                client.alerts()?
+            };
             if json {
                 return print_json(&alerts);
             }
@@ -735,7 +743,7 @@ fn endorse(
     note: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let alerts = client.alerts()?;
+    let alerts = client.all_alerts()?;
     let alert = resolve_id(id, alerts.iter().map(|view| view.id), "alert")?;
     let id = client.sign(&Request::AlertEndorse {
         alert,

@@ -52,6 +52,10 @@ pub struct FileConfig {
     /// Collectives needed to endorse a seizure, raid or key-compromise alert before it
     /// shows as confirmed. Default 2.
     pub confirm_threshold: usize,
+    /// Most messages one member may send per minute by gossip; beyond it they are ignored
+    /// (not stored, not relayed; sync may bring them later, at this node's pace). Statements
+    /// (revocations, certificates) are never held back. Default 120; 0: no limit.
+    pub member_messages_per_minute: u32,
     /// The collective this node belongs to, when it runs several nodes (as the other
     /// members' files name it with `--collective`). Default: none.
     pub collective: Option<String>,
@@ -73,6 +77,7 @@ impl Default for FileConfig {
             canary_statement: DEFAULT_CANARY_STATEMENT.to_owned(),
             vouch_threshold: 2,
             confirm_threshold: 2,
+            member_messages_per_minute: 120,
             collective: None,
         }
     }
@@ -98,7 +103,11 @@ pub struct NodeConfig {
     pub canary_statement: String,
     pub vouch_threshold: usize,
     pub confirm_threshold: usize,
+    pub member_messages_per_minute: u32,
     pub collective: Option<String>,
+    /// Milliseconds added to the host clock. Not a config key: always 0 in a real node;
+    /// tests set it to run a node whose clock is off.
+    pub clock_offset_ms: i64,
 }
 
 impl NodeConfig {
@@ -154,7 +163,9 @@ impl NodeConfig {
             canary_statement: file.canary_statement,
             vouch_threshold: file.vouch_threshold,
             confirm_threshold: file.confirm_threshold,
+            member_messages_per_minute: file.member_messages_per_minute,
             collective: file.collective,
+            clock_offset_ms: 0,
         })
     }
 }
@@ -214,6 +225,11 @@ vouch_threshold = 2
 # A seizure, raid or key-compromise alert shows as confirmed once this many other
 # collectives endorse it (`solidarity alert endorse`).
 confirm_threshold = 2
+
+# Most messages one member may send per minute by gossip; more are ignored (not stored,
+# not relayed) so that a flooding or seized key cannot swamp the federation. Revocations
+# and certificates are never held back. 0: no limit.
+member_messages_per_minute = 120
 
 # The collective this node belongs to, when your collective runs several nodes (the name
 # the other members give with `member add --collective`). Unset by default.

@@ -132,7 +132,18 @@ impl TestNode {
         dir: tempfile::TempDir,
         store: Option<std::sync::Arc<dyn solidarity_store::Store>>,
     ) -> Self {
-        let config = NodeConfig::load(dir.path()).expect("config");
+        Self::start_configured(dir, store, |_| {}).await
+    }
+
+    /// Starts the daemon on a copy of its config changed by `adjust` (e.g. a clock offset,
+    /// which no config file can set).
+    pub async fn start_configured(
+        dir: tempfile::TempDir,
+        store: Option<std::sync::Arc<dyn solidarity_store::Store>>,
+        adjust: impl FnOnce(&mut NodeConfig),
+    ) -> Self {
+        let mut config = NodeConfig::load(dir.path()).expect("config");
+        adjust(&mut config);
         let stop = CancellationToken::new();
         let task = match store {
             Some(store) => tokio::spawn(solidarity::daemon::run_with_store(

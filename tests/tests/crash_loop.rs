@@ -194,7 +194,7 @@ fn raiser(
 /// Checks the invariants on a running daemon; returns (alerts listed, stored messages).
 fn check_invariants(dir: &Path, acked: &Acked, restart: usize) -> (usize, usize) {
     let client = Client::new(dir);
-    let alerts = client.alerts().expect("alert list");
+    let alerts = client.all_alerts().expect("alert list");
     let listed: HashSet<MessageId> = alerts.iter().map(|view| view.id).collect();
     assert_eq!(
         listed.len(),

@@ -641,7 +641,7 @@ fn unescape(text: &str) -> String {
 const PAGE_ELEMENTS: &[&str] = &[
     "html", "head", "meta", "title", "link", "body", "header", "h1", "p", "strong", "code", "main",
     "section", "h2", "article", "h3", "span", "dl", "dt", "dd", "ul", "li", "pre", "ol", "table",
-    "thead", "tbody", "tr", "th", "td", "footer", "a",
+    "thead", "tbody", "tr", "th", "td", "footer", "a", "bdi",
 ];
 const PAGE_ATTRIBUTES: &[&str] = &[
     "lang", "charset", "name", "content", "rel", "href", "type", "title", "class", "id",

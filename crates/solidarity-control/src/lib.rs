@@ -66,8 +66,13 @@ pub enum Request {
         /// Free text.
         note: Option<String>,
     },
-    /// Every alert with its state → [`Response::Alerts`].
-    AlertList,
+    /// The newest alerts with their state (every stored alert with `all`) →
+    /// [`Response::Alerts`].
+    AlertList {
+        /// Every stored alert, not only the newest the status page shows.
+        #[serde(default)]
+        all: bool,
+    },
     /// Endorse, dispute, or retract this node's stance on another member's alert →
     /// [`Response::Raised`].
     AlertEndorse {
@@ -456,7 +461,12 @@ impl Client {
 
     /// `solidarity alert list`.
     pub fn alerts(&self) -> Result<Vec<AlertView>, ControlError> {
-        expect!(self.call(&Request::AlertList)?, Response::Alerts { alerts } => alerts, "alerts")
+        expect!(self.call(&Request::AlertList { all: false })?, Response::Alerts { alerts } => alerts, "alerts")
+    }
+
+    /// `solidarity alert list --all`: every stored alert.
+    pub fn all_alerts(&self) -> Result<Vec<AlertView>, ControlError> {
+        expect!(self.call(&Request::AlertList { all: true })?, Response::Alerts { alerts } => alerts, "alerts")
     }
 
     /// `solidarity mirror list`.

@@ -224,7 +224,7 @@ impl EventLoop {
                 .addresses(redial.addresses.clone())
                 .build();
             if let Err(error) = self.swarm.dial(options) {
-                tracing::trace!(peer = %short(peer), %error, "dial not started");
+                tracing::trace!(peer = %short(peer), error = dial_error_kind(&error), "dial not started");
             }
             redial.next_attempt = now + redial.backoff;
             redial.backoff = (redial.backoff * 2).min(MAX_REDIAL_BACKOFF);
@@ -274,12 +274,17 @@ impl EventLoop {
                 }
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
-                // The error text can hold addresses: keep it at trace.
-                tracing::trace!(%error, "inbound connection refused or failed");
+                tracing::trace!(
+                    error = listen_error_kind(&error),
+                    "inbound connection refused or failed"
+                );
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
-                // The error text can hold addresses: keep it at trace.
-                tracing::trace!(peer = ?peer_id.map(|p| short(&p)), %error, "dial failed");
+                tracing::trace!(
+                    peer = ?peer_id.map(|p| short(&p)),
+                    error = dial_error_kind(&error),
+                    "dial failed"
+                );
             }
             SwarmEvent::ListenerError { error, .. } => {
                 tracing::warn!(%error, "a listener failed");
@@ -414,4 +419,31 @@ impl EventLoop {
 fn short(peer: &PeerId) -> String {
     let text = peer.to_base58();
     text[text.len().saturating_sub(8)..].to_owned()
+}
+
+/// What went wrong with a dial, without libp2p's text (which names the addresses tried).
+fn dial_error_kind(error: &libp2p::swarm::DialError) -> &'static str {
+    use libp2p::swarm::DialError;
+    match error {
+        DialError::LocalPeerId { .. } => "dialled itself",
+        DialError::NoAddresses => "no address known",
+        DialError::DialPeerConditionFalse(_) => "already connected or dialling",
+        DialError::Aborted => "aborted",
+        DialError::WrongPeerId { .. } => "another key answered",
+        DialError::Denied { .. } => "refused by a local limit",
+        DialError::Transport(_) => "connection failed",
+    }
+}
+
+/// What went wrong with an inbound connection, without libp2p's text (which names the
+/// remote address).
+fn listen_error_kind(error: &libp2p::swarm::ListenError) -> &'static str {
+    use libp2p::swarm::ListenError;
+    match error {
+        ListenError::Aborted => "aborted",
+        ListenError::WrongPeerId { .. } => "another key answered",
+        ListenError::LocalPeerId { .. } => "dialled by itself",
+        ListenError::Denied { .. } => "refused (not a member, or a limit)",
+        ListenError::Transport(_) => "handshake failed",
+    }
 }

@@ -138,7 +138,7 @@ fn main() {
         ("card", Request::Card),
         ("reload_members", Request::ReloadMembers),
         ("member_retrust", Request::MemberRetrust { key }),
-        ("alert_list", Request::AlertList),
+        ("alert_list", Request::AlertList { all: false }),
         ("mirror_list", Request::MirrorList),
         (
             "alert_update",

@@ -24,6 +24,7 @@ use solidarity_control::{CanaryState, CanaryView, MemberView, Request, Response,
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
 use solidarity_proto::payload::MirrorWithdraw;
 use solidarity_proto::payload::{AlertUpdate, KIND_ALERT, KIND_MIRROR_OFFER};
+use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::{
     AuthorKey, Body, FederationId, Lookup, MessageId, Payload, SignatureChecked, TrustView,
@@ -36,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::{self, NodeMetrics};
 use super::snapshot::Snapshot;
-use super::views::{Shown, Views};
+use super::views::{self, Shown, Views};
 use super::writer::{Maintenance, WriteError, Writer};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
@@ -52,7 +53,9 @@ const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Fewest new envelopes in a sync page worth verifying on several threads.
 const SIGNATURE_BATCH_MIN: usize = 16;
 /// Longest the status page lags behind the store while messages arrive.
-const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(200);
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(500);
+/// Longest the members' "last message" times on the status page lag behind.
+const LAST_SEEN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A control request with the channel for its answer.
 pub struct ControlCall {
@@ -135,6 +138,30 @@ struct Pending {
     kind: String,
 }
 
+/// What changed since the last published snapshot.
+struct Stale {
+    /// Shown alerts or offers (or what marks them suspect).
+    alerts: bool,
+    /// Members: trust, connections, canaries.
+    members: bool,
+    /// Only the members' "last message" times.
+    last_seen: bool,
+}
+
+impl Stale {
+    fn any(&self) -> bool {
+        self.alerts || self.members || self.last_seen
+    }
+}
+
+/// A member's gossip quota: a token bucket.
+struct Quota {
+    tokens: f64,
+    at_ms: u64,
+    /// The admin was told it ran dry.
+    warned: bool,
+}
+
 /// A key known to be in two hands.
 #[derive(Clone, Copy)]
 struct Compromised {
@@ -187,10 +214,14 @@ pub struct NodeActor {
     syncing: HashSet<PeerId>,
     /// Each member's canary state as last reported, to notify on changes only.
     canary_states: HashMap<AuthorKey, CanaryState>,
-    /// Something shown changed since the last published snapshot.
-    snapshot_stale: bool,
+    /// What changed since the last published snapshot.
+    stale: Stale,
+    /// When the member list of the snapshot was last rebuilt.
+    members_built_at: std::time::Instant,
     /// Received messages were written since the last flush.
     unflushed: bool,
+    /// Each member's gossip quota.
+    quotas: HashMap<AuthorKey, Quota>,
     metrics: NodeMetrics,
     registry: Arc<prometheus_client::registry::Registry>,
 }
@@ -279,7 +310,7 @@ impl NodeActor {
         let peer_id = identity::peer_id(&me)?;
         let head = parts.store.chain_head(&me)?;
         let views = Views::load(parts.store.as_ref())?;
-        let shown = Shown::load(parts.store.as_ref())?;
+        let shown = Shown::load(parts.store.as_ref(), views::DISPLAY_LIMIT)?;
         let stored_messages = parts.store.len()?;
         let compromised = parts
             .store
@@ -322,8 +353,14 @@ impl NodeActor {
             syncs: JoinSet::new(),
             syncing: HashSet::new(),
             canary_states: HashMap::new(),
-            snapshot_stale: true,
+            stale: Stale {
+                alerts: true,
+                members: true,
+                last_seen: false,
+            },
+            members_built_at: std::time::Instant::now(),
             unflushed: false,
+            quotas: HashMap::new(),
             metrics: parts.metrics,
             registry: parts.registry,
         };
@@ -348,6 +385,11 @@ impl NodeActor {
         }
         actor.refresh_snapshot();
         Ok(actor)
+    }
+
+    /// This node's clock: the host's, shifted by `clock_offset_ms` (zero outside tests).
+    fn now_ms(&self) -> u64 {
+        now_ms().saturating_add_signed(self.identity.config.clock_offset_ms)
     }
 
     /// Runs until shutdown or a fatal error.
@@ -386,7 +428,7 @@ impl NodeActor {
                         Err(error) => tracing::error!(%error, "sync task failed"),
                     }
                 }
-                _ = snapshot_tick.tick(), if self.snapshot_stale => self.refresh_snapshot(),
+                _ = snapshot_tick.tick(), if self.stale.any() => self.refresh_snapshot(),
                 _ = flush_tick.tick(), if self.unflushed => self.handle_flush_tick().await?,
                 _ = sync_tick.tick() => self.handle_sync_tick(),
                 _ = expiry_tick.tick() => self.handle_expiry_tick().await?,
@@ -437,7 +479,7 @@ impl NodeActor {
             vouches: self.views.vouches(),
             forked: &forked,
             vouch_threshold: self.identity.config.vouch_threshold,
-            now_ms: now_ms(),
+            now_ms: self.now_ms(),
         });
         let parse = |addresses: &[String]| -> Vec<libp2p::Multiaddr> {
             addresses
@@ -584,7 +626,7 @@ impl NodeActor {
 
     async fn handle_control(&mut self, call: ControlCall) -> Result<(), ActorError> {
         let ControlCall { request, reply } = call;
-        let now = now_ms();
+        let now = self.now_ms();
         let answer = match request {
             Request::Status => {
                 self.refresh_ports().await?;
@@ -614,16 +656,24 @@ impl NodeActor {
             }
             // The snapshot carries what the views alone do not: suspect marks and
             // corroboration.
-            Request::AlertList => {
+            Request::AlertList { all: false } => {
                 self.refresh_snapshot();
                 Response::Alerts {
-                    alerts: self.snapshot.borrow().alerts.clone(),
+                    alerts: self.snapshot.borrow().alerts.as_ref().clone(),
+                }
+            }
+            Request::AlertList { all: true } => {
+                match Shown::load(self.store.as_ref(), usize::MAX) {
+                    Ok(every) => Response::Alerts {
+                        alerts: self.alert_and_offer_views(&every, now).0,
+                    },
+                    Err(read) => error(format!("cannot read the store: {read}")),
                 }
             }
             Request::MirrorList => {
                 self.refresh_snapshot();
                 Response::Offers {
-                    offers: self.snapshot.borrow().offers.clone(),
+                    offers: self.snapshot.borrow().offers.as_ref().clone(),
                 }
             }
             Request::AlertRaise {
@@ -829,7 +879,7 @@ impl NodeActor {
             ));
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let (seq, prev) = match self.head {
             Some((seq, id)) => (seq + 1, Some(id)),
             None => (1, None),
@@ -1019,7 +1069,8 @@ impl NodeActor {
                     if changes_trust {
                         self.apply_members().await?;
                     }
-                    self.publish_snapshot();
+                    self.stale.alerts = true;
+                    self.stale.last_seen = true;
                 }
                 match origin {
                     Origin::Local { reply, envelope } => {
@@ -1132,6 +1183,38 @@ impl NodeActor {
             .map_or_else(|| key.short(), |member| member.name.clone())
     }
 
+    /// Takes one message from `author`'s gossip quota (a token bucket holding a minute's
+    /// worth); false when it is spent.
+    fn take_quota(&mut self, author: AuthorKey) -> bool {
+        let per_minute = self.identity.config.member_messages_per_minute;
+        if per_minute == 0 {
+            return true;
+        }
+        let now = self.now_ms();
+        let capacity = f64::from(per_minute);
+        let bucket = self.quotas.entry(author).or_insert(Quota {
+            tokens: capacity,
+            at_ms: now,
+            warned: false,
+        });
+        let elapsed = now.saturating_sub(bucket.at_ms) as f64;
+        bucket.tokens = (bucket.tokens + elapsed * capacity / 60_000.0).min(capacity);
+        bucket.at_ms = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            bucket.warned = false;
+            return true;
+        }
+        if !std::mem::replace(&mut bucket.warned, true) {
+            tracing::warn!(
+                member = %self.member_name(&author),
+                per_minute,
+                "member is over its message quota; its further messages are ignored for now"
+            );
+        }
+        false
+    }
+
     /// Validates received bytes and queues the write of an accepted message.
     async fn ingest(
         &mut self,
@@ -1139,10 +1222,15 @@ impl NodeActor {
         path: &'static str,
         checked: Option<SignatureChecked>,
     ) -> Result<Acceptance, ActorError> {
-        let verdict = self.validate_checked(data, now_ms(), checked);
+        let verdict = self.validate_checked(data, self.now_ms(), checked);
+        let over_quota = matches!(&verdict, Verdict::Accept(accepted)
+            if path == "gossip"
+                && !solidarity_proto::payload::is_statement_kind(&accepted.payload.kind)
+                && !self.take_quota(accepted.signer));
         self.metrics.judged(
             path,
             match &verdict {
+                _ if over_quota => "over_quota",
                 Verdict::Accept(_) => "accept",
                 Verdict::Ignore(_) => "ignore",
                 Verdict::Reject(_) => "reject",
@@ -1150,6 +1238,8 @@ impl NodeActor {
             },
         );
         match verdict {
+            // Ignored, so gossipsub neither relays it nor penalises the forwarder.
+            Verdict::Accept(_) if over_quota => Ok(Acceptance::Ignore),
             // The protocol takes statements from any key; this node keeps only those of keys
             // it has a reason to care about, so strangers cannot fill its store.
             Verdict::Accept(accepted)
@@ -1195,7 +1285,7 @@ impl NodeActor {
         fork: solidarity_proto::Fork,
         envelope: &[u8],
     ) -> Result<(), ActorError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let from_seq = match fork.point {
             solidarity_proto::ForkPoint::SameSeq => fork.payload.seq,
             solidarity_proto::ForkPoint::DivergentPrev => fork.payload.seq.saturating_sub(1),
@@ -1542,7 +1632,7 @@ impl NodeActor {
         envelope: Vec<u8>,
         reply: oneshot::Sender<Response>,
     ) -> Result<(), ActorError> {
-        match self.validate(&envelope, now_ms()) {
+        match self.validate(&envelope, self.now_ms()) {
             Verdict::Accept(accepted) => {
                 if !solidarity_proto::payload::is_statement_kind(&accepted.payload.kind) {
                     let _ = reply.send(error(
@@ -1610,7 +1700,7 @@ impl NodeActor {
         };
         // Old canaries are useless once the next ones are out: let them expire.
         let lifetime = interval.as_millis() as u64 * 4;
-        let expires_at = Some(now_ms().saturating_add(lifetime));
+        let expires_at = Some(self.now_ms().saturating_add(lifetime));
         self.sign_and_store(Body::Canary(canary), expires_at, reply)
             .await
     }
@@ -1686,7 +1776,7 @@ impl NodeActor {
 
     /// Notifies once per change of a member's canary state (the dead-man's switch).
     fn handle_canary_check(&mut self) {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut changed = false;
         let keys: Vec<AuthorKey> = self.members.keys().copied().collect();
         for key in keys {
@@ -1730,7 +1820,7 @@ impl NodeActor {
     }
 
     async fn handle_expiry_tick(&mut self) -> Result<(), ActorError> {
-        let now = now_ms();
+        let now = self.now_ms();
         self.maintain(
             Maintenance::Expire { now_ms: now },
             MaintenanceDone::Expired { now_ms: now },
@@ -1751,7 +1841,7 @@ impl NodeActor {
                 compromised_at: self.compromised.get(key).map(|state| state.detected_at),
                 revoked_since: self.revoked_since(key),
                 certified_until: member.certified_until,
-                canary: self.canary_view(key, now_ms()),
+                canary: self.canary_view(key, self.now_ms()),
                 vouched_by: member
                     .vouched_by
                     .iter()
@@ -1794,17 +1884,47 @@ impl NodeActor {
     /// it at most every [`SNAPSHOT_INTERVAL`] (or at once for a control read), so a burst of
     /// messages costs one rebuild, not one per message.
     fn publish_snapshot(&mut self) {
-        self.snapshot_stale = true;
+        self.stale.alerts = true;
+        self.stale.members = true;
     }
 
-    /// Rebuilds and publishes the snapshot if something changed since the last one.
+    /// Rebuilds what changed since the last snapshot and publishes it. Members' "last
+    /// message" times alone refresh the member list at most every [`LAST_SEEN_INTERVAL`].
     fn refresh_snapshot(&mut self) {
-        if !self.snapshot_stale {
+        let members_due = self.stale.members
+            || (self.stale.last_seen && self.members_built_at.elapsed() >= LAST_SEEN_INTERVAL);
+        if !self.stale.alerts && !members_due {
             return;
         }
-        self.snapshot_stale = false;
-        let now = now_ms();
-        let mut offers = self.shown.offer_views(now);
+        let now = self.now_ms();
+        let previous = self.snapshot.borrow().clone();
+        let (alerts, offers) = if self.stale.alerts {
+            let (alerts, offers) = self.alert_and_offer_views(&self.shown, now);
+            (Arc::new(alerts), Arc::new(offers))
+        } else {
+            (previous.alerts.clone(), previous.offers.clone())
+        };
+        let members = if members_due {
+            self.members_built_at = std::time::Instant::now();
+            self.stale.members = false;
+            self.stale.last_seen = false;
+            Arc::new(self.member_views())
+        } else {
+            previous.members.clone()
+        };
+        self.stale.alerts = false;
+        let snapshot = Snapshot {
+            status: self.status_view(now, alerts.len(), offers.len()),
+            members,
+            alerts,
+            offers,
+        };
+        self.snapshot.send_replace(Arc::new(snapshot));
+    }
+
+    /// The shown alerts (with suspect marks and corroboration, in display order) and offers.
+    fn alert_and_offer_views(&self, shown: &Shown, now: u64) -> (Vec<AlertView>, Vec<OfferView>) {
+        let mut offers = shown.offer_views(now);
         let suspect = |author: &AuthorKey, seq: u64, created_at: u64| {
             self.compromised
                 .get(author)
@@ -1824,7 +1944,7 @@ impl NodeActor {
             None => key.to_hex(),
         };
         let mut alerts = Vec::new();
-        for shown in self.shown.alerts(now) {
+        for shown in shown.alerts(now) {
             let mut alert =
                 solidarity_proto::state::derive_alert(shown.alert.clone(), shown.updates.clone());
             alert.suspect = suspect(&alert.author, alert.seq, alert.created_at);
@@ -1844,13 +1964,7 @@ impl NodeActor {
         for offer in &mut offers {
             offer.suspect = suspect(&offer.author, offer.seq, offer.created_at);
         }
-        let snapshot = Snapshot {
-            status: self.status_view(now, alerts.len(), offers.len()),
-            members: self.member_views(),
-            alerts,
-            offers,
-        };
-        self.snapshot.send_replace(Arc::new(snapshot));
+        (alerts, offers)
     }
 }
 

@@ -1,15 +1,19 @@
 //! What the status page shows, published by the node actor after every change and read
 //! by the HTTP handlers without ever waiting on the actor.
 
+use std::sync::Arc;
+
 use solidarity_control::{MemberView, StatusView};
 use solidarity_proto::state::{AlertView, OfferView};
 
+/// Each list is shared between snapshots until it changes, so publishing one after a
+/// message arrives does not copy the member list, nor the alerts after a connection change.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub status: StatusView,
-    pub members: Vec<MemberView>,
-    pub alerts: Vec<AlertView>,
-    pub offers: Vec<OfferView>,
+    pub members: Arc<Vec<MemberView>>,
+    pub alerts: Arc<Vec<AlertView>>,
+    pub offers: Arc<Vec<OfferView>>,
 }
 
 impl Snapshot {
@@ -33,9 +37,9 @@ impl Snapshot {
                 own_key_compromised_at: None,
                 own_key_revoked_since: None,
             },
-            members: Vec::new(),
-            alerts: Vec::new(),
-            offers: Vec::new(),
+            members: Arc::default(),
+            alerts: Arc::default(),
+            offers: Arc::default(),
         }
     }
 }

@@ -98,18 +98,18 @@ async fn api_status(State(snapshots): State<Snapshots>) -> impl IntoResponse {
         version: &status.version,
         started_at: status.started_at,
         uptime_secs: now_ms().saturating_sub(status.started_at) / 1000,
-        members: &snapshot.members,
+        members: snapshot.members.as_slice(),
         alerts: snapshot.alerts.len(),
         offers: snapshot.offers.len(),
     }))
 }
 
 async fn api_alerts(State(snapshots): State<Snapshots>) -> impl IntoResponse {
-    axum::Json(latest(&snapshots).alerts.clone())
+    axum::Json(latest(&snapshots).alerts.as_ref().clone())
 }
 
 async fn api_offers(State(snapshots): State<Snapshots>) -> impl IntoResponse {
-    axum::Json(latest(&snapshots).offers.clone())
+    axum::Json(latest(&snapshots).offers.as_ref().clone())
 }
 
 /// Certificates ending within this time are shown as a warning.
@@ -221,7 +221,7 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                         @if snapshot.alerts.is_empty() {
                             p.empty { "No alerts." }
                         }
-                        @for alert in &snapshot.alerts {
+                        @for alert in snapshot.alerts.iter() {
                             (alert_card(&snapshot, alert))
                         }
                     }
@@ -230,7 +230,7 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                         @if snapshot.offers.is_empty() {
                             p.empty { "No mirror offers." }
                         }
-                        @for offer in &snapshot.offers {
+                        @for offer in snapshot.offers.iter() {
                             (offer_card(&snapshot, offer))
                         }
                     }
@@ -239,7 +239,7 @@ async fn index(State(snapshots): State<Snapshots>) -> Markup {
                         table {
                             thead { tr { th { "Name" } th { "Key" } th { "Connected" } th { "Last message" } th { "Canary" } th { "Certificate" } th { "Key state" } } }
                             tbody {
-                                @for member in &snapshot.members {
+                                @for member in snapshot.members.iter() {
                                     tr {
                                         td { (member.name) }
                                         td { code title=(member.key.to_hex()) { (member.key.short()) } }
@@ -290,10 +290,10 @@ fn alert_card(snapshot: &Snapshot, view: &AlertView) -> Markup {
                     dt { "Corroboration" } dd { (corroboration) }
                 }
                 @if !view.corroboration.endorsed_by.is_empty() {
-                    dt { "Endorsed by" } dd { (view.corroboration.endorsed_by.iter().map(|key| member_name(snapshot, key)).collect::<Vec<_>>().join(", ")) }
+                    dt { "Endorsed by" } dd { (isolated_list(view.corroboration.endorsed_by.iter().map(|key| member_name(snapshot, key)))) }
                 }
                 @if !view.corroboration.disputed_by.is_empty() {
-                    dt { "Disputed by" } dd { (view.corroboration.disputed_by.iter().map(|key| member_name(snapshot, key)).collect::<Vec<_>>().join(", ")) }
+                    dt { "Disputed by" } dd { (isolated_list(view.corroboration.disputed_by.iter().map(|key| member_name(snapshot, key)))) }
                 }
                 dt { "Raised by" } dd { (member_name(snapshot, &view.author)) }
                 dt { "Raised" } dd { (format_time(view.created_at)) }
@@ -301,15 +301,15 @@ fn alert_card(snapshot: &Snapshot, view: &AlertView) -> Markup {
                     dt { "Updated" } dd { (format_time(view.updated_at)) }
                 }
                 @if !alert.jurisdictions.is_empty() {
-                    dt { "Jurisdictions" } dd { (alert.jurisdictions.join(", ")) }
+                    dt { "Jurisdictions" } dd { (isolated_list(&alert.jurisdictions)) }
                 }
                 @if let Some(legal_type) = &alert.legal_type { dt { "Legal instrument" } dd { (words(legal_type)) } }
                 @if let Some(authority) = &alert.authority { dt { "Authority" } dd { (authority) } }
                 @if let Some(basis) = &alert.legal_basis { dt { "Legal basis" } dd { (basis) } }
                 @if let Some(date) = &alert.event_date { dt { "Event date" } dd { (date) } }
                 @if let Some(seized) = &alert.seized { dt { "Seized" } dd { (words(seized)) } }
-                @if !alert.services.is_empty() { dt { "Services" } dd { (alert.services.join(", ")) } }
-                @if !alert.domains.is_empty() { dt { "Domains" } dd { (alert.domains.join(", ")) } }
+                @if !alert.services.is_empty() { dt { "Services" } dd { (isolated_list(&alert.services)) } }
+                @if !alert.domains.is_empty() { dt { "Domains" } dd { (isolated_list(&alert.domains)) } }
                 @if let Some(upstream) = &alert.upstream { dt { "Upstream" } dd { (upstream) } }
                 @if !alert.references.is_empty() {
                     dt { "References" }
@@ -341,9 +341,9 @@ fn offer_card(snapshot: &Snapshot, view: &OfferView) -> Markup {
                 p.suspect { "Suspect: signed by a key known to be in two hands; it may not come from its owner." }
             }
             dl {
-                dt { "Services" } dd { (offer.services.iter().map(words).collect::<Vec<_>>().join(", ")) }
+                dt { "Services" } dd { (isolated_list(offer.services.iter().map(words))) }
                 @if let Some(bytes) = offer.storage_bytes { dt { "Storage" } dd { (crate::cli::format_bytes(bytes)) } }
-                @if !offer.jurisdictions.is_empty() { dt { "Jurisdictions" } dd { (offer.jurisdictions.join(", ")) } }
+                @if !offer.jurisdictions.is_empty() { dt { "Jurisdictions" } dd { (isolated_list(&offer.jurisdictions)) } }
                 @if let Some(upstream) = &offer.upstream { dt { "Upstream" } dd { (upstream) } }
                 @if let Some(policy) = &offer.data_policy { dt { "Data policy" } dd { (policy) } }
                 @if let Some(conditions) = &offer.conditions { dt { "Conditions" } dd { (conditions) } }
@@ -372,7 +372,7 @@ async fn atom(State(snapshots): State<Snapshots>) -> impl IntoResponse {
         snapshot.status.node_key.to_hex(),
         format_time(updated)
     ));
-    for view in &snapshot.alerts {
+    for view in snapshot.alerts.iter() {
         let alert = &view.alert;
         let title = format!(
             "[{}] {} · {}: {}",
@@ -437,5 +437,16 @@ mod tests {
             xml_escape("<script>alert('x')</script> & \u{1}"),
             "&lt;script&gt;alert(&apos;x&apos;)&lt;/script&gt; &amp; "
         );
+    }
+}
+
+/// Items of a list from the network, comma-separated, each in its own `<bdi>`: a
+/// right-to-left override inside one item cannot reorder the others.
+fn isolated_list<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Markup {
+    html! {
+        @for (index, item) in items.into_iter().enumerate() {
+            @if index > 0 { ", " }
+            bdi { (item.as_ref()) }
+        }
     }
 }

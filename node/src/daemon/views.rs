@@ -168,8 +168,9 @@ struct ShownOffer {
 /// The newest [`DISPLAY_LIMIT`] alerts and offers with what refers to them, decoded once:
 /// what the status page and `alert list` show, kept up to date message by message so a
 /// snapshot costs no store read. Older ones stay on disk only.
-#[derive(Default)]
 pub struct Shown {
+    /// Most alerts (and most offers) kept.
+    limit: usize,
     alerts: BTreeMap<(u64, MessageId), ShownAlert>,
     offers: BTreeMap<(u64, MessageId), ShownOffer>,
     /// `created_at` of every shown alert and offer, by id.
@@ -177,11 +178,16 @@ pub struct Shown {
 }
 
 impl Shown {
-    /// The newest alerts and offers in the store, with what refers to them.
-    pub fn load(store: &dyn Store) -> Result<Self, StoreError> {
-        let mut shown = Self::default();
+    /// The newest `limit` alerts and offers in the store, with what refers to them.
+    pub fn load(store: &dyn Store, limit: usize) -> Result<Self, StoreError> {
+        let mut shown = Self {
+            limit,
+            alerts: BTreeMap::new(),
+            offers: BTreeMap::new(),
+            created: HashMap::new(),
+        };
         for kind in [payload::KIND_ALERT, payload::KIND_MIRROR_OFFER] {
-            for stored in store.newest(kind, DISPLAY_LIMIT)? {
+            for stored in store.newest(kind, limit)? {
                 if let Some((signer, payload, body)) = decode(&stored) {
                     shown.add(store, stored.id, signer, &payload, &body)?;
                 }
@@ -226,7 +232,7 @@ impl Shown {
                 }
                 self.created.insert(id, payload.created_at);
                 self.alerts.insert(key, shown);
-                if self.alerts.len() > DISPLAY_LIMIT
+                if self.alerts.len() > self.limit
                     && let Some(((_, oldest), _)) = self.alerts.pop_first()
                 {
                     self.created.remove(&oldest);
@@ -255,7 +261,7 @@ impl Shown {
                         withdrawals,
                     },
                 );
-                if self.offers.len() > DISPLAY_LIMIT
+                if self.offers.len() > self.limit
                     && let Some(((_, oldest), _)) = self.offers.pop_first()
                 {
                     self.created.remove(&oldest);
@@ -293,10 +299,10 @@ impl Shown {
         Ok(())
     }
 
-    /// Whether an alert or offer created at `key` is among the newest [`DISPLAY_LIMIT`].
+    /// Whether an alert or offer created at `key` is among the newest `limit`.
     fn admits<T>(&self, shown: &BTreeMap<(u64, MessageId), T>, key: (u64, MessageId)) -> bool {
         !shown.contains_key(&key)
-            && (shown.len() < DISPLAY_LIMIT
+            && (shown.len() < self.limit
                 || shown
                     .first_key_value()
                     .is_some_and(|(oldest, _)| key > *oldest))
