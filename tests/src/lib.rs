@@ -263,6 +263,18 @@ impl TestNode {
             .expect("daemon task panicked")
     }
 
+    /// As [`Self::exited`], keeping the data dir for a restart.
+    pub async fn exited_keeping_dir(
+        self,
+        within: Duration,
+    ) -> (anyhow::Result<()>, tempfile::TempDir) {
+        let ended = tokio::time::timeout(within, self.task)
+            .await
+            .expect("the daemon did not stop")
+            .expect("daemon task panicked");
+        (ended, self.dir)
+    }
+
     /// Stops the daemon cleanly and returns its data dir.
     pub async fn stop(self) -> tempfile::TempDir {
         self.stop.cancel();
@@ -271,6 +283,31 @@ impl TestNode {
             .expect("daemon task panicked")
             .expect("daemon failed");
         self.dir
+    }
+}
+
+/// An alert of `category` and `severity` with `summary`, every optional field empty.
+pub fn sample_alert(
+    category: solidarity_proto::payload::AlertCategory,
+    severity: solidarity_proto::payload::Severity,
+    summary: impl Into<String>,
+) -> solidarity_proto::payload::Alert {
+    solidarity_proto::payload::Alert {
+        category,
+        legal_type: None,
+        severity,
+        subject: "a.example".into(),
+        summary: summary.into(),
+        details: None,
+        jurisdictions: vec!["FR".into()],
+        authority: None,
+        legal_basis: None,
+        event_date: None,
+        seized: None,
+        services: vec![],
+        domains: vec![],
+        upstream: None,
+        references: vec![],
     }
 }
 
@@ -555,17 +592,42 @@ pub fn http_get(url: &str) -> (String, String) {
     (head.to_owned(), body.to_owned())
 }
 
-/// A memory store whose writes or flushes can be made to fail, for storage-fault tests.
-#[derive(Default)]
+/// A store (memory, or a real sled store) whose writes or flushes can be made to fail,
+/// for storage-fault tests.
 pub struct FaultyStore {
-    inner: solidarity_store::MemoryStore,
+    inner: Box<dyn solidarity_store::Store>,
     pub fail_flush: std::sync::atomic::AtomicBool,
+    pub fail_write: std::sync::atomic::AtomicBool,
+}
+
+impl Default for FaultyStore {
+    fn default() -> Self {
+        Self::over(Box::new(solidarity_store::MemoryStore::default()))
+    }
 }
 
 impl FaultyStore {
-    fn injected(&self) -> solidarity_store::StoreError {
+    /// Faults injected in front of `inner`.
+    pub fn over(inner: Box<dyn solidarity_store::Store>) -> Self {
+        Self {
+            inner,
+            fail_flush: std::sync::atomic::AtomicBool::new(false),
+            fail_write: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Faults injected in front of the sled store of a data dir.
+    pub fn over_data_dir(dir: &Path) -> Self {
+        let store = solidarity_store::SledStore::open(&solidarity_store::SledOptions::new(
+            dir.join(solidarity::daemon::STORE_DIR),
+        ))
+        .expect("open the store");
+        Self::over(Box::new(store))
+    }
+
+    fn injected(&self, operation: &'static str) -> solidarity_store::StoreError {
         solidarity_store::StoreError::Backend {
-            operation: "flush",
+            operation,
             source: Box::new(std::io::Error::other("injected fault: disk full")),
         }
     }
@@ -576,11 +638,14 @@ impl solidarity_store::Store for FaultyStore {
         &self,
         messages: &[solidarity_store::NewMessage],
     ) -> Result<Vec<solidarity_store::InsertOutcome>, solidarity_store::StoreError> {
+        if self.fail_write.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(self.injected("write"));
+        }
         self.inner.insert_batch(messages)
     }
     fn flush(&self) -> Result<(), solidarity_store::StoreError> {
         if self.fail_flush.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(self.injected());
+            return Err(self.injected("flush"));
         }
         self.inner.flush()
     }

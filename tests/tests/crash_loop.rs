@@ -107,23 +107,7 @@ fn tail(log: &Path) -> String {
 }
 
 fn alert(summary: String) -> Alert {
-    Alert {
-        category: AlertCategory::Raid,
-        legal_type: None,
-        severity: Severity::High,
-        subject: "crash.example".into(),
-        summary,
-        details: None,
-        jurisdictions: vec![],
-        authority: None,
-        legal_basis: None,
-        event_date: None,
-        seized: None,
-        services: vec![],
-        domains: vec![],
-        upstream: None,
-        references: vec![],
-    }
+    solidarity_tests::sample_alert(AlertCategory::Raid, Severity::High, summary)
 }
 
 /// Every acknowledged alert: id → the number in its summary.

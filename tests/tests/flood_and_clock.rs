@@ -12,23 +12,7 @@ use solidarity_tests::{
 };
 
 fn alert(summary: &str) -> Alert {
-    Alert {
-        category: AlertCategory::Raid,
-        legal_type: None,
-        severity: Severity::High,
-        subject: "a.example".into(),
-        summary: summary.into(),
-        details: None,
-        jurisdictions: vec!["DE".into()],
-        authority: None,
-        legal_basis: None,
-        event_date: None,
-        seized: None,
-        services: vec![],
-        domains: vec![],
-        upstream: None,
-        references: vec![],
-    }
+    solidarity_tests::sample_alert(AlertCategory::Raid, Severity::High, summary)
 }
 
 fn now_ms() -> u64 {
@@ -233,8 +217,8 @@ async fn skewed_clocks_accept_in_window_ignore_the_rest_without_penalty_and_heal
     // Alerts from the on-time and ±5 min nodes: in the window everywhere except the node
     // two hours behind, to which they come from its future.
     let mut in_window = Vec::new();
-    for index in 0..3 {
-        in_window.push(raise(&nodes[index], &format!("from node {index}")).await);
+    for (index, node) in nodes.iter().take(3).enumerate() {
+        in_window.push(raise(node, &format!("from node {index}")).await);
     }
     for id in &in_window {
         for node in &nodes[..4] {

@@ -8,23 +8,7 @@ use solidarity_proto::{Body, FederationId, MessageId, Payload, envelope};
 use solidarity_tests::{FEDERATION, RawPeer, TestNode, eventually, federation};
 
 fn alert(summary: &str) -> Alert {
-    Alert {
-        category: AlertCategory::Seizure,
-        legal_type: None,
-        severity: Severity::Critical,
-        subject: "a.example".into(),
-        summary: summary.into(),
-        details: None,
-        jurisdictions: vec!["FR".into()],
-        authority: None,
-        legal_basis: None,
-        event_date: None,
-        seized: None,
-        services: vec![],
-        domains: vec![],
-        upstream: None,
-        references: vec![],
-    }
+    solidarity_tests::sample_alert(AlertCategory::Seizure, Severity::Critical, summary)
 }
 
 async fn raise(node: &TestNode, summary: &str) -> MessageId {
@@ -266,7 +250,7 @@ async fn a_failed_flush_is_never_acknowledged_and_stops_the_daemon() {
         .call(move |client| client.sign(&request))
         .await
         .expect_err("no id for an unflushed write");
-    assert!(error.to_string().contains("NOT stored"), "{error}");
+    assert!(error.to_string().contains("NOT published"), "{error}");
     let ended = node.exited(Duration::from_secs(1)).await;
     let message = format!("{:#}", ended.expect_err("the daemon stops with an error"));
     assert!(message.contains("storage failed"), "{message}");

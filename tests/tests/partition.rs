@@ -52,23 +52,7 @@ fn seed() -> u64 {
 }
 
 fn alert(summary: String) -> Alert {
-    Alert {
-        category: AlertCategory::Takedown,
-        legal_type: None,
-        severity: Severity::Medium,
-        subject: "split.example".into(),
-        summary,
-        details: None,
-        jurisdictions: vec![],
-        authority: None,
-        legal_basis: None,
-        event_date: None,
-        seized: None,
-        services: vec![],
-        domains: vec![],
-        upstream: None,
-        references: vec![],
-    }
+    solidarity_tests::sample_alert(AlertCategory::Takedown, Severity::Medium, summary)
 }
 
 async fn raise(node: &TestNode, summary: String) -> MessageId {

@@ -778,21 +778,8 @@ fn total(files: &[(String, usize, usize)]) -> usize {
 
 fn marker_alert(summary: String, details: Option<String>) -> Alert {
     Alert {
-        category: AlertCategory::Raid,
-        legal_type: None,
-        severity: Severity::High,
-        subject: "expiry.example".into(),
-        summary,
         details,
-        jurisdictions: vec![],
-        authority: None,
-        legal_basis: None,
-        event_date: None,
-        seized: None,
-        services: vec![],
-        domains: vec![],
-        upstream: None,
-        references: vec![],
+        ..solidarity_tests::sample_alert(AlertCategory::Raid, Severity::High, summary)
     }
 }
 

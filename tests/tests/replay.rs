@@ -126,23 +126,7 @@ fn now_ms() -> u64 {
 }
 
 fn alert(summary: String) -> Alert {
-    Alert {
-        category: AlertCategory::LegalRequest,
-        legal_type: None,
-        severity: Severity::Low,
-        subject: "replay.example".into(),
-        summary,
-        details: None,
-        jurisdictions: vec![],
-        authority: None,
-        legal_basis: None,
-        event_date: None,
-        seized: None,
-        services: vec![],
-        domains: vec![],
-        upstream: None,
-        references: vec![],
-    }
+    solidarity_tests::sample_alert(AlertCategory::LegalRequest, Severity::Low, summary)
 }
 
 /// A member's own chain, for fresh control messages.

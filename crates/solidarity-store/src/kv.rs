@@ -264,7 +264,7 @@ impl<B: Backend> KvStore<B> {
             return self.backend.get(&key(STATEMENT, &[author, id.as_bytes()]));
         }
         let chained = self.backend.get(&key(CHAIN, &[author, seq]))?;
-        Ok(chained.and_then(|value| chained_record(value)))
+        Ok(chained.and_then(chained_record))
     }
 
     fn stored_envelope(&self, id: MessageId) -> Result<Option<StoredEnvelope>, StoreError> {
@@ -347,8 +347,10 @@ impl<B: Backend> Store for KvStore<B> {
                             Vec::new(),
                         ));
                     }
-                    if !grown.contains_key(&message.author) {
-                        grown.insert(message.author, self.watermark(&message.author)?);
+                    if let std::collections::btree_map::Entry::Vacant(entry) =
+                        grown.entry(message.author)
+                    {
+                        entry.insert(self.watermark(&message.author)?);
                     }
                     InsertOutcome::Stored
                 }

@@ -1026,7 +1026,7 @@ impl NodeActor {
                     Ok(Err(store_error)) => {
                         if let Origin::Local { reply, .. } = origin {
                             let _ = reply.send(error(format!(
-                                "storage failed, the message was NOT stored: {store_error}"
+                                "storage failed: the message was NOT published and may not be on disk (the daemon stops): {store_error}"
                             )));
                         }
                         return Err(ActorError::Storage(store_error));

@@ -427,6 +427,17 @@ fn xml_escape(text: &str) -> String {
     out
 }
 
+/// Items of a list from the network, comma-separated, each in its own `<bdi>`: a
+/// right-to-left override inside one item cannot reorder the others.
+fn isolated_list<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Markup {
+    html! {
+        @for (index, item) in items.into_iter().enumerate() {
+            @if index > 0 { ", " }
+            bdi { (item.as_ref()) }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::xml_escape;
@@ -437,16 +448,5 @@ mod tests {
             xml_escape("<script>alert('x')</script> & \u{1}"),
             "&lt;script&gt;alert(&apos;x&apos;)&lt;/script&gt; &amp; "
         );
-    }
-}
-
-/// Items of a list from the network, comma-separated, each in its own `<bdi>`: a
-/// right-to-left override inside one item cannot reorder the others.
-fn isolated_list<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Markup {
-    html! {
-        @for (index, item) in items.into_iter().enumerate() {
-            @if index > 0 { ", " }
-            bdi { (item.as_ref()) }
-        }
     }
 }
