@@ -286,6 +286,37 @@ impl TestNode {
     }
 }
 
+/// A small seeded generator (splitmix64) so random test runs can be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..bound` (bound > 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
+    }
+}
+
+/// The seed of a random test: `SOLIDARITY_SEED` to replay a run, else the clock.
+pub fn seed() -> u64 {
+    std::env::var("SOLIDARITY_SEED")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_nanos() as u64
+        })
+}
+
 /// An alert of `category` and `severity` with `summary`, every optional field empty.
 pub fn sample_alert(
     category: solidarity_proto::payload::AlertCategory,
@@ -371,15 +402,19 @@ pub struct RawPeer {
 impl RawPeer {
     /// Starts an endpoint with a fresh key that accepts connections from `allowed`.
     pub async fn start(allowed: Vec<PeerId>) -> Self {
-        let keypair = libp2p::identity::Keypair::generate_ed25519();
-        let secret: [u8; 32] = keypair
-            .clone()
+        let secret: [u8; 32] = libp2p::identity::Keypair::generate_ed25519()
             .try_into_ed25519()
             .expect("ed25519")
             .secret()
             .as_ref()
             .try_into()
             .expect("32 bytes");
+        Self::start_with_key(secret, allowed).await
+    }
+
+    /// Starts an endpoint on a given key (the same member can come back with a fresh swarm).
+    pub async fn start_with_key(secret: [u8; 32], allowed: Vec<PeerId>) -> Self {
+        let keypair = libp2p::identity::Keypair::ed25519_from_bytes(secret).expect("key");
         let config = solidarity::daemon::net_config(
             keypair,
             vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
@@ -390,7 +425,7 @@ impl RawPeer {
         let (net, mut events, event_loop) = solidarity_net::build(config).expect("net");
         let stop = CancellationToken::new();
         tokio::spawn(event_loop.run(stop.clone().cancelled_owned()));
-        let (received_tx, received) = mpsc::channel(1024);
+        let (received_tx, received) = mpsc::channel(4096);
         let handle = net.clone();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -415,6 +450,29 @@ impl RawPeer {
             received,
             stop,
         }
+    }
+
+    /// Publishes, waiting for the mesh to form while there is nobody to send to yet.
+    pub async fn publish_when_meshed(&self, bytes: &[u8]) {
+        let start = Instant::now();
+        loop {
+            match self.net.publish(bytes.to_vec()).await {
+                Ok(()) => return,
+                Err(solidarity_net::NetError::NoPeers) if start.elapsed() < DEADLINE => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("publish failed: {error}"),
+            }
+        }
+    }
+
+    /// Everything received so far.
+    pub fn drain(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Ok(bytes) = self.received.try_recv() {
+            out.push(bytes);
+        }
+        out
     }
 
     pub fn author(&self) -> AuthorKey {

@@ -20,35 +20,6 @@ use solidarity_store::{SledOptions, SledStore, Store};
 use solidarity_tests::{DEADLINE, binary, cli, init_data_dir, node_key};
 
 /// Small deterministic generator (splitmix64): the test crate has no `rand`.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound` (bound > 0).
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("SOLIDARITY_SEED")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_nanos() as u64
-        })
-}
-
 fn long_run() -> bool {
     std::env::var("SOLIDARITY_LONG").is_ok_and(|value| value == "1")
 }
@@ -257,8 +228,8 @@ fn verify_store(dir: &Path, acked: &Acked) -> BTreeMap<String, usize> {
 #[test]
 fn kill_9_during_ingest_loses_and_duplicates_nothing() {
     let started = Instant::now();
-    let seed = seed();
-    let mut rng = Rng(seed);
+    let seed = solidarity_tests::seed();
+    let mut rng = solidarity_tests::Rng(seed);
     let target_kills = if long_run() { 200 } else { 50 };
     println!("crash loop: seed {seed} (SOLIDARITY_SEED to replay), {target_kills} kills");
 

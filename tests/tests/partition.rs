@@ -23,34 +23,6 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 const CONVERGENCE_SLACK: Duration = Duration::from_secs(4);
 
 /// Small deterministic generator (splitmix64): the test crate has no `rand`.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("SOLIDARITY_SEED")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_nanos() as u64
-        })
-}
-
 fn alert(summary: String) -> Alert {
     solidarity_tests::sample_alert(AlertCategory::Takedown, Severity::Medium, summary)
 }
@@ -128,7 +100,12 @@ impl Federation {
 
     /// Raises `per_side` alerts on each side (from random members of it) and waits until
     /// each is on every node of its side; checks none crossed the split.
-    async fn raise_on_both_sides(&mut self, side_a: &[usize], rng: &mut Rng, round: usize) {
+    async fn raise_on_both_sides(
+        &mut self,
+        side_a: &[usize],
+        rng: &mut solidarity_tests::Rng,
+        round: usize,
+    ) {
         let side_b: Vec<usize> = (0..NODES).filter(|i| !side_a.contains(i)).collect();
         let mut raised = Vec::new();
         for (side, other) in [(side_a, &side_b[..]), (&side_b[..], side_a)] {
@@ -217,7 +194,7 @@ impl Federation {
         (reconnected, converged)
     }
 
-    async fn round(&mut self, side_a: &[usize], rng: &mut Rng, round: usize) {
+    async fn round(&mut self, side_a: &[usize], rng: &mut solidarity_tests::Rng, round: usize) {
         let side_b: Vec<usize> = (0..NODES).filter(|i| !side_a.contains(i)).collect();
         let split = self.split(side_a).await;
         self.raise_on_both_sides(side_a, rng, round).await;
@@ -243,9 +220,9 @@ impl Federation {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_halves_split_then_healed_hold_every_alert_once() {
     let started = Instant::now();
-    let seed = seed();
+    let seed = solidarity_tests::seed();
     println!("partition: seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = solidarity_tests::Rng(seed);
     let mut federation = Federation::start().await;
     println!(
         "partition: federation of {NODES} up after {:?}",
@@ -259,9 +236,9 @@ async fn two_halves_split_then_healed_hold_every_alert_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_random_partitions_heal_with_every_alert_once() {
     let started = Instant::now();
-    let seed = seed();
+    let seed = solidarity_tests::seed();
     println!("random partitions: seed {seed} (SOLIDARITY_SEED to replay)");
-    let mut rng = Rng(seed);
+    let mut rng = solidarity_tests::Rng(seed);
     let mut federation = Federation::start().await;
     println!(
         "random partitions: federation of {NODES} up after {:?}",

@@ -16,103 +16,12 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use libp2p::PeerId;
 use solidarity_control::Request;
-use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
-use solidarity_proto::sync::SyncResponse;
 use solidarity_proto::{AuthorKey, Body, Envelope, FederationId, MessageId, Payload, envelope};
-use solidarity_tests::{DEADLINE, FEDERATION, TEST_HEARTBEAT_MS, TestNode, eventually, federation};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use solidarity_tests::{DEADLINE, FEDERATION, RawPeer, TestNode, eventually, federation};
 
 const REPLAYED: usize = 100;
-
-/// A raw member endpoint like the kit's `RawPeer`, but on a given key, so the same member
-/// can come back with a fresh swarm (a swarm refuses to publish what its own duplicate
-/// cache holds).
-struct Peer {
-    net: NetHandle,
-    received: mpsc::Receiver<Vec<u8>>,
-    stop: CancellationToken,
-}
-
-impl Peer {
-    async fn start(secret: [u8; 32], allowed: Vec<PeerId>) -> Self {
-        let keypair = libp2p::identity::Keypair::ed25519_from_bytes(secret).expect("key");
-        let config = solidarity::daemon::net_config(
-            keypair,
-            vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
-            &FederationId::from_name(FEDERATION),
-            Duration::from_millis(TEST_HEARTBEAT_MS),
-            allowed,
-        );
-        let (net, mut events, event_loop) = solidarity_net::build(config).expect("net");
-        let stop = CancellationToken::new();
-        tokio::spawn(event_loop.run(stop.clone().cancelled_owned()));
-        let (received_tx, received) = mpsc::channel(4096);
-        let handle = net.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                match event {
-                    NetEvent::Message { token, data, .. } => {
-                        // Record, never relay.
-                        let _ = handle.report(token, Acceptance::Ignore).await;
-                        let _ = received_tx.send(data).await;
-                    }
-                    NetEvent::SyncRequest { reply, .. } => {
-                        let _ = handle
-                            .reply_sync(reply, SyncResponse::default().encode())
-                            .await;
-                    }
-                    NetEvent::PeerConnected(_) | NetEvent::PeerDisconnected(_) => {}
-                }
-            }
-        });
-        Self {
-            net,
-            received,
-            stop,
-        }
-    }
-
-    /// Dials a node (at the addresses it is bound to now).
-    async fn connect(&self, node: &TestNode) {
-        let card = solidarity::identity::Card::parse(&node.card().await).expect("card");
-        self.net
-            .allow_peer(node.peer_id(), card.addresses)
-            .await
-            .expect("dial");
-    }
-
-    /// Publishes, waiting for the mesh to form when there is nobody to send to yet.
-    async fn publish(&self, bytes: &[u8]) {
-        let start = Instant::now();
-        loop {
-            match self.net.publish(bytes.to_vec()).await {
-                Ok(()) => return,
-                Err(NetError::NoPeers) if start.elapsed() < DEADLINE => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(error) => panic!("publish failed: {error}"),
-            }
-        }
-    }
-
-    fn drain(&mut self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        while let Ok(bytes) = self.received.try_recv() {
-            out.push(bytes);
-        }
-        out
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
 
 fn author_of(secret: [u8; 32]) -> AuthorKey {
     envelope::author_key(&SigningKey::from_bytes(&secret))
@@ -230,8 +139,8 @@ async fn replay_round(
     })
     .await;
     let connected_before = 1;
-    let injector = Peer::start(injector_secret, vec![target.peer_id()]).await;
-    let mut observer = Peer::start(observer_secret, vec![target.peer_id()]).await;
+    let injector = RawPeer::start_with_key(injector_secret, vec![target.peer_id()]).await;
+    let mut observer = RawPeer::start_with_key(observer_secret, vec![target.peer_id()]).await;
     injector.connect(target).await;
     observer.connect(target).await;
     eventually("the target sees the injector and the observer", || async {
@@ -251,10 +160,10 @@ async fn replay_round(
     );
 
     for bytes in captured {
-        injector.publish(bytes).await;
+        injector.publish_when_meshed(bytes).await;
     }
     let (control_id, control_bytes) = control.next_alert(&format!("control after {name}"));
-    injector.publish(&control_bytes).await;
+    injector.publish_when_meshed(&control_bytes).await;
     eventually("the control alert is stored by the target", || async {
         alert_ids(target).await.contains(&control_id)
     })
@@ -341,7 +250,7 @@ async fn replayed_alerts_are_never_stored_shown_or_relayed_twice() {
     }
 
     // The capturer listens at the target while the author node raises 100 alerts.
-    let mut capturer = Peer::start(capturer_secret, vec![target.peer_id()]).await;
+    let mut capturer = RawPeer::start_with_key(capturer_secret, vec![target.peer_id()]).await;
     capturer.connect(&target).await;
     eventually("the target sees the capturer", || async {
         target.connected().await == 2
