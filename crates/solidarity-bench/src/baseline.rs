@@ -31,12 +31,6 @@ pub struct BaselineNode {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl BaselineNode {
     async fn start(index: usize, deliveries: Deliveries) -> anyhow::Result<Self> {
         let mut registry = Registry::default();
@@ -96,13 +90,13 @@ impl BaselineNode {
                     event = swarm.select_next_some() => match event {
                         SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) => {
                             if let Some(Ok(head)) = message.data.get(..8).map(<[u8; 8]>::try_from) {
-                                lock(&deliveries)
+                                crate::ours::lock(&deliveries)
                                     .entry((index, u64::from_be_bytes(head)))
                                     .or_insert_with(Instant::now);
                             }
                         }
                         SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) => {
-                            *lock(&subscribed) += 1;
+                            *crate::ours::lock(&subscribed) += 1;
                         }
                         _ => {}
                     },
@@ -161,7 +155,7 @@ pub async fn cluster(
     let degree = crate::topology::degrees(n, edges);
     let started = Instant::now();
     for (i, node) in nodes.iter().enumerate() {
-        while *lock(&node.subscribed_peers) < degree[i] {
+        while *crate::ours::lock(&node.subscribed_peers) < degree[i] {
             anyhow::ensure!(
                 started.elapsed() < Duration::from_secs(120),
                 "baseline node {i} did not reach its {} peers",

@@ -53,12 +53,8 @@ impl DurableLog {
     }
 }
 
-/// Locks a vector shared between tasks.
-pub fn lock_vec<T>(mutex: &Mutex<Vec<T>>) -> std::sync::MutexGuard<'_, Vec<T>> {
-    lock(mutex)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks a mutex; a panicked holder leaves plain data that is still usable.
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -100,7 +100,7 @@ pub async fn ours(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::Resu
             };
             let started = Instant::now();
             let id = client.sign(&request)?;
-            ours::lock_vec(&sent).push((origin, started, id));
+            ours::lock(&sent).push((origin, started, id));
             anyhow::Ok(())
         }));
     }
@@ -108,7 +108,7 @@ pub async fn ours(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::Resu
         raise.await??;
     }
     let deadline = Instant::now() + DRAIN;
-    let sent = std::mem::take(&mut *ours::lock_vec(&sent));
+    let sent = std::mem::take(&mut *ours::lock(&sent));
     let all_in = |nodes: &[ours::OurNode]| {
         sent.iter()
             .all(|(_, _, id)| nodes.iter().all(|node| node.log.at(id).is_some()))
@@ -176,13 +176,7 @@ pub async fn baseline(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::
         sent.push((origin, started, index as u64));
     }
     let deadline = Instant::now() + DRAIN;
-    let delivered_count = |deliveries: &baseline::Deliveries| {
-        deliveries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    };
-    while delivered_count(&deliveries) < alerts * (n - 1) && Instant::now() < deadline {
+    while ours::lock(&deliveries).len() < alerts * (n - 1) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let cpu = measure::process_cpu() - cpu_before;
@@ -191,10 +185,7 @@ pub async fn baseline(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::
         .map(|node| node.counter(RECEIVED_UNFILTERED))
         .sum::<f64>()
         - copies_before;
-    let deliveries = deliveries
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let deliveries = ours::lock(&deliveries).clone();
     let mut latencies = Vec::new();
     let mut delivered = 0;
     for (origin, started, index) in &sent {

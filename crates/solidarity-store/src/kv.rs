@@ -247,7 +247,8 @@ fn locator(author: &AuthorKey, seq: u64) -> Vec<u8> {
     value
 }
 
-fn count_value(value: Option<Vec<u8>>) -> Result<u64, StoreError> {
+/// A kept number (count, watermark); absent means 0.
+fn kept_number(value: Option<Vec<u8>>) -> Result<u64, StoreError> {
     value.map_or(Ok(0), |bytes| read_u64(&bytes))
 }
 
@@ -285,7 +286,7 @@ impl<B: Backend> KvStore<B> {
     }
 
     fn stored_count(&self) -> Result<u64, StoreError> {
-        count_value(self.backend.get(&[COUNT])?)
+        kept_number(self.backend.get(&[COUNT])?)
     }
 
     /// Every entry of an index prefix, read in chunks.
@@ -471,7 +472,7 @@ impl<B: Backend> Store for KvStore<B> {
     }
 
     fn watermark(&self, author: &AuthorKey) -> Result<u64, StoreError> {
-        count_value(self.backend.get(&key(WATERMARK, &[author.as_bytes()]))?)
+        kept_number(self.backend.get(&key(WATERMARK, &[author.as_bytes()]))?)
     }
 
     fn chain_head(&self, author: &AuthorKey) -> Result<Option<(u64, MessageId)>, StoreError> {
