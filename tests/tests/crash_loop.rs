@@ -99,22 +99,27 @@ fn raiser(
         while !stop.load(Ordering::SeqCst) {
             let n = counter.fetch_add(1, Ordering::SeqCst);
             let summary = format!("crash loop alert {n}");
+            // Every other alert expires, each in one of 48 hours: its record is sealed,
+            // and new hours make new keys, so kills also land between a key and its record.
+            let expires_in_hours = n.is_multiple_of(2).then_some(1 + n / 2 % 48);
             let id = if via_cli {
-                let (success, stdout, _) = cli(
-                    &dir,
-                    &[
-                        "alert",
-                        "raise",
-                        "--kind",
-                        "raid",
-                        "--subject",
-                        "crash.example",
-                        "--severity",
-                        "high",
-                        "--summary",
-                        &summary,
-                    ],
-                );
+                let mut args = vec![
+                    "alert".to_owned(),
+                    "raise".to_owned(),
+                    "--kind".to_owned(),
+                    "raid".to_owned(),
+                    "--subject".to_owned(),
+                    "crash.example".to_owned(),
+                    "--severity".to_owned(),
+                    "high".to_owned(),
+                    "--summary".to_owned(),
+                    summary,
+                ];
+                if let Some(hours) = expires_in_hours {
+                    args.extend(["--expires-in".to_owned(), format!("{hours}h")]);
+                }
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let (success, stdout, _) = cli(&dir, &args);
                 success.then(|| {
                     stdout
                         .trim()
@@ -125,7 +130,7 @@ fn raiser(
                 client
                     .sign(&Request::AlertRaise {
                         alert: alert(summary),
-                        expires_in_ms: None,
+                        expires_in_ms: expires_in_hours.map(|hours| hours * 3_600_000),
                     })
                     .ok()
             };

@@ -13,8 +13,9 @@
 //!
 //! An alert carrying a marker string also expires. The sweep runs when a node starts, then
 //! every 60 s (`EXPIRY_SWEEP_INTERVAL`, not a config key), so the restarts sweep it: after
-//! that no live store record holds the marker. Whether its bytes are gone from the store
-//! *files* is the ignored test at the end: sled keeps them in its log today.
+//! that no store holds it, and its text is in no store file at any time (the records of
+//! expiring messages are sealed). That the key sealing it is destroyed once its hour has
+//! ended, so the sealed copy left in sled's log is unreadable, is the test at the end.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,9 +23,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use solidarity_control::Request;
+use solidarity_proto::MessageId;
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
-use solidarity_store::kv::Backend;
-use solidarity_store::{SledBackend, SledOptions};
+use solidarity_store::{SledOptions, SledStore, Store};
 use solidarity_tests::{DEADLINE, TestNode, binary, cli, cli_ok, eventually, free_port, http_get};
 
 /// How each node logs.
@@ -293,20 +294,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Opens a stopped node's store and counts its live records, and those whose key or
-/// value holds `needle`.
-fn live_records_with(store: &Path, needle: &[u8]) -> (usize, usize) {
-    let backend = SledBackend::open(&SledOptions::new(store)).expect("open the store");
-    let entries = backend.scan(&[], &[], usize::MAX).expect("scan");
-    let with = entries
-        .iter()
-        .filter(|(key, value)| {
-            count_occurrences(key, needle) > 0 || count_occurrences(value, needle) > 0
-        })
-        .count();
-    (entries.len(), with)
-}
-
 fn count_occurrences(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
         .windows(needle.len())
@@ -553,14 +540,17 @@ fn no_address_in_default_logs_status_pages_or_store_and_expired_text_is_gone() {
         daemon.stop();
     }
 
-    // What the stores still hold as live records (keys and values).
-    let mut live_with_marker = 0;
-    let mut live_entries = 0;
-    for dir in &dirs {
-        let (entries, with_marker) = live_records_with(&dir.join("store"), marker.as_bytes());
-        live_entries += entries;
-        live_with_marker += with_marker;
-    }
+    // Whether a store still holds the expired alert.
+    let marker_id: MessageId = marker_id.parse().expect("alert id");
+    let stores_holding_marker = dirs
+        .iter()
+        .filter(|dir| {
+            SledStore::open(&SledOptions::new(dir.join(solidarity::daemon::STORE_DIR)))
+                .expect("open the store")
+                .contains(&marker_id)
+                .expect("read the store")
+        })
+        .count();
 
     // The store files.
     let mut store_leaks = Vec::new();
@@ -675,16 +665,9 @@ fn no_address_in_default_logs_status_pages_or_store_and_expired_text_is_gone() {
         println!("privacy audit:   store {leak}");
     }
     println!(
-        "privacy audit: marker {marker:?} expired {marker_expires_in:?} after it was raised; after the sweep {live_with_marker} of {live_entries} live store records hold it, and its bytes are still in {} store file(s){}",
+        "privacy audit: marker {marker:?} expired {marker_expires_in:?} after it was raised; after the sweep {stores_holding_marker} of {} stores hold it, and its text is in {} store file(s) {marker_in_store:?}",
+        dirs.len(),
         marker_in_store.len(),
-        if marker_in_store.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ": {} (sled's log keeps deleted values until it rewrites the segment; see the ignored test below)",
-                marker_in_store.join("; ")
-            )
-        }
     );
     println!(
         "privacy audit: sync after restart took {sync_times:?}; total {:?}",
@@ -698,8 +681,12 @@ fn no_address_in_default_logs_status_pages_or_store_and_expired_text_is_gone() {
     assert!(store_leaks.is_empty(), "the store holds an address");
     assert!(failures.is_empty(), "{failures:?}");
     assert_eq!(
-        live_with_marker, 0,
-        "a live store record still holds the expired alert"
+        stores_holding_marker, 0,
+        "a store still holds the expired alert"
+    );
+    assert!(
+        marker_in_store.is_empty(),
+        "the text of an expiring alert is in a store file: {marker_in_store:?}"
     );
 }
 
@@ -793,14 +780,15 @@ async fn raise_in_process(node: &TestNode, alert: Alert, expires_in_ms: Option<u
         .expect("raise");
 }
 
-/// The text of an expired and swept alert must not stay readable on disk. Today it does:
-/// sled deletes the records (no live record holds it) but the old values stay in its log
-/// segment until sled rewrites that segment, which took between 500 and 750 further alerts
-/// of ~300 bytes in trials (the db file grew from 0.5 MB to 1.4-2.0 MB meanwhile); on a
-/// quiet node, where alerts are rare, that can be never.
-#[ignore = "known failure: sled keeps an expired alert's bytes in its log file after the sweep deletes the records (reported with figures; run with --run-ignored)"]
+/// The text of an expired alert must not stay readable on disk. sled keeps deleted values
+/// in its log until it rewrites the segment (500-750 further alerts in trials, on a quiet
+/// node never), so the records of expiring messages are sealed with a key per hour of
+/// expiry, which the sweep destroys once that hour has ended. Checked here: the marker's
+/// text is in no store file before or after expiry; after a sweep past the hour (the node
+/// restarted with its clock 2 h ahead), the key that sealed it is gone from the key file and
+/// its bytes are in no file of the data dir.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_alert_leaves_no_bytes_in_the_store_files() {
+async fn an_expired_alert_is_unreadable_in_the_store_files_once_its_hour_is_swept() {
     let started = Instant::now();
     let node = TestNode::new().await;
     let marker = format!(
@@ -816,54 +804,87 @@ async fn an_expired_alert_leaves_no_bytes_in_the_store_files() {
         Some(1500),
     )
     .await;
-    let stored = node.stored_messages().await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let expires_at = node
+        .alerts()
+        .await
+        .iter()
+        .find(|alert| alert.alert.summary == marker)
+        .and_then(|alert| alert.expires_at)
+        .expect("the marker alert, expiring");
+    let bucket = solidarity_store::expiry_keys::bucket_of(expires_at);
+    // A lasting alert shows that text which is not sealed can be found.
+    let lasting = format!("LASTING-{expires_at:x}");
+    raise_in_process(&node, marker_alert(lasting.clone(), None), None).await;
     let dir = node.stop().await;
-    let before_sweep = in_store_files(dir.path(), marker.as_bytes());
+    let store_dir = dir.path().join(solidarity::daemon::STORE_DIR);
+    let before = in_store_files(dir.path(), marker.as_bytes());
+    let lasting_found = total(&in_store_files(dir.path(), lasting.as_bytes()));
+    let buckets_before: Vec<u64> = live_keys(&store_dir)
+        .iter()
+        .map(|(live, _)| *live)
+        .collect();
+    let (_, sealing_key) = live_keys(&store_dir)
+        .into_iter()
+        .find(|(live, _)| *live == bucket)
+        .expect("the key of the marker's hour");
+    let copies_before = files_holding(dir.path(), &sealing_key);
 
-    // The sweep runs at start.
-    let node = TestNode::start(dir).await;
+    // The sweep runs at start; two hours on, the marker's hour has ended.
+    let node = TestNode::start_configured(dir, None, |config| {
+        config.clock_offset_ms = 2 * 60 * 60 * 1000;
+    })
+    .await;
     eventually("the sweep deleted the expired alert", || async {
-        node.alerts().await.is_empty() && node.stored_messages().await < stored + 1
+        node.alerts()
+            .await
+            .iter()
+            .all(|alert| alert.alert.summary != marker)
     })
     .await;
     let dir = node.stop().await;
-    let after_sweep = in_store_files(dir.path(), marker.as_bytes());
-    let (live, live_with_marker) = live_records_with(&dir.path().join("store"), marker.as_bytes());
+    let after = in_store_files(dir.path(), marker.as_bytes());
+    let buckets_after: Vec<u64> = live_keys(&store_dir)
+        .iter()
+        .map(|(live, _)| *live)
+        .collect();
+    let copies_after = files_holding(dir.path(), &sealing_key);
     println!(
-        "expiry: marker {marker:?} (twice per copy: summary and details); before the sweep {before_sweep:?}; after the sweep {after_sweep:?}; live records {live}, {live_with_marker} holding it"
-    );
-    assert_eq!(live_with_marker, 0, "a live record still holds it");
-
-    // How much later writing it takes for sled to rewrite the segment.
-    let mut dir = dir;
-    let mut written = 0;
-    let mut gone_after = None;
-    while written < 1500 && gone_after.is_none() {
-        let node = TestNode::start(dir).await;
-        for n in 0..250 {
-            raise_in_process(
-                &node,
-                marker_alert(format!("filler {written} {n}"), Some("x".repeat(200))),
-                None,
-            )
-            .await;
-        }
-        written += 250;
-        dir = node.stop().await;
-        let files = in_store_files(dir.path(), marker.as_bytes());
-        println!("expiry: after {written} more alerts: {files:?}");
-        if total(&files) == 0 {
-            gone_after = Some(written);
-        }
-    }
-    println!(
-        "expiry: the marker's bytes left the store files after {gone_after:?} further alerts; {:?}",
+        "expiry: marker {marker:?} expiring in hour {bucket}; its text in the store files before expiry {before:?}, after {after:?}; a lasting alert's text found {lasting_found} time(s); the hour's key in {copies_before} file(s) before, {copies_after} after; live hours before {buckets_before:?}, after {buckets_after:?} (canaries expire a day on); {:?}",
         started.elapsed()
     );
-    assert_eq!(
-        total(&after_sweep),
-        0,
-        "the expired, swept alert is still readable in the store files: {after_sweep:?} (gone only after {gone_after:?} further alerts)"
+    assert!(lasting_found > 0, "the search finds plain text");
+    assert_eq!(total(&before), 0, "an expiring alert's text is on disk");
+    assert_eq!(total(&after), 0, "an expired alert's text is on disk");
+    assert_eq!(copies_before, 1, "the key is in the key file only");
+    assert!(
+        !buckets_after.contains(&bucket),
+        "the key of an ended hour is still live"
     );
+    assert_eq!(copies_after, 0, "a destroyed key is still on disk");
+}
+
+/// The live keys of a store's key file, parsed as protocol-spec/SPEC.md describes it.
+fn live_keys(store_dir: &Path) -> Vec<(u64, Vec<u8>)> {
+    let bytes =
+        std::fs::read(store_dir.join(solidarity_store::expiry_keys::KEY_FILE)).expect("key file");
+    assert!(bytes.starts_with(b"SOLKEYS1"), "key file header");
+    bytes
+        .chunks(64)
+        .skip(1)
+        .filter(|slot| slot.len() == 64 && slot[..48] != [0; 48])
+        .map(|slot| {
+            (
+                u64::from_be_bytes(slot[..8].try_into().expect("8 bytes")),
+                slot[8..40].to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// How many files under `dir` hold `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> usize {
+    files_under(dir)
+        .iter()
+        .filter(|file| count_occurrences(&std::fs::read(file).expect("read"), needle) > 0)
+        .count()
 }

@@ -1,11 +1,11 @@
 //! The store logic, written once over an ordered key-value [`Backend`].
 //!
-//! Key space, layout version 2 (all integers big-endian, so byte order is numeric order):
+//! Key space, layout version 3 (all integers big-endian, so byte order is numeric order):
 //!
 //! | prefix | key                          | value                                   |
 //! |--------|------------------------------|-----------------------------------------|
 //! | `E`    | id                           | author ‖ seq: where the record is (seq 0: a statement) |
-//! | `C`    | author ‖ seq                 | id ‖ record; only the id after expiry (the tombstone) |
+//! | `C`    | author ‖ seq                 | id ‖ stored record; only the id after expiry (the tombstone) |
 //! | `R`    | kind ‖ 0x00 ‖ created_at ‖ id | empty: messages of a kind by age       |
 //! | `T`    | target ‖ id                  | empty: messages referring to `target` (updates, endorsements, withdrawals) |
 //! | `X`    | expires_at ‖ id              | empty                                   |
@@ -19,7 +19,12 @@
 //! A *record* is author ‖ seq ‖ created_at ‖ expires_at (0: none) ‖ refers_to (zeros: none)
 //! ‖ kind length ‖ kind ‖ envelope bytes, verbatim. Records live in author-and-seq order, so
 //! serving an author's chain to a syncing peer reads neighbouring keys, and the id index
-//! stays small enough to remain in sled's cache.
+//! stays small enough to remain in sled's cache. A *stored record* in `C` is `PLAIN` ‖
+//! record for a message that never expires, and `SEALED` ‖ bucket ‖ nonce ‖ ciphertext for
+//! one that does: sealed with its expiry bucket's key (see [`crate::expiry_keys`]), which
+//! the sweep destroys once the bucket has ended, so that the text of expired messages left
+//! in sled's log files cannot be read. Statements and fork evidence never expire and are
+//! kept plain.
 //!
 //! Invariants: every key of one message, and the counters it changes, are written in the
 //! same atomic batch; the writer is single-threaded, so counters are read-modify-write
@@ -30,6 +35,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use solidarity_proto::{AuthorKey, MessageId};
 
+use crate::expiry_keys::{ExpiryKeys, bucket_of};
 use crate::{
     Compromise, InsertOutcome, MessageMeta, NewMessage, Store, StoreError, StoredEnvelope,
 };
@@ -46,8 +52,13 @@ const LAYOUT: u8 = b'V';
 const FORK: u8 = b'F';
 const COMPROMISED: u8 = b'Z';
 
+/// First byte of a stored record kept in plain text.
+const PLAIN: u8 = 0;
+/// First byte of a sealed stored record.
+const SEALED: u8 = 1;
+
 /// The layout this version writes.
-pub const LAYOUT_VERSION: u8 = 2;
+pub const LAYOUT_VERSION: u8 = 3;
 /// Index entries read per step when a sweep walks an index.
 const SCAN_CHUNK: usize = 1024;
 /// Fixed part of an `E` record before the kind name.
@@ -85,39 +96,47 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct KvStore<B> {
     backend: B,
-}
-
-impl<B: Backend> KvStore<B> {
-    /// Wraps a backend.
-    pub fn new(backend: B) -> Self {
-        Self { backend }
-    }
+    keys: ExpiryKeys,
 }
 
 impl KvStore<crate::SledBackend> {
-    /// Opens the sled store; a new one is stamped with [`LAYOUT_VERSION`], an existing one
-    /// must carry it.
+    /// Opens the sled store and its key file; a new one is stamped with [`LAYOUT_VERSION`],
+    /// an existing one must carry it.
     pub fn open(options: &crate::SledOptions) -> Result<Self, StoreError> {
-        let store = crate::SledBackend::open(options).map(Self::new)?;
-        match store.backend.get(&[LAYOUT])? {
-            Some(version) if version == [LAYOUT_VERSION] => Ok(store),
-            None if store.backend.is_empty()? => {
-                store
-                    .backend
-                    .apply(vec![BatchOp::Put(vec![LAYOUT], vec![LAYOUT_VERSION])])?;
-                store.backend.flush()?;
-                Ok(store)
+        let refuse = |reason: String| StoreError::Open {
+            path: options.path.clone(),
+            source: reason.into(),
+        };
+        let had_keys = ExpiryKeys::exists(&options.path);
+        let backend = crate::SledBackend::open(options)?;
+        match backend.get(&[LAYOUT])? {
+            Some(version) if version == [LAYOUT_VERSION] => {
+                let sealed_records = !backend.scan(&[EXPIRY], &[EXPIRY], 1)?.is_empty();
+                if !had_keys && sealed_records {
+                    return Err(refuse(format!(
+                        "its key file {} is missing, so its expiring messages cannot be read; \
+                         restore the file from the same backup as the store, or move the store \
+                         directory aside and the node will sync again from its peers",
+                        crate::expiry_keys::KEY_FILE
+                    )));
+                }
             }
-            found => Err(StoreError::Open {
-                path: options.path.clone(),
-                source: format!(
+            None if backend.is_empty()? => {
+                backend.apply(vec![BatchOp::Put(vec![LAYOUT], vec![LAYOUT_VERSION])])?;
+                backend.flush()?;
+            }
+            found => {
+                return Err(refuse(format!(
                     "the store has layout {}, this version reads layout {LAYOUT_VERSION}; \
                      move the store directory aside and the node will sync again from its peers",
                     found.and_then(|v| v.first().copied()).unwrap_or(1)
-                )
-                .into(),
-            }),
+                )));
+            }
         }
+        Ok(Self {
+            keys: ExpiryKeys::open(&options.path)?,
+            backend,
+        })
     }
 }
 
@@ -227,11 +246,6 @@ fn decode_record(value: &[u8]) -> Result<(MessageMeta, &[u8]), StoreError> {
     Ok((meta, &value[kind_end..]))
 }
 
-/// The record inside a `C` value (`None` for a tombstone).
-fn chained_record(mut value: Vec<u8>) -> Option<Vec<u8>> {
-    (value.len() > 32).then(|| value.split_off(32))
-}
-
 fn stored_from_record(id: MessageId, record: &[u8]) -> Result<StoredEnvelope, StoreError> {
     let (meta, envelope) = decode_record(record)?;
     Ok(StoredEnvelope {
@@ -253,6 +267,41 @@ fn kept_number(value: Option<Vec<u8>>) -> Result<u64, StoreError> {
 }
 
 impl<B: Backend> KvStore<B> {
+    /// The `C` value of a message: id ‖ stored record, sealed if it expires.
+    fn chain_value(&self, message: &NewMessage) -> Result<Vec<u8>, StoreError> {
+        let id = message.id.as_bytes();
+        let record = encode_record(message)?;
+        let mut value = id.to_vec();
+        match message.expires_at.map(bucket_of) {
+            None => {
+                value.push(PLAIN);
+                value.extend_from_slice(&record);
+            }
+            Some(bucket) => {
+                value.push(SEALED);
+                value.extend_from_slice(&bucket.to_be_bytes());
+                value.extend_from_slice(&self.keys.seal(bucket, id, &record)?);
+            }
+        }
+        Ok(value)
+    }
+
+    /// The record inside a `C` value: `None` for a tombstone, and for a sealed record whose
+    /// bucket key is gone (the message expired).
+    fn chained_record(&self, value: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let corrupt = || StoreError::Corrupt { what: "chain" };
+        let (id, stored) = value.split_at_checked(32).ok_or_else(corrupt)?;
+        match stored.split_first() {
+            None => Ok(None),
+            Some((&PLAIN, record)) => Ok(Some(record.to_vec())),
+            Some((&SEALED, sealed)) => {
+                let (bucket, sealed) = sealed.split_at_checked(8).ok_or_else(corrupt)?;
+                self.keys.unseal(read_u64(bucket)?, id, sealed)
+            }
+            Some(_) => Err(corrupt()),
+        }
+    }
+
     /// The record of a stored message (none once expired).
     fn record(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(locator) = self.backend.get(&key(ENVELOPE, &[id.as_bytes()]))? else {
@@ -264,8 +313,10 @@ impl<B: Backend> KvStore<B> {
         if read_u64(seq)? == 0 {
             return self.backend.get(&key(STATEMENT, &[author, id.as_bytes()]));
         }
-        let chained = self.backend.get(&key(CHAIN, &[author, seq]))?;
-        Ok(chained.and_then(chained_record))
+        match self.backend.get(&key(CHAIN, &[author, seq]))? {
+            Some(chained) => self.chained_record(&chained),
+            None => Ok(None),
+        }
     }
 
     fn stored_envelope(&self, id: MessageId) -> Result<Option<StoredEnvelope>, StoreError> {
@@ -317,6 +368,13 @@ impl<B: Backend> Store for KvStore<B> {
         // Authors whose chain grew in this batch, with their watermark before it.
         let mut grown: BTreeMap<AuthorKey, u64> = BTreeMap::new();
         let mut stored = 0u64;
+        // Keys first, durably: no sealed record may reach the disk before its key.
+        self.keys.ensure(
+            messages
+                .iter()
+                .filter(|message| message.seq != 0)
+                .filter_map(|message| message.expires_at.map(bucket_of)),
+        )?;
         for message in messages {
             let id = message.id.as_bytes();
             let outcome = if message.seq == 0 {
@@ -339,9 +397,7 @@ impl<B: Backend> Store for KvStore<B> {
                 } else if held_at_seq.is_some() || !chains_in_batch.insert(chain.clone()) {
                     InsertOutcome::SeqConflict
                 } else {
-                    let mut value = id.to_vec();
-                    value.extend_from_slice(&encode_record(message)?);
-                    ops.push(BatchOp::Put(chain, value));
+                    ops.push(BatchOp::Put(chain, self.chain_value(message)?));
                     if let Some(expires_at) = message.expires_at {
                         ops.push(BatchOp::Put(
                             key(EXPIRY, &[&expires_at.to_be_bytes(), id]),
@@ -463,7 +519,7 @@ impl<B: Backend> Store for KvStore<B> {
             for (_, value) in chunk {
                 let id = read_id(value.get(..32).unwrap_or_default())?;
                 // Tombstones (expired messages) have no record and are skipped.
-                if let Some(record) = chained_record(value) {
+                if let Some(record) = self.chained_record(&value)? {
                     out.push(stored_from_record(id, &record)?);
                 }
             }
@@ -537,9 +593,17 @@ impl<B: Backend> Store for KvStore<B> {
             }
             expired += usize::try_from(removed).unwrap_or(usize::MAX);
             if !more {
-                return Ok(expired);
+                break;
             }
         }
+        // Only once the deletions are durable may the keys go: a crash in between must not
+        // leave records that are live but unreadable.
+        if self.keys.any_ended(now_ms) {
+            self.backend.flush()?;
+            let shredded = self.keys.shred_ended(now_ms)?;
+            tracing::debug!(keys = shredded, "expiry keys of ended hours destroyed");
+        }
+        Ok(expired)
     }
 
     fn statements(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError> {

@@ -11,9 +11,12 @@
 //!
 //! Layout: one ordered key space with a one-byte prefix per index (see [`kv`]); a message's
 //! keys are written in one atomic batch, so a crash leaves a message either whole or absent.
+//! The records of expiring messages are sealed with per-hour keys kept outside sled (see
+//! [`expiry_keys`]), which expiry destroys: sled cannot erase what it once wrote.
 
 #![warn(missing_docs)]
 
+pub mod expiry_keys;
 pub mod kv;
 mod memory;
 mod sled_backend;
@@ -167,7 +170,9 @@ pub trait Store: Send + Sync + 'static {
     /// The author's highest known (seq, id), also from tombstones.
     fn chain_head(&self, author: &AuthorKey) -> Result<Option<(u64, MessageId)>, StoreError>;
     /// Deletes every message whose expiry is ≤ `now_ms`, keeping its (author, seq) → id
-    /// tombstone. Returns how many were deleted. Durable after [`Store::flush`].
+    /// tombstone. Returns how many were deleted. Durable after [`Store::flush`], except
+    /// that once an hour of expiries has ended, its deletions are flushed and the key that
+    /// sealed its messages is destroyed, so their text left in the files is unreadable.
     fn expire(&self, now_ms: u64) -> Result<usize, StoreError>;
     /// Every statement (seq 0 message: revocation, certificate) signed by `author`.
     fn statements(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError>;

@@ -1,6 +1,7 @@
 //! Store behaviour, run against both backends.
 
 use solidarity_proto::{AuthorKey, MessageId};
+use solidarity_store::expiry_keys::{BUCKET_MS, KEY_FILE};
 use solidarity_store::{InsertOutcome, MemoryStore, NewMessage, SledOptions, SledStore, Store};
 
 fn message(author: u8, seq: u64, kind: &str, expires_at: Option<u64>) -> NewMessage {
@@ -116,7 +117,10 @@ fn watermarks_stop_at_gaps_and_count_tombstones() {
 fn sled_store_keeps_everything_across_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = SledOptions::new(dir.path().join("db"));
-    let messages: Vec<_> = (1..=50).map(|seq| message(7, seq, "alert", None)).collect();
+    // Every other message expires (its record is sealed), each in another hour.
+    let messages: Vec<_> = (1..=50)
+        .map(|seq| message(7, seq, "alert", (seq % 2 == 0).then_some(seq * BUCKET_MS)))
+        .collect();
     {
         let store = SledStore::open(&options).expect("open");
         store.insert_batch(&messages).expect("insert");
@@ -268,4 +272,137 @@ fn a_store_of_another_layout_is_refused_with_a_clear_error() {
     let error = SledStore::open(&options).expect_err("refused").to_string();
     assert!(error.contains("layout 1"), "{error}");
     assert!(error.contains("move the store directory aside"), "{error}");
+}
+
+/// Every file under `dir` that contains `needle`.
+fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .expect("read")
+                .windows(needle.len())
+                .any(|window| window == needle)
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// The live keys of a key file, parsed as the spec describes it: (bucket, key).
+fn live_keys(store_dir: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
+    let bytes = std::fs::read(store_dir.join(KEY_FILE)).expect("key file");
+    assert!(bytes.starts_with(b"SOLKEYS1"));
+    bytes
+        .chunks(64)
+        .skip(1)
+        .filter(|slot| slot.len() == 64 && slot[..48] != [0; 48])
+        .map(|slot| {
+            (
+                u64::from_be_bytes(slot[..8].try_into().expect("8")),
+                slot[8..40].to_vec(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_expiring_record_is_sealed_and_unreadable_once_its_hour_is_swept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SledOptions::new(dir.path().join("db"));
+    let expires_at = 100 * BUCKET_MS + 5;
+    let mut expiring = message(4, 1, "alert", Some(expires_at));
+    expiring.envelope = b"MARKER-expiring-text".to_vec();
+    let mut lasting = message(4, 2, "alert", None);
+    lasting.envelope = b"MARKER-lasting-text".to_vec();
+    let mut later = message(4, 3, "alert", Some(expires_at + BUCKET_MS));
+    later.envelope = b"MARKER-later-text".to_vec();
+    let store = SledStore::open(&options).expect("open");
+    store
+        .insert_batch(&[expiring.clone(), lasting.clone(), later.clone()])
+        .expect("insert");
+    store.flush().expect("flush");
+
+    // Only the message that never expires is on disk in plain text.
+    assert_eq!(
+        files_holding(&options.path, b"MARKER-expiring-text"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        files_holding(&options.path, b"MARKER-later-text"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        files_holding(&options.path, b"MARKER-lasting-text").len(),
+        1
+    );
+    let keys = live_keys(&options.path);
+    let buckets: Vec<u64> = keys.iter().map(|(bucket, _)| *bucket).collect();
+    assert_eq!(buckets, [100, 101]);
+    let key_of_100 = keys[0].1.clone();
+    assert_eq!(
+        files_holding(&options.path, &key_of_100).len(),
+        1,
+        "in the key file only"
+    );
+
+    // Expired but the hour is not over: deleted, key kept for the others of its hour.
+    assert_eq!(store.expire(expires_at).expect("expire"), 1);
+    assert_eq!(live_keys(&options.path).len(), 2);
+    // The hour is over: the key is destroyed.
+    assert_eq!(store.expire(101 * BUCKET_MS - 1).expect("expire"), 0);
+    assert_eq!(live_keys(&options.path).len(), 1);
+    assert_eq!(
+        files_holding(&options.path, &key_of_100),
+        Vec::<String>::new()
+    );
+    drop(store);
+
+    let store = SledStore::open(&options).expect("reopen");
+    assert_eq!(store.envelope(&expiring.id).expect("get"), None);
+    assert_eq!(
+        store.id_at(&expiring.author, 1).expect("tombstone"),
+        Some(expiring.id)
+    );
+    assert_eq!(
+        store.envelope(&later.id).expect("get"),
+        Some(later.envelope.clone())
+    );
+    assert_eq!(
+        store.envelope(&lasting.id).expect("get"),
+        Some(lasting.envelope.clone())
+    );
+    assert_eq!(store.watermark(&expiring.author).expect("wm"), 3);
+}
+
+#[test]
+fn a_store_without_its_key_file_is_refused_when_it_holds_expiring_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SledOptions::new(dir.path().join("db"));
+    {
+        let store = SledStore::open(&options).expect("open");
+        store
+            .insert_batch(&[message(5, 1, "alert", None)])
+            .expect("insert");
+        store.flush().expect("flush");
+    }
+    // Nothing sealed yet: a lost key file is simply made again.
+    std::fs::remove_file(options.path.join(KEY_FILE)).expect("remove");
+    {
+        let store = SledStore::open(&options).expect("reopen without keys");
+        store
+            .insert_batch(&[message(5, 2, "alert", Some(7 * BUCKET_MS))])
+            .expect("insert");
+        store.flush().expect("flush");
+    }
+    std::fs::remove_file(options.path.join(KEY_FILE)).expect("remove");
+    let error = SledStore::open(&options).expect_err("refused").to_string();
+    assert!(error.contains("key file expiry-keys is missing"), "{error}");
+    assert!(error.contains("restore the file"), "{error}");
 }
