@@ -51,6 +51,47 @@ where
     }
 }
 
+/// Polls `condition` every 20 ms, blocking, until it holds; returns how long it took and
+/// panics naming `what` after [`DEADLINE`]. For tests that drive child processes.
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// Runs `solidarity init` as an admin would, listening on loopback at `port` (0: any),
+/// then shortens the config's sync and heartbeat intervals for tests.
+pub fn cli_init(dir: &Path, port: u16, federation: &str) {
+    cli_ok(
+        dir,
+        &[
+            "init",
+            "--listen",
+            &format!("/ip4/127.0.0.1/tcp/{port}"),
+            "--status-addr",
+            "127.0.0.1:0",
+            "--federation",
+            federation,
+        ],
+    );
+    shorten_intervals(&dir.join(solidarity::config::CONFIG_FILE));
+}
+
+/// Sets the test's short sync and heartbeat intervals in a config file.
+fn shorten_intervals(config_path: &Path) {
+    let text = std::fs::read_to_string(config_path).expect("config");
+    let text = text
+        .replace("sync_interval_secs = 60", "sync_interval_secs = 1")
+        .replace(
+            "heartbeat_ms = 1000",
+            &format!("heartbeat_ms = {TEST_HEARTBEAT_MS}"),
+        );
+    std::fs::write(config_path, text).expect("config");
+}
+
 /// Creates a data dir with a node identity and a test config (loopback, port 0, short
 /// intervals).
 pub fn init_data_dir(dir: &Path) {
@@ -69,13 +110,8 @@ pub fn init_data_dir_with(dir: &Path, settings: &[(&str, &str)]) {
     )
     .expect("init");
     let config_path = dir.join(solidarity::config::CONFIG_FILE);
+    shorten_intervals(&config_path);
     let text = std::fs::read_to_string(&config_path).expect("config");
-    let text = text
-        .replace("sync_interval_secs = 60", "sync_interval_secs = 1")
-        .replace(
-            "heartbeat_ms = 1000",
-            &format!("heartbeat_ms = {TEST_HEARTBEAT_MS}"),
-        );
     let text = text
         .lines()
         .map(|line| {
@@ -558,23 +594,30 @@ pub struct BinaryNode {
 }
 
 impl BinaryNode {
-    /// Starts `solidarity node` on `dir` (logs to DIR/../NAME.log) and waits for its socket.
+    /// Starts `solidarity node` on `dir` (logs appended to DIR/../NAME.log) and waits for
+    /// its socket.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, |_| {})
+    }
+
+    /// As [`BinaryNode::start`], with the command adjusted first (its environment, say).
+    pub fn start_with(dir: &Path, adjust: impl FnOnce(&mut Command)) -> Self {
         let log = dir.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .expect("log file");
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("--data")
             .arg(dir)
             .arg("node")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("start daemon");
+            .stderr(log_file);
+        adjust(&mut command);
+        let child = command.spawn().expect("start daemon");
         let node = Self {
             dir: dir.to_owned(),
             child: Some(child),

@@ -15,7 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use solidarity_tests::{BinaryNode, binary, cli_ok};
+use solidarity_tests::{BinaryNode, binary, cli_init, cli_ok};
 
 const OTHER_UID: u32 = 65534;
 const OTHER_GID: u32 = 65534;
@@ -69,18 +69,7 @@ fn another_local_user_cannot_use_the_control_socket() {
     }
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("node");
-    cli_ok(
-        &dir,
-        &[
-            "init",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--status-addr",
-            "127.0.0.1:0",
-            "--federation",
-            "access",
-        ],
-    );
+    cli_init(&dir, 0, "access");
     let mut node = BinaryNode::start(&dir);
     let socket = solidarity_control::socket_path(&dir);
     let before = cli_ok(&dir, &["alert", "list", "--json"]);

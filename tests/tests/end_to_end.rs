@@ -4,41 +4,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use solidarity_tests::{BinaryNode, DEADLINE, cli, cli_ok, free_port, http_get};
+use solidarity_tests::{BinaryNode, cli, cli_init, cli_ok, free_port, http_get, wait_for};
 
 fn init(dir: &Path) -> u16 {
     let port = free_port();
-    cli_ok(
-        dir,
-        &[
-            "init",
-            "--listen",
-            &format!("/ip4/127.0.0.1/tcp/{port}"),
-            "--status-addr",
-            "127.0.0.1:0",
-            "--federation",
-            "e2e",
-        ],
-    );
-    // Short sync and heartbeat so the test does not wait on production intervals.
-    let config = dir.join("config.toml");
-    let text = std::fs::read_to_string(&config).expect("config");
-    std::fs::write(
-        &config,
-        text.replace("sync_interval_secs = 60", "sync_interval_secs = 1")
-            .replace("heartbeat_ms = 1000", "heartbeat_ms = 100"),
-    )
-    .expect("config");
+    cli_init(dir, port, "e2e");
     port
-}
-
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !condition() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
 }
 
 fn alert_list(dir: &Path) -> serde_json::Value {

@@ -121,6 +121,22 @@ fn decode_slot(slot: &[u8]) -> Option<(u64, Key)> {
     (slot.get(40..48)? == check(bucket, &key)).then_some((bucket, key))
 }
 
+/// The live (hour, key) pairs of a store directory's key file, read without opening the
+/// store: for audits that check a destroyed key is nowhere on disk.
+pub fn live_keys(store_dir: &Path) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+    let bytes =
+        Zeroizing::new(std::fs::read(store_dir.join(KEY_FILE)).map_err(io_error("key file read"))?);
+    if !bytes.starts_with(MAGIC) {
+        return Err(StoreError::Corrupt { what: "key file" });
+    }
+    Ok(bytes
+        .chunks(SLOT as usize)
+        .skip(1)
+        .filter_map(decode_slot)
+        .map(|(bucket, key)| (bucket, *key))
+        .collect())
+}
+
 impl ExpiryKeys {
     /// Whether the key file exists in the store directory.
     pub(crate) fn exists(store_dir: &Path) -> bool {
