@@ -62,6 +62,10 @@ struct Args {
     /// repeat ours).
     #[arg(long)]
     no_baseline: bool,
+    /// Ingest, catch-up and start-up: the alerts expire (1 to 720 hours on), so the store
+    /// seals their records with hourly keys; without it they never expire and stay plain.
+    #[arg(long)]
+    expiring: bool,
     /// Small sizes everywhere: a smoke run that finishes in about a minute.
     #[arg(long)]
     quick: bool,
@@ -256,7 +260,7 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
         println!("\n== ingest: {count} signed alerts over one connection");
         let mut rows = Vec::new();
         for _ in 0..args.runs {
-            rows.push(single::ingest(count, 1024).await?);
+            rows.push(single::ingest(count, 1024, args.expiring).await?);
         }
         let m = medians(
             &rows,
@@ -297,7 +301,7 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
         };
         let max_missing = missing.iter().copied().max().unwrap_or(0);
         println!("\n== preparing {total} stored alerts");
-        let fixture = single::CatchUpFixture::prepare(total, max_missing)?;
+        let fixture = single::CatchUpFixture::prepare(total, max_missing, args.expiring)?;
         if wants(args, Scenario::Catchup) {
             println!("\n== catch-up sync: a node missing the newest d of {total} alerts");
             println!(

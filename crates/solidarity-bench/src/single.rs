@@ -38,7 +38,9 @@ pub struct Generated {
     pub messages: Vec<NewMessage>,
 }
 
-pub fn generate(count: usize) -> Generated {
+/// Signed alerts by [`AUTHORS`] authors. With `expiring`, each expires 1 to 720 hours on
+/// (spread over 720 hourly keys), so the store seals their records.
+pub fn generate(count: usize, expiring: bool) -> Generated {
     let federation = FederationId::from_name(ours::FEDERATION);
     let authors: Vec<SigningKey> = (0..AUTHORS)
         .map(|_| SigningKey::from_bytes(&rand::random::<[u8; 32]>()))
@@ -49,12 +51,13 @@ pub fn generate(count: usize) -> Generated {
     for index in 0..count {
         let author = index % AUTHORS;
         let seq = (index / AUTHORS) as u64 + 1;
+        let expires_at = expiring.then(|| created_at + (1 + index as u64 % 720) * 60 * 60 * 1000);
         let payload = Payload {
             fed: federation,
             seq,
             prev: heads[author],
             created_at,
-            expires_at: None,
+            expires_at,
             kind: KIND_ALERT.to_owned(),
             body: Body::Alert(sample_alert(index)).encode(),
         };
@@ -66,7 +69,7 @@ pub fn generate(count: usize) -> Generated {
             seq,
             kind: KIND_ALERT.to_owned(),
             created_at,
-            expires_at: None,
+            expires_at,
             refers_to: None,
             envelope: signed.bytes,
         });
@@ -158,8 +161,8 @@ impl Drop for Feeder {
 }
 
 /// Signed alerts fed over one connection, at most `window` ahead of what the node stored.
-pub async fn ingest(count: usize, window: usize) -> anyhow::Result<IngestFigures> {
-    let generated = generate(count);
+pub async fn ingest(count: usize, window: usize, expiring: bool) -> anyhow::Result<IngestFigures> {
+    let generated = generate(count, expiring);
     // The raw rate: one strict verification per envelope, one thread, same envelopes.
     let decoded: Vec<Envelope> = generated
         .messages
@@ -324,8 +327,8 @@ pub struct CatchUpFixture {
 }
 
 impl CatchUpFixture {
-    pub fn prepare(total: usize, max_missing: usize) -> anyhow::Result<Self> {
-        let generated = generate(total);
+    pub fn prepare(total: usize, max_missing: usize, expiring: bool) -> anyhow::Result<Self> {
+        let generated = generate(total, expiring);
         let holder = tempfile::tempdir()?;
         ours::init_data_dir(holder.path())?;
         fill_store(holder.path(), &generated.messages)?;
