@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -157,10 +157,12 @@ impl ExpiryKeys {
         let mut bytes = Zeroizing::new(Vec::new());
         file.read_to_end(&mut bytes)
             .map_err(io_error("key file read"))?;
-        if bytes.is_empty() {
-            let mut header = [0; SLOT as usize];
-            header[..MAGIC.len()].copy_from_slice(MAGIC);
-            file.write_all(&header)
+        let mut header = [0; SLOT as usize];
+        header[..MAGIC.len()].copy_from_slice(MAGIC);
+        if bytes.len() < header.len() && header.starts_with(&bytes) {
+            // New, or a crash while it was created: no key can be in it yet.
+            file.set_len(0)
+                .and_then(|()| file.write_all_at(&header, 0))
                 .and_then(|()| file.sync_all())
                 .map_err(io_error("key file write"))?;
             if let Some(dir) = path.parent() {
@@ -378,6 +380,12 @@ mod tests {
         assert_eq!(keys.slots().live.keys().copied().collect::<Vec<_>>(), [2]);
         assert_eq!(keys.slots().free, [0, 2]);
         drop(keys);
+
+        std::fs::write(&path, b"SOLK").expect("write");
+        let keys = ExpiryKeys::open(dir.path()).expect("a header torn at creation is made again");
+        assert!(keys.slots().live.is_empty());
+        drop(keys);
+        assert_eq!(std::fs::read(&path).expect("read").len(), SLOT as usize);
 
         std::fs::write(&path, b"something else entirely").expect("write");
         assert!(matches!(
