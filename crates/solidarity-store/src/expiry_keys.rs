@@ -138,9 +138,9 @@ pub fn live_keys(store_dir: &Path) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
 }
 
 impl ExpiryKeys {
-    /// Whether the key file exists in the store directory.
-    pub(crate) fn exists(store_dir: &Path) -> bool {
-        store_dir.join(KEY_FILE).exists()
+    /// Whether the store directory's key file exists with at least its whole header.
+    pub(crate) fn has_header(store_dir: &Path) -> bool {
+        std::fs::metadata(store_dir.join(KEY_FILE)).is_ok_and(|meta| meta.len() >= SLOT)
     }
 
     /// Opens the key file in the store directory, creating it when absent.

@@ -107,14 +107,14 @@ impl KvStore<crate::SledBackend> {
             path: options.path.clone(),
             source: reason.into(),
         };
-        let had_keys = ExpiryKeys::exists(&options.path);
+        let had_keys = ExpiryKeys::has_header(&options.path);
         let backend = crate::SledBackend::open(options)?;
         match backend.get(&[LAYOUT])? {
             Some(version) if version == [LAYOUT_VERSION] => {
                 let sealed_records = !backend.scan(&[EXPIRY], &[EXPIRY], 1)?.is_empty();
                 if !had_keys && sealed_records {
                     return Err(refuse(format!(
-                        "its key file {} is missing, so its expiring messages cannot be read; \
+                        "its key file {} is missing or truncated, so its expiring messages cannot be read; \
                          restore the file from the same backup as the store, or move the store \
                          directory aside and the node will sync again from its peers",
                         crate::expiry_keys::KEY_FILE
@@ -564,7 +564,11 @@ impl<B: Backend> Store for KvStore<B> {
                 }
                 more = full;
                 let id = trailing_id(&expiry_key)?;
-                if let Some(meta) = self.meta(&id)? {
+                let readable = match self.meta(&id) {
+                    Err(StoreError::Corrupt { .. }) => None,
+                    other => other?,
+                };
+                if let Some(meta) = readable {
                     let id_bytes = id.as_bytes();
                     ops.push(BatchOp::Delete(key(ENVELOPE, &[id_bytes])));
                     // The chain keeps the id alone: the tombstone.
@@ -580,6 +584,18 @@ impl<B: Backend> Store for KvStore<B> {
                     if let Some(target) = meta.refers_to {
                         ops.push(BatchOp::Delete(key(REFERS, &[target.as_bytes(), id_bytes])));
                     }
+                    removed += 1;
+                } else if let Some(locator) = self.backend.get(&key(ENVELOPE, &[id.as_bytes()]))? {
+                    // Its record cannot be read (its key lost or damaged): it expires all
+                    // the same, or it would stay stored and unreadable for ever.
+                    tracing::warn!(
+                        "an expiring message's record cannot be read (is the key file damaged?); deleted as expired"
+                    );
+                    ops.push(BatchOp::Delete(key(ENVELOPE, &[id.as_bytes()])));
+                    ops.push(BatchOp::Put(
+                        key(CHAIN, &[&locator]),
+                        id.as_bytes().to_vec(),
+                    ));
                     removed += 1;
                 }
                 ops.push(BatchOp::Delete(expiry_key));

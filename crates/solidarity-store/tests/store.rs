@@ -387,5 +387,37 @@ fn a_store_without_its_key_file_is_refused_when_it_holds_expiring_messages() {
     std::fs::remove_file(options.path.join(KEY_FILE)).expect("remove");
     let error = SledStore::open(&options).expect_err("refused").to_string();
     assert!(error.contains("key file expiry-keys is missing"), "{error}");
+    // A truncated key file is refused the same way, not silently made again.
+    std::fs::write(options.path.join(KEY_FILE), b"SOLK").expect("truncate");
+    let error = SledStore::open(&options).expect_err("refused").to_string();
+    assert!(error.contains("missing or truncated"), "{error}");
+
     assert!(error.contains("restore the file"), "{error}");
+}
+
+#[test]
+fn a_record_whose_key_is_damaged_still_expires_instead_of_stopping_the_sweep() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SledOptions::new(dir.path().join("db"));
+    let doomed = message(6, 1, "alert", Some(3 * BUCKET_MS));
+    {
+        let store = SledStore::open(&options).expect("open");
+        store
+            .insert_batch(std::slice::from_ref(&doomed))
+            .expect("insert");
+        store.flush().expect("flush");
+    }
+    let path = options.path.join(KEY_FILE);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[64 + 20] ^= 1;
+    std::fs::write(&path, &bytes).expect("write");
+    let store = SledStore::open(&options).expect("reopen");
+    assert_eq!(store.envelope(&doomed.id).expect("get"), None);
+    assert_eq!(store.expire(3 * BUCKET_MS).expect("sweep"), 1);
+    assert!(!store.contains(&doomed.id).expect("contains"));
+    assert_eq!(
+        store.id_at(&doomed.author, 1).expect("tombstone"),
+        Some(doomed.id)
+    );
+    assert_eq!(store.len().expect("len"), 0);
 }
