@@ -216,6 +216,8 @@ pub struct StatusView {
 pub struct MemberView {
     /// The member's name, as the admin gave it.
     pub name: String,
+    /// The collective it belongs to (its name unless the admin said otherwise).
+    pub collective: String,
     /// Its key.
     pub key: AuthorKey,
     /// Whether a connection is up now.

@@ -1835,6 +1835,7 @@ impl NodeActor {
             .iter()
             .map(|(key, member)| MemberView {
                 name: member.name.clone(),
+                collective: member.collective.clone(),
                 key: *key,
                 connected: self.connected.contains(key),
                 last_message_at: self.last_message_at.get(key).copied(),
