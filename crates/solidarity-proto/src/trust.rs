@@ -62,17 +62,26 @@ pub enum Why {
     },
 }
 
-/// When a revoked key's messages become suspect, or `None` when it is not revoked. A key
+/// A revocation that takes a key out of trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationFact {
+    /// The key's messages from this time on are suspect (ms since the epoch).
+    pub since: u64,
+    /// Who signed the revocation: the key itself, or an identity that certified it.
+    pub signer: AuthorKey,
+}
+
+/// The revocation that takes `key` out of trust, or `None` when it is not revoked. A key
 /// is revoked by its own revocation, or by one from an identity **this node trusts**
 /// (`identities`) that certified it: a stranger cannot revoke a member by certifying it
 /// first. The earliest stated time wins (a revocation without one counts from its
 /// creation).
-pub fn revoked_since(
+pub fn revocation_of(
     key: &AuthorKey,
     revocations: &[Stored<Revocation>],
     certificates: &[Stored<NodeCert>],
     identities: &BTreeSet<AuthorKey>,
-) -> Option<u64> {
+) -> Option<RevocationFact> {
     revocations
         .iter()
         .filter(|revocation| {
@@ -85,13 +94,141 @@ pub fn revoked_since(
                                 && certificate.body.node_key == *key
                         })))
         })
-        .map(|revocation| {
-            revocation
+        .map(|revocation| RevocationFact {
+            since: revocation
                 .body
                 .compromised_since
-                .unwrap_or(revocation.created_at)
+                .unwrap_or(revocation.created_at),
+            signer: revocation.author,
         })
-        .min()
+        .min_by_key(|fact| (fact.since, fact.signer))
+}
+
+/// When a revoked key's messages become suspect, or `None` when it is not revoked (see
+/// [`revocation_of`]).
+pub fn revoked_since(
+    key: &AuthorKey,
+    revocations: &[Stored<Revocation>],
+    certificates: &[Stored<NodeCert>],
+    identities: &BTreeSet<AuthorKey>,
+) -> Option<u64> {
+    revocation_of(key, revocations, certificates, identities).map(|fact| fact.since)
+}
+
+/// Where a listed key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Trusted now.
+    Trusted,
+    /// Revoked itself.
+    Revoked(RevocationFact),
+    /// Trusted only through the certificate of an identity that is revoked.
+    IdentityRevoked {
+        /// The identity.
+        identity: AuthorKey,
+        /// The identity's revocation.
+        revocation: RevocationFact,
+    },
+    /// A fork proved the key is in two hands.
+    Forked {
+        /// When this node detected it.
+        detected_at: u64,
+    },
+    /// Trusted only through a certificate that ended.
+    CertificateEnded {
+        /// Its end, ms since the epoch.
+        at: u64,
+    },
+}
+
+/// A key this node trusts, or trusted and lost trust in loudly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The path by which it is (or was) trusted.
+    pub why: Why,
+    /// Whether it is trusted now, and if not, why not.
+    pub standing: Standing,
+}
+
+/// Every key [`trusted`] now, plus every key that a path of trust would admit but that a
+/// revocation (its own or its certifying identity's), a fork or the end of its certificate
+/// took out: such keys stay listed so their loss of trust is seen, never silent. Keys that
+/// lost trust quietly (a withdrawn vouch, a voucher gone) are not listed.
+pub fn listed(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Listed> {
+    let mut listed: BTreeMap<AuthorKey, Listed> = trusted(inputs)
+        .into_iter()
+        .map(|(key, why)| {
+            let standing = Standing::Trusted;
+            (key, Listed { why, standing })
+        })
+        .collect();
+    // The paths of trust as if nothing had been revoked, forked or had ended.
+    let mut candidates: BTreeMap<AuthorKey, Why> = inputs
+        .admin_keys
+        .iter()
+        .map(|key| (*key, Why::Admin))
+        .collect();
+    for certificate in inputs.certificates.iter().filter(|certificate| {
+        inputs.identities.contains(&certificate.author)
+            && certificate.body.valid_from <= inputs.now_ms
+    }) {
+        let cert = &certificate.body;
+        let later = match candidates.get(&cert.node_key) {
+            None => true,
+            Some(Why::Certified { valid_until, .. }) => cert.valid_until > *valid_until,
+            Some(Why::Admin | Why::Vouched { .. }) => false,
+        };
+        if later {
+            candidates.insert(
+                cert.node_key,
+                Why::Certified {
+                    identity: certificate.author,
+                    valid_until: cert.valid_until,
+                    addresses: cert.addresses.clone(),
+                },
+            );
+        }
+    }
+    let base: BTreeSet<AuthorKey> = candidates.keys().copied().chain([*inputs.me]).collect();
+    for (key, by) in vouched_members(&base, inputs.vouches, inputs.vouch_threshold) {
+        candidates.entry(key).or_insert(Why::Vouched { by });
+    }
+    candidates.remove(inputs.me);
+    let revocation = |key: &AuthorKey| {
+        revocation_of(
+            key,
+            inputs.revocations,
+            inputs.certificates,
+            inputs.identities,
+        )
+    };
+    for (key, why) in candidates {
+        if listed.contains_key(&key) {
+            continue;
+        }
+        let standing = if let Some(fact) = revocation(&key) {
+            Standing::Revoked(fact)
+        } else if let Why::Certified { identity, .. } = &why
+            && let Some(fact) = revocation(identity)
+        {
+            Standing::IdentityRevoked {
+                identity: *identity,
+                revocation: fact,
+            }
+        } else if let Some(detected_at) = inputs.forked.get(&key) {
+            Standing::Forked {
+                detected_at: *detected_at,
+            }
+        } else if let Why::Certified { valid_until, .. } = &why
+            && *valid_until <= inputs.now_ms
+        {
+            Standing::CertificateEnded { at: *valid_until }
+        } else {
+            continue;
+        };
+        listed.insert(key, Listed { why, standing });
+    }
+    listed
 }
 
 /// Every key trusted now, with the reason (the admin's word first, then a certificate,
@@ -257,6 +394,112 @@ mod tests {
         assert!(
             trust(&[certificate(10), certificate(60)]),
             "re-certified after the fork"
+        );
+    }
+
+    #[test]
+    fn keys_that_lose_trust_loudly_stay_listed_with_the_reason() {
+        let me = AuthorKey([0; 32]);
+        let (admin, certified, ended, vouched, orphan) = (1, 2, 3, 4, 5);
+        let identity = 7;
+        let identities: BTreeSet<_> = [AuthorKey([identity; 32])].into();
+        let admin_keys: BTreeSet<_> = [AuthorKey([admin; 32])].into();
+        let cert = |node: u8, valid_until: u64| {
+            stored(
+                identity,
+                1,
+                NodeCert {
+                    node_key: AuthorKey([node; 32]),
+                    valid_from: 0,
+                    valid_until,
+                    addresses: vec![],
+                },
+            )
+        };
+        let certificates = [cert(certified, 1_000), cert(ended, 50)];
+        let revoke = |signer: u8, key: u8, since: u64| {
+            stored(
+                signer,
+                20,
+                Revocation {
+                    reason: "seized".into(),
+                    key: Some(AuthorKey([key; 32])),
+                    compromised_since: Some(since),
+                },
+            )
+        };
+        let vouch = |author: u8| {
+            stored(
+                author,
+                3,
+                Vouch {
+                    member: AuthorKey([vouched; 32]),
+                    name: "new".into(),
+                    addresses: vec![],
+                    vouch: true,
+                },
+            )
+        };
+        let vouches = [vouch(0), vouch(admin)];
+        let forked: BTreeMap<_, _> = [(AuthorKey([admin; 32]), 60)].into();
+        let revocations = [revoke(identity, certified, 10), revoke(vouched, vouched, 15)];
+        let inputs = TrustInputs {
+            me: &me,
+            admin_keys: &admin_keys,
+            identities: &identities,
+            certificates: &certificates,
+            revocations: &revocations,
+            vouches: &vouches,
+            forked: &forked,
+            vouch_threshold: 2,
+            now_ms: 100,
+        };
+        let listed = listed(inputs);
+        let standing = |key: u8| listed.get(&AuthorKey([key; 32])).map(|entry| entry.standing);
+        assert_eq!(standing(admin), Some(Standing::Forked { detected_at: 60 }));
+        assert_eq!(
+            standing(certified),
+            Some(Standing::Revoked(RevocationFact {
+                since: 10,
+                signer: AuthorKey([identity; 32])
+            }))
+        );
+        assert_eq!(standing(ended), Some(Standing::CertificateEnded { at: 50 }));
+        assert_eq!(
+            standing(vouched),
+            Some(Standing::Revoked(RevocationFact {
+                since: 15,
+                signer: AuthorKey([vouched; 32])
+            }))
+        );
+        assert_eq!(standing(orphan), None);
+        assert!(trusted(inputs).is_empty(), "none of them is trusted");
+
+        // A revoked identity takes its certified keys with it, visibly.
+        let revocations = [stored(
+            identity,
+            30,
+            Revocation {
+                reason: "identity key lost".into(),
+                key: None,
+                compromised_since: None,
+            },
+        )];
+        let listed = super::listed(TrustInputs {
+            revocations: &revocations,
+            ..inputs
+        });
+        assert_eq!(
+            listed
+                .get(&AuthorKey([certified; 32]))
+                .map(|entry| entry.standing),
+            Some(Standing::IdentityRevoked {
+                identity: AuthorKey([identity; 32]),
+                revocation: RevocationFact {
+                    since: 30,
+                    signer: AuthorKey([identity; 32])
+                }
+            })
         );
     }
 }
