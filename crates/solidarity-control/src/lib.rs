@@ -234,6 +234,82 @@ pub struct MemberView {
     pub revoked_since: Option<u64>,
     /// For a node key trusted through its collective's certificate: when it ends.
     pub certified_until: Option<u64>,
+    /// The path by which it is (or was, when `trusted` is false) trusted.
+    pub trust: TrustBasis,
+    /// Trusted now: admitted, dialled, its messages accepted.
+    pub trusted: bool,
+    /// Why it is no longer trusted (none when `trusted`).
+    pub distrust: Option<Distrust>,
+}
+
+/// Why a key is (or was) trusted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "basis", rename_all = "snake_case")]
+pub enum TrustBasis {
+    /// The admin added it to the members file.
+    AddedByAdmin,
+    /// A collective identity on the admin's list certified it.
+    Certified {
+        /// The identity's name.
+        identity: String,
+        /// End of the certificate, ms since the epoch.
+        until: u64,
+    },
+    /// Trusted members vouched for it.
+    Vouched {
+        /// The vouchers' names.
+        by: Vec<String>,
+        /// Vouches needed.
+        threshold: usize,
+    },
+    /// A collective identity key on the admin's list: it certifies node keys, never
+    /// connects itself.
+    Identity,
+}
+
+/// Why a listed key is no longer trusted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Distrust {
+    /// Revoked; its messages from `since` on are suspect.
+    Revoked {
+        /// Suspect from then on, ms since the epoch.
+        since: u64,
+        /// Who signed the revocation.
+        by: RevocationSigner,
+    },
+    /// The identity that certified it is revoked.
+    IdentityRevoked {
+        /// The identity's name.
+        identity: String,
+        /// Since when the identity (and so this key) is suspect, ms since the epoch.
+        since: u64,
+    },
+    /// A fork proved the key is in two hands.
+    Compromised {
+        /// When this node detected it, ms since the epoch.
+        detected_at: u64,
+        /// Its messages from this seq on are suspect.
+        from_seq: u64,
+    },
+    /// Its certificate ended.
+    CertificateEnded {
+        /// When, ms since the epoch.
+        at: u64,
+    },
+}
+
+/// Who signed a revocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "signer", rename_all = "snake_case")]
+pub enum RevocationSigner {
+    /// The revoked key itself (a pre-generated revocation certificate).
+    Itself,
+    /// The collective identity that certified it.
+    Identity {
+        /// The identity's name.
+        name: String,
+    },
 }
 
 /// Byte strings as hex in JSON.

@@ -20,12 +20,16 @@ use futures::stream::FuturesUnordered;
 use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
-use solidarity_control::{CanaryState, CanaryView, MemberView, Request, Response, StatusView};
+use solidarity_control::{
+    CanaryState, CanaryView, Distrust, MemberView, Request, Response, RevocationSigner,
+    StatusView, TrustBasis,
+};
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
 use solidarity_proto::payload::MirrorWithdraw;
 use solidarity_proto::payload::{AlertUpdate, KIND_ALERT, KIND_MIRROR_OFFER};
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
+use solidarity_proto::trust::{Listed, Standing, Why};
 use solidarity_proto::{
     AuthorKey, Body, FederationId, Lookup, MessageId, Payload, SignatureChecked, TrustView,
     Verdict, envelope,
@@ -37,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::{self, NodeMetrics};
 use super::snapshot::Snapshot;
+use super::trust_log::{self, Named};
 use super::views::{self, Shown, Views};
 use super::writer::{Maintenance, WriteError, Writer};
 use crate::identity::{self, Card};
@@ -123,13 +128,17 @@ struct MemberState {
     addresses: Vec<libp2p::Multiaddr>,
     /// From the member's card: SHA-256 commitment of its duress key.
     duress_commitment: Option<[u8; 32]>,
-    /// Empty when the admin added it; else the trusted members that vouched for it.
-    vouched_by: Vec<AuthorKey>,
-    /// Trusted through a collective identity's certificate ending then.
-    certified_until: Option<u64>,
-    /// False for a key on the admin's list that a fork or a revocation took out of trust:
-    /// still listed, never admitted.
-    trusted: bool,
+    /// The path by which it is (or was) trusted.
+    why: Why,
+    /// Trusted now, or why not: a key that a revocation, a fork or the end of its
+    /// certificate took out of trust stays listed, never admitted or dialled.
+    standing: Standing,
+}
+
+impl MemberState {
+    fn trusted(&self) -> bool {
+        self.standing == Standing::Trusted
+    }
 }
 
 /// Facts of a message written but not yet flushed, so validation sees it already.
@@ -222,6 +231,8 @@ pub struct NodeActor {
     unflushed: bool,
     /// Each member's gossip quota.
     quotas: HashMap<AuthorKey, Quota>,
+    /// When the admin was last warned of each certificate about to end.
+    certificate_warned: HashMap<AuthorKey, u64>,
     metrics: NodeMetrics,
     registry: Arc<prometheus_client::registry::Registry>,
 }
@@ -263,7 +274,7 @@ impl TrustView for Trust<'_> {
         if key == self.me {
             self.me_trusted
         } else {
-            self.members.get(key).is_some_and(|member| member.trusted)
+            self.members.get(key).is_some_and(MemberState::trusted)
         }
     }
 }
@@ -361,6 +372,7 @@ impl NodeActor {
             members_built_at: std::time::Instant::now(),
             unflushed: false,
             quotas: HashMap::new(),
+            certificate_warned: HashMap::new(),
             metrics: parts.metrics,
             registry: parts.registry,
         };
@@ -446,10 +458,10 @@ impl NodeActor {
         Ok(())
     }
 
-    /// The trusted members (see `solidarity_proto::trust`): the admin's own list, node keys
-    /// certified by identities on it, and keys vouched for by enough trusted members.
+    /// The members (see `solidarity_proto::trust::listed`): the admin's own list, node keys
+    /// certified by identities on it, and keys vouched for by enough trusted members; those
+    /// a revocation, a fork or the end of a certificate took out stay listed, untrusted.
     fn compute_members(&self) -> anyhow::Result<BTreeMap<AuthorKey, MemberState>> {
-        use solidarity_proto::trust::Why;
         let entry = |key: &AuthorKey| self.members_file.members.iter().find(|m| m.key == *key);
         let admin_keys = self
             .members_file
@@ -458,19 +470,13 @@ impl NodeActor {
             .filter(|member| !member.identity)
             .map(|member| member.key)
             .collect();
-        let identities = self
-            .members_file
-            .members
-            .iter()
-            .filter(|member| member.identity)
-            .map(|member| member.key)
-            .collect();
+        let identities = self.identities();
         let forked = self
             .compromised
             .iter()
             .map(|(key, state)| (*key, state.detected_at))
             .collect();
-        let trusted = solidarity_proto::trust::trusted(solidarity_proto::trust::TrustInputs {
+        let listed = solidarity_proto::trust::listed(solidarity_proto::trust::TrustInputs {
             me: &self.me,
             admin_keys: &admin_keys,
             identities: &identities,
@@ -488,90 +494,98 @@ impl NodeActor {
                 .collect()
         };
         let mut members = BTreeMap::new();
-        for (key, why) in trusted {
+        for (key, Listed { why, standing }) in listed {
             let peer = identity::peer_id(&key)?;
-            let state = match why {
+            let (name, collective, addresses, duress_commitment) = match &why {
                 Why::Admin => {
                     let Some(member) = entry(&key) else { continue };
-                    MemberState {
-                        name: member.name.clone(),
-                        collective: member
-                            .collective
-                            .clone()
-                            .unwrap_or_else(|| member.name.clone()),
-                        peer,
-                        addresses: parse(&member.addresses),
-                        duress_commitment: decode_commitment(member.duress_commitment.as_deref()),
-                        vouched_by: Vec::new(),
-                        certified_until: None,
-                        trusted: true,
-                    }
+                    (
+                        member.name.clone(),
+                        member.collective.clone(),
+                        parse(&member.addresses),
+                        member.duress_commitment.as_deref(),
+                    )
                 }
                 Why::Certified {
                     identity,
-                    valid_until,
                     addresses,
+                    ..
                 } => {
-                    let Some(collective) = entry(&identity) else {
+                    let Some(collective) = entry(identity) else {
                         continue;
                     };
-                    MemberState {
-                        name: collective.name.clone(),
-                        collective: collective
-                            .collective
-                            .clone()
-                            .unwrap_or_else(|| collective.name.clone()),
-                        peer,
-                        addresses: parse(&addresses),
-                        duress_commitment: decode_commitment(
-                            collective.duress_commitment.as_deref(),
-                        ),
-                        vouched_by: Vec::new(),
-                        certified_until: Some(valid_until),
-                        trusted: true,
-                    }
+                    (
+                        collective.name.clone(),
+                        collective.collective.clone(),
+                        parse(addresses),
+                        collective.duress_commitment.as_deref(),
+                    )
                 }
                 Why::Vouched { by } => {
-                    let Some(vouch) = self.views.latest_vouch_for(&key, &by) else {
+                    let Some(vouch) = self.views.latest_vouch_for(&key, by) else {
                         continue;
                     };
-                    MemberState {
-                        name: vouch.name.clone(),
-                        collective: vouch.name.clone(),
-                        peer,
-                        addresses: parse(&vouch.addresses),
-                        duress_commitment: None,
-                        vouched_by: by,
-                        certified_until: None,
-                        trusted: true,
-                    }
+                    (vouch.name.clone(), None, parse(&vouch.addresses), None)
                 }
             };
-            members.insert(key, state);
-        }
-        // The admin's own entries stay listed when a fork or revocation took them out.
-        for member in &self.members_file.members {
-            if member.identity || member.key == self.me || members.contains_key(&member.key) {
-                continue;
-            }
             members.insert(
-                member.key,
+                key,
                 MemberState {
-                    name: member.name.clone(),
-                    collective: member
-                        .collective
-                        .clone()
-                        .unwrap_or_else(|| member.name.clone()),
-                    peer: identity::peer_id(&member.key)?,
-                    addresses: parse(&member.addresses),
-                    duress_commitment: None,
-                    vouched_by: Vec::new(),
-                    certified_until: None,
-                    trusted: false,
+                    collective: collective.unwrap_or_else(|| name.clone()),
+                    name,
+                    peer,
+                    addresses,
+                    duress_commitment: decode_commitment(duress_commitment),
+                    why,
+                    standing,
                 },
             );
         }
         Ok(members)
+    }
+
+    /// Logs each change of a listed key's standing once, as the node learns it (forks are
+    /// logged where they are detected, with their evidence).
+    fn log_standing_changes(&self, members: &BTreeMap<AuthorKey, MemberState>) {
+        for (key, state) in members {
+            let before = self.members.get(key).map(|old| old.standing);
+            if before == Some(state.standing) {
+                continue;
+            }
+            let named = Named {
+                key,
+                name: &state.name,
+                collective: &state.collective,
+            };
+            match state.standing {
+                Standing::Trusted | Standing::Forked { .. } => {}
+                Standing::Revoked(fact) => {
+                    trust_log::key_revoked(&named, &self.signer_text(key, &fact.signer), fact.since);
+                }
+                Standing::IdentityRevoked {
+                    identity,
+                    revocation,
+                } => trust_log::identity_revoked_for(
+                    &named,
+                    &self.member_name(&identity),
+                    revocation.since,
+                ),
+                Standing::CertificateEnded { at } => {
+                    if let Why::Certified { identity, .. } = &state.why {
+                        trust_log::certificate_ended(&named, &self.member_name(identity), at);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Who signed a revocation of `key`, for the admin.
+    fn signer_text(&self, key: &AuthorKey, signer: &AuthorKey) -> String {
+        if signer == key {
+            "the key itself".to_owned()
+        } else {
+            format!("identity {}", self.member_name(signer))
+        }
     }
 
     /// Recomputes the trusted members and tells the network whom to admit and dial.
@@ -586,19 +600,24 @@ impl NodeActor {
         let removed: Vec<PeerId> = self
             .members
             .iter()
-            .filter(|(key, _)| members.get(*key).is_none_or(|state| !state.trusted))
+            .filter(|(key, _)| members.get(*key).is_none_or(|state| !state.trusted()))
             .map(|(_, state)| state.peer)
             .collect();
         for (key, state) in &members {
-            if !self.members.contains_key(key) && !state.vouched_by.is_empty() {
-                tracing::info!(member = %state.name, vouchers = state.vouched_by.len(), "member trusted by vouching");
+            if let Why::Vouched { by } = &state.why
+                && state.trusted()
+                && !self.members.get(key).is_some_and(MemberState::trusted)
+            {
+                tracing::info!(member = %state.name, vouchers = by.len(), "member trusted by vouching");
             }
         }
+        self.log_standing_changes(&members);
         self.by_peer = members
             .iter()
             .map(|(key, state)| (state.peer, *key))
             .collect();
-        self.connected.retain(|key| members.contains_key(key));
+        self.connected
+            .retain(|key| members.get(key).is_some_and(MemberState::trusted));
         self.members = members;
         for peer in removed {
             self.net
@@ -609,7 +628,7 @@ impl NodeActor {
         let dial: Vec<(PeerId, Vec<libp2p::Multiaddr>)> = self
             .members
             .values()
-            .filter(|state| state.trusted)
+            .filter(|state| state.trusted())
             .map(|state| (state.peer, state.addresses.clone()))
             .collect();
         for (peer, addresses) in dial {
@@ -1049,13 +1068,12 @@ impl NodeActor {
                         body,
                         Body::Vouch(_) | Body::Revocation(_) | Body::NodeCert(_)
                     );
-                    if matches!(body, Body::Revocation(_)) {
-                        tracing::warn!(
-                            key = %message.author.short(),
-                            member = %self.member_name(&message.author),
-                            "KEY REVOKED: its holder revoked it; its messages are no longer accepted"
-                        );
-                    }
+                    let revoked = match &body {
+                        Body::Revocation(revocation) => {
+                            Some(revocation.key.unwrap_or(message.author))
+                        }
+                        _ => None,
+                    };
                     self.shown
                         .add(
                             self.store.as_ref(),
@@ -1068,6 +1086,9 @@ impl NodeActor {
                     self.views.add(message.id, message.author, &payload, body);
                     if changes_trust {
                         self.apply_members().await?;
+                    }
+                    if let Some(revoked) = revoked {
+                        self.log_revocation_outside_members(&revoked, &message.author);
                     }
                     self.stale.alerts = true;
                     self.stale.last_seen = true;
@@ -1177,10 +1198,66 @@ impl NodeActor {
         Ok(())
     }
 
+    /// A key's name: a member's, an identity's from the admin's list, else its short form.
     fn member_name(&self, key: &AuthorKey) -> String {
-        self.members
-            .get(key)
-            .map_or_else(|| key.short(), |member| member.name.clone())
+        self.name_and_collective(key).0
+    }
+
+    /// A key's name and collective (see [`Self::member_name`]).
+    fn name_and_collective(&self, key: &AuthorKey) -> (String, String) {
+        if let Some(member) = self.members.get(key) {
+            return (member.name.clone(), member.collective.clone());
+        }
+        if let Some(entry) = self.members_file.members.iter().find(|m| m.key == *key) {
+            let collective = entry.collective.clone().unwrap_or_else(|| entry.name.clone());
+            return (entry.name.clone(), collective);
+        }
+        if *key == self.me {
+            let collective = self.identity.config.collective.clone();
+            return ("this node".to_owned(), collective.unwrap_or_default());
+        }
+        (key.short(), "unknown".to_owned())
+    }
+
+    /// Logs a stored revocation of a key that is not a listed member (those are logged as
+    /// their standing changes): this node's own key, an identity on the admin's list, or a
+    /// key this node never trusted.
+    fn log_revocation_outside_members(&self, revoked: &AuthorKey, signer: &AuthorKey) {
+        if self.members.contains_key(revoked) {
+            return;
+        }
+        let Some(fact) = solidarity_proto::trust::revocation_of(
+            revoked,
+            self.views.revocations(),
+            self.views.certificates(),
+            &self.identities(),
+        ) else {
+            tracing::debug!("stored a revocation that does not apply here");
+            return;
+        };
+        if *revoked == self.me {
+            trust_log::own_key_revoked(revoked, &self.signer_text(revoked, &fact.signer), fact.since);
+        } else if self.identities().contains(revoked) {
+            let (name, collective) = self.name_and_collective(revoked);
+            let certified = self
+                .members
+                .values()
+                .filter(|state| {
+                    matches!(state.standing, Standing::IdentityRevoked { identity, .. } if identity == *revoked)
+                })
+                .count();
+            trust_log::identity_revoked(
+                &Named {
+                    key: revoked,
+                    name: &name,
+                    collective: &collective,
+                },
+                fact.since,
+                certified,
+            );
+        } else {
+            tracing::info!(signed_by = %signer.short(), "stored the revocation of a key this node never trusted");
+        }
     }
 
     /// Takes one message from `author`'s gossip quota (a token bucket holding a minute's
@@ -1297,16 +1374,18 @@ impl NodeActor {
         });
         state.from_seq = state.from_seq.min(from_seq);
         if newly {
-            let who = if fork.signer == self.me {
-                "THIS NODE'S OWN KEY".to_owned()
-            } else {
-                format!("member {}", self.member_name(&fork.signer))
-            };
-            tracing::warn!(
-                key = %fork.signer.short(),
-                seq = fork.payload.seq,
-                point = ?fork.point,
-                "KEY COMPROMISE: {who} signed two conflicting messages; its messages are no longer accepted"
+            let (detected_at, from_seq) = (state.detected_at, state.from_seq);
+            let (name, collective) = self.name_and_collective(&fork.signer);
+            tracing::debug!(seq = fork.payload.seq, point = ?fork.point, "fork evidence");
+            trust_log::fork_detected(
+                &Named {
+                    key: &fork.signer,
+                    name: &name,
+                    collective: &collective,
+                },
+                fork.signer == self.me,
+                detected_at,
+                from_seq,
             );
             // Out of trust at once: refused, disconnected, no longer a voucher.
             self.apply_members().await?;
@@ -1765,20 +1844,68 @@ impl NodeActor {
         let Ok(members) = self.compute_members() else {
             return Ok(());
         };
-        let changed = members.len() != self.members.len()
-            || members.keys().any(|key| !self.members.contains_key(key));
-        if changed {
+        let trusted = |members: &BTreeMap<AuthorKey, MemberState>| -> BTreeSet<AuthorKey> {
+            members
+                .iter()
+                .filter(|(_, state)| state.trusted())
+                .map(|(key, _)| *key)
+                .collect()
+        };
+        if trusted(&members) != trusted(&self.members) || members.len() != self.members.len() {
             tracing::info!("certificates changed the trusted members");
             self.apply_members().await?;
         }
+        self.warn_of_ending_certificates();
         Ok(())
+    }
+
+    /// Warns, at most once a day each, of certificates that end within a week.
+    fn warn_of_ending_certificates(&mut self) {
+        let now = self.now_ms();
+        let ahead = trust_log::CERTIFICATE_WARNING.as_millis() as u64;
+        let repeat = trust_log::CERTIFICATE_WARNING_REPEAT.as_millis() as u64;
+        for (key, state) in &self.members {
+            let Why::Certified {
+                identity,
+                valid_until,
+                ..
+            } = &state.why
+            else {
+                continue;
+            };
+            if !state.trusted() || valid_until.saturating_sub(now) > ahead {
+                continue;
+            }
+            if self
+                .certificate_warned
+                .get(key)
+                .is_some_and(|at| now.saturating_sub(*at) < repeat)
+            {
+                continue;
+            }
+            trust_log::certificate_ending(
+                &Named {
+                    key,
+                    name: &state.name,
+                    collective: &state.collective,
+                },
+                &self.member_name(identity),
+                *valid_until,
+            );
+            self.certificate_warned.insert(*key, now);
+        }
     }
 
     /// Notifies once per change of a member's canary state (the dead-man's switch).
     fn handle_canary_check(&mut self) {
         let now = self.now_ms();
         let mut changed = false;
-        let keys: Vec<AuthorKey> = self.members.keys().copied().collect();
+        let keys: Vec<AuthorKey> = self
+            .members
+            .iter()
+            .filter(|(_, state)| state.trusted())
+            .map(|(key, _)| *key)
+            .collect();
         for key in keys {
             let Some(view) = self.canary_view(&key, now) else {
                 continue;
@@ -1830,8 +1957,11 @@ impl NodeActor {
 
     // ---- views --------------------------------------------------------------------
 
+    /// Every listed key, trusted or not, then the identities on the admin's list.
     fn member_views(&self) -> Vec<MemberView> {
-        self.members
+        let now = self.now_ms();
+        let mut views: Vec<MemberView> = self
+            .members
             .iter()
             .map(|(key, member)| MemberView {
                 name: member.name.clone(),
@@ -1840,22 +1970,116 @@ impl NodeActor {
                 connected: self.connected.contains(key),
                 last_message_at: self.last_message_at.get(key).copied(),
                 compromised_at: self.compromised.get(key).map(|state| state.detected_at),
-                revoked_since: self.revoked_since(key),
-                certified_until: member.certified_until,
-                canary: self.canary_view(key, self.now_ms()),
-                vouched_by: member
-                    .vouched_by
-                    .iter()
-                    .map(|voucher| {
-                        if *voucher == self.me {
-                            "this node".to_owned()
-                        } else {
-                            self.member_name(voucher)
-                        }
-                    })
-                    .collect(),
+                revoked_since: match member.standing {
+                    Standing::Revoked(fact) => Some(fact.since),
+                    Standing::IdentityRevoked { revocation, .. } => Some(revocation.since),
+                    Standing::Trusted | Standing::Forked { .. } | Standing::CertificateEnded { .. } => {
+                        self.revoked_since(key)
+                    }
+                },
+                certified_until: match &member.why {
+                    Why::Certified { valid_until, .. } => Some(*valid_until),
+                    Why::Admin | Why::Vouched { .. } => None,
+                },
+                // A canary signed by a key out of trust says nothing.
+                canary: member
+                    .trusted()
+                    .then(|| self.canary_view(key, now))
+                    .flatten(),
+                vouched_by: match &member.why {
+                    Why::Vouched { by } => self.voucher_names(by),
+                    Why::Admin | Why::Certified { .. } => Vec::new(),
+                },
+                trust: self.trust_basis(&member.why),
+                trusted: member.trusted(),
+                distrust: self.distrust(key, member.standing),
+            })
+            .collect();
+        for entry in self.members_file.members.iter().filter(|m| m.identity) {
+            let revocation = solidarity_proto::trust::revocation_of(
+                &entry.key,
+                self.views.revocations(),
+                self.views.certificates(),
+                &self.identities(),
+            );
+            views.push(MemberView {
+                name: entry.name.clone(),
+                collective: entry.collective.clone().unwrap_or_else(|| entry.name.clone()),
+                key: entry.key,
+                connected: false,
+                last_message_at: self.last_message_at.get(&entry.key).copied(),
+                compromised_at: None,
+                revoked_since: revocation.map(|fact| fact.since),
+                certified_until: None,
+                canary: None,
+                vouched_by: Vec::new(),
+                trust: TrustBasis::Identity,
+                trusted: revocation.is_none(),
+                distrust: revocation.map(|fact| Distrust::Revoked {
+                    since: fact.since,
+                    by: RevocationSigner::Itself,
+                }),
+            });
+        }
+        views
+    }
+
+    fn voucher_names(&self, by: &[AuthorKey]) -> Vec<String> {
+        by.iter()
+            .map(|voucher| {
+                if *voucher == self.me {
+                    "this node".to_owned()
+                } else {
+                    self.member_name(voucher)
+                }
             })
             .collect()
+    }
+
+    fn trust_basis(&self, why: &Why) -> TrustBasis {
+        match why {
+            Why::Admin => TrustBasis::AddedByAdmin,
+            Why::Certified {
+                identity,
+                valid_until,
+                ..
+            } => TrustBasis::Certified {
+                identity: self.member_name(identity),
+                until: *valid_until,
+            },
+            Why::Vouched { by } => TrustBasis::Vouched {
+                by: self.voucher_names(by),
+                threshold: self.identity.config.vouch_threshold,
+            },
+        }
+    }
+
+    fn distrust(&self, key: &AuthorKey, standing: Standing) -> Option<Distrust> {
+        match standing {
+            Standing::Trusted => None,
+            Standing::Revoked(fact) => Some(Distrust::Revoked {
+                since: fact.since,
+                by: if fact.signer == *key {
+                    RevocationSigner::Itself
+                } else {
+                    RevocationSigner::Identity {
+                        name: self.member_name(&fact.signer),
+                    }
+                },
+            }),
+            Standing::IdentityRevoked {
+                identity,
+                revocation,
+            } => Some(Distrust::IdentityRevoked {
+                identity: self.member_name(&identity),
+                since: revocation.since,
+            }),
+            Standing::Forked { detected_at } => Some(Distrust::Compromised {
+                detected_at,
+                from_seq: self.compromised.get(key).map_or(0, |state| state.from_seq),
+            }),
+            Standing::CertificateEnded { at } => Some(Distrust::CertificateEnded { at }),
+        }
     }
 
     fn status_view(&self, now: u64, alerts: usize, offers: usize) -> StatusView {

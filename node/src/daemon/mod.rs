@@ -12,6 +12,7 @@ mod control_server;
 mod metrics;
 mod snapshot;
 pub mod status_page;
+mod trust_log;
 mod views;
 mod writer;
 
