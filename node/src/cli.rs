@@ -24,6 +24,9 @@ use crate::daemon::status_page::{format_time, words};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
 
+mod trust_text;
+pub use trust_text::{distrust_text, key_state_text, member_canary_text, trust_text};
+
 #[derive(Parser)]
 #[command(
     name = "solidarity",
@@ -635,11 +638,10 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
                 } else {
                     println!("{:<20} {:<64} TRUSTED BECAUSE", "NAME", "KEY");
                     for member in &members {
-                        let why = if member.vouched_by.is_empty() {
-                            "added by admin".to_owned()
-                        } else {
-                            format!("vouched by {}", member.vouched_by.join(", "))
-                        };
+                        let mut why = trust_text(&member.trust);
+                        if !member.trusted {
+                            why = format!("NOT TRUSTED: {} ({why})", key_state_text(member));
+                        }
                         println!("{:<20} {} {why}", member.name, member.key);
                     }
                 }
@@ -652,8 +654,14 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
             } else {
                 println!("{:<20} {:<64} TRUSTED BECAUSE", "NAME", "KEY");
                 for member in &file.members {
-                    println!("{:<20} {} added by admin", member.name, member.key);
+                    let why = if member.identity {
+                        trust_text(&solidarity_control::TrustBasis::Identity)
+                    } else {
+                        trust_text(&solidarity_control::TrustBasis::AddedByAdmin)
+                    };
+                    println!("{:<20} {} {why}", member.name, member.key);
                 }
+                println!("(the daemon is not running: keys trusted by certificate or vouching, and revocations, show while it runs)");
             }
             false
         }
@@ -753,19 +761,44 @@ fn endorse(
     print_id(id, json)
 }
 
-/// "confirmed (2/2)" or "unconfirmed (1/2)" for alerts that need corroboration.
+/// Corroboration by other collectives, apart from the author's own status: "1 of 2
+/// collectives" or "confirmed by 2 of 2 collectives" (with disputes, if any), for alerts
+/// that need it.
 pub fn corroboration_text(view: &AlertView) -> Option<String> {
     let corroboration = &view.corroboration;
     let required = corroboration.required?;
-    Some(format!(
-        "{} ({}/{required})",
-        if corroboration.confirmed {
-            "confirmed"
-        } else {
-            "unconfirmed"
-        },
-        corroboration.collectives
-    ))
+    let collectives = if required == 1 {
+        "collective"
+    } else {
+        "collectives"
+    };
+    let mut text = if corroboration.confirmed {
+        format!(
+            "confirmed by {} of {required} {collectives}",
+            corroboration.collectives
+        )
+    } else {
+        format!("{} of {required} {collectives}", corroboration.collectives)
+    };
+    if !corroboration.disputed_by.is_empty() {
+        text.push_str(&format!(
+            ", disputed by {}",
+            corroboration.disputed_by.len()
+        ));
+    }
+    Some(text)
+}
+
+/// The author's own status of an alert: "open", "confirmed by author", "resolved by
+/// author" …; "SUSPECT" when its key was revoked or forked before it was signed.
+pub fn author_state_text(view: &AlertView) -> String {
+    if view.suspect {
+        return "SUSPECT".to_owned();
+    }
+    match view.status {
+        AlertStatus::Open => "open".to_owned(),
+        other => format!("{} by author", words(&other)),
+    }
 }
 
 fn print_id(id: MessageId, json: bool) -> anyhow::Result<()> {
@@ -783,23 +816,17 @@ fn print_alerts(alerts: &[AlertView], names: &Names) {
         return;
     }
     println!(
-        "{:<8}  {:<8}  {:<14}  {:<18}  {:<20}  {:<14}  SUBJECT: SUMMARY",
-        "ID", "SEVERITY", "KIND", "STATE", "RAISED", "BY"
+        "{:<8}  {:<8}  {:<14}  {:<22}  {:<32}  {:<20}  {:<14}  SUBJECT: SUMMARY",
+        "ID", "SEVERITY", "KIND", "STATE", "CORROBORATION", "RAISED", "BY"
     );
     for view in alerts {
         println!(
-            "{:<8}  {:<8}  {:<14}  {:<18}  {:<20}  {:<14}  {}: {}",
+            "{:<8}  {:<8}  {:<14}  {:<22}  {:<32}  {:<20}  {:<14}  {}: {}",
             view.id.short(),
             words(&view.alert.severity),
             words(&view.alert.category),
-            if view.suspect {
-                "SUSPECT".to_owned()
-            } else {
-                match corroboration_text(view) {
-                    Some(corroboration) => format!("{}, {corroboration}", words(&view.status)),
-                    None => words(&view.status),
-                }
-            },
+            author_state_text(view),
+            corroboration_text(view).unwrap_or_else(|| "-".to_owned()),
             format_time(view.created_at),
             names.of(&view.author),
             view.alert.subject,
@@ -1002,15 +1029,37 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
             );
             Ok(())
         }
-        KeyCommand::Publish { cert } | KeyCommand::Revoke { cert } => {
-            let text = std::fs::read_to_string(&cert)
-                .with_context(|| format!("cannot read {}", cert.display()))?;
-            let envelope = hex::decode(text.trim())
-                .with_context(|| format!("{} does not hold a hex certificate", cert.display()))?;
-            let id = Client::new(data_dir).sign(&Request::PublishStatement { envelope })?;
-            print_id(id, json)
-        }
+        KeyCommand::Publish { cert } => publish_statement_file(data_dir, &cert, false, json),
+        KeyCommand::Revoke { cert } => publish_statement_file(data_dir, &cert, true, json),
     }
+}
+
+/// `key publish` and `key revoke`: decodes the file here, refuses what it is not (a
+/// revocation for `key revoke`; a revocation or certificate for `key publish`) before
+/// anything reaches the daemon, and says what was published.
+fn publish_statement_file(
+    data_dir: &Path,
+    cert: &Path,
+    revocation_only: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let statement = trust_text::read_statement_file(cert)?;
+    if revocation_only {
+        statement.revocation(cert)?;
+    }
+    let names = Names::load(data_dir);
+    let what = statement
+        .describe(|key| names.of(key))
+        .with_context(|| format!("{} was not published", cert.display()))?;
+    let id = Client::new(data_dir).sign(&Request::PublishStatement {
+        envelope: statement.envelope,
+    })?;
+    if json {
+        return print_json(&serde_json::json!({ "id": id, "published": what }));
+    }
+    println!("published {what}");
+    println!("{id}");
+    Ok(())
 }
 
 /// Signs a statement (seq 0) and writes its envelope as hex to a new 0600 file.
@@ -1166,16 +1215,12 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
                 .last_message_at
                 .map(format_time)
                 .unwrap_or_else(|| "never".into()),
-            canary_text(member.canary.as_ref()),
+            member_canary_text(&member),
             member.certified_until.map_or_else(
                 || "-".to_owned(),
                 |until| format!("until {}", format_time(until))
             ),
-            match (member.revoked_since, member.compromised_at) {
-                (Some(since), _) => format!("REVOKED (suspect since {})", format_time(since)),
-                (None, Some(at)) => format!("COMPROMISED since {}", format_time(at)),
-                (None, None) => "ok".to_owned(),
-            }
+            format!("{} ({})", key_state_text(&member), trust_text(&member.trust))
         );
     }
     Ok(())

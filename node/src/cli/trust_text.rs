@@ -1,0 +1,201 @@
+//! How the CLI words trust: why a member is trusted, why it no longer is, and what a
+//! statement file (a revocation or a certificate made elsewhere) says, read locally before
+//! anything is sent to the daemon.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use solidarity_control::{Distrust, MemberView, RevocationSigner, TrustBasis};
+use solidarity_proto::payload::{self, NodeCert, Revocation};
+use solidarity_proto::{AuthorKey, Body, Envelope, Payload};
+
+use crate::daemon::status_page::format_time;
+
+/// Why a member is (or was) trusted: "added by admin", "certified by identity X until
+/// DATE", "vouched by a, b (2 of 2)", "identity key (certifies node keys)".
+pub fn trust_text(basis: &TrustBasis) -> String {
+    match basis {
+        TrustBasis::AddedByAdmin => "added by admin".to_owned(),
+        TrustBasis::Certified { identity, until } => {
+            format!("certified by identity {identity} until {}", format_time(*until))
+        }
+        TrustBasis::Vouched { by, threshold } => {
+            format!("vouched by {} ({} of {threshold})", by.join(", "), by.len())
+        }
+        TrustBasis::Identity => "identity key (certifies node keys)".to_owned(),
+    }
+}
+
+/// Why a listed key is no longer trusted.
+pub fn distrust_text(distrust: &Distrust) -> String {
+    match distrust {
+        Distrust::Revoked { since, by } => format!(
+            "REVOKED since {} by {}",
+            format_time(*since),
+            match by {
+                RevocationSigner::Itself => "the key itself".to_owned(),
+                RevocationSigner::Identity { name } => format!("identity {name}"),
+            }
+        ),
+        Distrust::IdentityRevoked { identity, since } => format!(
+            "REVOKED since {}: identity {identity} is revoked",
+            format_time(*since)
+        ),
+        Distrust::Compromised {
+            detected_at,
+            from_seq,
+        } => format!(
+            "COMPROMISED: fork detected {} (suspect from seq {from_seq})",
+            format_time(*detected_at)
+        ),
+        Distrust::CertificateEnded { at } => format!("certificate ended {}", format_time(*at)),
+    }
+}
+
+/// "trusted" or why not.
+pub fn key_state_text(member: &MemberView) -> String {
+    match (&member.distrust, member.trusted) {
+        (Some(distrust), _) => distrust_text(distrust),
+        (None, true) => "trusted".to_owned(),
+        (None, false) => "NOT TRUSTED".to_owned(),
+    }
+}
+
+/// A member's canary, never "ok" for a key out of trust.
+pub fn member_canary_text(member: &MemberView) -> String {
+    match (&member.trust, &member.distrust) {
+        (TrustBasis::Identity, _) => "- (identity key)".to_owned(),
+        (_, Some(Distrust::Revoked { .. } | Distrust::IdentityRevoked { .. })) => {
+            "- (key revoked)".to_owned()
+        }
+        (_, Some(Distrust::Compromised { .. })) => "- (key compromised)".to_owned(),
+        (_, Some(Distrust::CertificateEnded { .. })) => "- (certificate ended)".to_owned(),
+        (_, None) if !member.trusted => "- (not trusted)".to_owned(),
+        (_, None) => super::canary_text(member.canary.as_ref()),
+    }
+}
+
+/// A statement file, decoded.
+pub struct StatementFile {
+    /// The envelope bytes, as the daemon takes them.
+    pub envelope: Vec<u8>,
+    /// Its signer.
+    pub signer: AuthorKey,
+    /// Its payload.
+    pub payload: Payload,
+    /// Its body.
+    pub body: Body,
+}
+
+/// Reads and decodes a statement file; the error names what the file is when it is not a
+/// signed message.
+pub fn read_statement_file(path: &Path) -> anyhow::Result<StatementFile> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {shown}"))?;
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        bail!("{shown} is not a statement file: it is binary, not one line of hex");
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        bail!("{shown} is not a statement file: it is empty");
+    }
+    let Ok(envelope) = hex::decode(text) else {
+        bail!("{shown} is not a statement file: it is not hex (a statement file holds one line of hex)");
+    };
+    let Ok(parsed) = Envelope::decode(&envelope) else {
+        bail!("{shown} is not a statement file: its hex is not a signed solidarity envelope");
+    };
+    if !parsed.verify() {
+        bail!("{shown} is not a valid statement: its signature does not verify");
+    }
+    let Ok(payload) = Payload::decode(&parsed.payload) else {
+        bail!("{shown} is not a valid statement: its signed payload does not decode");
+    };
+    let Ok(body) = Body::decode(&payload.kind, &payload.body) else {
+        bail!(
+            "{shown} is not a valid statement: its {} body does not decode",
+            kind_name(&payload.kind)
+        );
+    };
+    Ok(StatementFile {
+        envelope,
+        signer: parsed.signer,
+        payload,
+        body,
+    })
+}
+
+/// What a message kind is, in words.
+fn kind_name(kind: &str) -> String {
+    match kind {
+        payload::KIND_ALERT => "an alert".to_owned(),
+        payload::KIND_ALERT_UPDATE => "an alert update".to_owned(),
+        payload::KIND_MIRROR_OFFER => "a mirror offer".to_owned(),
+        payload::KIND_MIRROR_WITHDRAW => "a mirror offer withdrawal".to_owned(),
+        payload::KIND_CANARY => "a canary".to_owned(),
+        payload::KIND_ENDORSEMENT => "an endorsement".to_owned(),
+        payload::KIND_VOUCH => "a vouch".to_owned(),
+        payload::KIND_REVOCATION => "a revocation".to_owned(),
+        payload::KIND_NODE_CERT => "a node certificate".to_owned(),
+        other => format!("a message of unknown kind {other:?}"),
+    }
+}
+
+impl StatementFile {
+    /// The revocation it holds, or an error naming what the file is instead.
+    pub fn revocation(&self, path: &Path) -> anyhow::Result<&Revocation> {
+        match &self.body {
+            Body::Revocation(revocation) => Ok(revocation),
+            Body::NodeCert(_) => bail!(
+                "{} is a node certificate, not a revocation; nothing was sent (publish a certificate with `solidarity key publish --cert FILE`)",
+                path.display()
+            ),
+            _ => bail!(
+                "{} is {}, not a revocation; nothing was sent",
+                path.display(),
+                kind_name(&self.payload.kind)
+            ),
+        }
+    }
+
+    /// What it says, in one line, naming keys by `name`.
+    pub fn describe(&self, name: impl Fn(&AuthorKey) -> String) -> anyhow::Result<String> {
+        match &self.body {
+            Body::Revocation(revocation) => {
+                let revoked = revocation.key.unwrap_or(self.signer);
+                let signer = if revoked == self.signer {
+                    "the key itself".to_owned()
+                } else {
+                    format!("identity {}", name(&self.signer))
+                };
+                let since = revocation
+                    .compromised_since
+                    .unwrap_or(self.payload.created_at);
+                Ok(format!(
+                    "revocation of {} ({}) signed by {signer}, suspect since {}: {}",
+                    name(&revoked),
+                    revoked.short(),
+                    format_time(since),
+                    revocation.reason
+                ))
+            }
+            Body::NodeCert(NodeCert {
+                node_key,
+                valid_from,
+                valid_until,
+                ..
+            }) => Ok(format!(
+                "certificate of {} ({}) by identity {}, valid from {} until {}",
+                name(node_key),
+                node_key.short(),
+                name(&self.signer),
+                format_time(*valid_from),
+                format_time(*valid_until)
+            )),
+            _ => bail!(
+                "this file is {}, not a revocation or a certificate; nothing was sent",
+                kind_name(&self.payload.kind)
+            ),
+        }
+    }
+}
