@@ -661,7 +661,9 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
                     };
                     println!("{:<20} {} {why}", member.name, member.key);
                 }
-                println!("(the daemon is not running: keys trusted by certificate or vouching, and revocations, show while it runs)");
+                println!(
+                    "(the daemon is not running: keys trusted by certificate or vouching, and revocations, show while it runs)"
+                );
             }
             false
         }
@@ -1048,8 +1050,15 @@ fn publish_statement_file(
         statement.revocation(cert)?;
     }
     let names = Names::load(data_dir);
+    // The daemon knows also the keys trusted by certificate or vouching.
+    let listed = Client::new(data_dir).peers().unwrap_or_default();
     let what = statement
-        .describe(|key| names.of(key))
+        .describe(|key| {
+            listed
+                .iter()
+                .find(|member| member.key == *key)
+                .map_or_else(|| names.of(key), |member| member.name.clone())
+        })
         .with_context(|| format!("{} was not published", cert.display()))?;
     let id = Client::new(data_dir).sign(&Request::PublishStatement {
         envelope: statement.envelope,
@@ -1220,7 +1229,11 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
                 || "-".to_owned(),
                 |until| format!("until {}", format_time(until))
             ),
-            format!("{} ({})", key_state_text(&member), trust_text(&member.trust))
+            format!(
+                "{} ({})",
+                key_state_text(&member),
+                trust_text(&member.trust)
+            )
         );
     }
     Ok(())

@@ -442,7 +442,10 @@ mod tests {
         };
         let vouches = [vouch(0), vouch(admin)];
         let forked: BTreeMap<_, _> = [(AuthorKey([admin; 32]), 60)].into();
-        let revocations = [revoke(identity, certified, 10), revoke(vouched, vouched, 15)];
+        let revocations = [
+            revoke(identity, certified, 10),
+            revoke(vouched, vouched, 15),
+        ];
         let inputs = TrustInputs {
             me: &me,
             admin_keys: &admin_keys,
@@ -455,7 +458,11 @@ mod tests {
             now_ms: 100,
         };
         let listed = listed(inputs);
-        let standing = |key: u8| listed.get(&AuthorKey([key; 32])).map(|entry| entry.standing);
+        let standing = |key: u8| {
+            listed
+                .get(&AuthorKey([key; 32]))
+                .map(|entry| entry.standing)
+        };
         assert_eq!(standing(admin), Some(Standing::Forked { detected_at: 60 }));
         assert_eq!(
             standing(certified),

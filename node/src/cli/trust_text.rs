@@ -17,7 +17,10 @@ pub fn trust_text(basis: &TrustBasis) -> String {
     match basis {
         TrustBasis::AddedByAdmin => "added by admin".to_owned(),
         TrustBasis::Certified { identity, until } => {
-            format!("certified by identity {identity} until {}", format_time(*until))
+            format!(
+                "certified by identity {identity} until {}",
+                format_time(*until)
+            )
         }
         TrustBasis::Vouched { by, threshold } => {
             format!("vouched by {} ({} of {threshold})", by.join(", "), by.len())
@@ -100,7 +103,9 @@ pub fn read_statement_file(path: &Path) -> anyhow::Result<StatementFile> {
         bail!("{shown} is not a statement file: it is empty");
     }
     let Ok(envelope) = hex::decode(text) else {
-        bail!("{shown} is not a statement file: it is not hex (a statement file holds one line of hex)");
+        bail!(
+            "{shown} is not a statement file: it is not hex (a statement file holds one line of hex)"
+        );
     };
     let Ok(parsed) = Envelope::decode(&envelope) else {
         bail!("{shown} is not a statement file: its hex is not a signed solidarity envelope");
@@ -158,8 +163,17 @@ impl StatementFile {
         }
     }
 
-    /// What it says, in one line, naming keys by `name`.
+    /// What it says, in one line, naming keys by `name` (which answers the short key for
+    /// a key it does not know).
     pub fn describe(&self, name: impl Fn(&AuthorKey) -> String) -> anyhow::Result<String> {
+        let key_text = |key: &AuthorKey| {
+            let named = name(key);
+            if named == key.short() {
+                format!("key {named}")
+            } else {
+                format!("{named} ({})", key.short())
+            }
+        };
         match &self.body {
             Body::Revocation(revocation) => {
                 let revoked = revocation.key.unwrap_or(self.signer);
@@ -172,9 +186,8 @@ impl StatementFile {
                     .compromised_since
                     .unwrap_or(self.payload.created_at);
                 Ok(format!(
-                    "revocation of {} ({}) signed by {signer}, suspect since {}: {}",
-                    name(&revoked),
-                    revoked.short(),
+                    "revocation of {} signed by {signer}, suspect since {}: {}",
+                    key_text(&revoked),
                     format_time(since),
                     revocation.reason
                 ))
@@ -185,9 +198,8 @@ impl StatementFile {
                 valid_until,
                 ..
             }) => Ok(format!(
-                "certificate of {} ({}) by identity {}, valid from {} until {}",
-                name(node_key),
-                node_key.short(),
+                "certificate of {} by identity {}, valid from {} until {}",
+                key_text(node_key),
                 name(&self.signer),
                 format_time(*valid_from),
                 format_time(*valid_until)

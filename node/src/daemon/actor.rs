@@ -21,8 +21,8 @@ use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
 use solidarity_control::{
-    CanaryState, CanaryView, Distrust, MemberView, Request, Response, RevocationSigner,
-    StatusView, TrustBasis,
+    CanaryState, CanaryView, Distrust, MemberView, Request, Response, RevocationSigner, StatusView,
+    TrustBasis,
 };
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
 use solidarity_proto::payload::MirrorWithdraw;
@@ -560,7 +560,11 @@ impl NodeActor {
             match state.standing {
                 Standing::Trusted | Standing::Forked { .. } => {}
                 Standing::Revoked(fact) => {
-                    trust_log::key_revoked(&named, &self.signer_text(key, &fact.signer), fact.since);
+                    trust_log::key_revoked(
+                        &named,
+                        &self.signer_text(key, &fact.signer),
+                        fact.since,
+                    );
                 }
                 Standing::IdentityRevoked {
                     identity,
@@ -1209,7 +1213,10 @@ impl NodeActor {
             return (member.name.clone(), member.collective.clone());
         }
         if let Some(entry) = self.members_file.members.iter().find(|m| m.key == *key) {
-            let collective = entry.collective.clone().unwrap_or_else(|| entry.name.clone());
+            let collective = entry
+                .collective
+                .clone()
+                .unwrap_or_else(|| entry.name.clone());
             return (entry.name.clone(), collective);
         }
         if *key == self.me {
@@ -1236,7 +1243,11 @@ impl NodeActor {
             return;
         };
         if *revoked == self.me {
-            trust_log::own_key_revoked(revoked, &self.signer_text(revoked, &fact.signer), fact.since);
+            trust_log::own_key_revoked(
+                revoked,
+                &self.signer_text(revoked, &fact.signer),
+                fact.since,
+            );
         } else if self.identities().contains(revoked) {
             let (name, collective) = self.name_and_collective(revoked);
             let certified = self
@@ -1973,9 +1984,9 @@ impl NodeActor {
                 revoked_since: match member.standing {
                     Standing::Revoked(fact) => Some(fact.since),
                     Standing::IdentityRevoked { revocation, .. } => Some(revocation.since),
-                    Standing::Trusted | Standing::Forked { .. } | Standing::CertificateEnded { .. } => {
-                        self.revoked_since(key)
-                    }
+                    Standing::Trusted
+                    | Standing::Forked { .. }
+                    | Standing::CertificateEnded { .. } => self.revoked_since(key),
                 },
                 certified_until: match &member.why {
                     Why::Certified { valid_until, .. } => Some(*valid_until),
@@ -2004,7 +2015,10 @@ impl NodeActor {
             );
             views.push(MemberView {
                 name: entry.name.clone(),
-                collective: entry.collective.clone().unwrap_or_else(|| entry.name.clone()),
+                collective: entry
+                    .collective
+                    .clone()
+                    .unwrap_or_else(|| entry.name.clone()),
                 key: entry.key,
                 connected: false,
                 last_message_at: self.last_message_at.get(&entry.key).copied(),
@@ -2024,8 +2038,10 @@ impl NodeActor {
         views
     }
 
+    /// The vouchers' names, sorted.
     fn voucher_names(&self, by: &[AuthorKey]) -> Vec<String> {
-        by.iter()
+        let mut names: Vec<String> = by
+            .iter()
             .map(|voucher| {
                 if *voucher == self.me {
                     "this node".to_owned()
@@ -2033,7 +2049,9 @@ impl NodeActor {
                     self.member_name(voucher)
                 }
             })
-            .collect()
+            .collect();
+        names.sort();
+        names
     }
 
     fn trust_basis(&self, why: &Why) -> TrustBasis {
