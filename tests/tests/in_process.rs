@@ -308,6 +308,22 @@ async fn a_key_used_by_two_parties_is_detected_everywhere_and_no_longer_trusted(
     })
     .await;
     eprintln!("fork detected by the returning node after {took:?}");
+    // Out of trust, the key stays listed with the reason and from which seq it is suspect.
+    let listed = nodes[0]
+        .peers()
+        .await
+        .into_iter()
+        .find(|peer| peer.key == victim)
+        .expect("the forked key stays listed");
+    assert!(!listed.trusted, "a forked key is not trusted");
+    assert!(
+        matches!(
+            listed.distrust,
+            Some(solidarity_control::Distrust::Compromised { from_seq: 1, .. })
+        ),
+        "{:?}",
+        listed.distrust
+    );
 
     // The compromised key is no longer trusted: what either holder signs now is taken
     // nowhere, and nothing signed at the fork is shown as trustworthy.
@@ -529,8 +545,13 @@ async fn a_seizure_is_confirmed_by_two_collectives_not_two_keys_of_one() {
     }
 }
 
+/// Trusted now (keys out of trust after a revocation, a fork or a certificate's end stay
+/// listed, untrusted).
 async fn trusts(node: &TestNode, key: solidarity_proto::AuthorKey) -> bool {
-    node.peers().await.iter().any(|peer| peer.key == key)
+    node.peers()
+        .await
+        .iter()
+        .any(|peer| peer.key == key && peer.trusted)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
