@@ -1216,7 +1216,7 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     );
     for member in members {
         println!(
-            "{:<20}  {:<8}  {:<9}  {:<20}  {:<28}  {:<24}  {}",
+            "{:<20}  {:<8}  {:<9}  {:<20}  {:<28}  {:<24}  {} ({})",
             member.name,
             member.key.short(),
             if member.connected { "yes" } else { "no" },
@@ -1229,11 +1229,8 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
                 || "-".to_owned(),
                 |until| format!("until {}", format_time(until))
             ),
-            format!(
-                "{} ({})",
-                key_state_text(&member),
-                trust_text(&member.trust)
-            )
+            key_state_text(&member),
+            trust_text(&member.trust)
         );
     }
     Ok(())
@@ -1286,5 +1283,104 @@ mod tests {
             Ok(AlertStatus::Confirmed)
         );
         assert!(parse_wire::<Severity>("apocalyptic").is_err());
+    }
+
+    fn seizure_view(status: AlertStatus, collectives: usize, confirmed: bool) -> AlertView {
+        let alert = Alert {
+            category: AlertCategory::Seizure,
+            legal_type: None,
+            severity: Severity::Critical,
+            subject: "a.example".into(),
+            summary: "rack taken".into(),
+            details: None,
+            jurisdictions: vec![],
+            authority: None,
+            legal_basis: None,
+            event_date: None,
+            seized: None,
+            services: vec![],
+            domains: vec![],
+            upstream: None,
+            references: vec![],
+        };
+        let mut view = solidarity_proto::state::derive_alert(
+            solidarity_proto::state::Stored {
+                id: MessageId([1; 32]),
+                author: AuthorKey([2; 32]),
+                seq: 1,
+                created_at: 0,
+                expires_at: None,
+                body: alert,
+            },
+            Vec::new(),
+        );
+        view.status = status;
+        view.corroboration.collectives = collectives;
+        view.corroboration.required = Some(2);
+        view.corroboration.confirmed = confirmed;
+        view
+    }
+
+    #[test]
+    fn the_authors_status_and_corroboration_are_worded_apart() {
+        let view = seizure_view(AlertStatus::Confirmed, 1, false);
+        assert_eq!(author_state_text(&view), "confirmed by author");
+        assert_eq!(
+            corroboration_text(&view).as_deref(),
+            Some("1 of 2 collectives")
+        );
+        let view = seizure_view(AlertStatus::Open, 2, true);
+        assert_eq!(author_state_text(&view), "open");
+        assert_eq!(
+            corroboration_text(&view).as_deref(),
+            Some("confirmed by 2 of 2 collectives")
+        );
+        let mut view = seizure_view(AlertStatus::Resolved, 0, false);
+        view.corroboration.required = None;
+        assert_eq!(author_state_text(&view), "resolved by author");
+        assert_eq!(corroboration_text(&view), None);
+        view.suspect = true;
+        assert_eq!(author_state_text(&view), "SUSPECT");
+    }
+
+    #[test]
+    fn trust_paths_and_their_ends_are_worded_truly() {
+        use solidarity_control::{Distrust, RevocationSigner, TrustBasis};
+        let at = 1_795_845_600_000;
+        assert_eq!(
+            trust_text(&TrustBasis::Vouched {
+                by: vec!["a".into(), "b".into()],
+                threshold: 2
+            }),
+            "vouched by a, b (2 of 2)"
+        );
+        assert_eq!(
+            trust_text(&TrustBasis::Certified {
+                identity: "riseup".into(),
+                until: at
+            }),
+            "certified by identity riseup until 2026-11-28T06:00:00Z"
+        );
+        assert_eq!(
+            distrust_text(&Distrust::Revoked {
+                since: at,
+                by: RevocationSigner::Itself
+            }),
+            "REVOKED since 2026-11-28T06:00:00Z by the key itself"
+        );
+        assert_eq!(
+            distrust_text(&Distrust::IdentityRevoked {
+                identity: "riseup".into(),
+                since: at
+            }),
+            "REVOKED since 2026-11-28T06:00:00Z: identity riseup is revoked"
+        );
+        assert_eq!(
+            distrust_text(&Distrust::Compromised {
+                detected_at: at,
+                from_seq: 4
+            }),
+            "COMPROMISED: fork detected 2026-11-28T06:00:00Z (suspect from seq 4)"
+        );
     }
 }
