@@ -301,7 +301,7 @@ fn keys_certified_by_an_identity_stay_listed_when_revoked_or_when_the_certificat
     assert_eq!(revoked_lines.len(), 1, "logged once: {log}");
     for part in [
         &seized[..8],
-        "collective of collective is revoked",
+        &format!("collective ({}) is revoked", &seized[..8]),
         "signed by identity collective",
         &format!("since {SUSPECT_SINCE} are suspect"),
     ] {
@@ -338,6 +338,103 @@ fn keys_certified_by_an_identity_stay_listed_when_revoked_or_when_the_certificat
         !revoked_lines[0].contains(&identity_key[..8]),
         "the identity key is not named as revoked"
     );
+
+    // The identity itself is revoked (the collective lost it): it is listed as revoked,
+    // and the keys it certified go with it, visibly.
+    let identity_revocation = offline.join("identity.revocation");
+    cli_ok(
+        &observer,
+        &[
+            "key",
+            "revocation-cert",
+            "--identity",
+            identity_file.to_str().expect("utf-8"),
+            "--federation",
+            "trust",
+            "--out",
+            identity_revocation.to_str().expect("utf-8"),
+            "--passphrase-file",
+            pass,
+        ],
+    );
+    let published = cli_ok(
+        &observer,
+        &[
+            "key",
+            "revoke",
+            "--cert",
+            identity_revocation.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        published.contains("published revocation of collective")
+            && published.contains("signed by the key itself"),
+        "{published}"
+    );
+    wait_for("the identity listed as revoked", || {
+        peer(&observer, &identity_key).is_some_and(|member| !member.trusted)
+    });
+    let identity_entry = peer(&observer, &identity_key).expect("identity listed");
+    assert_eq!(identity_entry.trust, TrustBasis::Identity);
+    assert!(matches!(
+        identity_entry.distrust,
+        Some(Distrust::Revoked {
+            by: RevocationSigner::Itself,
+            ..
+        })
+    ));
+    let member = peer(&observer, &lapsing).expect("still listed");
+    assert!(
+        matches!(&member.distrust, Some(Distrust::IdentityRevoked { identity, .. }) if identity == "collective"),
+        "{:?}",
+        member.distrust
+    );
+    let list = cli_ok(&observer, &["member", "list"]);
+    assert!(
+        line_with(
+            &list,
+            &[
+                &identity_key,
+                "NOT TRUSTED: REVOKED since",
+                "by the key itself"
+            ]
+        )
+        .is_some(),
+        "{list}"
+    );
+    assert!(
+        line_with(
+            &list,
+            &[
+                &lapsing,
+                "NOT TRUSTED: REVOKED since",
+                "identity collective is revoked"
+            ]
+        )
+        .is_some(),
+        "{list}"
+    );
+    wait_for("the identity's revocation logged", || {
+        let log = node.log_text();
+        line_with(&log, &["IDENTITY REVOKED", "identity collective"]).is_some()
+            && line_with(
+                &log,
+                &[
+                    "KEY REVOKED",
+                    &lapsing[..8],
+                    "through identity collective, which is revoked",
+                ],
+            )
+            .is_some()
+    });
+    eprintln!("the daemon's trust journal:");
+    for line in node.log_text().lines().filter(|line| {
+        ["REVOKED", "certificate of", "COMPROMISE"]
+            .iter()
+            .any(|word| line.contains(word))
+    }) {
+        eprintln!("  {line}");
+    }
 
     // Restarted, the node lists the same and does not log the revocation again.
     assert!(node.terminate(), "clean exit");
@@ -452,7 +549,7 @@ fn a_vouched_key_revoked_by_itself_stays_listed_and_alert_states_keep_author_and
             &[
                 "KEY REVOKED",
                 &key_n[..8],
-                "newcomer of newcomer",
+                &format!("newcomer ({}) is revoked", &key_n[..8]),
                 "signed by the key itself",
                 SUSPECT_SINCE,
             ],

@@ -28,6 +28,17 @@ pub struct Named<'a> {
     pub collective: &'a str,
 }
 
+impl Named<'_> {
+    /// "riseup" when the member is named after its collective, else "mail of riseup".
+    fn who(&self) -> String {
+        if self.name == self.collective {
+            self.name.to_owned()
+        } else {
+            format!("{} of {}", self.name, self.collective)
+        }
+    }
+}
+
 /// A trusted key was revoked by its own revocation or its identity's.
 pub fn key_revoked(member: &Named<'_>, signer: &str, since: u64) {
     tracing::warn!(
@@ -36,9 +47,9 @@ pub fn key_revoked(member: &Named<'_>, signer: &str, since: u64) {
         collective = %member.collective,
         signed_by = %signer,
         suspect_since = %date(since),
-        "KEY REVOKED: {} of {} is revoked (signed by {signer}); its messages since {} are suspect and no longer accepted",
-        member.name,
-        member.collective,
+        "KEY REVOKED: {} ({}) is revoked (signed by {signer}); its messages since {} are suspect and no longer accepted",
+        member.who(),
+        member.key.short(),
         date(since)
     );
 }
@@ -51,9 +62,9 @@ pub fn identity_revoked_for(member: &Named<'_>, identity: &str, since: u64) {
         collective = %member.collective,
         identity = %identity,
         suspect_since = %date(since),
-        "KEY REVOKED: {} of {} was trusted through identity {identity}, which is revoked; its messages since {} are suspect",
-        member.name,
-        member.collective,
+        "KEY REVOKED: {} ({}) was trusted through identity {identity}, which is revoked; its messages since {} are suspect",
+        member.who(),
+        member.key.short(),
         date(since)
     );
 }
@@ -66,9 +77,9 @@ pub fn identity_revoked(identity: &Named<'_>, since: u64, certified: usize) {
         collective = %identity.collective,
         suspect_since = %date(since),
         certified_keys = certified,
-        "IDENTITY REVOKED: identity {} of {} revoked itself; its statements since {} are suspect and the {certified} node key(s) it certified are no longer trusted",
-        identity.name,
-        identity.collective,
+        "IDENTITY REVOKED: identity {} ({}) revoked itself; its statements since {} are suspect and the {certified} node key(s) it certified are no longer trusted",
+        identity.who(),
+        identity.key.short(),
         date(since)
     );
 }
@@ -89,7 +100,7 @@ pub fn fork_detected(member: &Named<'_>, own: bool, detected_at: u64, from_seq: 
     let who = if own {
         "THIS NODE'S OWN KEY".to_owned()
     } else {
-        format!("{} of {}", member.name, member.collective)
+        member.who()
     };
     tracing::warn!(
         key = %member.key.short(),
@@ -97,7 +108,8 @@ pub fn fork_detected(member: &Named<'_>, own: bool, detected_at: u64, from_seq: 
         collective = %member.collective,
         detected_at = %date(detected_at),
         suspect_from_seq = from_seq,
-        "KEY COMPROMISE: {who} signed two conflicting messages (detected {}); its messages from seq {from_seq} on are suspect and no longer accepted",
+        "KEY COMPROMISE: {who} ({}) signed two conflicting messages (detected {}); its messages from seq {from_seq} on are suspect and no longer accepted",
+        member.key.short(),
         date(detected_at)
     );
 }
@@ -111,7 +123,7 @@ pub fn certificate_ended(member: &Named<'_>, identity: &str, at: u64) {
         identity = %identity,
         ended = %date(at),
         "certificate of {} ({}) by identity {identity} ended {}; no longer trusted",
-        member.name,
+        member.who(),
         member.key.short(),
         date(at)
     );
@@ -126,7 +138,7 @@ pub fn certificate_ending(member: &Named<'_>, identity: &str, at: u64) {
         identity = %identity,
         ends = %date(at),
         "certificate of {} ({}) by identity {identity} ends {}; ask its collective for a renewal",
-        member.name,
+        member.who(),
         member.key.short(),
         date(at)
     );
