@@ -1373,7 +1373,7 @@ mod tests {
                 identity: "riseup".into(),
                 since: at
             }),
-            "REVOKED since 2026-11-28T06:00:00Z: identity riseup is revoked"
+            "identity riseup REVOKED since 2026-11-28T06:00:00Z; its certificates no longer count"
         );
         assert_eq!(
             distrust_text(&Distrust::Compromised {

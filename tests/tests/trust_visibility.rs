@@ -407,8 +407,8 @@ fn keys_certified_by_an_identity_stay_listed_when_revoked_or_when_the_certificat
             &list,
             &[
                 &lapsing,
-                "NOT TRUSTED: REVOKED since",
-                "identity collective is revoked"
+                "NOT TRUSTED: identity collective REVOKED since",
+                "its certificates no longer count"
             ]
         )
         .is_some(),
@@ -416,20 +416,27 @@ fn keys_certified_by_an_identity_stay_listed_when_revoked_or_when_the_certificat
     );
     wait_for("the identity's revocation logged", || {
         let log = node.log_text();
-        line_with(&log, &["IDENTITY REVOKED", "identity collective"]).is_some()
+        line_with(
+            &log,
+            &[
+                "IDENTITY REVOKED",
+                &format!("identity collective ({})", &identity_key[..8]),
+            ],
+        )
+        .is_some()
             && line_with(
                 &log,
                 &[
-                    "KEY REVOKED",
+                    "KEY OUT OF TRUST",
                     &lapsing[..8],
-                    "through identity collective, which is revoked",
+                    "through identity collective, which is revoked since",
                 ],
             )
             .is_some()
     });
     eprintln!("the daemon's trust journal:");
     for line in node.log_text().lines().filter(|line| {
-        ["REVOKED", "certificate of", "COMPROMISE"]
+        ["REVOKED", "OUT OF TRUST", "certificate of", "COMPROMISE"]
             .iter()
             .any(|word| line.contains(word))
     }) {

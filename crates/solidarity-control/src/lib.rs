@@ -278,11 +278,12 @@ pub enum Distrust {
         /// Who signed the revocation.
         by: RevocationSigner,
     },
-    /// The identity that certified it is revoked.
+    /// The identity that certified it is revoked: its certificates no longer count (the
+    /// key itself is not revoked by that alone, see SPEC §13).
     IdentityRevoked {
         /// The identity's name.
         identity: String,
-        /// Since when the identity (and so this key) is suspect, ms since the epoch.
+        /// Since when the identity is revoked, ms since the epoch.
         since: u64,
     },
     /// A fork proved the key is in two hands.

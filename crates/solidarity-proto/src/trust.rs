@@ -122,7 +122,8 @@ pub enum Standing {
     Trusted,
     /// Revoked itself.
     Revoked(RevocationFact),
-    /// Trusted only through the certificate of an identity that is revoked.
+    /// Trusted only through the certificate of an identity that is revoked: the
+    /// certificate no longer counts (the key itself is not revoked by that alone).
     IdentityRevoked {
         /// The identity.
         identity: AuthorKey,

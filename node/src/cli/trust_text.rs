@@ -41,7 +41,7 @@ pub fn distrust_text(distrust: &Distrust) -> String {
             }
         ),
         Distrust::IdentityRevoked { identity, since } => format!(
-            "REVOKED since {}: identity {identity} is revoked",
+            "identity {identity} REVOKED since {}; its certificates no longer count",
             format_time(*since)
         ),
         Distrust::Compromised {
@@ -68,9 +68,8 @@ pub fn key_state_text(member: &MemberView) -> String {
 pub fn member_canary_text(member: &MemberView) -> String {
     match (&member.trust, &member.distrust) {
         (TrustBasis::Identity, _) => "- (identity key)".to_owned(),
-        (_, Some(Distrust::Revoked { .. } | Distrust::IdentityRevoked { .. })) => {
-            "- (key revoked)".to_owned()
-        }
+        (_, Some(Distrust::Revoked { .. })) => "- (key revoked)".to_owned(),
+        (_, Some(Distrust::IdentityRevoked { .. })) => "- (identity revoked)".to_owned(),
         (_, Some(Distrust::Compromised { .. })) => "- (key compromised)".to_owned(),
         (_, Some(Distrust::CertificateEnded { .. })) => "- (certificate ended)".to_owned(),
         (_, None) if !member.trusted => "- (not trusted)".to_owned(),

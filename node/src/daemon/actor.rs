@@ -1983,10 +1983,12 @@ impl NodeActor {
                 compromised_at: self.compromised.get(key).map(|state| state.detected_at),
                 revoked_since: match member.standing {
                     Standing::Revoked(fact) => Some(fact.since),
-                    Standing::IdentityRevoked { revocation, .. } => Some(revocation.since),
+                    // `listed` ranks a revocation first: these are not revoked (a revoked
+                    // identity ends its certificates, it does not revoke the keys).
                     Standing::Trusted
+                    | Standing::IdentityRevoked { .. }
                     | Standing::Forked { .. }
-                    | Standing::CertificateEnded { .. } => self.revoked_since(key),
+                    | Standing::CertificateEnded { .. } => None,
                 },
                 certified_until: match &member.why {
                     Why::Certified { valid_until, .. } => Some(*valid_until),

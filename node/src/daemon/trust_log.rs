@@ -54,15 +54,16 @@ pub fn key_revoked(member: &Named<'_>, signer: &str, since: u64) {
     );
 }
 
-/// The identity that certified a key was revoked: the key goes with it.
+/// The identity that certified a key was revoked: its certificates no longer count, so the
+/// key is no longer trusted (SPEC §13: its messages are not suspect by that alone).
 pub fn identity_revoked_for(member: &Named<'_>, identity: &str, since: u64) {
     tracing::warn!(
         key = %member.key.short(),
         member = %member.name,
         collective = %member.collective,
         identity = %identity,
-        suspect_since = %date(since),
-        "KEY REVOKED: {} ({}) was trusted through identity {identity}, which is revoked; its messages since {} are suspect",
+        identity_revoked_since = %date(since),
+        "KEY OUT OF TRUST: {} ({}) was trusted through identity {identity}, which is revoked since {}; no longer trusted (its messages are not suspect by that alone)",
         member.who(),
         member.key.short(),
         date(since)
