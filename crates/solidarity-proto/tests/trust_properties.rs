@@ -1,7 +1,10 @@
 //! Property: over any sequence of certify / revoke / vouch / publish / clock / restart
 //! events, no message by a revoked key, or by a key whose certificates have all expired, is
 //! ever accepted once the revocation or expiry is known; and a restart (the same stored
-//! statements, in another order) derives the same trust.
+//! statements, in another order) derives the same trust. After every event, the listing
+//! (`trust::listed`) holds exactly the trusted keys as trusted, and never lets an admin
+//! key or a certified key with a begun certificate disappear: out of trust, it stays
+//! listed with the reason.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,7 +12,7 @@ use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use solidarity_proto::payload::{Alert, AlertCategory, NodeCert, Revocation, Severity, Vouch};
 use solidarity_proto::state::Stored;
-use solidarity_proto::trust::{TrustInputs, revoked_since, trusted};
+use solidarity_proto::trust::{Standing, TrustInputs, listed, revoked_since, trusted};
 use solidarity_proto::{
     AuthorKey, Body, FederationId, Lookup, MessageId, Payload, TrustView, Verdict, envelope,
 };
@@ -284,6 +287,7 @@ proptest! {
                     }
                 }
             }
+            check_listing(&world)?;
         }
     }
 }
@@ -308,4 +312,67 @@ fn members_by_vouch(world: &World, signer: u8) -> bool {
         reasons.get(&author(signer)),
         Some(solidarity_proto::trust::Why::Vouched { .. })
     )
+}
+
+/// The listing agrees with the trusted set, and keys out of trust stay listed.
+fn check_listing(world: &World) -> Result<(), TestCaseError> {
+    let admin: BTreeSet<_> = ADMIN.iter().map(|seed| author(*seed)).collect();
+    let identities: BTreeSet<_> = [author(IDENTITY)].into();
+    let inputs = TrustInputs {
+        me: &author(ME),
+        admin_keys: &admin,
+        identities: &identities,
+        certificates: &world.certificates,
+        revocations: &world.revocations,
+        vouches: &world.vouches,
+        forked: &BTreeMap::new(),
+        vouch_threshold: 2,
+        now_ms: world.now,
+    };
+    let listing = listed(inputs);
+    let listed_trusted: BTreeSet<AuthorKey> = listing
+        .iter()
+        .filter(|(_, entry)| entry.standing == Standing::Trusted)
+        .map(|(key, _)| *key)
+        .collect();
+    let trusted_now: BTreeSet<AuthorKey> = trusted(inputs).into_keys().collect();
+    prop_assert_eq!(
+        &listed_trusted,
+        &trusted_now,
+        "the listing's trusted keys differ"
+    );
+    for seed in ADMIN {
+        let entry = listing.get(&author(seed));
+        prop_assert!(entry.is_some(), "admin key {} disappeared", seed);
+        if revoked_since(
+            &author(seed),
+            &world.revocations,
+            &world.certificates,
+            &identities,
+        )
+        .is_some()
+        {
+            prop_assert!(
+                matches!(
+                    entry.map(|entry| entry.standing),
+                    Some(Standing::Revoked(_))
+                ),
+                "revoked admin key {} not listed as revoked",
+                seed
+            );
+        }
+    }
+    for seed in CERTIFIED {
+        let begun = world.certificates.iter().any(|certificate| {
+            certificate.body.node_key == author(seed) && certificate.body.valid_from <= world.now
+        });
+        if begun {
+            prop_assert!(
+                listing.contains_key(&author(seed)),
+                "certified key {} disappeared",
+                seed
+            );
+        }
+    }
+    Ok(())
 }
