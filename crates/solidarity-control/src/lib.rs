@@ -36,7 +36,8 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Request {
     /// The node's own state → [`Response::Status`].
     Status,
-    /// Members and their connectivity → [`Response::Peers`].
+    /// Members and their connectivity, keys out of trust (revoked, forked, certificate
+    /// ended) and the admin's identity keys → [`Response::Peers`].
     Peers,
     /// Counters in the Prometheus text format → [`Response::Metrics`].
     Metrics,
@@ -211,7 +212,9 @@ pub struct StatusView {
     pub own_key_revoked_since: Option<u64>,
 }
 
-/// One member as this node sees it. Never holds an address.
+/// One listed key as this node sees it: a member trusted now, a key that a revocation, a
+/// fork or the end of its certificate took out of trust (`trusted` false, `distrust` says
+/// why), or a collective identity key on the admin's list. Never holds an address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberView {
     /// The member's name, as the admin gave it.
