@@ -196,7 +196,7 @@ pub struct StatusView {
     pub p2p_ports: Vec<u16>,
     /// URL of the status page.
     pub status_url: String,
-    /// Members known.
+    /// Members trusted now (`peers` also lists the keys out of trust).
     pub members: usize,
     /// Members connected now.
     pub connected: usize,

@@ -2112,7 +2112,7 @@ impl NodeActor {
             uptime_secs: now.saturating_sub(self.started_at) / 1000,
             p2p_ports: self.p2p_ports.clone(),
             status_url: self.identity.status_url.clone(),
-            members: self.members.len(),
+            members: self.members.values().filter(|state| state.trusted()).count(),
             connected: self.connected.len(),
             alerts,
             offers,
