@@ -1267,7 +1267,7 @@ impl NodeActor {
                 certified,
             );
         } else {
-            tracing::info!(signed_by = %signer.short(), "stored the revocation of a key this node never trusted");
+            tracing::debug!(signed_by = %signer.short(), "stored the revocation of a key this node never trusted");
         }
     }
 
