@@ -1184,7 +1184,10 @@ impl NodeActor {
                     .map_err(|_| ActorError::NetworkStopped)?;
             }
             NetEvent::PeerConnected(peer) => {
-                if let Some(key) = self.by_peer.get(&peer).copied() {
+                // Keys out of trust stay in `by_peer` (listed) but are never admitted.
+                if let Some(key) = self.by_peer.get(&peer).copied()
+                    && self.members.get(&key).is_some_and(MemberState::trusted)
+                {
                     self.connected.insert(key);
                     tracing::info!(member = %self.member_name(&key), "member connected");
                     self.start_sync(peer, 0);
@@ -2112,7 +2115,11 @@ impl NodeActor {
             uptime_secs: now.saturating_sub(self.started_at) / 1000,
             p2p_ports: self.p2p_ports.clone(),
             status_url: self.identity.status_url.clone(),
-            members: self.members.values().filter(|state| state.trusted()).count(),
+            members: self
+                .members
+                .values()
+                .filter(|state| state.trusted())
+                .count(),
             connected: self.connected.len(),
             alerts,
             offers,
