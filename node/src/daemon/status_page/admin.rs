@@ -78,7 +78,7 @@ pub fn summary(snapshot: &Snapshot, now: u64) -> Vec<SummaryLine> {
         if !names.is_empty() {
             lines.push(SummaryLine {
                 alarm: true,
-                anchor: "#members",
+                anchor: "/#members",
                 text: format!(
                     "{} {what}: {}",
                     render::counted(names.len(), "member", "members"),

@@ -122,7 +122,7 @@ pub fn open_of(alerts: &[AlertView], severity: Severity) -> usize {
 pub struct SummaryLine {
     /// Shown as an alarm (red) rather than as information.
     pub alarm: bool,
-    /// Where the details are, e.g. `#alerts`.
+    /// Where the details are, e.g. `/#alerts`.
     pub anchor: &'static str,
     pub text: String,
 }
@@ -132,8 +132,8 @@ pub fn counted(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
-/// The summary lines every view opens with (open critical and high alerts, revoked and
-/// compromised keys); `own_revoked`/`own_forked` count this node's own key.
+/// The summary lines every view opens with: open critical and high alerts, and how many
+/// keys are revoked or compromised (this node's own included).
 pub fn crisis_summary(
     alerts: &[AlertView],
     revoked: usize,
@@ -152,7 +152,7 @@ pub fn crisis_summary(
         if count > 0 {
             lines.push(SummaryLine {
                 alarm: true,
-                anchor: "#alerts",
+                anchor: "/#alerts",
                 text: counted(count, one, many),
             });
         }
@@ -160,14 +160,14 @@ pub fn crisis_summary(
     if revoked > 0 {
         lines.push(SummaryLine {
             alarm: true,
-            anchor: "#revoked",
+            anchor: "/#revoked",
             text: counted(revoked, "revoked key", "revoked keys"),
         });
     }
     if compromised > 0 {
         lines.push(SummaryLine {
             alarm: true,
-            anchor: "#compromise",
+            anchor: "/#compromise",
             text: counted(
                 compromised,
                 "key signed conflicting messages",
@@ -253,7 +253,7 @@ pub fn alert_card(names: Names<'_>, now_ms: u64, view: &AlertView) -> Markup {
             }
             p.summary { (alert.summary) }
             dl {
-                dt { "State" } dd.state { (words(&view.status)) @if closed { " (closed)" } @else { " (open)" } }
+                dt { "State" } dd.state { (words(&view.status)) @if !closed && view.status != AlertStatus::Open { " (open)" } }
                 @if let Some(corroboration) = crate::cli::corroboration_text(view) {
                     dt { "Corroboration" } dd { (corroboration) }
                 }
