@@ -8,8 +8,10 @@
 //!   it), so it takes the `Host` header of the request, checked to be a plain host[:port]
 //!   (and `X-Forwarded-Proto: https` from a reverse proxy). That host is what the reader
 //!   already used to reach the feed, so it reveals nothing new; the response is never
-//!   cached (`no-store`), so a forged `Host` only changes the forger's own copy. Without a
-//!   usable `Host` the links fall back to relative references, which Atom allows.
+//!   cached (`no-store`), so a forged `Host` only changes the forger's own copy. A host
+//!   that is an IP address (or `localhost`) is not repeated: feeds get republished, and
+//!   the page never shows an address. Without a usable name the links fall back to
+//!   relative references, which Atom allows (resolved against the feed's own URL).
 //! - Each entry links to its card on the page (`/#alert-<id>`), names its author by member
 //!   name, and carries the legal fields and the latest update as text.
 
@@ -27,7 +29,7 @@ use crate::daemon::snapshot::Snapshot;
 /// Longest `Host` header used for the feed's links.
 const MAX_HOST_BYTES: usize = 255;
 
-/// `scheme://host` of the request when its `Host` header is a plain host[:port]; empty
+/// `scheme://host` of the request when its `Host` header is a plain host name[:port]; empty
 /// (relative links) otherwise.
 pub fn base_url(headers: &HeaderMap) -> String {
     let Some(host) = headers
@@ -41,7 +43,15 @@ pub fn base_url(headers: &HeaderMap) -> String {
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-    if !plain {
+    let name = if host.starts_with('[') {
+        host
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _port)| name)
+    };
+    let address = host.starts_with('[')
+        || name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost");
+    if !plain || address {
         return String::new();
     }
     let https = headers
@@ -196,9 +206,12 @@ mod tests {
             }
             base_url(&headers)
         };
-        assert_eq!(with("127.0.0.1:7448", None), "http://127.0.0.1:7448");
         assert_eq!(with("abc.onion", Some("https")), "https://abc.onion");
-        assert_eq!(with("[::1]:80", None), "http://[::1]:80");
+        assert_eq!(with("news.example:8080", None), "http://news.example:8080");
+        assert_eq!(with("127.0.0.1:7448", None), "", "no address in the feed");
+        assert_eq!(with("192.0.2.1", None), "");
+        assert_eq!(with("[::1]:80", None), "");
+        assert_eq!(with("localhost:7448", None), "");
         assert_eq!(with("evil\"><x", None), "");
         assert_eq!(with("a/b", None), "");
         assert_eq!(base_url(&HeaderMap::new()), "");
