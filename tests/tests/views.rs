@@ -443,6 +443,9 @@ fn node_refuses(dir: &Path) -> String {
     stderr
 }
 
+/// What is asked of the admin page: a name, the URL, headers, the status expected.
+type AdminCase<'a> = (&'a str, String, Vec<(&'a str, String)>, u16);
+
 #[test]
 fn the_admin_page_is_off_by_default_loopback_only_and_needs_its_token() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -500,7 +503,7 @@ fn the_admin_page_is_off_by_default_loopback_only_and_needs_its_token() {
     assert_ne!(public, admin);
 
     let wrong = token.chars().rev().collect::<String>();
-    let cases: Vec<(&str, String, Vec<(&str, String)>, u16)> = vec![
+    let cases: Vec<AdminCase<'_>> = vec![
         ("no token", admin.clone(), vec![], 401),
         (
             "a wrong cookie",
