@@ -100,7 +100,10 @@ fn key_state(member: &MemberView) -> &'static str {
     }
 }
 
+/// Members by name (then key), the same order at every reload.
 fn members_section(snapshot: &Snapshot, now: u64) -> Markup {
+    let mut members: Vec<&MemberView> = snapshot.members.iter().collect();
+    members.sort_by(|a, b| a.name.cmp(&b.name).then(a.key.0.cmp(&b.key.0)));
     html! {
         section #members {
             h2 { "Members (" (snapshot.members.len()) ")" }
@@ -110,7 +113,7 @@ fn members_section(snapshot: &Snapshot, now: u64) -> Markup {
                 table.stack {
                     thead { tr { th { "Name" } th { "Key" } th { "Connected" } th { "Last message" } th { "Canary" } th { "Certificate" } th { "Key state" } th { "Trusted" } } }
                     tbody {
-                        @for member in snapshot.members.iter() {
+                        @for member in members {
                             tr {
                                 td data-label="Name" { bdi { (member.name) } @if member.collective != member.name { " (" bdi { (member.collective) } ")" } }
                                 td data-label="Key" { code title=(member.key.to_hex()) { (member.key.short()) } }
