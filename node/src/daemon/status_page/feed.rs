@@ -5,7 +5,7 @@
 //!   member of one federation names the same alerts the same way.
 //! - `rel="self"` must be an absolute IRI to be useful to aggregators. The node does not
 //!   know the name it is published under (a web server or an onion service in front of
-//!   it), so it takes the `Host` header of the request, checked to be a plain host[:port]
+//!   it), so it takes the `Host` header of the request, checked to be a plain `host[:port]`
 //!   (and `X-Forwarded-Proto: https` from a reverse proxy). That host is what the reader
 //!   already used to reach the feed, so it reveals nothing new; the response is never
 //!   cached (`no-store`), so a forged `Host` only changes the forger's own copy. A host
@@ -29,7 +29,7 @@ use crate::daemon::snapshot::Snapshot;
 /// Longest `Host` header used for the feed's links.
 const MAX_HOST_BYTES: usize = 255;
 
-/// `scheme://host` of the request when its `Host` header is a plain host name[:port]; empty
+/// `scheme://host` of the request when its `Host` header is a plain `name[:port]`; empty
 /// (relative links) otherwise.
 pub fn base_url(headers: &HeaderMap) -> String {
     let Some(host) = headers
