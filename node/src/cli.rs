@@ -1178,7 +1178,16 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             ports.join(", ")
         }
     );
-    println!("status page  {}", status.status_url);
+    println!("status page  {} (public)", status.status_url);
+    if let Some(admin_url) = &status.admin_url {
+        match crate::daemon::status_page::auth::read_token(data_dir) {
+            Some(token) => println!("admin page   {admin_url}login?token={token} (private)"),
+            None => println!(
+                "admin page   {admin_url} (private; token in {})",
+                crate::daemon::status_page::auth::token_path(data_dir).display()
+            ),
+        }
+    }
     println!(
         "members      {} ({} connected)",
         status.members, status.connected

@@ -59,6 +59,9 @@ pub struct FileConfig {
     /// The collective this node belongs to, when it runs several nodes (as the other
     /// members' files name it with `--collective`). Default: none.
     pub collective: Option<String>,
+    /// Address of the admin page (everything the node knows, behind a token); loopback
+    /// only. Default: none (no admin page).
+    pub admin_addr: Option<String>,
 }
 
 impl Default for FileConfig {
@@ -79,6 +82,7 @@ impl Default for FileConfig {
             confirm_threshold: 2,
             member_messages_per_minute: 120,
             collective: None,
+            admin_addr: None,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct NodeConfig {
     pub confirm_threshold: usize,
     pub member_messages_per_minute: u32,
     pub collective: Option<String>,
+    /// The admin page's address, always loopback; none: no admin page.
+    pub admin_addr: Option<SocketAddr>,
     /// Milliseconds added to the host clock. Not a config key: always 0 in a real node;
     /// tests set it to run a node whose clock is off.
     pub clock_offset_ms: i64,
@@ -146,6 +152,11 @@ impl NodeConfig {
                 "`sync_interval_secs`, `heartbeat_ms` and `canary_interval_secs` must be positive"
             );
         }
+        let admin_addr = file
+            .admin_addr
+            .as_deref()
+            .map(parse_admin_addr)
+            .transpose()?;
         Ok(Self {
             data_dir: data_dir.to_owned(),
             federation: file.federation,
@@ -165,9 +176,23 @@ impl NodeConfig {
             confirm_threshold: file.confirm_threshold,
             member_messages_per_minute: file.member_messages_per_minute,
             collective: file.collective,
+            admin_addr,
             clock_offset_ms: 0,
         })
     }
+}
+
+/// `admin_addr`: HOST:PORT on loopback, nothing else.
+fn parse_admin_addr(text: &str) -> anyhow::Result<SocketAddr> {
+    let address: SocketAddr = text
+        .parse()
+        .with_context(|| format!("`admin_addr`: {text:?} is not HOST:PORT"))?;
+    if !address.ip().is_loopback() {
+        bail!(
+            "`admin_addr`: {address} is not a loopback address; the admin page shows duress and must stay on this machine (use 127.0.0.1 or [::1], and an SSH tunnel from elsewhere)"
+        );
+    }
+    Ok(address)
 }
 
 /// The commented config file `solidarity init` writes.
@@ -234,6 +259,11 @@ member_messages_per_minute = 120
 # The collective this node belongs to, when your collective runs several nodes (the name
 # the other members give with `member add --collective`). Unset by default.
 # collective = "riseup"
+
+# Admin page: everything this node knows (members, canaries including duress, key states,
+# certificates), behind a secret token the daemon keeps in DATA/admin.token (0600).
+# Loopback only; `solidarity status` prints its URL. Unset by default: no admin page.
+# admin_addr = "127.0.0.1:7449"
 "#
     )
 }
@@ -278,5 +308,27 @@ mod tests {
         let file: FileConfig = toml::from_str("listen = [\"not an address\"]").expect("parses");
         let error = NodeConfig::validate(Path::new("/tmp/x"), file).expect_err("invalid");
         assert!(error.to_string().contains("listen"), "{error}");
+    }
+
+    #[test]
+    fn the_admin_page_is_off_by_default_and_loopback_only() {
+        let validate = |text: &str| {
+            let file: FileConfig = toml::from_str(text).expect("parses");
+            NodeConfig::validate(Path::new("/tmp/x"), file)
+        };
+        assert_eq!(validate("").expect("valid").admin_addr, None);
+        for good in ["127.0.0.1:7449", "[::1]:0", "127.0.0.2:80"] {
+            let config = validate(&format!("admin_addr = {good:?}")).expect("valid");
+            assert_eq!(config.admin_addr, Some(good.parse().expect("addr")));
+        }
+        for bad in ["0.0.0.0:7449", "192.0.2.1:80", "[::]:7449"] {
+            let error = validate(&format!("admin_addr = {bad:?}")).expect_err(bad);
+            assert!(
+                error.to_string().contains("not a loopback address"),
+                "{error}"
+            );
+        }
+        let error = validate("admin_addr = \"localhost\"").expect_err("no port");
+        assert!(error.to_string().contains("HOST:PORT"), "{error}");
     }
 }

@@ -675,6 +675,11 @@ pub fn free_port() -> u16 {
 
 /// `GET url` over plain HTTP/1.0; returns (head, body).
 pub fn http_get(url: &str) -> (String, String) {
+    http_get_with(url, &[])
+}
+
+/// As [`http_get`], with extra request headers (a cookie, `Authorization`, a `Host`).
+pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (String, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http url");
     let (host, path) = rest
@@ -686,7 +691,18 @@ pub fn http_get(url: &str) -> (String, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("request");
+    let mut request = format!("GET {path} HTTP/1.0\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request.push_str(&format!("Host: {host}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("request");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response");
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));

@@ -816,7 +816,7 @@ async fn certified_until(node: &TestNode, key: solidarity_proto::AuthorKey) -> O
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collective_certificates_expire_renew_and_give_way_to_a_replacement_key() {
     use solidarity::cli::KeyCommand;
-    let nodes = federation(2).await;
+    let nodes = solidarity_tests::federation_with(2, &[("admin_addr", "\"127.0.0.1:0\"")]).await;
     // The collective keeps its identity key off its servers.
     let offline = tempfile::tempdir().expect("tempdir");
     let passphrase = offline.path().join("passphrase");
@@ -866,18 +866,31 @@ async fn collective_certificates_expire_renew_and_give_way_to_a_replacement_key(
         })
         .await;
     }
-    // The status page warns of a certificate about to end.
-    let url = nodes[0]
+    // The admin page warns of a certificate about to end; the public page shows no
+    // certificates at all.
+    let status = nodes[0]
         .call(|client| client.status())
         .await
-        .expect("status")
-        .status_url;
-    let (_, page) = tokio::task::spawn_blocking(move || solidarity_tests::http_get(&url))
-        .await
-        .expect("join");
+        .expect("status");
+    let token = solidarity::daemon::status_page::auth::read_token(nodes[0].dir.path())
+        .expect("admin token");
+    let (admin_url, public_url) = (status.admin_url.expect("admin page"), status.status_url);
+    let (page, public) = tokio::task::spawn_blocking(move || {
+        let bearer = format!("Bearer {token}");
+        (
+            solidarity_tests::http_get_with(&admin_url, &[("Authorization", &bearer)]).1,
+            solidarity_tests::http_get(&public_url).1,
+        )
+    })
+    .await
+    .expect("join");
     assert!(
-        page.contains("RENEW SOON"),
-        "no certificate warning on the status page"
+        page.contains("RENEW SOON") && page.contains("certificate ending within a week"),
+        "no certificate warning on the admin page"
+    );
+    assert!(
+        !public.contains("RENEW SOON"),
+        "certificates on the public page"
     );
     let id = raise(&server, "from the certified server").await;
     eventually("its alert reaches node 1", || has_alert(&nodes[1], id)).await;

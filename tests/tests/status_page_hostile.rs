@@ -1,7 +1,9 @@
 //! The status page against hostile text (issue 5, item 8).
 //!
 //! More than a hundred XSS payloads go into every text field an alert, an alert update and
-//! a mirror offer carry (and into member names where they fit). Each payload, should it ever
+//! a mirror offer carry (and into member names where they fit). Both views are checked:
+//! the public one shows every payload of alerts and offers and none of the member names
+//! (it lists no members); the admin one (through its token) shows them all. Each payload, should it ever
 //! run or navigate, requests a beacon URL on a listener this test runs on loopback; the URL
 //! names the payload and the field. Then:
 //!
@@ -27,7 +29,7 @@ use solidarity_proto::payload::{
     MirrorService, Seized, Severity,
 };
 use solidarity_proto::{AuthorKey, MessageId};
-use solidarity_tests::{TestNode, eventually, http_get};
+use solidarity_tests::{TestNode, eventually, http_get_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long one Chromium run may take before the test kills it and fails.
@@ -367,8 +369,9 @@ impl Hostile {
         }
     }
 
-    /// Every text the page must show for payload `index`, as text.
-    fn shown(&self, index: usize) -> Vec<String> {
+    /// Every text a view must show for payload `index`, as text: the admin view also
+    /// shows member names.
+    fn shown(&self, index: usize, admin: bool) -> Vec<String> {
         let alert = self.alert(index);
         let offer = self.offer(index);
         let mut texts = vec![alert.subject, alert.summary];
@@ -384,7 +387,9 @@ impl Hostile {
         texts.extend(offer.data_policy);
         texts.extend(offer.conditions);
         texts.push(offer.contact);
-        texts.extend(self.text(index, &MEMBER_NAME));
+        if admin {
+            texts.extend(self.text(index, &MEMBER_NAME));
+        }
         texts
     }
 }
@@ -641,10 +646,21 @@ fn unescape(text: &str) -> String {
 const PAGE_ELEMENTS: &[&str] = &[
     "html", "head", "meta", "title", "link", "body", "header", "h1", "p", "strong", "code", "main",
     "section", "h2", "article", "h3", "span", "dl", "dt", "dd", "ul", "li", "pre", "ol", "table",
-    "thead", "tbody", "tr", "th", "td", "footer", "a", "bdi",
+    "thead", "tbody", "tr", "th", "td", "footer", "a", "bdi", "time",
 ];
 const PAGE_ATTRIBUTES: &[&str] = &[
-    "lang", "charset", "name", "content", "rel", "href", "type", "title", "class", "id",
+    "lang",
+    "charset",
+    "name",
+    "content",
+    "rel",
+    "href",
+    "type",
+    "title",
+    "class",
+    "id",
+    "datetime",
+    "data-label",
 ];
 /// Elements a payload could bring, looked for in every page Chromium renders.
 const HOSTILE_ELEMENTS: &[&str] = &[
@@ -817,8 +833,8 @@ async fn fill(node: &TestNode, hostile: &Arc<Hostile>) -> (usize, usize) {
     (messages, named)
 }
 
-/// Responses of the status page: path, and whether it is HTML. Every route of
-/// `status_page.rs` (only `/` is HTML) and the fallback with a hostile path.
+/// Responses of the public view: path, and whether it is HTML. Every route of
+/// `status_page/mod.rs` (only `/` is HTML) and the fallback with a hostile path.
 const PAGES: &[(&str, bool)] = &[
     ("/", true),
     ("/alerts.atom", false),
@@ -836,6 +852,50 @@ struct Setup {
     hostile: Arc<Hostile>,
     /// The status page, without the trailing slash.
     base: String,
+    /// The admin page, without the trailing slash.
+    admin: String,
+    /// The admin page's token.
+    token: String,
+}
+
+/// One response to check: its URL (for Chromium: the admin login URL, which redirects to
+/// the page), the headers to send over plain HTTP, whether it is HTML, whether it is the
+/// admin view.
+struct Page {
+    path: String,
+    url: String,
+    browser_url: String,
+    headers: Vec<(String, String)>,
+    html: bool,
+    admin: bool,
+}
+
+impl Setup {
+    /// Every public response, then the admin page and its style sheet.
+    fn pages(&self) -> Vec<Page> {
+        let mut pages: Vec<Page> = PAGES
+            .iter()
+            .map(|&(path, html)| Page {
+                path: path.to_owned(),
+                url: format!("{}{path}", self.base),
+                browser_url: format!("{}{path}", self.base),
+                headers: Vec::new(),
+                html,
+                admin: false,
+            })
+            .collect();
+        for (path, html) in [("/", true), ("/style.css", false)] {
+            pages.push(Page {
+                path: format!("admin {path}"),
+                url: format!("{}{path}", self.admin),
+                browser_url: format!("{}/login?token={}", self.admin, self.token),
+                headers: vec![("Authorization".into(), format!("Bearer {}", self.token))],
+                html,
+                admin: true,
+            });
+        }
+        pages
+    }
 }
 
 async fn setup() -> Setup {
@@ -845,16 +905,20 @@ async fn setup() -> Setup {
     });
     let count = payload_count();
     assert!(count >= 100, "only {count} payloads");
-    let node = TestNode::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    solidarity_tests::init_data_dir_with(dir.path(), &[("admin_addr", "\"127.0.0.1:0\"")]);
+    let node = TestNode::start(dir).await;
     let started = Instant::now();
     let (messages, named) = fill(&node, &hostile).await;
-    let base = node
-        .call(|client| client.status())
-        .await
-        .expect("status")
-        .status_url
+    let status = node.call(|client| client.status()).await.expect("status");
+    let base = status.status_url.trim_end_matches('/').to_owned();
+    let admin = status
+        .admin_url
+        .expect("admin page")
         .trim_end_matches('/')
         .to_owned();
+    let token =
+        solidarity::daemon::status_page::auth::read_token(node.dir.path()).expect("admin token");
     println!(
         "payloads: {count} ({} fixed, {GENERATED} generated of which 7 fill each field to its \
          maximum), each in {FIELDS} text fields, {named} also as member names; {messages} \
@@ -867,15 +931,25 @@ async fn setup() -> Setup {
         beacon,
         hostile,
         base,
+        admin,
+        token,
     }
 }
 
+/// Member names (payloads) that the public view `text` holds: it lists no members.
+fn member_names_shown(text: &str, hostile: &Hostile) -> usize {
+    (0..payload_count())
+        .filter_map(|index| hostile.text(index, &MEMBER_NAME))
+        .filter(|name| text.contains(name.as_str()))
+        .count()
+}
+
 /// Payloads (index and text) of any field that `text` does not hold verbatim.
-fn not_shown(text: &str, hostile: &Hostile) -> Vec<String> {
+fn not_shown(text: &str, hostile: &Hostile, admin: bool) -> Vec<String> {
     (0..payload_count())
         .flat_map(|index| {
             hostile
-                .shown(index)
+                .shown(index, admin)
                 .into_iter()
                 .filter(|shown| !text.contains(shown.as_str()))
                 .map(move |shown| format!("payload {index}: {shown:?}"))
@@ -885,20 +959,22 @@ fn not_shown(text: &str, hostile: &Hostile) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_carries_csp_nosniff_and_a_charset_and_no_script() {
-    let Setup {
-        node,
-        beacon,
-        hostile,
-        base,
-    } = setup().await;
+    let setup = setup().await;
+    let hostile = setup.hostile.clone();
     let mut html_pages = 0;
-    for &(path, html) in PAGES {
-        let url = format!("{base}{path}");
+    for page in setup.pages() {
+        let (url, path, html) = (page.url.clone(), page.path.clone(), page.html);
         let (head, body) = {
-            let url = url.clone();
-            tokio::task::spawn_blocking(move || http_get(&url))
-                .await
-                .expect("http")
+            let (url, headers) = (url.clone(), page.headers.clone());
+            tokio::task::spawn_blocking(move || {
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str()))
+                    .collect();
+                http_get_with(&url, &headers)
+            })
+            .await
+            .expect("http")
         };
         let headers = headers(&head);
         let csp = headers
@@ -941,13 +1017,20 @@ async fn every_response_carries_csp_nosniff_and_a_charset_and_no_script() {
                 problems.len(),
                 &problems[..problems.len().min(10)]
             );
-            let missing = not_shown(&unescape(&body), &hostile);
+            let missing = not_shown(&unescape(&body), &hostile, page.admin);
             assert!(
                 missing.is_empty(),
                 "{url}: {} payload texts not shown as text, e.g. {:?}",
                 missing.len(),
                 missing.first()
             );
+            if !page.admin {
+                assert_eq!(
+                    member_names_shown(&unescape(&body), &hostile),
+                    0,
+                    "{url}: the public view names members"
+                );
+            }
             markup = format!(
                 ", {} elements, all of the page's own kinds, no handler attribute, every payload shown as text",
                 found.len()
@@ -958,33 +1041,30 @@ async fn every_response_carries_csp_nosniff_and_a_charset_and_no_script() {
             body.len()
         );
     }
-    assert_eq!(html_pages, 1, "the status page has one HTML page");
+    assert_eq!(html_pages, 2, "each view has one HTML page");
     assert!(
-        beacon.requests().is_empty(),
+        setup.beacon.requests().is_empty(),
         "plain HTTP reached the beacon"
     );
-    node.stop().await;
+    setup.node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_text_neither_runs_nor_navigates_in_chromium() {
     let chromium = chromium();
-    let Setup {
-        node,
-        beacon,
-        hostile,
-        base,
-    } = setup().await;
+    let setup = setup().await;
+    let (beacon, hostile) = (&setup.beacon, setup.hostile.clone());
     let count = payload_count();
 
     let mut loaded = 0;
     let mut chromium_time = Duration::ZERO;
     let mut problems = Vec::new();
-    for &(path, html) in PAGES {
-        if path == "/style.css" {
+    for page in setup.pages() {
+        if page.path.ends_with("/style.css") {
             continue;
         }
-        let url = format!("{base}{path}");
+        let (path, html) = (page.path.clone(), page.html);
+        let url = page.browser_url.clone();
         let (dom, took) = {
             let (chromium, url) = (chromium.clone(), url.clone());
             tokio::task::spawn_blocking(move || dump_dom(&chromium, &url))
@@ -1007,8 +1087,13 @@ async fn hostile_text_neither_runs_nor_navigates_in_chromium() {
                 .map(|problem| format!("{path}: {problem}")),
         );
         if html {
-            if !(dom.contains("<title>solidarity · test-federation</title>")
-                && dom.contains("<h1>solidarity</h1>"))
+            let title = if page.admin {
+                "solidarity admin"
+            } else {
+                "solidarity"
+            };
+            if !(dom.contains(&format!("<title>{title} · test-federation</title>"))
+                && dom.contains(&format!("<h1>{title}</h1>")))
             {
                 problems.push(format!("{path}: no longer the status page"));
             }
@@ -1031,7 +1116,10 @@ async fn hostile_text_neither_runs_nor_navigates_in_chromium() {
                     "{path}: {alerts} alert and {offers} offer cards, not {count} of each"
                 ));
             }
-            let missing = not_shown(&unescape(&dom), &hostile);
+            if !page.admin && member_names_shown(&unescape(&dom), &hostile) > 0 {
+                problems.push(format!("{path}: the public view names members"));
+            }
+            let missing = not_shown(&unescape(&dom), &hostile, page.admin);
             if !missing.is_empty() {
                 problems.push(format!(
                     "{path}: {} payload texts not shown as text, e.g. {:?}",
@@ -1107,5 +1195,5 @@ async fn hostile_text_neither_runs_nor_navigates_in_chromium() {
         fired.len()
     );
 
-    node.stop().await;
+    setup.node.stop().await;
 }

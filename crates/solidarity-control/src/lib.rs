@@ -194,8 +194,12 @@ pub struct StatusView {
     pub uptime_secs: u64,
     /// TCP ports the p2p listener bound.
     pub p2p_ports: Vec<u16>,
-    /// URL of the status page.
+    /// URL of the (public) status page.
     pub status_url: String,
+    /// URL of the admin page when `admin_addr` is set (log in with the token of
+    /// `DATA/admin.token`: `URL/login?token=TOKEN`).
+    #[serde(default)]
+    pub admin_url: Option<String>,
     /// Members trusted now (`peers` also lists the keys out of trust).
     pub members: usize,
     /// Members connected now.

@@ -185,6 +185,8 @@ pub struct Identity {
     pub key: SigningKey,
     pub federation: FederationId,
     pub status_url: String,
+    /// The admin page's URL, when it is on.
+    pub admin_url: Option<String>,
     /// The validated configuration the daemon runs with.
     pub config: crate::config::NodeConfig,
 }
@@ -1930,18 +1932,18 @@ impl NodeActor {
             }
             changed = true;
             let member = self.member_name(&key);
+            // Journals are often shipped elsewhere: above debug, one line that neither
+            // names the member nor tells duress from silence or withdrawn codes.
             match view.state {
-                CanaryState::Duress => {
-                    tracing::warn!(%member, "CANARY: member signals DURESS");
-                }
-                CanaryState::Silent => {
-                    tracing::warn!(%member, "CANARY: member is silent, its canary is overdue");
-                }
-                CanaryState::Changed => {
-                    tracing::warn!(%member, withdrawn = ?view.withdrawn, "CANARY: member withdrew canary codes");
+                CanaryState::Duress | CanaryState::Silent | CanaryState::Changed => {
+                    tracing::warn!(
+                        "CANARY: a member's canary changed; see `solidarity peers` or the admin page"
+                    );
+                    tracing::debug!(%member, state = ?view.state, withdrawn = ?view.withdrawn, "canary state");
                 }
                 CanaryState::Ok if previous.is_some() => {
-                    tracing::info!(%member, "canary back to normal");
+                    tracing::info!("a member's canary is back to normal");
+                    tracing::debug!(%member, "canary back to normal");
                 }
                 CanaryState::Ok => {}
             }
@@ -2115,6 +2117,7 @@ impl NodeActor {
             uptime_secs: now.saturating_sub(self.started_at) / 1000,
             p2p_ports: self.p2p_ports.clone(),
             status_url: self.identity.status_url.clone(),
+            admin_url: self.identity.admin_url.clone(),
             members: self
                 .members
                 .values()

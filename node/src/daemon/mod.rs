@@ -158,6 +158,20 @@ pub async fn run_with_store(
         .await
         .context("cannot bind the status page address (status_addr in config.toml)")?;
     let status_url = format!("http://{}/", http_listener.local_addr()?);
+    let admin = match config.admin_addr {
+        Some(address) => {
+            let token = status_page::auth::AdminToken::load_or_create(&data_dir)?;
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .context("cannot bind the admin page address (admin_addr in config.toml)")?;
+            Some((listener, token))
+        }
+        None => None,
+    };
+    let admin_url = match &admin {
+        Some((listener, _)) => Some(format!("http://{}/", listener.local_addr()?)),
+        None => None,
+    };
 
     let (control_tx, control_rx) = mpsc::channel(actor::CONTROL_QUEUE);
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::empty()));
@@ -167,6 +181,7 @@ pub async fn run_with_store(
             key: key.clone(),
             federation,
             status_url,
+            admin_url,
             config: config.clone(),
         },
         data_dir: data_dir.clone(),
@@ -192,6 +207,18 @@ pub async fn run_with_store(
         shutdown.clone(),
     ));
     let http_shutdown = shutdown.clone();
+    let admin_task = admin.map(|(listener, token)| {
+        let (snapshots, stop) = (snapshot_rx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                status_page::admin_router(snapshots, token)
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        })
+    });
     let http_task = tokio::spawn(async move {
         axum::serve(http_listener, status_page::router(snapshot_rx))
             .with_graceful_shutdown(http_shutdown.cancelled_owned())
@@ -223,6 +250,9 @@ pub async fn run_with_store(
     }
     net_shutdown.cancel();
     let _ = tokio::join!(net_task, control_task, http_task);
+    if let Some(admin_task) = admin_task {
+        let _ = admin_task.await;
+    }
     actor_result?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -29,6 +29,7 @@ impl Snapshot {
                 uptime_secs: 0,
                 p2p_ports: Vec::new(),
                 status_url: String::new(),
+                admin_url: None,
                 members: 0,
                 connected: 0,
                 alerts: 0,

@@ -1,0 +1,280 @@
+//! Who may see the admin view: a loopback peer holding the token of `DATA/admin.token`.
+//!
+//! - The token: 32 random bytes as hex, made by the daemon when `admin_addr` is set, kept
+//!   0600 in the data dir (0700), reused across restarts so a bookmark keeps working;
+//!   delete the file to make a new one.
+//! - `GET /login?token=…` sets an `HttpOnly; SameSite=Strict; Path=/` cookie and redirects
+//!   to `/`; every other route needs that cookie or `Authorization: Bearer TOKEN`.
+//! - A peer address that is not loopback gets 403 even with the token (the listener is
+//!   refused on non-loopback addresses already; this holds if a proxy or a bug ever lets
+//!   one through). Tokens are compared in constant time; refusals say nothing more than
+//!   "forbidden" or "unauthorized".
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+/// Name of the token file inside the data dir.
+pub const TOKEN_FILE: &str = "admin.token";
+/// Random bytes in a token.
+const TOKEN_BYTES: usize = 32;
+/// Name of the session cookie.
+const COOKIE: &str = "solidarity_admin";
+
+/// The admin token, as its hex text.
+#[derive(Clone)]
+pub struct AdminToken(Arc<String>);
+
+/// Path of the token file of a data dir.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(TOKEN_FILE)
+}
+
+/// The token in `data_dir`, when the file holds one.
+pub fn read_token(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(token_path(data_dir)).ok()?;
+    let text = text.trim();
+    (text.len() == 2 * TOKEN_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| text.to_ascii_lowercase())
+}
+
+impl AdminToken {
+    /// Reads the token of `data_dir`, or makes one (0600) when there is none or it is
+    /// damaged.
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = token_path(data_dir);
+        if let Some(token) = read_token(data_dir) {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {} to its owner", path.display()))?;
+            return Ok(Self(Arc::new(token)));
+        }
+        let token = hex::encode(rand::random::<[u8; TOKEN_BYTES]>());
+        let temporary = data_dir.join(format!("{TOKEN_FILE}.tmp"));
+        let _ = std::fs::remove_file(&temporary);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .with_context(|| format!("cannot create {}", temporary.display()))?;
+        writeln!(file, "{token}")
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", temporary.display()))?;
+        std::fs::rename(&temporary, &path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self(Arc::new(token)))
+    }
+
+    #[cfg(test)]
+    fn from_text(text: &str) -> Self {
+        Self(Arc::new(text.to_owned()))
+    }
+
+    /// Whether `candidate` is the token, in time independent of where they differ.
+    fn matches(&self, candidate: &str) -> bool {
+        let (expected, candidate) = (self.0.as_bytes(), candidate.trim().as_bytes());
+        if expected.len() != candidate.len() {
+            return false;
+        }
+        let difference = expected
+            .iter()
+            .zip(candidate)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(difference) == 0
+    }
+}
+
+/// Why a request to the admin view is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The peer is not on this machine's loopback.
+    NotLoopback,
+    /// No token, or not the right one.
+    Unauthorized,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, text) = match self {
+            Self::NotLoopback => (StatusCode::FORBIDDEN, "forbidden\n"),
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized: open the admin URL that `solidarity status` prints\n",
+            ),
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            text,
+        )
+            .into_response()
+    }
+}
+
+/// Only loopback peers reach the admin view.
+pub fn check_peer(peer: SocketAddr) -> Result<(), Refusal> {
+    if peer.ip().to_canonical().is_loopback() {
+        Ok(())
+    } else {
+        Err(Refusal::NotLoopback)
+    }
+}
+
+/// The request carries the token, as the session cookie or a bearer token.
+pub fn check_token(headers: &HeaderMap, token: &AdminToken) -> Result<(), Refusal> {
+    let bearer = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.strip_prefix("Bearer "));
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='));
+    let mut found = false;
+    for candidate in bearer.chain(cookies) {
+        // No early exit: every candidate is compared.
+        found |= token.matches(candidate);
+    }
+    if found {
+        Ok(())
+    } else {
+        Err(Refusal::Unauthorized)
+    }
+}
+
+/// Middleware of every admin route: loopback peer, then the token (except on `/login`,
+/// which checks its own).
+pub async fn guard(
+    State(token): State<AdminToken>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(refusal) = check_peer(peer) {
+        return refusal.into_response();
+    }
+    if request.uri().path() != "/login"
+        && let Err(refusal) = check_token(request.headers(), &token)
+    {
+        return refusal.into_response();
+    }
+    next.run(request).await
+}
+
+#[derive(Deserialize)]
+pub struct Login {
+    token: Option<String>,
+}
+
+/// `GET /login?token=…`: the session cookie and a redirect to `/`.
+pub async fn login(State(token): State<AdminToken>, Query(login): Query<Login>) -> Response {
+    let Some(candidate) = login.token.filter(|candidate| token.matches(candidate)) else {
+        return Refusal::Unauthorized.into_response();
+    };
+    let cookie = format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+        candidate.trim()
+    );
+    let Ok(cookie) = HeaderValue::from_str(&cookie) else {
+        return Refusal::Unauthorized.into_response();
+    };
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, HeaderValue::from_static("/")),
+        ],
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn a_peer_off_loopback_is_refused_whatever_it_holds() {
+        for peer in ["127.0.0.1:5000", "[::1]:5000", "[::ffff:127.0.0.1]:5000"] {
+            assert_eq!(check_peer(peer.parse().expect("addr")), Ok(()), "{peer}");
+        }
+        for peer in [
+            "192.0.2.7:5000",
+            "10.0.0.1:80",
+            "[2001:db8::1]:443",
+            "0.0.0.0:1",
+        ] {
+            assert_eq!(
+                check_peer(peer.parse().expect("addr")),
+                Err(Refusal::NotLoopback),
+                "{peer}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_right_token_as_cookie_or_bearer_passes() {
+        let token = AdminToken::from_text(TOKEN);
+        let with = |name: header::HeaderName, value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_str(value).expect("header"));
+            check_token(&headers, &token)
+        };
+        assert_eq!(
+            check_token(&HeaderMap::new(), &token),
+            Err(Refusal::Unauthorized)
+        );
+        assert_eq!(
+            with(header::COOKIE, &format!("a=b; {COOKIE}={TOKEN}")),
+            Ok(())
+        );
+        assert_eq!(
+            with(header::AUTHORIZATION, &format!("Bearer {TOKEN}")),
+            Ok(())
+        );
+        let wrong = TOKEN.replace('f', "e");
+        assert_eq!(
+            with(header::COOKIE, &format!("{COOKIE}={wrong}")),
+            Err(Refusal::Unauthorized)
+        );
+        assert_eq!(
+            with(header::AUTHORIZATION, &TOKEN[..10]),
+            Err(Refusal::Unauthorized)
+        );
+        assert_eq!(
+            with(header::COOKIE, &format!("x{COOKIE}={TOKEN}")),
+            Err(Refusal::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn the_token_file_is_made_once_0600_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = AdminToken::load_or_create(dir.path()).expect("token");
+        let mode = std::fs::metadata(token_path(dir.path()))
+            .expect("file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(first.0.len(), 2 * TOKEN_BYTES);
+        let again = AdminToken::load_or_create(dir.path()).expect("token");
+        assert_eq!(first.0, again.0);
+        std::fs::write(token_path(dir.path()), "damaged").expect("write");
+        let fresh = AdminToken::load_or_create(dir.path()).expect("token");
+        assert_ne!(fresh.0, first.0);
+        assert_eq!(read_token(dir.path()).as_deref(), Some(fresh.0.as_str()));
+    }
+}
