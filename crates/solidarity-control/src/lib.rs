@@ -467,7 +467,8 @@ impl Client {
 
     /// `solidarity peers`, by name then key.
     pub fn peers(&self) -> Result<Vec<MemberView>, ControlError> {
-        let mut members = expect!(self.call(&Request::Peers)?, Response::Peers { members } => members, "peers")?;
+        let mut members =
+            expect!(self.call(&Request::Peers)?, Response::Peers { members } => members, "peers")?;
         members.sort_by(|a, b| a.name.cmp(&b.name).then(a.key.cmp(&b.key)));
         Ok(members)
     }

@@ -24,8 +24,8 @@ use solidarity_control::{
     AlertDetail, CanaryState, CanaryView, MemberView, Request, Response, StanceView, StatusView,
 };
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
-use solidarity_proto::payload::MirrorWithdraw;
 use solidarity_proto::payload::AlertUpdate;
+use solidarity_proto::payload::MirrorWithdraw;
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::{
@@ -798,10 +798,7 @@ impl NodeActor {
         let stances = shown
             .alerts(now)
             .flat_map(|alert| {
-                solidarity_proto::state::standing_stances(
-                    &alert.alert.author,
-                    &alert.endorsements,
-                )
+                solidarity_proto::state::standing_stances(&alert.alert.author, &alert.endorsements)
             })
             .map(|endorsement| StanceView {
                 author: endorsement.author,
