@@ -77,7 +77,8 @@ pub enum Command {
     /// Revocation of this node's key, for the day the server is seized.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Start a throwaway local federation (temp dirs, loopback) for a demo.
+    /// Start a throwaway local federation (temp dirs, loopback) for a demo. Its nodes stop
+    /// with it, also when it is killed.
     Devnet(DevnetArgs),
 }
 
@@ -308,6 +309,23 @@ pub struct DevnetArgs {
     /// How many nodes.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=20))]
     pub nodes: u8,
+}
+
+/// Parses the command line. `devnet` makes its own temp data dirs, so its help does not
+/// list the global `--data`.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    // A subcommand that defines an argument of a global's id does not get the global.
+    let command = Cli::command().mut_subcommand("devnet", |devnet| {
+        devnet.arg(
+            clap::Arg::new("data")
+                .long("data")
+                .value_name("DIR")
+                .value_parser(clap::value_parser!(PathBuf))
+                .hide(true),
+        )
+    });
+    Cli::from_arg_matches(&command.try_get_matches_from(args)?)
 }
 
 /// The data dir: `--data`, `$SOLIDARITY_DATA`, or the user's XDG data dir.
