@@ -110,11 +110,11 @@ fn connect_and_wait(exe: &std::path::Path, nodes: &[DevNode], json: bool) -> any
     );
     for node in &listed {
         println!(
-            "  {}  pid {}  status page {}  data {}",
+            "  {}  status page {}  data {}  pid {}",
             node["name"].as_str().unwrap_or_default(),
-            node["pid"],
             node["status_url"].as_str().unwrap_or_default(),
-            node["data"].as_str().unwrap_or_default()
+            node["data"].as_str().unwrap_or_default(),
+            node["pid"]
         );
     }
     let exe = exe.display();
