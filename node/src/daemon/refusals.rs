@@ -131,9 +131,9 @@ pub fn alert_update(
     }
     if !status.applies_to(category) {
         return Err(format!(
-            "status {} does not apply to a {} alert; valid: {}",
+            "status {} does not apply to an alert of kind {}; valid: {}",
             wire(&status),
-            words(&category),
+            words(&category).replace(' ', "-"),
             AlertStatus::valid_for(category)
                 .iter()
                 .map(wire)
