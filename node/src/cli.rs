@@ -358,13 +358,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Parses a lifetime: a positive duration (`30d`, `12h`, `90m`) or `never` (none).
-pub fn parse_lifetime(text: &str) -> Result<Option<Duration>, String> {
+/// How long something lasts: a duration, or for ever (`None`, typed `never`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetime(pub Option<Duration>);
+
+/// Parses a lifetime: a positive duration (`30d`, `12h`, `90m`) or `never`.
+pub fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
     if text.trim().eq_ignore_ascii_case("never") {
-        return Ok(None);
+        return Ok(Lifetime(None));
     }
     parse_duration(text)
-        .map(Some)
+        .map(|duration| Lifetime(Some(duration)))
         .map_err(|_| format!("{text:?} is not a lifetime; give 30d, 12h, 90m or never"))
 }
 
@@ -1084,10 +1088,10 @@ mod tests {
 
     #[test]
     fn lifetimes_take_never_and_say_the_format() {
-        assert_eq!(parse_lifetime("never"), Ok(None));
+        assert_eq!(parse_lifetime("never"), Ok(Lifetime(None)));
         assert_eq!(
             parse_lifetime("12h"),
-            Ok(Some(Duration::from_secs(12 * 3600)))
+            Ok(Lifetime(Some(Duration::from_secs(12 * 3600))))
         );
         let error = parse_lifetime("forever").expect_err("not a lifetime");
         assert!(error.contains("30d, 12h, 90m or never"), "{error}");

@@ -5,7 +5,7 @@
 //! the alert's kind, a no-op, a stance already held); this side prints its one line.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -17,7 +17,8 @@ use solidarity_proto::payload::{
 use solidarity_proto::state::{AlertView, alert_order};
 
 use super::{
-    Names, corroboration_text, parse_lifetime, parse_wire, print_id, print_json, resolve_id,
+    Lifetime, Names, corroboration_text, parse_lifetime, parse_wire, print_id, print_json,
+    resolve_id,
 };
 use crate::daemon::status_page::{format_time, words};
 
@@ -144,7 +145,7 @@ pub struct RaiseArgs {
     pub references: Vec<String>,
     /// Delete the alert everywhere after this long: 30d, 12h, 90m or never.
     #[arg(long, value_name = "DURATION", default_value = "never", value_parser = parse_lifetime)]
-    pub expires_in: Option<Duration>,
+    pub expires_in: Lifetime,
 }
 
 /// `--event-date`: a real calendar date.
@@ -208,7 +209,10 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
             alert.check().context("the alert was not raised")?;
             let id = client.sign(&Request::AlertRaise {
                 alert,
-                expires_in_ms: args.expires_in.map(|lifetime| lifetime.as_millis() as u64),
+                expires_in_ms: args
+                    .expires_in
+                    .0
+                    .map(|lifetime| lifetime.as_millis() as u64),
             })?;
             print_id(id, json)
         }
@@ -480,6 +484,57 @@ fn print_detail(detail: &AlertDetail, names: &MemberNames) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raise_and_list_arguments_parse_into_their_types() {
+        use clap::Parser;
+        let raise = |extra: &[&str]| {
+            let mut args = vec![
+                "solidarity",
+                "alert",
+                "raise",
+                "--kind",
+                "outage",
+                "--subject",
+                "s",
+                "--severity",
+                "low",
+                "--summary",
+                "s",
+            ];
+            args.extend_from_slice(extra);
+            match super::super::Cli::try_parse_from(args).map(|cli| cli.command) {
+                Ok(super::super::Command::Alert(AlertCommand::Raise(raise))) => {
+                    Ok(raise.expires_in)
+                }
+                Ok(_) => panic!("not a raise"),
+                Err(error) => Err(error.to_string()),
+            }
+        };
+        assert_eq!(raise(&[]), Ok(Lifetime(None)));
+        assert_eq!(
+            raise(&["--expires-in", "2h"]),
+            Ok(Lifetime(Some(std::time::Duration::from_secs(7200))))
+        );
+        assert!(raise(&["--expires-in", "soon"]).is_err());
+        let list = super::super::Cli::try_parse_from([
+            "solidarity",
+            "alert",
+            "list",
+            "--open",
+            "--severity",
+            "high",
+            "--kind",
+            "raid",
+            "--kind",
+            "seizure",
+            "--since",
+            "2h",
+            "--member",
+            "riseup",
+        ]);
+        assert!(list.is_ok());
+    }
 
     #[test]
     fn event_dates_must_be_real_and_say_the_format() {
