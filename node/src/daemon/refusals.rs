@@ -81,7 +81,7 @@ pub fn alert_update(
     };
     if meta.author != *me {
         return Err(format!(
-            "alert {short} was raised by another member; only its author can update it"
+            "only the author of an alert can update it; alert {short} was raised by another member"
         ));
     }
     let alert = store
@@ -209,7 +209,7 @@ pub fn mirror_withdraw(
     };
     if meta.author != *me {
         return Err(format!(
-            "offer {short} was made by another member; only its maker can withdraw it"
+            "only the member who made an offer can withdraw it; offer {short} was made by another member"
         ));
     }
     if let Some(at) = meta.expires_at
