@@ -765,3 +765,84 @@ fn devnet_nodes_die_with_it_even_on_kill_9_and_its_help_lists_what_it_honours() 
         let _ = std::fs::remove_dir_all(root);
     }
 }
+
+// ---- key certify ---------------------------------------------------------------------
+
+fn federation_of(cert: &Path) -> solidarity_proto::FederationId {
+    let bytes = hex::decode(std::fs::read_to_string(cert).expect("cert").trim()).expect("hex");
+    let envelope = solidarity_proto::Envelope::decode(&bytes).expect("envelope");
+    solidarity_proto::Payload::decode(&envelope.payload)
+        .expect("payload")
+        .fed
+}
+
+#[test]
+fn key_certify_defaults_to_this_nodes_federation_and_refuses_another_unless_forced() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = root.path().join("node");
+    cli_init(&data, 0, FEDERATION);
+    let passphrase = root.path().join("passphrase");
+    std::fs::write(&passphrase, format!("{PASSPHRASE}\n")).expect("write");
+    let passphrase = passphrase.to_str().expect("utf-8 path");
+    let identity = root.path().join("identity.key");
+    let identity = identity.to_str().expect("utf-8 path");
+    cli_ok(
+        &data,
+        &[
+            "key",
+            "new-identity",
+            "--out",
+            identity,
+            "--passphrase-file",
+            passphrase,
+        ],
+    );
+    let card = cli_ok(&data, &["id"]);
+    let out = |name: &str| root.path().join(name);
+    let certify = |file: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "key",
+            "certify",
+            "--identity",
+            identity,
+            "--node-key",
+            &card,
+            "--passphrase-file",
+            passphrase,
+            "--out",
+            file.to_str().expect("utf-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        cli(&data, &args)
+    };
+
+    let (ok, _, stderr) = certify(&out("default.cert"), &[]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        federation_of(&out("default.cert")),
+        solidarity_proto::FederationId::from_name(FEDERATION),
+        "this node's federation, from its config"
+    );
+
+    let (ok, _, stderr) = certify(&out("other.cert"), &["--federation", "solidarity"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("this node's federation is {FEDERATION:?}"))
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(!out("other.cert").exists(), "nothing written");
+    let (ok, _, stderr) = certify(
+        &out("other.cert"),
+        &["--federation", "solidarity", "--force"],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        federation_of(&out("other.cert")),
+        solidarity_proto::FederationId::from_name("solidarity")
+    );
+
+    let (ok, _, stderr) = certify(&out("never.cert"), &["--valid-for", "never"]);
+    assert!(!ok && stderr.contains("30d, 12h or 90m"), "{stderr}");
+    assert!(!out("never.cert").exists());
+}
