@@ -684,7 +684,9 @@ pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow
         }
         MirrorCommand::Withdraw { id } => {
             let offers = client.offers()?;
-            let offer = resolve_id(&id, offers.iter().map(|view| view.id), "offer")?;
+            let offer = resolve_id(&id, offers.iter().map(|view| view.id), "offer").context(
+                "only live offers are matched by prefix; give the full id of a withdrawn or expired one",
+            )?;
             let id = client.sign(&Request::MirrorWithdraw { offer })?;
             print_id(id, json)
         }
@@ -693,7 +695,7 @@ pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow
                 .iter()
                 .map(|code| code.trim().to_uppercase())
                 .collect();
-            let offers: Vec<OfferView> = client
+            let mut offers: Vec<OfferView> = client
                 .offers()?
                 .into_iter()
                 .filter(|view| {
@@ -709,6 +711,7 @@ pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow
                         .any(|code| avoid.contains(code))
                 })
                 .collect();
+            offers.sort_by(solidarity_proto::state::offer_order);
             if json {
                 return print_json(&offers);
             }

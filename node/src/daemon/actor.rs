@@ -1974,6 +1974,7 @@ impl NodeActor {
             alerts.push(alert);
         }
         solidarity_proto::state::sort_for_display(&mut alerts);
+        offers.sort_by(solidarity_proto::state::offer_order);
         for offer in &mut offers {
             offer.suspect = suspect(&offer.author, offer.seq, offer.created_at);
         }
