@@ -117,6 +117,7 @@ struct OnTerminal {
     master: std::fs::File,
     output: Arc<Mutex<Vec<u8>>>,
     child: std::process::Child,
+    reader: std::thread::JoinHandle<()>,
     seen: usize,
 }
 
@@ -143,7 +144,7 @@ impl OnTerminal {
         let output = Arc::new(Mutex::new(Vec::new()));
         let mut reader = master.try_clone().expect("clone");
         let sink = output.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut buffer = [0u8; 4096];
             // Ends with EIO once the child closed the terminal.
             while let Ok(read @ 1..) = reader.read(&mut buffer) {
@@ -156,6 +157,7 @@ impl OnTerminal {
             master,
             output,
             child,
+            reader,
             seen: 0,
         }
     }
@@ -182,9 +184,11 @@ impl OnTerminal {
             status = self.child.try_wait().expect("wait");
             status.is_some()
         });
-        // Let the reader drain what the child wrote last.
-        std::thread::sleep(Duration::from_millis(100));
-        (status.expect("exited"), self.text())
+        // The child held the only terminal side: the reader ends once it drained it.
+        let output = self.output.clone();
+        self.reader.join().expect("reader");
+        let text = String::from_utf8_lossy(&output.lock().expect("lock")).into_owned();
+        (status.expect("exited"), text)
     }
 }
 
