@@ -187,6 +187,13 @@ impl OnTerminal {
         // The child held the only terminal side: the reader ends once it drained it.
         let output = self.output.clone();
         self.reader.join().expect("reader");
+        let settings = rustix::termios::tcgetattr(&self.master).expect("terminal settings");
+        assert!(
+            settings
+                .local_modes
+                .contains(rustix::termios::LocalModes::ECHO),
+            "the terminal echoes again once the command ended"
+        );
         let text = String::from_utf8_lossy(&output.lock().expect("lock")).into_owned();
         (status.expect("exited"), text)
     }
@@ -213,6 +220,18 @@ fn passphrases_are_prompted_without_echo_asked_twice_when_creating_and_named() {
         text.contains("the identity key passphrase needs at least 12 characters (5 given)"),
         "{text}"
     );
+    assert!(!key_file.exists());
+
+    // Ctrl-C at the prompt cancels, and the terminal echoes again afterwards.
+    let mut cancel = OnTerminal::start(&["key", "new-identity", "--out", key_arg]);
+    cancel.answer(
+        "Identity key passphrase (at least 12 characters): ",
+        "half\u{3}",
+    );
+    let (status, text) = cancel.finish();
+    assert!(!status.success());
+    assert!(text.contains("cancelled; nothing was done"), "{text}");
+    assert!(!text.contains("half"), "{text}");
     assert!(!key_file.exists());
 
     // A typo in the repeat: nothing is written.

@@ -2,16 +2,17 @@
 //!
 //! - `--passphrase-file FILE`: its first line.
 //! - Standard input a terminal: a prompt on standard error naming the passphrase and its
-//!   minimum length, read with echo off (termios through rustix), asked twice when it
+//!   minimum length, read key by key with echo and signals off (termios through rustix;
+//!   Ctrl-C cancels and the terminal is always restored), asked twice when it
 //!   creates something (a key file, a duress commitment) so a typo cannot lock the admin
 //!   out or publish a commitment nobody can match.
 //! - Otherwise (a pipe, a script): the first line of standard input.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use rustix::termios::{self, LocalModes, OptionalActions};
+use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex};
 
 use crate::identity_key;
 
@@ -121,26 +122,82 @@ fn check(purpose: Purpose, passphrase: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Longest passphrase read from the terminal, in bytes.
+const MAX_PASSPHRASE_BYTES: usize = 1024;
+/// Keys with a fixed meaning at the prompt.
+const CTRL_C: u8 = 0x03;
+const CTRL_D: u8 = 0x04;
+const BACKSPACE: u8 = 0x08;
+const DELETE: u8 = 0x7f;
+
 /// Prints `prompt` on standard error and reads one line from the terminal on standard
-/// input with echo off; echo is restored before returning, also on error.
+/// input with echo off. The terminal reads key by key with signals off, so Ctrl-C arrives
+/// as a key that cancels, and its settings are restored on every path.
 fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     let saved = termios::tcgetattr(&stdin).context("cannot read the terminal's settings")?;
     let mut quiet = saved.clone();
-    quiet.local_modes.remove(LocalModes::ECHO);
-    quiet.local_modes.insert(LocalModes::ECHONL);
+    quiet
+        .local_modes
+        .remove(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG);
+    quiet.special_codes[SpecialCodeIndex::VMIN] = 1;
+    quiet.special_codes[SpecialCodeIndex::VTIME] = 0;
     // Echo goes off before the prompt shows, so nothing typed after it is echoed.
     termios::tcsetattr(&stdin, OptionalActions::Now, &quiet)
         .context("cannot turn off the terminal's echo")?;
     let mut stderr = std::io::stderr().lock();
-    write!(stderr, "{prompt}")?;
-    stderr.flush()?;
-    let mut line = String::new();
-    let read = stdin.lock().read_line(&mut line);
-    termios::tcsetattr(&stdin, OptionalActions::Now, &saved)
-        .context("cannot restore the terminal's echo")?;
-    read.context("cannot read the passphrase from the terminal")?;
-    Ok(first_line(&line))
+    let line = write!(stderr, "{prompt}")
+        .and_then(|()| stderr.flush())
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            read_keys(
+                &mut stdin.lock(),
+                saved.special_codes[SpecialCodeIndex::VERASE],
+                saved.special_codes[SpecialCodeIndex::VKILL],
+            )
+        });
+    let restored = termios::tcsetattr(&stdin, OptionalActions::Now, &saved)
+        .context("cannot restore the terminal's echo");
+    // The Enter (or Ctrl-C) was not echoed.
+    let _ = writeln!(stderr);
+    restored?;
+    line
+}
+
+/// Reads keys up to Enter: the terminal's erase key (or Backspace, Delete) removes the
+/// last character, its kill key (Ctrl-U) the whole line; Ctrl-C and Ctrl-D cancel.
+fn read_keys(input: &mut impl Read, erase: u8, kill: u8) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    let mut key = [0u8; 1];
+    loop {
+        if input
+            .read(&mut key)
+            .context("cannot read from the terminal")?
+            == 0
+        {
+            bail!("cancelled: the terminal closed; nothing was done");
+        }
+        match key[0] {
+            b'\r' | b'\n' => break,
+            CTRL_C | CTRL_D => bail!("cancelled; nothing was done"),
+            key if key == erase || key == DELETE || key == BACKSPACE => {
+                // Drop the last character: its continuation bytes, then its first byte.
+                while let Some(byte) = bytes.pop() {
+                    if byte & 0xc0 != 0x80 {
+                        break;
+                    }
+                }
+            }
+            key if key == kill => bytes.clear(),
+            key => {
+                if bytes.len() >= MAX_PASSPHRASE_BYTES {
+                    bail!("the passphrase is longer than {MAX_PASSPHRASE_BYTES} bytes");
+                }
+                bytes.push(key);
+            }
+        }
+    }
+    String::from_utf8(bytes).context("the passphrase is not valid UTF-8")
 }
 
 #[cfg(test)]
@@ -165,5 +222,22 @@ mod tests {
             Purpose::DuressCommitment.prompt(),
             "Duress passphrase (at least 8 characters): "
         );
+    }
+
+    #[test]
+    fn keys_edit_the_line_and_ctrl_c_cancels() {
+        let read = |keys: &[u8]| read_keys(&mut &keys[..], DELETE, 0x15);
+        assert_eq!(read(b"secret\r").expect("line"), "secret");
+        assert_eq!(read(b"secrex\x7ft\n").expect("line"), "secret");
+        assert_eq!(read("sécré\x7f\x7fet\r".as_bytes()).expect("line"), "sécet");
+        assert_eq!(read(b"wrong\x15right\r").expect("line"), "right");
+        assert!(
+            read(b"sec\x03ret\r")
+                .expect_err("cancel")
+                .to_string()
+                .contains("cancelled")
+        );
+        assert!(read(b"no enter").is_err());
+        assert!(read(&[b'x'; MAX_PASSPHRASE_BYTES + 1]).is_err());
     }
 }
