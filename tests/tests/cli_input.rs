@@ -577,9 +577,11 @@ fn stances_and_withdrawals_already_in_place_are_refused_and_show_tells_everythin
     assert_eq!(stored(bravo), before);
 
     // Show: every field, the update with its note, the stance with name and note.
-    wait_for("the endorsement and update on alpha", || {
+    wait_for("bravo's last endorsement and the update on alpha", || {
         let shown = json(&cli_ok(alpha, &["alert", "show", &id[..8], "--json"]));
-        shown["stances"].as_array().is_some_and(|s| s.len() == 1)
+        shown["stances"]
+            .as_array()
+            .is_some_and(|stances| stances.len() == 1 && stances[0]["note"] == "confirmed by phone")
             && shown["alert"]["history"]
                 .as_array()
                 .is_some_and(|h| h.len() == 1)
