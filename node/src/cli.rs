@@ -12,17 +12,20 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use solidarity_control::{Client, Request};
-use solidarity_proto::payload::{
-    Alert, AlertCategory, AlertStatus, CanaryCode, LegalType, MirrorOffer, MirrorService, Seized,
-    Severity, Stance,
-};
+use solidarity_proto::payload::{CanaryCode, MirrorOffer, MirrorService};
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::{AuthorKey, MessageId};
 
 use crate::config::{self, NodeConfig};
+
+mod alert;
+mod passphrase;
+
 use crate::daemon::status_page::{format_time, words};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
+pub use alert::{AlertCommand, ListArgs, RaiseArgs, run_alert};
+use passphrase::Purpose;
 
 mod trust_text;
 pub use trust_text::{distrust_text, key_state_text, member_canary_text, trust_text};
@@ -77,7 +80,8 @@ pub enum Command {
     /// Revocation of this node's key, for the day the server is seized.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Start a throwaway local federation (temp dirs, loopback) for a demo.
+    /// Start a throwaway local federation (temp dirs, loopback) for a demo. Its nodes stop
+    /// with it, also when it is killed.
     Devnet(DevnetArgs),
 }
 
@@ -134,103 +138,6 @@ pub enum MemberCommand {
 }
 
 #[derive(Subcommand)]
-pub enum AlertCommand {
-    /// Sign and publish an alert. Prints its id once it is durably stored.
-    Raise(Box<RaiseArgs>),
-    /// Change the state of one of this node's alerts.
-    Update {
-        /// Alert id (or a unique prefix of at least 8 characters).
-        id: String,
-        /// New state: open, confirmed, resolved, retracted; for legal requests also
-        /// received, contested, complied, partially-complied, refused, gag-active, disclosed.
-        #[arg(long, value_parser = parse_wire::<AlertStatus>)]
-        status: AlertStatus,
-        /// What changed.
-        #[arg(long)]
-        note: Option<String>,
-    },
-    /// List alerts, most severe and newest first.
-    List {
-        /// Every stored alert, not only the newest 200 the status page shows.
-        #[arg(long)]
-        all: bool,
-    },
-    /// "We see it too": endorse another member's alert.
-    Endorse {
-        /// Alert id (or a unique prefix of at least 8 characters).
-        id: String,
-        #[arg(long)]
-        note: Option<String>,
-    },
-    /// Dispute another member's alert.
-    Dispute {
-        /// Alert id (or a unique prefix of at least 8 characters).
-        id: String,
-        #[arg(long)]
-        note: Option<String>,
-    },
-    /// Withdraw this node's endorsement or dispute of an alert.
-    Unendorse {
-        /// Alert id (or a unique prefix of at least 8 characters).
-        id: String,
-    },
-}
-
-#[derive(Args)]
-pub struct RaiseArgs {
-    /// What happened: seizure, raid, takedown, legal-request, gag-order, intrusion,
-    /// key-compromise, outage.
-    #[arg(long, value_parser = parse_wire::<AlertCategory>)]
-    pub kind: AlertCategory,
-    /// The server or domain concerned.
-    #[arg(long)]
-    pub subject: String,
-    /// info, low, medium, high, critical.
-    #[arg(long, value_parser = parse_wire::<Severity>)]
-    pub severity: Severity,
-    /// One line (at most 200 bytes).
-    #[arg(long)]
-    pub summary: String,
-    /// Free text, may span lines.
-    #[arg(long)]
-    pub details: Option<String>,
-    /// ISO 3166 code of a jurisdiction involved (repeatable), e.g. FR.
-    #[arg(long = "jurisdiction", value_name = "CODE")]
-    pub jurisdictions: Vec<String>,
-    /// Legal instrument: subpoena, warrant, court-order, data-retention-order,
-    /// preservation-order, gag-order, takedown-notice, other.
-    #[arg(long, value_parser = parse_wire::<LegalType>)]
-    pub legal_type: Option<LegalType>,
-    /// Issuing authority.
-    #[arg(long)]
-    pub authority: Option<String>,
-    /// Legal basis invoked.
-    #[arg(long)]
-    pub legal_basis: Option<String>,
-    /// When it happened, YYYY-MM-DD.
-    #[arg(long)]
-    pub event_date: Option<String>,
-    /// What was taken: none, encrypted-only, metadata, content, keys, unknown.
-    #[arg(long, value_parser = parse_wire::<Seized>)]
-    pub seized: Option<Seized>,
-    /// Affected service (repeatable).
-    #[arg(long = "service")]
-    pub services: Vec<String>,
-    /// Affected domain (repeatable).
-    #[arg(long = "domain")]
-    pub domains: Vec<String>,
-    /// Upstream provider involved.
-    #[arg(long)]
-    pub upstream: Option<String>,
-    /// Reference: case number, URL of a statement (repeatable).
-    #[arg(long = "reference")]
-    pub references: Vec<String>,
-    /// Delete the alert everywhere after this long (e.g. 30d); default: never.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub expires_in: Option<Duration>,
-}
-
-#[derive(Subcommand)]
 pub enum MirrorCommand {
     /// Publish an offer to take over a threatened member's content or services.
     Offer(OfferArgs),
@@ -261,8 +168,8 @@ pub struct OfferArgs {
     /// ISO 3166 code of where the mirror runs (repeatable).
     #[arg(long = "jurisdiction", value_name = "CODE")]
     pub jurisdictions: Vec<String>,
-    /// How long the offer stands, e.g. 90d.
-    #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
+    /// How long the offer stands: 90d, 12h or 30m (an offer always ends).
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_duration)]
     pub valid_for: Duration,
     /// How to reach you about it.
     #[arg(long)]
@@ -287,7 +194,9 @@ pub enum KeyCommand {
         /// Where to write it (must not exist).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Read the passphrase from FILE instead of the first line of standard input.
+        /// Read the passphrase (at least 12 characters) from the first line of FILE. Without
+        /// it: asked twice on the terminal without echo, or the first line of standard input
+        /// when that is not a terminal.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
     },
@@ -301,17 +210,23 @@ pub enum KeyCommand {
         /// The node's card or key (`solidarity id` on the node).
         #[arg(long, value_name = "CARD")]
         node_key: String,
-        /// How long the certificate lasts, e.g. 30d. Short is safer: a seized node key
-        /// stops being trusted by itself when its certificate ends.
-        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        /// How long the certificate lasts: 30d, 12h or 90m (never is not offered). Short is
+        /// safer: a seized node key stops being trusted by itself when its certificate ends.
+        #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
         valid_for: std::time::Duration,
-        /// The federation name (as in the nodes' config).
-        #[arg(long, default_value = config::DEFAULT_FEDERATION)]
-        federation: String,
+        /// The federation name. Default: this node's (from the config in the data dir if
+        /// there is one, else the default federation); another name is refused unless
+        /// --force.
+        #[arg(long)]
+        federation: Option<String>,
+        /// Certify for a federation other than this node's.
+        #[arg(long)]
+        force: bool,
         /// Where to write the certificate (must not exist).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Read the passphrase from FILE instead of the first line of standard input.
+        /// Read the identity key's passphrase from the first line of FILE. Without it: asked
+        /// on the terminal without echo, or the first line of standard input.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
     },
@@ -373,17 +288,20 @@ pub enum CanaryCommand {
         restore: Vec<CanaryCode>,
     },
     /// Publish a canary that looks like any other to an onlooker but tells members who hold
-    /// your duress commitment that you act under duress. Reads the duress passphrase from
-    /// FILE, or from the first line of standard input.
+    /// your duress commitment that you act under duress. The duress passphrase (at least 8
+    /// characters) is asked on the terminal without echo, or read from the first line of
+    /// standard input when that is not a terminal.
     Duress {
+        /// Read the duress passphrase from the first line of FILE instead.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
     },
     /// Print the duress commitment for a passphrase (same input as `duress`), to append to
     /// your member card as `~COMMITMENT` when you send it to the other admins. Neither the
     /// passphrase nor the commitment is stored on the node, so whoever seizes it cannot
-    /// tell a duress canary from a normal one.
+    /// tell a duress canary from a normal one. At a terminal the passphrase is asked twice.
     DuressCommitment {
+        /// Read the duress passphrase from the first line of FILE instead.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
     },
@@ -394,6 +312,23 @@ pub struct DevnetArgs {
     /// How many nodes.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=20))]
     pub nodes: u8,
+}
+
+/// Parses the command line. `devnet` makes its own temp data dirs, so its help does not
+/// list the global `--data`.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    // A subcommand that defines an argument of a global's id does not get the global.
+    let command = Cli::command().mut_subcommand("devnet", |devnet| {
+        devnet.arg(
+            clap::Arg::new("data")
+                .long("data")
+                .value_name("DIR")
+                .value_parser(clap::value_parser!(PathBuf))
+                .hide(true),
+        )
+    });
+    Cli::from_arg_matches(&command.try_get_matches_from(args)?)
 }
 
 /// The data dir: `--data`, `$SOLIDARITY_DATA`, or the user's XDG data dir.
@@ -414,6 +349,30 @@ pub fn parse_wire<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     let wire = text.trim().to_lowercase().replace('-', "_");
     serde_json::from_value(serde_json::Value::String(wire))
         .map_err(|_| format!("unknown value {text:?} (see --help for the accepted values)"))
+}
+
+/// Parses a positive duration: `30d`, `12h`, `90m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!(
+            "{text:?} is not a duration; give one such as 30d, 12h or 90m"
+        )),
+    }
+}
+
+/// How long something lasts: a duration, or for ever (`None`, typed `never`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetime(pub Option<Duration>);
+
+/// Parses a lifetime: a positive duration (`30d`, `12h`, `90m`) or `never`.
+pub fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
+    if text.trim().eq_ignore_ascii_case("never") {
+        return Ok(Lifetime(None));
+    }
+    parse_duration(text)
+        .map(|duration| Lifetime(Some(duration)))
+        .map_err(|_| format!("{text:?} is not a lifetime; give 30d, 12h, 90m or never"))
 }
 
 /// Parses `50G`, `512M`, `1T`, `1024` (bytes); binary units.
@@ -685,84 +644,6 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
     Ok(())
 }
 
-pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::Result<()> {
-    let client = Client::new(data_dir);
-    match command {
-        AlertCommand::Raise(args) => {
-            let args = *args;
-            let alert = Alert {
-                category: args.kind,
-                legal_type: args.legal_type,
-                severity: args.severity,
-                subject: args.subject,
-                summary: args.summary,
-                details: args.details,
-                jurisdictions: args
-                    .jurisdictions
-                    .iter()
-                    .map(|code| code.trim().to_uppercase())
-                    .collect(),
-                authority: args.authority,
-                legal_basis: args.legal_basis,
-                event_date: args.event_date,
-                seized: args.seized,
-                services: args.services,
-                domains: args.domains,
-                upstream: args.upstream,
-                references: args.references,
-            };
-            alert.check().context("the alert was not raised")?;
-            let id = client.sign(&Request::AlertRaise {
-                alert,
-                expires_in_ms: args.expires_in.map(|lifetime| lifetime.as_millis() as u64),
-            })?;
-            print_id(id, json)
-        }
-        AlertCommand::Update { id, status, note } => {
-            let alerts = client.all_alerts()?;
-            let alert = resolve_id(&id, alerts.iter().map(|view| view.id), "alert")?;
-            let id = client.sign(&Request::AlertUpdate {
-                alert,
-                status,
-                note,
-            })?;
-            print_id(id, json)
-        }
-        AlertCommand::List { all } => {
-            let alerts = if all {
-                client.all_alerts()?
-            } else {
-                client.alerts()?
-            };
-            if json {
-                return print_json(&alerts);
-            }
-            print_alerts(&alerts, &Names::load(data_dir));
-            Ok(())
-        }
-        AlertCommand::Endorse { id, note } => endorse(&client, &id, Stance::Endorse, note, json),
-        AlertCommand::Dispute { id, note } => endorse(&client, &id, Stance::Dispute, note, json),
-        AlertCommand::Unendorse { id } => endorse(&client, &id, Stance::Retract, None, json),
-    }
-}
-
-fn endorse(
-    client: &Client,
-    id: &str,
-    stance: Stance,
-    note: Option<String>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let alerts = client.all_alerts()?;
-    let alert = resolve_id(id, alerts.iter().map(|view| view.id), "alert")?;
-    let id = client.sign(&Request::AlertEndorse {
-        alert,
-        stance,
-        note,
-    })?;
-    print_id(id, json)
-}
-
 /// Corroboration by other collectives, apart from the author's own status: "1 of 2
 /// collectives" or "confirmed by 2 of 2 collectives" (with disputes, if any), for alerts
 /// that need it.
@@ -798,7 +679,7 @@ pub fn author_state_text(view: &AlertView) -> String {
         return "SUSPECT".to_owned();
     }
     match view.status {
-        AlertStatus::Open => "open".to_owned(),
+        solidarity_proto::payload::AlertStatus::Open => "open".to_owned(),
         other => format!("{} by author", words(&other)),
     }
 }
@@ -809,31 +690,6 @@ fn print_id(id: MessageId, json: bool) -> anyhow::Result<()> {
     } else {
         println!("{id}");
         Ok(())
-    }
-}
-
-fn print_alerts(alerts: &[AlertView], names: &Names) {
-    if alerts.is_empty() {
-        println!("no alerts");
-        return;
-    }
-    println!(
-        "{:<8}  {:<8}  {:<14}  {:<22}  {:<32}  {:<20}  {:<14}  SUBJECT: SUMMARY",
-        "ID", "SEVERITY", "KIND", "STATE", "CORROBORATION", "RAISED", "BY"
-    );
-    for view in alerts {
-        println!(
-            "{:<8}  {:<8}  {:<14}  {:<22}  {:<32}  {:<20}  {:<14}  {}: {}",
-            view.id.short(),
-            words(&view.alert.severity),
-            words(&view.alert.category),
-            author_state_text(view),
-            corroboration_text(view).unwrap_or_else(|| "-".to_owned()),
-            format_time(view.created_at),
-            names.of(&view.author),
-            view.alert.subject,
-            view.alert.summary
-        );
     }
 }
 
@@ -863,7 +719,9 @@ pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow
         }
         MirrorCommand::Withdraw { id } => {
             let offers = client.offers()?;
-            let offer = resolve_id(&id, offers.iter().map(|view| view.id), "offer")?;
+            let offer = resolve_id(&id, offers.iter().map(|view| view.id), "offer").context(
+                "only live offers are matched by prefix; give the full id of a withdrawn or expired one",
+            )?;
             let id = client.sign(&Request::MirrorWithdraw { offer })?;
             print_id(id, json)
         }
@@ -872,7 +730,7 @@ pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow
                 .iter()
                 .map(|code| code.trim().to_uppercase())
                 .collect();
-            let offers: Vec<OfferView> = client
+            let mut offers: Vec<OfferView> = client
                 .offers()?
                 .into_iter()
                 .filter(|view| {
@@ -888,6 +746,7 @@ pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow
                         .any(|code| avoid.contains(code))
                 })
                 .collect();
+            offers.sort_by(solidarity_proto::state::offer_order);
             if json {
                 return print_json(&offers);
             }
@@ -948,7 +807,8 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
         } => {
             let (signing_key, federation, revoked) = match identity_file {
                 Some(identity_file) => {
-                    let passphrase = read_passphrase(passphrase_file.as_deref())?;
+                    let passphrase =
+                        passphrase::read(Purpose::OpenIdentity, passphrase_file.as_deref())?;
                     let identity_key = crate::identity_key::open(&identity_file, &passphrase)?;
                     let revoked = key
                         .as_deref()
@@ -990,7 +850,10 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
             out,
             passphrase_file,
         } => {
-            let passphrase = read_passphrase(passphrase_file.as_deref())?;
+            if out.exists() {
+                bail!("{} already exists; nothing was written", out.display());
+            }
+            let passphrase = passphrase::read(Purpose::NewIdentity, passphrase_file.as_deref())?;
             let public = crate::identity_key::create(&out, &passphrase)?;
             if json {
                 return print_json(&serde_json::json!({ "identity": public, "file": out }));
@@ -1007,12 +870,14 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
             node_key,
             valid_for,
             federation,
+            force,
             out,
             passphrase_file,
         } => {
-            let passphrase = read_passphrase(passphrase_file.as_deref())?;
-            let identity_key = crate::identity_key::open(&identity_file, &passphrase)?;
+            let federation = certify_federation(data_dir, federation, force)?;
             let card = Card::parse(&node_key)?;
+            let passphrase = passphrase::read(Purpose::OpenIdentity, passphrase_file.as_deref())?;
+            let identity_key = crate::identity_key::open(&identity_file, &passphrase)?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_millis() as u64;
@@ -1100,21 +965,32 @@ fn write_statement(
     Ok(signed.id)
 }
 
-fn read_passphrase(file: Option<&Path>) -> anyhow::Result<String> {
-    let text = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?,
-        None => {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            line
-        }
+/// The federation a certificate is made for: `--federation`, which must be this node's
+/// unless `force`, or this node's.
+fn certify_federation(
+    data_dir: &Path,
+    given: Option<String>,
+    force: bool,
+) -> anyhow::Result<String> {
+    let (own, from) = if data_dir.join(config::CONFIG_FILE).exists() {
+        let config = NodeConfig::load(data_dir)?;
+        (
+            config.federation,
+            format!("the config in {}", data_dir.display()),
+        )
+    } else {
+        (
+            config::DEFAULT_FEDERATION.to_owned(),
+            format!("the default; no config in {}", data_dir.display()),
+        )
     };
-    let passphrase = text.lines().next().unwrap_or_default().to_owned();
-    if passphrase.chars().count() < 8 {
-        bail!("the duress passphrase needs at least 8 characters");
+    match given {
+        Some(name) if name != own && !force => bail!(
+            "this node's federation is {own:?} ({from}), not {name:?}; its members would refuse the certificate. Nothing was written. Give --force to certify for {name:?} anyway"
+        ),
+        Some(name) => Ok(name),
+        None => Ok(own),
     }
-    Ok(passphrase)
 }
 
 pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow::Result<()> {
@@ -1130,7 +1006,7 @@ pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow
             print_id(id, json)
         }
         CanaryCommand::Duress { passphrase_file } => {
-            let passphrase = read_passphrase(passphrase_file.as_deref())?;
+            let passphrase = passphrase::read(Purpose::Duress, passphrase_file.as_deref())?;
             let key = solidarity_proto::payload::duress_key(&author()?, &passphrase);
             let id = client.sign(&Request::CanaryDuress {
                 duress_key: MessageId(key),
@@ -1138,7 +1014,8 @@ pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow
             print_id(id, json)
         }
         CanaryCommand::DuressCommitment { passphrase_file } => {
-            let passphrase = read_passphrase(passphrase_file.as_deref())?;
+            let passphrase =
+                passphrase::read(Purpose::DuressCommitment, passphrase_file.as_deref())?;
             let key = solidarity_proto::payload::duress_key(&author()?, &passphrase);
             let commitment = hex::encode(solidarity_proto::payload::duress_commitment(&key));
             if json {
@@ -1270,6 +1147,7 @@ pub fn canary_text(canary: Option<&solidarity_control::CanaryView>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use solidarity_proto::payload::{AlertCategory, AlertStatus, Severity};
 
     #[test]
     fn sizes_parse_in_binary_units() {
@@ -1279,6 +1157,23 @@ mod tests {
         assert!(parse_size("5X").is_err());
         assert!(parse_size("99999999999T").is_err());
         assert_eq!(format_bytes(50 << 30), "50 GiB");
+    }
+
+    #[test]
+    fn lifetimes_take_never_and_say_the_format() {
+        assert_eq!(parse_lifetime("never"), Ok(Lifetime(None)));
+        assert_eq!(
+            parse_lifetime("12h"),
+            Ok(Lifetime(Some(Duration::from_secs(12 * 3600))))
+        );
+        let error = parse_lifetime("forever").expect_err("not a lifetime");
+        assert!(error.contains("30d, 12h, 90m or never"), "{error}");
+        assert!(parse_duration("0s").is_err());
+        assert!(
+            parse_duration("never")
+                .expect_err("no")
+                .contains("30d, 12h or 90m")
+        );
     }
 
     #[test]

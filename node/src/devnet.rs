@@ -2,6 +2,12 @@
 //! binary running `node` as a child process on loopback with a temp data dir; the devnet
 //! makes them members of each other and prints how to use them. Ctrl-C stops them all and
 //! deletes the temp dirs.
+//!
+//! The nodes die with the devnet even when it is killed without a chance to stop them
+//! (`kill -9`): each is started with [`PARENT_ENV`] naming the devnet's pid, and on start
+//! asks the kernel for SIGTERM when its parent dies (`PR_SET_PDEATHSIG`), checks that its
+//! parent is still that devnet, and watches its parent pid. They share the devnet's
+//! process group, so a Ctrl-C in the terminal reaches them too.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -18,13 +24,18 @@ use crate::members::MembersFile;
 const DEVNET_FEDERATION: &str = "devnet";
 /// How long a node may take to answer on its control socket.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Set on a devnet node: the pid of the devnet that started it.
+pub const PARENT_ENV: &str = "SOLIDARITY_DEVNET_PARENT";
+/// How often a devnet node checks that its parent is still there (a fallback for the
+/// parent-death signal).
+const PARENT_CHECK: Duration = Duration::from_millis(500);
 
 struct DevNode {
     dir: PathBuf,
     child: Child,
 }
 
-pub fn run(count: u8) -> anyhow::Result<()> {
+pub fn run(count: u8, json: bool) -> anyhow::Result<()> {
     let root = tempfile::Builder::new()
         .prefix("solidarity-devnet-")
         .tempdir()
@@ -46,6 +57,7 @@ pub fn run(count: u8) -> anyhow::Result<()> {
             .arg("--data")
             .arg(&dir)
             .arg("node")
+            .env(PARENT_ENV, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -53,14 +65,14 @@ pub fn run(count: u8) -> anyhow::Result<()> {
             .context("cannot start a node")?;
         nodes.push(DevNode { dir, child });
     }
-    let outcome = connect_and_wait(&exe, &nodes);
+    let outcome = connect_and_wait(&exe, &nodes, json);
     for node in &mut nodes {
         stop(node);
     }
     outcome
 }
 
-fn connect_and_wait(exe: &std::path::Path, nodes: &[DevNode]) -> anyhow::Result<()> {
+fn connect_and_wait(exe: &std::path::Path, nodes: &[DevNode], json: bool) -> anyhow::Result<()> {
     let mut cards = Vec::new();
     for node in nodes {
         cards.push(wait_for_card(node)?);
@@ -75,16 +87,34 @@ fn connect_and_wait(exe: &std::path::Path, nodes: &[DevNode]) -> anyhow::Result<
         members.save(&node.dir)?;
         Client::new(&node.dir).reload_members()?;
     }
+    let mut listed = Vec::new();
+    for (index, node) in nodes.iter().enumerate() {
+        let status = Client::new(&node.dir).status()?;
+        listed.push(serde_json::json!({
+            "name": format!("node{index}"),
+            "pid": node.child.id(),
+            "data": node.dir,
+            "status_url": status.status_url,
+        }));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "federation": DEVNET_FEDERATION, "nodes": listed })
+        );
+        return wait_for_ctrl_c();
+    }
     println!(
         "solidarity devnet: {} nodes on loopback, federation {DEVNET_FEDERATION:?}",
         nodes.len()
     );
-    for (index, node) in nodes.iter().enumerate() {
-        let status = Client::new(&node.dir).status()?;
+    for node in &listed {
         println!(
-            "  node{index}  status page {}  data {}",
-            status.status_url,
-            node.dir.display()
+            "  {}  status page {}  data {}  pid {}",
+            node["name"].as_str().unwrap_or_default(),
+            node["status_url"].as_str().unwrap_or_default(),
+            node["data"].as_str().unwrap_or_default(),
+            node["pid"]
         );
     }
     let exe = exe.display();
@@ -150,4 +180,34 @@ fn stop(node: &mut DevNode) {
     }
     let _ = node.child.kill();
     let _ = node.child.wait();
+}
+
+/// For `solidarity node` started by a devnet ([`PARENT_ENV`] set): stop when the devnet
+/// does. Does nothing for any other node.
+pub fn follow_parent() -> anyhow::Result<()> {
+    use rustix::process::{self, Signal};
+    let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|pid| pid.trim().parse::<i32>().ok())
+    else {
+        return Ok(());
+    };
+    process::set_parent_process_death_signal(Some(Signal::TERM))
+        .context("cannot ask to be stopped with the devnet")?;
+    let parent_now = || process::getppid().map_or(0, |pid| pid.as_raw_nonzero().get());
+    // The devnet may have died before the signal was set up.
+    if parent_now() != parent {
+        bail!("the devnet that started this node is gone");
+    }
+    std::thread::Builder::new()
+        .name("devnet-parent".into())
+        .spawn(move || {
+            while parent_now() == parent {
+                std::thread::sleep(PARENT_CHECK);
+            }
+            // Stop the way SIGTERM stops a node: an ordered shutdown.
+            let _ = process::kill_process(process::getpid(), Signal::TERM);
+        })
+        .context("cannot watch the devnet")?;
+    Ok(())
 }

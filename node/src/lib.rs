@@ -22,8 +22,6 @@ pub mod members;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use cli::{Cli, Command};
 
 /// Runs the command line and returns the process exit code.
@@ -34,7 +32,10 @@ pub fn main() -> ExitCode {
 /// Runs the command line given as `args` (program name first), as [`main`] does; the
 /// benchmark harness runs daemons in child processes this way.
 pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let cli = Cli::parse_from(args);
+    let cli = match cli::parse(args) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -50,7 +51,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => cli::run_init(&data_dir, args),
         Command::Id => cli::run_id(&data_dir, json),
-        Command::Node => run_node(&data_dir),
+        Command::Node => {
+            devnet::follow_parent()?;
+            run_node(&data_dir)
+        }
         Command::Member(command) => cli::run_member(&data_dir, command, json),
         Command::Alert(command) => cli::run_alert(&data_dir, command, json),
         Command::Mirror(command) => cli::run_mirror(&data_dir, command, json),
@@ -59,7 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Peers => cli::run_peers(&data_dir, json),
         Command::Canary(command) => cli::run_canary(&data_dir, command, json),
         Command::Key(command) => cli::run_key(&data_dir, command, json),
-        Command::Devnet(args) => devnet::run(args.nodes),
+        Command::Devnet(args) => devnet::run(args.nodes, json),
     }
 }
 

@@ -848,7 +848,8 @@ async fn collective_certificates_expire_renew_and_give_way_to_a_replacement_key(
         identity: identity_file.clone(),
         node_key: node_card,
         valid_for,
-        federation: solidarity_tests::FEDERATION.into(),
+        federation: Some(solidarity_tests::FEDERATION.into()),
+        force: false,
         out: offline.path().join(out),
         passphrase_file: Some(passphrase.clone()),
     };

@@ -74,6 +74,11 @@ pub enum Request {
         #[serde(default)]
         all: bool,
     },
+    /// One alert with everything known about it → [`Response::AlertDetail`].
+    AlertShow {
+        /// The alert's id.
+        alert: MessageId,
+    },
     /// Endorse, dispute, or retract this node's stance on another member's alert →
     /// [`Response::Raised`].
     AlertEndorse {
@@ -165,6 +170,8 @@ pub enum Response {
         /// The alerts.
         alerts: Vec<AlertView>,
     },
+    /// One alert in full.
+    AlertDetail(Box<AlertDetail>),
     /// Live mirror offers.
     Offers {
         /// The offers.
@@ -214,6 +221,28 @@ pub struct StatusView {
     pub own_key_compromised_at: Option<u64>,
     /// Since when this node's own key is revoked.
     pub own_key_revoked_since: Option<u64>,
+}
+
+/// One alert in full: its state, history and every member's standing stance on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertDetail {
+    /// The alert, its updates (with notes), corroboration and suspect mark.
+    pub alert: AlertView,
+    /// Each other member's standing endorsement or dispute, with its note.
+    pub stances: Vec<StanceView>,
+}
+
+/// A member's standing endorsement or dispute of an alert.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StanceView {
+    /// The member.
+    pub author: AuthorKey,
+    /// Endorse or dispute.
+    pub stance: Stance,
+    /// Its note.
+    pub note: Option<String>,
+    /// When it took the stance, ms since the epoch.
+    pub created_at: u64,
 }
 
 /// One listed key as this node sees it: a member trusted now, a key that a revocation, a
@@ -520,9 +549,12 @@ impl Client {
         expect!(self.call(&Request::Metrics)?, Response::Metrics { text } => text, "metrics")
     }
 
-    /// `solidarity peers`.
+    /// `solidarity peers`, by name then key.
     pub fn peers(&self) -> Result<Vec<MemberView>, ControlError> {
-        expect!(self.call(&Request::Peers)?, Response::Peers { members } => members, "peers")
+        let mut members =
+            expect!(self.call(&Request::Peers)?, Response::Peers { members } => members, "peers")?;
+        members.sort_by(|a, b| a.name.cmp(&b.name).then(a.key.cmp(&b.key)));
+        Ok(members)
     }
 
     /// `solidarity id` while the daemon runs.
@@ -553,6 +585,11 @@ impl Client {
     /// `solidarity alert list --all`: every stored alert.
     pub fn all_alerts(&self) -> Result<Vec<AlertView>, ControlError> {
         expect!(self.call(&Request::AlertList { all: true })?, Response::Alerts { alerts } => alerts, "alerts")
+    }
+
+    /// `solidarity alert show`.
+    pub fn alert_show(&self, alert: MessageId) -> Result<AlertDetail, ControlError> {
+        expect!(self.call(&Request::AlertShow { alert })?, Response::AlertDetail(detail) => *detail, "alert detail")
     }
 
     /// `solidarity mirror list`.

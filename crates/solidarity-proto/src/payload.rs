@@ -159,6 +159,63 @@ pub enum AlertStatus {
     Disclosed,
 }
 
+impl AlertStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [AlertStatus; 11] = [
+        AlertStatus::Open,
+        AlertStatus::Confirmed,
+        AlertStatus::Resolved,
+        AlertStatus::Retracted,
+        AlertStatus::Received,
+        AlertStatus::Contested,
+        AlertStatus::Complied,
+        AlertStatus::PartiallyComplied,
+        AlertStatus::Refused,
+        AlertStatus::GagActive,
+        AlertStatus::Disclosed,
+    ];
+
+    /// Whether an author may set this status on an alert of `category` (SPEC §8.4): the
+    /// general statuses on every kind; the legal-process statuses on legal requests, gag
+    /// orders and takedowns; `gag_active` and `disclosed` only on legal requests and gag
+    /// orders. Receivers do not check it.
+    pub fn applies_to(self, category: AlertCategory) -> bool {
+        use AlertCategory::{GagOrder, LegalRequest, Takedown};
+        match self {
+            AlertStatus::Open
+            | AlertStatus::Confirmed
+            | AlertStatus::Resolved
+            | AlertStatus::Retracted => true,
+            AlertStatus::Received
+            | AlertStatus::Contested
+            | AlertStatus::Complied
+            | AlertStatus::PartiallyComplied
+            | AlertStatus::Refused => matches!(category, LegalRequest | GagOrder | Takedown),
+            AlertStatus::GagActive | AlertStatus::Disclosed => {
+                matches!(category, LegalRequest | GagOrder)
+            }
+        }
+    }
+
+    /// The statuses an author may set on an alert of `category`, in lifecycle order.
+    pub fn valid_for(category: AlertCategory) -> Vec<AlertStatus> {
+        Self::ALL
+            .into_iter()
+            .filter(|status| status.applies_to(category))
+            .collect()
+    }
+
+    /// A retracted alert is final: its author sends no update after it (SPEC §8.4).
+    pub fn is_final(self) -> bool {
+        self == AlertStatus::Retracted
+    }
+
+    /// Resolved or retracted: no longer calls for action. Every other status is open.
+    pub fn is_closed(self) -> bool {
+        matches!(self, AlertStatus::Resolved | AlertStatus::Retracted)
+    }
+}
+
 /// A service a mirror offer can take over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -461,7 +518,39 @@ pub struct FieldError {
     /// Field name.
     pub field: &'static str,
     /// What is wrong with it.
-    pub problem: &'static str,
+    pub problem: FieldProblem,
+}
+
+/// What is wrong with a field; the limits are stated so the author can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldProblem {
+    /// Longer than its limit, in UTF-8 bytes.
+    #[error("is too long: {given} bytes, at most {max}")]
+    TooLong {
+        /// The limit.
+        max: usize,
+        /// The given length.
+        given: usize,
+    },
+    /// A list item longer than its limit, in UTF-8 bytes.
+    #[error("has an item that is too long: {given} bytes, at most {max}")]
+    ItemTooLong {
+        /// The limit.
+        max: usize,
+        /// The given length.
+        given: usize,
+    },
+    /// More items than its limit.
+    #[error("has too many items: {given}, at most {max}")]
+    TooManyItems {
+        /// The limit.
+        max: usize,
+        /// The given count.
+        given: usize,
+    },
+    /// Another rule, stated in words.
+    #[error("{0}")]
+    Rule(&'static str),
 }
 
 impl Body {
@@ -597,9 +686,7 @@ impl MirrorOffer {
         if self.services.is_empty() {
             return Err(problem("services", "must name at least one service"));
         }
-        if self.services.len() > MAX_LIST_ITEMS {
-            return Err(problem("services", "has too many items"));
-        }
+        too_many("services", self.services.len(), MAX_LIST_ITEMS)?;
         jurisdictions("jurisdictions", &self.jurisdictions)?;
         optional_line("upstream", self.upstream.as_deref())?;
         optional(
@@ -627,9 +714,7 @@ impl Canary {
             MAX_NOTE_BYTES,
             TextShape::MultiLine,
         )?;
-        if self.codes.len() > CanaryCode::ALL.len() {
-            return Err(problem("codes", "has too many items"));
-        }
+        too_many("codes", self.codes.len(), CanaryCode::ALL.len())?;
         if self.interval_secs == 0 {
             return Err(problem("interval_secs", "must be positive"));
         }
@@ -662,13 +747,32 @@ enum TextShape {
     MultiLine,
 }
 
-fn problem(field: &'static str, problem: &'static str) -> FieldError {
-    FieldError { field, problem }
+fn problem(field: &'static str, rule: &'static str) -> FieldError {
+    FieldError {
+        field,
+        problem: FieldProblem::Rule(rule),
+    }
+}
+
+fn too_many(field: &'static str, given: usize, max: usize) -> Result<(), FieldError> {
+    if given > max {
+        return Err(FieldError {
+            field,
+            problem: FieldProblem::TooManyItems { max, given },
+        });
+    }
+    Ok(())
 }
 
 fn text(field: &'static str, value: &str, max: usize, shape: TextShape) -> Result<(), FieldError> {
     if value.len() > max {
-        return Err(problem(field, "is too long"));
+        return Err(FieldError {
+            field,
+            problem: FieldProblem::TooLong {
+                max,
+                given: value.len(),
+            },
+        });
     }
     let allowed = |c: char| match shape {
         TextShape::OneLine => !c.is_control(),
@@ -701,18 +805,19 @@ fn optional_line(field: &'static str, value: Option<&str>) -> Result<(), FieldEr
 }
 
 fn list(field: &'static str, items: &[String]) -> Result<(), FieldError> {
-    if items.len() > MAX_LIST_ITEMS {
-        return Err(problem(field, "has too many items"));
-    }
-    items
-        .iter()
-        .try_for_each(|item| required(field, item, MAX_SHORT_TEXT_BYTES))
+    too_many(field, items.len(), MAX_LIST_ITEMS)?;
+    items.iter().try_for_each(|item| {
+        required(field, item, MAX_SHORT_TEXT_BYTES).map_err(|mut error| {
+            if let FieldProblem::TooLong { max, given } = error.problem {
+                error.problem = FieldProblem::ItemTooLong { max, given };
+            }
+            error
+        })
+    })
 }
 
 fn jurisdictions(field: &'static str, codes: &[String]) -> Result<(), FieldError> {
-    if codes.len() > MAX_LIST_ITEMS {
-        return Err(problem(field, "has too many items"));
-    }
+    too_many(field, codes.len(), MAX_LIST_ITEMS)?;
     if !codes.iter().all(|code| is_jurisdiction_code(code)) {
         return Err(problem(
             field,
@@ -720,6 +825,27 @@ fn jurisdictions(field: &'static str, codes: &[String]) -> Result<(), FieldError
         ));
     }
     Ok(())
+}
+
+/// Whether `date` is a real calendar date written `YYYY-MM-DD` (valid month, day and leap
+/// year). Authors check it before signing; receivers check only the shape (SPEC §8.1).
+pub fn is_calendar_date(date: &str) -> bool {
+    if !is_iso_date(date) {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| date[range].parse::<u32>().ok();
+    let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10)) else {
+        return false;
+    };
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
 }
 
 fn is_iso_date(date: &str) -> bool {
@@ -778,6 +904,66 @@ mod tests {
         let mut alert = sample_alert();
         alert.event_date = Some("28/11/2026".into());
         assert_eq!(alert.check().map_err(|e| e.field), Err("event_date"));
+    }
+
+    #[test]
+    fn limit_errors_state_the_limit_and_the_size() {
+        let mut alert = sample_alert();
+        alert.summary = "x".repeat(MAX_SUMMARY_BYTES + 50);
+        assert_eq!(
+            alert.check().expect_err("too long").to_string(),
+            "field `summary` is too long: 250 bytes, at most 200"
+        );
+        let mut alert = sample_alert();
+        alert.references = vec!["r".into(); MAX_LIST_ITEMS + 1];
+        assert_eq!(
+            alert.check().expect_err("too many").to_string(),
+            "field `references` has too many items: 33, at most 32"
+        );
+        let mut alert = sample_alert();
+        alert.domains = vec!["d".repeat(300)];
+        assert_eq!(
+            alert.check().expect_err("item too long").to_string(),
+            "field `domains` has an item that is too long: 300 bytes, at most 256"
+        );
+    }
+
+    #[test]
+    fn calendar_dates_know_months_and_leap_years() {
+        for good in ["2026-11-28", "2024-02-29", "2000-02-29", "2026-12-31"] {
+            assert!(is_calendar_date(good), "{good}");
+        }
+        for bad in [
+            "2026-02-29",
+            "1900-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-04-31",
+            "2026-01-00",
+            "28/11/2026",
+            "2026-1-1",
+        ] {
+            assert!(!is_calendar_date(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn legal_statuses_only_for_legal_kinds() {
+        assert!(AlertStatus::GagActive.applies_to(AlertCategory::GagOrder));
+        assert!(AlertStatus::GagActive.applies_to(AlertCategory::LegalRequest));
+        assert!(!AlertStatus::GagActive.applies_to(AlertCategory::Takedown));
+        assert!(!AlertStatus::Received.applies_to(AlertCategory::Seizure));
+        assert!(AlertStatus::Refused.applies_to(AlertCategory::Takedown));
+        assert_eq!(
+            AlertStatus::valid_for(AlertCategory::Outage),
+            vec![
+                AlertStatus::Open,
+                AlertStatus::Confirmed,
+                AlertStatus::Resolved,
+                AlertStatus::Retracted
+            ]
+        );
+        assert!(AlertStatus::Retracted.is_final() && !AlertStatus::Resolved.is_final());
     }
 
     #[test]

@@ -155,14 +155,50 @@ pub fn derive_offer<'a>(
     })
 }
 
-/// Orders alerts for display: most severe first, then newest first.
+/// The display order of alerts, used by every listing (status page, feed, CLI): open ones
+/// (neither resolved nor retracted) first, then most severe, then newest, then by id so the
+/// order is total and stable (SPEC §13).
+pub fn alert_order(a: &AlertView, b: &AlertView) -> std::cmp::Ordering {
+    a.status
+        .is_closed()
+        .cmp(&b.status.is_closed())
+        .then(b.alert.severity.cmp(&a.alert.severity))
+        .then(b.created_at.cmp(&a.created_at))
+        .then(a.id.cmp(&b.id))
+}
+
+/// The display order of mirror offers: newest first, then by id.
+pub fn offer_order(a: &OfferView, b: &OfferView) -> std::cmp::Ordering {
+    b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id))
+}
+
+/// Sorts alerts in [`alert_order`].
 pub fn sort_for_display(alerts: &mut [AlertView]) {
-    alerts.sort_by(|a, b| {
-        b.alert
-            .severity
-            .cmp(&a.alert.severity)
-            .then(b.created_at.cmp(&a.created_at))
-    });
+    alerts.sort_by(alert_order);
+}
+
+/// Each member's standing stance on an alert: the latest endorsement (by seq) of every
+/// signer but the alert's author, left out when it is a retraction. Ordered by signer.
+pub fn standing_stances<'a>(
+    alert_author: &AuthorKey,
+    endorsements: impl IntoIterator<Item = &'a Stored<Endorsement>>,
+) -> Vec<&'a Stored<Endorsement>> {
+    let mut latest: BTreeMap<AuthorKey, &Stored<Endorsement>> = BTreeMap::new();
+    for endorsement in endorsements {
+        if endorsement.author == *alert_author {
+            continue;
+        }
+        if latest
+            .get(&endorsement.author)
+            .is_none_or(|kept| kept.seq < endorsement.seq)
+        {
+            latest.insert(endorsement.author, endorsement);
+        }
+    }
+    latest
+        .into_values()
+        .filter(|endorsement| endorsement.body.stance != Stance::Retract)
+        .collect()
 }
 
 /// What other members say about an alert.

@@ -21,12 +21,12 @@ use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
 use solidarity_control::{
-    CanaryState, CanaryView, Distrust, MemberView, Request, Response, RevocationSigner, StatusView,
-    TrustBasis,
+    AlertDetail, CanaryState, CanaryView, Distrust, MemberView, Request, Response,
+    RevocationSigner, StanceView, StatusView, TrustBasis,
 };
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
+use solidarity_proto::payload::AlertUpdate;
 use solidarity_proto::payload::MirrorWithdraw;
-use solidarity_proto::payload::{AlertUpdate, KIND_ALERT, KIND_MIRROR_OFFER};
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::trust::{Listed, Standing, Why};
@@ -40,6 +40,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{self, NodeMetrics};
+use super::refusals;
 use super::snapshot::Snapshot;
 use super::trust_log::{self, Named};
 use super::views::{self, Shown, Views};
@@ -704,24 +705,28 @@ impl NodeActor {
             Request::AlertRaise {
                 alert,
                 expires_in_ms,
-            } => {
-                let expires_at = expires_in_ms.map(|lifetime| now.saturating_add(lifetime));
-                return self
-                    .sign_and_store(Body::Alert(alert), expires_at, reply)
-                    .await;
-            }
+            } => match refusals::alert_raise(&alert) {
+                Err(refusal) => error(refusal),
+                Ok(()) => {
+                    let expires_at = expires_in_ms.map(|lifetime| now.saturating_add(lifetime));
+                    return self
+                        .sign_and_store(Body::Alert(alert), expires_at, reply)
+                        .await;
+                }
+            },
             Request::AlertUpdate {
                 alert,
                 status,
                 note,
-            } => match self.stored_of_kind(&alert, KIND_ALERT) {
-                Err(read) => error(format!("cannot read the store: {read}")),
-                Ok(None) => error(format!("no alert with id {alert}")),
-                Ok(Some(stored)) if stored.author != self.me => error(
-                    "only the author of an alert can update it; this alert was raised by another member",
-                ),
-                Ok(Some(stored)) => {
-                    let expires_at = stored.expires_at;
+            } => match refusals::alert_update(
+                self.store.as_ref(),
+                &self.me,
+                &alert,
+                status,
+                note.as_deref(),
+            ) {
+                Err(refusal) => error(refusal),
+                Ok(expires_at) => {
                     let body = Body::AlertUpdate(AlertUpdate {
                         alert,
                         status,
@@ -730,6 +735,7 @@ impl NodeActor {
                     return self.sign_and_store(body, expires_at, reply).await;
                 }
             },
+            Request::AlertShow { alert } => self.alert_detail(&alert, now),
             Request::MirrorOffer {
                 offer,
                 valid_for_ms,
@@ -743,14 +749,9 @@ impl NodeActor {
                 alert,
                 stance,
                 note,
-            } => match self.stored_of_kind(&alert, KIND_ALERT) {
-                Err(read) => error(format!("cannot read the store: {read}")),
-                Ok(None) => error(format!("no alert with id {alert}")),
-                Ok(Some(stored)) if stored.author == self.me => {
-                    error("an alert's author does not endorse its own alert; update it instead")
-                }
-                Ok(Some(stored)) => {
-                    let expires_at = stored.expires_at;
+            } => match refusals::alert_endorse(self.store.as_ref(), &self.me, &alert, stance) {
+                Err(refusal) => error(refusal),
+                Ok(expires_at) => {
                     let body = Body::Endorsement(solidarity_proto::payload::Endorsement {
                         alert,
                         stance,
@@ -796,34 +797,43 @@ impl NodeActor {
                     .publish_canary(codes, duress_key.as_bytes().to_vec(), reply)
                     .await;
             }
-            Request::MirrorWithdraw { offer } => match self
-                .stored_of_kind(&offer, KIND_MIRROR_OFFER)
-                .map(|found| found.filter(|stored| stored.expires_at.is_none_or(|at| at > now)))
-            {
-                Err(read) => error(format!("cannot read the store: {read}")),
-                Ok(None) => error(format!("no live mirror offer with id {offer}")),
-                Ok(Some(stored)) if stored.author != self.me => {
-                    error("only the member who made an offer can withdraw it")
+            Request::MirrorWithdraw { offer } => {
+                match refusals::mirror_withdraw(self.store.as_ref(), &self.me, &offer, now) {
+                    Err(refusal) => error(refusal),
+                    Ok(expires_at) => {
+                        let body = Body::MirrorWithdraw(MirrorWithdraw { offer });
+                        return self.sign_and_store(body, expires_at, reply).await;
+                    }
                 }
-                Ok(Some(stored)) => {
-                    let expires_at = stored.expires_at;
-                    let body = Body::MirrorWithdraw(MirrorWithdraw { offer });
-                    return self.sign_and_store(body, expires_at, reply).await;
-                }
-            },
+            }
         };
         // The CLI may have hung up; nothing to undo for a read or a reload.
         let _ = reply.send(answer);
         Ok(())
     }
 
-    /// The facts of a stored message of `kind`.
-    fn stored_of_kind(
-        &self,
-        id: &MessageId,
-        kind: &str,
-    ) -> Result<Option<solidarity_store::MessageMeta>, solidarity_store::StoreError> {
-        Ok(self.store.meta(id)?.filter(|meta| meta.kind == kind))
+    /// One alert in full, from the store (any stored alert, not only the shown ones).
+    fn alert_detail(&self, id: &MessageId, now: u64) -> Response {
+        let shown = match Shown::load_one(self.store.as_ref(), id) {
+            Ok(shown) => shown,
+            Err(read) => return error(format!("cannot read the store: {read}")),
+        };
+        let stances = shown
+            .alerts(now)
+            .flat_map(|alert| {
+                solidarity_proto::state::standing_stances(&alert.alert.author, &alert.endorsements)
+            })
+            .map(|endorsement| StanceView {
+                author: endorsement.author,
+                stance: endorsement.body.stance,
+                note: endorsement.body.note.clone(),
+                created_at: endorsement.created_at,
+            })
+            .collect();
+        match self.alert_and_offer_views(&shown, now).0.pop() {
+            Some(alert) => Response::AlertDetail(Box::new(AlertDetail { alert, stances })),
+            None => error(format!("no alert with id {id}")),
+        }
     }
 
     async fn refresh_ports(&mut self) -> Result<(), ActorError> {
@@ -2216,6 +2226,7 @@ impl NodeActor {
             alerts.push(alert);
         }
         solidarity_proto::state::sort_for_display(&mut alerts);
+        offers.sort_by(solidarity_proto::state::offer_order);
         for offer in &mut offers {
             offer.suspect = suspect(&offer.author, offer.seq, offer.created_at);
         }

@@ -10,6 +10,7 @@
 mod actor;
 mod control_server;
 mod metrics;
+mod refusals;
 mod snapshot;
 pub mod status_page;
 mod trust_log;

@@ -42,7 +42,7 @@ fn stored<T>(id: MessageId, signer: AuthorKey, payload: &Payload, body: T) -> St
 }
 
 /// Decodes a stored envelope (stored ones were valid when accepted).
-fn decode(stored: &StoredEnvelope) -> Option<(AuthorKey, Payload, Body)> {
+pub fn decode(stored: &StoredEnvelope) -> Option<(AuthorKey, Payload, Body)> {
     let decoded = Envelope::decode(&stored.envelope)
         .ok()
         .and_then(|envelope| {
@@ -192,6 +192,26 @@ impl Shown {
                     shown.add(store, stored.id, signer, &payload, &body)?;
                 }
             }
+        }
+        Ok(shown)
+    }
+
+    /// One stored alert with what refers to it; empty when `id` is no stored alert.
+    pub fn load_one(store: &dyn Store, id: &MessageId) -> Result<Self, StoreError> {
+        let mut shown = Self {
+            limit: 1,
+            alerts: BTreeMap::new(),
+            offers: BTreeMap::new(),
+            created: HashMap::new(),
+        };
+        if let Some(envelope) = store.envelope(id)?
+            && let Some((signer, payload, body @ Body::Alert(_))) = decode(&StoredEnvelope {
+                id: *id,
+                seq: 0,
+                envelope,
+            })
+        {
+            shown.add(store, *id, signer, &payload, &body)?;
         }
         Ok(shown)
     }
