@@ -90,16 +90,6 @@ pub fn summary(snapshot: &Snapshot, now: u64) -> Vec<SummaryLine> {
     lines
 }
 
-fn key_state(member: &MemberView) -> &'static str {
-    if member.revoked_since.is_some() {
-        "REVOKED"
-    } else if member.compromised_at.is_some() {
-        "COMPROMISED"
-    } else {
-        "ok"
-    }
-}
-
 /// Members by name (then key), the same order at every reload.
 fn members_section(snapshot: &Snapshot, now: u64) -> Markup {
     let mut members: Vec<&MemberView> = snapshot.members.iter().collect();
@@ -121,20 +111,17 @@ fn members_section(snapshot: &Snapshot, now: u64) -> Markup {
                                     @if member.connected { "connected" } @else { "not connected" }
                                 }
                                 td data-label="Last message" { @match member.last_message_at { Some(at) => (time(now, at)), None => "never" } }
-                                td data-label="Canary" class=(if member.canary.as_ref().is_some_and(|c| c.state != CanaryState::Ok) { "down" } else { "up" }) {
-                                    (crate::cli::canary_text(member.canary.as_ref()))
+                                td data-label="Canary" class=(if !member.trusted || member.canary.as_ref().is_some_and(|c| c.state != CanaryState::Ok) { "down" } else { "up" }) {
+                                    (crate::cli::member_canary_text(member))
                                 }
                                 td data-label="Certificate" class=(if member.certified_until.is_some_and(|until| certificate_ends_soon(now, until)) { "down" } else { "up" }) {
                                     (render::certificate_text(now, member.certified_until))
                                 }
-                                td data-label="Key state" class=(if key_state(member) == "ok" { "up" } else { "down" }) {
-                                    (key_state(member))
-                                    @if let Some(since) = member.revoked_since { " (suspect since " (time(now, since)) ")" }
-                                    @else if let Some(at) = member.compromised_at { " (since " (time(now, at)) ")" }
+                                td data-label="Key state" class=(if member.trusted { "up" } else { "down" }) {
+                                    (crate::cli::key_state_text(member))
                                 }
                                 td data-label="Trusted" {
-                                    @if member.vouched_by.is_empty() { "added by admin" }
-                                    @else { "vouched by " (render::isolated_list(&member.vouched_by)) }
+                                    bdi { (crate::cli::trust_text(&member.trust)) }
                                 }
                             }
                         }
