@@ -1147,7 +1147,7 @@ pub fn canary_text(canary: Option<&solidarity_control::CanaryView>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use solidarity_proto::payload::{AlertCategory, AlertStatus, Severity};
+    use solidarity_proto::payload::{Alert, AlertCategory, AlertStatus, Severity};
 
     #[test]
     fn sizes_parse_in_binary_units() {
