@@ -11,6 +11,7 @@
     reason = "a binary crate: `pub` marks the interface of each module"
 )]
 
+pub mod card_addresses;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -18,6 +19,7 @@ mod devnet;
 pub mod identity;
 pub mod identity_key;
 pub mod init;
+pub mod locations;
 pub mod members;
 
 use std::process::ExitCode;
@@ -38,7 +40,20 @@ pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            let not_running = error.chain().any(|cause| {
+                matches!(
+                    cause.downcast_ref(),
+                    Some(solidarity_control::ControlError::DaemonNotRunning { .. })
+                )
+            });
+            if not_running {
+                eprintln!(
+                    "error: {error:#} (start it with `{}`, or `systemctl start solidarity` for the system node)",
+                    locations::hint("node")
+                );
+            } else {
+                eprintln!("error: {error:#}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -65,11 +80,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn run_node(data_dir: &std::path::Path) -> anyhow::Result<()> {
     if !init::is_initialised(data_dir) {
-        init::init(data_dir, &init::InitOptions::default())?;
+        let created = init::init(data_dir, &init::InitOptions::default())?;
         eprintln!(
-            "created a new node identity and config in {}",
-            data_dir.display()
+            "created a new node identity in {} and its config {}",
+            data_dir.display(),
+            created.config_path.display()
         );
+        if let Some(note) = created.note {
+            eprintln!("note: {note}");
+        }
     }
     let config = config::NodeConfig::load(data_dir)?;
     init_logging(&config.log)?;

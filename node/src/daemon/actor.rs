@@ -822,14 +822,13 @@ impl NodeActor {
     }
 
     async fn card(&mut self) -> Result<Response, ActorError> {
-        let addresses = if self.identity.config.announce.is_empty() {
-            self.net
-                .listen_addresses()
-                .await
-                .map_err(|_| ActorError::NetworkStopped)?
-        } else {
-            self.identity.config.announce.clone()
-        };
+        let bound = self
+            .net
+            .listen_addresses()
+            .await
+            .map_err(|_| ActorError::NetworkStopped)?;
+        let addresses =
+            crate::card_addresses::card_addresses(&self.identity.config.announce, &bound);
         Ok(Response::Card {
             card: Card {
                 key: self.me,
@@ -1171,6 +1170,14 @@ impl NodeActor {
                     self.connected.remove(&key);
                     tracing::info!(member = %self.member_name(&key), "member disconnected");
                     self.publish_snapshot();
+                }
+            }
+            NetEvent::PeerClosedEarly(peer) => {
+                if let Some(key) = self.by_peer.get(&peer).copied() {
+                    tracing::info!(
+                        member = %self.member_name(&key),
+                        "member closed the connection at once: it may not have added this node yet (send it this node's card, `solidarity id`); redialling less and less often"
+                    );
                 }
             }
         }

@@ -59,6 +59,7 @@ pub fn net_config(
         max_sync_response_bytes: sync::MAX_RESPONSE_BYTES,
         heartbeat,
         allowed,
+        external: Vec::new(),
     }
 }
 
@@ -142,20 +143,36 @@ pub async fn run_with_store(
     let mut registry = prometheus_client::registry::Registry::default();
     let node_metrics = metrics::NodeMetrics::default();
     node_metrics.register(registry.sub_registry_with_prefix("solidarity"));
-    let (net, net_events, event_loop) = solidarity_net::build_with_metrics(
-        net_config(
-            keypair,
-            config.listen.clone(),
-            &federation,
-            config.heartbeat,
-            allowed,
-        ),
-        registry.sub_registry_with_prefix("gossipsub"),
-    )?;
+    let config_path = crate::locations::config_path(&data_dir);
+    let mut network = net_config(
+        keypair,
+        config.listen.clone(),
+        &federation,
+        config.heartbeat,
+        allowed,
+    );
+    network.external = config.announce.clone();
+    let (net, net_events, event_loop) =
+        solidarity_net::build_with_metrics(network, registry.sub_registry_with_prefix("gossipsub"))
+            .map_err(|error| listen_error(error, &config, &config_path))?;
 
     let http_listener = tokio::net::TcpListener::bind(config.status_addr)
         .await
-        .context("cannot bind the status page address (status_addr in config.toml)")?;
+        .map_err(|error| {
+            let why = if error.kind() == std::io::ErrorKind::AddrInUse {
+                format!(
+                    "port {} is already in use (another solidarity daemon, or another program?)",
+                    config.status_addr.port()
+                )
+            } else {
+                error.to_string()
+            };
+            anyhow::anyhow!(
+                "cannot open the status page on `status_addr` {} in {}: {why}",
+                config.status_addr,
+                config_path.display()
+            )
+        })?;
     let status_url = format!("http://{}/", http_listener.local_addr()?);
 
     let (control_tx, control_rx) = mpsc::channel(actor::CONTROL_QUEUE);
@@ -225,6 +242,34 @@ pub async fn run_with_store(
     actor_result?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// A listen failure in one line naming the config key, the admin's own address and port.
+fn listen_error(
+    error: solidarity_net::NetError,
+    config: &NodeConfig,
+    config_path: &std::path::Path,
+) -> anyhow::Error {
+    use solidarity_net::NetError;
+    let named = |index: usize| {
+        config
+            .listen
+            .get(index)
+            .map_or_else(String::new, |address| format!(" {address}"))
+    };
+    match error {
+        NetError::AddressInUse { index, port } => anyhow::anyhow!(
+            "cannot listen on `listen` address{} in {}: port {port} is already in use (another solidarity daemon, or another program?)",
+            named(index),
+            config_path.display()
+        ),
+        NetError::Listen { index, source } => anyhow::anyhow!(
+            "cannot listen on `listen` address{} in {}: {source}",
+            named(index),
+            config_path.display()
+        ),
+        other => anyhow::Error::new(other).context("cannot start the network"),
+    }
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {
