@@ -1,8 +1,10 @@
 //! The daemon: wires store, writer, network, node actor, control socket and status page,
 //! and owns their lifecycle.
 //!
-//! Tasks: the net event loop, the node actor, the control server and the HTTP server run
-//! on tokio, all owned here; the store writer is a dedicated thread. Shutdown order on
+//! Tasks: the net event loop, the node actor, the control server, the HTTP server and
+//! (as a process) the SIGHUP reloader run on tokio, all owned here; the store writer is a
+//! dedicated thread. systemd hears `READY=1` once the control socket and status page are
+//! served, `RELOADING=1` around a reload and `STOPPING=1` at shutdown (`notify.rs`). Shutdown order on
 //! SIGTERM/Ctrl-C or a fatal error: stop taking control requests, let the actor finish
 //! every queued write (each flushed and acknowledged), stop the writer (final flush),
 //! then close the swarm and the status page.
@@ -10,6 +12,8 @@
 mod actor;
 mod control_server;
 mod metrics;
+mod notify;
+mod reload;
 mod snapshot;
 pub mod status_page;
 mod views;
@@ -80,13 +84,28 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         on_signal.cancel();
         result
     });
-    let outcome = run_until(config, stop).await;
+    let outcome = run_service(config, stop, Service::Process).await;
     signals.abort();
     outcome
 }
 
+/// Whether the daemon owns the process (SIGHUP reloads) or shares it (tests).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Process,
+    InProcess,
+}
+
 /// Runs the daemon until `stop` is cancelled or a fatal error.
 pub async fn run_until(config: NodeConfig, stop: CancellationToken) -> anyhow::Result<()> {
+    run_service(config, stop, Service::InProcess).await
+}
+
+async fn run_service(
+    config: NodeConfig,
+    stop: CancellationToken,
+    service: Service,
+) -> anyhow::Result<()> {
     control_server::refuse_if_running(&solidarity_control::socket_path(&config.data_dir))?;
     let options = SledOptions {
         path: config.data_dir.join(STORE_DIR),
@@ -96,7 +115,11 @@ pub async fn run_until(config: NodeConfig, stop: CancellationToken) -> anyhow::R
         SledStore::open(&options)
             .context("cannot open the store (is another daemon using this data dir?)")?,
     );
-    run_with_store(config, store, stop).await?;
+    let outcome = serve(config, store, stop, service).await;
+    if outcome.is_err() {
+        notify::notify(notify::STOPPING, "stopping after an error");
+    }
+    outcome?;
     // Every handle of the store is closed now. Opening it once more makes sled record a
     // snapshot, so the next start does not replay the whole log.
     let started = std::time::Instant::now();
@@ -121,6 +144,22 @@ pub async fn run_with_store(
     store: Arc<dyn Store>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    serve(config, store, stop, Service::InProcess).await
+}
+
+async fn serve(
+    config: NodeConfig,
+    store: Arc<dyn Store>,
+    stop: CancellationToken,
+    service: Service,
+) -> anyhow::Result<()> {
+    // Registered first: SIGHUP's default action would end the process.
+    let hangup = match service {
+        Service::Process => Some(tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        )?),
+        Service::InProcess => None,
+    };
     let data_dir = config.data_dir.clone();
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {} to its owner", data_dir.display()))?;
@@ -176,13 +215,15 @@ pub async fn run_with_store(
     let status_url = format!("http://{}/", http_listener.local_addr()?);
 
     let (control_tx, control_rx) = mpsc::channel(actor::CONTROL_QUEUE);
+    let (reload_tx, reload_rx) = mpsc::channel(reload::RELOAD_QUEUE);
+    let net_for_log = net.clone();
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::empty()));
     let member_count = members.members.len();
     let actor = NodeActor::new(ActorParts {
         identity: Identity {
             key: key.clone(),
             federation,
-            status_url,
+            status_url: status_url.clone(),
             config: config.clone(),
         },
         data_dir: data_dir.clone(),
@@ -191,6 +232,7 @@ pub async fn run_with_store(
         net,
         net_events,
         control: control_rx,
+        reload: reload_rx,
         snapshot: snapshot_tx,
         members,
         metrics: node_metrics,
@@ -214,13 +256,33 @@ pub async fn run_with_store(
             .await
     });
     let mut actor_task = tokio::spawn(actor.run(shutdown.clone()));
+    let reload_task = match hangup {
+        Some(hangup) => Some(tokio::spawn(reload::on_sighup(
+            hangup,
+            data_dir.clone(),
+            reload_tx,
+            shutdown.clone(),
+        ))),
+        None => None,
+    };
 
+    let p2p_ports = bound_ports(&net_for_log, &config.listen).await;
     tracing::info!(
         node = %envelope::author_key(&key).short(),
         federation = %config.federation,
         members = member_count,
+        status_page = %status_url,
+        p2p_ports = ?p2p_ports,
         "node started; status page and control socket are up"
     );
+    if member_count == 0 {
+        tracing::info!(
+            "no members yet: send your card (`{}`) to the other admins and add theirs with `{}`",
+            crate::locations::hint("id"),
+            crate::locations::hint("member add CARD --name NAME"),
+        );
+    }
+    notify::notify(notify::READY, &format!("running, status page {status_url}"));
 
     let outcome = tokio::select! {
         () = stop.cancelled() => {
@@ -229,7 +291,11 @@ pub async fn run_with_store(
         }
         finished = &mut actor_task => finished,
     };
+    notify::notify(notify::STOPPING, "stopping");
     shutdown.cancel();
+    if let Some(task) = reload_task {
+        task.abort();
+    }
     let actor_result = outcome.context("the node actor panicked")?;
     // The actor is gone, so the writer's last handle is dropped: the thread finishes its
     // queue, flushes and exits.
@@ -242,6 +308,26 @@ pub async fn run_with_store(
     actor_result?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// How long start-up waits for the listeners to report their ports, for the log line.
+const LISTEN_REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The p2p TCP ports bound (the configured ones if the listeners are slow to report).
+async fn bound_ports(net: &solidarity_net::NetHandle, listen: &[libp2p::Multiaddr]) -> Vec<u16> {
+    let started = std::time::Instant::now();
+    loop {
+        let bound = net.listen_addresses().await.unwrap_or_default();
+        let ports = crate::card_addresses::tcp_ports(&bound);
+        if !ports.is_empty() || started.elapsed() > LISTEN_REPORT_WAIT {
+            return if ports.is_empty() {
+                crate::card_addresses::tcp_ports(listen)
+            } else {
+                ports
+            };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// A listen failure in one line naming the config key, the admin's own address and port.
