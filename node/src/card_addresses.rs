@@ -7,7 +7,8 @@
 //!   announced address stands for the port the daemon actually bound.
 //! - Without `announce`, the bound addresses are filtered: unspecified, loopback and
 //!   private-range ones (RFC 1918, CGNAT 100.64/10, link-local, ULA fc00::/7,
-//!   fe80::/10) are left out, so a card never lists every interface of the server.
+//!   fe80::/10), and documentation, benchmarking and reserved ones, are left out, so a
+//!   card never lists every interface of the server.
 
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
@@ -123,6 +124,31 @@ pub fn tcp_ports(addresses: &[Multiaddr]) -> Vec<u16> {
     ports
 }
 
+/// Whether an address is routable on the internet: public, and not in a documentation,
+/// benchmarking, reserved or multicast range. Bound addresses must be, to go on a card.
+fn is_global(address: &Multiaddr) -> bool {
+    if scope(address) != Scope::Public {
+        return false;
+    }
+    address.iter().all(|protocol| match protocol {
+        Protocol::Ip4(ip) => {
+            let [a, b, c, _] = ip.octets();
+            !(a == 0
+                || a >= 224
+                || (a, b, c) == (192, 0, 2)
+                || (a, b, c) == (198, 51, 100)
+                || (a, b, c) == (203, 0, 113)
+                || (a == 198 && (b & 0xfe) == 18)
+                || (a, b, c) == (192, 0, 0))
+        }
+        Protocol::Ip6(ip) => {
+            let [first, second, ..] = ip.segments();
+            !(ip.is_multicast() || (first, second) == (0x2001, 0x0db8))
+        }
+        _ => true,
+    })
+}
+
 /// The addresses a card carries, from the configured `announce` list and the addresses
 /// the node is bound to (or, without a daemon, its configured `listen` addresses).
 pub fn card_addresses(announce: &[Multiaddr], bound: &[Multiaddr]) -> Vec<Multiaddr> {
@@ -131,7 +157,7 @@ pub fn card_addresses(announce: &[Multiaddr], bound: &[Multiaddr]) -> Vec<Multia
     let candidates: Vec<Multiaddr> = if announce.is_empty() {
         bound
             .iter()
-            .filter(|address| scope(address) == Scope::Public)
+            .filter(|address| is_global(address))
             .cloned()
             .collect()
     } else {
@@ -202,12 +228,13 @@ mod tests {
         let bound = [
             addr("/ip4/127.0.0.1/tcp/7447"),
             addr("/ip4/192.168.1.5/tcp/7447"),
-            addr("/ip4/203.0.113.7/tcp/7447"),
+            addr("/ip4/192.0.2.2/tcp/7447"),
             addr("/ip4/0.0.0.0/tcp/7447"),
+            addr("/ip4/93.184.216.34/tcp/7447"),
         ];
         assert_eq!(
             card_addresses(&[], &bound),
-            vec![addr("/ip4/203.0.113.7/tcp/7447")]
+            vec![addr("/ip4/93.184.216.34/tcp/7447")]
         );
     }
 

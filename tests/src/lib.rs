@@ -640,6 +640,11 @@ impl BinaryNode {
         node
     }
 
+    /// The daemon's process id while it runs (to signal it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
