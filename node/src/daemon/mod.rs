@@ -256,15 +256,14 @@ async fn serve(
             .await
     });
     let mut actor_task = tokio::spawn(actor.run(shutdown.clone()));
-    let reload_task = match hangup {
-        Some(hangup) => Some(tokio::spawn(reload::on_sighup(
+    let reload_task = hangup.map(|hangup| {
+        tokio::spawn(reload::on_sighup(
             hangup,
             data_dir.clone(),
             reload_tx,
             shutdown.clone(),
-        ))),
-        None => None,
-    };
+        ))
+    });
 
     let p2p_ports = bound_ports(&net_for_log, &config.listen).await;
     tracing::info!(
