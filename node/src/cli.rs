@@ -677,7 +677,10 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
             if json {
                 print_json(&file.members)?;
             } else if file.members.is_empty() {
-                println!("no members yet; add one with `solidarity member add CARD --name NAME`");
+                println!(
+                    "no members yet; add one with `{}`",
+                    crate::locations::hint("member add CARD --name NAME")
+                );
             } else {
                 println!("{:<20} {:<64} TRUSTED BECAUSE", "NAME", "KEY");
                 for member in &file.members {
@@ -1188,7 +1191,10 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         return print_json(&members);
     }
     if members.is_empty() {
-        println!("no members yet; add one with `solidarity member add CARD --name NAME`");
+        println!(
+            "no members yet; add one with `{}`",
+            crate::locations::hint("member add CARD --name NAME")
+        );
         return Ok(());
     }
     println!(

@@ -137,6 +137,12 @@ fn init_announce_puts_the_public_name_on_the_card_and_bad_input_creates_nothing(
         "{stdout}"
     );
     assert!(stderr.is_empty(), "{stderr}");
+    // Hints repeat the --data given.
+    let list = cli_ok(&dir, &["member", "list"]);
+    assert!(
+        list.contains(&format!("solidarity --data {} member add", dir.display())),
+        "{list}"
+    );
 }
 
 #[test]
