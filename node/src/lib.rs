@@ -20,6 +20,7 @@ pub mod identity;
 pub mod identity_key;
 pub mod init;
 pub mod locations;
+mod logging;
 pub mod members;
 
 use std::process::ExitCode;
@@ -91,29 +92,10 @@ fn run_node(data_dir: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     let config = config::NodeConfig::load(data_dir)?;
-    init_logging(&config.log)?;
+    logging::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("solidarity")
         .build()?;
     runtime.block_on(daemon::run(config))
-}
-
-fn init_logging(directive: &str) -> anyhow::Result<()> {
-    use tracing_subscriber::EnvFilter;
-    // libp2p is chatty and its messages can carry addresses: warn and above only,
-    // unless RUST_LOG says otherwise.
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(value) if !value.is_empty() => EnvFilter::try_new(value)?,
-        _ => EnvFilter::try_new(format!(
-            "libp2p=warn,libp2p_gossipsub=warn,libp2p_swarm=warn,{directive}"
-        ))?,
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-    Ok(())
 }

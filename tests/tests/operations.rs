@@ -380,6 +380,8 @@ fn systemd_hears_ready_once_the_page_answers_and_sighup_reloads_members_and_conf
     members.save(&dir).expect("save");
     set_config(&dir, "announce", "[\"/dns4/node.example.org/tcp/7447\"]");
     set_config(&dir, "heartbeat_ms", "700");
+    set_config(&dir, "log", "\"debug\"");
+    assert!(!node.log_text().contains(" DEBUG "));
     assert!(!cli_ok(&dir, &["peers"]).contains("newfriend"));
     let pid = node.pid().expect("pid").to_string();
     assert!(
@@ -414,6 +416,8 @@ fn systemd_hears_ready_once_the_page_answers_and_sighup_reloads_members_and_conf
 
     assert!(node.terminate(), "{}", node.log_text());
     wait_for_notify(&notify, "STOPPING=1");
+    // The new log filter took: debug lines (the shutdown's, at least) are there.
+    assert!(node.log_text().contains(" DEBUG "), "{}", node.log_text());
 }
 
 /// Accepts TCP connections on a port and forwards them to `target`, counting them.

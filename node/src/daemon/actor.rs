@@ -866,6 +866,11 @@ impl NodeActor {
             if changes.live.contains(&"vouch_threshold") {
                 self.apply_members().await?;
             }
+            if changes.live.contains(&"log")
+                && let Err(refused) = crate::logging::set_filter(&self.identity.config.log)
+            {
+                tracing::warn!(%refused, "log filter unchanged");
+            }
             tracing::info!(
                 applied = ?changes.live,
                 need_restart = ?changes.restart,

@@ -3,8 +3,9 @@
 //! needing a restart.
 //!
 //! Live: `announce`, `vouch_threshold`, `confirm_threshold`, `member_messages_per_minute`,
-//! `canary_grace_secs`, `canary_statement`, and the members file. Restart: every other key
-//! (listeners, timers, the store and the log filter are set up once at start).
+//! `canary_grace_secs`, `canary_statement`, `log` (unless `RUST_LOG` is set), and the
+//! members file. Restart: every other key (listeners, timers and the store are set up
+//! once at start).
 
 use std::path::PathBuf;
 
@@ -56,10 +57,10 @@ pub fn merge(current: &mut NodeConfig, new: NodeConfig) -> Changes {
     live!(member_messages_per_minute, "member_messages_per_minute");
     live!(canary_grace, "canary_grace_secs");
     live!(canary_statement, "canary_statement");
+    live!(log, "log");
     restart!(federation, "federation");
     restart!(listen, "listen");
     restart!(status_addr, "status_addr");
-    restart!(log, "log");
     restart!(sync_interval, "sync_interval_secs");
     restart!(heartbeat, "heartbeat_ms");
     restart!(store_cache_bytes, "store_cache_mib");
