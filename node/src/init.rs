@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::card_addresses;
 use crate::config::{self, CONFIG_FILE};
 use crate::identity::{self, KEY_FILE};
 use crate::locations;
@@ -59,11 +60,16 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> anyhow::Result<Created> {
             .with_context(|| format!("--listen {address:?} is not a multiaddr"))?;
     }
     for address in &options.announce {
-        address.parse::<libp2p::Multiaddr>().with_context(|| {
+        let parsed = address.parse::<libp2p::Multiaddr>().with_context(|| {
             format!(
                 "--announce {address:?} is not a multiaddr (e.g. /dns4/node.example.org/tcp/7447)"
             )
         })?;
+        if card_addresses::scope(&parsed) == card_addresses::Scope::Unspecified {
+            bail!(
+                "--announce {address:?}: nobody can dial 0.0.0.0 or ::; give this server's public address or DNS name"
+            );
+        }
     }
     options
         .status_addr
