@@ -105,3 +105,36 @@ pub async fn on_sighup(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> NodeConfig {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(crate::config::CONFIG_FILE), text).expect("write");
+        NodeConfig::load(dir.path()).expect("config")
+    }
+
+    #[test]
+    fn live_keys_are_applied_and_restart_keys_only_named() {
+        let mut current = config("");
+        let new = config(
+            "announce = [\"/dns4/node.example.org/tcp/7447\"]\nconfirm_threshold = 3\nlisten = [\"/ip4/0.0.0.0/tcp/9000\"]\nheartbeat_ms = 500\n",
+        );
+        let changes = merge(&mut current, new);
+        assert_eq!(changes.live, vec!["announce", "confirm_threshold"]);
+        assert_eq!(changes.restart, vec!["listen", "heartbeat_ms"]);
+        assert_eq!(current.confirm_threshold, 3);
+        assert_eq!(current.announce.len(), 1);
+        assert_eq!(
+            current.listen,
+            config("").listen,
+            "a restart key changed live"
+        );
+        assert_eq!(
+            merge(&mut current.clone(), current.clone()),
+            Changes::default()
+        );
+    }
+}
