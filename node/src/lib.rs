@@ -41,19 +41,22 @@ pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let not_running = error.chain().any(|cause| {
-                matches!(
-                    cause.downcast_ref(),
-                    Some(solidarity_control::ControlError::DaemonNotRunning { .. })
-                )
+            let not_running = error.chain().find_map(|cause| match cause.downcast_ref() {
+                Some(solidarity_control::ControlError::DaemonNotRunning { data_dir }) => {
+                    Some(data_dir.clone())
+                }
+                _ => None,
             });
-            if not_running {
-                eprintln!(
-                    "error: {error:#} (start it with `{}`, or `systemctl start solidarity` for the system node)",
+            match not_running {
+                Some(data_dir) if locations::is_system(&data_dir) => eprintln!(
+                    "error: {error:#} (start it with `systemctl start solidarity`, or `{}` in the foreground)",
                     locations::hint("node")
-                );
-            } else {
-                eprintln!("error: {error:#}");
+                ),
+                Some(_) => eprintln!(
+                    "error: {error:#} (start it with `{}`)",
+                    locations::hint("node")
+                ),
+                None => eprintln!("error: {error:#}"),
             }
             ExitCode::FAILURE
         }

@@ -583,7 +583,7 @@ fn the_system_install_is_found_without_data_and_a_user_node_wins_over_it() {
     let (ok, _, stderr) = bare_cli(&home, &system, &["status"], false);
     assert!(!ok);
     assert!(
-        stderr.contains("start it with `solidarity node`"),
+        stderr.contains("`systemctl start solidarity`") && stderr.contains("`solidarity node`"),
         "{stderr}"
     );
     let elsewhere = root.path().join("else where");
