@@ -510,6 +510,18 @@ impl Names {
     }
 }
 
+/// The node key, or an error that says how to create one when there is none.
+fn load_node_key(data_dir: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    if let Ok(false) = data_dir.join(identity::KEY_FILE).try_exists() {
+        bail!(
+            "no node identity in {} yet; run `{}` first",
+            data_dir.display(),
+            crate::locations::hint("init")
+        );
+    }
+    identity::load_key_file(data_dir)
+}
+
 pub fn run_init(data_dir: &Path, args: InitArgs) -> anyhow::Result<()> {
     let no_announce = args.announce.is_empty();
     let created = crate::init::init(
@@ -555,13 +567,7 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     let card = match Client::new(data_dir).card() {
         Ok(card) => card,
         Err(solidarity_control::ControlError::DaemonNotRunning { .. }) => {
-            let key = identity::load_key_file(data_dir).with_context(|| {
-                format!(
-                    "no node identity in {} yet; run `{}` first",
-                    data_dir.display(),
-                    crate::locations::hint("init")
-                )
-            })?;
+            let key = load_node_key(data_dir)?;
             let config = NodeConfig::load(data_dir)?;
             let addresses = crate::card_addresses::card_addresses(&config.announce, &config.listen);
             Card {
@@ -960,13 +966,7 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
                     (identity_key, federation, revoked)
                 }
                 None => {
-                    let node_key = identity::load_key_file(data_dir).with_context(|| {
-                        format!(
-                            "no node identity in {} yet; run `{}` first",
-                            data_dir.display(),
-                            crate::locations::hint("init")
-                        )
-                    })?;
+                    let node_key = load_node_key(data_dir)?;
                     (node_key, NodeConfig::load(data_dir)?.federation, None)
                 }
             };
@@ -1099,13 +1099,7 @@ fn read_passphrase(file: Option<&Path>) -> anyhow::Result<String> {
 pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow::Result<()> {
     let client = Client::new(data_dir);
     let author = || -> anyhow::Result<AuthorKey> {
-        let key = identity::load_key_file(data_dir).with_context(|| {
-            format!(
-                "no node identity in {} yet; run `{}` first",
-                data_dir.display(),
-                crate::locations::hint("init")
-            )
-        })?;
+        let key = load_node_key(data_dir)?;
         Ok(solidarity_proto::envelope::author_key(&key))
     };
     match command {

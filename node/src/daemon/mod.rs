@@ -4,10 +4,11 @@
 //! Tasks: the net event loop, the node actor, the control server, the HTTP server and
 //! (as a process) the SIGHUP reloader run on tokio, all owned here; the store writer is a
 //! dedicated thread. systemd hears `READY=1` once the control socket and status page are
-//! served, `RELOADING=1` around a reload and `STOPPING=1` at shutdown (`notify.rs`). Shutdown order on
-//! SIGTERM/Ctrl-C or a fatal error: stop taking control requests, let the actor finish
-//! every queued write (each flushed and acknowledged), stop the writer (final flush),
-//! then close the swarm and the status page.
+//! served, `RELOADING=1` around a reload and `STOPPING=1` at shutdown (`notify.rs`).
+//!
+//! Shutdown order on SIGTERM/Ctrl-C or a fatal error: stop taking control requests, let
+//! the actor finish every queued write (each flushed and acknowledged), stop the writer
+//! (final flush), then close the swarm and the status page.
 
 mod actor;
 mod control_server;
