@@ -39,7 +39,9 @@ pub use trust_text::{distrust_text, key_state_text, member_canary_text, trust_te
 )]
 pub struct Cli {
     /// Node data directory (key, config, members, store, control socket).
-    /// Default: $XDG_DATA_HOME/solidarity, else ~/.local/share/solidarity.
+    /// Default: the user's node ($XDG_DATA_HOME/solidarity, else ~/.local/share/solidarity)
+    /// if it exists, else the system node (/var/lib/solidarity, config in
+    /// /etc/solidarity) if it exists or when run as root.
     #[arg(long, global = true, env = "SOLIDARITY_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Print machine-readable JSON instead of tables.
@@ -90,6 +92,10 @@ pub struct InitArgs {
     /// libp2p listen address (repeatable). Port 0 picks a free port at each start.
     #[arg(long, value_name = "MULTIADDR", default_value = config::DEFAULT_LISTEN)]
     pub listen: Vec<String>,
+    /// Address other members dial, printed on the member card (repeatable): this server's
+    /// public address or DNS name, e.g. /dns4/node.example.org/tcp/7447. Sets `announce`.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub announce: Vec<String>,
     /// Status page address. Keep it on loopback unless you know why not.
     #[arg(long, value_name = "HOST:PORT", default_value = config::DEFAULT_STATUS_ADDR)]
     pub status_addr: String,
@@ -331,17 +337,10 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, 
     Cli::from_arg_matches(&command.try_get_matches_from(args)?)
 }
 
-/// The data dir: `--data`, `$SOLIDARITY_DATA`, or the user's XDG data dir.
+/// The data dir: `--data`, `$SOLIDARITY_DATA`, the user's node, or the system node (see
+/// [`crate::locations`]).
 pub fn data_dir(cli: &Cli) -> PathBuf {
-    if let Some(dir) = &cli.data {
-        return dir.clone();
-    }
-    let xdg = std::env::var_os("XDG_DATA_HOME").filter(|value| !value.is_empty());
-    match (xdg, std::env::var_os("HOME")) {
-        (Some(xdg), _) => PathBuf::from(xdg).join("solidarity"),
-        (None, Some(home)) => PathBuf::from(home).join(".local/share/solidarity"),
-        (None, None) => PathBuf::from("/var/lib/solidarity"),
-    }
+    crate::locations::resolve(cli.data.as_deref()).data_dir
 }
 
 /// Parses a snake_case wire name, also written with dashes.
@@ -473,25 +472,56 @@ impl Names {
     }
 }
 
+/// The node key, or an error that says how to create one when there is none.
+fn load_node_key(data_dir: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    if let Ok(false) = data_dir.join(identity::KEY_FILE).try_exists() {
+        bail!(
+            "no node identity in {} yet; run `{}` first",
+            data_dir.display(),
+            crate::locations::hint("init")
+        );
+    }
+    identity::load_key_file(data_dir)
+}
+
 pub fn run_init(data_dir: &Path, args: InitArgs) -> anyhow::Result<()> {
-    crate::init::init(
+    let no_announce = args.announce.is_empty();
+    let created = crate::init::init(
         data_dir,
         &crate::init::InitOptions {
             listen: args.listen,
+            announce: args.announce,
             status_addr: args.status_addr,
             federation: args.federation,
         },
     )?;
-    println!("Initialised {}", data_dir.display());
+    if crate::locations::is_system(data_dir) {
+        println!("Initialised the system node at {}", data_dir.display());
+    } else {
+        println!("Initialised a user node at {}", data_dir.display());
+    }
     println!(
         "  node key: {} (mode 0600)",
         data_dir.join(identity::KEY_FILE).display()
     );
-    println!(
-        "  config:   {}",
-        data_dir.join(config::CONFIG_FILE).display()
-    );
-    println!("Next: `solidarity node` to start, `solidarity id` for your member card.");
+    println!("  config:   {}", created.config_path.display());
+    if let Some(note) = created.note {
+        println!("  note: {note}");
+    }
+    if no_announce {
+        println!(
+            "Next: set `announce` in {} to this server's public address or DNS name (e.g. announce = [\"/dns4/node.example.org/tcp/7447\"]), then `{}` for your member card and `{}` to start.",
+            created.config_path.display(),
+            crate::locations::hint("id"),
+            crate::locations::hint("node"),
+        );
+    } else {
+        println!(
+            "Next: `{}` for your member card, `{}` to start.",
+            crate::locations::hint("id"),
+            crate::locations::hint("node"),
+        );
+    }
     Ok(())
 }
 
@@ -499,14 +529,9 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     let card = match Client::new(data_dir).card() {
         Ok(card) => card,
         Err(solidarity_control::ControlError::DaemonNotRunning { .. }) => {
-            let key = identity::load_key_file(data_dir)
-                .context("no node identity here yet; run `solidarity init` first")?;
+            let key = load_node_key(data_dir)?;
             let config = NodeConfig::load(data_dir)?;
-            let addresses = if config.announce.is_empty() {
-                config.listen
-            } else {
-                config.announce
-            };
+            let addresses = crate::card_addresses::card_addresses(&config.announce, &config.listen);
             Card {
                 key: solidarity_proto::envelope::author_key(&key),
                 addresses,
@@ -516,6 +541,13 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         }
         Err(other) => return Err(other.into()),
     };
+    if Card::parse(&card).is_ok_and(|parsed| parsed.addresses.is_empty()) {
+        eprintln!(
+            "warning: no address others can dial is known, so the card carries the key alone; set `announce` in {} to this server's public address or DNS name (e.g. announce = [\"/dns4/node.example.org/tcp/7447\"]), then run `{}` again",
+            crate::locations::config_path(data_dir).display(),
+            crate::locations::hint("id"),
+        );
+    }
     if json {
         print_json(&serde_json::json!({ "card": card }))
     } else {
@@ -538,6 +570,9 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
                 .is_ok_and(|key| solidarity_proto::envelope::author_key(&key) == card.key)
             {
                 bail!("that is this node's own key");
+            }
+            for warning in crate::card_addresses::card_warnings(&card) {
+                eprintln!("warning: {warning}");
             }
             file.add_in(&card, &name, collective.as_deref())?;
             if let Some(member) = file
@@ -609,7 +644,10 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
             if json {
                 print_json(&file.members)?;
             } else if file.members.is_empty() {
-                println!("no members yet; add one with `solidarity member add CARD --name NAME`");
+                println!(
+                    "no members yet; add one with `{}`",
+                    crate::locations::hint("member add CARD --name NAME")
+                );
             } else {
                 println!("{:<20} {:<64} TRUSTED BECAUSE", "NAME", "KEY");
                 for member in &file.members {
@@ -817,8 +855,7 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
                     (identity_key, federation, revoked)
                 }
                 None => {
-                    let node_key = identity::load_key_file(data_dir)
-                        .context("no node identity here yet; run `solidarity init` first")?;
+                    let node_key = load_node_key(data_dir)?;
                     (node_key, NodeConfig::load(data_dir)?.federation, None)
                 }
             };
@@ -996,8 +1033,7 @@ fn certify_federation(
 pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow::Result<()> {
     let client = Client::new(data_dir);
     let author = || -> anyhow::Result<AuthorKey> {
-        let key = identity::load_key_file(data_dir)
-            .context("no node identity here yet; run `solidarity init` first")?;
+        let key = load_node_key(data_dir)?;
         Ok(solidarity_proto::envelope::author_key(&key))
     };
     match command {
@@ -1093,7 +1129,10 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         return print_json(&members);
     }
     if members.is_empty() {
-        println!("no members yet; add one with `solidarity member add CARD --name NAME`");
+        println!(
+            "no members yet; add one with `{}`",
+            crate::locations::hint("member add CARD --name NAME")
+        );
         return Ok(());
     }
     println!(

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use libp2p::Multiaddr;
 use serde::Deserialize;
 
-/// Name of the config file inside the data dir.
+/// Name of the config file (in the data dir, or in /etc/solidarity for a system node).
 pub const CONFIG_FILE: &str = "config.toml";
 /// Default p2p listen address.
 pub const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/7447";
@@ -28,7 +28,8 @@ pub struct FileConfig {
     pub federation: String,
     /// libp2p listen addresses. Default `["/ip4/0.0.0.0/tcp/7447"]`.
     pub listen: Vec<String>,
-    /// Addresses printed on the member card instead of the bound ones. Default: none.
+    /// Addresses printed on the member card and sent to members by identify. Default: none
+    /// (the card carries the public bound addresses only).
     pub announce: Vec<String>,
     /// Status page address. Default `127.0.0.1:7448`.
     pub status_addr: String,
@@ -117,9 +118,10 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Reads and validates `DATA/config.toml`.
+    /// Reads and validates `DATA/config.toml` (`/etc/solidarity/config.toml` for a
+    /// system node without its own, see [`crate::locations::config_path`]).
     pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join(CONFIG_FILE);
+        let path = crate::locations::config_path(data_dir);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let file: FileConfig =
@@ -196,12 +198,20 @@ fn parse_admin_addr(text: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// The commented config file `solidarity init` writes.
-pub fn render_config_file(federation: &str, listen: &[String], status_addr: &str) -> String {
-    let listen = listen
-        .iter()
-        .map(|address| format!("{address:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+pub fn render_config_file(
+    federation: &str,
+    listen: &[String],
+    announce: &[String],
+    status_addr: &str,
+) -> String {
+    let quoted = |list: &[String]| {
+        list.iter()
+            .map(|address| format!("{address:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let listen = quoted(listen);
+    let announce = quoted(announce);
     format!(
         r#"# solidarity node configuration. Every key is optional; the value shown is the default
 # unless `solidarity init` was given another. Unknown keys are an error.
@@ -214,9 +224,12 @@ federation = {federation:?}
 # `solidarity status` shows the bound ports.
 listen = [{listen}]
 
-# Addresses printed on this node's member card (`solidarity id`), e.g. your public
-# address or an onion service. Empty: the addresses actually bound.
-announce = []
+# Addresses other members dial: printed on this node's member card (`solidarity id`)
+# and the only addresses told to connected members. Set it to this server's public
+# address or DNS name, e.g. ["/dns4/node.example.org/tcp/7447"] or
+# ["/ip4/203.0.113.7/tcp/7447"]. A TCP port 0 stands for the port actually bound.
+# Empty: the public addresses the daemon is bound to (never loopback or private ones).
+announce = [{announce}]
 
 # Status page (HTML, JSON, Atom). Loopback by default: put it behind your web server or
 # an onion service rather than exposing it directly. Port 0 picks a free port.
@@ -277,6 +290,7 @@ mod tests {
         let text = render_config_file(
             DEFAULT_FEDERATION,
             &[DEFAULT_LISTEN.into()],
+            &[],
             DEFAULT_STATUS_ADDR,
         );
         let file: FileConfig = toml::from_str(&text).expect("parses");
@@ -294,6 +308,7 @@ mod tests {
         let rendered = render_config_file(
             DEFAULT_FEDERATION,
             &[DEFAULT_LISTEN.into()],
+            &[],
             DEFAULT_STATUS_ADDR,
         );
         assert_eq!(

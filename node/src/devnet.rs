@@ -48,6 +48,8 @@ pub fn run(count: u8, json: bool) -> anyhow::Result<()> {
             &dir,
             &InitOptions {
                 listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+                // One machine: loopback is what the other nodes dial.
+                announce: vec!["/ip4/127.0.0.1/tcp/0".into()],
                 status_addr: "127.0.0.1:0".into(),
                 federation: DEVNET_FEDERATION.into(),
             },

@@ -11,6 +11,7 @@
     reason = "a binary crate: `pub` marks the interface of each module"
 )]
 
+pub mod card_addresses;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -18,6 +19,8 @@ mod devnet;
 pub mod identity;
 pub mod identity_key;
 pub mod init;
+pub mod locations;
+mod logging;
 pub mod members;
 
 use std::process::ExitCode;
@@ -39,7 +42,23 @@ pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            let not_running = error.chain().find_map(|cause| match cause.downcast_ref() {
+                Some(solidarity_control::ControlError::DaemonNotRunning { data_dir }) => {
+                    Some(data_dir.clone())
+                }
+                _ => None,
+            });
+            match not_running {
+                Some(data_dir) if locations::is_system(&data_dir) => eprintln!(
+                    "error: {error:#} (start it with `systemctl start solidarity`, or `{}` in the foreground)",
+                    locations::hint("node")
+                ),
+                Some(_) => eprintln!(
+                    "error: {error:#} (start it with `{}`)",
+                    locations::hint("node")
+                ),
+                None => eprintln!("error: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -69,36 +88,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn run_node(data_dir: &std::path::Path) -> anyhow::Result<()> {
     if !init::is_initialised(data_dir) {
-        init::init(data_dir, &init::InitOptions::default())?;
+        let created = init::init(data_dir, &init::InitOptions::default())?;
         eprintln!(
-            "created a new node identity and config in {}",
-            data_dir.display()
+            "created a new node identity in {} and its config {}",
+            data_dir.display(),
+            created.config_path.display()
         );
+        if let Some(note) = created.note {
+            eprintln!("note: {note}");
+        }
     }
     let config = config::NodeConfig::load(data_dir)?;
-    init_logging(&config.log)?;
+    logging::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("solidarity")
         .build()?;
     runtime.block_on(daemon::run(config))
-}
-
-fn init_logging(directive: &str) -> anyhow::Result<()> {
-    use tracing_subscriber::EnvFilter;
-    // libp2p is chatty and its messages can carry addresses: warn and above only,
-    // unless RUST_LOG says otherwise.
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(value) if !value.is_empty() => EnvFilter::try_new(value)?,
-        _ => EnvFilter::try_new(format!(
-            "libp2p=warn,libp2p_gossipsub=warn,libp2p_swarm=warn,{directive}"
-        ))?,
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-    Ok(())
 }

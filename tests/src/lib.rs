@@ -62,14 +62,16 @@ pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Duration {
     start.elapsed()
 }
 
-/// Runs `solidarity init` as an admin would, listening on loopback at `port` (0: any),
-/// then shortens the config's sync and heartbeat intervals for tests.
+/// Runs `solidarity init` as an admin would, listening on and announcing loopback at
+/// `port` (0: any), then shortens the config's sync and heartbeat intervals for tests.
 pub fn cli_init(dir: &Path, port: u16, federation: &str) {
     cli_ok(
         dir,
         &[
             "init",
             "--listen",
+            &format!("/ip4/127.0.0.1/tcp/{port}"),
+            "--announce",
             &format!("/ip4/127.0.0.1/tcp/{port}"),
             "--status-addr",
             "127.0.0.1:0",
@@ -104,6 +106,7 @@ pub fn init_data_dir_with(dir: &Path, settings: &[(&str, &str)]) {
         dir,
         &solidarity::init::InitOptions {
             listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            announce: vec!["/ip4/127.0.0.1/tcp/0".into()],
             status_addr: "127.0.0.1:0".into(),
             federation: FEDERATION.into(),
         },
@@ -476,7 +479,9 @@ impl RawPeer {
                             .reply_sync(reply, SyncResponse::default().encode())
                             .await;
                     }
-                    NetEvent::PeerConnected(_) | NetEvent::PeerDisconnected(_) => {}
+                    NetEvent::PeerConnected(_)
+                    | NetEvent::PeerDisconnected(_)
+                    | NetEvent::PeerClosedEarly(_) => {}
                 }
             }
         });
@@ -633,6 +638,11 @@ impl BinaryNode {
             std::thread::sleep(Duration::from_millis(50));
         }
         node
+    }
+
+    /// The daemon's process id while it runs (to signal it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn log_text(&self) -> String {

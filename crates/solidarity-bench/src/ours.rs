@@ -171,10 +171,12 @@ pub fn init_data_dir(dir: &Path) -> anyhow::Result<()> {
         dir,
         &solidarity::init::InitOptions {
             listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            announce: vec!["/ip4/127.0.0.1/tcp/0".into()],
             status_addr: "127.0.0.1:0".into(),
             federation: FEDERATION.into(),
         },
     )
+    .map(drop)
 }
 
 /// A daemon running in this process.

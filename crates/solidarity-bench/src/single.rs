@@ -146,7 +146,9 @@ impl Feeder {
                             .reply_sync(reply, SyncResponse::default().encode())
                             .await;
                     }
-                    NetEvent::PeerConnected(_) | NetEvent::PeerDisconnected(_) => {}
+                    NetEvent::PeerConnected(_)
+                    | NetEvent::PeerDisconnected(_)
+                    | NetEvent::PeerClosedEarly(_) => {}
                 }
             }
         });

@@ -395,10 +395,8 @@ pub enum CanaryState {
 /// Why a control call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    /// Nobody listens on the socket.
-    #[error(
-        "the solidarity daemon is not running for data dir {data_dir} (start it with `solidarity node`)"
-    )]
+    /// Nobody listens on the socket (the CLI adds how to start the daemon).
+    #[error("the solidarity daemon is not running for data dir {}", data_dir.display())]
     DaemonNotRunning {
         /// The data dir.
         data_dir: PathBuf,

@@ -64,10 +64,12 @@ impl Behaviour {
             limits,
             gossipsub: gossip(config, metrics)?,
             sync,
-            identify: identify::Behaviour::new(identify::Config::new(
-                IDENTIFY_PROTOCOL.to_owned(),
-                key.public(),
-            )),
+            // Peers learn only the external addresses the node sets (its `announce`),
+            // never every interface address it listens on.
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                    .with_hide_listen_addrs(true),
+            ),
             ping: ping::Behaviour::default(),
         })
     }

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -20,7 +21,7 @@ use crate::behaviour::{Behaviour, BehaviourEvent, SyncBytes};
 use crate::handle::{Acceptance, Command, GossipToken, NetError, NetHandle, SyncReplyToken};
 use crate::{
     COMMAND_QUEUE, EVENT_QUEUE, MAX_PENDING_SYNC_REPLIES, MAX_REDIAL_BACKOFF, MIN_REDIAL_BACKOFF,
-    NetConfig, NetEvent,
+    NetConfig, NetEvent, STABLE_CONNECTION,
 };
 
 /// Most addresses kept per member for redialling (newest first).
@@ -35,6 +36,30 @@ struct Redial {
     addresses: Vec<Multiaddr>,
     backoff: Duration,
     next_attempt: Instant,
+    /// When the current connection opened.
+    connected_since: Option<Instant>,
+    /// Whether the node was told that this member closes our connections at once.
+    told_closed_early: bool,
+}
+
+impl Redial {
+    fn new() -> Self {
+        Self {
+            addresses: Vec::new(),
+            backoff: MIN_REDIAL_BACKOFF,
+            next_attempt: Instant::now(),
+            connected_since: None,
+            told_closed_early: false,
+        }
+    }
+
+    /// Schedules the next dial after the current delay (with jitter, so members that
+    /// restart together do not dial in step) and doubles the delay.
+    fn schedule(&mut self, now: Instant) {
+        let jitter = rand::random::<f64>() * 0.5 + 0.75;
+        self.next_attempt = now + self.backoff.mul_f64(jitter);
+        self.backoff = (self.backoff * 2).min(MAX_REDIAL_BACKOFF);
+    }
 }
 
 /// Owns the swarm; run it with [`EventLoop::run`].
@@ -49,6 +74,8 @@ pub struct EventLoop {
     listen_addresses: Vec<Multiaddr>,
     redials: HashMap<PeerId, Redial>,
     connected: HashSet<PeerId>,
+    /// The configured external addresses (port 0: the port bound).
+    external: Vec<Multiaddr>,
 }
 
 impl EventLoop {
@@ -71,6 +98,11 @@ impl EventLoop {
                 swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
             })
             .build();
+        // Every port is checked before any is bound: libp2p's own listeners set
+        // SO_REUSEPORT, which would hide a port held by another daemon.
+        for (index, address) in config.listen.iter().enumerate() {
+            probe_listen_address(index, address)?;
+        }
         for (index, address) in config.listen.iter().enumerate() {
             swarm
                 .listen_on(address.clone())
@@ -81,7 +113,7 @@ impl EventLoop {
         }
         let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
-        let event_loop = Self {
+        let mut event_loop = Self {
             swarm,
             commands: command_rx,
             events: event_tx,
@@ -92,7 +124,9 @@ impl EventLoop {
             listen_addresses: Vec::new(),
             redials: HashMap::new(),
             connected: HashSet::new(),
+            external: config.external,
         };
+        event_loop.refresh_external();
         Ok((
             NetHandle {
                 commands: command_tx,
@@ -170,11 +204,7 @@ impl EventLoop {
                 for address in &addresses {
                     self.swarm.add_peer_address(peer, address.clone());
                 }
-                let redial = self.redials.entry(peer).or_insert_with(|| Redial {
-                    addresses: Vec::new(),
-                    backoff: MIN_REDIAL_BACKOFF,
-                    next_attempt: Instant::now(),
-                });
+                let redial = self.redials.entry(peer).or_insert_with(Redial::new);
                 // Keep addresses learned by identify; add the card's new ones.
                 for address in addresses {
                     if !redial.addresses.contains(&address) {
@@ -210,6 +240,40 @@ impl EventLoop {
             Command::ListenAddresses { done } => {
                 let _ = done.send(self.listen_addresses.clone());
             }
+            Command::SetExternal { addresses } => {
+                self.external = addresses;
+                self.refresh_external();
+            }
+        }
+    }
+
+    /// Makes the swarm's external addresses (what identify sends) the configured ones,
+    /// with port 0 replaced by the ports bound.
+    fn refresh_external(&mut self) {
+        let ports: Vec<u16> = self
+            .listen_addresses
+            .iter()
+            .flat_map(|address| address.iter())
+            .filter_map(|protocol| match protocol {
+                Protocol::Tcp(port) if port != 0 => Some(port),
+                _ => None,
+            })
+            .collect();
+        let wanted: Vec<Multiaddr> = self
+            .external
+            .iter()
+            .flat_map(|address| with_ports(address, &ports))
+            .collect();
+        let current: Vec<Multiaddr> = self.swarm.external_addresses().cloned().collect();
+        for address in &current {
+            if !wanted.contains(address) {
+                self.swarm.remove_external_address(address);
+            }
+        }
+        for address in wanted {
+            if !current.contains(&address) {
+                self.swarm.add_external_address(address);
+            }
         }
     }
 
@@ -225,9 +289,35 @@ impl EventLoop {
                 .build();
             if let Err(error) = self.swarm.dial(options) {
                 tracing::trace!(peer = %short(peer), error = dial_error_kind(&error), "dial not started");
+            } else {
+                tracing::trace!(peer = %short(peer), "dialling member");
             }
-            redial.next_attempt = now + redial.backoff;
-            redial.backoff = (redial.backoff * 2).min(MAX_REDIAL_BACKOFF);
+            redial.schedule(now);
+        }
+    }
+
+    /// A connection that lasted resets the redial delay; one the member closed at once
+    /// keeps backing off, and the node hears of it once.
+    fn handle_last_connection_closed(&mut self, peer: PeerId) {
+        let Some(redial) = self.redials.get_mut(&peer) else {
+            return;
+        };
+        let now = Instant::now();
+        let lasted = redial
+            .connected_since
+            .take()
+            .is_some_and(|since| now.duration_since(since) >= STABLE_CONNECTION);
+        if lasted {
+            redial.backoff = MIN_REDIAL_BACKOFF;
+            redial.told_closed_early = false;
+        }
+        let tell = !lasted && !redial.told_closed_early;
+        if tell {
+            redial.told_closed_early = true;
+        }
+        redial.schedule(now);
+        if tell {
+            self.emit(NetEvent::PeerClosedEarly(peer));
         }
     }
 
@@ -241,19 +331,21 @@ impl EventLoop {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::debug!("listening on a new address");
                 self.listen_addresses.push(address);
+                self.refresh_external();
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addresses.retain(|known| *known != address);
+                self.refresh_external();
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
                 ..
             } => {
-                if let Some(redial) = self.redials.get_mut(&peer_id) {
-                    redial.backoff = MIN_REDIAL_BACKOFF;
-                }
                 if num_established.get() == 1 {
+                    if let Some(redial) = self.redials.get_mut(&peer_id) {
+                        redial.connected_since = Some(Instant::now());
+                    }
                     self.connected.insert(peer_id);
                     tracing::debug!(peer = %short(&peer_id), "member connected");
                     self.emit(NetEvent::PeerConnected(peer_id));
@@ -266,11 +358,9 @@ impl EventLoop {
             } => {
                 if num_established == 0 {
                     self.connected.remove(&peer_id);
-                    if let Some(redial) = self.redials.get_mut(&peer_id) {
-                        redial.next_attempt = Instant::now() + redial.backoff;
-                    }
                     tracing::debug!(peer = %short(&peer_id), "member disconnected");
                     self.emit(NetEvent::PeerDisconnected(peer_id));
+                    self.handle_last_connection_closed(peer_id);
                 }
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
@@ -412,6 +502,65 @@ impl EventLoop {
             }
             request_response::Event::ResponseSent { .. } => {}
         }
+    }
+}
+
+/// `address` with a TCP port 0 replaced by each of `ports`; unspecified addresses
+/// (`0.0.0.0`, `::`) are nobody's to dial and are dropped.
+fn with_ports(address: &Multiaddr, ports: &[u16]) -> Vec<Multiaddr> {
+    let unspecified = address.iter().any(|protocol| match protocol {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    });
+    if unspecified {
+        return Vec::new();
+    }
+    if !address.iter().any(|protocol| protocol == Protocol::Tcp(0)) {
+        return vec![address.clone()];
+    }
+    ports
+        .iter()
+        .map(|port| {
+            address
+                .iter()
+                .map(|protocol| match protocol {
+                    Protocol::Tcp(0) => Protocol::Tcp(*port),
+                    other => other,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Fails when a configured TCP port cannot be bound: taken by another program, or an
+/// address that is not this host's. The test socket is closed again at once.
+fn probe_listen_address(index: usize, address: &Multiaddr) -> Result<(), NetError> {
+    let mut ip = None;
+    let mut port = None;
+    for protocol in address.iter() {
+        match protocol {
+            Protocol::Ip4(v4) => ip = Some(std::net::IpAddr::V4(v4)),
+            Protocol::Ip6(v6) => ip = Some(std::net::IpAddr::V6(v6)),
+            Protocol::Tcp(tcp) => port = Some(tcp),
+            _ => {}
+        }
+    }
+    let (Some(ip), Some(port)) = (ip, port) else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    match std::net::TcpListener::bind((ip, port)) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(NetError::AddressInUse { index, port })
+        }
+        Err(error) => Err(NetError::Listen {
+            index,
+            source: Box::new(error),
+        }),
     }
 }
 

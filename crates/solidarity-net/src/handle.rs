@@ -23,6 +23,14 @@ pub enum NetError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A configured TCP port is taken (by another daemon, say).
+    #[error("cannot listen on configured address #{index}: port {port} is already in use")]
+    AddressInUse {
+        /// Position in the configured list, from 0.
+        index: usize,
+        /// The port.
+        port: u16,
+    },
     /// Publishing found no peer to send to; the message reaches members through sync.
     #[error("no connected member to publish to")]
     NoPeers,
@@ -103,6 +111,9 @@ pub(crate) enum Command {
     ListenAddresses {
         done: oneshot::Sender<Vec<Multiaddr>>,
     },
+    SetExternal {
+        addresses: Vec<Multiaddr>,
+    },
 }
 
 /// Cloneable handle to the event loop. Every method fails with [`NetError::Stopped`] once
@@ -163,5 +174,11 @@ impl NetHandle {
         let (done, result) = oneshot::channel();
         self.send(Command::ListenAddresses { done }).await?;
         result.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Replaces the addresses identify tells peers (a new `announce`); port 0 stands
+    /// for the port bound.
+    pub async fn set_external_addresses(&self, addresses: Vec<Multiaddr>) -> Result<(), NetError> {
+        self.send(Command::SetExternal { addresses }).await
     }
 }

@@ -9,7 +9,12 @@
 //!   itself), a caller-supplied content-hash message id, application validation: every
 //!   received message waits for [`NetHandle::report`], and rejects lower the forwarder's score.
 //! - Sync: a request-response protocol carrying opaque bytes; the node encodes and decodes.
-//! - Reconnect: known member addresses are redialled with exponential backoff.
+//! - Reconnect: known member addresses are redialled with exponential backoff and
+//!   jitter, reset only by a connection that lasts.
+//! - Identify tells peers only the configured external addresses, never the listen
+//!   addresses (which name every interface of the host).
+//! - Listening: a configured TCP port that is already taken is an error at start
+//!   (libp2p's listeners set `SO_REUSEPORT`, so two daemons would share the port).
 //!
 //! Architecture invariant: no dependency on the protocol crate, the store or the node; no
 //! address, multiaddr or IP ever reaches a log line at info level or above.
@@ -42,8 +47,11 @@ pub const MAX_PENDING_CONNECTIONS: u32 = 64;
 pub const MAX_PENDING_SYNC_REPLIES: usize = 256;
 /// First redial delay after a member disconnects or a dial fails.
 pub const MIN_REDIAL_BACKOFF: Duration = Duration::from_secs(1);
-/// Longest redial delay.
+/// Longest redial delay: a member that keeps refusing us is tried every few minutes.
 pub const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(300);
+/// A connection that lasted this long was a real one: the redial delay starts over. A
+/// shorter one (a member that has not added us closes it at once) keeps backing off.
+pub const STABLE_CONNECTION: Duration = Duration::from_secs(30);
 
 /// Everything the event loop needs, chosen by the node.
 #[derive(Clone)]
@@ -68,6 +76,9 @@ pub struct NetConfig {
     pub heartbeat: Duration,
     /// Peers allowed to connect at start.
     pub allowed: Vec<PeerId>,
+    /// The addresses identify tells connected peers (the admin's `announce`); the
+    /// listen addresses are never sent. A TCP port 0 stands for the port bound.
+    pub external: Vec<Multiaddr>,
 }
 
 /// What the network tells the node.
@@ -95,6 +106,9 @@ pub enum NetEvent {
     PeerConnected(PeerId),
     /// The last connection to a peer closed.
     PeerDisconnected(PeerId),
+    /// A member closed our connections right after they opened (most likely it has not
+    /// added this node yet); sent once until a connection lasts.
+    PeerClosedEarly(PeerId),
 }
 
 /// Builds the network: a handle, the stream of events, and the loop the caller must run.

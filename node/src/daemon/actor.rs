@@ -220,6 +220,7 @@ pub struct NodeActor {
     shown: Shown,
     snapshot: watch::Sender<Arc<Snapshot>>,
     control: mpsc::Receiver<ControlCall>,
+    reload: mpsc::Receiver<super::reload::ReloadCall>,
     net_events: mpsc::Receiver<NetEvent>,
     writes: FuturesUnordered<BoxFuture<'static, Completion>>,
     syncs: JoinSet<SyncPage>,
@@ -249,6 +250,8 @@ pub struct ActorParts {
     pub net: NetHandle,
     pub net_events: mpsc::Receiver<NetEvent>,
     pub control: mpsc::Receiver<ControlCall>,
+    /// Reloads asked for by SIGHUP.
+    pub reload: mpsc::Receiver<super::reload::ReloadCall>,
     pub snapshot: watch::Sender<Arc<Snapshot>>,
     pub members: MembersFile,
     pub metrics: NodeMetrics,
@@ -362,6 +365,7 @@ impl NodeActor {
             shown,
             snapshot: parts.snapshot,
             control: parts.control,
+            reload: parts.reload,
             net_events: parts.net_events,
             writes: FuturesUnordered::new(),
             syncs: JoinSet::new(),
@@ -433,6 +437,7 @@ impl NodeActor {
                     Some(call) => self.handle_control(call).await?,
                     None => break,
                 },
+                Some(call) = self.reload.recv() => self.handle_reload(call).await?,
                 event = self.net_events.recv() => match event {
                     Some(event) => self.handle_net_event(event).await?,
                     None => return Err(ActorError::NetworkStopped),
@@ -857,14 +862,13 @@ impl NodeActor {
     }
 
     async fn card(&mut self) -> Result<Response, ActorError> {
-        let addresses = if self.identity.config.announce.is_empty() {
-            self.net
-                .listen_addresses()
-                .await
-                .map_err(|_| ActorError::NetworkStopped)?
-        } else {
-            self.identity.config.announce.clone()
-        };
+        let bound = self
+            .net
+            .listen_addresses()
+            .await
+            .map_err(|_| ActorError::NetworkStopped)?;
+        let addresses =
+            crate::card_addresses::card_addresses(&self.identity.config.announce, &bound);
         Ok(Response::Card {
             card: Card {
                 key: self.me,
@@ -873,6 +877,45 @@ impl NodeActor {
             }
             .render(),
         })
+    }
+
+    /// SIGHUP: applies the live keys of the config read again, then the members file.
+    async fn handle_reload(&mut self, call: super::reload::ReloadCall) -> Result<(), ActorError> {
+        let super::reload::ReloadCall { config, reply } = call;
+        let previous_config = self.identity.config.clone();
+        let changes = super::reload::merge(&mut self.identity.config, config);
+        let outcome = match self.reload_members().await? {
+            Response::Error { message } => {
+                self.identity.config = previous_config;
+                Err(format!("members.toml: {message}"))
+            }
+            _ => Ok(()),
+        };
+        if outcome.is_ok() {
+            if changes.live.contains(&"announce") {
+                self.net
+                    .set_external_addresses(self.identity.config.announce.clone())
+                    .await
+                    .map_err(|_| ActorError::NetworkStopped)?;
+            }
+            if changes.live.contains(&"vouch_threshold") {
+                self.apply_members().await?;
+            }
+            if changes.live.contains(&"log")
+                && let Err(refused) = crate::logging::set_filter(&self.identity.config.log)
+            {
+                tracing::warn!(%refused, "log filter unchanged");
+            }
+            tracing::info!(
+                applied = ?changes.live,
+                need_restart = ?changes.restart,
+                "config reloaded; keys under need_restart take effect at the next start"
+            );
+            self.publish_snapshot();
+        }
+        // The signal task may have gone at shutdown; nothing to undo.
+        let _ = reply.send(outcome);
+        Ok(())
     }
 
     async fn reload_members(&mut self) -> Result<Response, ActorError> {
@@ -1211,6 +1254,14 @@ impl NodeActor {
                     self.connected.remove(&key);
                     tracing::info!(member = %self.member_name(&key), "member disconnected");
                     self.publish_snapshot();
+                }
+            }
+            NetEvent::PeerClosedEarly(peer) => {
+                if let Some(key) = self.by_peer.get(&peer).copied() {
+                    tracing::info!(
+                        member = %self.member_name(&key),
+                        "member closed the connection at once: it may not have added this node yet (send it this node's card, `solidarity id`); redialling less and less often"
+                    );
                 }
             }
         }

@@ -1,16 +1,21 @@
 //! The daemon: wires store, writer, network, node actor, control socket and status page,
 //! and owns their lifecycle.
 //!
-//! Tasks: the net event loop, the node actor, the control server and the HTTP server run
-//! on tokio, all owned here; the store writer is a dedicated thread. Shutdown order on
-//! SIGTERM/Ctrl-C or a fatal error: stop taking control requests, let the actor finish
-//! every queued write (each flushed and acknowledged), stop the writer (final flush),
-//! then close the swarm and the status page.
+//! Tasks: the net event loop, the node actor, the control server, the HTTP server and
+//! (as a process) the SIGHUP reloader run on tokio, all owned here; the store writer is a
+//! dedicated thread. systemd hears `READY=1` once the control socket and status page are
+//! served, `RELOADING=1` around a reload and `STOPPING=1` at shutdown (`notify.rs`).
+//!
+//! Shutdown order on SIGTERM/Ctrl-C or a fatal error: stop taking control requests, let
+//! the actor finish every queued write (each flushed and acknowledged), stop the writer
+//! (final flush), then close the swarm and the status page.
 
 mod actor;
 mod control_server;
 mod metrics;
+mod notify;
 mod refusals;
+mod reload;
 mod snapshot;
 pub mod status_page;
 mod trust_log;
@@ -61,6 +66,7 @@ pub fn net_config(
         max_sync_response_bytes: sync::MAX_RESPONSE_BYTES,
         heartbeat,
         allowed,
+        external: Vec::new(),
     }
 }
 
@@ -81,13 +87,28 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         on_signal.cancel();
         result
     });
-    let outcome = run_until(config, stop).await;
+    let outcome = run_service(config, stop, Service::Process).await;
     signals.abort();
     outcome
 }
 
+/// Whether the daemon owns the process (SIGHUP reloads) or shares it (tests).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Process,
+    InProcess,
+}
+
 /// Runs the daemon until `stop` is cancelled or a fatal error.
 pub async fn run_until(config: NodeConfig, stop: CancellationToken) -> anyhow::Result<()> {
+    run_service(config, stop, Service::InProcess).await
+}
+
+async fn run_service(
+    config: NodeConfig,
+    stop: CancellationToken,
+    service: Service,
+) -> anyhow::Result<()> {
     control_server::refuse_if_running(&solidarity_control::socket_path(&config.data_dir))?;
     let options = SledOptions {
         path: config.data_dir.join(STORE_DIR),
@@ -97,7 +118,11 @@ pub async fn run_until(config: NodeConfig, stop: CancellationToken) -> anyhow::R
         SledStore::open(&options)
             .context("cannot open the store (is another daemon using this data dir?)")?,
     );
-    run_with_store(config, store, stop).await?;
+    let outcome = serve(config, store, stop, service).await;
+    if outcome.is_err() {
+        notify::notify(notify::STOPPING, "stopping after an error");
+    }
+    outcome?;
     // Every handle of the store is closed now. Opening it once more makes sled record a
     // snapshot, so the next start does not replay the whole log.
     let started = std::time::Instant::now();
@@ -122,6 +147,22 @@ pub async fn run_with_store(
     store: Arc<dyn Store>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    serve(config, store, stop, Service::InProcess).await
+}
+
+async fn serve(
+    config: NodeConfig,
+    store: Arc<dyn Store>,
+    stop: CancellationToken,
+    service: Service,
+) -> anyhow::Result<()> {
+    // Registered first: SIGHUP's default action would end the process.
+    let hangup = match service {
+        Service::Process => Some(tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        )?),
+        Service::InProcess => None,
+    };
     let data_dir = config.data_dir.clone();
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {} to its owner", data_dir.display()))?;
@@ -144,27 +185,31 @@ pub async fn run_with_store(
     let mut registry = prometheus_client::registry::Registry::default();
     let node_metrics = metrics::NodeMetrics::default();
     node_metrics.register(registry.sub_registry_with_prefix("solidarity"));
-    let (net, net_events, event_loop) = solidarity_net::build_with_metrics(
-        net_config(
-            keypair,
-            config.listen.clone(),
-            &federation,
-            config.heartbeat,
-            allowed,
-        ),
-        registry.sub_registry_with_prefix("gossipsub"),
-    )?;
+    let config_path = crate::locations::config_path(&data_dir);
+    let mut network = net_config(
+        keypair,
+        config.listen.clone(),
+        &federation,
+        config.heartbeat,
+        allowed,
+    );
+    network.external = config.announce.clone();
+    let (net, net_events, event_loop) =
+        solidarity_net::build_with_metrics(network, registry.sub_registry_with_prefix("gossipsub"))
+            .map_err(|error| listen_error(error, &config, &config_path))?;
 
-    let http_listener = tokio::net::TcpListener::bind(config.status_addr)
-        .await
-        .context("cannot bind the status page address (status_addr in config.toml)")?;
+    let http_listener = bind_http(
+        config.status_addr,
+        "status page",
+        "status_addr",
+        &config_path,
+    )
+    .await?;
     let status_url = format!("http://{}/", http_listener.local_addr()?);
     let admin = match config.admin_addr {
         Some(address) => {
             let token = status_page::auth::AdminToken::load_or_create(&data_dir)?;
-            let listener = tokio::net::TcpListener::bind(address)
-                .await
-                .context("cannot bind the admin page address (admin_addr in config.toml)")?;
+            let listener = bind_http(address, "admin page", "admin_addr", &config_path).await?;
             Some((listener, token))
         }
         None => None,
@@ -174,14 +219,17 @@ pub async fn run_with_store(
         None => None,
     };
 
+    let admin_url_for_log = admin_url.clone();
     let (control_tx, control_rx) = mpsc::channel(actor::CONTROL_QUEUE);
+    let (reload_tx, reload_rx) = mpsc::channel(reload::RELOAD_QUEUE);
+    let net_for_log = net.clone();
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::empty()));
     let member_count = members.members.len();
     let actor = NodeActor::new(ActorParts {
         identity: Identity {
             key: key.clone(),
             federation,
-            status_url,
+            status_url: status_url.clone(),
             admin_url,
             config: config.clone(),
         },
@@ -191,6 +239,7 @@ pub async fn run_with_store(
         net,
         net_events,
         control: control_rx,
+        reload: reload_rx,
         snapshot: snapshot_tx,
         members,
         metrics: node_metrics,
@@ -226,13 +275,33 @@ pub async fn run_with_store(
             .await
     });
     let mut actor_task = tokio::spawn(actor.run(shutdown.clone()));
+    let reload_task = hangup.map(|hangup| {
+        tokio::spawn(reload::on_sighup(
+            hangup,
+            data_dir.clone(),
+            reload_tx,
+            shutdown.clone(),
+        ))
+    });
 
+    let p2p_ports = bound_ports(&net_for_log, &config.listen).await;
     tracing::info!(
         node = %envelope::author_key(&key).short(),
         federation = %config.federation,
         members = member_count,
+        status_page = %status_url,
+        admin_page = admin_url_for_log.as_deref().unwrap_or("off"),
+        p2p_ports = ?p2p_ports,
         "node started; status page and control socket are up"
     );
+    if member_count == 0 {
+        tracing::info!(
+            "no members yet: send your card (`{}`) to the other admins and add theirs with `{}`",
+            crate::locations::hint("id"),
+            crate::locations::hint("member add CARD --name NAME"),
+        );
+    }
+    notify::notify(notify::READY, &format!("running, status page {status_url}"));
 
     let outcome = tokio::select! {
         () = stop.cancelled() => {
@@ -241,7 +310,11 @@ pub async fn run_with_store(
         }
         finished = &mut actor_task => finished,
     };
+    notify::notify(notify::STOPPING, "stopping");
     shutdown.cancel();
+    if let Some(task) = reload_task {
+        task.abort();
+    }
     let actor_result = outcome.context("the node actor panicked")?;
     // The actor is gone, so the writer's last handle is dropped: the thread finishes its
     // queue, flushes and exits.
@@ -257,6 +330,80 @@ pub async fn run_with_store(
     actor_result?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Binds one of the HTTP listeners; a failure is one line naming the page, its config key,
+/// the address and the config file.
+async fn bind_http(
+    address: std::net::SocketAddr,
+    page: &str,
+    key: &str,
+    config_path: &std::path::Path,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| {
+            let why = if error.kind() == std::io::ErrorKind::AddrInUse {
+                format!(
+                    "port {} is already in use (another solidarity daemon, or another program?)",
+                    address.port()
+                )
+            } else {
+                error.to_string()
+            };
+            anyhow::anyhow!(
+                "cannot open the {page} on `{key}` {address} in {}: {why}",
+                config_path.display()
+            )
+        })
+}
+
+/// How long start-up waits for the listeners to report their ports, for the log line.
+const LISTEN_REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The p2p TCP ports bound (the configured ones if the listeners are slow to report).
+async fn bound_ports(net: &solidarity_net::NetHandle, listen: &[libp2p::Multiaddr]) -> Vec<u16> {
+    let started = std::time::Instant::now();
+    loop {
+        let bound = net.listen_addresses().await.unwrap_or_default();
+        let ports = crate::card_addresses::tcp_ports(&bound);
+        if !ports.is_empty() || started.elapsed() > LISTEN_REPORT_WAIT {
+            return if ports.is_empty() {
+                crate::card_addresses::tcp_ports(listen)
+            } else {
+                ports
+            };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A listen failure in one line naming the config key, the admin's own address and port.
+fn listen_error(
+    error: solidarity_net::NetError,
+    config: &NodeConfig,
+    config_path: &std::path::Path,
+) -> anyhow::Error {
+    use solidarity_net::NetError;
+    let named = |index: usize| {
+        config
+            .listen
+            .get(index)
+            .map_or_else(String::new, |address| format!(" {address}"))
+    };
+    match error {
+        NetError::AddressInUse { index, port } => anyhow::anyhow!(
+            "cannot listen on `listen` address{} in {}: port {port} is already in use (another solidarity daemon, or another program?)",
+            named(index),
+            config_path.display()
+        ),
+        NetError::Listen { index, source } => anyhow::anyhow!(
+            "cannot listen on `listen` address{} in {}: {source}",
+            named(index),
+            config_path.display()
+        ),
+        other => anyhow::Error::new(other).context("cannot start the network"),
+    }
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {
