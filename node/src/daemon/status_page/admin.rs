@@ -112,16 +112,16 @@ fn members_section(snapshot: &Snapshot, now: u64) -> Markup {
                                 }
                                 td data-label="Last message" { @match member.last_message_at { Some(at) => (time(now, at)), None => "never" } }
                                 td data-label="Canary" class=(if !member.trusted || member.canary.as_ref().is_some_and(|c| c.state != CanaryState::Ok) { "down" } else { "up" }) {
-                                    (crate::cli::member_canary_text(member))
+                                    (render::text_with_times(&crate::cli::member_canary_text(member)))
                                 }
                                 td data-label="Certificate" class=(if member.certified_until.is_some_and(|until| certificate_ends_soon(now, until)) { "down" } else { "up" }) {
                                     (render::certificate_text(now, member.certified_until))
                                 }
                                 td data-label="Key state" class=(if member.trusted { "up" } else { "down" }) {
-                                    (crate::cli::key_state_text(member))
+                                    (render::text_with_times(&crate::cli::key_state_text(member)))
                                 }
                                 td data-label="Trusted" {
-                                    bdi { (crate::cli::trust_text(&member.trust)) }
+                                    bdi { (render::text_with_times(&crate::cli::trust_text(&member.trust))) }
                                 }
                             }
                         }

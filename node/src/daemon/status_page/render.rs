@@ -60,6 +60,48 @@ pub fn time(now_ms: u64, ms: u64) -> Markup {
     }
 }
 
+/// Text worded for the CLI (e.g. "SILENT (due 2026-12-01T06:00:00Z)") with each RFC 3339
+/// time in it as a `<time>` element, so that no time breaks across lines.
+pub fn text_with_times(text: &str) -> Markup {
+    html! {
+        @for (index, piece) in split_times(text).into_iter().enumerate() {
+            @if index % 2 == 1 { time datetime=(piece) { (piece) } } @else { (piece) }
+        }
+    }
+}
+
+/// Splits `text` into plain pieces and RFC 3339 times (`YYYY-MM-DDTHH:MM:SSZ`),
+/// alternating: plain, time, plain, … (the first and last pieces are plain, maybe empty).
+fn split_times(text: &str) -> Vec<&str> {
+    const TIME_LEN: usize = "2026-12-01T06:00:00Z".len();
+    let is_time = |candidate: &[u8]| {
+        candidate.len() == TIME_LEN
+            && candidate.iter().enumerate().all(|(at, byte)| match at {
+                4 | 7 => *byte == b'-',
+                10 => *byte == b'T',
+                13 | 16 => *byte == b':',
+                19 => *byte == b'Z',
+                _ => byte.is_ascii_digit(),
+            })
+    };
+    let bytes = text.as_bytes();
+    let mut pieces = Vec::new();
+    let (mut plain_from, mut at) = (0, 0);
+    while at + TIME_LEN <= bytes.len() {
+        if is_time(&bytes[at..at + TIME_LEN]) {
+            // Every byte of a time is ASCII, so both ends are char boundaries.
+            pieces.push(&text[plain_from..at]);
+            pieces.push(&text[at..at + TIME_LEN]);
+            at += TIME_LEN;
+            plain_from = at;
+        } else {
+            at += 1;
+        }
+    }
+    pieces.push(&text[plain_from..]);
+    pieces
+}
+
 /// snake_case wire names as readable words.
 pub fn words<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
@@ -370,6 +412,28 @@ pub fn isolated_list<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Marku
 /// A non-breaking separator between items of the header line.
 pub fn dot() -> Markup {
     PreEscaped(" · ".to_owned())
+}
+
+#[cfg(test)]
+mod time_text_tests {
+    use super::{split_times, text_with_times};
+
+    #[test]
+    fn times_inside_worded_text_become_unbroken_time_elements() {
+        assert_eq!(
+            split_times("SILENT (due 2026-12-01T11:05:35Z)"),
+            ["SILENT (due ", "2026-12-01T11:05:35Z", ")"]
+        );
+        assert_eq!(split_times("trusted"), ["trusted"]);
+        assert_eq!(
+            split_times("é 2026-12-01T11:05:35Z"),
+            ["é ", "2026-12-01T11:05:35Z", ""]
+        );
+        assert_eq!(
+            text_with_times("<b> 2026-12-01T11:05:35Z").into_string(),
+            "&lt;b&gt; <time datetime=\"2026-12-01T11:05:35Z\">2026-12-01T11:05:35Z</time>"
+        );
+    }
 }
 
 #[cfg(test)]
