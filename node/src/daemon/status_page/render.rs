@@ -135,20 +135,14 @@ pub fn certificate_ends_soon(now_ms: u64, until: u64) -> bool {
 
 /// Whether an alert still needs attention: neither resolved nor retracted.
 pub fn is_open(status: AlertStatus) -> bool {
-    !matches!(status, AlertStatus::Resolved | AlertStatus::Retracted)
+    !status.is_closed()
 }
 
-/// Alerts in the order a reader in a crisis needs them: open before resolved and
-/// retracted, then most severe first, then newest first (the id breaks ties).
+/// Alerts in the order a reader in a crisis needs them, the order of every listing
+/// ([`solidarity_proto::state::alert_order`]: open first, then most severe, then newest).
 pub fn crisis_order(alerts: &[AlertView]) -> Vec<&AlertView> {
     let mut sorted: Vec<&AlertView> = alerts.iter().collect();
-    sorted.sort_by(|a, b| {
-        is_open(b.status)
-            .cmp(&is_open(a.status))
-            .then(b.alert.severity.cmp(&a.alert.severity))
-            .then(b.created_at.cmp(&a.created_at))
-            .then(a.id.0.cmp(&b.id.0))
-    });
+    sorted.sort_by(|a, b| solidarity_proto::state::alert_order(a, b));
     sorted
 }
 
