@@ -90,25 +90,6 @@ pub fn scope(address: &Multiaddr) -> Scope {
     result
 }
 
-/// `address` with a TCP port 0 replaced by each of `ports`; unchanged when it names a port.
-fn with_ports(address: &Multiaddr, ports: &[u16]) -> Vec<Multiaddr> {
-    if !address.iter().any(|protocol| protocol == Protocol::Tcp(0)) {
-        return vec![address.clone()];
-    }
-    ports
-        .iter()
-        .map(|port| {
-            address
-                .iter()
-                .map(|protocol| match protocol {
-                    Protocol::Tcp(0) => Protocol::Tcp(*port),
-                    other => other,
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// The TCP ports of `addresses`, sorted, without 0.
 pub fn tcp_ports(addresses: &[Multiaddr]) -> Vec<u16> {
     let mut ports: Vec<u16> = addresses
@@ -163,7 +144,7 @@ pub fn card_addresses(announce: &[Multiaddr], bound: &[Multiaddr]) -> Vec<Multia
     } else {
         announce
             .iter()
-            .flat_map(|address| with_ports(address, &ports))
+            .flat_map(|address| solidarity_net::with_ports(address, &ports))
             .filter(|address| !matches!(scope(address), Scope::Unspecified | Scope::NoPort))
             .collect()
     };

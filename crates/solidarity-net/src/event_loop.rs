@@ -505,9 +505,10 @@ impl EventLoop {
     }
 }
 
-/// `address` with a TCP port 0 replaced by each of `ports`; unspecified addresses
-/// (`0.0.0.0`, `::`) are nobody's to dial and are dropped.
-fn with_ports(address: &Multiaddr, ports: &[u16]) -> Vec<Multiaddr> {
+/// `address` with a TCP port 0 replaced by each of `ports` (the ports actually bound);
+/// unchanged when it names a port. Unspecified addresses (`0.0.0.0`, `::`) are nobody's
+/// to dial and are dropped.
+pub fn with_ports(address: &Multiaddr, ports: &[u16]) -> Vec<Multiaddr> {
     let unspecified = address.iter().any(|protocol| match protocol {
         Protocol::Ip4(ip) => ip.is_unspecified(),
         Protocol::Ip6(ip) => ip.is_unspecified(),

@@ -27,7 +27,7 @@ mod handle;
 
 use std::time::Duration;
 
-pub use event_loop::EventLoop;
+pub use event_loop::{EventLoop, with_ports};
 pub use handle::{Acceptance, GossipToken, NetError, NetHandle, SyncReplyToken};
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
 
