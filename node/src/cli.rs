@@ -347,9 +347,18 @@ pub fn data_dir(cli: &Cli) -> PathBuf {
 
 /// Parses a snake_case wire name, also written with dashes.
 pub fn parse_wire<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    let wire = text.trim().to_lowercase().replace('-', "_");
-    serde_json::from_value(serde_json::Value::String(wire))
-        .map_err(|_| format!("unknown value {text:?} (see --help for the accepted values)"))
+    // Tables print kinds as words ("gag order"), so spaces are accepted like dashes.
+    let wire = text.trim().to_lowercase().replace([' ', '-'], "_");
+    serde_json::from_value(serde_json::Value::String(wire)).map_err(|error| {
+        let error = error.to_string();
+        match error.split_once("expected one of ") {
+            Some((_, accepted)) => format!(
+                "unknown value {text:?}; accepted: {}",
+                accepted.replace('`', "").replace('_', "-")
+            ),
+            None => format!("unknown value {text:?} (see --help for the accepted values)"),
+        }
+    })
 }
 
 /// Parses a positive duration: `30d`, `12h`, `90m`.
