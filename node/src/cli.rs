@@ -585,7 +585,30 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
             for warning in crate::card_addresses::card_warnings(&card) {
                 eprintln!("warning: {warning}");
             }
+            let previous = file
+                .members
+                .iter()
+                .find(|member| member.key == card.key)
+                .cloned();
             file.add_in(&card, &name, collective.as_deref())?;
+            if let Some(previous) = &previous {
+                eprintln!(
+                    "note: key {} was already a member ({}); its entry is replaced by this card",
+                    card.key.short(),
+                    previous.name
+                );
+                if previous.duress_commitment.is_some() && card.duress_commitment.is_none() {
+                    eprintln!(
+                        "warning: the old entry had a duress commitment and this card has none: DURESS from this member is no longer recognised (add the card as CARD~COMMITMENT to keep it)"
+                    );
+                }
+                if previous.collective.is_some() && collective.is_none() {
+                    eprintln!(
+                        "warning: the old entry was of collective {:?}; give --collective again to keep it",
+                        previous.collective.as_deref().unwrap_or_default()
+                    );
+                }
+            }
             if let Some(member) = file
                 .members
                 .iter_mut()
