@@ -162,10 +162,17 @@ pub fn card_warnings(card: &Card) -> Vec<String> {
         .iter()
         .filter_map(|address| match scope(address) {
             Scope::Public => None,
-            other => Some(format!(
-                "the card's address {address} is {}: other servers cannot dial it (fine on one machine or a LAN; otherwise ask its admin for a card with `announce` set)",
-                other.describe()
-            )),
+            other => {
+                let fine = match other {
+                    Scope::Loopback => "fine only when every node runs on this one machine",
+                    Scope::Private => "fine only on one local network",
+                    _ => "no server can",
+                };
+                Some(format!(
+                    "the card's address {address} is {}: other servers cannot dial it ({fine}; otherwise ask its admin for a card with `announce` set)",
+                    other.describe()
+                ))
+            }
         })
         .collect()
 }

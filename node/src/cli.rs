@@ -79,7 +79,7 @@ pub enum Command {
     /// This node's warrant canary and duress signal.
     #[command(subcommand)]
     Canary(CanaryCommand),
-    /// Revocation of this node's key, for the day the server is seized.
+    /// Identity keys, node certificates and revocations, for the day a server is seized.
     #[command(subcommand)]
     Key(KeyCommand),
     /// Start a throwaway local federation (temp dirs, loopback) for a demo. Its nodes stop
@@ -265,9 +265,11 @@ pub enum KeyCommand {
         /// With `--identity`: the certified node key (or card) to revoke.
         #[arg(long, value_name = "CARD", requires = "identity")]
         key: Option<String>,
-        /// With `--identity`: the federation name; without, it comes from the config.
-        #[arg(long, default_value = config::DEFAULT_FEDERATION)]
-        federation: String,
+        /// With `--identity`: the federation name. Default: this node's (from the config
+        /// if there is one, else the default federation); without `--identity`, always this
+        /// node's.
+        #[arg(long)]
+        federation: Option<String>,
         /// With `--identity`: read the passphrase from FILE instead of standard input.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
@@ -345,9 +347,18 @@ pub fn data_dir(cli: &Cli) -> PathBuf {
 
 /// Parses a snake_case wire name, also written with dashes.
 pub fn parse_wire<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    let wire = text.trim().to_lowercase().replace('-', "_");
-    serde_json::from_value(serde_json::Value::String(wire))
-        .map_err(|_| format!("unknown value {text:?} (see --help for the accepted values)"))
+    // Tables print kinds as words ("gag order"), so spaces are accepted like dashes.
+    let wire = text.trim().to_lowercase().replace([' ', '-'], "_");
+    serde_json::from_value(serde_json::Value::String(wire)).map_err(|error| {
+        let error = error.to_string();
+        match error.split_once("expected one of ") {
+            Some((_, accepted)) => format!(
+                "unknown value {text:?}; accepted: {}",
+                accepted.replace('`', "").replace('_', "-")
+            ),
+            None => format!("unknown value {text:?} (see --help for the accepted values)"),
+        }
+    })
 }
 
 /// Parses a positive duration: `30d`, `12h`, `90m`.
@@ -574,7 +585,30 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
             for warning in crate::card_addresses::card_warnings(&card) {
                 eprintln!("warning: {warning}");
             }
+            let previous = file
+                .members
+                .iter()
+                .find(|member| member.key == card.key)
+                .cloned();
             file.add_in(&card, &name, collective.as_deref())?;
+            if let Some(previous) = &previous {
+                eprintln!(
+                    "note: key {} was already a member ({}); its entry is replaced by this card",
+                    card.key.short(),
+                    previous.name
+                );
+                if previous.duress_commitment.is_some() && card.duress_commitment.is_none() {
+                    eprintln!(
+                        "warning: the old entry had a duress commitment and this card has none: DURESS from this member is no longer recognised (add the card as CARD~COMMITMENT to keep it)"
+                    );
+                }
+                if previous.collective.is_some() && collective.is_none() {
+                    eprintln!(
+                        "warning: the old entry was of collective {:?}; give --collective again to keep it",
+                        previous.collective.as_deref().unwrap_or_default()
+                    );
+                }
+            }
             if let Some(member) = file
                 .members
                 .iter_mut()
@@ -758,7 +792,7 @@ pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow
         MirrorCommand::Withdraw { id } => {
             let offers = client.offers()?;
             let offer = resolve_id(&id, offers.iter().map(|view| view.id), "offer").context(
-                "only live offers are matched by prefix; give the full id of a withdrawn or expired one",
+                "no live offer matches; if it was already withdrawn or has expired, the full 64-character id shows its state (`solidarity mirror list` lists live offers)",
             )?;
             let id = client.sign(&Request::MirrorWithdraw { offer })?;
             print_id(id, json)
@@ -852,7 +886,11 @@ pub fn run_key(data_dir: &Path, command: KeyCommand, json: bool) -> anyhow::Resu
                         .as_deref()
                         .map(|card| Card::parse(card).map(|card| card.key))
                         .transpose()?;
-                    (identity_key, federation, revoked)
+                    (
+                        identity_key,
+                        certify_federation(data_dir, federation, true)?,
+                        revoked,
+                    )
                 }
                 None => {
                     let node_key = load_node_key(data_dir)?;
@@ -1009,11 +1047,14 @@ fn certify_federation(
     given: Option<String>,
     force: bool,
 ) -> anyhow::Result<String> {
-    let (own, from) = if data_dir.join(config::CONFIG_FILE).exists() {
+    let (own, from) = if crate::locations::config_path(data_dir).exists() {
         let config = NodeConfig::load(data_dir)?;
         (
             config.federation,
-            format!("the config in {}", data_dir.display()),
+            format!(
+                "the config {}",
+                crate::locations::config_path(data_dir).display()
+            ),
         )
     } else {
         (

@@ -53,6 +53,7 @@ pub enum AlertCommand {
     Endorse {
         /// Alert id (or a unique prefix of at least 8 characters).
         id: String,
+        /// What you see yourselves, shown beside the endorsement.
         #[arg(long)]
         note: Option<String>,
     },
@@ -60,6 +61,7 @@ pub enum AlertCommand {
     Dispute {
         /// Alert id (or a unique prefix of at least 8 characters).
         id: String,
+        /// Why you dispute it, shown beside the dispute.
         #[arg(long)]
         note: Option<String>,
     },
