@@ -1260,7 +1260,7 @@ impl NodeActor {
                 if let Some(key) = self.by_peer.get(&peer).copied() {
                     tracing::info!(
                         member = %self.member_name(&key),
-                        "member closed the connection at once: it may not have added this node yet (send it this node's card, `solidarity id`); redialling less and less often"
+                        "member closed the connection at once: it may not have added this node yet (send it this node's card, `solidarity id`), or it no longer trusts this node's key (revoked or forked: see `solidarity status`); redialling less and less often"
                     );
                 }
             }
