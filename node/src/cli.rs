@@ -993,12 +993,19 @@ fn publish_statement_file(
     // The daemon knows also the keys trusted by certificate or vouching.
     let listed = Client::new(data_dir).peers().unwrap_or_default();
     let what = statement
-        .describe(|key| {
-            listed
-                .iter()
-                .find(|member| member.key == *key)
-                .map_or_else(|| names.of(key), |member| member.name.clone())
-        })
+        .describe(
+            |key| {
+                listed
+                    .iter()
+                    .find(|member| member.key == *key)
+                    .map_or_else(|| names.of(key), |member| member.name.clone())
+            },
+            |key| {
+                listed.iter().any(|member| {
+                    member.key == *key && member.trust == solidarity_control::TrustBasis::Identity
+                })
+            },
+        )
         .with_context(|| format!("{} was not published", cert.display()))?;
     let id = Client::new(data_dir).sign(&Request::PublishStatement {
         envelope: statement.envelope,

@@ -434,6 +434,41 @@ fn keys_certified_by_an_identity_stay_listed_when_revoked_or_when_the_certificat
             )
             .is_some()
     });
+    // A key in the wrong hands can sign revocations of itself at full speed (statements
+    // have no quota): another one that changes nothing is stored, not logged again.
+    let again = offline.join("identity-again.revocation");
+    cli_ok(
+        &observer,
+        &[
+            "key",
+            "revocation-cert",
+            "--identity",
+            identity_file.to_str().expect("utf-8"),
+            "--federation",
+            "trust",
+            "--out",
+            again.to_str().expect("utf-8"),
+            "--passphrase-file",
+            pass,
+        ],
+    );
+    let stored_before = stored_messages(&observer);
+    cli_ok(
+        &observer,
+        &["key", "revoke", "--cert", again.to_str().expect("utf-8")],
+    );
+    wait_for("the second identity revocation stored", || {
+        stored_messages(&observer) > stored_before
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let log = node.log_text();
+    assert_eq!(
+        log.lines()
+            .filter(|line| line.contains("IDENTITY REVOKED"))
+            .count(),
+        1,
+        "one identity revocation, logged once: {log}"
+    );
     eprintln!("the daemon's trust journal:");
     for line in node.log_text().lines().filter(|line| {
         ["REVOKED", "OUT OF TRUST", "certificate of", "COMPROMISE"]

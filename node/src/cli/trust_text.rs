@@ -163,8 +163,13 @@ impl StatementFile {
     }
 
     /// What it says, in one line, naming keys by `name` (which answers the short key for
-    /// a key it does not know).
-    pub fn describe(&self, name: impl Fn(&AuthorKey) -> String) -> anyhow::Result<String> {
+    /// a key it does not know); `is_identity` tells the identities on this node's list, the
+    /// only signers whose revocation of another key counts here.
+    pub fn describe(
+        &self,
+        name: impl Fn(&AuthorKey) -> String,
+        is_identity: impl Fn(&AuthorKey) -> bool,
+    ) -> anyhow::Result<String> {
         let key_text = |key: &AuthorKey| {
             let named = name(key);
             if named == key.short() {
@@ -178,8 +183,14 @@ impl StatementFile {
                 let revoked = revocation.key.unwrap_or(self.signer);
                 let signer = if revoked == self.signer {
                     "the key itself".to_owned()
-                } else {
+                } else if is_identity(&self.signer) {
                     format!("identity {}", name(&self.signer))
+                } else {
+                    // A crafted file must not read as a revocation that takes effect.
+                    format!(
+                        "{}, which is not an identity on this node's list (it revokes nothing here)",
+                        key_text(&self.signer)
+                    )
                 };
                 let since = revocation
                     .compromised_since
@@ -208,5 +219,55 @@ impl StatementFile {
                 kind_name(&self.payload.kind)
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revocation_file(signer: u8, revoked: u8) -> StatementFile {
+        let body = Body::Revocation(Revocation {
+            reason: "seized".into(),
+            key: Some(AuthorKey([revoked; 32])),
+            compromised_since: None,
+        });
+        StatementFile {
+            envelope: Vec::new(),
+            signer: AuthorKey([signer; 32]),
+            payload: Payload {
+                fed: solidarity_proto::FederationId::from_name("test"),
+                seq: 0,
+                prev: None,
+                created_at: 0,
+                expires_at: None,
+                kind: payload::KIND_REVOCATION.to_owned(),
+                body: body.encode(),
+            },
+            body,
+        }
+    }
+
+    #[test]
+    fn a_revocation_by_a_key_that_is_no_identity_here_does_not_read_as_effective() {
+        let name = |key: &AuthorKey| {
+            if key.0[0] == 1 {
+                "alice".to_owned()
+            } else {
+                key.short()
+            }
+        };
+        let crafted = revocation_file(9, 1)
+            .describe(name, |_| false)
+            .expect("describe");
+        assert!(
+            crafted.contains("not an identity on this node's list (it revokes nothing here)")
+                && !crafted.contains("signed by identity"),
+            "{crafted}"
+        );
+        let real = revocation_file(9, 1)
+            .describe(name, |key| key.0[0] == 9)
+            .expect("describe");
+        assert!(real.contains("signed by identity"), "{real}");
     }
 }

@@ -1142,12 +1142,14 @@ impl NodeActor {
                             &body,
                         )
                         .map_err(|read| ActorError::Storage(Arc::new(read)))?;
+                    // What the revocation changes is judged against what held before it.
+                    let revoked = revoked.map(|key| (key, self.revocation_fact(&key)));
                     self.views.add(message.id, message.author, &payload, body);
                     if changes_trust {
                         self.apply_members().await?;
                     }
-                    if let Some(revoked) = revoked {
-                        self.log_revocation_outside_members(&revoked, &message.author);
+                    if let Some((revoked, before)) = revoked {
+                        self.log_revocation_outside_members(&revoked, &message.author, before);
                     }
                     self.stale.alerts = true;
                     self.stale.last_seen = true;
@@ -1295,19 +1297,25 @@ impl NodeActor {
     /// Logs a stored revocation of a key that is not a listed member (those are logged as
     /// their standing changes): this node's own key, an identity on the admin's list, or a
     /// key this node never trusted.
-    fn log_revocation_outside_members(&self, revoked: &AuthorKey, signer: &AuthorKey) {
+    fn log_revocation_outside_members(
+        &self,
+        revoked: &AuthorKey,
+        signer: &AuthorKey,
+        before: Option<solidarity_proto::trust::RevocationFact>,
+    ) {
         if self.members.contains_key(revoked) {
             return;
         }
-        let Some(fact) = solidarity_proto::trust::revocation_of(
-            revoked,
-            self.views.revocations(),
-            self.views.certificates(),
-            &self.identities(),
-        ) else {
+        let Some(fact) = self.revocation_fact(revoked) else {
             tracing::debug!("stored a revocation that does not apply here");
             return;
         };
+        // Statements have no quota: a key in the wrong hands can sign revocations of
+        // itself at full speed. Only a change of what holds is logged, once.
+        if before == Some(fact) {
+            tracing::debug!("stored another revocation of an already revoked key");
+            return;
+        }
         if *revoked == self.me {
             trust_log::own_key_revoked(
                 revoked,
@@ -1769,6 +1777,16 @@ impl NodeActor {
             .filter(|member| member.identity)
             .map(|member| member.key)
             .collect()
+    }
+
+    /// The revocation that holds for `key` (see `solidarity_proto::trust::revocation_of`).
+    fn revocation_fact(&self, key: &AuthorKey) -> Option<solidarity_proto::trust::RevocationFact> {
+        solidarity_proto::trust::revocation_of(
+            key,
+            self.views.revocations(),
+            self.views.certificates(),
+            &self.identities(),
+        )
     }
 
     /// When `key` was revoked (see `solidarity_proto::trust::revoked_since`).

@@ -7,7 +7,7 @@
 //!   revocation and since when its messages are suspect: the journal is the admin's, never
 //!   a public surface. Addresses are never logged.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use solidarity_proto::AuthorKey;
 
@@ -18,7 +18,7 @@ pub const CERTIFICATE_WARNING_REPEAT: Duration = Duration::from_secs(24 * 3600);
 
 /// A time for the journal: RFC 3339 in UTC, to the second.
 pub fn date(ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    super::status_page::format_time(ms)
 }
 
 /// Who a key is, for the journal.

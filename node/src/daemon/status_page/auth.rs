@@ -5,6 +5,8 @@
 //!   delete the file to make a new one.
 //! - `GET /login?token=…` sets an `HttpOnly; SameSite=Strict; Path=/` cookie and redirects
 //!   to `/`; every other route needs that cookie or `Authorization: Bearer TOKEN`.
+//! - A `Host` that is not loopback gets 403 (DNS rebinding: a page whose name now
+//!   resolves to 127.0.0.1 sends its own name).
 //! - A peer address that is not loopback gets 403 even with the token (the listener is
 //!   refused on non-loopback addresses already; this holds if a proxy or a bug ever lets
 //!   one through). Tokens are compared in constant time; refusals say nothing more than
@@ -129,6 +131,31 @@ pub fn check_peer(peer: SocketAddr) -> Result<(), Refusal> {
     }
 }
 
+/// The request is addressed to this machine's loopback (`127.x.y.z`, `[::1]` or
+/// `localhost`, any port): a web page whose name an attacker rebinds to 127.0.0.1 (DNS
+/// rebinding) still sends its own name as `Host`, and is refused before the token is
+/// looked at. A request without `Host` (not a browser) passes to the token check.
+pub fn check_host(headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(host) = headers.get(header::HOST) else {
+        return Ok(());
+    };
+    let host = host.to_str().map_err(|_| Refusal::NotLoopback)?;
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split_once(']').map_or("", |(name, _port)| name)
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _port)| name)
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(Refusal::NotLoopback)
+    }
+}
+
 /// The request carries the token, as the session cookie or a bearer token.
 pub fn check_token(headers: &HeaderMap, token: &AdminToken) -> Result<(), Refusal> {
     let bearer = headers
@@ -162,7 +189,7 @@ pub async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Err(refusal) = check_peer(peer) {
+    if let Err(refusal) = check_peer(peer).and_then(|()| check_host(request.headers())) {
         return refusal.into_response();
     }
     if request.uri().path() != "/login"
@@ -223,6 +250,37 @@ mod tests {
                 "{peer}"
             );
         }
+    }
+
+    #[test]
+    fn a_host_other_than_loopback_is_refused_against_dns_rebinding() {
+        let with = |host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_str(host).expect("header"));
+            check_host(&headers)
+        };
+        for host in [
+            "127.0.0.1:7449",
+            "127.0.0.1",
+            "127.8.9.1:80",
+            "[::1]:7449",
+            "localhost:7449",
+            "LOCALHOST",
+        ] {
+            assert_eq!(with(host), Ok(()), "{host}");
+        }
+        for host in [
+            "rebind.attacker.example:7449",
+            "attacker.example",
+            "192.0.2.7:7449",
+            "[2001:db8::1]:7449",
+            "localhost.attacker.example",
+            "127.0.0.1.attacker.example",
+            "[::1",
+        ] {
+            assert_eq!(with(host), Err(Refusal::NotLoopback), "{host}");
+        }
+        assert_eq!(check_host(&HeaderMap::new()), Ok(()));
     }
 
     #[test]

@@ -38,20 +38,7 @@ pub fn base_url(headers: &HeaderMap) -> String {
     else {
         return String::new();
     };
-    let plain = !host.is_empty()
-        && host.len() <= MAX_HOST_BYTES
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-    let name = if host.starts_with('[') {
-        host
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, _port)| name)
-    };
-    let address = host.starts_with('[')
-        || name.parse::<std::net::Ipv4Addr>().is_ok()
-        || name.eq_ignore_ascii_case("localhost");
-    if !plain || address {
+    if host.len() > MAX_HOST_BYTES || !is_host_name(host) {
         return String::new();
     }
     let https = headers
@@ -59,6 +46,30 @@ pub fn base_url(headers: &HeaderMap) -> String {
         .and_then(|value| value.to_str().ok())
         .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
     format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+/// Whether `host` is a DNS name with an optional port: labels of letters, digits and `-`,
+/// the last one starting with a letter (as every top-level domain does). That leaves out
+/// every way of writing an address, not only the dotted quad: `127.1`, `2130706433`,
+/// `0x7f000001`, `1.2.3.4.`, `[::1]`, and `localhost`.
+fn is_host_name(host: &str) -> bool {
+    let (name, port) = host.split_once(':').unwrap_or((host, ""));
+    let port_ok = port.is_empty() && !host.contains(':')
+        || (!port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()));
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let labels_ok = name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    let last_is_word = name
+        .rsplit('.')
+        .next()
+        .and_then(|label| label.bytes().next())
+        .is_some_and(|b| b.is_ascii_alphabetic());
+    port_ok && labels_ok && last_is_word && !name.eq_ignore_ascii_case("localhost")
 }
 
 pub async fn atom(State(snapshots): State<Snapshots>, headers: HeaderMap) -> impl IntoResponse {
@@ -214,6 +225,23 @@ mod tests {
         assert_eq!(with("localhost:7448", None), "");
         assert_eq!(with("evil\"><x", None), "");
         assert_eq!(with("a/b", None), "");
+        // Other spellings of an address, which browsers and resolvers accept.
+        for address in [
+            "127.1",
+            "127.1:7448",
+            "2130706433",
+            "0x7f000001",
+            "0x7f.1",
+            "192.0.2.1.",
+            "192.0.2.1.:80",
+            "localhost.",
+            "news.example:80:90",
+            "news.example:",
+            "news..example",
+        ] {
+            assert_eq!(with(address, None), "", "{address}");
+        }
+        assert_eq!(with("news.example.", None), "http://news.example.");
         assert_eq!(base_url(&HeaderMap::new()), "");
     }
 }

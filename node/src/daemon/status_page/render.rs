@@ -22,9 +22,15 @@ const DAY_MS: u64 = 24 * HOUR_MS;
 /// How a view names the author of a message.
 pub type Names<'a> = &'a dyn Fn(&AuthorKey) -> String;
 
-/// RFC 3339 in UTC, to the second.
+/// The last millisecond RFC 3339 can write (four-digit years): 9999-12-31T23:59:59Z.
+const LAST_WRITABLE_MS: u64 = 253_402_300_799_999;
+
+/// RFC 3339 in UTC, to the second. Times past year 9999 (signers choose `expires_at`,
+/// `compromised_since`, `valid_until` freely) are written as the last second of 9999:
+/// humantime's formatter fails on them, and `to_string` would panic.
 pub fn format_time(ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms.min(LAST_WRITABLE_MS)))
+        .to_string()
 }
 
 /// "just now", "3 min ago", "5 h ago", "2 days ago"; "in 3 min" for times ahead.
@@ -467,6 +473,27 @@ mod tests {
             corroboration: Corroboration::default(),
             history: vec![],
         }
+    }
+
+    #[test]
+    fn times_past_year_9999_render_instead_of_panicking() {
+        // Signed by a member at will: an alert's expiry, a revocation's compromised_since.
+        assert_eq!(format_time(u64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            crate::daemon::trust_log::date(u64::MAX),
+            "9999-12-31T23:59:59Z"
+        );
+        let mut far = view(1, AlertStatus::Open, Severity::Critical, u64::MAX);
+        far.expires_at = Some(u64::MAX);
+        let mut snapshot = crate::daemon::snapshot::Snapshot::empty();
+        snapshot.status.own_key_revoked_since = Some(u64::MAX);
+        snapshot.status.own_key_compromised_at = Some(u64::MAX);
+        snapshot.alerts = std::sync::Arc::new(vec![far]);
+        let public = super::super::public::page(&snapshot, 0).into_string();
+        assert!(public.contains("9999-12-31"), "{public}");
+        super::super::admin::page(&snapshot, 0);
+        super::super::feed::feed(&snapshot, "");
+        assert!(certificate_text(0, Some(u64::MAX)).contains("9999-12-31"));
     }
 
     #[test]
