@@ -7,8 +7,8 @@
 //!   announced address stands for the port the daemon actually bound.
 //! - Without `announce`, the bound addresses are filtered: unspecified, loopback and
 //!   private-range ones (RFC 1918, CGNAT 100.64/10, link-local, ULA fc00::/7,
-//!   fe80::/10), and documentation, benchmarking and reserved ones, are left out, so a
-//!   card never lists every interface of the server.
+//!   fe80::/10) are left out, so a card never lists every private interface of the
+//!   server. Every public address bound is listed (set `announce` to choose).
 
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;

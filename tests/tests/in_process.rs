@@ -662,7 +662,7 @@ async fn seizure_drill_a_published_revocation_stops_the_seized_key_everywhere() 
                 compromised_since: None,
                 identity: None,
                 key: None,
-                federation: solidarity_tests::FEDERATION.into(),
+                federation: Some(solidarity_tests::FEDERATION.into()),
                 passphrase_file: None,
             },
             false,
@@ -932,7 +932,7 @@ async fn collective_certificates_expire_renew_and_give_way_to_a_replacement_key(
             compromised_since: None,
             identity: Some(identity_file.clone()),
             key: Some(server.key.to_hex()),
-            federation: solidarity_tests::FEDERATION.into(),
+            federation: Some(solidarity_tests::FEDERATION.into()),
             passphrase_file: Some(passphrase.clone()),
         },
     )

@@ -225,7 +225,7 @@ async fn crisis() -> Crisis {
                 compromised_since: None,
                 identity: None,
                 key: None,
-                federation: FEDERATION.into(),
+                federation: Some(FEDERATION.into()),
                 passphrase_file: None,
             },
             false,
@@ -532,10 +532,10 @@ fn the_admin_page_is_off_by_default_loopback_only_and_needs_its_token() {
             200,
         ),
         (
-            "the cookie",
+            "the token as a cookie (only a login's session id is one)",
             admin.clone(),
             vec![("Cookie", format!("solidarity_admin={token}"))],
-            200,
+            401,
         ),
         (
             "the login",
@@ -564,12 +564,34 @@ fn the_admin_page_is_off_by_default_loopback_only_and_needs_its_token() {
             );
         }
         if expected == 303 {
+            let session = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .starts_with("set-cookie:")
+                        .then(|| line.split_once("solidarity_admin=")?.1.split(';').next())
+                        .flatten()
+                })
+                .unwrap_or_else(|| panic!("{what}: no session cookie: {head}"));
             assert!(
                 lower.contains("location: /")
-                    && head.contains(&format!(
-                        "solidarity_admin={token}; HttpOnly; SameSite=Strict; Path=/"
-                    )),
-                "{what}: {head}"
+                    && lower.contains("; httponly; samesite=strict; path=/")
+                    && session.len() == 64
+                    && session != token,
+                "{what}: the cookie must be a fresh session id, never the token: {head}"
+            );
+            let (head, body) = http_get_with(
+                &admin,
+                &[("Cookie", &format!("solidarity_admin={session}"))],
+            );
+            assert_eq!(
+                status_code(&head),
+                200,
+                "the login's session cookie: {head}"
+            );
+            assert!(
+                body.contains("solidarity admin"),
+                "the session cookie opens the admin page"
             );
         }
         if expected == 200 {

@@ -4,7 +4,11 @@
 //!   0600 in the data dir (0700), reused across restarts so a bookmark keeps working;
 //!   delete the file to make a new one.
 //! - `GET /login?token=…` sets an `HttpOnly; SameSite=Strict; Path=/` cookie and redirects
-//!   to `/`; every other route needs that cookie or `Authorization: Bearer TOKEN`.
+//!   to `/`; every other route needs that cookie or `Authorization: Bearer TOKEN`. The
+//!   cookie is a random session id, never the token (browsers send loopback cookies to
+//!   every port of the host, so to other local web servers too): it lasts
+//!   [`SESSION_LIFETIME_MS`], at most [`MAX_SESSIONS`] live at once (the oldest goes), and
+//!   all end when the daemon stops.
 //! - A `Host` that is not loopback gets 403 (DNS rebinding: a page whose name now
 //!   resolves to 127.0.0.1 sends its own name).
 //! - A peer address that is not loopback gets 403 even with the token (the listener is
@@ -12,11 +16,12 @@
 //!   one through). Tokens are compared in constant time; refusals say nothing more than
 //!   "forbidden" or "unauthorized".
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use axum::extract::{ConnectInfo, Query, Request, State};
@@ -25,16 +30,31 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use crate::daemon::actor::now_ms;
+
 /// Name of the token file inside the data dir.
 pub const TOKEN_FILE: &str = "admin.token";
 /// Random bytes in a token.
 const TOKEN_BYTES: usize = 32;
 /// Name of the session cookie.
 const COOKIE: &str = "solidarity_admin";
+/// How long a login lasts: a working day.
+const SESSION_LIFETIME_MS: u64 = 12 * 3600 * 1000;
+/// Live sessions at most: logins beyond it end the oldest, so a script logging in in a
+/// loop cannot grow memory.
+const MAX_SESSIONS: usize = 16;
 
-/// The admin token, as its hex text.
+/// The admin token (its hex text) and the sessions opened with it.
 #[derive(Clone)]
-pub struct AdminToken(Arc<String>);
+pub struct AdminToken {
+    token: Arc<String>,
+    sessions: Arc<Mutex<VecDeque<Session>>>,
+}
+
+struct Session {
+    id: String,
+    ends_at: u64,
+}
 
 /// Path of the token file of a data dir.
 pub fn token_path(data_dir: &Path) -> PathBuf {
@@ -57,7 +77,7 @@ impl AdminToken {
         if let Some(token) = read_token(data_dir) {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                 .with_context(|| format!("cannot restrict {} to its owner", path.display()))?;
-            return Ok(Self(Arc::new(token)));
+            return Ok(Self::from_text(&token));
         }
         let token = hex::encode(rand::random::<[u8; TOKEN_BYTES]>());
         let temporary = data_dir.join(format!("{TOKEN_FILE}.tmp"));
@@ -73,26 +93,62 @@ impl AdminToken {
             .with_context(|| format!("cannot write {}", temporary.display()))?;
         std::fs::rename(&temporary, &path)
             .with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Self(Arc::new(token)))
+        Ok(Self::from_text(&token))
     }
 
-    #[cfg(test)]
     fn from_text(text: &str) -> Self {
-        Self(Arc::new(text.to_owned()))
+        Self {
+            token: Arc::new(text.to_owned()),
+            sessions: Arc::default(),
+        }
     }
 
     /// Whether `candidate` is the token, in time independent of where they differ.
     fn matches(&self, candidate: &str) -> bool {
-        let (expected, candidate) = (self.0.as_bytes(), candidate.trim().as_bytes());
-        if expected.len() != candidate.len() {
-            return false;
-        }
-        let difference = expected
-            .iter()
-            .zip(candidate)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        std::hint::black_box(difference) == 0
+        same_secret(&self.token, candidate)
     }
+
+    /// Opens a session: its id, for the cookie.
+    fn open_session(&self, now_ms: u64) -> String {
+        let id = hex::encode(rand::random::<[u8; TOKEN_BYTES]>());
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        sessions.retain(|session| session.ends_at > now_ms);
+        while sessions.len() >= MAX_SESSIONS {
+            sessions.pop_front();
+        }
+        sessions.push_back(Session {
+            id: id.clone(),
+            ends_at: now_ms.saturating_add(SESSION_LIFETIME_MS),
+        });
+        id
+    }
+
+    /// Whether `candidate` is the id of a live session (every session is compared).
+    fn has_session(&self, candidate: &str, now_ms: u64) -> bool {
+        let sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        sessions.iter().fold(false, |found, session| {
+            found | (session.ends_at > now_ms && same_secret(&session.id, candidate))
+        })
+    }
+}
+
+/// Whether two secrets are equal, in time independent of where they differ.
+fn same_secret(expected: &str, candidate: &str) -> bool {
+    let (expected, candidate) = (expected.as_bytes(), candidate.trim().as_bytes());
+    if expected.len() != candidate.len() {
+        return false;
+    }
+    let difference = expected
+        .iter()
+        .zip(candidate)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    std::hint::black_box(difference) == 0
 }
 
 /// Why a request to the admin view is refused.
@@ -156,8 +212,8 @@ pub fn check_host(headers: &HeaderMap) -> Result<(), Refusal> {
     }
 }
 
-/// The request carries the token, as the session cookie or a bearer token.
-pub fn check_token(headers: &HeaderMap, token: &AdminToken) -> Result<(), Refusal> {
+/// The request carries the token as a bearer token, or the cookie of a live session.
+pub fn check_token(headers: &HeaderMap, token: &AdminToken, now_ms: u64) -> Result<(), Refusal> {
     let bearer = headers
         .get_all(header::AUTHORIZATION)
         .iter()
@@ -170,9 +226,12 @@ pub fn check_token(headers: &HeaderMap, token: &AdminToken) -> Result<(), Refusa
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='));
     let mut found = false;
-    for candidate in bearer.chain(cookies) {
-        // No early exit: every candidate is compared.
+    // No early exit: every candidate is compared.
+    for candidate in bearer {
         found |= token.matches(candidate);
+    }
+    for candidate in cookies {
+        found |= token.has_session(candidate, now_ms);
     }
     if found {
         Ok(())
@@ -193,7 +252,7 @@ pub async fn guard(
         return refusal.into_response();
     }
     if request.uri().path() != "/login"
-        && let Err(refusal) = check_token(request.headers(), &token)
+        && let Err(refusal) = check_token(request.headers(), &token, now_ms())
     {
         return refusal.into_response();
     }
@@ -207,13 +266,14 @@ pub struct Login {
 
 /// `GET /login?token=…`: the session cookie and a redirect to `/`.
 pub async fn login(State(token): State<AdminToken>, Query(login): Query<Login>) -> Response {
-    let Some(candidate) = login.token.filter(|candidate| token.matches(candidate)) else {
+    if !login
+        .token
+        .is_some_and(|candidate| token.matches(&candidate))
+    {
         return Refusal::Unauthorized.into_response();
-    };
-    let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        candidate.trim()
-    );
+    }
+    let session = token.open_session(now_ms());
+    let cookie = format!("{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/");
     let Ok(cookie) = HeaderValue::from_str(&cookie) else {
         return Refusal::Unauthorized.into_response();
     };
@@ -286,18 +346,35 @@ mod tests {
     #[test]
     fn only_the_right_token_as_cookie_or_bearer_passes() {
         let token = AdminToken::from_text(TOKEN);
-        let with = |name: header::HeaderName, value: &str| {
+        let now = 1_000;
+        let session = token.open_session(now);
+        let with_at = |name: header::HeaderName, value: &str, at: u64| {
             let mut headers = HeaderMap::new();
             headers.insert(name, HeaderValue::from_str(value).expect("header"));
-            check_token(&headers, &token)
+            check_token(&headers, &token, at)
         };
+        let with = |name: header::HeaderName, value: &str| with_at(name, value, now);
         assert_eq!(
-            check_token(&HeaderMap::new(), &token),
+            check_token(&HeaderMap::new(), &token, now),
             Err(Refusal::Unauthorized)
         );
         assert_eq!(
-            with(header::COOKIE, &format!("a=b; {COOKIE}={TOKEN}")),
+            with(header::COOKIE, &format!("a=b; {COOKIE}={session}")),
             Ok(())
+        );
+        assert_eq!(
+            with(header::COOKIE, &format!("{COOKIE}={TOKEN}")),
+            Err(Refusal::Unauthorized),
+            "the token itself is no session cookie"
+        );
+        assert_eq!(
+            with_at(
+                header::COOKIE,
+                &format!("{COOKIE}={session}"),
+                now + SESSION_LIFETIME_MS
+            ),
+            Err(Refusal::Unauthorized),
+            "a session ends"
         );
         assert_eq!(
             with(header::AUTHORIZATION, &format!("Bearer {TOKEN}")),
@@ -319,6 +396,17 @@ mod tests {
     }
 
     #[test]
+    fn logins_beyond_the_cap_end_the_oldest_session() {
+        let token = AdminToken::from_text(TOKEN);
+        let first = token.open_session(0);
+        for _ in 0..MAX_SESSIONS {
+            token.open_session(0);
+        }
+        assert!(!token.has_session(&first, 0));
+        assert_eq!(token.sessions.lock().expect("sessions").len(), MAX_SESSIONS);
+    }
+
+    #[test]
     fn the_token_file_is_made_once_0600_and_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = AdminToken::load_or_create(dir.path()).expect("token");
@@ -327,12 +415,15 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(first.0.len(), 2 * TOKEN_BYTES);
+        assert_eq!(first.token.len(), 2 * TOKEN_BYTES);
         let again = AdminToken::load_or_create(dir.path()).expect("token");
-        assert_eq!(first.0, again.0);
+        assert_eq!(first.token, again.token);
         std::fs::write(token_path(dir.path()), "damaged").expect("write");
         let fresh = AdminToken::load_or_create(dir.path()).expect("token");
-        assert_ne!(fresh.0, first.0);
-        assert_eq!(read_token(dir.path()).as_deref(), Some(fresh.0.as_str()));
+        assert_ne!(fresh.token, first.token);
+        assert_eq!(
+            read_token(dir.path()).as_deref(),
+            Some(fresh.token.as_str())
+        );
     }
 }
