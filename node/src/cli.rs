@@ -1156,6 +1156,10 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     println!("alerts       {}", status.alerts);
     println!("offers       {}", status.offers);
     println!("stored       {} messages", status.stored_messages);
+    println!(
+        "signed       {} messages in this node's chain",
+        status.own_seq
+    );
     if let Some(since) = status.own_key_revoked_since {
         println!(
             "WARNING      this node's key is revoked (its messages since {} are suspect)",

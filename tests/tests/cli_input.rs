@@ -23,7 +23,16 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}): {text}"))
 }
 
+/// How many messages this node signed: the head of its chain (messages other members
+/// send meanwhile do not move it).
 fn stored(dir: &Path) -> u64 {
+    json(&cli_ok(dir, &["status", "--json"]))["own_seq"]
+        .as_u64()
+        .expect("own_seq")
+}
+
+/// Every message the node stores, its own and its members'.
+fn stored_messages(dir: &Path) -> u64 {
     json(&cli_ok(dir, &["status", "--json"]))["stored_messages"]
         .as_u64()
         .expect("stored_messages")
@@ -97,7 +106,7 @@ fn pair(root: &Path) -> (Vec<PathBuf>, Vec<BinaryNode>) {
     }
     // Each node's first canary, everywhere; counts are compared after them.
     for dir in &dirs {
-        wait_for("both canaries", || stored(dir) >= 2);
+        wait_for("both canaries", || stored_messages(dir) >= 2);
     }
     (dirs, nodes)
 }

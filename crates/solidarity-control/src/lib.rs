@@ -217,6 +217,9 @@ pub struct StatusView {
     pub offers: usize,
     /// Messages in the store.
     pub stored_messages: usize,
+    /// Sequence number of the newest message this node signed in its chain (0: none yet).
+    #[serde(default)]
+    pub own_seq: u64,
     /// When a fork proved that this node's own key is used by another party.
     pub own_key_compromised_at: Option<u64>,
     /// Since when this node's own key is revoked.

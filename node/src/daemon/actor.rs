@@ -2206,6 +2206,7 @@ impl NodeActor {
             alerts,
             offers,
             stored_messages: self.stored_messages,
+            own_seq: self.head.map_or(0, |(seq, _)| seq),
             own_key_compromised_at: self
                 .compromised
                 .get(&self.me)

@@ -35,6 +35,7 @@ impl Snapshot {
                 alerts: 0,
                 offers: 0,
                 stored_messages: 0,
+                own_seq: 0,
                 own_key_compromised_at: None,
                 own_key_revoked_since: None,
             },
