@@ -1106,6 +1106,10 @@ pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow
                 print_json(&serde_json::json!({ "duress_commitment": commitment }))
             } else {
                 println!("{commitment}");
+                eprintln!(
+                    "Append it to the member card you send the other admins: CARD~{commitment} (card from `{}`). Nothing of it is kept on this server.",
+                    crate::locations::hint("id")
+                );
                 Ok(())
             }
         }

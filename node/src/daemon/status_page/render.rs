@@ -295,7 +295,7 @@ pub fn alert_card(names: Names<'_>, now_ms: u64, view: &AlertView) -> Markup {
             }
             p.summary { (alert.summary) }
             dl {
-                dt { "State" } dd.state { (words(&view.status)) @if !closed && view.status != AlertStatus::Open { " (open)" } }
+                dt { "State" } dd.state { (crate::cli::author_state_text(view)) }
                 @if let Some(corroboration) = crate::cli::corroboration_text(view) {
                     dt { "Corroboration" } dd { (corroboration) }
                 }
