@@ -7,7 +7,7 @@
 //!   to `/`; every other route needs that cookie or `Authorization: Bearer TOKEN`. The
 //!   cookie is a random session id, never the token (browsers send loopback cookies to
 //!   every port of the host, so to other local web servers too): it lasts
-//!   [`SESSION_LIFETIME_MS`], at most [`MAX_SESSIONS`] live at once (the oldest goes), and
+//!   `SESSION_LIFETIME_MS` (12 h), at most `MAX_SESSIONS` (16) live at once (the oldest goes), and
 //!   all end when the daemon stops.
 //! - A `Host` that is not loopback gets 403 (DNS rebinding: a page whose name now
 //!   resolves to 127.0.0.1 sends its own name).
