@@ -131,12 +131,13 @@ impl SyncResponse {
 /// The highest seq `s` such that every seq in `1..=s` is in `held` (sorted ascending,
 /// possibly with duplicates).
 pub fn contiguous_watermark(held: impl IntoIterator<Item = u64>) -> u64 {
-    let mut watermark = 0;
+    let mut watermark: u64 = 0;
     for seq in held {
-        if seq == watermark + 1 {
-            watermark = seq;
-        } else if seq > watermark + 1 {
-            break;
+        match watermark.checked_add(1) {
+            Some(next) if seq == next => watermark = seq,
+            Some(next) if seq > next => break,
+            // Duplicates, or nothing can follow the highest seq there is.
+            _ => {}
         }
     }
     watermark
@@ -145,6 +146,12 @@ pub fn contiguous_watermark(held: impl IntoIterator<Item = u64>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_highest_seq_neither_overflows_nor_counts_without_its_predecessors() {
+        assert_eq!(contiguous_watermark([u64::MAX]), 0);
+        assert_eq!(contiguous_watermark([1, 2, u64::MAX]), 2);
+    }
 
     #[test]
     fn watermark_stops_at_the_first_gap() {

@@ -515,7 +515,7 @@ impl<B: Backend> Store for KvStore<B> {
             let Some((last, _)) = chunk.last() else {
                 break;
             };
-            start = chain_key(author, chain_key_seq(last)? + 1);
+            let next = chain_key_seq(last)?.checked_add(1);
             for (_, value) in chunk {
                 let id = read_id(value.get(..32).unwrap_or_default())?;
                 // Tombstones (expired messages) have no record and are skipped.
@@ -523,6 +523,9 @@ impl<B: Backend> Store for KvStore<B> {
                     out.push(stored_from_record(id, &record)?);
                 }
             }
+            // Nothing can follow the highest seq there is.
+            let Some(next) = next else { break };
+            start = chain_key(author, next);
         }
         Ok(out)
     }

@@ -1684,11 +1684,13 @@ impl NodeActor {
                     .envelopes
                     .push(serde_bytes::ByteBuf::from(envelope));
             }
+            // A requester that claims the highest seq there is holds everything of it (the
+            // wire integer is the requester's; never let it wrap to a full dump).
+            let Some(from_seq) = watermark.seq.checked_add(1) else {
+                continue;
+            };
             let wanted = limit - response.envelopes.len() + 1;
-            let Ok(page) = self
-                .store
-                .author_range(&watermark.author, watermark.seq + 1, wanted)
-            else {
+            let Ok(page) = self.store.author_range(&watermark.author, from_seq, wanted) else {
                 tracing::error!("store read failed while answering sync");
                 break;
             };
