@@ -242,6 +242,16 @@ impl TestNode {
             .expect("reload");
     }
 
+    /// Removes a member (by key) from this node's file and makes the daemon reload it.
+    pub async fn remove_member(&self, key: &AuthorKey) {
+        let mut file = MembersFile::load(self.dir.path()).expect("members");
+        file.remove(&key.to_hex()).expect("listed");
+        file.save(self.dir.path()).expect("save");
+        self.call(|client| client.reload_members())
+            .await
+            .expect("reload");
+    }
+
     /// Puts members into a collective in this node's members file.
     pub async fn set_collective(&self, keys: &[AuthorKey], collective: &str) {
         let mut file = MembersFile::load(self.dir.path()).expect("members");

@@ -540,6 +540,27 @@ async fn a_seizure_is_confirmed_by_two_collectives_not_two_keys_of_one() {
     })
     .await;
     assert_eq!(corroboration(&nodes[2], id).await.endorsed_by.len(), 2);
+
+    // An endorsement counts only while its author is trusted here: once node 0's admin
+    // removes node 1, node 1's standing endorsement no longer confirms the alert there.
+    stance(&nodes[1], id, Stance::Endorse).await;
+    eventually("confirmed again on node 0", || async {
+        corroboration(&nodes[0], id).await.confirmed
+    })
+    .await;
+    nodes[0].remove_member(&nodes[1].key).await;
+    eventually(
+        "node 1's endorsement no longer counts on node 0",
+        || async {
+            let corroboration = corroboration(&nodes[0], id).await;
+            !corroboration.confirmed && !corroboration.endorsed_by.contains(&nodes[1].key)
+        },
+    )
+    .await;
+    assert!(
+        corroboration(&nodes[2], id).await.confirmed,
+        "the nodes that still trust node 1 count it"
+    );
     for node in nodes {
         node.stop().await;
     }

@@ -2288,9 +2288,15 @@ impl NodeActor {
             alert.corroboration = solidarity_proto::state::corroborate(
                 &alert.author,
                 alert.alert.category,
+                // A stance counts only while its author is trusted here: not once the
+                // admin removed it, its vouches or certificate ended, or a revocation or a
+                // fork took it out of trust.
                 shown.endorsements.iter().filter(|endorsement| {
-                    !self.compromised.contains_key(&endorsement.author)
-                        && self.revoked_since(&endorsement.author).is_none()
+                    endorsement.author == self.me
+                        || self
+                            .members
+                            .get(&endorsement.author)
+                            .is_some_and(MemberState::trusted)
                 }),
                 collective_of,
                 self.identity.config.confirm_threshold,
