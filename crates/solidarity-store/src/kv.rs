@@ -57,7 +57,8 @@ const PLAIN: u8 = 0;
 /// First byte of a sealed stored record.
 const SEALED: u8 = 1;
 
-/// The layout this version writes.
+/// The layout this version writes: the oldest one it can upgrade plus one per step of
+/// [`crate::migrate`].
 pub const LAYOUT_VERSION: u8 = 3;
 /// Index entries read per step when a sweep walks an index.
 const SCAN_CHUNK: usize = 1024;
@@ -125,6 +126,17 @@ impl KvStore<crate::SledBackend> {
                 backend.apply(vec![BatchOp::Put(vec![LAYOUT], vec![LAYOUT_VERSION])])?;
                 backend.flush()?;
             }
+            Some(version)
+                if version.len() == 1
+                    && (crate::migrate::FIRST_MIGRATABLE..LAYOUT_VERSION).contains(&version[0]) =>
+            {
+                let store = Self {
+                    keys: ExpiryKeys::open(&options.path)?,
+                    backend,
+                };
+                store.upgrade(version[0])?;
+                return Ok(store);
+            }
             found => {
                 return Err(refuse(format!(
                     "the store has layout {}, this version reads layout {LAYOUT_VERSION}; \
@@ -137,6 +149,28 @@ impl KvStore<crate::SledBackend> {
             keys: ExpiryKeys::open(&options.path)?,
             backend,
         })
+    }
+}
+
+impl<B: Backend> KvStore<B> {
+    /// Runs the upgrades from layout `from` to [`LAYOUT_VERSION`], stamping each one's layout
+    /// once its step has completed.
+    fn upgrade(&self, from: u8) -> Result<(), StoreError> {
+        let steps = crate::migrate::steps::<B>();
+        debug_assert_eq!(
+            usize::from(LAYOUT_VERSION - crate::migrate::FIRST_MIGRATABLE),
+            steps.len()
+        );
+        let first = usize::from(from - crate::migrate::FIRST_MIGRATABLE);
+        for (index, step) in steps.iter().enumerate().skip(first) {
+            let to = crate::migrate::FIRST_MIGRATABLE + 1 + index as u8;
+            tracing::info!(to, what = step.what, "upgrading the store's layout");
+            (step.run)(self)?;
+            self.backend
+                .apply(vec![BatchOp::Put(vec![LAYOUT], vec![to])])?;
+            self.backend.flush()?;
+        }
+        Ok(())
     }
 }
 

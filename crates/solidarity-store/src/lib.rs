@@ -19,6 +19,7 @@
 pub mod expiry_keys;
 pub mod kv;
 mod memory;
+pub mod migrate;
 mod sled_backend;
 
 use solidarity_proto::{AuthorKey, MessageId};
