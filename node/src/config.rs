@@ -57,6 +57,10 @@ pub struct FileConfig {
     /// (not stored, not relayed; sync may bring them later, at this node's pace). Statements
     /// (revocations, certificates) are never held back. Default 120; 0: no limit.
     pub member_messages_per_minute: u32,
+    /// Most revocations, and most certificates, kept per signer (SPEC §9 step 5). A
+    /// revocation of a key its signer may revoke is kept beyond it when it is the first of
+    /// that signer for that key. Default 64; at least 1.
+    pub statements_per_signer: usize,
     /// The collective this node belongs to, when it runs several nodes (as the other
     /// members' files name it with `--collective`). Default: none.
     pub collective: Option<String>,
@@ -82,6 +86,7 @@ impl Default for FileConfig {
             vouch_threshold: 2,
             confirm_threshold: 2,
             member_messages_per_minute: 120,
+            statements_per_signer: 64,
             collective: None,
             admin_addr: None,
         }
@@ -109,6 +114,7 @@ pub struct NodeConfig {
     pub vouch_threshold: usize,
     pub confirm_threshold: usize,
     pub member_messages_per_minute: u32,
+    pub statements_per_signer: usize,
     pub collective: Option<String>,
     /// The admin page's address, always loopback; none: no admin page.
     pub admin_addr: Option<SocketAddr>,
@@ -132,6 +138,9 @@ impl NodeConfig {
     fn validate(data_dir: &Path, file: FileConfig) -> anyhow::Result<Self> {
         if file.federation.trim().is_empty() {
             bail!("`federation` must not be empty");
+        }
+        if file.statements_per_signer == 0 {
+            bail!("`statements_per_signer` must be at least 1");
         }
         if file.confirm_threshold == 0 {
             bail!("`confirm_threshold` must be at least 1");
@@ -177,6 +186,7 @@ impl NodeConfig {
             vouch_threshold: file.vouch_threshold,
             confirm_threshold: file.confirm_threshold,
             member_messages_per_minute: file.member_messages_per_minute,
+            statements_per_signer: file.statements_per_signer,
             collective: file.collective,
             admin_addr,
             clock_offset_ms: 0,
@@ -268,6 +278,10 @@ confirm_threshold = 2
 # not relayed) so that a flooding or seized key cannot swamp the federation. Revocations
 # and certificates are never held back. 0: no limit.
 member_messages_per_minute = 120
+
+# Most revocations, and most certificates, this node keeps per signer; statements that
+# cannot change trust here are relayed, not kept. A key's first revocation is always kept.
+statements_per_signer = 64
 
 # The collective this node belongs to, when your collective runs several nodes (the name
 # the other members give with `member add --collective`). Unset by default.

@@ -17,6 +17,7 @@ async fn ask(raw: &RawPeer, node: &TestNode, seq: u64) -> SyncResponse {
             head: None,
         }],
         limit: MAX_PAGE_ENVELOPES,
+        statements: None,
     };
     let answer = raw
         .net

@@ -21,7 +21,9 @@ use solidarity_proto::payload::{
     MirrorOffer, MirrorService, MirrorWithdraw, NodeCert, Revocation, Seized, Severity, Stance,
     Vouch,
 };
-use solidarity_proto::sync::{SYNC_PROTOCOL, SyncRequest, SyncResponse, Watermark};
+use solidarity_proto::sync::{
+    HeldStatements, SYNC_PROTOCOL, SyncRequest, SyncResponse, Watermark,
+};
 use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
 use solidarity_proto::{
     AuthorKey, Body, Envelope, FederationId, ForkPoint, IgnoreReason, Lookup, MessageId, Payload,
@@ -1358,8 +1360,10 @@ impl Generator {
                 },
             ],
             limit: 100,
+            statements: None,
         };
         self.push_sync(
+            "sync_request",
             "sync_request",
             "A SyncRequest: key1 held up to seq 2 (its head is alert_seq2_with_prev), nothing of key2, pages of at most 100.",
             request.encode(),
@@ -1378,6 +1382,30 @@ impl Generator {
                 "limit": request.limit,
             }),
         );
+        let statement_request = SyncRequest {
+            fed: self.fed,
+            have: vec![],
+            limit: 100,
+            statements: Some(vec![
+                HeldStatements::new(envelope::author_key(&key1), [offer.id]),
+                HeldStatements::new(envelope::author_key(&key2), []),
+            ]),
+        };
+        self.push_sync(
+            "sync_request_statements",
+            "sync_request",
+            "A statement-phase SyncRequest: the statements of key1, of which it holds one (held: the first 8 bytes of its id, here mirror_offer's id as an example), and of key2, of which it holds none. The responder sends revocations before certificates, at most 16 per signer.",
+            statement_request.encode(),
+            json!({
+                "fed": self.fed.to_hex(),
+                "have": [],
+                "limit": statement_request.limit,
+                "statements": statement_request.statements.iter().flatten().map(|held| json!({
+                    "signer": held.signer.to_hex(),
+                    "held": hex::encode(&held.held),
+                })).collect::<Vec<_>>(),
+            }),
+        );
         let response = SyncResponse {
             envelopes: vec![
                 ByteBuf::from(offer.bytes.clone()),
@@ -1386,6 +1414,7 @@ impl Generator {
             more: false,
         };
         self.push_sync(
+            "sync_response",
             "sync_response",
             "The SyncResponse to sync_request from a node holding mirror_offer and mirror_withdraw (and nothing newer of key1).",
             response.encode(),
@@ -1420,7 +1449,14 @@ impl Generator {
             .expect("some padding hits the size exactly")
     }
 
-    fn push_sync(&mut self, name: &str, description: &str, bytes: Vec<u8>, decoded: Value) {
+    fn push_sync(
+        &mut self,
+        name: &str,
+        kind: &str,
+        description: &str,
+        bytes: Vec<u8>,
+        decoded: Value,
+    ) {
         // On the wire the libp2p cbor codec wraps the message in one CBOR byte string.
         let wire = cbor(&ByteBuf::from(bytes.clone()));
         self.sync.push(json!({
@@ -1428,7 +1464,7 @@ impl Generator {
             "file": format!("{name}.hex"),
             "wire_file": format!("{name}.wire.hex"),
             "description": description,
-            "type": name,
+            "type": kind,
             "decoded": decoded,
         }));
         self.sync_files.push((format!("{name}.hex"), bytes));

@@ -13,6 +13,16 @@
 //!
 //! Authors not listed in the request are never sent, so nodes never push messages of keys
 //! the requester does not trust.
+//!
+//! A session begins with a **statement phase** (revocations and certificates, which stand
+//! outside the chains): the requester sends `statements: [(signer, held ids)]` instead of
+//! asking for chains, and the responder answers with statements only: every revocation
+//! before any certificate, at most [`MAX_PAGE_STATEMENTS_PER_SIGNER`] per signer per page,
+//! none the requester says it holds, with `more` when it holds others. The requester runs
+//! statement rounds while `more` (at most [`MAX_STATEMENT_ROUNDS`]), whatever they carried,
+//! then the chain phase (a request without `statements`), whose pages carry no statements:
+//! no signer's statements can crowd out another's revocation, and no chain can crowd out a
+//! revocation.
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -30,10 +40,27 @@ pub const MAX_PAGE_ENVELOPES: u32 = 4096;
 pub const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
 /// Most request/response rounds the requester runs in one sync session.
 pub const MAX_SYNC_ROUNDS: usize = 64;
+/// Most signers a statement-phase request may list.
+pub const MAX_STATEMENT_SIGNERS: usize = 4096;
+/// Most held statement ids a request may give per signer.
+pub const MAX_HELD_PER_SIGNER: usize = 256;
+/// Most held statement ids a request may give in all.
+pub const MAX_HELD_IDS: usize = 65_536;
+/// Bytes of a held statement id: the first bytes of its message id.
+pub const HELD_ID_BYTES: usize = 8;
+/// Most statements of one signer in one statement page.
+pub const MAX_PAGE_STATEMENTS_PER_SIGNER: usize = 16;
+/// Most statement rounds the requester runs before the chain phase.
+pub const MAX_STATEMENT_ROUNDS: usize = 16;
 /// Largest encoded request: a full author list plus framing. A watermark encodes in at
 /// most 94 bytes (map head 1, key `author` 7, 32-byte string 34, key `seq` 4, u64 9,
 /// key `head` 5, 32-byte string 34).
-pub const MAX_REQUEST_BYTES: usize = 64 + MAX_SYNC_AUTHORS * 96;
+/// A statement-phase request adds per signer at most 64 bytes of framing (map head 1, key
+/// `signer` 7, 32-byte string 34, key `held` 5, string head 3) plus its held ids.
+pub const MAX_REQUEST_BYTES: usize = 64
+    + MAX_SYNC_AUTHORS * 96
+    + MAX_STATEMENT_SIGNERS * 64
+    + MAX_HELD_IDS * HELD_ID_BYTES;
 /// Largest encoded response: a full page plus per-envelope framing.
 pub const MAX_RESPONSE_BYTES: usize =
     MAX_PAGE_BYTES + crate::envelope::MAX_ENVELOPE_BYTES + 16 * 1024;
@@ -62,6 +89,50 @@ pub struct SyncRequest {
     pub have: Vec<Watermark>,
     /// Most envelopes wanted in this page (capped at [`MAX_PAGE_ENVELOPES`]).
     pub limit: u32,
+    /// Present in the statement phase: the signers whose statements the requester wants,
+    /// with the statements it holds of each. The responder then sends statements only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statements: Option<Vec<HeldStatements>>,
+}
+
+/// The statements of one signer the requester holds (or saw and refused this session).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldStatements {
+    /// The signer.
+    pub signer: AuthorKey,
+    /// Concatenated [`HELD_ID_BYTES`]-byte prefixes of the held statements' ids.
+    pub held: ByteBuf,
+}
+
+impl HeldStatements {
+    /// The held id prefixes given for `ids` (at most [`MAX_HELD_PER_SIGNER`] of them).
+    pub fn new(signer: AuthorKey, ids: impl IntoIterator<Item = MessageId>) -> Self {
+        let held: Vec<u8> = ids
+            .into_iter()
+            .take(MAX_HELD_PER_SIGNER)
+            .flat_map(|id| held_id(&id))
+            .collect();
+        Self {
+            signer,
+            held: ByteBuf::from(held),
+        }
+    }
+
+    /// Whether the requester holds `id`.
+    pub fn holds(&self, id: &MessageId) -> bool {
+        let prefix = held_id(id);
+        self.held
+            .chunks_exact(HELD_ID_BYTES)
+            .any(|chunk| chunk == prefix)
+    }
+}
+
+/// The prefix of `id` a requester lists for a held statement.
+pub fn held_id(id: &MessageId) -> [u8; HELD_ID_BYTES] {
+    let mut prefix = [0u8; HELD_ID_BYTES];
+    prefix.copy_from_slice(&id.as_bytes()[..HELD_ID_BYTES]);
+    prefix
 }
 
 /// One page of missing envelopes.
@@ -99,6 +170,21 @@ impl SyncRequest {
         let request: Self = codec::decode(bytes)?;
         if request.have.len() > MAX_SYNC_AUTHORS {
             return Err(SyncDecodeError::OverLimit("author count"));
+        }
+        if let Some(statements) = &request.statements {
+            if statements.len() > MAX_STATEMENT_SIGNERS {
+                return Err(SyncDecodeError::OverLimit("signer count"));
+            }
+            if statements.iter().any(|signer| {
+                signer.held.len() % HELD_ID_BYTES != 0
+                    || signer.held.len() > MAX_HELD_PER_SIGNER * HELD_ID_BYTES
+            }) {
+                return Err(SyncDecodeError::OverLimit("held statement ids"));
+            }
+            let held: usize = statements.iter().map(|signer| signer.held.len()).sum();
+            if held > MAX_HELD_IDS * HELD_ID_BYTES {
+                return Err(SyncDecodeError::OverLimit("held statement ids"));
+            }
         }
         Ok(request)
     }
@@ -172,10 +258,42 @@ mod tests {
                 head: None,
             }],
             limit: 100_000,
+            statements: None,
         };
         let decoded = SyncRequest::decode(&request.encode()).expect("decodes");
         assert_eq!(decoded, request);
         assert_eq!(decoded.page_limit(), MAX_PAGE_ENVELOPES as usize);
         assert!(SyncRequest::decode(&vec![0u8; MAX_REQUEST_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn statement_requests_round_trip_and_bound_their_held_ids() {
+        let held = HeldStatements::new(AuthorKey([3; 32]), [MessageId([4; 32])]);
+        assert!(held.holds(&MessageId([4; 32])));
+        assert!(!held.holds(&MessageId([5; 32])));
+        let mut request = SyncRequest {
+            fed: FederationId([1; 32]),
+            have: Vec::new(),
+            limit: 10,
+            statements: Some(vec![held]),
+        };
+        assert_eq!(SyncRequest::decode(&request.encode()).expect("decodes"), request);
+        // A ragged or oversized id list is refused.
+        for bad in [7, (MAX_HELD_PER_SIGNER + 1) * HELD_ID_BYTES] {
+            request.statements = Some(vec![HeldStatements {
+                signer: AuthorKey([3; 32]),
+                held: ByteBuf::from(vec![0u8; bad]),
+            }]);
+            assert!(SyncRequest::decode(&request.encode()).is_err(), "{bad} bytes");
+        }
+        let full = HeldStatements::new(
+            AuthorKey([3; 32]),
+            (0..=MAX_HELD_PER_SIGNER).map(|n| {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+                MessageId(id)
+            }),
+        );
+        assert_eq!(full.held.len(), MAX_HELD_PER_SIGNER * HELD_ID_BYTES);
     }
 }

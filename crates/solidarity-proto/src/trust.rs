@@ -11,12 +11,141 @@
 //!
 //! The result depends only on the sets of inputs, never on the order messages arrived in,
 //! so a restarted node derives the same trust from its store.
+//!
+//! Statements are held in [`Statements`], indexed by revoked key and by (identity, node
+//! key) pair, so that whether a key is revoked costs O(log n) whatever the number of
+//! statements held, and adding one costs O(log n).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ids::AuthorKey;
+use crate::ids::{AuthorKey, MessageId};
 use crate::payload::{NodeCert, Revocation, Vouch};
 use crate::state::{CertState, Stored, certify, vouched_members};
+
+/// The statements held (revocations and node certificates), indexed for trust decisions.
+#[derive(Debug, Clone, Default)]
+pub struct Statements {
+    certificates: Vec<Stored<NodeCert>>,
+    /// Revocations by the key they revoke.
+    revocations: BTreeMap<AuthorKey, Vec<Stored<Revocation>>>,
+    /// (identity, node key) pairs some certificate joins.
+    certified: BTreeSet<(AuthorKey, AuthorKey)>,
+    /// Positions in `certificates` by certified node key.
+    certificates_by_key: BTreeMap<AuthorKey, Vec<usize>>,
+    /// Each signer's statements: id, and whether it is a revocation.
+    by_signer: BTreeMap<AuthorKey, Vec<(MessageId, bool)>>,
+    /// Index lookups made, for tests that count work rather than time.
+    lookups: std::cell::Cell<u64>,
+}
+
+impl Statements {
+    /// Indexes the given statements.
+    pub fn new(
+        revocations: impl IntoIterator<Item = Stored<Revocation>>,
+        certificates: impl IntoIterator<Item = Stored<NodeCert>>,
+    ) -> Self {
+        let mut statements = Self::default();
+        for revocation in revocations {
+            statements.add_revocation(revocation);
+        }
+        for certificate in certificates {
+            statements.add_certificate(certificate);
+        }
+        statements
+    }
+
+    /// Adds a revocation (once per id).
+    pub fn add_revocation(&mut self, revocation: Stored<Revocation>) {
+        if !self.note(revocation.author, revocation.id, true) {
+            return;
+        }
+        let revoked = revocation.body.key.unwrap_or(revocation.author);
+        self.revocations
+            .entry(revoked)
+            .or_default()
+            .push(revocation);
+    }
+
+    /// Adds a node certificate (once per id).
+    pub fn add_certificate(&mut self, certificate: Stored<NodeCert>) {
+        if !self.note(certificate.author, certificate.id, false) {
+            return;
+        }
+        self.certified
+            .insert((certificate.author, certificate.body.node_key));
+        self.certificates_by_key
+            .entry(certificate.body.node_key)
+            .or_default()
+            .push(self.certificates.len());
+        self.certificates.push(certificate);
+    }
+
+    /// Records a signer's statement; false when it is held already.
+    fn note(&mut self, signer: AuthorKey, id: MessageId, revocation: bool) -> bool {
+        let held = self.by_signer.entry(signer).or_default();
+        if held.iter().any(|(held_id, _)| *held_id == id) {
+            return false;
+        }
+        held.push((id, revocation));
+        true
+    }
+
+    /// Every certificate.
+    pub fn certificates(&self) -> &[Stored<NodeCert>] {
+        &self.certificates
+    }
+
+    /// Every revocation, by revoked key.
+    pub fn revocations(&self) -> impl Iterator<Item = &Stored<Revocation>> {
+        self.revocations.values().flatten()
+    }
+
+    /// The revocations naming `key` (signed by anyone).
+    pub fn revocations_of(&self, key: &AuthorKey) -> &[Stored<Revocation>] {
+        self.lookups.set(self.lookups.get().saturating_add(1));
+        self.revocations.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// The certificates of node key `key` (signed by anyone).
+    pub fn certificates_of(&self, key: &AuthorKey) -> impl Iterator<Item = &Stored<NodeCert>> {
+        self.lookups.set(self.lookups.get().saturating_add(1));
+        self.certificates_by_key
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|position| &self.certificates[*position])
+    }
+
+    /// Whether `identity` signed a certificate of `key`.
+    pub fn certified(&self, identity: &AuthorKey, key: &AuthorKey) -> bool {
+        self.lookups.set(self.lookups.get().saturating_add(1));
+        self.certified.contains(&(*identity, *key))
+    }
+
+    /// A signer's statements: id and whether it is a revocation, in arrival order.
+    pub fn by_signer(&self, signer: &AuthorKey) -> &[(MessageId, bool)] {
+        self.by_signer.get(signer).map_or(&[], Vec::as_slice)
+    }
+
+    /// How many of `signer`'s statements are held: (revocations, others).
+    pub fn held_by(&self, signer: &AuthorKey) -> (usize, usize) {
+        let held = self.by_signer(signer);
+        let revocations = held.iter().filter(|(_, revocation)| *revocation).count();
+        (revocations, held.len() - revocations)
+    }
+
+    /// Whether `signer` already signed a revocation of `key` held here.
+    pub fn revoked_by(&self, signer: &AuthorKey, key: &AuthorKey) -> bool {
+        self.revocations_of(key)
+            .iter()
+            .any(|revocation| revocation.author == *signer)
+    }
+
+    /// Index lookups made so far (a measure of work, for tests).
+    pub fn lookups(&self) -> u64 {
+        self.lookups.get()
+    }
+}
 
 /// What the trust decision rests on.
 #[derive(Debug, Clone, Copy)]
@@ -27,10 +156,8 @@ pub struct TrustInputs<'a> {
     pub admin_keys: &'a BTreeSet<AuthorKey>,
     /// Collective identity keys the admin added.
     pub identities: &'a BTreeSet<AuthorKey>,
-    /// Every node certificate held.
-    pub certificates: &'a [Stored<NodeCert>],
-    /// Every revocation held.
-    pub revocations: &'a [Stored<Revocation>],
+    /// Every node certificate and revocation held.
+    pub statements: &'a Statements,
     /// Every vouch held.
     pub vouches: &'a [Stored<Vouch>],
     /// Keys a fork proved to be in two hands, with when this node detected it.
@@ -78,21 +205,16 @@ pub struct RevocationFact {
 /// creation).
 pub fn revocation_of(
     key: &AuthorKey,
-    revocations: &[Stored<Revocation>],
-    certificates: &[Stored<NodeCert>],
+    statements: &Statements,
     identities: &BTreeSet<AuthorKey>,
 ) -> Option<RevocationFact> {
-    revocations
+    statements
+        .revocations_of(key)
         .iter()
         .filter(|revocation| {
-            let revoked = revocation.body.key.unwrap_or(revocation.author);
-            revoked == *key
-                && (revocation.author == *key
-                    || (identities.contains(&revocation.author)
-                        && certificates.iter().any(|certificate| {
-                            certificate.author == revocation.author
-                                && certificate.body.node_key == *key
-                        })))
+            revocation.author == *key
+                || (identities.contains(&revocation.author)
+                    && statements.certified(&revocation.author, key))
         })
         .map(|revocation| RevocationFact {
             since: revocation
@@ -108,11 +230,10 @@ pub fn revocation_of(
 /// [`revocation_of`]).
 pub fn revoked_since(
     key: &AuthorKey,
-    revocations: &[Stored<Revocation>],
-    certificates: &[Stored<NodeCert>],
+    statements: &Statements,
     identities: &BTreeSet<AuthorKey>,
 ) -> Option<u64> {
-    revocation_of(key, revocations, certificates, identities).map(|fact| fact.since)
+    revocation_of(key, statements, identities).map(|fact| fact.since)
 }
 
 /// Where a listed key stands.
@@ -169,7 +290,7 @@ pub fn listed(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Listed> {
         .iter()
         .map(|key| (*key, Why::Admin))
         .collect();
-    for certificate in inputs.certificates.iter().filter(|certificate| {
+    for certificate in inputs.statements.certificates().iter().filter(|certificate| {
         inputs.identities.contains(&certificate.author)
             && certificate.body.valid_from <= inputs.now_ms
     }) {
@@ -190,19 +311,24 @@ pub fn listed(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Listed> {
             );
         }
     }
-    let base: BTreeSet<AuthorKey> = candidates.keys().copied().chain([*inputs.me]).collect();
-    for (key, by) in vouched_members(&base, inputs.vouches, inputs.vouch_threshold) {
+    // Only keys in trust vouch, as in [`trusted`]: a revoked, forked or ended voucher's
+    // vouch neither admits nor lists anyone. The vouched key itself may be out of trust:
+    // it is then listed with the reason.
+    let base: BTreeSet<AuthorKey> = listed
+        .keys()
+        .copied()
+        .chain((!distrusted(&inputs, inputs.me)).then_some(*inputs.me))
+        .collect();
+    let vouches: Vec<&Stored<Vouch>> = inputs
+        .vouches
+        .iter()
+        .filter(|vouch| base.contains(&vouch.author))
+        .collect();
+    for (key, by) in vouched_members(&base, vouches, inputs.vouch_threshold) {
         candidates.entry(key).or_insert(Why::Vouched { by });
     }
     candidates.remove(inputs.me);
-    let revocation = |key: &AuthorKey| {
-        revocation_of(
-            key,
-            inputs.revocations,
-            inputs.certificates,
-            inputs.identities,
-        )
-    };
+    let revocation = |key: &AuthorKey| revocation_of(key, inputs.statements, inputs.identities);
     for (key, why) in candidates {
         if listed.contains_key(&key) {
             continue;
@@ -235,32 +361,8 @@ pub fn listed(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Listed> {
 /// Every key trusted now, with the reason (the admin's word first, then a certificate,
 /// then vouches).
 pub fn trusted(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Why> {
-    let revoked = |key: &AuthorKey| {
-        revoked_since(
-            key,
-            inputs.revocations,
-            inputs.certificates,
-            inputs.identities,
-        )
-        .is_some()
-    };
-    // A forked key stays out until a trusted identity certifies it again after the fork
-    // was detected (its collective vouches the key is back in its hands alone).
-    let recertified_after = |key: &AuthorKey, detected_at: u64| {
-        inputs.certificates.iter().any(|certificate| {
-            certificate.body.node_key == *key
-                && certificate.created_at > detected_at
-                && inputs.identities.contains(&certificate.author)
-                && !revoked(&certificate.author)
-        })
-    };
-    let distrusted = |key: &AuthorKey| {
-        revoked(key)
-            || inputs
-                .forked
-                .get(key)
-                .is_some_and(|detected_at| !recertified_after(key, *detected_at))
-    };
+    let revoked = |key: &AuthorKey| is_revoked(&inputs, key);
+    let distrusted = |key: &AuthorKey| distrusted(&inputs, key);
     let mut trusted: BTreeMap<AuthorKey, Why> = BTreeMap::new();
     for key in inputs.admin_keys {
         if !distrusted(key) {
@@ -275,7 +377,7 @@ pub fn trusted(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Why> {
         .collect();
     for (key, certification) in certify(
         &live_identities,
-        inputs.certificates,
+        inputs.statements.certificates(),
         revoked,
         inputs.now_ms,
     ) {
@@ -305,13 +407,46 @@ pub fn trusted(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Why> {
     trusted
 }
 
+fn is_revoked(inputs: &TrustInputs<'_>, key: &AuthorKey) -> bool {
+    revocation_of(key, inputs.statements, inputs.identities).is_some()
+}
+
+/// Whether `key` is out of trust: revoked, or forked and not certified again since.
+fn distrusted(inputs: &TrustInputs<'_>, key: &AuthorKey) -> bool {
+    is_revoked(inputs, key)
+        || inputs
+            .forked
+            .get(key)
+            .is_some_and(|detected_at| !recertified_after(inputs, key, *detected_at))
+}
+
+/// A forked key is trusted again when a trusted identity that had certified it before the
+/// fork certifies it again after the fork was detected (its collective vouches the key is
+/// back in its hands alone). An identity cannot re-trust a key it never certified (an
+/// admin-added key, another collective's key): only the admin can.
+fn recertified_after(inputs: &TrustInputs<'_>, key: &AuthorKey, detected_at: u64) -> bool {
+    let mut certificates = inputs.statements.certificates_of(key).filter(|certificate| {
+        inputs.identities.contains(&certificate.author)
+            && !is_revoked(inputs, &certificate.author)
+    });
+    let (before, after): (Vec<_>, Vec<_>) =
+        certificates.by_ref().partition(|c| c.created_at <= detected_at);
+    after
+        .iter()
+        .any(|late| before.iter().any(|early| early.author == late.author))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn stored<T>(author: u8, created_at: u64, body: T) -> Stored<T> {
+        // Distinct ids, as content hashes would be.
+        static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+        let mut id = [author; 32];
+        id[31] = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Stored {
-            id: crate::MessageId([author; 32]),
+            id: crate::MessageId(id),
             author: AuthorKey([author; 32]),
             seq: 0,
             created_at,
@@ -343,15 +478,16 @@ mod tests {
                 compromised_since: Some(0),
             },
         )];
+        let statements = Statements::new(revocations, certificates);
         let trusted_identities = BTreeSet::new();
         assert_eq!(
-            revoked_since(&member, &revocations, &certificates, &trusted_identities),
+            revoked_since(&member, &statements, &trusted_identities),
             None
         );
         // The same statements from an identity the node trusts do revoke the key.
         let identities: BTreeSet<_> = [AuthorKey([stranger; 32])].into();
         assert_eq!(
-            revoked_since(&member, &revocations, &certificates, &identities),
+            revoked_since(&member, &statements, &identities),
             Some(0)
         );
     }
@@ -379,8 +515,7 @@ mod tests {
                 me: &AuthorKey([0; 32]),
                 admin_keys: &BTreeSet::new(),
                 identities: &identities,
-                certificates,
-                revocations: &[],
+                statements: &Statements::new([], certificates.iter().cloned()),
                 vouches: &[],
                 forked: &forked,
                 vouch_threshold: 2,
@@ -404,7 +539,8 @@ mod tests {
         let (admin, certified, ended, vouched, orphan) = (1, 2, 3, 4, 5);
         let identity = 7;
         let identities: BTreeSet<_> = [AuthorKey([identity; 32])].into();
-        let admin_keys: BTreeSet<_> = [AuthorKey([admin; 32])].into();
+        let steady = 8;
+        let admin_keys: BTreeSet<_> = [AuthorKey([admin; 32]), AuthorKey([steady; 32])].into();
         let cert = |node: u8, valid_until: u64| {
             stored(
                 identity,
@@ -441,7 +577,8 @@ mod tests {
                 },
             )
         };
-        let vouches = [vouch(0), vouch(admin)];
+        // The forked admin key's vouch does not count; two trusted vouchers list the key.
+        let vouches = [vouch(0), vouch(steady), vouch(admin)];
         let forked: BTreeMap<_, _> = [(AuthorKey([admin; 32]), 60)].into();
         let revocations = [
             revoke(identity, certified, 10),
@@ -451,8 +588,7 @@ mod tests {
             me: &me,
             admin_keys: &admin_keys,
             identities: &identities,
-            certificates: &certificates,
-            revocations: &revocations,
+            statements: &Statements::new(revocations.clone(), certificates.clone()),
             vouches: &vouches,
             forked: &forked,
             vouch_threshold: 2,
@@ -481,7 +617,22 @@ mod tests {
             }))
         );
         assert_eq!(standing(orphan), None);
-        assert!(trusted(inputs).is_empty(), "none of them is trusted");
+        assert_eq!(
+            trusted(inputs).into_keys().collect::<Vec<_>>(),
+            [AuthorKey([steady; 32])],
+            "none of them is trusted"
+        );
+        // Without the steady voucher, the forked one alone does not list the vouched key.
+        let lone = [vouch(0), vouch(admin)];
+        assert_eq!(
+            super::listed(TrustInputs {
+                vouches: &lone,
+                ..inputs
+            })
+            .get(&AuthorKey([vouched; 32])),
+            None,
+            "a forked voucher's vouch counts for nothing"
+        );
 
         // A revoked identity takes its certified keys with it, visibly.
         let revocations = [stored(
@@ -493,8 +644,9 @@ mod tests {
                 compromised_since: None,
             },
         )];
+        let statements = Statements::new(revocations, certificates.clone());
         let listed = super::listed(TrustInputs {
-            revocations: &revocations,
+            statements: &statements,
             ..inputs
         });
         assert_eq!(
@@ -509,5 +661,40 @@ mod tests {
                 }
             })
         );
+    }
+
+    /// Issue 11 point 3: judging a key after each stored revocation costs a bounded number
+    /// of index lookups whatever the number held (it scanned every revocation before).
+    #[test]
+    fn revocation_checks_cost_the_same_whatever_the_number_of_revocations_held() {
+        let identities: BTreeSet<_> = [AuthorKey([7; 32])].into();
+        let mut statements = Statements::default();
+        let mut per_statement = Vec::new();
+        let started = std::time::Instant::now();
+        for n in 0..100_000u32 {
+            let mut revoked = [0u8; 32];
+            revoked[..4].copy_from_slice(&n.to_be_bytes());
+            let revoked = AuthorKey(revoked);
+            let before = statements.lookups();
+            statements.add_revocation(Stored {
+                id: MessageId(revoked.0),
+                author: revoked,
+                seq: 0,
+                created_at: u64::from(n),
+                expires_at: None,
+                body: Revocation {
+                    reason: "seized".into(),
+                    key: None,
+                    compromised_since: None,
+                },
+            });
+            assert!(revocation_of(&revoked, &statements, &identities).is_some());
+            if [1_000, 10_000, 99_999].contains(&n) {
+                per_statement.push((n, statements.lookups() - before));
+            }
+        }
+        let rate = 100_000.0 / started.elapsed().as_secs_f64();
+        eprintln!("index lookups per stored revocation at 1k/10k/100k held: {per_statement:?}; {rate:.0} statements/s (debug build)");
+        assert!(per_statement.iter().all(|(_, lookups)| *lookups <= 2));
     }
 }

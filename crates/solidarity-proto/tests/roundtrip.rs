@@ -11,8 +11,9 @@ use solidarity_proto::payload::{
     Seized, Severity, Stance, Vouch,
 };
 use solidarity_proto::sync::{
-    MAX_PAGE_BYTES, MAX_PAGE_ENVELOPES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SYNC_AUTHORS,
-    SyncRequest, SyncResponse, Watermark,
+    HELD_ID_BYTES, HeldStatements, MAX_HELD_IDS, MAX_PAGE_BYTES, MAX_PAGE_ENVELOPES,
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_STATEMENT_SIGNERS, MAX_SYNC_AUTHORS, SyncRequest,
+    SyncResponse, Watermark,
 };
 use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
 use solidarity_proto::{
@@ -285,6 +286,10 @@ fn sync_messages_round_trip() {
             },
         ],
         limit: 7,
+        statements: Some(vec![HeldStatements::new(
+            AuthorKey([4; 32]),
+            [MessageId([5; 32])],
+        )]),
     };
     assert_eq!(
         SyncRequest::decode(&request.encode()).expect("decodes"),
@@ -326,6 +331,17 @@ fn largest_sync_request_fits_the_request_limit_on_the_wire() {
             })
             .collect(),
         limit: u32::MAX,
+        statements: Some(
+            (0..MAX_STATEMENT_SIGNERS)
+                .map(|i| HeldStatements {
+                    signer: AuthorKey([u8::try_from(i % 256).expect("byte"); 32]),
+                    held: ByteBuf::from(vec![
+                        0xff;
+                        MAX_HELD_IDS / MAX_STATEMENT_SIGNERS * HELD_ID_BYTES
+                    ]),
+                })
+                .collect(),
+        ),
     };
     let bytes = request.encode();
     assert!(wire_len(&bytes) <= MAX_REQUEST_BYTES, "{}", bytes.len());

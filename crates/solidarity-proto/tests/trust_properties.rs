@@ -12,7 +12,7 @@ use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use solidarity_proto::payload::{Alert, AlertCategory, NodeCert, Revocation, Severity, Vouch};
 use solidarity_proto::state::Stored;
-use solidarity_proto::trust::{Standing, TrustInputs, listed, revoked_since, trusted};
+use solidarity_proto::trust::{Standing, Statements, TrustInputs, listed, revoked_since, trusted};
 use solidarity_proto::{
     AuthorKey, Body, FederationId, Lookup, MessageId, Payload, TrustView, Verdict, envelope,
 };
@@ -130,8 +130,7 @@ impl World {
             me: &author(ME),
             admin_keys: &admin,
             identities: &identities,
-            certificates,
-            revocations,
+            statements: &Statements::new(revocations.iter().cloned(), certificates.iter().cloned()),
             vouches,
             forked: &BTreeMap::new(),
             vouch_threshold: 2,
@@ -139,6 +138,10 @@ impl World {
         })
         .into_keys()
         .collect()
+    }
+
+    fn statements(&self) -> Statements {
+        Statements::new(self.revocations.iter().cloned(), self.certificates.iter().cloned())
     }
 
     /// Whether a certificate by the (unrevoked) identity covers `node` now.
@@ -278,7 +281,7 @@ proptest! {
                     if let Verdict::Accept(accepted) = verdict {
                         world.stored.insert(accepted.id);
                         let identities: BTreeSet<_> = [author(IDENTITY)].into();
-                        let revoked = revoked_since(&author(signer), &world.revocations, &world.certificates, &identities);
+                        let revoked = revoked_since(&author(signer), &world.statements(), &identities);
                         prop_assert!(revoked.is_none(), "accepted a message of revoked key {signer}");
                         prop_assert!(!world.revoked.contains(&signer), "accepted a message of revoked key {signer}");
                         if CERTIFIED.contains(&signer) && !members_by_vouch(&world, signer) {
@@ -301,8 +304,7 @@ fn members_by_vouch(world: &World, signer: u8) -> bool {
         me: &author(ME),
         admin_keys: &admin,
         identities: &identities,
-        certificates: &world.certificates,
-        revocations: &world.revocations,
+        statements: &world.statements(),
         vouches: &world.vouches,
         forked: &BTreeMap::new(),
         vouch_threshold: 2,
@@ -322,8 +324,7 @@ fn check_listing(world: &World) -> Result<(), TestCaseError> {
         me: &author(ME),
         admin_keys: &admin,
         identities: &identities,
-        certificates: &world.certificates,
-        revocations: &world.revocations,
+        statements: &world.statements(),
         vouches: &world.vouches,
         forked: &BTreeMap::new(),
         vouch_threshold: 2,
@@ -344,12 +345,7 @@ fn check_listing(world: &World) -> Result<(), TestCaseError> {
     for seed in ADMIN {
         let entry = listing.get(&author(seed));
         prop_assert!(entry.is_some(), "admin key {} disappeared", seed);
-        if revoked_since(
-            &author(seed),
-            &world.revocations,
-            &world.certificates,
-            &identities,
-        )
+        if revoked_since(&author(seed), &world.statements(), &identities)
         .is_some()
         {
             prop_assert!(

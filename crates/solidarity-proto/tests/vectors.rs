@@ -436,7 +436,7 @@ fn duress_entry_derives_the_token_of_the_duress_canary() {
 fn sync_vectors_decode_to_their_listed_values_and_wire_form() {
     let index = index();
     let sync = array(&index, "sync");
-    assert_eq!(sync.len(), 2);
+    assert_eq!(sync.len(), 3);
     for vector in sync {
         let name = text(vector, "name");
         let bytes = read_hex(text(vector, "file"));
@@ -477,6 +477,19 @@ fn sync_vectors_decode_to_their_listed_values_and_wire_form() {
                     })
                     .collect();
                 assert_eq!(got, have, "{name}: watermarks");
+                let listed: Option<Vec<(String, String)>> = decoded["statements"].as_array().map(|signers| {
+                    signers
+                        .iter()
+                        .map(|held| (text(held, "signer").to_owned(), text(held, "held").to_owned()))
+                        .collect()
+                });
+                let got: Option<Vec<(String, String)>> = request.statements.as_ref().map(|signers| {
+                    signers
+                        .iter()
+                        .map(|held| (held.signer.to_hex(), hex::encode(&held.held)))
+                        .collect()
+                });
+                assert_eq!(got, listed, "{name}: held statements");
             }
             "sync_response" => {
                 let response = SyncResponse::decode(&bytes).expect("response decodes");

@@ -126,6 +126,7 @@ fn main() {
         fed: FederationId::from_name("test-federation"),
         have: Vec::new(),
         limit: 0,
+        statements: None,
     };
     corpus.add("sync_request", "empty", empty_request.encode());
     corpus.add("sync_response", "empty", SyncResponse::default().encode());

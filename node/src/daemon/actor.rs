@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{self, NodeMetrics};
 use super::refusals;
 use super::snapshot::Snapshot;
+use super::statements::{self, Keep, Relay};
 use super::trust_log::{self, Named};
 use super::views::{self, Shown, Views};
 use super::writer::{Maintenance, WriteError, Writer};
@@ -118,6 +119,8 @@ enum Completion {
 struct SyncPage {
     peer: PeerId,
     round: usize,
+    /// A page of the statement phase (see `solidarity_proto::sync`).
+    statements: bool,
     result: Result<Vec<u8>, NetError>,
 }
 
@@ -225,6 +228,13 @@ pub struct NodeActor {
     writes: FuturesUnordered<BoxFuture<'static, Completion>>,
     syncs: JoinSet<SyncPage>,
     syncing: HashSet<PeerId>,
+    /// Per sync session: statements sent to us and not kept, listed as held in the next
+    /// statement round so they are not sent again.
+    statements_seen: HashMap<PeerId, HashMap<AuthorKey, Vec<MessageId>>>,
+    /// Statements queued for writing, per signer: (revocations, certificates).
+    pending_statements: HashMap<AuthorKey, (usize, usize)>,
+    /// Valid statements this node relays without keeping.
+    relay: Relay,
     /// Each member's canary state as last reported, to notify on changes only.
     canary_states: HashMap<AuthorKey, CanaryState>,
     /// What changed since the last published snapshot.
@@ -370,6 +380,9 @@ impl NodeActor {
             writes: FuturesUnordered::new(),
             syncs: JoinSet::new(),
             syncing: HashSet::new(),
+            statements_seen: HashMap::new(),
+            pending_statements: HashMap::new(),
+            relay: Relay::default(),
             canary_states: HashMap::new(),
             stale: Stale {
                 alerts: true,
@@ -488,8 +501,7 @@ impl NodeActor {
             me: &self.me,
             admin_keys: &admin_keys,
             identities: &identities,
-            certificates: self.views.certificates(),
-            revocations: self.views.revocations(),
+            statements: self.views.statements(),
             vouches: self.views.vouches(),
             forked: &forked,
             vouch_threshold: self.identity.config.vouch_threshold,
@@ -1058,6 +1070,7 @@ impl NodeActor {
         };
         // Only what this node signed must be on disk before anyone hears of it; a received
         // message lost in a crash comes back by sync.
+        self.count_pending_statement(signer, &body, true);
         let durable = matches!(origin, Origin::Local { .. });
         if !durable {
             self.unflushed = true;
@@ -1099,6 +1112,7 @@ impl NodeActor {
                 } = *done;
                 self.pending.remove(&message.id);
                 self.pending_chain.remove(&(message.author, message.seq));
+                self.count_pending_statement(message.author, &body, false);
                 let outcome = match result {
                     Ok(Ok(outcome)) => outcome,
                     Ok(Err(store_error)) => {
@@ -1123,10 +1137,8 @@ impl NodeActor {
                     self.metrics.stored.inc();
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);
-                    let changes_trust = matches!(
-                        body,
-                        Body::Vouch(_) | Body::Revocation(_) | Body::NodeCert(_)
-                    );
+                    let vouch_or_certificate =
+                        matches!(body, Body::Vouch(_) | Body::NodeCert(_));
                     let revoked = match &body {
                         Body::Revocation(revocation) => {
                             Some(revocation.key.unwrap_or(message.author))
@@ -1145,7 +1157,15 @@ impl NodeActor {
                     // What the revocation changes is judged against what held before it.
                     let revoked = revoked.map(|key| (key, self.revocation_fact(&key)));
                     self.views.add(message.id, message.author, &payload, body);
+                    // Trust is derived again only when the statement changes it: a
+                    // revocation that does not change what holds for its key changes
+                    // nothing (its key's standing, as identity or voucher, rests on that).
+                    let changes_trust = match revoked {
+                        Some((key, before)) => self.revocation_fact(&key) != before,
+                        None => vouch_or_certificate,
+                    };
                     if changes_trust {
+                        self.metrics.trust_recomputations.inc();
                         self.apply_members().await?;
                     }
                     if let Some((revoked, before)) = revoked {
@@ -1247,7 +1267,7 @@ impl NodeActor {
                 {
                     self.connected.insert(key);
                     tracing::info!(member = %self.member_name(&key), "member connected");
-                    self.start_sync(peer, 0);
+                    self.start_sync(peer, 0, true);
                     self.publish_snapshot();
                 }
             }
@@ -1402,13 +1422,21 @@ impl NodeActor {
         match verdict {
             // Ignored, so gossipsub neither relays it nor penalises the forwarder.
             Verdict::Accept(_) if over_quota => Ok(Acceptance::Ignore),
-            // The protocol takes statements from any key; this node keeps only those of keys
-            // it has a reason to care about, so strangers cannot fill its store.
+            // The protocol takes statements from any key; this node keeps only those that can
+            // change its trust, within a cap per signer, and relays revocations and
+            // certificates it does not keep (see `statements`).
             Verdict::Accept(accepted)
                 if solidarity_proto::payload::is_statement_kind(&accepted.payload.kind)
-                    && !self.knows(&accepted.signer) =>
+                    && self.keep_statement(&accepted.signer, &accepted.body) != Keep::Store =>
             {
-                tracing::debug!("statement by an unknown key ignored");
+                let keep = self.keep_statement(&accepted.signer, &accepted.body);
+                let revocation = matches!(accepted.body, Body::Revocation(_));
+                if keep == Keep::Relay && self.relay.offer(accepted.signer, accepted.id, revocation, data) {
+                    let (held, bytes) = self.relay.size();
+                    tracing::debug!(held, bytes, "statement relayed without keeping it");
+                    return Ok(Acceptance::Accept);
+                }
+                tracing::debug!(?keep, "statement not kept");
                 Ok(Acceptance::Ignore)
             }
             Verdict::Accept(accepted) => {
@@ -1541,23 +1569,60 @@ impl NodeActor {
         }
     }
 
-    fn start_sync(&mut self, peer: PeerId, round: usize) {
-        if round == 0 && !self.syncing.insert(peer) {
+    /// The signers whose statements this node wants: its members, itself and the
+    /// identities on its admin's list.
+    fn statement_signers(&self) -> BTreeSet<AuthorKey> {
+        self.members
+            .keys()
+            .copied()
+            .chain([self.me])
+            .chain(self.identities())
+            .collect()
+    }
+
+    /// Starts a sync session with `peer` (round 0 of the statement phase), or its next
+    /// round.
+    fn start_sync(&mut self, peer: PeerId, round: usize, statement_phase: bool) {
+        if round == 0 && statement_phase && !self.syncing.insert(peer) {
             return;
         }
-        // Identities sign statements (certificates, revocations) only, but those must sync too.
-        let identities = self.identities();
-        let have = self
-            .members
-            .keys()
-            .chain([&self.me])
-            .chain(identities.iter())
-            .map(|author| self.watermark(author))
-            .collect();
-        let request = SyncRequest {
-            fed: self.identity.federation,
-            have,
-            limit: sync::MAX_PAGE_ENVELOPES,
+        let request = if statement_phase {
+            let seen = self.statements_seen.get(&peer);
+            let wanted = self
+                .statement_signers()
+                .into_iter()
+                .map(|signer| {
+                    statements::held(
+                        signer,
+                        self.views.statements(),
+                        &self.relay,
+                        seen.and_then(|seen| seen.get(&signer)),
+                    )
+                })
+                .collect();
+            SyncRequest {
+                fed: self.identity.federation,
+                have: Vec::new(),
+                limit: sync::MAX_PAGE_ENVELOPES,
+                statements: Some(wanted),
+            }
+        } else {
+            // Identities sign statements only; their chains (empty) are asked for too, so a
+            // fork of theirs still shows.
+            let identities = self.identities();
+            let have = self
+                .members
+                .keys()
+                .chain([&self.me])
+                .chain(identities.iter())
+                .map(|author| self.watermark(author))
+                .collect();
+            SyncRequest {
+                fed: self.identity.federation,
+                have,
+                limit: sync::MAX_PAGE_ENVELOPES,
+                statements: None,
+            }
         };
         let net = self.net.clone();
         let bytes = request.encode();
@@ -1567,15 +1632,23 @@ impl NodeActor {
             SyncPage {
                 peer,
                 round,
+                statements: statement_phase,
                 result: net.sync_request(peer, bytes).await,
             }
         });
+    }
+
+    /// Ends a sync session.
+    fn end_sync(&mut self, peer: &PeerId) {
+        self.syncing.remove(peer);
+        self.statements_seen.remove(peer);
     }
 
     async fn handle_sync_page(&mut self, page: SyncPage) -> Result<(), ActorError> {
         let SyncPage {
             peer,
             round,
+            statements: statement_phase,
             result,
         } = page;
         if let Ok(bytes) = &result {
@@ -1585,13 +1658,13 @@ impl NodeActor {
             Ok(Ok(response)) => response,
             Ok(Err(decode_error)) => {
                 tracing::info!(error = %decode_error, "malformed sync response");
-                self.syncing.remove(&peer);
+                self.end_sync(&peer);
                 return Ok(());
             }
             Err(NetError::Stopped) => return Err(ActorError::NetworkStopped),
             Err(net_error) => {
                 tracing::debug!(error = %net_error, "sync request failed");
-                self.syncing.remove(&peer);
+                self.end_sync(&peer);
                 return Ok(());
             }
         };
@@ -1606,19 +1679,65 @@ impl NodeActor {
         let fresh = self.fresh_envelopes(&response.envelopes);
         let checked = check_signatures(response.envelopes.len(), fresh).await;
         for (envelope, checked) in response.envelopes.iter().zip(checked) {
-            if self.ingest(envelope, "sync", checked).await? == Acceptance::Accept {
+            let acceptance = if statement_phase {
+                self.ingest_synced_statement(peer, envelope, checked).await?
+            } else {
+                self.ingest(envelope, "sync", checked).await?
+            };
+            if acceptance == Acceptance::Accept {
                 accepted += 1;
             }
         }
         if accepted > 0 {
-            tracing::info!(accepted, round, "caught up by sync");
+            tracing::info!(accepted, round, statement_phase, "caught up by sync");
         }
-        if response.more && accepted > 0 && round + 1 < sync::MAX_SYNC_ROUNDS {
-            self.start_sync(peer, round + 1);
+        if statement_phase {
+            // Statement rounds go on while the responder holds more, whatever they carried
+            // (what was refused is listed as held next time); then the chains.
+            if response.more && round + 1 < sync::MAX_STATEMENT_ROUNDS {
+                self.start_sync(peer, round + 1, true);
+            } else {
+                self.statements_seen.remove(&peer);
+                self.start_sync(peer, 0, false);
+            }
+        } else if response.more && accepted > 0 && round + 1 < sync::MAX_SYNC_ROUNDS {
+            self.start_sync(peer, round + 1, false);
         } else {
-            self.syncing.remove(&peer);
+            self.end_sync(&peer);
         }
         Ok(())
+    }
+
+    /// Ingests a statement from a statement page; one sent that is not a statement is
+    /// refused (the responder broke the phase), and every one is remembered for the
+    /// session so it is not asked for again.
+    async fn ingest_synced_statement(
+        &mut self,
+        peer: PeerId,
+        envelope: &[u8],
+        checked: Option<SignatureChecked>,
+    ) -> Result<Acceptance, ActorError> {
+        let Ok(decoded) = solidarity_proto::Envelope::decode(envelope) else {
+            return Ok(Acceptance::Reject);
+        };
+        let statement = solidarity_proto::Payload::decode(&decoded.payload)
+            .is_ok_and(|payload| solidarity_proto::payload::is_statement_kind(&payload.kind));
+        if !statement {
+            tracing::info!("a statement page carried a message that is not a statement");
+            return Ok(Acceptance::Reject);
+        }
+        if let Some(id) = envelope::message_id_of_envelope_bytes(envelope) {
+            let seen = self
+                .statements_seen
+                .entry(peer)
+                .or_default()
+                .entry(decoded.signer)
+                .or_default();
+            if seen.len() < sync::MAX_HELD_PER_SIGNER {
+                seen.push(id);
+            }
+        }
+        self.ingest(envelope, "sync", checked).await
     }
 
     /// The envelopes of a sync page not held yet (by index): the ones worth verifying.
@@ -1648,29 +1767,21 @@ impl NodeActor {
         };
         self.metrics.sync_answered.inc();
         let limit = request.page_limit();
+        // The statement phase comes first in every session: a node that was offline knows
+        // a key is revoked before it sees what the key's other holder signed.
+        if let Some(wanted) = &request.statements {
+            let response = statements::answer(
+                wanted,
+                limit,
+                self.views.statements(),
+                &self.relay,
+                self.store.as_ref(),
+            );
+            tracing::debug!(sent = response.envelopes.len(), more = response.more, "answered a statement round");
+            return response;
+        }
         let mut response = SyncResponse::default();
         let mut bytes = 0usize;
-        // Statements first (revocations, certificates): a node that was offline must know
-        // a key is revoked before it sees what the key's other holder signed.
-        for watermark in &request.have {
-            let statements =
-                self.store
-                    .statements(&watermark.author)
-                    .unwrap_or_else(|store_error| {
-                        tracing::error!(error = %store_error, "store read failed");
-                        Vec::new()
-                    });
-            for statement in statements {
-                if response.envelopes.len() < limit
-                    && bytes + statement.envelope.len() <= sync::MAX_PAGE_BYTES
-                {
-                    bytes += statement.envelope.len();
-                    response
-                        .envelopes
-                        .push(serde_bytes::ByteBuf::from(statement.envelope));
-                }
-            }
-        }
         'authors: for watermark in &request.have {
             // Our message at the requester's head, when it differs, proves a fork.
             if let Some(head) = watermark.head
@@ -1754,7 +1865,44 @@ impl NodeActor {
             .filter_map(|key| self.members.get(key).map(|member| member.peer))
             .choose(&mut rand::thread_rng());
         if let Some(peer) = connected_peer {
-            self.start_sync(peer, 0);
+            self.start_sync(peer, 0, true);
+        }
+    }
+
+    /// Whether this node keeps, relays or drops a valid statement (see `statements`).
+    fn keep_statement(&self, signer: &AuthorKey, body: &Body) -> Keep {
+        let identities = self.identities();
+        statements::judge(
+            &statements::Here {
+                statements: self.views.statements(),
+                pending: &self.pending_statements,
+                listed_identity: &|key| identities.contains(key),
+                knows: &|key| self.knows(key),
+                cap: self.identity.config.statements_per_signer,
+            },
+            signer,
+            body,
+        )
+    }
+
+    /// Counts a statement queued for writing (`queued`) or written.
+    fn count_pending_statement(&mut self, signer: AuthorKey, body: &Body, queued: bool) {
+        if !matches!(body, Body::Revocation(_) | Body::NodeCert(_)) {
+            return;
+        }
+        let counts = self.pending_statements.entry(signer).or_default();
+        let count = match body {
+            Body::Revocation(_) => &mut counts.0,
+            Body::NodeCert(_) => &mut counts.1,
+            _ => return,
+        };
+        *count = if queued {
+            count.saturating_add(1)
+        } else {
+            count.saturating_sub(1)
+        };
+        if *counts == (0, 0) {
+            self.pending_statements.remove(&signer);
         }
     }
 
@@ -1783,22 +1931,12 @@ impl NodeActor {
 
     /// The revocation that holds for `key` (see `solidarity_proto::trust::revocation_of`).
     fn revocation_fact(&self, key: &AuthorKey) -> Option<solidarity_proto::trust::RevocationFact> {
-        solidarity_proto::trust::revocation_of(
-            key,
-            self.views.revocations(),
-            self.views.certificates(),
-            &self.identities(),
-        )
+        solidarity_proto::trust::revocation_of(key, self.views.statements(), &self.identities())
     }
 
     /// When `key` was revoked (see `solidarity_proto::trust::revoked_since`).
     fn revoked_since(&self, key: &AuthorKey) -> Option<u64> {
-        solidarity_proto::trust::revoked_since(
-            key,
-            self.views.revocations(),
-            self.views.certificates(),
-            &self.identities(),
-        )
+        solidarity_proto::trust::revoked_since(key, self.views.statements(), &self.identities())
     }
 
     /// Checks a statement signed elsewhere (a revocation) like a received message, stores
@@ -2097,8 +2235,7 @@ impl NodeActor {
         for entry in self.members_file.members.iter().filter(|m| m.identity) {
             let revocation = solidarity_proto::trust::revocation_of(
                 &entry.key,
-                self.views.revocations(),
-                self.views.certificates(),
+                self.views.statements(),
                 &self.identities(),
             );
             views.push(MemberView {

@@ -33,6 +33,8 @@ pub struct NodeMetrics {
     pub sync_envelope_bytes: Counter,
     /// Sync requests this node answered.
     pub sync_answered: Counter,
+    /// Times trust was derived again because a stored statement or vouch changed it.
+    pub trust_recomputations: Counter,
 }
 
 impl NodeMetrics {
@@ -47,6 +49,11 @@ impl NodeMetrics {
             "messages_stored",
             "Messages durably stored",
             self.stored.clone(),
+        );
+        registry.register(
+            "trust_recomputations",
+            "Times trust was derived again after a stored statement or vouch changed it",
+            self.trust_recomputations.clone(),
         );
         registry.register(
             "sync_requests",

@@ -17,6 +17,7 @@ mod notify;
 mod refusals;
 mod reload;
 mod snapshot;
+mod statements;
 pub mod status_page;
 mod trust_log;
 mod views;

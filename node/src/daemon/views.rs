@@ -9,10 +9,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use solidarity_proto::payload::{
-    Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, NodeCert, Payload,
-    Revocation, Vouch,
+    Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, Payload, Vouch,
 };
 use solidarity_proto::state::{self, OfferView, Stored};
+use solidarity_proto::trust::Statements;
 use solidarity_proto::{AuthorKey, Body, Envelope, MessageId, payload};
 use solidarity_store::{Store, StoreError, StoredEnvelope};
 
@@ -24,10 +24,8 @@ pub struct Views {
     /// Each author's two latest canaries, newest last.
     canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
     vouches: Vec<Stored<Vouch>>,
-    /// Every revocation stored.
-    revocations: Vec<Stored<Revocation>>,
-    /// Every node certificate stored.
-    certificates: Vec<Stored<NodeCert>>,
+    /// Every revocation and node certificate stored, indexed for trust decisions.
+    statements: Statements,
 }
 
 fn stored<T>(id: MessageId, signer: AuthorKey, payload: &Payload, body: T) -> Stored<T> {
@@ -88,12 +86,12 @@ impl Views {
             }
             Body::Vouch(vouch) => self.vouches.push(stored(id, signer, payload, vouch)),
             Body::Revocation(revocation) => {
-                self.revocations
-                    .push(stored(id, signer, payload, revocation));
+                self.statements
+                    .add_revocation(stored(id, signer, payload, revocation));
             }
             Body::NodeCert(certificate) => {
-                self.certificates
-                    .push(stored(id, signer, payload, certificate));
+                self.statements
+                    .add_certificate(stored(id, signer, payload, certificate));
             }
             Body::Alert(_)
             | Body::AlertUpdate(_)
@@ -104,14 +102,9 @@ impl Views {
         }
     }
 
-    /// Every revocation.
-    pub fn revocations(&self) -> &[Stored<Revocation>] {
-        &self.revocations
-    }
-
-    /// Every node certificate.
-    pub fn certificates(&self) -> &[Stored<NodeCert>] {
-        &self.certificates
+    /// Every revocation and node certificate.
+    pub fn statements(&self) -> &Statements {
+        &self.statements
     }
 
     /// Every vouch and vouch withdrawal.
