@@ -21,9 +21,7 @@ use solidarity_proto::payload::{
     MirrorOffer, MirrorService, MirrorWithdraw, NodeCert, Revocation, Seized, Severity, Stance,
     Vouch,
 };
-use solidarity_proto::sync::{
-    HeldStatements, SYNC_PROTOCOL, SyncRequest, SyncResponse, Watermark,
-};
+use solidarity_proto::sync::{HeldStatements, SYNC_PROTOCOL, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
 use solidarity_proto::{
     AuthorKey, Body, Envelope, FederationId, ForkPoint, IgnoreReason, Lookup, MessageId, Payload,

@@ -57,10 +57,8 @@ pub const MAX_STATEMENT_ROUNDS: usize = 16;
 /// key `head` 5, 32-byte string 34).
 /// A statement-phase request adds per signer at most 64 bytes of framing (map head 1, key
 /// `signer` 7, 32-byte string 34, key `held` 5, string head 3) plus its held ids.
-pub const MAX_REQUEST_BYTES: usize = 64
-    + MAX_SYNC_AUTHORS * 96
-    + MAX_STATEMENT_SIGNERS * 64
-    + MAX_HELD_IDS * HELD_ID_BYTES;
+pub const MAX_REQUEST_BYTES: usize =
+    64 + MAX_SYNC_AUTHORS * 96 + MAX_STATEMENT_SIGNERS * 64 + MAX_HELD_IDS * HELD_ID_BYTES;
 /// Largest encoded response: a full page plus per-envelope framing.
 pub const MAX_RESPONSE_BYTES: usize =
     MAX_PAGE_BYTES + crate::envelope::MAX_ENVELOPE_BYTES + 16 * 1024;
@@ -277,14 +275,20 @@ mod tests {
             limit: 10,
             statements: Some(vec![held]),
         };
-        assert_eq!(SyncRequest::decode(&request.encode()).expect("decodes"), request);
+        assert_eq!(
+            SyncRequest::decode(&request.encode()).expect("decodes"),
+            request
+        );
         // A ragged or oversized id list is refused.
         for bad in [7, (MAX_HELD_PER_SIGNER + 1) * HELD_ID_BYTES] {
             request.statements = Some(vec![HeldStatements {
                 signer: AuthorKey([3; 32]),
                 held: ByteBuf::from(vec![0u8; bad]),
             }]);
-            assert!(SyncRequest::decode(&request.encode()).is_err(), "{bad} bytes");
+            assert!(
+                SyncRequest::decode(&request.encode()).is_err(),
+                "{bad} bytes"
+            );
         }
         let full = HeldStatements::new(
             AuthorKey([3; 32]),

@@ -34,6 +34,9 @@ pub struct Statements {
     certificates_by_key: BTreeMap<AuthorKey, Vec<usize>>,
     /// Each signer's statements: id, and whether it is a revocation.
     by_signer: BTreeMap<AuthorKey, Vec<(MessageId, bool)>>,
+    /// Revocations that revoked their key here once: they go on revoking it whatever the
+    /// admin's list says later (a revocation seen is final, SPEC §13.4).
+    settled: BTreeSet<MessageId>,
     /// Index lookups made, for tests that count work rather than time.
     lookups: std::cell::Cell<u64>,
 }
@@ -141,6 +144,20 @@ impl Statements {
             .any(|revocation| revocation.author == *signer)
     }
 
+    /// Makes final every revocation that revokes its key under `identities` (see
+    /// [`revocation_of`]), so that removing an identity from the list later does not
+    /// un-revoke the keys it revoked.
+    pub fn settle(&mut self, identities: &BTreeSet<AuthorKey>) {
+        let holding: Vec<MessageId> = self
+            .revocations
+            .iter()
+            .flat_map(|(key, revocations)| revocations.iter().map(move |r| (key, r)))
+            .filter(|(key, revocation)| counts(self, key, revocation, identities))
+            .map(|(_, revocation)| revocation.id)
+            .collect();
+        self.settled.extend(holding);
+    }
+
     /// Index lookups made so far (a measure of work, for tests).
     pub fn lookups(&self) -> u64 {
         self.lookups.get()
@@ -211,11 +228,7 @@ pub fn revocation_of(
     statements
         .revocations_of(key)
         .iter()
-        .filter(|revocation| {
-            revocation.author == *key
-                || (identities.contains(&revocation.author)
-                    && statements.certified(&revocation.author, key))
-        })
+        .filter(|revocation| counts(statements, key, revocation, identities))
         .map(|revocation| RevocationFact {
             since: revocation
                 .body
@@ -224,6 +237,20 @@ pub fn revocation_of(
             signer: revocation.author,
         })
         .min_by_key(|fact| (fact.since, fact.signer))
+}
+
+/// Whether `revocation` (of `key`) revokes it: its signer is the key, or an identity on the
+/// list that certified the key, or it revoked the key here before (settled).
+fn counts(
+    statements: &Statements,
+    key: &AuthorKey,
+    revocation: &Stored<Revocation>,
+    identities: &BTreeSet<AuthorKey>,
+) -> bool {
+    revocation.author == *key
+        || statements.settled.contains(&revocation.id)
+        || (identities.contains(&revocation.author)
+            && statements.certified(&revocation.author, key))
 }
 
 /// When a revoked key's messages become suspect, or `None` when it is not revoked (see
@@ -290,10 +317,15 @@ pub fn listed(inputs: TrustInputs<'_>) -> BTreeMap<AuthorKey, Listed> {
         .iter()
         .map(|key| (*key, Why::Admin))
         .collect();
-    for certificate in inputs.statements.certificates().iter().filter(|certificate| {
-        inputs.identities.contains(&certificate.author)
-            && certificate.body.valid_from <= inputs.now_ms
-    }) {
+    for certificate in inputs
+        .statements
+        .certificates()
+        .iter()
+        .filter(|certificate| {
+            inputs.identities.contains(&certificate.author)
+                && certificate.body.valid_from <= inputs.now_ms
+        })
+    {
         let cert = &certificate.body;
         let later = match candidates.get(&cert.node_key) {
             None => true,
@@ -425,12 +457,16 @@ fn distrusted(inputs: &TrustInputs<'_>, key: &AuthorKey) -> bool {
 /// back in its hands alone). An identity cannot re-trust a key it never certified (an
 /// admin-added key, another collective's key): only the admin can.
 fn recertified_after(inputs: &TrustInputs<'_>, key: &AuthorKey, detected_at: u64) -> bool {
-    let mut certificates = inputs.statements.certificates_of(key).filter(|certificate| {
-        inputs.identities.contains(&certificate.author)
-            && !is_revoked(inputs, &certificate.author)
-    });
-    let (before, after): (Vec<_>, Vec<_>) =
-        certificates.by_ref().partition(|c| c.created_at <= detected_at);
+    let mut certificates = inputs
+        .statements
+        .certificates_of(key)
+        .filter(|certificate| {
+            inputs.identities.contains(&certificate.author)
+                && !is_revoked(inputs, &certificate.author)
+        });
+    let (before, after): (Vec<_>, Vec<_>) = certificates
+        .by_ref()
+        .partition(|c| c.created_at <= detected_at);
     after
         .iter()
         .any(|late| before.iter().any(|early| early.author == late.author))
@@ -486,10 +522,7 @@ mod tests {
         );
         // The same statements from an identity the node trusts do revoke the key.
         let identities: BTreeSet<_> = [AuthorKey([stranger; 32])].into();
-        assert_eq!(
-            revoked_since(&member, &statements, &identities),
-            Some(0)
-        );
+        assert_eq!(revoked_since(&member, &statements, &identities), Some(0));
     }
 
     #[test]
@@ -694,7 +727,60 @@ mod tests {
             }
         }
         let rate = 100_000.0 / started.elapsed().as_secs_f64();
-        eprintln!("index lookups per stored revocation at 1k/10k/100k held: {per_statement:?}; {rate:.0} statements/s (debug build)");
+        eprintln!(
+            "index lookups per stored revocation at 1k/10k/100k held: {per_statement:?}; {rate:.0} statements/s (debug build)"
+        );
         assert!(per_statement.iter().all(|(_, lookups)| *lookups <= 2));
+    }
+
+    /// Issue 11 point 11: an identity removed from the list leaves the keys it revoked
+    /// revoked (once settled), and never revokes a key it did not certify.
+    #[test]
+    fn a_settled_revocation_outlives_its_identity_on_the_list() {
+        let (identity, node, admin_added) = (7, 1, 2);
+        let certificate = stored(
+            identity,
+            1,
+            NodeCert {
+                node_key: AuthorKey([node; 32]),
+                valid_from: 0,
+                valid_until: 100,
+                addresses: vec![],
+            },
+        );
+        let revoke = |key: u8| {
+            stored(
+                identity,
+                2,
+                Revocation {
+                    reason: "seized".into(),
+                    key: Some(AuthorKey([key; 32])),
+                    compromised_since: None,
+                },
+            )
+        };
+        let mut statements = Statements::new([revoke(node), revoke(admin_added)], [certificate]);
+        let listed: BTreeSet<_> = [AuthorKey([identity; 32])].into();
+        assert!(revoked_since(&AuthorKey([node; 32]), &statements, &listed).is_some());
+        assert_eq!(
+            revoked_since(&AuthorKey([admin_added; 32]), &statements, &listed),
+            None,
+            "an identity cannot revoke a key it never certified"
+        );
+        let unlisted = BTreeSet::new();
+        assert_eq!(
+            revoked_since(&AuthorKey([node; 32]), &statements, &unlisted),
+            None,
+            "control: unsettled, the revocation needs its identity on the list"
+        );
+        statements.settle(&listed);
+        assert!(
+            revoked_since(&AuthorKey([node; 32]), &statements, &unlisted).is_some(),
+            "settled: removing the identity does not un-revoke the key"
+        );
+        assert_eq!(
+            revoked_since(&AuthorKey([admin_added; 32]), &statements, &unlisted),
+            None
+        );
     }
 }

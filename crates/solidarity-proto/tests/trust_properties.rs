@@ -141,7 +141,10 @@ impl World {
     }
 
     fn statements(&self) -> Statements {
-        Statements::new(self.revocations.iter().cloned(), self.certificates.iter().cloned())
+        Statements::new(
+            self.revocations.iter().cloned(),
+            self.certificates.iter().cloned(),
+        )
     }
 
     /// Whether a certificate by the (unrevoked) identity covers `node` now.
@@ -345,9 +348,7 @@ fn check_listing(world: &World) -> Result<(), TestCaseError> {
     for seed in ADMIN {
         let entry = listing.get(&author(seed));
         prop_assert!(entry.is_some(), "admin key {} disappeared", seed);
-        if revoked_since(&author(seed), &world.statements(), &identities)
-        .is_some()
-        {
+        if revoked_since(&author(seed), &world.statements(), &identities).is_some() {
             prop_assert!(
                 matches!(
                     entry.map(|entry| entry.standing),

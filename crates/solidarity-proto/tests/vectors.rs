@@ -477,18 +477,25 @@ fn sync_vectors_decode_to_their_listed_values_and_wire_form() {
                     })
                     .collect();
                 assert_eq!(got, have, "{name}: watermarks");
-                let listed: Option<Vec<(String, String)>> = decoded["statements"].as_array().map(|signers| {
-                    signers
-                        .iter()
-                        .map(|held| (text(held, "signer").to_owned(), text(held, "held").to_owned()))
-                        .collect()
-                });
-                let got: Option<Vec<(String, String)>> = request.statements.as_ref().map(|signers| {
-                    signers
-                        .iter()
-                        .map(|held| (held.signer.to_hex(), hex::encode(&held.held)))
-                        .collect()
-                });
+                let listed: Option<Vec<(String, String)>> =
+                    decoded["statements"].as_array().map(|signers| {
+                        signers
+                            .iter()
+                            .map(|held| {
+                                (
+                                    text(held, "signer").to_owned(),
+                                    text(held, "held").to_owned(),
+                                )
+                            })
+                            .collect()
+                    });
+                let got: Option<Vec<(String, String)>> =
+                    request.statements.as_ref().map(|signers| {
+                        signers
+                            .iter()
+                            .map(|held| (held.signer.to_hex(), hex::encode(&held.held)))
+                            .collect()
+                    });
                 assert_eq!(got, listed, "{name}: held statements");
             }
             "sync_response" => {

@@ -636,6 +636,9 @@ impl NodeActor {
             }
         }
         self.log_standing_changes(&members);
+        // What revoked a key under this list stays in force under the next (SPEC §13.4).
+        let identities = self.identities();
+        self.views.settle_revocations(&identities);
         self.by_peer = members
             .iter()
             .map(|(key, state)| (state.peer, *key))
@@ -1137,8 +1140,7 @@ impl NodeActor {
                     self.metrics.stored.inc();
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);
-                    let vouch_or_certificate =
-                        matches!(body, Body::Vouch(_) | Body::NodeCert(_));
+                    let vouch_or_certificate = matches!(body, Body::Vouch(_) | Body::NodeCert(_));
                     let revoked = match &body {
                         Body::Revocation(revocation) => {
                             Some(revocation.key.unwrap_or(message.author))
@@ -1431,7 +1433,11 @@ impl NodeActor {
             {
                 let keep = self.keep_statement(&accepted.signer, &accepted.body);
                 let revocation = matches!(accepted.body, Body::Revocation(_));
-                if keep == Keep::Relay && self.relay.offer(accepted.signer, accepted.id, revocation, data) {
+                if keep == Keep::Relay
+                    && self
+                        .relay
+                        .offer(accepted.signer, accepted.id, revocation, data)
+                {
                     let (held, bytes) = self.relay.size();
                     tracing::debug!(held, bytes, "statement relayed without keeping it");
                     return Ok(Acceptance::Accept);
@@ -1680,7 +1686,8 @@ impl NodeActor {
         let checked = check_signatures(response.envelopes.len(), fresh).await;
         for (envelope, checked) in response.envelopes.iter().zip(checked) {
             let acceptance = if statement_phase {
-                self.ingest_synced_statement(peer, envelope, checked).await?
+                self.ingest_synced_statement(peer, envelope, checked)
+                    .await?
             } else {
                 self.ingest(envelope, "sync", checked).await?
             };
@@ -1777,7 +1784,11 @@ impl NodeActor {
                 &self.relay,
                 self.store.as_ref(),
             );
-            tracing::debug!(sent = response.envelopes.len(), more = response.more, "answered a statement round");
+            tracing::debug!(
+                sent = response.envelopes.len(),
+                more = response.more,
+                "answered a statement round"
+            );
             return response;
         }
         let mut response = SyncResponse::default();

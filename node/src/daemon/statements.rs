@@ -63,13 +63,12 @@ pub fn judge(here: &Here<'_>, signer: &AuthorKey, body: &Body) -> Keep {
     match body {
         Body::Revocation(revocation) => {
             let revoked = revocation.key.unwrap_or(*signer);
-            let relevant = (revoked == *signer && (here.knows)(signer))
-                || (here.listed_identity)(signer);
+            let relevant =
+                (revoked == *signer && (here.knows)(signer)) || (here.listed_identity)(signer);
             if !relevant {
                 return Keep::Relay;
             }
-            let may_revoke =
-                revoked == *signer || here.statements.certified(signer, &revoked);
+            let may_revoke = revoked == *signer || here.statements.certified(signer, &revoked);
             if revocations + pending_revocations < here.cap
                 || (may_revoke && !here.statements.revoked_by(signer, &revoked))
             {
@@ -144,7 +143,10 @@ impl Relay {
             && let Some(oldest) = self.order.pop_front()
         {
             if let Some(gone) = self.by_signer.remove(&oldest) {
-                self.bytes -= gone.iter().map(|relayed| relayed.envelope.len()).sum::<usize>();
+                self.bytes -= gone
+                    .iter()
+                    .map(|relayed| relayed.envelope.len())
+                    .sum::<usize>();
             }
         }
         if !self.by_signer.contains_key(&signer) {
@@ -279,7 +281,10 @@ mod tests {
         for n in 0..(RELAY_PER_SIGNER as u16) {
             relay.offer(key(1), id(1, 1000 + n), true, &[0; 100]);
         }
-        assert!(!relay.offer(key(1), id(1, 2000), true, &[0; 100]), "full of revocations");
+        assert!(
+            !relay.offer(key(1), id(1, 2000), true, &[0; 100]),
+            "full of revocations"
+        );
         for signer in 2..=255u8 {
             for n in 0..2 {
                 relay.offer(key(signer), id(signer, n), true, &[0; 1000]);

@@ -107,6 +107,11 @@ impl Views {
         &self.statements
     }
 
+    /// Makes final the revocations that hold under `identities` (see `Statements::settle`).
+    pub fn settle_revocations(&mut self, identities: &std::collections::BTreeSet<AuthorKey>) {
+        self.statements.settle(identities);
+    }
+
     /// Every vouch and vouch withdrawal.
     pub fn vouches(&self) -> &[Stored<Vouch>] {
         &self.vouches
