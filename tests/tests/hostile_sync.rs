@@ -416,3 +416,59 @@ async fn a_revocation_crosses_a_node_that_does_not_list_the_identity() {
     .await;
     eprintln!("late node, synced with the bridge only: revoked after {by_sync:?}");
 }
+
+/// Point 11: removing an identity from the list does not un-revoke a key it revoked, even
+/// one the admin also added directly; and an identity cannot revoke an admin-added key it
+/// never certified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_identity_does_not_un_revoke_what_it_revoked() {
+    let node = TestNode::new().await;
+    let identity = random_key();
+    let identity_key = envelope::author_key(&identity);
+    let (certified, uncertified) = (random_key(), random_key());
+    let (certified_key, uncertified_key) = (
+        envelope::author_key(&certified),
+        envelope::author_key(&uncertified),
+    );
+    node.add_members(&[
+        ("certified".into(), certified_key.to_hex()),
+        ("uncertified".into(), uncertified_key.to_hex()),
+    ])
+    .await;
+    add_identity(&node, identity_key, "collective").await;
+    let certificate = statement(
+        &identity,
+        &Body::NodeCert(NodeCert {
+            node_key: certified_key,
+            valid_from: now_ms() - DAY_MS,
+            valid_until: now_ms() + DAY_MS,
+            addresses: Vec::new(),
+        }),
+    );
+    publish_statement(&node, certificate.bytes).await;
+    for key in [certified_key, uncertified_key] {
+        let revocation = statement(
+            &identity,
+            &Body::Revocation(Revocation {
+                reason: "node seized".into(),
+                key: Some(key),
+                compromised_since: None,
+            }),
+        );
+        publish_statement(&node, revocation.bytes).await;
+    }
+    eventually("the certified key is revoked", || async {
+        revoked(&node, certified_key).await
+    })
+    .await;
+    assert!(
+        !revoked(&node, uncertified_key).await,
+        "an identity cannot revoke a key it never certified"
+    );
+    node.remove_member(&identity_key).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let still = revoked(&node, certified_key).await;
+    eprintln!("identity removed: certified key still revoked: {still}");
+    assert!(still, "removing the identity does not un-revoke the key");
+    assert!(!revoked(&node, uncertified_key).await);
+}
