@@ -307,6 +307,7 @@ async fn statements_per_signer_stay_within_the_cap_and_a_real_revocation_still_l
     })
     .await;
     let before = victim.stored_messages().await;
+    let recomputed_before = counter(&victim, "trust_recomputations_total").await;
     for nonce in 0..100u32 {
         let junk = statement(&identity, &junk_certificate(nonce, 32));
         member.publish_when_meshed(&junk.bytes).await;
@@ -334,10 +335,14 @@ async fn statements_per_signer_stay_within_the_cap_and_a_real_revocation_still_l
     })
     .await;
     let kept = victim.stored_messages().await - before;
+    let recomputed = counter(&victim, "trust_recomputations_total").await - recomputed_before;
     eprintln!(
-        "200 junk statements + 1 revocation from one identity: {kept} kept (cap {CAP} revocations + {CAP} certificates, first certificate held before); revoked after {waited:?}"
+        "200 junk statements + 1 revocation from one identity: {kept} kept (cap {CAP} revocations + {CAP} certificates, first certificate held before); trust derived again {recomputed} times; revoked after {waited:?}"
     );
     assert!(kept <= 2 * CAP, "kept {kept}");
+    // Only what changes trust derives it again: the kept certificates and the real
+    // revocation, not the revocations of keys the identity never certified.
+    assert!(recomputed <= CAP as f64, "{recomputed} recomputations");
 }
 
 /// Point 11: a node that does not list an identity relays its revocation (gossip and sync)
