@@ -1071,9 +1071,9 @@ impl NodeActor {
             refers_to: body.refers_to(),
             envelope,
         };
+        self.count_pending_statement(signer, &body, true);
         // Only what this node signed must be on disk before anyone hears of it; a received
         // message lost in a crash comes back by sync.
-        self.count_pending_statement(signer, &body, true);
         let durable = matches!(origin, Origin::Local { .. });
         if !durable {
             self.unflushed = true;
@@ -1421,17 +1421,21 @@ impl NodeActor {
                 Verdict::Fork(_) => "fork",
             },
         );
+        let keep = match &verdict {
+            Verdict::Accept(accepted)
+                if solidarity_proto::payload::is_statement_kind(&accepted.payload.kind) =>
+            {
+                self.keep_statement(&accepted.signer, &accepted.body)
+            }
+            _ => Keep::Store,
+        };
         match verdict {
             // Ignored, so gossipsub neither relays it nor penalises the forwarder.
             Verdict::Accept(_) if over_quota => Ok(Acceptance::Ignore),
             // The protocol takes statements from any key; this node keeps only those that can
             // change its trust, within a cap per signer, and relays revocations and
             // certificates it does not keep (see `statements`).
-            Verdict::Accept(accepted)
-                if solidarity_proto::payload::is_statement_kind(&accepted.payload.kind)
-                    && self.keep_statement(&accepted.signer, &accepted.body) != Keep::Store =>
-            {
-                let keep = self.keep_statement(&accepted.signer, &accepted.body);
+            Verdict::Accept(accepted) if keep != Keep::Store => {
                 let revocation = matches!(accepted.body, Body::Revocation(_));
                 if keep == Keep::Relay
                     && self
