@@ -1190,7 +1190,6 @@ impl NodeActor {
                             tracing::info!(expired = count, "expired messages deleted");
                             self.stored_messages = self.stored_messages.saturating_sub(count);
                         }
-                        self.views.expire(now_ms);
                         self.shown.expire(now_ms);
                         self.publish_snapshot();
                     }
@@ -1894,9 +1893,15 @@ impl NodeActor {
 
     fn canary_view(&self, key: &AuthorKey, now: u64) -> Option<CanaryView> {
         let (latest, previous) = self.views.canaries(key)?;
+        // An interval beyond this node's maximum would keep a switched-off member "ok" for
+        // as long as it announced (SPEC §13.3).
+        let interval_secs = latest
+            .body
+            .interval_secs
+            .min(self.identity.config.canary_max_interval.as_secs());
         let due_at = latest
             .created_at
-            .saturating_add(latest.body.interval_secs.saturating_mul(1000));
+            .saturating_add(interval_secs.saturating_mul(1000));
         let grace = self.identity.config.canary_grace.as_millis() as u64;
         // A code not stated is withdrawn: it denies something that has happened (or that
         // the member no longer dares to deny).
