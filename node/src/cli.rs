@@ -167,6 +167,10 @@ pub enum CanaryCommand {
         /// Read the duress passphrase from the first line of FILE instead.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
+        /// The other admins hold a commitment printed by a version before the Argon2id
+        /// derivation: signal to that one (then hand out a new commitment; SPEC §8.7.1).
+        #[arg(long)]
+        legacy_commitment: bool,
     },
     /// Print the duress commitment for a passphrase (same input as `duress`), to append to
     /// your member card as `~COMMITMENT` when you send it to the other admins. Neither the
@@ -640,11 +644,22 @@ pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow
             let id = client.sign(&Request::CanaryPublish { withdraw, restore })?;
             print_id(id, json)
         }
-        CanaryCommand::Duress { passphrase_file } => {
+        CanaryCommand::Duress {
+            passphrase_file,
+            legacy_commitment,
+        } => {
             let passphrase = passphrase::read(Purpose::Duress, passphrase_file.as_deref())?;
-            let key = solidarity_proto::payload::duress_key(&author()?, &passphrase);
+            let author = author()?;
+            let key = if legacy_commitment {
+                solidarity_proto::payload::legacy_duress_key(&author, &passphrase)
+            } else {
+                solidarity_proto::payload::duress_key(&author, &passphrase)
+            };
+            let commitment = solidarity_proto::payload::duress_commitment(&key);
+            let token =
+                solidarity_proto::payload::duress_token(&commitment, &author, rand::random());
             let id = client.sign(&Request::CanaryDuress {
-                duress_key: MessageId(key),
+                token: MessageId(token),
             })?;
             print_id(id, json)
         }

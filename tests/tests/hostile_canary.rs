@@ -116,3 +116,142 @@ async fn a_century_long_canary_interval_is_capped_by_the_receiver() {
     );
     node.stop().await;
 }
+
+/// The canaries `node` holds of its own chain, asked for by sync as any member may.
+async fn own_canaries(raw: &RawPeer, node: &TestNode) -> Vec<(u64, Vec<u8>)> {
+    use solidarity_proto::sync::{MAX_PAGE_ENVELOPES, SyncRequest, SyncResponse, Watermark};
+    let request = SyncRequest {
+        fed: FederationId::from_name(FEDERATION),
+        have: vec![Watermark {
+            author: node.key,
+            seq: 0,
+            head: None,
+        }],
+        limit: MAX_PAGE_ENVELOPES,
+    };
+    let answer = raw
+        .net
+        .sync_request(node.peer_id(), request.encode())
+        .await
+        .expect("the node answers");
+    SyncResponse::decode(&answer)
+        .expect("a page")
+        .envelopes
+        .iter()
+        .filter_map(|bytes| {
+            let parsed = solidarity_proto::Envelope::decode(bytes).ok()?;
+            let payload = Payload::decode(&parsed.payload).ok()?;
+            match Body::decode(&payload.kind, &payload.body).ok()? {
+                Body::Canary(canary) if parsed.signer == node.key => {
+                    Some((payload.seq, canary.token))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Point 9: every duress canary carries a fresh token: no two alike, none the key, so a
+/// store shows nothing; a member holding the commitment recognises each, one without it
+/// sees an ordinary canary, and routine canaries are not read as duress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duress_tokens_are_unlinkable_and_recognised_only_with_the_commitment() {
+    use solidarity_control::Request;
+    use solidarity_proto::payload::{duress_commitment, duress_key, duress_token};
+
+    let nodes = federation_with(3, &[]).await;
+    let coerced = nodes[0].key;
+    let raw = RawPeer::start(vec![nodes[0].peer_id()]).await;
+    nodes[0]
+        .add_members(&[("observer".into(), raw.card())])
+        .await;
+    raw.connect(&nodes[0]).await;
+    eventually("the observer is connected", || async {
+        nodes[0].connected().await == 3
+    })
+    .await;
+
+    let passphrase = "orange balloons at dawn";
+    let key = duress_key(&coerced, passphrase);
+    let commitment = duress_commitment(&key);
+    let card = format!("{}~{}", nodes[0].card().await, hex::encode(commitment));
+    nodes[1].add_members(&[("node0".into(), card)]).await;
+
+    let mut rng = solidarity_tests::Rng(solidarity_tests::seed());
+    let before = own_canaries(&raw, &nodes[0]).await.len();
+    for _ in 0..2 {
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+        nonce[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
+        let request = Request::CanaryDuress {
+            token: solidarity_proto::MessageId(duress_token(&commitment, &coerced, nonce)),
+        };
+        nodes[0]
+            .call(move |client| client.sign(&request))
+            .await
+            .expect("duress canary");
+    }
+    let took = eventually("the member with the commitment reads duress", || async {
+        canary_state(&nodes[1], coerced).await == Some(CanaryState::Duress)
+    })
+    .await;
+    eventually("the member without it has the canaries", || async {
+        nodes[2]
+            .peers()
+            .await
+            .iter()
+            .any(|peer| peer.key == coerced && peer.canary.is_some())
+    })
+    .await;
+    assert_eq!(
+        canary_state(&nodes[2], coerced).await,
+        Some(CanaryState::Ok),
+        "without the commitment a duress canary looks like any other"
+    );
+
+    let canaries = own_canaries(&raw, &nodes[0]).await;
+    let tokens: Vec<&Vec<u8>> = canaries[before..].iter().map(|(_, token)| token).collect();
+    eprintln!(
+        "duress seen after {took:?}; {} canaries, tokens: {}",
+        canaries.len(),
+        tokens
+            .iter()
+            .map(hex::encode)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert_eq!(tokens.len(), 2);
+    assert_ne!(
+        tokens[0], tokens[1],
+        "two duress canaries share their token"
+    );
+    assert_ne!(tokens[0][16..], tokens[1][16..]);
+    assert!(tokens.iter().all(|token| token.as_slice() != key));
+    let routine = canaries[..before].iter().map(|(_, token)| token);
+    for token in routine {
+        assert!(!solidarity_proto::payload::is_duress_token(
+            &commitment,
+            &coerced,
+            token
+        ));
+    }
+
+    // Two routine canaries later, neither L nor P is a duress one: back to ok.
+    for _ in 0..2 {
+        let request = Request::CanaryPublish {
+            withdraw: vec![],
+            restore: vec![],
+        };
+        nodes[0]
+            .call(move |client| client.sign(&request))
+            .await
+            .expect("canary");
+    }
+    eventually("routine canaries are not duress", || async {
+        canary_state(&nodes[1], coerced).await == Some(CanaryState::Ok)
+    })
+    .await;
+    for node in nodes {
+        node.stop().await;
+    }
+}

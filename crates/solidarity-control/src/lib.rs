@@ -129,10 +129,11 @@ pub enum Request {
         #[serde(with = "hex_bytes")]
         envelope: Vec<u8>,
     },
-    /// Publish a canary that looks normal but carries the duress key → [`Response::Raised`].
+    /// Publish a canary that looks normal but carries a duress token → [`Response::Raised`].
     CanaryDuress {
-        /// The duress key (hex in JSON), derived from the admins' duress passphrase.
-        duress_key: MessageId,
+        /// The duress token (hex in JSON): a fresh nonce and its tag under the duress
+        /// commitment of the admins' passphrase (SPEC §8.7.1).
+        token: MessageId,
     },
 }
 

@@ -795,11 +795,11 @@ impl NodeActor {
             Request::PublishStatement { envelope } => {
                 return self.publish_statement(envelope, reply).await;
             }
-            Request::CanaryDuress { duress_key } => {
+            Request::CanaryDuress { token } => {
                 // Looks like any scheduled canary: same statement, same codes.
                 let codes = self.own_canary_codes();
                 return self
-                    .publish_canary(codes, duress_key.as_bytes().to_vec(), reply)
+                    .publish_canary(codes, token.as_bytes().to_vec(), reply)
                     .await;
             }
             Request::MirrorWithdraw { offer } => {
@@ -1920,8 +1920,11 @@ impl NodeActor {
                     .into_iter()
                     .flatten()
                     .any(|canary| {
-                        commitment
-                            == solidarity_proto::payload::duress_commitment(&canary.body.token)
+                        solidarity_proto::payload::is_duress_token(
+                            &commitment,
+                            key,
+                            &canary.body.token,
+                        )
                     })
             });
         let state = if duress {
