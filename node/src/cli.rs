@@ -62,7 +62,7 @@ pub enum Command {
     Id,
     /// Run the daemon in the foreground (logs to stderr; stop with Ctrl-C or SIGTERM).
     /// On a fresh data dir it first runs `init` with the defaults.
-    Node,
+    Node(NodeArgs),
     /// Manage the keys this node trusts.
     #[command(subcommand)]
     Member(MemberCommand),
@@ -181,6 +181,15 @@ pub enum CanaryCommand {
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+pub struct NodeArgs {
+    /// Sign even though the store holds less of this node's chain than it had signed (a
+    /// lost or restored store). Only when no member ever received the missing messages:
+    /// otherwise the next message forks this key and every member marks it compromised.
+    #[arg(long)]
+    pub fresh_chain: bool,
 }
 
 #[derive(Args)]
@@ -730,6 +739,9 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         "signed       {} messages in this node's chain",
         status.own_seq
     );
+    if let Some(why) = &status.signing_paused {
+        println!("WAITING      {why}");
+    }
     if let Some(since) = status.own_key_revoked_since {
         println!(
             "WARNING      this node's key is revoked (its messages since {} are suspect)",

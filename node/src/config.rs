@@ -120,6 +120,9 @@ pub struct NodeConfig {
     /// Milliseconds added to the host clock. Not a config key: always 0 in a real node;
     /// tests set it to run a node whose clock is off.
     pub clock_offset_ms: i64,
+    /// `solidarity node --fresh-chain`: sign even though the store holds less of this
+    /// node's chain than it had signed (see [`crate::daemon::own_chain`]). Not a config key.
+    pub fresh_chain: bool,
 }
 
 impl NodeConfig {
@@ -193,6 +196,7 @@ impl NodeConfig {
             collective: file.collective,
             admin_addr,
             clock_offset_ms: 0,
+            fresh_chain: false,
         })
     }
 }

@@ -255,3 +255,87 @@ async fn duress_tokens_are_unlinkable_and_recognised_only_with_the_commitment() 
         node.stop().await;
     }
 }
+
+async fn status(node: &TestNode) -> solidarity_control::StatusView {
+    node.call(|client| client.status()).await.expect("status")
+}
+
+async fn raise(node: &TestNode, summary: &str) -> Result<solidarity_proto::MessageId, String> {
+    let request = solidarity_control::Request::AlertRaise {
+        alert: solidarity_tests::sample_alert(
+            solidarity_proto::payload::AlertCategory::Outage,
+            solidarity_proto::payload::Severity::Low,
+            summary,
+        ),
+        expires_in_ms: None,
+    };
+    node.call(move |client| client.sign(&request))
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// Point 7: a node whose store was lost signs nothing (not even its start-up canary) while
+/// no member is reachable, says why, and continues its own chain once a member gave it
+/// back: nobody marks its key compromised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_with_an_empty_store_waits_for_its_chain_and_never_forks_itself() {
+    let mut nodes = federation_with(2, &[]).await;
+    let member = nodes.pop().expect("two nodes");
+    let lost = nodes.pop().expect("two nodes");
+    for summary in ["first", "second", "third"] {
+        raise(&lost, summary).await.expect("raise");
+    }
+    let signed = status(&lost).await.own_seq;
+    let member_key = member.key;
+    eventually("the member holds the whole chain", || async {
+        member.alerts().await.len() == 3
+    })
+    .await;
+
+    // The member goes away; the node loses its store and starts again alone.
+    let member_dir = member.stop().await;
+    let dir = lost.stop().await;
+    std::fs::remove_dir_all(dir.path().join(solidarity::daemon::STORE_DIR))
+        .expect("lose the store");
+    let lost = TestNode::start(dir).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting = status(&lost).await;
+    let refused = raise(&lost, "too early").await.expect_err("refused");
+    eprintln!(
+        "signed up to {signed}; alone after the loss: own_seq {}, stored {}, paused: {:?}; raise: {refused}",
+        waiting.own_seq, waiting.stored_messages, waiting.signing_paused
+    );
+    assert_eq!(waiting.own_seq, 0, "it signed something at seq 1: a fork");
+    assert_eq!(waiting.stored_messages, 0, "not even its start-up canary");
+    let why = waiting.signing_paused.expect("status says why");
+    assert!(why.contains(&format!("up to seq {signed}")), "{why}");
+    assert!(refused.contains("synced its own chain"), "{refused}");
+
+    // The member comes back (on a new port): the node syncs its chain and carries on.
+    let member = TestNode::start(member_dir).await;
+    lost.add_members(&[("node1".into(), member.card().await)])
+        .await;
+    let took = eventually("signing resumes once the chain is back", || async {
+        status(&lost).await.signing_paused.is_none()
+    })
+    .await;
+    let next = raise(&lost, "after the sync").await.expect("signs again");
+    let resumed = status(&lost).await.own_seq;
+    eventually("the member takes the next message", || async {
+        member.alerts().await.iter().any(|view| view.id == next)
+    })
+    .await;
+    eprintln!("chain back after {took:?}; next message at seq {resumed}");
+    assert!(resumed > signed, "it continued its chain");
+    assert!(
+        member.compromised().await.is_empty(),
+        "the member saw a fork"
+    );
+    assert!(
+        lost.compromised().await.is_empty(),
+        "it holds itself compromised"
+    );
+    assert!(!member.compromised().await.contains(&member_key));
+    lost.stop().await;
+    member.stop().await;
+}

@@ -221,6 +221,11 @@ pub struct StatusView {
     /// Sequence number of the newest message this node signed in its chain (0: none yet).
     #[serde(default)]
     pub own_seq: u64,
+    /// Why this node signs nothing yet: its store holds less of its own chain than it had
+    /// signed, and it waits to sync it from a member (`solidarity node --fresh-chain`
+    /// overrides).
+    #[serde(default)]
+    pub signing_paused: Option<String>,
     /// When a fork proved that this node's own key is used by another party.
     pub own_key_compromised_at: Option<u64>,
     /// Since when this node's own key is revoked.

@@ -78,6 +78,10 @@ pub enum ActorError {
     WriterStopped,
     #[error("the network event loop stopped")]
     NetworkStopped,
+    #[error(
+        "cannot record this node's chain head in DATA/own-chain, the daemon stops rather than risk forking its key: {0}"
+    )]
+    OwnChain(std::io::Error),
 }
 
 /// Where a write came from, and what to do once it is durable.
@@ -212,6 +216,8 @@ pub struct NodeActor {
     /// again.
     compromised: HashMap<AuthorKey, Compromised>,
     head: Option<(u64, MessageId)>,
+    /// How far this node had signed, and whether signing waits for its chain (SPEC §7).
+    own_chain: super::own_chain::OwnChain,
     pending: HashMap<MessageId, Pending>,
     pending_chain: HashMap<(AuthorKey, u64), MessageId>,
     stored_messages: usize,
@@ -326,6 +332,11 @@ impl NodeActor {
         let me = envelope::author_key(&parts.identity.key);
         let peer_id = identity::peer_id(&me)?;
         let head = parts.store.chain_head(&me)?;
+        let own_chain = super::own_chain::OwnChain::open(
+            &parts.data_dir,
+            head.map_or(0, |(seq, _)| seq),
+            parts.identity.config.fresh_chain,
+        )?;
         let views = Views::load(parts.store.as_ref())?;
         let shown = Shown::load(parts.store.as_ref(), views::DISPLAY_LIMIT)?;
         let stored_messages = parts.store.len()?;
@@ -346,6 +357,7 @@ impl NodeActor {
             peer_id,
             started_at: now_ms(),
             head,
+            own_chain,
             store: parts.store,
             writer: parts.writer,
             net: parts.net,
@@ -957,6 +969,10 @@ impl NodeActor {
             ));
             return Ok(());
         }
+        if let Some(why) = self.own_chain.paused() {
+            let _ = reply.send(error(format!("refused: nothing was signed: {why}")));
+            return Ok(());
+        }
         let now = self.now_ms();
         let (seq, prev) = match self.head {
             Some((seq, id)) => (seq + 1, Some(id)),
@@ -1118,6 +1134,7 @@ impl NodeActor {
                         && self.head.is_none_or(|(seq, _)| seq < message.seq)
                     {
                         self.head = Some((message.seq, message.id));
+                        self.own_chain.learned(message.seq, false);
                     }
                     self.stored_messages += 1;
                     self.metrics.stored.inc();
@@ -1158,6 +1175,14 @@ impl NodeActor {
                     Origin::Local { reply, envelope } => {
                         if outcome == InsertOutcome::Stored {
                             tracing::info!(id = %message.id.short(), kind = %message.kind, seq = message.seq, "signed and stored");
+                            // Recorded before the message can leave, so a lost store never
+                            // hides it (a crash before this leaves it stored, unpublished).
+                            if let Err(record_error) = self.own_chain.record_signed(message.seq) {
+                                let _ = reply.send(error(format!(
+                                    "stored but NOT published: cannot record this node's chain head (the daemon stops): {record_error}"
+                                )));
+                                return Err(ActorError::OwnChain(record_error));
+                            }
                             self.publish(envelope).await?;
                             let _ = reply.send(Response::Raised { id: message.id });
                         } else {
@@ -1616,6 +1641,9 @@ impl NodeActor {
             self.start_sync(peer, round + 1);
         } else {
             self.syncing.remove(&peer);
+            // A member answered everything it had for us, our own chain included.
+            self.own_chain
+                .learned(self.head.map_or(0, |(seq, _)| seq), true);
         }
         Ok(())
     }
@@ -1881,7 +1909,7 @@ impl NodeActor {
     }
 
     async fn handle_canary_tick(&mut self) -> Result<(), ActorError> {
-        if self.compromised.contains_key(&self.me) {
+        if self.compromised.contains_key(&self.me) || self.own_chain.paused().is_some() {
             return Ok(());
         }
         let codes = self.own_canary_codes();
@@ -2217,6 +2245,7 @@ impl NodeActor {
             offers,
             stored_messages: self.stored_messages,
             own_seq: self.head.map_or(0, |(seq, _)| seq),
+            signing_paused: self.own_chain.paused(),
             own_key_compromised_at: self
                 .compromised
                 .get(&self.me)

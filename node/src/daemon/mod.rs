@@ -14,6 +14,7 @@ mod actor;
 mod control_server;
 mod metrics;
 mod notify;
+pub mod own_chain;
 mod refusals;
 mod reload;
 mod snapshot;
