@@ -548,6 +548,13 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
                             why = format!("NOT TRUSTED: {} ({why})", key_state_text(member));
                         }
                         println!("{:<20} {} {why}", member.name, member.key);
+                        if !member.label_conflicts.is_empty() {
+                            println!(
+                                "{:<20} its vouchers also call it: {} (the first label stands)",
+                                "",
+                                member.label_conflicts.join(", ")
+                            );
+                        }
                     }
                 }
                 return Ok(());

@@ -339,3 +339,190 @@ async fn a_node_restarted_with_an_empty_store_waits_for_its_chain_and_never_fork
     lost.stop().await;
     member.stop().await;
 }
+
+/// Signs a chain of bodies for `key`, seq 1 onward, `created_at` one second apart.
+fn chain(
+    key: &ed25519_dalek::SigningKey,
+    start_ms: u64,
+    bodies: Vec<Body>,
+) -> Vec<envelope::SignedMessage> {
+    let mut prev = None;
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(index, body)| {
+            let payload = Payload {
+                fed: FederationId::from_name(FEDERATION),
+                seq: index as u64 + 1,
+                prev,
+                created_at: start_ms + index as u64 * 1000,
+                expires_at: None,
+                kind: body.kind().expect("known kind").to_owned(),
+                body: body.encode(),
+            };
+            let signed = envelope::sign(key, &payload);
+            prev = Some(signed.id);
+            signed
+        })
+        .collect()
+}
+
+fn vouch_for(member: AuthorKey, name: &str) -> Body {
+    Body::Vouch(solidarity_proto::payload::Vouch {
+        member,
+        name: name.into(),
+        addresses: Vec::new(),
+        vouch: true,
+    })
+}
+
+/// Point 8: a hostile voucher gives a newcomer the collective of an existing member, after
+/// an honest voucher named it. The newcomer keeps its first name, the conflict is listed,
+/// the existing member keeps its name, and a seizure endorsed by both stays confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voucher_cannot_rename_a_newcomer_or_merge_collectives() {
+    use solidarity_proto::payload::{AlertCategory, Endorsement, Severity, Stance};
+
+    let node = TestNode::new().await;
+    let honest = RawPeer::start(vec![node.peer_id()]).await;
+    let hostile = ed25519_dalek::SigningKey::from_bytes(&[41; 32]);
+    let other = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let newcomer = ed25519_dalek::SigningKey::from_bytes(&[43; 32]);
+    let key = |signing: &ed25519_dalek::SigningKey| envelope::author_key(signing);
+    let newcomer_key = key(&newcomer);
+    node.add_members(&[
+        ("honest".into(), honest.card()),
+        ("hostile".into(), key(&hostile).to_hex()),
+        ("other".into(), key(&other).to_hex()),
+    ])
+    .await;
+    node.set_collective(&[honest.author()], "collective-a")
+        .await;
+    node.set_collective(&[key(&other)], "collective-b").await;
+    honest.connect(&node).await;
+
+    let start = now_ms() - 60_000;
+    let alert = Body::Alert(solidarity_tests::sample_alert(
+        AlertCategory::Seizure,
+        Severity::Critical,
+        "our servers were taken",
+    ));
+    let honest_chain = chain(
+        &honest.key,
+        start,
+        vec![vouch_for(newcomer_key, "newcomer-collective"), alert],
+    );
+    let alert_id = honest_chain[1].id;
+    // Later than the honest vouch: under "the newest vouch names it", it would win.
+    let hostile_chain = chain(
+        &hostile,
+        start + 10_000,
+        vec![vouch_for(newcomer_key, "collective-b")],
+    );
+    let endorse = || {
+        Body::Endorsement(Endorsement {
+            alert: alert_id,
+            stance: Stance::Endorse,
+            note: None,
+        })
+    };
+    let other_chain = chain(&other, start + 20_000, vec![endorse()]);
+    let newcomer_chain = chain(&newcomer, start + 20_000, vec![endorse()]);
+
+    for signed in honest_chain.iter().chain(&hostile_chain) {
+        honest.publish_when_meshed(&signed.bytes).await;
+    }
+    eventually("the newcomer is trusted by two vouches", || async {
+        node.peers()
+            .await
+            .iter()
+            .any(|peer| peer.key == newcomer_key && peer.trusted)
+    })
+    .await;
+    for signed in other_chain.iter().chain(&newcomer_chain) {
+        honest.publish_when_meshed(&signed.bytes).await;
+    }
+    let corroboration = || async {
+        node.alerts()
+            .await
+            .into_iter()
+            .find(|view| view.id == alert_id)
+            .map(|view| view.corroboration)
+    };
+    eventually("both endorsements counted", || async {
+        corroboration()
+            .await
+            .is_some_and(|c| c.endorsed_by.len() == 2)
+    })
+    .await;
+    let corroboration = corroboration().await.expect("alert");
+    let peers = node.peers().await;
+    let shown = |key: AuthorKey| {
+        peers
+            .iter()
+            .find(|peer| peer.key == key)
+            .map(|peer| {
+                (
+                    peer.name.clone(),
+                    peer.collective.clone(),
+                    peer.label_conflicts.clone(),
+                )
+            })
+            .expect("listed")
+    };
+    let (name, collective, conflicts) = shown(newcomer_key);
+    eprintln!(
+        "newcomer shown as {name:?} / {collective:?}, conflicts {conflicts:?}; other shown as {:?}; seizure: {} collectives, confirmed {}",
+        shown(key(&other)),
+        corroboration.collectives,
+        corroboration.confirmed
+    );
+    assert_eq!(name, "newcomer-collective", "a later vouch renamed it");
+    assert_eq!(conflicts, ["collective-b"]);
+    assert_eq!(shown(key(&other)).0, "other");
+    assert_eq!(shown(key(&other)).1, "collective-b");
+    assert_eq!(
+        corroboration.collectives, 2,
+        "a voucher merged two collectives"
+    );
+    assert!(corroboration.confirmed);
+    node.stop().await;
+}
+
+/// Point 8: a newcomer vouched for under an existing member's name never passes for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_vouched_under_a_members_name_is_shown_with_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    solidarity_tests::init_data_dir_with(dir.path(), &[("vouch_threshold", "1")]);
+    let node = TestNode::start(dir).await;
+    let hostile = RawPeer::start(vec![node.peer_id()]).await;
+    let member = ed25519_dalek::SigningKey::from_bytes(&[51; 32]);
+    let newcomer = envelope::author_key(&ed25519_dalek::SigningKey::from_bytes(&[52; 32]));
+    node.add_members(&[
+        ("hostile".into(), hostile.card()),
+        ("node1".into(), envelope::author_key(&member).to_hex()),
+    ])
+    .await;
+    hostile.connect(&node).await;
+    let vouch = chain(
+        &hostile.key,
+        now_ms() - 1000,
+        vec![vouch_for(newcomer, "node1")],
+    );
+    hostile.publish_when_meshed(&vouch[0].bytes).await;
+    eventually("the newcomer is listed", || async {
+        node.peers().await.iter().any(|peer| peer.key == newcomer)
+    })
+    .await;
+    let names: Vec<(String, AuthorKey)> = node
+        .peers()
+        .await
+        .into_iter()
+        .map(|peer| (peer.name, peer.key))
+        .collect();
+    eprintln!("names: {names:?}");
+    let named_node1: Vec<_> = names.iter().filter(|(name, _)| name == "node1").collect();
+    assert_eq!(named_node1.len(), 1, "two members are shown as node1");
+    assert_eq!(named_node1[0].1, envelope::author_key(&member));
+    node.stop().await;
+}

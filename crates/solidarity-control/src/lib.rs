@@ -275,6 +275,10 @@ pub struct MemberView {
     pub canary: Option<CanaryView>,
     /// Empty when this node's admin added it; else the names of the members that vouched.
     pub vouched_by: Vec<String>,
+    /// For a vouched member: the other labels its vouchers gave (its name is the first
+    /// one given; a vouch never renames a member).
+    #[serde(default)]
+    pub label_conflicts: Vec<String>,
     /// Revoked by its own revocation: its messages from this time on are suspect.
     pub revoked_since: Option<u64>,
     /// For a node key trusted through its collective's certificate: when it ends.

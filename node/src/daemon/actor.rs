@@ -127,8 +127,13 @@ struct SyncPage {
 
 struct MemberState {
     name: String,
-    /// Endorsements count once per collective; several node keys may share one.
+    /// Its collective as shown.
     collective: String,
+    /// Endorsements count once per group: the collective the admin gave (several node
+    /// keys may share one), or the key itself for a vouched member.
+    group: String,
+    /// Labels its vouchers gave that differ from its name (see `vouch_labels`).
+    label_conflicts: Vec<String>,
     peer: PeerId,
     addresses: Vec<libp2p::Multiaddr>,
     /// From the member's card: SHA-256 commitment of its duress key.
@@ -513,9 +518,20 @@ impl NodeActor {
                 .filter_map(|address| address.parse().ok())
                 .collect()
         };
+        // Names and collectives the admin gave: no vouched label may pass for one.
+        let admin_label = |label: &str| {
+            self.members_file.members.iter().any(|member| {
+                member.name.eq_ignore_ascii_case(label)
+                    || member
+                        .collective
+                        .as_deref()
+                        .is_some_and(|collective| collective.eq_ignore_ascii_case(label))
+            })
+        };
         let mut members = BTreeMap::new();
         for (key, Listed { why, standing }) in listed {
             let peer = identity::peer_id(&key)?;
+            let mut label_conflicts = Vec::new();
             let (name, collective, addresses, duress_commitment) = match &why {
                 Why::Admin => {
                     let Some(member) = entry(&key) else { continue };
@@ -542,16 +558,28 @@ impl NodeActor {
                     )
                 }
                 Why::Vouched { by } => {
-                    let Some(vouch) = self.views.latest_vouch_for(&key, by) else {
+                    let Some(label) = super::vouch_labels::vouched_label(
+                        self.views.vouches(),
+                        &key,
+                        by,
+                        admin_label,
+                    ) else {
                         continue;
                     };
-                    (vouch.name.clone(), None, parse(&vouch.addresses), None)
+                    label_conflicts = label.conflicts;
+                    (label.name, None, parse(&label.addresses), None)
                 }
             };
+            let collective = collective.unwrap_or_else(|| name.clone());
             members.insert(
                 key,
                 MemberState {
-                    collective: collective.unwrap_or_else(|| name.clone()),
+                    group: match why {
+                        Why::Vouched { .. } => super::vouch_labels::vouched_group(&key),
+                        Why::Admin | Why::Certified { .. } => collective.clone(),
+                    },
+                    collective,
+                    label_conflicts,
                     name,
                     peer,
                     addresses,
@@ -2125,6 +2153,7 @@ impl NodeActor {
                     Why::Vouched { by } => self.voucher_names(by),
                     Why::Admin | Why::Certified { .. } => Vec::new(),
                 },
+                label_conflicts: member.label_conflicts.clone(),
                 trust: self.trust_basis(&member.why),
                 trusted: member.trusted(),
                 distrust: self.distrust(key, member.standing),
@@ -2151,6 +2180,7 @@ impl NodeActor {
                 certified_until: None,
                 canary: None,
                 vouched_by: Vec::new(),
+                label_conflicts: Vec::new(),
                 trust: TrustBasis::Identity,
                 trusted: revocation.is_none(),
                 distrust: revocation.map(|fact| Distrust::Revoked {
@@ -2308,7 +2338,7 @@ impl NodeActor {
                     .is_some_and(|since| created_at >= since)
         };
         let collective_of = |key: &AuthorKey| match self.members.get(key) {
-            Some(member) => member.collective.clone(),
+            Some(member) => member.group.clone(),
             None if *key == self.me => self
                 .identity
                 .config

@@ -21,6 +21,7 @@ mod snapshot;
 pub mod status_page;
 mod trust_log;
 mod views;
+mod vouch_labels;
 mod writer;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

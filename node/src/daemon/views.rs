@@ -129,21 +129,6 @@ impl Views {
         &self.vouches
     }
 
-    /// The newest standing vouch for `member` by one of `vouchers` (its name and addresses).
-    pub fn latest_vouch_for(
-        &self,
-        member: &solidarity_proto::AuthorKey,
-        vouchers: &[solidarity_proto::AuthorKey],
-    ) -> Option<&Vouch> {
-        self.vouches
-            .iter()
-            .filter(|vouch| {
-                vouch.body.member == *member && vouch.body.vouch && vouchers.contains(&vouch.author)
-            })
-            .max_by_key(|vouch| vouch.created_at)
-            .map(|vouch| &vouch.body)
-    }
-
     /// An author's latest canary and the one before it.
     pub fn canaries(
         &self,
