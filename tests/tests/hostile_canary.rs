@@ -326,7 +326,11 @@ async fn a_node_restarted_with_an_empty_store_waits_for_its_chain_and_never_fork
     })
     .await;
     eprintln!("chain back after {took:?}; next message at seq {resumed}");
-    assert!(resumed > signed, "it continued its chain");
+    assert_eq!(
+        resumed,
+        signed + 2,
+        "it continued its chain: the canary it held back, then the alert"
+    );
     assert!(
         member.compromised().await.is_empty(),
         "the member saw a fork"

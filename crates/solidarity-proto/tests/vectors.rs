@@ -447,6 +447,14 @@ fn duress_entry_derives_the_token_of_the_duress_canary() {
         &author,
         &token
     ));
+    // `solidarity canary duress --legacy-commitment`: a fresh token under the old one.
+    let tagged = payload::duress_token(&legacy_commitment, &author, [5; 16]);
+    assert!(payload::is_duress_token(
+        &legacy_commitment,
+        &author,
+        &tagged
+    ));
+    assert!(!payload::is_duress_token(&commitment, &author, &tagged));
 
     let name = text(duress, "vector");
     let vector = array(&index, "vectors")

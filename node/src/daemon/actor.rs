@@ -1162,7 +1162,7 @@ impl NodeActor {
                         && self.head.is_none_or(|(seq, _)| seq < message.seq)
                     {
                         self.head = Some((message.seq, message.id));
-                        self.own_chain.learned(message.seq, false);
+                        self.own_chain_learned(false).await?;
                     }
                     self.stored_messages += 1;
                     self.metrics.stored.inc();
@@ -1670,8 +1670,7 @@ impl NodeActor {
         } else {
             self.syncing.remove(&peer);
             // A member answered everything it had for us, our own chain included.
-            self.own_chain
-                .learned(self.head.map_or(0, |(seq, _)| seq), true);
+            self.own_chain_learned(true).await?;
         }
         Ok(())
     }
@@ -1934,6 +1933,22 @@ impl NodeActor {
         let expires_at = Some(self.now_ms().saturating_add(lifetime));
         self.sign_and_store(Body::Canary(canary), expires_at, reply)
             .await
+    }
+
+    /// Lifts the own-chain wait once the chain is back (`synced`: a sync exchange with a
+    /// member just ended) and none of this node's own messages is still being written, and
+    /// then publishes the canary it held back.
+    async fn own_chain_learned(&mut self, synced: bool) -> Result<(), ActorError> {
+        if synced {
+            self.own_chain.note_synced();
+        }
+        let me = self.me;
+        let writing_own = self.pending_chain.keys().any(|(author, _)| *author == me);
+        let held = self.head.map_or(0, |(seq, _)| seq);
+        if !writing_own && self.own_chain.learned(held) {
+            self.handle_canary_tick().await?;
+        }
+        Ok(())
     }
 
     async fn handle_canary_tick(&mut self) -> Result<(), ActorError> {

@@ -28,6 +28,8 @@ pub struct OwnChain {
     path: PathBuf,
     signed: u64,
     wait: Option<Wait>,
+    /// A sync exchange with a member has ended since start.
+    synced: bool,
 }
 
 /// Writes the record of a brand-new node (`solidarity init`).
@@ -84,7 +86,12 @@ impl OwnChain {
                 "this node signs nothing until it has synced its own chain from a member (or is started with --fresh-chain)"
             );
         }
-        Ok(Self { path, signed, wait })
+        Ok(Self {
+            path,
+            signed,
+            wait,
+            synced: false,
+        })
     }
 
     /// Why signing waits, for the CLI and `solidarity status`; none once it may sign.
@@ -109,13 +116,18 @@ impl OwnChain {
         Ok(())
     }
 
-    /// The store's own head grew to `held`, or (`synced`) a sync exchange with a member
-    /// ended: lifts the wait once the chain is back.
-    pub fn learned(&mut self, held: u64, synced: bool) {
+    /// A sync exchange with a member has ended.
+    pub fn note_synced(&mut self) {
+        self.synced = true;
+    }
+
+    /// The store's own head is `held`, with none of its own messages still being written:
+    /// lifts the wait once the chain is back. Returns whether signing resumes now.
+    pub fn learned(&mut self, held: u64) -> bool {
         let caught_up = match self.wait {
-            None => return,
+            None => return false,
             Some(Wait::Behind { signed, .. }) => held >= signed,
-            Some(Wait::Unknown) => synced,
+            Some(Wait::Unknown) => self.synced,
         };
         if caught_up {
             self.wait = None;
@@ -130,6 +142,7 @@ impl OwnChain {
                 }
             }
         }
+        caught_up
     }
 }
 
@@ -149,9 +162,10 @@ mod tests {
         let mut chain = OwnChain::open(dir.path(), 0, false).expect("open");
         let why = chain.paused().expect("paused");
         assert!(why.contains("up to seq 5"), "{why}");
-        chain.learned(4, true);
+        chain.note_synced();
+        assert!(!chain.learned(4));
         assert!(chain.paused().is_some(), "seq 5 is not back yet");
-        chain.learned(5, false);
+        assert!(chain.learned(5));
         assert_eq!(chain.paused(), None);
 
         chain.record_signed(7).expect("record");
@@ -169,7 +183,9 @@ mod tests {
         std::fs::remove_file(dir.path().join(OWN_CHAIN_FILE)).expect("remove");
         let mut chain = OwnChain::open(dir.path(), 0, false).expect("open");
         assert!(chain.paused().is_some());
-        chain.learned(0, true);
+        assert!(!chain.learned(0), "no sync yet");
+        chain.note_synced();
+        assert!(chain.learned(0));
         assert_eq!(chain.paused(), None);
         // No record but its own messages stored (a data dir of an earlier version).
         std::fs::remove_file(dir.path().join(OWN_CHAIN_FILE)).ok();
