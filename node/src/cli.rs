@@ -62,7 +62,7 @@ pub enum Command {
     Id,
     /// Run the daemon in the foreground (logs to stderr; stop with Ctrl-C or SIGTERM).
     /// On a fresh data dir it first runs `init` with the defaults.
-    Node,
+    Node(NodeArgs),
     /// Manage the keys this node trusts.
     #[command(subcommand)]
     Member(MemberCommand),
@@ -167,6 +167,10 @@ pub enum CanaryCommand {
         /// Read the duress passphrase from the first line of FILE instead.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
+        /// The other admins hold a commitment printed by a version before the Argon2id
+        /// derivation: signal to that one (then hand out a new commitment; SPEC §8.7.1).
+        #[arg(long)]
+        legacy_commitment: bool,
     },
     /// Print the duress commitment for a passphrase (same input as `duress`), to append to
     /// your member card as `~COMMITMENT` when you send it to the other admins. Neither the
@@ -177,6 +181,15 @@ pub enum CanaryCommand {
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+pub struct NodeArgs {
+    /// Sign even though the store holds less of this node's chain than it had signed (a
+    /// lost or restored store). Only when no member ever received the missing messages:
+    /// otherwise the next message forks this key and every member marks it compromised.
+    #[arg(long)]
+    pub fresh_chain: bool,
 }
 
 #[derive(Args)]
@@ -535,6 +548,13 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
                             why = format!("NOT TRUSTED: {} ({why})", key_state_text(member));
                         }
                         println!("{:<20} {} {why}", member.name, member.key);
+                        if !member.label_conflicts.is_empty() {
+                            println!(
+                                "{:<20} its vouchers also call it: {} (the first label stands)",
+                                "",
+                                member.label_conflicts.join(", ")
+                            );
+                        }
                     }
                 }
                 return Ok(());
@@ -640,11 +660,22 @@ pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow
             let id = client.sign(&Request::CanaryPublish { withdraw, restore })?;
             print_id(id, json)
         }
-        CanaryCommand::Duress { passphrase_file } => {
+        CanaryCommand::Duress {
+            passphrase_file,
+            legacy_commitment,
+        } => {
             let passphrase = passphrase::read(Purpose::Duress, passphrase_file.as_deref())?;
-            let key = solidarity_proto::payload::duress_key(&author()?, &passphrase);
+            let author = author()?;
+            let key = if legacy_commitment {
+                solidarity_proto::payload::legacy_duress_key(&author, &passphrase)
+            } else {
+                solidarity_proto::payload::duress_key(&author, &passphrase)
+            };
+            let commitment = solidarity_proto::payload::duress_commitment(&key);
+            let token =
+                solidarity_proto::payload::duress_token(&commitment, &author, rand::random());
             let id = client.sign(&Request::CanaryDuress {
-                duress_key: MessageId(key),
+                token: MessageId(token),
             })?;
             print_id(id, json)
         }
@@ -715,6 +746,9 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         "signed       {} messages in this node's chain",
         status.own_seq
     );
+    if let Some(why) = &status.signing_paused {
+        println!("WAITING      {why}");
+    }
     if let Some(since) = status.own_key_revoked_since {
         println!(
             "WARNING      this node's key is revoked (its messages since {} are suspect)",

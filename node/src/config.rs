@@ -45,6 +45,9 @@ pub struct FileConfig {
     pub canary_interval_secs: u64,
     /// Seconds a member's canary may be late before the member shows as silent. Default 3600.
     pub canary_grace_secs: u64,
+    /// Longest canary interval this node believes: a member whose canary announces a longer
+    /// one counts as due after this many seconds. Default 604800 (7 days).
+    pub canary_max_interval_secs: u64,
     /// The canary's statement. Default: a plain statement that nothing happened.
     pub canary_statement: String,
     /// Members needed to vouch before this node trusts a key its admin did not add.
@@ -82,6 +85,7 @@ impl Default for FileConfig {
             store_cache_mib: 16,
             canary_interval_secs: 6 * 3600,
             canary_grace_secs: 3600,
+            canary_max_interval_secs: 7 * 24 * 3600,
             canary_statement: DEFAULT_CANARY_STATEMENT.to_owned(),
             vouch_threshold: 2,
             confirm_threshold: 2,
@@ -110,6 +114,7 @@ pub struct NodeConfig {
     pub store_cache_bytes: u64,
     pub canary_interval: Duration,
     pub canary_grace: Duration,
+    pub canary_max_interval: Duration,
     pub canary_statement: String,
     pub vouch_threshold: usize,
     pub confirm_threshold: usize,
@@ -121,6 +126,9 @@ pub struct NodeConfig {
     /// Milliseconds added to the host clock. Not a config key: always 0 in a real node;
     /// tests set it to run a node whose clock is off.
     pub clock_offset_ms: i64,
+    /// `solidarity node --fresh-chain`: sign even though the store holds less of this
+    /// node's chain than it had signed (see [`crate::daemon::own_chain`]). Not a config key.
+    pub fresh_chain: bool,
 }
 
 impl NodeConfig {
@@ -163,6 +171,13 @@ impl NodeConfig {
                 "`sync_interval_secs`, `heartbeat_ms` and `canary_interval_secs` must be positive"
             );
         }
+        if file.canary_interval_secs > file.canary_max_interval_secs {
+            bail!(
+                "`canary_interval_secs` ({}) exceeds `canary_max_interval_secs` ({}): members would count this node silent between its canaries",
+                file.canary_interval_secs,
+                file.canary_max_interval_secs
+            );
+        }
         let admin_addr = file
             .admin_addr
             .as_deref()
@@ -182,6 +197,7 @@ impl NodeConfig {
             store_cache_bytes: file.store_cache_mib.saturating_mul(1024 * 1024),
             canary_interval: Duration::from_secs(file.canary_interval_secs),
             canary_grace: Duration::from_secs(file.canary_grace_secs),
+            canary_max_interval: Duration::from_secs(file.canary_max_interval_secs),
             canary_statement: file.canary_statement,
             vouch_threshold: file.vouch_threshold,
             confirm_threshold: file.confirm_threshold,
@@ -190,6 +206,7 @@ impl NodeConfig {
             collective: file.collective,
             admin_addr,
             clock_offset_ms: 0,
+            fresh_chain: false,
         })
     }
 }
@@ -264,6 +281,8 @@ store_cache_mib = 16
 # Withdraw a code with `solidarity canary publish --withdraw CODE`.
 canary_interval_secs = 21600
 canary_grace_secs = 3600
+# A member's canary announcing a longer interval than this counts as due after it.
+canary_max_interval_secs = 604800
 canary_statement = "We have received no warrant, subpoena, gag order or other legal demand, our servers have not been raided or seized, and we are not under duress."
 
 # Membership by vouching: trust a key your admin did not add once this many trusted

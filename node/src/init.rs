@@ -89,6 +89,8 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> anyhow::Result<Created> {
     );
     let created = write_config(data_dir, &text)?;
     identity::create_key_file(data_dir)?;
+    crate::daemon::own_chain::create(data_dir)
+        .with_context(|| format!("cannot write {}", data_dir.display()))?;
     Ok(created)
 }
 

@@ -70,9 +70,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => cli::run_init(&data_dir, args),
         Command::Id => cli::run_id(&data_dir, json),
-        Command::Node => {
+        Command::Node(args) => {
             devnet::follow_parent()?;
-            run_node(&data_dir)
+            run_node(&data_dir, args.fresh_chain)
         }
         Command::Member(command) => cli::run_member(&data_dir, command, json),
         Command::Alert(command) => cli::run_alert(&data_dir, command, json),
@@ -86,7 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn run_node(data_dir: &std::path::Path) -> anyhow::Result<()> {
+fn run_node(data_dir: &std::path::Path, fresh_chain: bool) -> anyhow::Result<()> {
     if !init::is_initialised(data_dir) {
         let created = init::init(data_dir, &init::InitOptions::default())?;
         eprintln!(
@@ -98,7 +98,8 @@ fn run_node(data_dir: &std::path::Path) -> anyhow::Result<()> {
             eprintln!("note: {note}");
         }
     }
-    let config = config::NodeConfig::load(data_dir)?;
+    let mut config = config::NodeConfig::load(data_dir)?;
+    config.fresh_chain = fresh_chain;
     logging::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -872,6 +872,13 @@ impl solidarity_store::Store for FaultyStore {
     fn clear_compromise(&self, author: &AuthorKey) -> Result<(), solidarity_store::StoreError> {
         self.inner.clear_compromise(author)
     }
+    fn kept_canaries(
+        &self,
+    ) -> Result<Vec<(AuthorKey, Vec<solidarity_store::StoredEnvelope>)>, solidarity_store::StoreError>
+    {
+        self.inner.kept_canaries()
+    }
+
     fn len(&self) -> Result<usize, solidarity_store::StoreError> {
         self.inner.len()
     }

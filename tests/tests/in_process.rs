@@ -404,11 +404,16 @@ async fn canaries_reveal_silence_withdrawn_codes_and_duress() {
     // Node 1 holds node 0's duress commitment (from node 0's card); node 2 does not.
     let passphrase = "orange balloons at dawn";
     let duress_key = solidarity_proto::payload::duress_key(&nodes[0].key, passphrase);
-    let commitment = hex::encode(solidarity_proto::payload::duress_commitment(&duress_key));
+    let commitment_bytes = solidarity_proto::payload::duress_commitment(&duress_key);
+    let commitment = hex::encode(commitment_bytes);
     let card = format!("{}~{commitment}", nodes[0].card().await);
     nodes[1].add_members(&[("node0".into(), card)]).await;
     let request = Request::CanaryDuress {
-        duress_key: MessageId(duress_key),
+        token: MessageId(solidarity_proto::payload::duress_token(
+            &commitment_bytes,
+            &nodes[0].key,
+            [1; 16],
+        )),
     };
     nodes[0]
         .call(move |client| client.sign(&request))

@@ -101,7 +101,8 @@ async fn crisis() -> Crisis {
     // Node 0 holds node 1's duress commitment, as from node 1's card.
     let passphrase = "orange balloons at dawn";
     let duress_key = solidarity_proto::payload::duress_key(&keys[1], passphrase);
-    let commitment = hex::encode(solidarity_proto::payload::duress_commitment(&duress_key));
+    let commitment_bytes = solidarity_proto::payload::duress_commitment(&duress_key);
+    let commitment = hex::encode(commitment_bytes);
     let card = format!("{}~{commitment}", nodes[1].card().await);
     nodes[0].add_members(&[("node1".into(), card)]).await;
 
@@ -250,7 +251,11 @@ async fn crisis() -> Crisis {
     sign(
         &nodes[1],
         Request::CanaryDuress {
-            duress_key: MessageId(duress_key),
+            token: MessageId(solidarity_proto::payload::duress_token(
+                &commitment_bytes,
+                &keys[1],
+                [1; 16],
+            )),
         },
     )
     .await;

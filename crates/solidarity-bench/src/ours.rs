@@ -160,6 +160,9 @@ impl Store for ObservedStore {
     fn clear_compromise(&self, author: &AuthorKey) -> Result<(), StoreError> {
         self.inner.clear_compromise(author)
     }
+    fn kept_canaries(&self) -> Result<Vec<(AuthorKey, Vec<StoredEnvelope>)>, StoreError> {
+        self.inner.kept_canaries()
+    }
     fn len(&self) -> Result<usize, StoreError> {
         self.inner.len()
     }

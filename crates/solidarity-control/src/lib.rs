@@ -129,10 +129,11 @@ pub enum Request {
         #[serde(with = "hex_bytes")]
         envelope: Vec<u8>,
     },
-    /// Publish a canary that looks normal but carries the duress key → [`Response::Raised`].
+    /// Publish a canary that looks normal but carries a duress token → [`Response::Raised`].
     CanaryDuress {
-        /// The duress key (hex in JSON), derived from the admins' duress passphrase.
-        duress_key: MessageId,
+        /// The duress token (hex in JSON): a fresh nonce and its tag under the duress
+        /// commitment of the admins' passphrase (SPEC §8.7.1).
+        token: MessageId,
     },
 }
 
@@ -220,6 +221,11 @@ pub struct StatusView {
     /// Sequence number of the newest message this node signed in its chain (0: none yet).
     #[serde(default)]
     pub own_seq: u64,
+    /// Why this node signs nothing yet: its store holds less of its own chain than it had
+    /// signed, and it waits to sync it from a member (`solidarity node --fresh-chain`
+    /// overrides).
+    #[serde(default)]
+    pub signing_paused: Option<String>,
     /// When a fork proved that this node's own key is used by another party.
     pub own_key_compromised_at: Option<u64>,
     /// Since when this node's own key is revoked.
@@ -269,6 +275,10 @@ pub struct MemberView {
     pub canary: Option<CanaryView>,
     /// Empty when this node's admin added it; else the names of the members that vouched.
     pub vouched_by: Vec<String>,
+    /// For a vouched member: the other labels its vouchers gave (its name is the first
+    /// one given; a vouch never renames a member).
+    #[serde(default)]
+    pub label_conflicts: Vec<String>,
     /// Revoked by its own revocation: its messages from this time on are suspect.
     pub revoked_since: Option<u64>,
     /// For a node key trusted through its collective's certificate: when it ends.

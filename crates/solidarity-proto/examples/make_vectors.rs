@@ -40,6 +40,8 @@ const CANARY_INTERVAL_SECS: u64 = 6 * 60 * 60;
 const COMPROMISED_SINCE_MS: u64 = NOW_MS - 18 * 60 * 60 * 1000;
 /// The duress passphrase of key1's admins in the `canary_duress` vector.
 const DURESS_PASSPHRASE: &str = "correct horse battery staple";
+/// The nonce of the duress vector's token (a node draws a fresh random one each time).
+const DURESS_NONCE: [u8; 16] = *b"duress-nonce-16b";
 /// ℓ, the order of the Ed25519 base point, little-endian.
 const GROUP_ORDER_LE: [u8; 32] = [
     0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
@@ -480,22 +482,27 @@ impl Generator {
         );
         let stored_canary = Self::fact(&key1, 4, canary.id, "canary");
 
-        let duress =
-            solidarity_proto::payload::duress_key(&envelope::author_key(&key1), DURESS_PASSPHRASE);
+        let duress_author = envelope::author_key(&key1);
+        let duress = solidarity_proto::payload::duress_key(&duress_author, DURESS_PASSPHRASE);
+        let duress_token = solidarity_proto::payload::duress_token(
+            &solidarity_proto::payload::duress_commitment(&duress),
+            &duress_author,
+            DURESS_NONCE,
+        );
         let duress_canary = envelope::sign(
             &key1,
             &self.canary_payload(
                 5,
                 canary.id,
                 Canary {
-                    token: duress.to_vec(),
+                    token: duress_token.to_vec(),
                     ..routine_canary()
                 },
             ),
         );
         self.push(
             "canary_duress",
-            "A canary (seq 5, prev = canary) whose token is key1's duress key for the passphrase in `duress`: valid like any canary; only a member holding the commitment reads it as duress.",
+            "A canary (seq 5, prev = canary) whose token is a duress token (nonce ‖ tag) under key1's duress commitment for the passphrase in `duress`: valid like any canary; only a member holding the commitment reads it as duress.",
             duress_canary.bytes,
             "accept",
             vec![stored_canary],
@@ -1523,13 +1530,35 @@ impl Generator {
             "sync_protocol": SYNC_PROTOCOL,
             "now_ms": NOW_MS,
             "keys": keys,
-            "duress": self.duress.map(|(author, key)| json!({
-                "author": author.to_hex(),
-                "passphrase": DURESS_PASSPHRASE,
-                "duress_key": hex::encode(key),
-                "commitment": hex::encode(solidarity_proto::payload::duress_commitment(&key)),
-                "vector": "canary_duress",
-            })),
+            "duress": self.duress.map(|(author, key)| {
+                let commitment = solidarity_proto::payload::duress_commitment(&key);
+                let legacy_key =
+                    solidarity_proto::payload::legacy_duress_key(&author, DURESS_PASSPHRASE);
+                json!({
+                    "author": author.to_hex(),
+                    "passphrase": DURESS_PASSPHRASE,
+                    "kdf": {
+                        "algorithm": "argon2id",
+                        "version": 19,
+                        "memory_kib": solidarity_proto::payload::DURESS_KDF_MEMORY_KIB,
+                        "iterations": solidarity_proto::payload::DURESS_KDF_ITERATIONS,
+                        "parallelism": solidarity_proto::payload::DURESS_KDF_PARALLELISM,
+                    },
+                    "duress_key": hex::encode(key),
+                    "commitment": hex::encode(commitment),
+                    "nonce": hex::encode(DURESS_NONCE),
+                    "token": hex::encode(solidarity_proto::payload::duress_token(
+                        &commitment,
+                        &author,
+                        DURESS_NONCE,
+                    )),
+                    "legacy_duress_key": hex::encode(legacy_key),
+                    "legacy_commitment": hex::encode(
+                        solidarity_proto::payload::duress_commitment(&legacy_key)
+                    ),
+                    "vector": "canary_duress",
+                })
+            }),
             "vectors": vectors,
             "sync": self.sync,
         });

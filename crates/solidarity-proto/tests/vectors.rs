@@ -395,20 +395,16 @@ fn accepted_statements_have_seq_0_and_chain_messages_seq_1_or_more() {
 
 #[test]
 fn duress_entry_derives_the_token_of_the_duress_canary() {
-    // SPEC.md §8.7.1: key = SHA-256("solidarity/v1/duress-key\0" ‖ author ‖ passphrase),
-    // commitment = SHA-256("solidarity/v1/duress\0" ‖ key).
+    // SPEC.md §8.7.1: key = Argon2id(passphrase, salt "solidarity/v1/duress-key-argon2id\0"
+    // ‖ author; 64 MiB, 3 passes, 1 lane), commitment = SHA-256("solidarity/v1/duress\0" ‖
+    // key), token = nonce ‖ SHA-256("solidarity/v1/duress-token\0" ‖ commitment ‖ author ‖
+    // nonce)[..16].
     let index = index();
     let duress = &index["duress"];
     let author: AuthorKey = hex32(text(duress, "author"));
     let passphrase = text(duress, "passphrase");
-    let key: [u8; 32] = sha2::Sha256::new()
-        .chain_update(b"solidarity/v1/duress-key\0")
-        .chain_update(author.as_bytes())
-        .chain_update(passphrase.as_bytes())
-        .finalize()
-        .into();
+    let key = payload::duress_key(&author, passphrase);
     assert_eq!(hex::encode(key), text(duress, "duress_key"));
-    assert_eq!(payload::duress_key(&author, passphrase), key);
     let commitment: [u8; 32] = sha2::Sha256::new()
         .chain_update(b"solidarity/v1/duress\0")
         .chain_update(key)
@@ -416,6 +412,49 @@ fn duress_entry_derives_the_token_of_the_duress_canary() {
         .into();
     assert_eq!(hex::encode(commitment), text(duress, "commitment"));
     assert_eq!(payload::duress_commitment(&key), commitment);
+    let nonce = hex::decode(text(duress, "nonce")).expect("hex");
+    let tag = sha2::Sha256::new()
+        .chain_update(b"solidarity/v1/duress-token\0")
+        .chain_update(commitment)
+        .chain_update(author.as_bytes())
+        .chain_update(&nonce)
+        .finalize();
+    let token = [nonce.as_slice(), &tag[..16]].concat();
+    assert_eq!(hex::encode(&token), text(duress, "token"));
+    assert!(payload::is_duress_token(&commitment, &author, &token));
+
+    // The SHA-256 key of earlier versions: its commitment is still honoured, both for a
+    // token tagged under it and for an old sender's token that is the key itself.
+    let legacy_key: [u8; 32] = sha2::Sha256::new()
+        .chain_update(b"solidarity/v1/duress-key\0")
+        .chain_update(author.as_bytes())
+        .chain_update(passphrase.as_bytes())
+        .finalize()
+        .into();
+    assert_eq!(hex::encode(legacy_key), text(duress, "legacy_duress_key"));
+    let legacy_commitment = payload::duress_commitment(&legacy_key);
+    assert_eq!(
+        hex::encode(legacy_commitment),
+        text(duress, "legacy_commitment")
+    );
+    assert!(payload::is_duress_token(
+        &legacy_commitment,
+        &author,
+        &legacy_key
+    ));
+    assert!(!payload::is_duress_token(
+        &legacy_commitment,
+        &author,
+        &token
+    ));
+    // `solidarity canary duress --legacy-commitment`: a fresh token under the old one.
+    let tagged = payload::duress_token(&legacy_commitment, &author, [5; 16]);
+    assert!(payload::is_duress_token(
+        &legacy_commitment,
+        &author,
+        &tagged
+    ));
+    assert!(!payload::is_duress_token(&commitment, &author, &tagged));
 
     let name = text(duress, "vector");
     let vector = array(&index, "vectors")
@@ -427,7 +466,7 @@ fn duress_entry_derives_the_token_of_the_duress_canary() {
     assert_eq!(envelope.signer, author, "{name}: signer");
     let header = solidarity_proto::Payload::decode(&envelope.payload).expect("payload");
     match Body::decode(&header.kind, &header.body).expect("body") {
-        Body::Canary(canary) => assert_eq!(canary.token, key, "{name}: token"),
+        Body::Canary(canary) => assert_eq!(canary.token, token, "{name}: token"),
         other => panic!("{name} is a canary: {other:?}"),
     }
 }

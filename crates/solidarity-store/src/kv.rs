@@ -1,6 +1,6 @@
 //! The store logic, written once over an ordered key-value [`Backend`].
 //!
-//! Key space, layout version 3 (all integers big-endian, so byte order is numeric order):
+//! Key space, layout version 4 (all integers big-endian, so byte order is numeric order):
 //!
 //! | prefix | key                          | value                                   |
 //! |--------|------------------------------|-----------------------------------------|
@@ -15,6 +15,7 @@
 //! | `V`    | (none)                       | layout version                          |
 //! | `F`    | author ‖ seq ‖ id            | envelope conflicting with the chain (fork evidence) |
 //! | `Z`    | author                       | detected_at ‖ from_seq: the author is marked compromised |
+//! | `n`    | author                       | the author's two latest canaries, kept past their expiry: per canary, oldest first, seq ‖ id ‖ envelope length (u32) ‖ envelope (layout 4) |
 //!
 //! A *record* is author ‖ seq ‖ created_at ‖ expires_at (0: none) ‖ refers_to (zeros: none)
 //! ‖ kind length ‖ kind ‖ envelope bytes, verbatim. Records live in author-and-seq order, so
@@ -51,6 +52,13 @@ const COUNT: u8 = b'N';
 const LAYOUT: u8 = b'V';
 const FORK: u8 = b'F';
 const COMPROMISED: u8 = b'Z';
+const KEPT_CANARIES: u8 = b'n';
+
+/// The kind whose two latest messages per author outlive their expiry (SPEC §13.3: a member
+/// that stops publishing canaries stays silent instead of looking like one that never did).
+const KEPT_KIND: &str = solidarity_proto::payload::KIND_CANARY;
+/// How many of an author's latest canaries are kept.
+const KEPT_PER_AUTHOR: usize = 2;
 
 /// First byte of a stored record kept in plain text.
 const PLAIN: u8 = 0;
@@ -59,7 +67,7 @@ const SEALED: u8 = 1;
 
 /// The layout this version writes: the oldest one it can upgrade plus one per step of
 /// [`crate::migrate`].
-pub const LAYOUT_VERSION: u8 = 3;
+pub const LAYOUT_VERSION: u8 = 4;
 /// Index entries read per step when a sweep walks an index.
 const SCAN_CHUNK: usize = 1024;
 /// Fixed part of an `E` record before the kind name.
@@ -300,6 +308,53 @@ fn kept_number(value: Option<Vec<u8>>) -> Result<u64, StoreError> {
     value.map_or(Ok(0), |bytes| read_u64(&bytes))
 }
 
+fn encode_kept(kept: &[StoredEnvelope]) -> Result<Vec<u8>, StoreError> {
+    let mut value = Vec::new();
+    for stored in kept {
+        let len = u32::try_from(stored.envelope.len()).map_err(|_| StoreError::Corrupt {
+            what: "kept canary",
+        })?;
+        value.extend_from_slice(&stored.seq.to_be_bytes());
+        value.extend_from_slice(stored.id.as_bytes());
+        value.extend_from_slice(&len.to_be_bytes());
+        value.extend_from_slice(&stored.envelope);
+    }
+    Ok(value)
+}
+
+fn decode_kept(mut value: &[u8]) -> Result<Vec<StoredEnvelope>, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        what: "kept canary",
+    };
+    let mut kept = Vec::new();
+    while !value.is_empty() {
+        let (seq, rest) = value.split_at_checked(8).ok_or_else(corrupt)?;
+        let (id, rest) = rest.split_at_checked(32).ok_or_else(corrupt)?;
+        let (len, rest) = rest.split_at_checked(4).ok_or_else(corrupt)?;
+        let len = u32::from_be_bytes(len.try_into().map_err(|_| corrupt())?);
+        let len = usize::try_from(len).map_err(|_| corrupt())?;
+        let (envelope, rest) = rest.split_at_checked(len).ok_or_else(corrupt)?;
+        kept.push(StoredEnvelope {
+            id: read_id(id)?,
+            seq: read_u64(seq)?,
+            envelope: envelope.to_vec(),
+        });
+        value = rest;
+    }
+    Ok(kept)
+}
+
+/// Adds `stored` to an author's kept canaries: the latest [`KEPT_PER_AUTHOR`] by seq.
+fn keep_latest(kept: &mut Vec<StoredEnvelope>, stored: StoredEnvelope) {
+    if kept.iter().any(|held| held.seq == stored.seq) {
+        return;
+    }
+    kept.push(stored);
+    kept.sort_by_key(|held| held.seq);
+    let excess = kept.len().saturating_sub(KEPT_PER_AUTHOR);
+    kept.drain(..excess);
+}
+
 impl<B: Backend> KvStore<B> {
     /// The `C` value of a message: id ‖ stored record, sealed if it expires.
     fn chain_value(&self, message: &NewMessage) -> Result<Vec<u8>, StoreError> {
@@ -374,6 +429,71 @@ impl<B: Backend> KvStore<B> {
         kept_number(self.backend.get(&[COUNT])?)
     }
 
+    /// An author's kept canaries, oldest first.
+    fn kept_of(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError> {
+        self.backend
+            .get(&key(KEPT_CANARIES, &[author.as_bytes()]))?
+            .map_or(Ok(Vec::new()), |value| decode_kept(&value))
+    }
+
+    /// The writes that add `messages` (canaries) to their authors' kept canaries.
+    fn keep_canaries<'a>(
+        &self,
+        messages: impl IntoIterator<Item = (&'a AuthorKey, StoredEnvelope)>,
+    ) -> Result<Vec<BatchOp>, StoreError> {
+        let mut kept: BTreeMap<AuthorKey, Vec<StoredEnvelope>> = BTreeMap::new();
+        for (author, stored) in messages {
+            let held = match kept.entry(*author) {
+                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(self.kept_of(author)?)
+                }
+            };
+            keep_latest(held, stored);
+        }
+        kept.into_iter()
+            .map(|(author, held)| {
+                Ok(BatchOp::Put(
+                    key(KEPT_CANARIES, &[author.as_bytes()]),
+                    encode_kept(&held)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Layout 3 → 4: fills the kept canaries from the canaries stored, a chunk at a time.
+    pub(crate) fn backfill_kept_canaries(&self) -> Result<(), StoreError> {
+        let prefix = recent_prefix(KEPT_KIND);
+        let mut start = prefix.clone();
+        loop {
+            let chunk = self.backend.scan(&prefix, &start, SCAN_CHUNK)?;
+            let full = chunk.len() == SCAN_CHUNK;
+            let next = chunk.last().map(|(last, _)| {
+                let mut next = last.clone();
+                next.push(0);
+                next
+            });
+            let mut canaries = Vec::new();
+            for stored in self.envelopes_of(chunk)? {
+                if let Some(meta) = self.meta(&stored.id)? {
+                    canaries.push((meta.author, stored));
+                }
+            }
+            let ops = self.keep_canaries(
+                canaries
+                    .iter()
+                    .map(|(author, stored)| (author, stored.clone())),
+            )?;
+            if !ops.is_empty() {
+                self.backend.apply(ops)?;
+            }
+            match next {
+                Some(next) if full => start = next,
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// Every entry of an index prefix, read in chunks.
     fn scan_all(&self, prefix: &[u8]) -> Result<Vec<Entry>, StoreError> {
         let mut out: Vec<Entry> = Vec::new();
@@ -402,6 +522,7 @@ impl<B: Backend> Store for KvStore<B> {
         // Authors whose chain grew in this batch, with their watermark before it.
         let mut grown: BTreeMap<AuthorKey, u64> = BTreeMap::new();
         let mut stored = 0u64;
+        let mut canaries = Vec::new();
         // Keys first, durably: no sealed record may reach the disk before its key.
         self.keys.ensure(
             messages
@@ -443,6 +564,16 @@ impl<B: Backend> Store for KvStore<B> {
                     {
                         entry.insert(self.watermark(&message.author)?);
                     }
+                    if message.kind == KEPT_KIND {
+                        canaries.push((
+                            &message.author,
+                            StoredEnvelope {
+                                id: message.id,
+                                seq: message.seq,
+                                envelope: message.envelope.clone(),
+                            },
+                        ));
+                    }
                     InsertOutcome::Stored
                 }
             };
@@ -482,6 +613,7 @@ impl<B: Backend> Store for KvStore<B> {
                 ));
             }
         }
+        ops.extend(self.keep_canaries(canaries)?);
         if stored > 0 {
             let count = self.stored_count()? + stored;
             ops.push(BatchOp::Put(vec![COUNT], count.to_be_bytes().to_vec()));
@@ -736,6 +868,21 @@ impl<B: Backend> Store for KvStore<B> {
             COMPROMISED,
             &[author.as_bytes()],
         ))])
+    }
+
+    fn kept_canaries(&self) -> Result<Vec<(AuthorKey, Vec<StoredEnvelope>)>, StoreError> {
+        self.scan_all(&[KEPT_CANARIES])?
+            .into_iter()
+            .map(|(kept_key, value)| {
+                let author: [u8; 32] = kept_key
+                    .get(1..)
+                    .and_then(|bytes| bytes.try_into().ok())
+                    .ok_or(StoreError::Corrupt {
+                        what: "kept canary",
+                    })?;
+                Ok((AuthorKey(author), decode_kept(&value)?))
+            })
+            .collect()
     }
 
     fn len(&self) -> Result<usize, StoreError> {

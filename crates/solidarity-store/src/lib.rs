@@ -191,6 +191,9 @@ pub trait Store: Send + Sync + 'static {
     fn compromised(&self) -> Result<Vec<Compromise>, StoreError>;
     /// Lifts the compromise mark (the admin trusts the key again); evidence is kept.
     fn clear_compromise(&self, author: &AuthorKey) -> Result<(), StoreError>;
+    /// Each author's two latest canaries (by seq, oldest first), kept after they expired,
+    /// so a member that stopped publishing stays silent (SPEC §13.3).
+    fn kept_canaries(&self) -> Result<Vec<(AuthorKey, Vec<StoredEnvelope>)>, StoreError>;
     /// Number of stored envelopes (a kept count: no scan).
     fn len(&self) -> Result<usize, StoreError>;
     /// Whether nothing is stored.

@@ -23,5 +23,8 @@ pub(crate) struct Step<B> {
 /// The upgrades, in order: `steps()[i]` turns layout `FIRST_MIGRATABLE + i` into the next.
 /// [`crate::kv::LAYOUT_VERSION`] is `FIRST_MIGRATABLE + steps().len()`.
 pub(crate) fn steps<B: Backend>() -> Vec<Step<B>> {
-    Vec::new()
+    vec![Step {
+        what: "each author's two latest canaries, kept past their expiry (prefix n)",
+        run: KvStore::backfill_kept_canaries,
+    }]
 }

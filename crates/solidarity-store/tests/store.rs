@@ -421,3 +421,81 @@ fn a_record_whose_key_is_damaged_still_expires_instead_of_stopping_the_sweep() {
     );
     assert_eq!(store.len().expect("len"), 0);
 }
+
+#[test]
+fn the_two_latest_canaries_of_each_author_outlive_their_expiry() {
+    for (store, _dir) in backends() {
+        let expires = Some(BUCKET_MS);
+        store
+            .insert_batch(&[
+                message(4, 3, "canary", expires),
+                message(4, 2, "canary", expires),
+                message(5, 1, "canary", expires),
+                message(5, 2, "alert", expires),
+            ])
+            .expect("insert");
+        // An older canary arriving late (by sync) does not displace the latest two.
+        store
+            .insert_batch(&[message(4, 1, "canary", expires)])
+            .expect("insert");
+        assert!(store.expire(BUCKET_MS * 3).expect("expire") >= 5);
+        assert!(store.by_kind("canary").expect("by kind").is_empty());
+        let kept = store.kept_canaries().expect("kept");
+        let seqs: Vec<(u8, Vec<u64>)> = kept
+            .iter()
+            .map(|(author, held)| (author.0[0], held.iter().map(|h| h.seq).collect()))
+            .collect();
+        eprintln!("kept after expiry: {seqs:?}");
+        assert_eq!(seqs, [(4, vec![2, 3]), (5, vec![1])]);
+        assert_eq!(
+            kept[0].1[1].envelope,
+            message(4, 3, "canary", expires).envelope
+        );
+    }
+}
+
+#[test]
+fn a_layout_3_store_is_upgraded_with_its_canaries_kept() {
+    use solidarity_store::kv::{Backend, BatchOp};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SledOptions::new(dir.path().join("db"));
+    {
+        let store = SledStore::open(&options).expect("open");
+        store
+            .insert_batch(&[
+                message(6, 1, "canary", None),
+                message(6, 2, "canary", None),
+                message(6, 3, "canary", None),
+                message(6, 4, "alert", None),
+            ])
+            .expect("insert");
+        store.flush().expect("flush");
+    }
+    {
+        // Back to layout 3: no kept canaries, layout byte 3.
+        let backend = solidarity_store::SledBackend::open(&options).expect("backend");
+        let kept = backend.scan(b"n", b"n", 100).expect("scan");
+        assert_eq!(kept.len(), 1);
+        let mut ops: Vec<BatchOp> = kept.into_iter().map(|(k, _)| BatchOp::Delete(k)).collect();
+        ops.push(BatchOp::Put(b"V".to_vec(), vec![3]));
+        backend.apply(ops).expect("apply");
+        backend.flush().expect("flush");
+    }
+    let store = SledStore::open(&options).expect("upgraded");
+    assert_eq!(store.len().expect("len"), 4);
+    assert!(
+        store
+            .envelope(&message(6, 4, "alert", None).id)
+            .expect("get")
+            .is_some()
+    );
+    let kept = store.kept_canaries().expect("kept");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].1.iter().map(|held| held.seq).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    drop(store);
+    let backend = solidarity_store::SledBackend::open(&options).expect("backend");
+    assert_eq!(backend.get(b"V").expect("layout"), Some(vec![4]));
+}

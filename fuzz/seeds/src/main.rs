@@ -174,7 +174,7 @@ fn main() {
                 restore: vec![CanaryCode::Raid],
             },
         ),
-        ("canary_duress", Request::CanaryDuress { duress_key: id }),
+        ("canary_duress", Request::CanaryDuress { token: id }),
     ];
     if let Some(Body::Alert(alert)) = bodies.get(payload::KIND_ALERT) {
         requests.push((

@@ -16,8 +16,9 @@ use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex};
 
 use crate::identity_key;
 
-/// Shortest duress passphrase accepted (SPEC §17: the commitment is one SHA-256, so only a
-/// passphrase of high entropy protects it; this is the floor, not a recommendation).
+/// Shortest duress passphrase accepted (SPEC §17: whoever holds the commitment can test
+/// guesses offline, each costing one Argon2id of 64 MiB; this is the floor, not a
+/// recommendation).
 pub const MIN_DURESS_PASSPHRASE_CHARS: usize = 8;
 
 /// Which passphrase is asked for, and why.

@@ -79,6 +79,10 @@ pub enum ActorError {
     WriterStopped,
     #[error("the network event loop stopped")]
     NetworkStopped,
+    #[error(
+        "cannot record this node's chain head in DATA/own-chain, the daemon stops rather than risk forking its key: {0}"
+    )]
+    OwnChain(std::io::Error),
 }
 
 /// Where a write came from, and what to do once it is durable.
@@ -126,8 +130,13 @@ struct SyncPage {
 
 struct MemberState {
     name: String,
-    /// Endorsements count once per collective; several node keys may share one.
+    /// Its collective as shown.
     collective: String,
+    /// Endorsements count once per group: the collective the admin gave (several node
+    /// keys may share one), or the key itself for a vouched member.
+    group: String,
+    /// Labels its vouchers gave that differ from its name (see `vouch_labels`).
+    label_conflicts: Vec<String>,
     peer: PeerId,
     addresses: Vec<libp2p::Multiaddr>,
     /// From the member's card: SHA-256 commitment of its duress key.
@@ -215,6 +224,8 @@ pub struct NodeActor {
     /// again.
     compromised: HashMap<AuthorKey, Compromised>,
     head: Option<(u64, MessageId)>,
+    /// How far this node had signed, and whether signing waits for its chain (SPEC §7).
+    own_chain: super::own_chain::OwnChain,
     pending: HashMap<MessageId, Pending>,
     pending_chain: HashMap<(AuthorKey, u64), MessageId>,
     stored_messages: usize,
@@ -336,6 +347,11 @@ impl NodeActor {
         let me = envelope::author_key(&parts.identity.key);
         let peer_id = identity::peer_id(&me)?;
         let head = parts.store.chain_head(&me)?;
+        let own_chain = super::own_chain::OwnChain::open(
+            &parts.data_dir,
+            head.map_or(0, |(seq, _)| seq),
+            parts.identity.config.fresh_chain,
+        )?;
         let views = Views::load(parts.store.as_ref())?;
         let shown = Shown::load(parts.store.as_ref(), views::DISPLAY_LIMIT)?;
         let stored_messages = parts.store.len()?;
@@ -356,6 +372,7 @@ impl NodeActor {
             peer_id,
             started_at: now_ms(),
             head,
+            own_chain,
             store: parts.store,
             writer: parts.writer,
             net: parts.net,
@@ -513,9 +530,20 @@ impl NodeActor {
                 .filter_map(|address| address.parse().ok())
                 .collect()
         };
+        // Names and collectives the admin gave: no vouched label may pass for one.
+        let admin_label = |label: &str| {
+            self.members_file.members.iter().any(|member| {
+                member.name.eq_ignore_ascii_case(label)
+                    || member
+                        .collective
+                        .as_deref()
+                        .is_some_and(|collective| collective.eq_ignore_ascii_case(label))
+            })
+        };
         let mut members = BTreeMap::new();
         for (key, Listed { why, standing }) in listed {
             let peer = identity::peer_id(&key)?;
+            let mut label_conflicts = Vec::new();
             let (name, collective, addresses, duress_commitment) = match &why {
                 Why::Admin => {
                     let Some(member) = entry(&key) else { continue };
@@ -542,16 +570,28 @@ impl NodeActor {
                     )
                 }
                 Why::Vouched { by } => {
-                    let Some(vouch) = self.views.latest_vouch_for(&key, by) else {
+                    let Some(label) = super::vouch_labels::vouched_label(
+                        self.views.vouches(),
+                        &key,
+                        by,
+                        admin_label,
+                    ) else {
                         continue;
                     };
-                    (vouch.name.clone(), None, parse(&vouch.addresses), None)
+                    label_conflicts = label.conflicts;
+                    (label.name, None, parse(&label.addresses), None)
                 }
             };
+            let collective = collective.unwrap_or_else(|| name.clone());
             members.insert(
                 key,
                 MemberState {
-                    collective: collective.unwrap_or_else(|| name.clone()),
+                    group: match why {
+                        Why::Vouched { .. } => super::vouch_labels::vouched_group(&key),
+                        Why::Admin | Why::Certified { .. } => collective.clone(),
+                    },
+                    collective,
+                    label_conflicts,
                     name,
                     peer,
                     addresses,
@@ -810,11 +850,11 @@ impl NodeActor {
             Request::PublishStatement { envelope } => {
                 return self.publish_statement(envelope, reply).await;
             }
-            Request::CanaryDuress { duress_key } => {
+            Request::CanaryDuress { token } => {
                 // Looks like any scheduled canary: same statement, same codes.
                 let codes = self.own_canary_codes();
                 return self
-                    .publish_canary(codes, duress_key.as_bytes().to_vec(), reply)
+                    .publish_canary(codes, token.as_bytes().to_vec(), reply)
                     .await;
             }
             Request::MirrorWithdraw { offer } => {
@@ -970,6 +1010,10 @@ impl NodeActor {
             let _ = reply.send(error(
                 "this node's key signed two conflicting messages: another party holds it. Nothing was signed. Members no longer trust this key; set up a new node key and ask them to re-add it",
             ));
+            return Ok(());
+        }
+        if let Some(why) = self.own_chain.paused() {
+            let _ = reply.send(error(format!("refused: nothing was signed: {why}")));
             return Ok(());
         }
         let now = self.now_ms();
@@ -1135,6 +1179,7 @@ impl NodeActor {
                         && self.head.is_none_or(|(seq, _)| seq < message.seq)
                     {
                         self.head = Some((message.seq, message.id));
+                        self.own_chain_learned(false).await?;
                     }
                     self.stored_messages += 1;
                     self.metrics.stored.inc();
@@ -1180,6 +1225,14 @@ impl NodeActor {
                     Origin::Local { reply, envelope } => {
                         if outcome == InsertOutcome::Stored {
                             tracing::info!(id = %message.id.short(), kind = %message.kind, seq = message.seq, "signed and stored");
+                            // Recorded before the message can leave, so a lost store never
+                            // hides it (a crash before this leaves it stored, unpublished).
+                            if let Err(record_error) = self.own_chain.record_signed(message.seq) {
+                                let _ = reply.send(error(format!(
+                                    "stored but NOT published: cannot record this node's chain head (the daemon stops): {record_error}"
+                                )));
+                                return Err(ActorError::OwnChain(record_error));
+                            }
                             self.publish(envelope).await?;
                             let _ = reply.send(Response::Raised { id: message.id });
                         } else {
@@ -1212,7 +1265,6 @@ impl NodeActor {
                             tracing::info!(expired = count, "expired messages deleted");
                             self.stored_messages = self.stored_messages.saturating_sub(count);
                         }
-                        self.views.expire(now_ms);
                         self.shown.expire(now_ms);
                         self.publish_snapshot();
                     }
@@ -1715,6 +1767,8 @@ impl NodeActor {
             self.start_sync(peer, round + 1, false);
         } else {
             self.end_sync(&peer);
+            // A member answered everything it had for us, our own chain included.
+            self.own_chain_learned(true).await?;
         }
         Ok(())
     }
@@ -2034,8 +2088,24 @@ impl NodeActor {
             .await
     }
 
+    /// Lifts the own-chain wait once the chain is back (`synced`: a sync exchange with a
+    /// member just ended) and none of this node's own messages is still being written, and
+    /// then publishes the canary it held back.
+    async fn own_chain_learned(&mut self, synced: bool) -> Result<(), ActorError> {
+        if synced {
+            self.own_chain.note_synced();
+        }
+        let me = self.me;
+        let writing_own = self.pending_chain.keys().any(|(author, _)| *author == me);
+        let held = self.head.map_or(0, |(seq, _)| seq);
+        if !writing_own && self.own_chain.learned(held) {
+            self.handle_canary_tick().await?;
+        }
+        Ok(())
+    }
+
     async fn handle_canary_tick(&mut self) -> Result<(), ActorError> {
-        if self.compromised.contains_key(&self.me) {
+        if self.compromised.contains_key(&self.me) || self.own_chain.paused().is_some() {
             return Ok(());
         }
         let codes = self.own_canary_codes();
@@ -2047,9 +2117,15 @@ impl NodeActor {
 
     fn canary_view(&self, key: &AuthorKey, now: u64) -> Option<CanaryView> {
         let (latest, previous) = self.views.canaries(key)?;
+        // An interval beyond this node's maximum would keep a switched-off member "ok" for
+        // as long as it announced (SPEC §13.3).
+        let interval_secs = latest
+            .body
+            .interval_secs
+            .min(self.identity.config.canary_max_interval.as_secs());
         let due_at = latest
             .created_at
-            .saturating_add(latest.body.interval_secs.saturating_mul(1000));
+            .saturating_add(interval_secs.saturating_mul(1000));
         let grace = self.identity.config.canary_grace.as_millis() as u64;
         // A code not stated is withdrawn: it denies something that has happened (or that
         // the member no longer dares to deny).
@@ -2068,8 +2144,11 @@ impl NodeActor {
                     .into_iter()
                     .flatten()
                     .any(|canary| {
-                        commitment
-                            == solidarity_proto::payload::duress_commitment(&canary.body.token)
+                        solidarity_proto::payload::is_duress_token(
+                            &commitment,
+                            key,
+                            &canary.body.token,
+                        )
                     })
             });
         let state = if duress {
@@ -2242,6 +2321,7 @@ impl NodeActor {
                     Why::Vouched { by } => self.voucher_names(by),
                     Why::Admin | Why::Certified { .. } => Vec::new(),
                 },
+                label_conflicts: member.label_conflicts.clone(),
                 trust: self.trust_basis(&member.why),
                 trusted: member.trusted(),
                 distrust: self.distrust(key, member.standing),
@@ -2267,6 +2347,7 @@ impl NodeActor {
                 certified_until: None,
                 canary: None,
                 vouched_by: Vec::new(),
+                label_conflicts: Vec::new(),
                 trust: TrustBasis::Identity,
                 trusted: revocation.is_none(),
                 distrust: revocation.map(|fact| Distrust::Revoked {
@@ -2361,6 +2442,7 @@ impl NodeActor {
             offers,
             stored_messages: self.stored_messages,
             own_seq: self.head.map_or(0, |(seq, _)| seq),
+            signing_paused: self.own_chain.paused(),
             own_key_compromised_at: self
                 .compromised
                 .get(&self.me)
@@ -2423,7 +2505,7 @@ impl NodeActor {
                     .is_some_and(|since| created_at >= since)
         };
         let collective_of = |key: &AuthorKey| match self.members.get(key) {
-            Some(member) => member.collective.clone(),
+            Some(member) => member.group.clone(),
             None if *key == self.me => self
                 .identity
                 .config

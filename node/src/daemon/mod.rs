@@ -14,6 +14,7 @@ mod actor;
 mod control_server;
 mod metrics;
 mod notify;
+pub mod own_chain;
 mod refusals;
 mod reload;
 mod snapshot;
@@ -21,6 +22,7 @@ mod statements;
 pub mod status_page;
 mod trust_log;
 mod views;
+mod vouch_labels;
 mod writer;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -36,6 +36,7 @@ impl Snapshot {
                 offers: 0,
                 stored_messages: 0,
                 own_seq: 0,
+                signing_paused: None,
                 own_key_compromised_at: None,
                 own_key_revoked_since: None,
             },

@@ -1,7 +1,8 @@
 //! What the node reads back from its store to decide and to show.
 //!
 //! - [`Views`] keeps in memory the few messages trust and canary checks read on every
-//!   decision (revocations, certificates, vouches, each author's latest canaries). They are
+//!   decision (revocations, certificates, vouches, each author's two latest canaries, kept past
+//!   their expiry). They are
 //!   small sets, loaded by kind at start-up; nothing else is read then.
 //! - [`Shown`] keeps the newest alerts and offers with what refers to them, for the status
 //!   page and the CLI; memory does not grow with the number of stored alerts.
@@ -21,7 +22,7 @@ pub const DISPLAY_LIMIT: usize = 200;
 
 #[derive(Default)]
 pub struct Views {
-    /// Each author's two latest canaries, newest last.
+    /// Each author's two latest canaries, newest last, kept after they expire (SPEC §13.3).
     canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
     vouches: Vec<Stored<Vouch>>,
     /// Every revocation and node certificate stored, indexed for trust decisions.
@@ -58,8 +59,14 @@ impl Views {
     /// Loads the kinds trust and canary checks read; the store's other messages stay on disk.
     pub fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let mut views = Self::default();
+        for (_, kept) in store.kept_canaries()? {
+            for stored in kept {
+                if let Some((signer, payload, body)) = decode(&stored) {
+                    views.add(stored.id, signer, &payload, body);
+                }
+            }
+        }
         for kind in [
-            payload::KIND_CANARY,
             payload::KIND_VOUCH,
             payload::KIND_REVOCATION,
             payload::KIND_NODE_CERT,
@@ -78,6 +85,9 @@ impl Views {
         match body {
             Body::Canary(canary) => {
                 let kept = self.canaries.entry(signer).or_default();
+                if kept.iter().any(|held| held.seq == payload.seq) {
+                    return;
+                }
                 kept.push(stored(id, signer, payload, canary));
                 kept.sort_by_key(|canary| canary.seq);
                 if kept.len() > 2 {
@@ -117,21 +127,6 @@ impl Views {
         &self.vouches
     }
 
-    /// The newest standing vouch for `member` by one of `vouchers` (its name and addresses).
-    pub fn latest_vouch_for(
-        &self,
-        member: &solidarity_proto::AuthorKey,
-        vouchers: &[solidarity_proto::AuthorKey],
-    ) -> Option<&Vouch> {
-        self.vouches
-            .iter()
-            .filter(|vouch| {
-                vouch.body.member == *member && vouch.body.vouch && vouchers.contains(&vouch.author)
-            })
-            .max_by_key(|vouch| vouch.created_at)
-            .map(|vouch| &vouch.body)
-    }
-
     /// An author's latest canary and the one before it.
     pub fn canaries(
         &self,
@@ -141,13 +136,6 @@ impl Views {
         let latest = kept.last()?;
         let previous = (kept.len() > 1).then(|| &kept[0]);
         Some((latest, previous))
-    }
-
-    /// Drops canaries expired at `now_ms` (the store deletes them in the same sweep).
-    pub fn expire(&mut self, now_ms: u64) {
-        for kept in self.canaries.values_mut() {
-            kept.retain(|canary| canary.expires_at.is_none_or(|at| at > now_ms));
-        }
     }
 }
 
