@@ -824,11 +824,16 @@ impl solidarity_store::Store for FaultyStore {
     ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
         self.inner.newest(kind, limit)
     }
-    fn referring(
+    fn referring_newest(
         &self,
         target: &solidarity_proto::MessageId,
-    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
-        self.inner.referring(target)
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<solidarity_store::Referring>, solidarity_store::StoreError> {
+        self.inner.referring_newest(target, kind, limit)
+    }
+    fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, solidarity_store::StoreError> {
+        self.inner.stored_bytes(author)
     }
     fn author_range(
         &self,

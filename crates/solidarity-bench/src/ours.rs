@@ -123,8 +123,16 @@ impl Store for ObservedStore {
     fn newest(&self, kind: &str, limit: usize) -> Result<Vec<StoredEnvelope>, StoreError> {
         self.inner.newest(kind, limit)
     }
-    fn referring(&self, target: &MessageId) -> Result<Vec<StoredEnvelope>, StoreError> {
-        self.inner.referring(target)
+    fn referring_newest(
+        &self,
+        target: &MessageId,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<solidarity_store::Referring>, StoreError> {
+        self.inner.referring_newest(target, kind, limit)
+    }
+    fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, StoreError> {
+        self.inner.stored_bytes(author)
     }
     fn author_range(
         &self,

@@ -444,7 +444,15 @@ fn print_detail(detail: &AlertDetail, names: &MemberNames) {
         println!("details");
         indented(details);
     }
-    println!("updates        {}", view.history.len());
+    if view.earlier_updates > 0 {
+        println!(
+            "updates        {} latest (and {} earlier updates)",
+            view.history.len(),
+            view.earlier_updates
+        );
+    } else {
+        println!("updates        {}", view.history.len());
+    }
     for update in &view.history {
         println!(
             "  {}  {}",

@@ -2284,6 +2284,7 @@ impl NodeActor {
         for shown in shown.alerts(now) {
             let mut alert =
                 solidarity_proto::state::derive_alert(shown.alert.clone(), shown.updates.clone());
+            alert.earlier_updates = shown.earlier_updates;
             alert.suspect = suspect(&alert.author, alert.seq, alert.created_at);
             alert.corroboration = solidarity_proto::state::corroborate(
                 &alert.author,

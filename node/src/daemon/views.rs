@@ -153,11 +153,88 @@ impl Views {
     }
 }
 
-/// An alert as shown, with the updates, endorsements and disputes it received.
+/// Most updates of one alert loaded and shown: its author's latest ones (SPEC §12).
+pub const UPDATES_SHOWN: usize = 64;
+
+/// An alert as shown, with its author's latest updates and each member's latest stance.
 pub struct ShownAlert {
     pub alert: Stored<Alert>,
+    /// At most [`UPDATES_SHOWN`], by the alert's author.
     pub updates: Vec<Stored<AlertUpdate>>,
+    /// How many older updates by the author are stored but not loaded.
+    pub earlier_updates: u64,
+    /// Each signer's latest endorsement, dispute or retraction.
     pub endorsements: Vec<Stored<Endorsement>>,
+}
+
+impl ShownAlert {
+    /// The alert with its author's latest updates and each other signer's latest stance,
+    /// read from the store without loading all that refers to it.
+    fn load(store: &dyn Store, alert: Stored<Alert>) -> Result<Self, StoreError> {
+        let mut shown = Self {
+            updates: Vec::new(),
+            earlier_updates: 0,
+            endorsements: Vec::new(),
+            alert,
+        };
+        let id = shown.alert.id;
+        for group in store.referring_newest(&id, payload::KIND_ALERT_UPDATE, UPDATES_SHOWN)? {
+            // Only the author's updates apply (SPEC §12); others are never loaded.
+            if group.author != shown.alert.author {
+                continue;
+            }
+            shown.earlier_updates = group.total.saturating_sub(group.newest.len() as u64);
+            for referring in group.newest.iter().rev() {
+                if let Some((author, header, Body::AlertUpdate(update))) = decode(referring) {
+                    shown
+                        .updates
+                        .push(stored(referring.id, author, &header, update));
+                }
+            }
+        }
+        for group in store.referring_newest(&id, payload::KIND_ENDORSEMENT, 1)? {
+            for referring in &group.newest {
+                if let Some((author, header, Body::Endorsement(endorsement))) = decode(referring) {
+                    shown
+                        .endorsements
+                        .push(stored(referring.id, author, &header, endorsement));
+                }
+            }
+        }
+        Ok(shown)
+    }
+
+    /// Takes in a newly stored update, keeping the latest [`UPDATES_SHOWN`].
+    fn add_update(&mut self, update: Stored<AlertUpdate>) {
+        if update.author != self.alert.author {
+            return;
+        }
+        self.updates.push(update);
+        if self.updates.len() > UPDATES_SHOWN
+            && let Some(oldest) = self
+                .updates
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, update)| update.seq)
+                .map(|(index, _)| index)
+        {
+            self.updates.remove(oldest);
+            self.earlier_updates = self.earlier_updates.saturating_add(1);
+        }
+    }
+
+    /// Takes in a newly stored stance, keeping each signer's latest.
+    fn add_endorsement(&mut self, endorsement: Stored<Endorsement>) {
+        match self
+            .endorsements
+            .iter_mut()
+            .find(|kept| kept.author == endorsement.author)
+        {
+            Some(kept) if kept.seq < endorsement.seq => *kept = endorsement,
+            Some(_) => {}
+            None => self.endorsements.push(endorsement),
+        }
+    }
 }
 
 struct ShownOffer {
@@ -232,24 +309,7 @@ impl Shown {
                 if !self.admits(&self.alerts, key) {
                     return Ok(());
                 }
-                let mut shown = ShownAlert {
-                    alert: stored(id, signer, payload, alert.clone()),
-                    updates: Vec::new(),
-                    endorsements: Vec::new(),
-                };
-                for referring in store.referring(&id)? {
-                    match decode(&referring) {
-                        Some((author, header, Body::AlertUpdate(update))) => {
-                            shown
-                                .updates
-                                .push(stored(referring.id, author, &header, update));
-                        }
-                        Some((author, header, Body::Endorsement(endorsement))) => shown
-                            .endorsements
-                            .push(stored(referring.id, author, &header, endorsement)),
-                        _ => {}
-                    }
-                }
+                let shown = ShownAlert::load(store, stored(id, signer, payload, alert.clone()))?;
                 self.created.insert(id, payload.created_at);
                 self.alerts.insert(key, shown);
                 if self.alerts.len() > self.limit
@@ -263,9 +323,12 @@ impl Shown {
                 if !self.admits(&self.offers, key) {
                     return Ok(());
                 }
+                // Only the offer's author can withdraw it, and once is enough.
                 let withdrawals = store
-                    .referring(&id)?
+                    .referring_newest(&id, payload::KIND_MIRROR_WITHDRAW, 1)?
                     .iter()
+                    .filter(|group| group.author == signer)
+                    .flat_map(|group| &group.newest)
                     .filter_map(|referring| match decode(referring) {
                         Some((author, header, Body::MirrorWithdraw(withdraw))) => {
                             Some(stored(referring.id, author, &header, withdraw))
@@ -289,21 +352,19 @@ impl Shown {
             }
             Body::AlertUpdate(update) => {
                 if let Some(shown) = self.alert_mut(&update.alert) {
-                    shown
-                        .updates
-                        .push(stored(id, signer, payload, update.clone()));
+                    shown.add_update(stored(id, signer, payload, update.clone()));
                 }
             }
             Body::Endorsement(endorsement) => {
                 if let Some(shown) = self.alert_mut(&endorsement.alert) {
-                    shown
-                        .endorsements
-                        .push(stored(id, signer, payload, endorsement.clone()));
+                    shown.add_endorsement(stored(id, signer, payload, endorsement.clone()));
                 }
             }
             Body::MirrorWithdraw(withdraw) => {
                 if let Some(created_at) = self.created.get(&withdraw.offer).copied()
                     && let Some(shown) = self.offers.get_mut(&(created_at, withdraw.offer))
+                    && shown.offer.author == signer
+                    && shown.withdrawals.is_empty()
                 {
                     shown
                         .withdrawals

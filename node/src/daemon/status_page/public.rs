@@ -214,6 +214,7 @@ struct PublicAlert<'a> {
     alert: &'a solidarity_proto::payload::Alert,
     corroboration: PublicCorroboration,
     history: &'a [UpdateView],
+    earlier_updates: u64,
 }
 
 #[derive(Serialize)]
@@ -252,6 +253,7 @@ fn public_alert<'a>(snapshot: &Snapshot, view: &'a AlertView) -> PublicAlert<'a>
             confirmed: *confirmed,
         },
         history: &view.history,
+        earlier_updates: view.earlier_updates,
     }
 }
 
