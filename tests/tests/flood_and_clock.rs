@@ -158,7 +158,7 @@ async fn a_flooding_member_is_held_to_its_quota_and_non_members_get_nothing_in()
     let flooder_key = flooder.author();
     let stored_0 = alerts_by(&nodes[0], flooder_key).await;
     let stored_1 = alerts_by(&nodes[1], flooder_key).await;
-    let over_quota = counter(&nodes[0], "solidarity_messages_judged", "over_quota").await;
+    let over_quota = counter(&nodes[0], "solidarity_messages_judged", "over_budget").await;
     let allowed = PER_MINUTE + (flood_secs * PER_MINUTE as f64 / 60.0).ceil() as usize + 2;
     let mut strangers_stored = 0;
     for stranger in &strangers {

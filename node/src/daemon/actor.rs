@@ -164,14 +164,6 @@ impl Stale {
     }
 }
 
-/// A member's gossip quota: a token bucket.
-struct Quota {
-    tokens: f64,
-    at_ms: u64,
-    /// The admin was told it ran dry.
-    warned: bool,
-}
-
 /// A key known to be in two hands.
 #[derive(Clone, Copy)]
 struct Compromised {
@@ -233,8 +225,8 @@ pub struct NodeActor {
     members_built_at: std::time::Instant,
     /// Received messages were written since the last flush.
     unflushed: bool,
-    /// Each member's gossip quota.
-    quotas: HashMap<AuthorKey, Quota>,
+    /// Each signer's budget on every ingest path.
+    budgets: super::budget::Budgets,
     /// When the admin was last warned of each certificate about to end.
     certificate_warned: HashMap<AuthorKey, u64>,
     metrics: NodeMetrics,
@@ -329,6 +321,8 @@ impl NodeActor {
         let views = Views::load(parts.store.as_ref())?;
         let shown = Shown::load(parts.store.as_ref(), views::DISPLAY_LIMIT)?;
         let stored_messages = parts.store.len()?;
+        let budgets =
+            super::budget::Budgets::new(super::budget::Limits::of(&parts.identity.config));
         let compromised = parts
             .store
             .compromised()?
@@ -378,7 +372,7 @@ impl NodeActor {
             },
             members_built_at: std::time::Instant::now(),
             unflushed: false,
-            quotas: HashMap::new(),
+            budgets,
             certificate_warned: HashMap::new(),
             metrics: parts.metrics,
             registry: parts.registry,
@@ -884,6 +878,8 @@ impl NodeActor {
         let super::reload::ReloadCall { config, reply } = call;
         let previous_config = self.identity.config.clone();
         let changes = super::reload::merge(&mut self.identity.config, config);
+        self.budgets
+            .set_limits(super::budget::Limits::of(&self.identity.config));
         let outcome = match self.reload_members().await? {
             Response::Error { message } => {
                 self.identity.config = previous_config;
@@ -1192,6 +1188,8 @@ impl NodeActor {
                         }
                         self.views.expire(now_ms);
                         self.shown.expire(now_ms);
+                        // Expiry freed stored bytes: read them again.
+                        self.budgets.forget_stored();
                         self.publish_snapshot();
                     }
                     MaintenanceDone::ForkRecorded | MaintenanceDone::Flushed => {}
@@ -1345,36 +1343,35 @@ impl NodeActor {
         }
     }
 
-    /// Takes one message from `author`'s gossip quota (a token bucket holding a minute's
-    /// worth); false when it is spent.
-    fn take_quota(&mut self, author: AuthorKey) -> bool {
-        let per_minute = self.identity.config.member_messages_per_minute;
-        if per_minute == 0 {
+    /// Takes a received message of `author` from its budget; false when it is held back
+    /// (SPEC §10). Revocations and this node's own messages are never held back.
+    fn within_budget(&mut self, author: AuthorKey, kind: &str, bytes: usize) -> bool {
+        if author == self.me || kind == solidarity_proto::payload::KIND_REVOCATION {
             return true;
         }
-        let now = self.now_ms();
-        let capacity = f64::from(per_minute);
-        let bucket = self.quotas.entry(author).or_insert(Quota {
-            tokens: capacity,
-            at_ms: now,
-            warned: false,
+        let store = self.store.as_ref();
+        let decision = self.budgets.take(author, bytes, self.now_ms(), || {
+            store.stored_bytes(&author).unwrap_or_else(|error| {
+                tracing::error!(%error, "store read failed");
+                0
+            })
         });
-        let elapsed = now.saturating_sub(bucket.at_ms) as f64;
-        bucket.tokens = (bucket.tokens + elapsed * capacity / 60_000.0).min(capacity);
-        bucket.at_ms = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            bucket.warned = false;
-            return true;
+        match decision {
+            super::budget::Decision::Within => true,
+            super::budget::Decision::Over { why, warn } => {
+                if warn {
+                    // Member names are admin-view data: named at debug level only.
+                    tracing::warn!(
+                        budget = why.describe(),
+                        "a member is over its budget; its further messages are ignored for now (see `solidarity member list`)"
+                    );
+                    tracing::debug!(member = %self.member_name(&author), budget = why.describe(), "over budget");
+                    self.stale.members = true;
+                }
+                self.metrics.judged_over_budget(why);
+                false
+            }
         }
-        if !std::mem::replace(&mut bucket.warned, true) {
-            tracing::warn!(
-                member = %self.member_name(&author),
-                per_minute,
-                "member is over its message quota; its further messages are ignored for now"
-            );
-        }
-        false
     }
 
     /// Validates received bytes and queues the write of an accepted message.
@@ -1385,14 +1382,19 @@ impl NodeActor {
         checked: Option<SignatureChecked>,
     ) -> Result<Acceptance, ActorError> {
         let verdict = self.validate_checked(data, self.now_ms(), checked);
-        let over_quota = matches!(&verdict, Verdict::Accept(accepted)
-            if path == "gossip"
-                && !solidarity_proto::payload::is_statement_kind(&accepted.payload.kind)
-                && !self.take_quota(accepted.signer));
+        // The protocol takes statements from any key; this node keeps only those of keys
+        // it has a reason to care about, so strangers cannot fill its store (nor its
+        // budget table).
+        let stranger = matches!(&verdict, Verdict::Accept(accepted)
+            if solidarity_proto::payload::is_statement_kind(&accepted.payload.kind)
+                && !self.knows(&accepted.signer));
+        let over_budget = matches!(&verdict, Verdict::Accept(accepted)
+            if !stranger
+                && !self.within_budget(accepted.signer, &accepted.payload.kind, data.len()));
         self.metrics.judged(
             path,
             match &verdict {
-                _ if over_quota => "over_quota",
+                _ if over_budget => "over_budget",
                 Verdict::Accept(_) => "accept",
                 Verdict::Ignore(_) => "ignore",
                 Verdict::Reject(_) => "reject",
@@ -1401,13 +1403,8 @@ impl NodeActor {
         );
         match verdict {
             // Ignored, so gossipsub neither relays it nor penalises the forwarder.
-            Verdict::Accept(_) if over_quota => Ok(Acceptance::Ignore),
-            // The protocol takes statements from any key; this node keeps only those of keys
-            // it has a reason to care about, so strangers cannot fill its store.
-            Verdict::Accept(accepted)
-                if solidarity_proto::payload::is_statement_kind(&accepted.payload.kind)
-                    && !self.knows(&accepted.signer) =>
-            {
+            Verdict::Accept(_) if over_budget => Ok(Acceptance::Ignore),
+            Verdict::Accept(_) if stranger => {
                 tracing::debug!("statement by an unknown key ignored");
                 Ok(Acceptance::Ignore)
             }
@@ -1547,12 +1544,26 @@ impl NodeActor {
         }
         // Identities sign statements (certificates, revocations) only, but those must sync too.
         let identities = self.identities();
+        // The chain of an author out of budget is not asked for this round (a watermark at
+        // the highest seq asks for nothing): its messages would only be ignored again
+        // (SPEC §10). Its statements still come.
+        let now = self.now_ms();
         let have = self
             .members
             .keys()
             .chain([&self.me])
             .chain(identities.iter())
-            .map(|author| self.watermark(author))
+            .map(|author| {
+                if self.budgets.spent(author, now) {
+                    Watermark {
+                        author: *author,
+                        seq: u64::MAX,
+                        head: None,
+                    }
+                } else {
+                    self.watermark(author)
+                }
+            })
             .collect();
         let request = SyncRequest {
             fed: self.identity.federation,
@@ -2092,6 +2103,7 @@ impl NodeActor {
                 trust: self.trust_basis(&member.why),
                 trusted: member.trusted(),
                 distrust: self.distrust(key, member.standing),
+                over_budget: self.budgets.over(key, now),
             })
             .collect();
         for entry in self.members_file.members.iter().filter(|m| m.identity) {
@@ -2121,8 +2133,12 @@ impl NodeActor {
                     since: fact.since,
                     by: RevocationSigner::Itself,
                 }),
+                over_budget: self.budgets.over(&entry.key, now),
             });
         }
+        self.metrics
+            .members_over_budget
+            .set(i64::try_from(self.budgets.over_count(now)).unwrap_or(i64::MAX));
         views
     }
 
