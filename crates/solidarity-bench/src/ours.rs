@@ -131,6 +131,14 @@ impl Store for ObservedStore {
     ) -> Result<Vec<solidarity_store::Referring>, StoreError> {
         self.inner.referring_newest(target, kind, limit)
     }
+    fn newest_per_author(
+        &self,
+        kind: &str,
+        per_author: usize,
+        now_ms: u64,
+    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
+        self.inner.newest_per_author(kind, per_author, now_ms)
+    }
     fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, StoreError> {
         self.inner.stored_bytes(author)
     }

@@ -10,6 +10,7 @@
 //! | `g`    | target ‖ kind ‖ 0x00 ‖ author ‖ seq ‖ id | empty: messages referring to `target` (updates, endorsements, withdrawals), per kind and signer in chain order |
 //! | `h`    | target ‖ kind ‖ 0x00 ‖ author | how many `g` entries that signer has there |
 //! | `i`    | author                       | envelope bytes stored of that signer (chain and statements) |
+//! | `j`    | kind ‖ 0x00 ‖ author ‖ created_at ‖ id | empty: messages of a kind per signer by age |
 //! | `X`    | expires_at ‖ id              | empty                                   |
 //! | `S`    | author ‖ id                  | record of a statement (seq 0, outside the chain) |
 //! | `W`    | author                       | the author's watermark (highest gap-free seq) |
@@ -51,6 +52,7 @@ pub(crate) const REFERS_V3: u8 = b'T';
 const REFERRING: u8 = b'g';
 const REFERRING_COUNT: u8 = b'h';
 const STORED_BYTES: u8 = b'i';
+const BY_AUTHOR: u8 = b'j';
 const EXPIRY: u8 = b'X';
 const STATEMENT: u8 = b'S';
 const WATERMARK: u8 = b'W';
@@ -224,6 +226,24 @@ pub(crate) fn referring_key(group: &[u8], seq: u64, id: &MessageId) -> Vec<u8> {
 
 pub(crate) fn referring_count_key(group: &[u8]) -> Vec<u8> {
     key(REFERRING_COUNT, &[group])
+}
+
+pub(crate) fn by_author_key(
+    kind: &str,
+    author: &AuthorKey,
+    created_at: u64,
+    id: &MessageId,
+) -> Vec<u8> {
+    key(
+        BY_AUTHOR,
+        &[
+            kind.as_bytes(),
+            &[0],
+            author.as_bytes(),
+            &created_at.to_be_bytes(),
+            id.as_bytes(),
+        ],
+    )
 }
 
 pub(crate) fn stored_bytes_key(author: &AuthorKey) -> Vec<u8> {
@@ -506,6 +526,15 @@ impl<B: Backend> Store for KvStore<B> {
                     recent_key(&message.kind, message.created_at, &message.id),
                     Vec::new(),
                 ));
+                ops.push(BatchOp::Put(
+                    by_author_key(
+                        &message.kind,
+                        &message.author,
+                        message.created_at,
+                        &message.id,
+                    ),
+                    Vec::new(),
+                ));
                 if let Some(target) = message.refers_to {
                     let group = referring_group(&target, &message.kind, &message.author);
                     ops.push(BatchOp::Put(
@@ -618,6 +647,51 @@ impl<B: Backend> Store for KvStore<B> {
         Ok(out)
     }
 
+    fn newest_per_author(
+        &self,
+        kind: &str,
+        per_author: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let prefix = key(BY_AUTHOR, &[kind.as_bytes(), &[0]]);
+        let mut out = Vec::new();
+        let mut start = prefix.clone();
+        // One seek per signer: past each signer's keys to the next signer.
+        while let Some((first, _)) = self.backend.scan(&prefix, &start, 1)?.into_iter().next() {
+            let author = first
+                .get(prefix.len()..prefix.len() + 32)
+                .ok_or(StoreError::Corrupt {
+                    what: "author index",
+                })?;
+            let mut of_author = prefix.clone();
+            of_author.extend_from_slice(author);
+            // Expired ones not swept yet are skipped: read further back until enough.
+            let mut read = per_author;
+            loop {
+                let entries = self.backend.scan_rev(&of_author, read)?;
+                let exhausted = entries.len() < read;
+                let mut live = Vec::new();
+                for (index_key, _) in entries {
+                    let id = trailing_id(&index_key)?;
+                    if let Some(record) = self.record(&id)? {
+                        let (meta, _) = decode_record(&record)?;
+                        if meta.expires_at.is_none_or(|at| at > now_ms) && live.len() < per_author {
+                            live.push(stored_from_record(id, &record)?);
+                        }
+                    }
+                }
+                if exhausted || live.len() == per_author {
+                    out.extend(live);
+                    break;
+                }
+                read = read.saturating_mul(2);
+            }
+            start = of_author;
+            start.extend_from_slice(&[0xFF; 41]);
+        }
+        Ok(out)
+    }
+
     fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, StoreError> {
         self.kept(&stored_bytes_key(author))
     }
@@ -711,6 +785,12 @@ impl<B: Backend> Store for KvStore<B> {
                     ));
                     ops.push(BatchOp::Delete(recent_key(
                         &meta.kind,
+                        meta.created_at,
+                        &id,
+                    )));
+                    ops.push(BatchOp::Delete(by_author_key(
+                        &meta.kind,
+                        &meta.author,
                         meta.created_at,
                         &id,
                     )));

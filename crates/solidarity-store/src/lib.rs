@@ -178,6 +178,14 @@ pub trait Store: Send + Sync + 'static {
         kind: &str,
         limit: usize,
     ) -> Result<Vec<Referring>, StoreError>;
+    /// The `per_author` most recently created envelopes of a kind of every signer that are
+    /// live at `now_ms` (newest first per signer): one signer's many cannot hide another's.
+    fn newest_per_author(
+        &self,
+        kind: &str,
+        per_author: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError>;
     /// Envelope bytes stored of `author` (chain messages and statements; a kept count).
     fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, StoreError>;
     /// The author's stored envelopes with seq ≥ `from_seq`, ascending, at most `limit`.

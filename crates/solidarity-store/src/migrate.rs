@@ -28,7 +28,7 @@ pub(crate) struct Step<B> {
 /// [`crate::kv::LAYOUT_VERSION`] is `FIRST_MIGRATABLE + steps().len()`.
 pub(crate) fn steps<B: Backend>() -> Vec<Step<B>> {
     vec![Step {
-        what: "referring messages indexed per signer with counts, and stored bytes per signer",
+        what: "referring messages indexed per signer with counts, messages by kind per signer, and stored bytes per signer",
         run: per_signer_counts,
     }]
 }
@@ -37,7 +37,8 @@ pub(crate) fn steps<B: Backend>() -> Vec<Step<B>> {
 const CHUNK: usize = 1024;
 
 /// Layout 3 → 4: moves the `T` index (target ‖ id) to `g` (per kind and signer, in seq
-/// order) with its `h` counts, and fills the `i` stored bytes per signer. Counts are
+/// order) with its `h` counts, and fills the `j` index (kind by signer by age) and the
+/// `i` stored bytes per signer. Counts are
 /// rebuilt from scratch and written whole at the end, so a rerun after a crash ends the
 /// same.
 fn per_signer_counts<B: Backend>(store: &KvStore<B>) -> Result<(), StoreError> {
@@ -57,6 +58,10 @@ fn per_signer_counts<B: Backend>(store: &KvStore<B>) -> Result<(), StoreError> {
                 continue;
             };
             let (meta, envelope) = crate::kv::decode_record(&record)?;
+            index.push(BatchOp::Put(
+                crate::kv::by_author_key(&meta.kind, &meta.author, meta.created_at, &id),
+                Vec::new(),
+            ));
             let counted = u64::try_from(envelope.len()).unwrap_or(u64::MAX);
             let total = bytes.entry(meta.author).or_default();
             *total = total.saturating_add(counted);

@@ -312,6 +312,31 @@ fn referring_reads_the_newest_per_signer_with_a_count_and_bytes_are_kept_per_sig
 }
 
 #[test]
+fn newest_per_author_reads_each_signers_newest_whatever_another_signed() {
+    for (store, _dir) in backends() {
+        let junk: Vec<_> = (1..=500)
+            .map(|seq| message(2, seq, "alert", Some(5_000)))
+            .collect();
+        store.insert_batch(&junk).expect("insert");
+        let honest = message(3, 1, "alert", None);
+        store
+            .insert_batch(std::slice::from_ref(&honest))
+            .expect("insert");
+        let shown = store.newest_per_author("alert", 20, 0).expect("newest");
+        assert_eq!(shown.len(), 21);
+        assert!(shown.iter().any(|stored| stored.id == honest.id));
+        assert_eq!(shown[0].seq, 500, "newest first per signer");
+        // Expired but not swept yet: skipped all the same.
+        let shown = store.newest_per_author("alert", 20, 6_000).expect("newest");
+        assert_eq!(shown.len(), 1);
+        store.expire(6_000).expect("expire");
+        let shown = store.newest_per_author("alert", 20, 6_000).expect("newest");
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].id, honest.id);
+    }
+}
+
+#[test]
 fn a_layout_3_store_opens_with_its_referring_index_and_byte_counts_filled() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = SledOptions::new(dir.path().join("db"));
@@ -328,9 +353,9 @@ fn a_layout_3_store_opens_with_its_referring_index_and_byte_counts_filled() {
         store.flush().expect("flush");
     }
     {
-        // Turn it into what layout 3 wrote: `T` target ‖ id, no `g`/`h`/`i`.
+        // Turn it into what layout 3 wrote: `T` target ‖ id, no `g`/`h`/`i`/`j`.
         let db = sled::open(&options.path).expect("sled");
-        for prefix in [b'g', b'h', b'i'] {
+        for prefix in [b'g', b'h', b'i', b'j'] {
             for entry in db.scan_prefix([prefix]) {
                 db.remove(entry.expect("entry").0).expect("remove");
             }
@@ -357,6 +382,20 @@ fn a_layout_3_store_opens_with_its_referring_index_and_byte_counts_filled() {
         bytes
     );
     assert_eq!(store.len().expect("len"), 2_001);
+    assert_eq!(
+        store
+            .newest_per_author("alert", 5, 0)
+            .expect("newest")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .newest_per_author("alert-update", 5, 0)
+            .expect("newest")
+            .len(),
+        5
+    );
     drop(store);
     let db = sled::open(&options.path).expect("sled");
     assert_eq!(db.scan_prefix([b'T']).count(), 0, "the old index is gone");

@@ -74,7 +74,8 @@ pub enum AlertCommand {
 
 #[derive(Args)]
 pub struct ListArgs {
-    /// Every stored alert, not only the newest 200 the status page shows.
+    /// Stored alerts beyond the newest 200 the status page shows: the newest 2 000 of
+    /// each member, up to 2 000 in all.
     #[arg(long)]
     pub all: bool,
     /// Only open alerts (neither resolved nor retracted).
@@ -94,6 +95,9 @@ pub struct ListArgs {
     /// Only alerts raised by this member: its name or the first 8+ characters of its key.
     #[arg(long, value_name = "NAME")]
     pub member: Option<String>,
+    /// At most this many alerts, the first in list order.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub limit: usize,
 }
 
 #[derive(Args)]
@@ -262,6 +266,7 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
                         .is_none_or(|authors| authors.contains(&view.author))
             });
             alerts.sort_by(alert_order);
+            alerts.truncate(args.limit);
             if json {
                 return print_json(&alerts);
             }

@@ -319,7 +319,11 @@ impl NodeActor {
         let peer_id = identity::peer_id(&me)?;
         let head = parts.store.chain_head(&me)?;
         let views = Views::load(parts.store.as_ref())?;
-        let shown = Shown::load(parts.store.as_ref(), views::DISPLAY_LIMIT)?;
+        let shown = Shown::load(
+            parts.store.as_ref(),
+            views::DISPLAY_LIMIT,
+            now_ms().saturating_add_signed(parts.identity.config.clock_offset_ms),
+        )?;
         let stored_messages = parts.store.len()?;
         let budgets =
             super::budget::Budgets::new(super::budget::Limits::of(&parts.identity.config));
@@ -688,7 +692,12 @@ impl NodeActor {
                 }
             }
             Request::AlertList { all: true } => {
-                match Shown::load(self.store.as_ref(), usize::MAX) {
+                match Shown::load_per_author(
+                    self.store.as_ref(),
+                    views::LISTED_LIMIT,
+                    views::LISTED_LIMIT,
+                    now,
+                ) {
                     Ok(every) => Response::Alerts {
                         alerts: self.alert_and_offer_views(&every, now).0,
                     },
@@ -1187,7 +1196,7 @@ impl NodeActor {
                             self.stored_messages = self.stored_messages.saturating_sub(count);
                         }
                         self.views.expire(now_ms);
-                        self.shown.expire(now_ms);
+                        self.backfill_shown(now_ms);
                         // Expiry freed stored bytes: read them again.
                         self.budgets.forget_stored();
                         self.publish_snapshot();
@@ -2236,6 +2245,21 @@ impl NodeActor {
     /// Notes that what the status page shows changed; [`Self::refresh_snapshot`] publishes
     /// it at most every [`SNAPSHOT_INTERVAL`] (or at once for a control read), so a burst of
     /// messages costs one rebuild, not one per message.
+    /// Drops shown alerts and offers expired at `now` and, if any went, loads the set
+    /// again from the store: what the limits held back is shown without a restart.
+    fn backfill_shown(&mut self, now: u64) {
+        if !self.shown.expire(now) {
+            return;
+        }
+        match Shown::load(self.store.as_ref(), views::DISPLAY_LIMIT, now) {
+            Ok(shown) => self.shown = shown,
+            Err(error) => {
+                tracing::error!(%error, "store read failed; the shown alerts are not backfilled");
+            }
+        }
+        self.stale.alerts = true;
+    }
+
     fn publish_snapshot(&mut self) {
         self.stale.alerts = true;
         self.stale.members = true;
@@ -2244,6 +2268,7 @@ impl NodeActor {
     /// Rebuilds what changed since the last snapshot and publishes it. Members' "last
     /// message" times alone refresh the member list at most every [`LAST_SEEN_INTERVAL`].
     fn refresh_snapshot(&mut self) {
+        self.backfill_shown(self.now_ms());
         let members_due = self.stale.members
             || (self.stale.last_seen && self.members_built_at.elapsed() >= LAST_SEEN_INTERVAL);
         if !self.stale.alerts && !members_due {

@@ -6,7 +6,7 @@
 //! - [`Shown`] keeps the newest alerts and offers with what refers to them, for the status
 //!   page and the CLI; memory does not grow with the number of stored alerts.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use solidarity_proto::payload::{
     Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, NodeCert, Payload,
@@ -18,6 +18,11 @@ use solidarity_store::{Store, StoreError, StoredEnvelope};
 
 /// Most alerts (and offers) the status page and `alert list` show: the newest ones.
 pub const DISPLAY_LIMIT: usize = 200;
+/// Most alerts (and offers) of one author shown: its newest ones, so that one member's
+/// junk cannot push the others' off the views (SPEC §13).
+pub const PER_AUTHOR_SHOWN: usize = 20;
+/// Most alerts `alert list --all` reads, in all and of one author.
+pub const LISTED_LIMIT: usize = 2_000;
 
 #[derive(Default)]
 pub struct Views {
@@ -39,6 +44,53 @@ fn stored<T>(id: MessageId, signer: AuthorKey, payload: &Payload, body: T) -> St
         expires_at: payload.expires_at,
         body,
     }
+}
+
+/// Whether an alert or offer of `author` created at `key` is among the newest `limit`,
+/// and among the author's newest `per_author`.
+fn admits<T>(
+    shown: &BTreeMap<(u64, MessageId), T>,
+    by_author: &HashMap<AuthorKey, BTreeSet<(u64, MessageId)>>,
+    (limit, per_author): (usize, usize),
+    author: AuthorKey,
+    key: (u64, MessageId),
+) -> bool {
+    let newer_than = |oldest: Option<&(u64, MessageId)>| oldest.is_some_and(|oldest| key > *oldest);
+    !shown.contains_key(&key)
+        && by_author
+            .get(&author)
+            .is_none_or(|keys| keys.len() < per_author || newer_than(keys.first()))
+        && (shown.len() < limit || newer_than(shown.keys().next()))
+}
+
+/// After `key` of `author` went into `shown`: drops the author's oldest beyond
+/// `per_author`, then the oldest of all beyond `limit`; returns the dropped ids.
+fn make_room<T>(
+    shown: &mut BTreeMap<(u64, MessageId), T>,
+    by_author: &mut HashMap<AuthorKey, BTreeSet<(u64, MessageId)>>,
+    (limit, per_author): (usize, usize),
+    author: AuthorKey,
+    key: (u64, MessageId),
+    author_of: impl Fn(&T) -> AuthorKey,
+) -> Vec<MessageId> {
+    let mut dropped = Vec::new();
+    let own = by_author.entry(author).or_default();
+    own.insert(key);
+    if own.len() > per_author
+        && let Some(oldest) = own.pop_first()
+    {
+        shown.remove(&oldest);
+        dropped.push(oldest.1);
+    }
+    if shown.len() > limit
+        && let Some((oldest, item)) = shown.pop_first()
+    {
+        if let Some(keys) = by_author.get_mut(&author_of(&item)) {
+            keys.remove(&oldest);
+        }
+        dropped.push(oldest.1);
+    }
+    dropped
 }
 
 /// Decodes a stored envelope (stored ones were valid when accepted).
@@ -242,29 +294,54 @@ struct ShownOffer {
     withdrawals: Vec<Stored<MirrorWithdraw>>,
 }
 
-/// The newest [`DISPLAY_LIMIT`] alerts and offers with what refers to them, decoded once:
-/// what the status page and `alert list` show, kept up to date message by message so a
-/// snapshot costs no store read. Older ones stay on disk only.
+/// The newest [`DISPLAY_LIMIT`] alerts and offers, at most [`PER_AUTHOR_SHOWN`] of each
+/// author, with what refers to them, decoded once: what the status page and `alert list`
+/// show, kept up to date message by message so a snapshot costs no store read. Older ones
+/// stay on disk only, and come back when shown ones expire.
 pub struct Shown {
-    /// Most alerts (and most offers) kept.
+    /// Most alerts (and most offers) kept, in all and of one author.
     limit: usize,
+    per_author: usize,
     alerts: BTreeMap<(u64, MessageId), ShownAlert>,
     offers: BTreeMap<(u64, MessageId), ShownOffer>,
     /// `created_at` of every shown alert and offer, by id.
     created: HashMap<MessageId, u64>,
+    /// The keys of each author's shown alerts, and of its shown offers.
+    alerts_by: HashMap<AuthorKey, BTreeSet<(u64, MessageId)>>,
+    offers_by: HashMap<AuthorKey, BTreeSet<(u64, MessageId)>>,
 }
 
 impl Shown {
-    /// The newest `limit` alerts and offers in the store, with what refers to them.
-    pub fn load(store: &dyn Store, limit: usize) -> Result<Self, StoreError> {
-        let mut shown = Self {
+    fn empty(limit: usize) -> Self {
+        Self {
             limit,
+            per_author: PER_AUTHOR_SHOWN,
             alerts: BTreeMap::new(),
             offers: BTreeMap::new(),
             created: HashMap::new(),
-        };
+            alerts_by: HashMap::new(),
+            offers_by: HashMap::new(),
+        }
+    }
+
+    /// The newest `limit` alerts and offers in the store live at `now_ms`, at most
+    /// [`PER_AUTHOR_SHOWN`] of each author, with what refers to them. Reads a bounded number of messages per
+    /// author, however many one author stored.
+    pub fn load(store: &dyn Store, limit: usize, now_ms: u64) -> Result<Self, StoreError> {
+        Self::load_per_author(store, limit, PER_AUTHOR_SHOWN, now_ms)
+    }
+
+    /// As [`Self::load`], with `per_author` of each author (`alert list --all`).
+    pub fn load_per_author(
+        store: &dyn Store,
+        limit: usize,
+        per_author: usize,
+        now_ms: u64,
+    ) -> Result<Self, StoreError> {
+        let mut shown = Self::empty(limit);
+        shown.per_author = per_author;
         for kind in [payload::KIND_ALERT, payload::KIND_MIRROR_OFFER] {
-            for stored in store.newest(kind, limit)? {
+            for stored in store.newest_per_author(kind, per_author, now_ms)? {
                 if let Some((signer, payload, body)) = decode(&stored) {
                     shown.add(store, stored.id, signer, &payload, &body)?;
                 }
@@ -275,12 +352,7 @@ impl Shown {
 
     /// One stored alert with what refers to it; empty when `id` is no stored alert.
     pub fn load_one(store: &dyn Store, id: &MessageId) -> Result<Self, StoreError> {
-        let mut shown = Self {
-            limit: 1,
-            alerts: BTreeMap::new(),
-            offers: BTreeMap::new(),
-            created: HashMap::new(),
-        };
+        let mut shown = Self::empty(1);
         if let Some(envelope) = store.envelope(id)?
             && let Some((signer, payload, body @ Body::Alert(_))) = decode(&StoredEnvelope {
                 id: *id,
@@ -306,21 +378,38 @@ impl Shown {
         match body {
             Body::Alert(alert) => {
                 let key = (payload.created_at, id);
-                if !self.admits(&self.alerts, key) {
+                if !admits(
+                    &self.alerts,
+                    &self.alerts_by,
+                    (self.limit, self.per_author),
+                    signer,
+                    key,
+                ) {
                     return Ok(());
                 }
                 let shown = ShownAlert::load(store, stored(id, signer, payload, alert.clone()))?;
                 self.created.insert(id, payload.created_at);
                 self.alerts.insert(key, shown);
-                if self.alerts.len() > self.limit
-                    && let Some(((_, oldest), _)) = self.alerts.pop_first()
-                {
-                    self.created.remove(&oldest);
+                for dropped in make_room(
+                    &mut self.alerts,
+                    &mut self.alerts_by,
+                    (self.limit, self.per_author),
+                    signer,
+                    key,
+                    |shown| shown.alert.author,
+                ) {
+                    self.created.remove(&dropped);
                 }
             }
             Body::MirrorOffer(offer) => {
                 let key = (payload.created_at, id);
-                if !self.admits(&self.offers, key) {
+                if !admits(
+                    &self.offers,
+                    &self.offers_by,
+                    (self.limit, self.per_author),
+                    signer,
+                    key,
+                ) {
                     return Ok(());
                 }
                 // Only the offer's author can withdraw it, and once is enough.
@@ -344,10 +433,15 @@ impl Shown {
                         withdrawals,
                     },
                 );
-                if self.offers.len() > self.limit
-                    && let Some(((_, oldest), _)) = self.offers.pop_first()
-                {
-                    self.created.remove(&oldest);
+                for dropped in make_room(
+                    &mut self.offers,
+                    &mut self.offers_by,
+                    (self.limit, self.per_author),
+                    signer,
+                    key,
+                    |shown| shown.offer.author,
+                ) {
+                    self.created.remove(&dropped);
                 }
             }
             Body::AlertUpdate(update) => {
@@ -380,25 +474,20 @@ impl Shown {
         Ok(())
     }
 
-    /// Whether an alert or offer created at `key` is among the newest `limit`.
-    fn admits<T>(&self, shown: &BTreeMap<(u64, MessageId), T>, key: (u64, MessageId)) -> bool {
-        !shown.contains_key(&key)
-            && (shown.len() < self.limit
-                || shown
-                    .first_key_value()
-                    .is_some_and(|(oldest, _)| key > *oldest))
-    }
-
     fn alert_mut(&mut self, id: &MessageId) -> Option<&mut ShownAlert> {
         let created_at = self.created.get(id).copied()?;
         self.alerts.get_mut(&(created_at, *id))
     }
 
-    /// Drops what expired at `now_ms` (the store deletes it in the same sweep).
-    pub fn expire(&mut self, now_ms: u64) {
+    /// Drops what expired at `now_ms` (the store deletes it in the same sweep); true when
+    /// a shown alert or offer went, so the caller loads the set again from the store
+    /// (what was held back by the limits comes back).
+    pub fn expire(&mut self, now_ms: u64) -> bool {
         let live = |expires_at: Option<u64>| expires_at.is_none_or(|at| at > now_ms);
+        let before = self.alerts.len() + self.offers.len();
         self.alerts.retain(|_, shown| live(shown.alert.expires_at));
         self.offers.retain(|_, shown| live(shown.offer.expires_at));
+        let gone = self.alerts.len() + self.offers.len() < before;
         for shown in self.alerts.values_mut() {
             shown.updates.retain(|update| live(update.expires_at));
             shown
@@ -412,6 +501,16 @@ impl Shown {
             .map(|(_, id)| *id)
             .collect();
         self.created.retain(|id, _| ids.contains(id));
+        for keys in self
+            .alerts_by
+            .values_mut()
+            .chain(self.offers_by.values_mut())
+        {
+            keys.retain(|(_, id)| ids.contains(id));
+        }
+        self.alerts_by.retain(|_, keys| !keys.is_empty());
+        self.offers_by.retain(|_, keys| !keys.is_empty());
+        gone
     }
 
     /// Live shown alerts.
