@@ -326,3 +326,90 @@ fn a_hundred_thousand_updates_on_one_alert_keep_the_page_and_the_daemons_memory_
         "RSS grew from {rss_at_start} to {rss_after_show} KiB with page loads"
     );
 }
+
+fn info_alert(summary: String) -> Body {
+    Body::Alert(solidarity_tests::sample_alert(
+        AlertCategory::Outage,
+        Severity::Info,
+        summary,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_alerts_of_one_member_do_not_push_another_members_seizure_alert_off_the_views() {
+    // The junk is within the message budget: the views must hold on their own.
+    let nodes = federation_with(2, &[("member_messages_per_minute", "1000")]).await;
+    let seizure = {
+        let request = Request::AlertRaise {
+            alert: solidarity_tests::sample_alert(
+                AlertCategory::Seizure,
+                Severity::Critical,
+                "our server was seized",
+            ),
+            expires_in_ms: None,
+        };
+        nodes[1]
+            .call(move |client| client.sign(&request))
+            .await
+            .expect("raise")
+    };
+    let junker = RawPeer::start(vec![nodes[0].peer_id()]).await;
+    nodes[0]
+        .add_members(&[("junker".into(), junker.card())])
+        .await;
+    // 10 lasting alerts, then 200 junk ones that expire in 40 s.
+    let expires_at = now_ms() + 40_000;
+    let lasting = (0..10).map(|i| (info_alert(format!("lasting {i}")), None));
+    let junk = (0..200).map(|i| (info_alert(format!("junk {i}")), Some(expires_at)));
+    let chain = sign_chain(&junker.key, 1, None, lasting.chain(junk));
+    junker.serve(chain.iter().map(|signed| signed.bytes.clone()).collect());
+    junker.connect(&nodes[0]).await;
+    let stored_before = nodes[0].stored_messages().await;
+    let arrived = eventually("node 0 holds the junk", || async {
+        nodes[0].stored_messages().await >= stored_before + chain.len()
+    })
+    .await;
+    eprintln!("the junk arrived by sync in {:.1} s", arrived.as_secs_f64());
+    let url = status_url(&nodes[0]).await;
+    let by_junker = |alerts: &[solidarity_proto::state::AlertView]| {
+        alerts
+            .iter()
+            .filter(|alert| alert.author == junker.author())
+            .count()
+    };
+    let listed = nodes[0].alerts().await;
+    let (_, feed) = http_get(&format!("{url}alerts.atom"));
+    let (_, page) = http_get(&url);
+    let cli_list = solidarity_tests::cli_ok(nodes[0].dir.path(), &["alert", "list", "--json"]);
+    eprintln!(
+        "during the junk: {} alerts shown, {} of the junker; seizure listed: {}, in the feed: {}, on the page: {}; page {} B, feed {} B",
+        listed.len(),
+        by_junker(&listed),
+        listed.iter().any(|alert| alert.id == seizure),
+        feed.contains("our server was seized"),
+        page.contains("our server was seized"),
+        page.len(),
+        feed.len()
+    );
+    assert!(listed.iter().any(|alert| alert.id == seizure), "listed");
+    assert!(cli_list.contains(&seizure.to_hex()), "in `alert list`");
+    assert!(feed.contains("our server was seized"), "in the Atom feed");
+    assert!(page.contains("our server was seized"), "on the page");
+    assert_eq!(by_junker(&listed), 20, "the junker's newest 20 are shown");
+
+    // Once the junk expires, what it held back is shown again, without a restart.
+    tokio::time::sleep(Duration::from_millis(expires_at.saturating_sub(now_ms()))).await;
+    let waited = eventually("the lasting alerts are backfilled", || async {
+        by_junker(&nodes[0].alerts().await) == 10
+    })
+    .await;
+    let listed = nodes[0].alerts().await;
+    eprintln!(
+        "after the junk expired (backfilled {:.1} s later): {} alerts shown, {} of the junker (its lasting ones), seizure shown: {}",
+        waited.as_secs_f64(),
+        listed.len(),
+        by_junker(&listed),
+        listed.iter().any(|alert| alert.id == seizure)
+    );
+    assert!(listed.iter().any(|alert| alert.id == seizure));
+}
