@@ -886,6 +886,15 @@ impl solidarity_store::Store for FaultyStore {
     ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
         self.inner.newest_per_author(kind, per_author, now_ms)
     }
+    fn newest_by(
+        &self,
+        kind: &str,
+        author: &AuthorKey,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
+        self.inner.newest_by(kind, author, limit, now_ms)
+    }
     fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, solidarity_store::StoreError> {
         self.inner.stored_bytes(author)
     }

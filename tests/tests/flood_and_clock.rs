@@ -61,9 +61,11 @@ async fn has_alert(node: &TestNode, id: MessageId) -> bool {
     node.alerts().await.iter().any(|alert| alert.id == id)
 }
 
+/// Stored alerts of `author` (the shown ones are at most 20 per author).
 async fn alerts_by(node: &TestNode, author: AuthorKey) -> usize {
-    node.alerts()
+    node.call(|client| client.all_alerts())
         .await
+        .expect("alert list --all")
         .iter()
         .filter(|alert| alert.author == author)
         .count()

@@ -433,6 +433,35 @@ impl<B: Backend> KvStore<B> {
         self.record(id)
     }
 
+    /// The `limit` newest entries under a `j` prefix of one signer live at `now_ms`;
+    /// expired ones not swept yet are skipped, reading further back until enough.
+    fn newest_live(
+        &self,
+        of_author: &[u8],
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let mut read = limit;
+        loop {
+            let entries = self.backend.scan_rev(of_author, read)?;
+            let exhausted = entries.len() < read;
+            let mut live = Vec::new();
+            for (index_key, _) in entries {
+                let id = trailing_id(&index_key)?;
+                if let Some(record) = self.record(&id)? {
+                    let (meta, _) = decode_record(&record)?;
+                    if meta.expires_at.is_none_or(|at| at > now_ms) && live.len() < limit {
+                        live.push(stored_from_record(id, &record)?);
+                    }
+                }
+            }
+            if exhausted || live.len() == limit {
+                return Ok(live);
+            }
+            read = read.saturating_mul(2);
+        }
+    }
+
     /// A kept counter; absent means 0.
     fn kept(&self, counter: &[u8]) -> Result<u64, StoreError> {
         kept_number(self.backend.get(counter)?)
@@ -665,31 +694,22 @@ impl<B: Backend> Store for KvStore<B> {
                 })?;
             let mut of_author = prefix.clone();
             of_author.extend_from_slice(author);
-            // Expired ones not swept yet are skipped: read further back until enough.
-            let mut read = per_author;
-            loop {
-                let entries = self.backend.scan_rev(&of_author, read)?;
-                let exhausted = entries.len() < read;
-                let mut live = Vec::new();
-                for (index_key, _) in entries {
-                    let id = trailing_id(&index_key)?;
-                    if let Some(record) = self.record(&id)? {
-                        let (meta, _) = decode_record(&record)?;
-                        if meta.expires_at.is_none_or(|at| at > now_ms) && live.len() < per_author {
-                            live.push(stored_from_record(id, &record)?);
-                        }
-                    }
-                }
-                if exhausted || live.len() == per_author {
-                    out.extend(live);
-                    break;
-                }
-                read = read.saturating_mul(2);
-            }
+            out.extend(self.newest_live(&of_author, per_author, now_ms)?);
             start = of_author;
             start.extend_from_slice(&[0xFF; 41]);
         }
         Ok(out)
+    }
+
+    fn newest_by(
+        &self,
+        kind: &str,
+        author: &AuthorKey,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let of_author = key(BY_AUTHOR, &[kind.as_bytes(), &[0], author.as_bytes()]);
+        self.newest_live(&of_author, limit, now_ms)
     }
 
     fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, StoreError> {

@@ -186,6 +186,15 @@ pub trait Store: Send + Sync + 'static {
         per_author: usize,
         now_ms: u64,
     ) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// The `limit` most recently created envelopes of a kind by `author` live at `now_ms`,
+    /// newest first.
+    fn newest_by(
+        &self,
+        kind: &str,
+        author: &AuthorKey,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError>;
     /// Envelope bytes stored of `author` (chain messages and statements; a kept count).
     fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, StoreError>;
     /// The author's stored envelopes with seq ≥ `from_seq`, ascending, at most `limit`.

@@ -323,6 +323,7 @@ impl NodeActor {
             parts.store.as_ref(),
             views::DISPLAY_LIMIT,
             now_ms().saturating_add_signed(parts.identity.config.clock_offset_ms),
+            me,
         )?;
         let stored_messages = parts.store.len()?;
         let budgets =
@@ -694,9 +695,9 @@ impl NodeActor {
             Request::AlertList { all: true } => {
                 match Shown::load_per_author(
                     self.store.as_ref(),
-                    views::LISTED_LIMIT,
-                    views::LISTED_LIMIT,
+                    (views::LISTED_LIMIT, views::LISTED_LIMIT),
                     now,
+                    self.me,
                 ) {
                     Ok(every) => Response::Alerts {
                         alerts: self.alert_and_offer_views(&every, now).0,
@@ -2251,7 +2252,7 @@ impl NodeActor {
         if !self.shown.expire(now) {
             return;
         }
-        match Shown::load(self.store.as_ref(), views::DISPLAY_LIMIT, now) {
+        match Shown::load(self.store.as_ref(), views::DISPLAY_LIMIT, now, self.me) {
             Ok(shown) => self.shown = shown,
             Err(error) => {
                 tracing::error!(%error, "store read failed; the shown alerts are not backfilled");

@@ -302,6 +302,8 @@ pub struct Shown {
     /// Most alerts (and most offers) kept, in all and of one author.
     limit: usize,
     per_author: usize,
+    /// This node's key: its own alerts count against `limit` only (its admin raised them).
+    own: Option<AuthorKey>,
     alerts: BTreeMap<(u64, MessageId), ShownAlert>,
     offers: BTreeMap<(u64, MessageId), ShownOffer>,
     /// `created_at` of every shown alert and offer, by id.
@@ -316,6 +318,7 @@ impl Shown {
         Self {
             limit,
             per_author: PER_AUTHOR_SHOWN,
+            own: None,
             alerts: BTreeMap::new(),
             offers: BTreeMap::new(),
             created: HashMap::new(),
@@ -327,21 +330,29 @@ impl Shown {
     /// The newest `limit` alerts and offers in the store live at `now_ms`, at most
     /// [`PER_AUTHOR_SHOWN`] of each author, with what refers to them. Reads a bounded number of messages per
     /// author, however many one author stored.
-    pub fn load(store: &dyn Store, limit: usize, now_ms: u64) -> Result<Self, StoreError> {
-        Self::load_per_author(store, limit, PER_AUTHOR_SHOWN, now_ms)
+    pub fn load(
+        store: &dyn Store,
+        limit: usize,
+        now_ms: u64,
+        own: AuthorKey,
+    ) -> Result<Self, StoreError> {
+        Self::load_per_author(store, (limit, PER_AUTHOR_SHOWN), now_ms, own)
     }
 
     /// As [`Self::load`], with `per_author` of each author (`alert list --all`).
     pub fn load_per_author(
         store: &dyn Store,
-        limit: usize,
-        per_author: usize,
+        (limit, per_author): (usize, usize),
         now_ms: u64,
+        own: AuthorKey,
     ) -> Result<Self, StoreError> {
         let mut shown = Self::empty(limit);
         shown.per_author = per_author;
+        shown.own = Some(own);
         for kind in [payload::KIND_ALERT, payload::KIND_MIRROR_OFFER] {
-            for stored in store.newest_per_author(kind, per_author, now_ms)? {
+            let others = store.newest_per_author(kind, per_author, now_ms)?;
+            let own_beyond = store.newest_by(kind, &own, limit, now_ms)?;
+            for stored in others.into_iter().chain(own_beyond) {
                 if let Some((signer, payload, body)) = decode(&stored) {
                     shown.add(store, stored.id, signer, &payload, &body)?;
                 }
@@ -381,7 +392,7 @@ impl Shown {
                 if !admits(
                     &self.alerts,
                     &self.alerts_by,
-                    (self.limit, self.per_author),
+                    (self.limit, self.cap_of(signer)),
                     signer,
                     key,
                 ) {
@@ -390,10 +401,11 @@ impl Shown {
                 let shown = ShownAlert::load(store, stored(id, signer, payload, alert.clone()))?;
                 self.created.insert(id, payload.created_at);
                 self.alerts.insert(key, shown);
+                let caps = (self.limit, self.cap_of(signer));
                 for dropped in make_room(
                     &mut self.alerts,
                     &mut self.alerts_by,
-                    (self.limit, self.per_author),
+                    caps,
                     signer,
                     key,
                     |shown| shown.alert.author,
@@ -406,7 +418,7 @@ impl Shown {
                 if !admits(
                     &self.offers,
                     &self.offers_by,
-                    (self.limit, self.per_author),
+                    (self.limit, self.cap_of(signer)),
                     signer,
                     key,
                 ) {
@@ -433,10 +445,11 @@ impl Shown {
                         withdrawals,
                     },
                 );
+                let caps = (self.limit, self.cap_of(signer));
                 for dropped in make_room(
                     &mut self.offers,
                     &mut self.offers_by,
-                    (self.limit, self.per_author),
+                    caps,
                     signer,
                     key,
                     |shown| shown.offer.author,
@@ -472,6 +485,15 @@ impl Shown {
             | Body::Unknown => {}
         }
         Ok(())
+    }
+
+    /// Most shown of `author`: the per-author cap, except for this node's own.
+    fn cap_of(&self, author: AuthorKey) -> usize {
+        if self.own == Some(author) {
+            self.limit
+        } else {
+            self.per_author
+        }
     }
 
     fn alert_mut(&mut self, id: &MessageId) -> Option<&mut ShownAlert> {
