@@ -74,8 +74,8 @@ pub enum AlertCommand {
 
 #[derive(Args)]
 pub struct ListArgs {
-    /// Stored alerts beyond the newest 200 the status page shows: the newest 2 000 of
-    /// each member, up to 2 000 in all.
+    /// Stored alerts beyond the newest 200 the status page shows: the newest 10 000 of
+    /// each member, up to 10 000 in all.
     #[arg(long)]
     pub all: bool,
     /// Only open alerts (neither resolved nor retracted).
@@ -96,8 +96,8 @@ pub struct ListArgs {
     #[arg(long, value_name = "NAME")]
     pub member: Option<String>,
     /// At most this many alerts, the first in list order.
-    #[arg(long, value_name = "N", default_value_t = 200)]
-    pub limit: usize,
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Args)]
@@ -266,7 +266,9 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
                         .is_none_or(|authors| authors.contains(&view.author))
             });
             alerts.sort_by(alert_order);
-            alerts.truncate(args.limit);
+            if let Some(limit) = args.limit {
+                alerts.truncate(limit);
+            }
             if json {
                 return print_json(&alerts);
             }

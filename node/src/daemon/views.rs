@@ -22,7 +22,7 @@ pub const DISPLAY_LIMIT: usize = 200;
 /// junk cannot push the others' off the views (SPEC §13).
 pub const PER_AUTHOR_SHOWN: usize = 20;
 /// Most alerts `alert list --all` reads, in all and of one author.
-pub const LISTED_LIMIT: usize = 2_000;
+pub const LISTED_LIMIT: usize = 10_000;
 
 #[derive(Default)]
 pub struct Views {
