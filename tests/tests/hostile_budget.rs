@@ -396,6 +396,19 @@ async fn junk_alerts_of_one_member_do_not_push_another_members_seizure_alert_off
     assert!(feed.contains("our server was seized"), "in the Atom feed");
     assert!(page.contains("our server was seized"), "on the page");
     assert_eq!(by_junker(&listed), 20, "the junker's newest 20 are shown");
+    // Every list is bounded: paged JSON, `alert list --limit`.
+    let (_, second_page) = http_get(&format!("{url}api/v1/alerts?page=1"));
+    assert_eq!(
+        second_page.trim(),
+        "[]",
+        "21 alerts fit the first page of 50"
+    );
+    let limited: serde_json::Value = serde_json::from_str(&solidarity_tests::cli_ok(
+        nodes[0].dir.path(),
+        &["alert", "list", "--limit", "5", "--json"],
+    ))
+    .expect("json");
+    assert_eq!(limited.as_array().map(Vec::len), Some(5));
 
     // Once the junk expires, what it held back is shown again, without a restart.
     tokio::time::sleep(Duration::from_millis(expires_at.saturating_sub(now_ms()))).await;

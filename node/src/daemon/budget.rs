@@ -39,8 +39,8 @@ struct Account {
     messages: f64,
     bytes: f64,
     refilled_at: u64,
-    /// Envelope bytes stored (read from the store once, then kept up to date).
-    stored: u64,
+    /// Envelope bytes stored (read from the store when unknown, then kept up to date).
+    stored: Option<u64>,
     /// The last time one of its messages was held back, why, and its size.
     over: Option<(u64, OverBudget, usize)>,
     warned_at: Option<u64>,
@@ -92,10 +92,11 @@ impl Budgets {
             messages: message_capacity,
             bytes: byte_capacity,
             refilled_at: now,
-            stored: stored(),
+            stored: None,
             over: None,
             warned_at: None,
         });
+        let stored_now = *account.stored.get_or_insert_with(stored);
         let elapsed = now.saturating_sub(account.refilled_at) as f64;
         account.refilled_at = now;
         account.messages =
@@ -103,7 +104,7 @@ impl Budgets {
         account.bytes = (account.bytes + elapsed * byte_capacity / 60_000.0).min(byte_capacity);
         let bytes_u64 = u64::try_from(bytes).unwrap_or(u64::MAX);
         let why = if limits.stored_bytes != 0
-            && account.stored.saturating_add(bytes_u64) > limits.stored_bytes
+            && stored_now.saturating_add(bytes_u64) > limits.stored_bytes
         {
             Some(OverBudget::StoredBytes)
         } else if limits.messages_per_minute != 0 && account.messages < 1.0 {
@@ -121,7 +122,7 @@ impl Budgets {
                 if limits.bytes_per_minute != 0 {
                     account.bytes -= bytes as f64;
                 }
-                account.stored = account.stored.saturating_add(bytes_u64);
+                account.stored = Some(stored_now.saturating_add(bytes_u64));
                 Decision::Within
             }
             Some(why) => {
@@ -158,8 +159,8 @@ impl Budgets {
         };
         let elapsed = now.saturating_sub(account.refilled_at) as f64;
         match why {
-            // Until expiry frees some (which resets the accounts).
-            OverBudget::StoredBytes => true,
+            // Until expiry frees some (the count is read again then).
+            OverBudget::StoredBytes => account.stored.is_some(),
             OverBudget::MessageRate => {
                 account.messages + elapsed * f64::from(self.limits.messages_per_minute) / 60_000.0
                     < 1.0
@@ -180,9 +181,11 @@ impl Budgets {
     }
 
     /// Stored bytes changed outside ingest (the expiry sweep): read them again when next
-    /// needed.
+    /// needed; the rate buckets are kept.
     pub fn forget_stored(&mut self) {
-        self.accounts.clear();
+        for account in self.accounts.values_mut() {
+            account.stored = None;
+        }
     }
 }
 
@@ -245,5 +248,16 @@ mod tests {
         );
         assert!(budgets.spent(&stored, 0));
         assert_eq!(budgets.over(&stored, SHOWN_FOR_MS), None);
+        // Expiry freed its bytes: read again, while the rate buckets stay spent.
+        budgets.forget_stored();
+        assert!(!budgets.spent(&stored, 0));
+        assert_eq!(budgets.take(stored, 100, 0, || 0), Decision::Within);
+        assert!(matches!(
+            budgets.take(author, 2_000, 2, || 0),
+            Decision::Over {
+                why: OverBudget::ByteRate,
+                ..
+            }
+        ));
     }
 }
