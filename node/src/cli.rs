@@ -547,6 +547,9 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
                         if !member.trusted {
                             why = format!("NOT TRUSTED: {} ({why})", key_state_text(member));
                         }
+                        if let Some(over) = member.over_budget {
+                            why = format!("{why}; OVER BUDGET: {}", over.describe());
+                        }
                         println!("{:<20} {} {why}", member.name, member.key);
                         if !member.label_conflicts.is_empty() {
                             println!(
@@ -798,6 +801,13 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             key_state_text(&member),
             trust_text(&member.trust)
         );
+        if let Some(over) = member.over_budget {
+            println!(
+                "{:<20}  OVER BUDGET: {}; its further messages are ignored for now",
+                "",
+                over.describe()
+            );
+        }
     }
     Ok(())
 }

@@ -56,14 +56,19 @@ pub struct FileConfig {
     /// Collectives needed to endorse a seizure, raid or key-compromise alert before it
     /// shows as confirmed. Default 2.
     pub confirm_threshold: usize,
-    /// Most messages one member may send per minute by gossip; beyond it they are ignored
-    /// (not stored, not relayed; sync may bring them later, at this node's pace). Statements
-    /// (revocations, certificates) are never held back. Default 120; 0: no limit.
+    /// Most messages one member (any signer) may get in per minute, by gossip and sync
+    /// alike; beyond it they are ignored (not stored, not relayed; sync brings them later,
+    /// at this node's pace). Revocations are never held back. Default 120; 0: no limit.
     pub member_messages_per_minute: u32,
     /// Most revocations, and most certificates, kept per signer (SPEC §9 step 5). A
     /// revocation of a key its signer may revoke is kept beyond it when it is the first of
     /// that signer for that key. Default 64; at least 1.
     pub statements_per_signer: usize,
+    /// Most envelope bytes per minute one member may get in, KiB. Default 2048; 0: no limit.
+    pub member_kib_per_minute: u64,
+    /// Most envelope bytes this node stores of one member, MiB (expired messages free
+    /// theirs). Default 64; 0: no limit.
+    pub member_stored_mib: u64,
     /// The collective this node belongs to, when it runs several nodes (as the other
     /// members' files name it with `--collective`). Default: none.
     pub collective: Option<String>,
@@ -91,6 +96,8 @@ impl Default for FileConfig {
             confirm_threshold: 2,
             member_messages_per_minute: 120,
             statements_per_signer: 64,
+            member_kib_per_minute: 2048,
+            member_stored_mib: 64,
             collective: None,
             admin_addr: None,
         }
@@ -120,6 +127,8 @@ pub struct NodeConfig {
     pub confirm_threshold: usize,
     pub member_messages_per_minute: u32,
     pub statements_per_signer: usize,
+    pub member_bytes_per_minute: u64,
+    pub member_stored_bytes: u64,
     pub collective: Option<String>,
     /// The admin page's address, always loopback; none: no admin page.
     pub admin_addr: Option<SocketAddr>,
@@ -203,6 +212,8 @@ impl NodeConfig {
             confirm_threshold: file.confirm_threshold,
             member_messages_per_minute: file.member_messages_per_minute,
             statements_per_signer: file.statements_per_signer,
+            member_bytes_per_minute: file.member_kib_per_minute.saturating_mul(1024),
+            member_stored_bytes: file.member_stored_mib.saturating_mul(1024 * 1024),
             collective: file.collective,
             admin_addr,
             clock_offset_ms: 0,
@@ -293,10 +304,14 @@ vouch_threshold = 2
 # collectives endorse it (`solidarity alert endorse`).
 confirm_threshold = 2
 
-# Most messages one member may send per minute by gossip; more are ignored (not stored,
-# not relayed) so that a flooding or seized key cannot swamp the federation. Revocations
-# and certificates are never held back. 0: no limit.
+# Budgets per member (per signing key), on gossip and sync alike: messages and KiB it may
+# get in per minute, and MiB this node stores of it. More is ignored (not stored, not
+# relayed) so that a flooding or seized key cannot swamp the federation or fill the disk;
+# the member shows as over budget in `solidarity member list` and on the admin page.
+# Revocations are never held back. 0: no limit.
 member_messages_per_minute = 120
+member_kib_per_minute = 2048
+member_stored_mib = 64
 
 # Most revocations, and most certificates, this node keeps per signer; statements that
 # cannot change trust here are relayed, not kept. A key's first revocation is always kept.

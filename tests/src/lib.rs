@@ -445,6 +445,8 @@ pub struct RawPeer {
     pub key: SigningKey,
     pub net: NetHandle,
     pub received: mpsc::Receiver<Vec<u8>>,
+    /// Its own chain it answers sync requests with (empty: it answers with nothing).
+    served: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
     stop: CancellationToken,
 }
 
@@ -476,6 +478,9 @@ impl RawPeer {
         tokio::spawn(event_loop.run(stop.clone().cancelled_owned()));
         let (received_tx, received) = mpsc::channel(4096);
         let handle = net.clone();
+        let served: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> = std::sync::Arc::default();
+        let serving = served.clone();
+        let author = solidarity_proto::envelope::author_key(&SigningKey::from_bytes(&secret));
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 match event {
@@ -484,10 +489,9 @@ impl RawPeer {
                         let _ = handle.report(token, Acceptance::Ignore).await;
                         let _ = received_tx.send(data).await;
                     }
-                    NetEvent::SyncRequest { reply, .. } => {
-                        let _ = handle
-                            .reply_sync(reply, SyncResponse::default().encode())
-                            .await;
+                    NetEvent::SyncRequest { reply, data, .. } => {
+                        let page = served_page(&serving, author, &data);
+                        let _ = handle.reply_sync(reply, page.encode()).await;
                     }
                     NetEvent::PeerConnected(_)
                     | NetEvent::PeerDisconnected(_)
@@ -499,8 +503,15 @@ impl RawPeer {
             key: SigningKey::from_bytes(&secret),
             net,
             received,
+            served,
             stop,
         }
+    }
+
+    /// Answers sync requests from now on with `chain` (its own envelopes, seq 1 first),
+    /// from the requester's watermark on, a full page at a time, as an honest node would.
+    pub fn serve(&self, chain: Vec<Vec<u8>>) {
+        *self.served.lock().expect("served") = chain;
     }
 
     /// Publishes, waiting for the mesh to form while there is nobody to send to yet.
@@ -548,6 +559,41 @@ impl Drop for RawPeer {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// A page of `served` (the chain of `author`, seq 1 first) after the watermark `request`
+/// gives for `author`.
+fn served_page(
+    served: &std::sync::Mutex<Vec<Vec<u8>>>,
+    author: AuthorKey,
+    request: &[u8],
+) -> SyncResponse {
+    let Ok(request) = solidarity_proto::sync::SyncRequest::decode(request) else {
+        return SyncResponse::default();
+    };
+    let Some(from) = request
+        .have
+        .iter()
+        .find(|watermark| watermark.author == author)
+        .and_then(|watermark| usize::try_from(watermark.seq).ok())
+    else {
+        return SyncResponse::default();
+    };
+    let served = served.lock().expect("served");
+    let mut page = SyncResponse::default();
+    let mut bytes = 0;
+    for envelope in served.iter().skip(from) {
+        if page.envelopes.len() == request.page_limit()
+            || bytes + envelope.len() > solidarity_proto::sync::MAX_PAGE_BYTES
+        {
+            page.more = true;
+            break;
+        }
+        bytes += envelope.len();
+        page.envelopes
+            .push(serde_bytes::ByteBuf::from(envelope.clone()));
+    }
+    page
 }
 
 /// Path of the real `solidarity` binary, built once per test process.
@@ -824,11 +870,33 @@ impl solidarity_store::Store for FaultyStore {
     ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
         self.inner.newest(kind, limit)
     }
-    fn referring(
+    fn referring_newest(
         &self,
         target: &solidarity_proto::MessageId,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<solidarity_store::Referring>, solidarity_store::StoreError> {
+        self.inner.referring_newest(target, kind, limit)
+    }
+    fn newest_per_author(
+        &self,
+        kind: &str,
+        per_author: usize,
+        now_ms: u64,
     ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
-        self.inner.referring(target)
+        self.inner.newest_per_author(kind, per_author, now_ms)
+    }
+    fn newest_by(
+        &self,
+        kind: &str,
+        author: &AuthorKey,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
+        self.inner.newest_by(kind, author, limit, now_ms)
+    }
+    fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, solidarity_store::StoreError> {
+        self.inner.stored_bytes(author)
     }
     fn author_range(
         &self,

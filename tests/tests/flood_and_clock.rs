@@ -61,9 +61,11 @@ async fn has_alert(node: &TestNode, id: MessageId) -> bool {
     node.alerts().await.iter().any(|alert| alert.id == id)
 }
 
+/// Stored alerts of `author` (the shown ones are at most 20 per author).
 async fn alerts_by(node: &TestNode, author: AuthorKey) -> usize {
-    node.alerts()
+    node.call(|client| client.all_alerts())
         .await
+        .expect("alert list --all")
         .iter()
         .filter(|alert| alert.author == author)
         .count()
@@ -158,7 +160,7 @@ async fn a_flooding_member_is_held_to_its_quota_and_non_members_get_nothing_in()
     let flooder_key = flooder.author();
     let stored_0 = alerts_by(&nodes[0], flooder_key).await;
     let stored_1 = alerts_by(&nodes[1], flooder_key).await;
-    let over_quota = counter(&nodes[0], "solidarity_messages_judged", "over_quota").await;
+    let over_quota = counter(&nodes[0], "solidarity_messages_judged", "over_budget").await;
     let allowed = PER_MINUTE + (flood_secs * PER_MINUTE as f64 / 60.0).ceil() as usize + 2;
     let mut strangers_stored = 0;
     for stranger in &strangers {

@@ -74,8 +74,14 @@ impl Chain {
     }
 }
 
+/// Every stored alert listed (`alert list --all`: the shown ones are at most 20 per author).
 async fn alert_ids(node: &TestNode) -> Vec<MessageId> {
-    node.alerts().await.iter().map(|view| view.id).collect()
+    node.call(|client| client.all_alerts())
+        .await
+        .expect("alert list --all")
+        .iter()
+        .map(|view| view.id)
+        .collect()
 }
 
 fn id_of(bytes: &[u8]) -> MessageId {

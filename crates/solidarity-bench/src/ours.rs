@@ -123,8 +123,33 @@ impl Store for ObservedStore {
     fn newest(&self, kind: &str, limit: usize) -> Result<Vec<StoredEnvelope>, StoreError> {
         self.inner.newest(kind, limit)
     }
-    fn referring(&self, target: &MessageId) -> Result<Vec<StoredEnvelope>, StoreError> {
-        self.inner.referring(target)
+    fn referring_newest(
+        &self,
+        target: &MessageId,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<solidarity_store::Referring>, StoreError> {
+        self.inner.referring_newest(target, kind, limit)
+    }
+    fn newest_per_author(
+        &self,
+        kind: &str,
+        per_author: usize,
+        now_ms: u64,
+    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
+        self.inner.newest_per_author(kind, per_author, now_ms)
+    }
+    fn newest_by(
+        &self,
+        kind: &str,
+        author: &AuthorKey,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
+        self.inner.newest_by(kind, author, limit, now_ms)
+    }
+    fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, StoreError> {
+        self.inner.stored_bytes(author)
     }
     fn author_range(
         &self,

@@ -289,6 +289,32 @@ pub struct MemberView {
     pub trusted: bool,
     /// Why it is no longer trusted (none when `trusted`).
     pub distrust: Option<Distrust>,
+    /// Some of its messages were held back in the last minutes: over which budget.
+    #[serde(default)]
+    pub over_budget: Option<OverBudget>,
+}
+
+/// Which per-member budget held its messages back (SPEC §10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverBudget {
+    /// More messages per minute than `member_messages_per_minute`.
+    MessageRate,
+    /// More bytes per minute than `member_kib_per_minute`.
+    ByteRate,
+    /// More stored here than `member_stored_mib`.
+    StoredBytes,
+}
+
+impl OverBudget {
+    /// How the admin reads it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::MessageRate => "over its message rate",
+            Self::ByteRate => "over its byte rate",
+            Self::StoredBytes => "over its stored bytes",
+        }
+    }
 }
 
 /// Why a key is (or was) trusted.

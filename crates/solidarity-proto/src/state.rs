@@ -70,8 +70,11 @@ pub struct AlertView {
     /// Other members' endorsements and disputes.
     #[serde(default)]
     pub corroboration: Corroboration,
-    /// Applied updates, oldest first.
+    /// Applied updates, oldest first: the latest ones a receiver keeps loaded (SPEC §12).
     pub history: Vec<UpdateView>,
+    /// How many earlier updates by the author are stored but not in `history`.
+    #[serde(default)]
+    pub earlier_updates: u64,
 }
 
 /// A live mirror offer.
@@ -122,6 +125,7 @@ pub fn derive_alert(
         updated_at,
         alert: alert.body,
         corroboration: Corroboration::default(),
+        earlier_updates: 0,
         history: applied
             .into_iter()
             .map(|update| UpdateView {

@@ -1,13 +1,16 @@
 //! The store logic, written once over an ordered key-value [`Backend`].
 //!
-//! Key space, layout version 4 (all integers big-endian, so byte order is numeric order):
+//! Key space, layout version 5 (all integers big-endian, so byte order is numeric order):
 //!
 //! | prefix | key                          | value                                   |
 //! |--------|------------------------------|-----------------------------------------|
 //! | `E`    | id                           | author ‖ seq: where the record is (seq 0: a statement) |
 //! | `C`    | author ‖ seq                 | id ‖ stored record; only the id after expiry (the tombstone) |
 //! | `R`    | kind ‖ 0x00 ‖ created_at ‖ id | empty: messages of a kind by age       |
-//! | `T`    | target ‖ id                  | empty: messages referring to `target` (updates, endorsements, withdrawals) |
+//! | `g`    | target ‖ kind ‖ 0x00 ‖ author ‖ seq ‖ id | empty: messages referring to `target` (updates, endorsements, withdrawals), per kind and signer in chain order |
+//! | `h`    | target ‖ kind ‖ 0x00 ‖ author | how many `g` entries that signer has there |
+//! | `i`    | author                       | envelope bytes stored of that signer (chain and statements) |
+//! | `j`    | kind ‖ 0x00 ‖ author ‖ created_at ‖ id | empty: messages of a kind per signer by age |
 //! | `X`    | expires_at ‖ id              | empty                                   |
 //! | `S`    | author ‖ id                  | record of a statement (seq 0, outside the chain) |
 //! | `W`    | author                       | the author's watermark (highest gap-free seq) |
@@ -15,7 +18,7 @@
 //! | `V`    | (none)                       | layout version                          |
 //! | `F`    | author ‖ seq ‖ id            | envelope conflicting with the chain (fork evidence) |
 //! | `Z`    | author                       | detected_at ‖ from_seq: the author is marked compromised |
-//! | `n`    | author                       | the author's two latest canaries, kept past their expiry: per canary, oldest first, seq ‖ id ‖ envelope length (u32) ‖ envelope (layout 4) |
+//! | `n`    | author                       | the author's two latest canaries, kept past their expiry: per canary, oldest first, seq ‖ id ‖ envelope length (u32) ‖ envelope (layout 5) |
 //!
 //! A *record* is author ‖ seq ‖ created_at ‖ expires_at (0: none) ‖ refers_to (zeros: none)
 //! ‖ kind length ‖ kind ‖ envelope bytes, verbatim. Records live in author-and-seq order, so
@@ -38,13 +41,19 @@ use solidarity_proto::{AuthorKey, MessageId};
 
 use crate::expiry_keys::{ExpiryKeys, bucket_of};
 use crate::{
-    Compromise, InsertOutcome, MessageMeta, NewMessage, Store, StoreError, StoredEnvelope,
+    Compromise, InsertOutcome, MessageMeta, NewMessage, Referring, Store, StoreError,
+    StoredEnvelope,
 };
 
 const ENVELOPE: u8 = b'E';
 const CHAIN: u8 = b'C';
 const RECENT: u8 = b'R';
-const REFERS: u8 = b'T';
+/// The referring index of layout 3 (target ‖ id), replaced by [`REFERRING`] in layout 4.
+pub(crate) const REFERS_V3: u8 = b'T';
+const REFERRING: u8 = b'g';
+const REFERRING_COUNT: u8 = b'h';
+const STORED_BYTES: u8 = b'i';
+const BY_AUTHOR: u8 = b'j';
 const EXPIRY: u8 = b'X';
 const STATEMENT: u8 = b'S';
 const WATERMARK: u8 = b'W';
@@ -67,7 +76,7 @@ const SEALED: u8 = 1;
 
 /// The layout this version writes: the oldest one it can upgrade plus one per step of
 /// [`crate::migrate`].
-pub const LAYOUT_VERSION: u8 = 4;
+pub const LAYOUT_VERSION: u8 = 5;
 /// Index entries read per step when a sweep walks an index.
 const SCAN_CHUNK: usize = 1024;
 /// Fixed part of an `E` record before the kind name.
@@ -210,6 +219,50 @@ fn recent_key(kind: &str, created_at: u64, id: &MessageId) -> Vec<u8> {
     )
 }
 
+/// target ‖ kind ‖ 0x00 ‖ author: one signer's messages of a kind referring to a target.
+pub(crate) fn referring_group(target: &MessageId, kind: &str, author: &AuthorKey) -> Vec<u8> {
+    let mut group = target.as_bytes().to_vec();
+    group.extend_from_slice(kind.as_bytes());
+    group.push(0);
+    group.extend_from_slice(author.as_bytes());
+    group
+}
+
+pub(crate) fn referring_key(group: &[u8], seq: u64, id: &MessageId) -> Vec<u8> {
+    key(REFERRING, &[group, &seq.to_be_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn referring_count_key(group: &[u8]) -> Vec<u8> {
+    key(REFERRING_COUNT, &[group])
+}
+
+pub(crate) fn by_author_key(
+    kind: &str,
+    author: &AuthorKey,
+    created_at: u64,
+    id: &MessageId,
+) -> Vec<u8> {
+    key(
+        BY_AUTHOR,
+        &[
+            kind.as_bytes(),
+            &[0],
+            author.as_bytes(),
+            &created_at.to_be_bytes(),
+            id.as_bytes(),
+        ],
+    )
+}
+
+pub(crate) fn stored_bytes_key(author: &AuthorKey) -> Vec<u8> {
+    key(STORED_BYTES, &[author.as_bytes()])
+}
+
+/// The bytes a stored message counts against its signer's stored budget.
+fn counted_bytes(envelope_len: usize) -> u64 {
+    u64::try_from(envelope_len).unwrap_or(u64::MAX)
+}
+
 fn read_id(bytes: &[u8]) -> Result<MessageId, StoreError> {
     let array: [u8; 32] = bytes
         .try_into()
@@ -225,7 +278,7 @@ fn read_u64(bytes: &[u8]) -> Result<u64, StoreError> {
 }
 
 /// The id at the end of an index key.
-fn trailing_id(index_key: &[u8]) -> Result<MessageId, StoreError> {
+pub(crate) fn trailing_id(index_key: &[u8]) -> Result<MessageId, StoreError> {
     index_key
         .len()
         .checked_sub(32)
@@ -267,7 +320,7 @@ fn encode_record(message: &NewMessage) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Splits an `E` record into its facts and the envelope bytes.
-fn decode_record(value: &[u8]) -> Result<(MessageMeta, &[u8]), StoreError> {
+pub(crate) fn decode_record(value: &[u8]) -> Result<(MessageMeta, &[u8]), StoreError> {
     let corrupt = || StoreError::Corrupt { what: "record" };
     if value.len() < RECORD_HEADER {
         return Err(corrupt());
@@ -425,6 +478,50 @@ impl<B: Backend> KvStore<B> {
         Ok(out)
     }
 
+    /// The backend, for the steps of [`crate::migrate`].
+    pub(crate) fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The record of a stored message, for the steps of [`crate::migrate`].
+    pub(crate) fn record_of(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.record(id)
+    }
+
+    /// The `limit` newest entries under a `j` prefix of one signer live at `now_ms`;
+    /// expired ones not swept yet are skipped, reading further back until enough.
+    fn newest_live(
+        &self,
+        of_author: &[u8],
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let mut read = limit;
+        loop {
+            let entries = self.backend.scan_rev(of_author, read)?;
+            let exhausted = entries.len() < read;
+            let mut live = Vec::new();
+            for (index_key, _) in entries {
+                let id = trailing_id(&index_key)?;
+                if let Some(record) = self.record(&id)? {
+                    let (meta, _) = decode_record(&record)?;
+                    if meta.expires_at.is_none_or(|at| at > now_ms) && live.len() < limit {
+                        live.push(stored_from_record(id, &record)?);
+                    }
+                }
+            }
+            if exhausted || live.len() == limit {
+                return Ok(live);
+            }
+            read = read.saturating_mul(2);
+        }
+    }
+
+    /// A kept counter; absent means 0.
+    fn kept(&self, counter: &[u8]) -> Result<u64, StoreError> {
+        kept_number(self.backend.get(counter)?)
+    }
+
     fn stored_count(&self) -> Result<u64, StoreError> {
         kept_number(self.backend.get(&[COUNT])?)
     }
@@ -461,7 +558,7 @@ impl<B: Backend> KvStore<B> {
             .collect()
     }
 
-    /// Layout 3 → 4: fills the kept canaries from the canaries stored, a chunk at a time.
+    /// Layout 4 → 5: fills the kept canaries from the canaries stored, a chunk at a time.
     pub(crate) fn backfill_kept_canaries(&self) -> Result<(), StoreError> {
         let prefix = recent_prefix(KEPT_KIND);
         let mut start = prefix.clone();
@@ -523,6 +620,8 @@ impl<B: Backend> Store for KvStore<B> {
         let mut grown: BTreeMap<AuthorKey, u64> = BTreeMap::new();
         let mut stored = 0u64;
         let mut canaries = Vec::new();
+        // What the batch adds to kept counters (per signer, per referring group).
+        let mut added: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         // Keys first, durably: no sealed record may reach the disk before its key.
         self.keys.ensure(
             messages
@@ -587,14 +686,31 @@ impl<B: Backend> Store for KvStore<B> {
                     recent_key(&message.kind, message.created_at, &message.id),
                     Vec::new(),
                 ));
+                ops.push(BatchOp::Put(
+                    by_author_key(
+                        &message.kind,
+                        &message.author,
+                        message.created_at,
+                        &message.id,
+                    ),
+                    Vec::new(),
+                ));
                 if let Some(target) = message.refers_to {
+                    let group = referring_group(&target, &message.kind, &message.author);
                     ops.push(BatchOp::Put(
-                        key(REFERS, &[target.as_bytes(), id]),
+                        referring_key(&group, message.seq, &message.id),
                         Vec::new(),
                     ));
+                    *added.entry(referring_count_key(&group)).or_default() += 1;
                 }
+                *added.entry(stored_bytes_key(&message.author)).or_default() +=
+                    counted_bytes(message.envelope.len());
             }
             outcomes.push(outcome);
+        }
+        for (counter, delta) in added {
+            let total = self.kept(&counter)?.saturating_add(delta);
+            ops.push(BatchOp::Put(counter, total.to_be_bytes().to_vec()));
         }
         for (author, mut watermark) in grown {
             let before = watermark;
@@ -662,9 +778,74 @@ impl<B: Backend> Store for KvStore<B> {
         self.envelopes_of(entries)
     }
 
-    fn referring(&self, target: &MessageId) -> Result<Vec<StoredEnvelope>, StoreError> {
-        let entries = self.scan_all(&key(REFERS, &[target.as_bytes()]))?;
-        self.envelopes_of(entries)
+    fn referring_newest(
+        &self,
+        target: &MessageId,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<Referring>, StoreError> {
+        let mut prefix = vec![REFERRING_COUNT];
+        prefix.extend_from_slice(target.as_bytes());
+        prefix.extend_from_slice(kind.as_bytes());
+        prefix.push(0);
+        let mut out = Vec::new();
+        for (counter, total) in self.scan_all(&prefix)? {
+            let author: [u8; 32] = counter
+                .get(prefix.len()..)
+                .and_then(|author| author.try_into().ok())
+                .ok_or(StoreError::Corrupt {
+                    what: "referring count",
+                })?;
+            let entries = self
+                .backend
+                .scan_rev(&key(REFERRING, &[&counter[1..]]), limit)?;
+            out.push(Referring {
+                author: AuthorKey(author),
+                total: read_u64(&total)?,
+                newest: self.envelopes_of(entries)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn newest_per_author(
+        &self,
+        kind: &str,
+        per_author: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let prefix = key(BY_AUTHOR, &[kind.as_bytes(), &[0]]);
+        let mut out = Vec::new();
+        let mut start = prefix.clone();
+        // One seek per signer: past each signer's keys to the next signer.
+        while let Some((first, _)) = self.backend.scan(&prefix, &start, 1)?.into_iter().next() {
+            let author = first
+                .get(prefix.len()..prefix.len() + 32)
+                .ok_or(StoreError::Corrupt {
+                    what: "author index",
+                })?;
+            let mut of_author = prefix.clone();
+            of_author.extend_from_slice(author);
+            out.extend(self.newest_live(&of_author, per_author, now_ms)?);
+            start = of_author;
+            start.extend_from_slice(&[0xFF; 41]);
+        }
+        Ok(out)
+    }
+
+    fn newest_by(
+        &self,
+        kind: &str,
+        author: &AuthorKey,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let of_author = key(BY_AUTHOR, &[kind.as_bytes(), &[0], author.as_bytes()]);
+        self.newest_live(&of_author, limit, now_ms)
+    }
+
+    fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, StoreError> {
+        self.kept(&stored_bytes_key(author))
     }
 
     fn author_range(
@@ -721,6 +902,8 @@ impl<B: Backend> Store for KvStore<B> {
         loop {
             let mut ops = Vec::new();
             let mut removed = 0u64;
+            // What this chunk takes from kept counters.
+            let mut taken: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
             let mut more = false;
             let chunk = self.backend.scan(&prefix, &prefix, SCAN_CHUNK)?;
             let full = chunk.len() == SCAN_CHUNK;
@@ -733,12 +916,19 @@ impl<B: Backend> Store for KvStore<B> {
                 }
                 more = full;
                 let id = trailing_id(&expiry_key)?;
-                let readable = match self.meta(&id) {
+                let readable = match self.record(&id) {
                     Err(StoreError::Corrupt { .. }) => None,
-                    other => other?,
+                    other => other?
+                        .map(|record| {
+                            decode_record(&record).map(|(meta, envelope)| (meta, envelope.len()))
+                        })
+                        .transpose()
+                        .unwrap_or(None),
                 };
-                if let Some(meta) = readable {
+                if let Some((meta, envelope_len)) = readable {
                     let id_bytes = id.as_bytes();
+                    *taken.entry(stored_bytes_key(&meta.author)).or_default() +=
+                        counted_bytes(envelope_len);
                     ops.push(BatchOp::Delete(key(ENVELOPE, &[id_bytes])));
                     // The chain keeps the id alone: the tombstone.
                     ops.push(BatchOp::Put(
@@ -750,8 +940,16 @@ impl<B: Backend> Store for KvStore<B> {
                         meta.created_at,
                         &id,
                     )));
+                    ops.push(BatchOp::Delete(by_author_key(
+                        &meta.kind,
+                        &meta.author,
+                        meta.created_at,
+                        &id,
+                    )));
                     if let Some(target) = meta.refers_to {
-                        ops.push(BatchOp::Delete(key(REFERS, &[target.as_bytes(), id_bytes])));
+                        let group = referring_group(&target, &meta.kind, &meta.author);
+                        ops.push(BatchOp::Delete(referring_key(&group, meta.seq, &id)));
+                        *taken.entry(referring_count_key(&group)).or_default() += 1;
                     }
                     removed += 1;
                 } else if let Some(locator) = self.backend.get(&key(ENVELOPE, &[id.as_bytes()]))? {
@@ -768,6 +966,14 @@ impl<B: Backend> Store for KvStore<B> {
                     removed += 1;
                 }
                 ops.push(BatchOp::Delete(expiry_key));
+            }
+            for (counter, delta) in std::mem::take(&mut taken) {
+                let left = self.kept(&counter)?.saturating_sub(delta);
+                ops.push(if left == 0 {
+                    BatchOp::Delete(counter)
+                } else {
+                    BatchOp::Put(counter, left.to_be_bytes().to_vec())
+                });
             }
             if removed > 0 {
                 let count = self.stored_count()?.saturating_sub(removed);

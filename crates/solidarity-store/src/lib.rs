@@ -94,6 +94,17 @@ pub struct StoredEnvelope {
     pub envelope: Vec<u8>,
 }
 
+/// One signer's messages of a kind that refer to one target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referring {
+    /// The signer.
+    pub author: AuthorKey,
+    /// How many are stored.
+    pub total: u64,
+    /// The newest of them (highest seq first), at most the limit asked for.
+    pub newest: Vec<StoredEnvelope>,
+}
+
 /// A key that signed two conflicting messages, with the evidence kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compromise {
@@ -157,8 +168,35 @@ pub trait Store: Send + Sync + 'static {
     fn by_kind(&self, kind: &str) -> Result<Vec<StoredEnvelope>, StoreError>;
     /// The `limit` most recently created stored envelopes of a kind, newest first.
     fn newest(&self, kind: &str, limit: usize) -> Result<Vec<StoredEnvelope>, StoreError>;
-    /// Every stored envelope that refers to `target` (its updates, endorsements, withdrawals).
-    fn referring(&self, target: &MessageId) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// The messages of `kind` that refer to `target` (its updates, endorsements,
+    /// withdrawals), per signer: how many are stored and the `limit` highest-seq ones,
+    /// newest first. One signer's flood never hides another's messages, and nothing loads
+    /// all of them.
+    fn referring_newest(
+        &self,
+        target: &MessageId,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<Referring>, StoreError>;
+    /// The `per_author` most recently created envelopes of a kind of every signer that are
+    /// live at `now_ms` (newest first per signer): one signer's many cannot hide another's.
+    fn newest_per_author(
+        &self,
+        kind: &str,
+        per_author: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// The `limit` most recently created envelopes of a kind by `author` live at `now_ms`,
+    /// newest first.
+    fn newest_by(
+        &self,
+        kind: &str,
+        author: &AuthorKey,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// Envelope bytes stored of `author` (chain messages and statements; a kept count).
+    fn stored_bytes(&self, author: &AuthorKey) -> Result<u64, StoreError>;
     /// The author's stored envelopes with seq ≥ `from_seq`, ascending, at most `limit`.
     fn author_range(
         &self,

@@ -234,9 +234,12 @@ fn newest_lists_a_kind_by_age_and_references_find_their_target() {
             .map(|e| e.seq)
             .collect();
         assert_eq!(newest, [5, 4, 3]);
-        let referring = store.referring(&alerts[1].id).expect("referring");
+        let referring = store
+            .referring_newest(&alerts[1].id, "alert-update", 10)
+            .expect("referring");
         assert_eq!(referring.len(), 1);
-        assert_eq!(referring[0].id, update.id);
+        assert_eq!(referring[0].total, 1);
+        assert_eq!(referring[0].newest[0].id, update.id);
         assert_eq!(
             store
                 .meta(&update.id)
@@ -250,13 +253,153 @@ fn newest_lists_a_kind_by_age_and_references_find_their_target() {
         assert_eq!(store.expire(20_000).expect("expire"), 1);
         assert!(
             store
-                .referring(&alerts[1].id)
+                .referring_newest(&alerts[1].id, "alert-update", 10)
                 .expect("referring")
                 .is_empty()
         );
         assert!(store.newest("alert-update", 10).expect("newest").is_empty());
         assert_eq!(store.len().expect("len"), 5);
+        assert_eq!(store.stored_bytes(&update.author).expect("bytes"), 0);
     }
+}
+
+#[test]
+fn referring_reads_the_newest_per_signer_with_a_count_and_bytes_are_kept_per_signer() {
+    for (store, _dir) in backends() {
+        let alert = message(2, 1, "alert", None);
+        let mut batch = vec![alert.clone()];
+        for seq in 1..=300 {
+            let mut update = message(3, seq, "alert-update", None);
+            update.refers_to = Some(alert.id);
+            batch.push(update);
+        }
+        let mut endorsement = message(4, 1, "endorsement", None);
+        endorsement.refers_to = Some(alert.id);
+        batch.push(endorsement.clone());
+        store.insert_batch(&batch).expect("insert");
+        let updates = store
+            .referring_newest(&alert.id, "alert-update", 5)
+            .expect("referring");
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].author, AuthorKey([3; 32]));
+        assert_eq!(updates[0].total, 300);
+        let seqs: Vec<u64> = updates[0].newest.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [300, 299, 298, 297, 296]);
+        let endorsements = store
+            .referring_newest(&alert.id, "endorsement", 5)
+            .expect("referring");
+        assert_eq!(endorsements.len(), 1);
+        assert_eq!(endorsements[0].newest[0].id, endorsement.id);
+        let bytes: u64 = batch
+            .iter()
+            .filter(|message| message.author == AuthorKey([3; 32]))
+            .map(|message| message.envelope.len() as u64)
+            .sum();
+        assert_eq!(
+            store.stored_bytes(&AuthorKey([3; 32])).expect("bytes"),
+            bytes
+        );
+        // A statement counts too.
+        let statement = message(3, 0, "revocation", None);
+        store
+            .insert_batch(std::slice::from_ref(&statement))
+            .expect("insert");
+        assert_eq!(
+            store.stored_bytes(&AuthorKey([3; 32])).expect("bytes"),
+            bytes + statement.envelope.len() as u64
+        );
+    }
+}
+
+#[test]
+fn newest_per_author_reads_each_signers_newest_whatever_another_signed() {
+    for (store, _dir) in backends() {
+        let junk: Vec<_> = (1..=500)
+            .map(|seq| message(2, seq, "alert", Some(5_000)))
+            .collect();
+        store.insert_batch(&junk).expect("insert");
+        let honest = message(3, 1, "alert", None);
+        store
+            .insert_batch(std::slice::from_ref(&honest))
+            .expect("insert");
+        let shown = store.newest_per_author("alert", 20, 0).expect("newest");
+        assert_eq!(shown.len(), 21);
+        assert!(shown.iter().any(|stored| stored.id == honest.id));
+        assert_eq!(shown[0].seq, 500, "newest first per signer");
+        // Expired but not swept yet: skipped all the same.
+        let shown = store.newest_per_author("alert", 20, 6_000).expect("newest");
+        assert_eq!(shown.len(), 1);
+        store.expire(6_000).expect("expire");
+        let shown = store.newest_per_author("alert", 20, 6_000).expect("newest");
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].id, honest.id);
+    }
+}
+
+#[test]
+fn a_layout_3_store_opens_with_its_referring_index_and_byte_counts_filled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SledOptions::new(dir.path().join("db"));
+    let alert = message(2, 1, "alert", None);
+    let mut batch = vec![alert.clone()];
+    for seq in 1..=2_000 {
+        let mut update = message(3, seq, "alert-update", (seq % 2 == 0).then_some(u64::MAX));
+        update.refers_to = Some(alert.id);
+        batch.push(update);
+    }
+    {
+        let store = SledStore::open(&options).expect("open");
+        store.insert_batch(&batch).expect("insert");
+        store.flush().expect("flush");
+    }
+    {
+        // Turn it into what layout 3 wrote: `T` target ‖ id, no `g`/`h`/`i`/`j`.
+        let db = sled::open(&options.path).expect("sled");
+        for prefix in [b'g', b'h', b'i', b'j'] {
+            for entry in db.scan_prefix([prefix]) {
+                db.remove(entry.expect("entry").0).expect("remove");
+            }
+        }
+        for message in &batch[1..] {
+            let mut old = vec![b'T'];
+            old.extend_from_slice(alert.id.as_bytes());
+            old.extend_from_slice(message.id.as_bytes());
+            db.insert(old, Vec::<u8>::new()).expect("insert");
+        }
+        db.insert([b'V'], vec![3u8]).expect("layout");
+        db.flush().expect("flush");
+    }
+    let store = SledStore::open(&options).expect("upgraded");
+    let updates = store
+        .referring_newest(&alert.id, "alert-update", 3)
+        .expect("referring");
+    assert_eq!(updates[0].total, 2_000);
+    let seqs: Vec<u64> = updates[0].newest.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [2_000, 1_999, 1_998]);
+    let bytes: u64 = batch[1..].iter().map(|m| m.envelope.len() as u64).sum();
+    assert_eq!(
+        store.stored_bytes(&AuthorKey([3; 32])).expect("bytes"),
+        bytes
+    );
+    assert_eq!(store.len().expect("len"), 2_001);
+    assert_eq!(
+        store
+            .newest_per_author("alert", 5, 0)
+            .expect("newest")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .newest_per_author("alert-update", 5, 0)
+            .expect("newest")
+            .len(),
+        5
+    );
+    drop(store);
+    let db = sled::open(&options.path).expect("sled");
+    assert_eq!(db.scan_prefix([b'T']).count(), 0, "the old index is gone");
+    assert_eq!(db.get([b'V']).expect("get").expect("layout").as_ref(), [5]);
 }
 
 #[test]
@@ -497,5 +640,5 @@ fn a_layout_3_store_is_upgraded_with_its_canaries_kept() {
     );
     drop(store);
     let backend = solidarity_store::SledBackend::open(&options).expect("backend");
-    assert_eq!(backend.get(b"V").expect("layout"), Some(vec![4]));
+    assert_eq!(backend.get(b"V").expect("layout"), Some(vec![5]));
 }

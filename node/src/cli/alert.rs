@@ -74,7 +74,8 @@ pub enum AlertCommand {
 
 #[derive(Args)]
 pub struct ListArgs {
-    /// Every stored alert, not only the newest 200 the status page shows.
+    /// Stored alerts beyond the newest 200 the status page shows: the newest 10 000 of
+    /// each member, up to 10 000 in all.
     #[arg(long)]
     pub all: bool,
     /// Only open alerts (neither resolved nor retracted).
@@ -94,6 +95,9 @@ pub struct ListArgs {
     /// Only alerts raised by this member: its name or the first 8+ characters of its key.
     #[arg(long, value_name = "NAME")]
     pub member: Option<String>,
+    /// At most this many alerts, the first in list order.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Args)]
@@ -262,6 +266,9 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
                         .is_none_or(|authors| authors.contains(&view.author))
             });
             alerts.sort_by(alert_order);
+            if let Some(limit) = args.limit {
+                alerts.truncate(limit);
+            }
             if json {
                 return print_json(&alerts);
             }
@@ -444,7 +451,15 @@ fn print_detail(detail: &AlertDetail, names: &MemberNames) {
         println!("details");
         indented(details);
     }
-    println!("updates        {}", view.history.len());
+    if view.earlier_updates > 0 {
+        println!(
+            "updates        {} latest (and {} earlier updates)",
+            view.history.len(),
+            view.earlier_updates
+        );
+    } else {
+        println!("updates        {}", view.history.len());
+    }
     for update in &view.history {
         println!(
             "  {}  {}",

@@ -176,14 +176,6 @@ impl Stale {
     }
 }
 
-/// A member's gossip quota: a token bucket.
-struct Quota {
-    tokens: f64,
-    at_ms: u64,
-    /// The admin was told it ran dry.
-    warned: bool,
-}
-
 /// A key known to be in two hands.
 #[derive(Clone, Copy)]
 struct Compromised {
@@ -254,8 +246,8 @@ pub struct NodeActor {
     members_built_at: std::time::Instant,
     /// Received messages were written since the last flush.
     unflushed: bool,
-    /// Each member's gossip quota.
-    quotas: HashMap<AuthorKey, Quota>,
+    /// Each signer's budget on every ingest path.
+    budgets: super::budget::Budgets,
     /// When the admin was last warned of each certificate about to end.
     certificate_warned: HashMap<AuthorKey, u64>,
     metrics: NodeMetrics,
@@ -353,8 +345,15 @@ impl NodeActor {
             parts.identity.config.fresh_chain,
         )?;
         let views = Views::load(parts.store.as_ref())?;
-        let shown = Shown::load(parts.store.as_ref(), views::DISPLAY_LIMIT)?;
+        let shown = Shown::load(
+            parts.store.as_ref(),
+            views::DISPLAY_LIMIT,
+            now_ms().saturating_add_signed(parts.identity.config.clock_offset_ms),
+            me,
+        )?;
         let stored_messages = parts.store.len()?;
+        let budgets =
+            super::budget::Budgets::new(super::budget::Limits::of(&parts.identity.config));
         let compromised = parts
             .store
             .compromised()?
@@ -408,7 +407,7 @@ impl NodeActor {
             },
             members_built_at: std::time::Instant::now(),
             unflushed: false,
-            quotas: HashMap::new(),
+            budgets,
             certificate_warned: HashMap::new(),
             metrics: parts.metrics,
             registry: parts.registry,
@@ -749,7 +748,12 @@ impl NodeActor {
                 }
             }
             Request::AlertList { all: true } => {
-                match Shown::load(self.store.as_ref(), usize::MAX) {
+                match Shown::load_per_author(
+                    self.store.as_ref(),
+                    (views::LISTED_LIMIT, views::LISTED_LIMIT),
+                    now,
+                    self.me,
+                ) {
                     Ok(every) => Response::Alerts {
                         alerts: self.alert_and_offer_views(&every, now).0,
                     },
@@ -939,6 +943,8 @@ impl NodeActor {
         let super::reload::ReloadCall { config, reply } = call;
         let previous_config = self.identity.config.clone();
         let changes = super::reload::merge(&mut self.identity.config, config);
+        self.budgets
+            .set_limits(super::budget::Limits::of(&self.identity.config));
         let outcome = match self.reload_members().await? {
             Response::Error { message } => {
                 self.identity.config = previous_config;
@@ -1265,7 +1271,9 @@ impl NodeActor {
                             tracing::info!(expired = count, "expired messages deleted");
                             self.stored_messages = self.stored_messages.saturating_sub(count);
                         }
-                        self.shown.expire(now_ms);
+                        self.backfill_shown(now_ms);
+                        // Expiry freed stored bytes: read them again.
+                        self.budgets.forget_stored();
                         self.publish_snapshot();
                     }
                     MaintenanceDone::ForkRecorded | MaintenanceDone::Flushed => {}
@@ -1419,36 +1427,35 @@ impl NodeActor {
         }
     }
 
-    /// Takes one message from `author`'s gossip quota (a token bucket holding a minute's
-    /// worth); false when it is spent.
-    fn take_quota(&mut self, author: AuthorKey) -> bool {
-        let per_minute = self.identity.config.member_messages_per_minute;
-        if per_minute == 0 {
+    /// Takes a received message of `author` from its budget; false when it is held back
+    /// (SPEC §10). Revocations and this node's own messages are never held back.
+    fn within_budget(&mut self, author: AuthorKey, kind: &str, bytes: usize) -> bool {
+        if author == self.me || kind == solidarity_proto::payload::KIND_REVOCATION {
             return true;
         }
-        let now = self.now_ms();
-        let capacity = f64::from(per_minute);
-        let bucket = self.quotas.entry(author).or_insert(Quota {
-            tokens: capacity,
-            at_ms: now,
-            warned: false,
+        let store = self.store.as_ref();
+        let decision = self.budgets.take(author, bytes, self.now_ms(), || {
+            store.stored_bytes(&author).unwrap_or_else(|error| {
+                tracing::error!(%error, "store read failed");
+                0
+            })
         });
-        let elapsed = now.saturating_sub(bucket.at_ms) as f64;
-        bucket.tokens = (bucket.tokens + elapsed * capacity / 60_000.0).min(capacity);
-        bucket.at_ms = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            bucket.warned = false;
-            return true;
+        match decision {
+            super::budget::Decision::Within => true,
+            super::budget::Decision::Over { why, warn } => {
+                if warn {
+                    // Member names are admin-view data: named at debug level only.
+                    tracing::warn!(
+                        budget = why.describe(),
+                        "a member is over its budget; its further messages are ignored for now (see `solidarity member list`)"
+                    );
+                    tracing::debug!(member = %self.member_name(&author), budget = why.describe(), "over budget");
+                    self.stale.members = true;
+                }
+                self.metrics.judged_over_budget(why);
+                false
+            }
         }
-        if !std::mem::replace(&mut bucket.warned, true) {
-            tracing::warn!(
-                member = %self.member_name(&author),
-                per_minute,
-                "member is over its message quota; its further messages are ignored for now"
-            );
-        }
-        false
     }
 
     /// Validates received bytes and queues the write of an accepted message.
@@ -1459,20 +1466,6 @@ impl NodeActor {
         checked: Option<SignatureChecked>,
     ) -> Result<Acceptance, ActorError> {
         let verdict = self.validate_checked(data, self.now_ms(), checked);
-        let over_quota = matches!(&verdict, Verdict::Accept(accepted)
-            if path == "gossip"
-                && !solidarity_proto::payload::is_statement_kind(&accepted.payload.kind)
-                && !self.take_quota(accepted.signer));
-        self.metrics.judged(
-            path,
-            match &verdict {
-                _ if over_quota => "over_quota",
-                Verdict::Accept(_) => "accept",
-                Verdict::Ignore(_) => "ignore",
-                Verdict::Reject(_) => "reject",
-                Verdict::Fork(_) => "fork",
-            },
-        );
         let keep = match &verdict {
             Verdict::Accept(accepted)
                 if solidarity_proto::payload::is_statement_kind(&accepted.payload.kind) =>
@@ -1481,9 +1474,25 @@ impl NodeActor {
             }
             _ => Keep::Store,
         };
+        // Only what this node would store is charged to its signer: statements it relays
+        // or drops are bounded by the relay and the cap, and keep strangers out of the
+        // budget table.
+        let over_budget = matches!(&verdict, Verdict::Accept(accepted)
+            if keep == Keep::Store
+                && !self.within_budget(accepted.signer, &accepted.payload.kind, data.len()));
+        self.metrics.judged(
+            path,
+            match &verdict {
+                _ if over_budget => "over_budget",
+                Verdict::Accept(_) => "accept",
+                Verdict::Ignore(_) => "ignore",
+                Verdict::Reject(_) => "reject",
+                Verdict::Fork(_) => "fork",
+            },
+        );
         match verdict {
             // Ignored, so gossipsub neither relays it nor penalises the forwarder.
-            Verdict::Accept(_) if over_quota => Ok(Acceptance::Ignore),
+            Verdict::Accept(_) if over_budget => Ok(Acceptance::Ignore),
             // The protocol takes statements from any key; this node keeps only those that can
             // change its trust, within a cap per signer, and relays revocations and
             // certificates it does not keep (see `statements`).
@@ -1671,13 +1680,27 @@ impl NodeActor {
         } else {
             // Identities sign statements only; their chains (empty) are asked for too, so a
             // fork of theirs still shows.
+            // The chain of an author out of budget is not asked for this round (a watermark
+            // at the highest seq asks for nothing): its messages would only be ignored again
+            // (SPEC §10). Its statements came in the statement phase.
             let identities = self.identities();
+            let now = self.now_ms();
             let have = self
                 .members
                 .keys()
                 .chain([&self.me])
                 .chain(identities.iter())
-                .map(|author| self.watermark(author))
+                .map(|author| {
+                    if self.budgets.spent(author, now) {
+                        Watermark {
+                            author: *author,
+                            seq: u64::MAX,
+                            head: None,
+                        }
+                    } else {
+                        self.watermark(author)
+                    }
+                })
                 .collect();
             SyncRequest {
                 fed: self.identity.federation,
@@ -2325,6 +2348,7 @@ impl NodeActor {
                 trust: self.trust_basis(&member.why),
                 trusted: member.trusted(),
                 distrust: self.distrust(key, member.standing),
+                over_budget: self.budgets.over(key, now),
             })
             .collect();
         for entry in self.members_file.members.iter().filter(|m| m.identity) {
@@ -2354,8 +2378,12 @@ impl NodeActor {
                     since: fact.since,
                     by: RevocationSigner::Itself,
                 }),
+                over_budget: self.budgets.over(&entry.key, now),
             });
         }
+        self.metrics
+            .members_over_budget
+            .set(i64::try_from(self.budgets.over_count(now)).unwrap_or(i64::MAX));
         views
     }
 
@@ -2454,6 +2482,21 @@ impl NodeActor {
     /// Notes that what the status page shows changed; [`Self::refresh_snapshot`] publishes
     /// it at most every [`SNAPSHOT_INTERVAL`] (or at once for a control read), so a burst of
     /// messages costs one rebuild, not one per message.
+    /// Drops shown alerts and offers expired at `now` and, if any went, loads the set
+    /// again from the store: what the limits held back is shown without a restart.
+    fn backfill_shown(&mut self, now: u64) {
+        if !self.shown.expire(now) {
+            return;
+        }
+        match Shown::load(self.store.as_ref(), views::DISPLAY_LIMIT, now, self.me) {
+            Ok(shown) => self.shown = shown,
+            Err(error) => {
+                tracing::error!(%error, "store read failed; the shown alerts are not backfilled");
+            }
+        }
+        self.stale.alerts = true;
+    }
+
     fn publish_snapshot(&mut self) {
         self.stale.alerts = true;
         self.stale.members = true;
@@ -2462,6 +2505,7 @@ impl NodeActor {
     /// Rebuilds what changed since the last snapshot and publishes it. Members' "last
     /// message" times alone refresh the member list at most every [`LAST_SEEN_INTERVAL`].
     fn refresh_snapshot(&mut self) {
+        self.backfill_shown(self.now_ms());
         let members_due = self.stale.members
             || (self.stale.last_seen && self.members_built_at.elapsed() >= LAST_SEEN_INTERVAL);
         if !self.stale.alerts && !members_due {
@@ -2518,6 +2562,7 @@ impl NodeActor {
         for shown in shown.alerts(now) {
             let mut alert =
                 solidarity_proto::state::derive_alert(shown.alert.clone(), shown.updates.clone());
+            alert.earlier_updates = shown.earlier_updates;
             alert.suspect = suspect(&alert.author, alert.seq, alert.created_at);
             alert.corroboration = solidarity_proto::state::corroborate(
                 &alert.author,

@@ -5,6 +5,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// How a received message was judged.
@@ -12,7 +13,7 @@ use prometheus_client::registry::Registry;
 pub struct VerdictLabel {
     /// `gossip` or `sync`.
     pub path: &'static str,
-    /// `accept`, `ignore`, `reject` or `fork`.
+    /// `accept`, `ignore`, `reject`, `fork` or `over_budget`.
     pub verdict: &'static str,
 }
 
@@ -35,6 +36,17 @@ pub struct NodeMetrics {
     pub sync_answered: Counter,
     /// Times trust was derived again because a stored statement or vouch changed it.
     pub trust_recomputations: Counter,
+    /// Messages held back by a member's budget, by budget.
+    pub over_budget: Family<BudgetLabel, Counter>,
+    /// Members shown as over budget now.
+    pub members_over_budget: Gauge,
+}
+
+/// Which budget held a message back.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabel {
+    /// `message_rate`, `byte_rate` or `stored_bytes`.
+    pub budget: &'static str,
 }
 
 impl NodeMetrics {
@@ -80,6 +92,28 @@ impl NodeMetrics {
             "Sync requests answered",
             self.sync_answered.clone(),
         );
+        registry.register(
+            "messages_over_budget",
+            "Received messages held back by a member's budget, by budget",
+            self.over_budget.clone(),
+        );
+        registry.register(
+            "members_over_budget",
+            "Members whose messages were held back in the last minutes",
+            self.members_over_budget.clone(),
+        );
+    }
+
+    /// Counts one message held back by a budget.
+    pub fn judged_over_budget(&self, why: solidarity_control::OverBudget) {
+        let budget = match why {
+            solidarity_control::OverBudget::MessageRate => "message_rate",
+            solidarity_control::OverBudget::ByteRate => "byte_rate",
+            solidarity_control::OverBudget::StoredBytes => "stored_bytes",
+        };
+        self.over_budget
+            .get_or_create(&BudgetLabel { budget })
+            .inc();
     }
 
     /// Counts one verdict.

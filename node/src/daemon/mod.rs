@@ -11,6 +11,7 @@
 //! (final flush), then close the swarm and the status page.
 
 mod actor;
+mod budget;
 mod control_server;
 mod metrics;
 mod notify;

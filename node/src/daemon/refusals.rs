@@ -11,8 +11,8 @@
 //! Every refusal is one line naming the state the message is already in; nothing is signed.
 
 use solidarity_proto::payload::{
-    self, Alert, AlertStatus, AlertUpdate, Endorsement, KIND_ALERT, KIND_MIRROR_OFFER,
-    MirrorWithdraw, Stance,
+    self, Alert, AlertStatus, AlertUpdate, Endorsement, KIND_ALERT, KIND_ALERT_UPDATE,
+    KIND_ENDORSEMENT, KIND_MIRROR_OFFER, KIND_MIRROR_WITHDRAW, MirrorWithdraw, Stance,
 };
 use solidarity_proto::state::{self, Stored};
 use solidarity_proto::{AuthorKey, Body, MessageId};
@@ -39,16 +39,20 @@ fn meta_of_kind(
         .filter(|meta| meta.kind == kind))
 }
 
-/// The messages referring to `target` that `author` signed, decoded.
-fn referring_by(
+/// The latest message of `kind` referring to `target` that `author` signed, decoded (the
+/// store reads it without loading what others signed).
+fn latest_referring_by(
     store: &dyn Store,
     target: &MessageId,
+    kind: &str,
     author: &AuthorKey,
 ) -> Result<Vec<(MessageId, u64, u64, Body)>, Refusal> {
     Ok(store
-        .referring(target)
+        .referring_newest(target, kind, 1)
         .map_err(read_error)?
         .iter()
+        .filter(|group| group.author == *author)
+        .flat_map(|group| &group.newest)
         .filter_map(|stored| {
             let (signer, header, body) = decode(stored)?;
             (signer == *author).then_some((stored.id, header.seq, header.created_at, body))
@@ -107,7 +111,7 @@ pub fn alert_update(
         })
         .ok_or_else(|| format!("alert {short} no longer decodes in the store"))?;
     let category = alert.body.category;
-    let updates = referring_by(store, id, me)?
+    let updates = latest_referring_by(store, id, KIND_ALERT_UPDATE, me)?
         .into_iter()
         .filter_map(|(update_id, seq, created_at, body)| match body {
             Body::AlertUpdate(update) => Some(Stored {
@@ -168,7 +172,7 @@ pub fn alert_endorse(
             "alert {short} is this node's own; an author does not endorse its own alert, update it instead"
         ));
     }
-    let standing = referring_by(store, id, me)?
+    let standing = latest_referring_by(store, id, KIND_ENDORSEMENT, me)?
         .into_iter()
         .filter_map(|(_, seq, created_at, body)| match body {
             Body::Endorsement(Endorsement { stance, .. }) => Some((seq, created_at, stance)),
@@ -220,7 +224,7 @@ pub fn mirror_withdraw(
             format_time(at)
         ));
     }
-    let withdrawn = referring_by(store, id, me)?
+    let withdrawn = latest_referring_by(store, id, KIND_MIRROR_WITHDRAW, me)?
         .into_iter()
         .filter(|(_, _, _, body)| {
             matches!(body, Body::MirrorWithdraw(MirrorWithdraw { offer }) if offer == id)

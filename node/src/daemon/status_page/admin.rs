@@ -117,8 +117,9 @@ fn members_section(snapshot: &Snapshot, now: u64) -> Markup {
                                 td data-label="Certificate" class=(if member.certified_until.is_some_and(|until| certificate_ends_soon(now, until)) { "down" } else { "up" }) {
                                     (render::certificate_text(now, member.certified_until))
                                 }
-                                td data-label="Key state" class=(if member.trusted { "up" } else { "down" }) {
+                                td data-label="Key state" class=(if member.trusted && member.over_budget.is_none() { "up" } else { "down" }) {
                                     (render::text_with_times(&crate::cli::key_state_text(member)))
+                                    @if let Some(over) = member.over_budget { " — over budget: " (over.describe()) }
                                 }
                                 td data-label="Trusted" {
                                     bdi { (render::text_with_times(&crate::cli::trust_text(&member.trust))) }

@@ -79,6 +79,9 @@ pub async fn atom(State(snapshots): State<Snapshots>, headers: HeaderMap) -> imp
     )
 }
 
+/// Most entries in the feed: the first alerts in crisis order (SPEC §18).
+pub const FEED_ENTRIES: usize = 50;
+
 /// The feed of `snapshot`, its links under `base` (`http://host` or empty).
 pub fn feed(snapshot: &Snapshot, base: &str) -> String {
     let status = &snapshot.status;
@@ -98,7 +101,10 @@ pub fn feed(snapshot: &Snapshot, base: &str) -> String {
         format_time(updated),
         xml_escape(&status.federation),
     ));
-    for view in crisis_order(&snapshot.alerts) {
+    for view in crisis_order(&snapshot.alerts)
+        .into_iter()
+        .take(FEED_ENTRIES)
+    {
         feed.push_str(&entry(snapshot, base, view));
     }
     feed.push_str("</feed>\n");

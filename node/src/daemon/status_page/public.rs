@@ -8,7 +8,7 @@
 //! no member list, key, peer id, connection state, last-seen time, vouching graph or
 //! certificate; not this node's key either.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Serialize;
@@ -214,6 +214,7 @@ struct PublicAlert<'a> {
     alert: &'a solidarity_proto::payload::Alert,
     corroboration: PublicCorroboration,
     history: &'a [UpdateView],
+    earlier_updates: u64,
 }
 
 #[derive(Serialize)]
@@ -252,6 +253,7 @@ fn public_alert<'a>(snapshot: &Snapshot, view: &'a AlertView) -> PublicAlert<'a>
             confirmed: *confirmed,
         },
         history: &view.history,
+        earlier_updates: view.earlier_updates,
     }
 }
 
@@ -279,20 +281,41 @@ fn public_offer<'a>(snapshot: &Snapshot, view: &'a OfferView) -> PublicOffer<'a>
     }
 }
 
-pub async fn api_alerts(State(snapshots): State<Snapshots>) -> impl IntoResponse {
-    let snapshot = latest(&snapshots);
-    let alerts: Vec<PublicAlert<'_>> = render::crisis_order(&snapshot.alerts)
+/// Alerts or offers per page of the JSON lists (SPEC §18).
+pub const JSON_PAGE: usize = 50;
+
+/// `?page=N` of a JSON list: 0 (the first) unless given.
+#[derive(serde::Deserialize)]
+pub struct Page {
+    #[serde(default)]
+    page: usize,
+}
+
+/// Page `page` (from 0) of a list: an empty list past its end.
+fn page_of<T>(items: impl IntoIterator<Item = T>, page: usize) -> impl Iterator<Item = T> {
+    items
         .into_iter()
+        .skip(page.saturating_mul(JSON_PAGE))
+        .take(JSON_PAGE)
+}
+
+pub async fn api_alerts(
+    State(snapshots): State<Snapshots>,
+    Query(Page { page }): Query<Page>,
+) -> impl IntoResponse {
+    let snapshot = latest(&snapshots);
+    let alerts: Vec<PublicAlert<'_>> = page_of(render::crisis_order(&snapshot.alerts), page)
         .map(|view| public_alert(&snapshot, view))
         .collect();
     axum::Json(serde_json::json!(alerts))
 }
 
-pub async fn api_offers(State(snapshots): State<Snapshots>) -> impl IntoResponse {
+pub async fn api_offers(
+    State(snapshots): State<Snapshots>,
+    Query(Page { page }): Query<Page>,
+) -> impl IntoResponse {
     let snapshot = latest(&snapshots);
-    let offers: Vec<PublicOffer<'_>> = snapshot
-        .offers
-        .iter()
+    let offers: Vec<PublicOffer<'_>> = page_of(snapshot.offers.iter(), page)
         .map(|view| public_offer(&snapshot, view))
         .collect();
     axum::Json(serde_json::json!(offers))

@@ -328,6 +328,9 @@ pub fn alert_card(names: Names<'_>, now_ms: u64, view: &AlertView) -> Markup {
                 dt { "Id" } dd { code.id { (view.id.to_hex()) } }
             }
             @if let Some(details) = &alert.details { pre.details { (details) } }
+            @if view.earlier_updates > 0 {
+                p.earlier { "and " (view.earlier_updates) " earlier updates" }
+            }
             @if !view.history.is_empty() {
                 ol.history {
                     @for update in &view.history {
@@ -472,6 +475,7 @@ mod tests {
             },
             corroboration: Corroboration::default(),
             history: vec![],
+            earlier_updates: 0,
         }
     }
 
