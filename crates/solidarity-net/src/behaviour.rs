@@ -10,7 +10,7 @@ use libp2p::{
 
 use crate::{
     MAX_CONNECTIONS_PER_PEER, MAX_ESTABLISHED_CONNECTIONS, MAX_PENDING_CONNECTIONS, NetConfig,
-    NetError,
+    NetError, pending_per_ip,
 };
 
 /// Identify's protocol version string.
@@ -24,6 +24,8 @@ pub(crate) type SyncBytes = serde_bytes::ByteBuf;
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub(crate) members_only: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    /// Before `limits`, so one address's refused sockets never take overall pending slots.
+    pub(crate) pending_per_ip: pending_per_ip::Behaviour,
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) sync: request_response::cbor::Behaviour<SyncBytes, SyncBytes>,
@@ -61,6 +63,7 @@ impl Behaviour {
         );
         Ok(Self {
             members_only,
+            pending_per_ip: pending_per_ip::Behaviour::default(),
             limits,
             gossipsub: gossip(config, metrics)?,
             sync,
