@@ -554,21 +554,26 @@ fn a_non_members_statement_is_checked_in_full() {
 
 // ---- Property tests ---------------------------------------------------------------------
 
-/// One line of text: no control characters, not blank, at most `max_chars` characters.
+/// Characters no text field may hold (SPEC §8.1): controls, format characters, separators.
+const REFUSED: &str = "\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}";
+/// Characters that show nothing: a required field needs one character that is none of these.
+const INVISIBLE: &str = "\\s\\p{Default_Ignorable_Code_Point}\\u{2800}";
+
+/// One line of text: no refused characters, not blank, at most `max_chars` characters.
 fn line(max_chars: usize) -> impl Strategy<Value = String> {
-    let pattern = format!("[^\\p{{Cc}}\\s][^\\p{{Cc}}]{{0,{}}}", max_chars - 1);
+    let pattern = format!("[^{REFUSED}{INVISIBLE}][^{REFUSED}]{{0,{}}}", max_chars - 1);
     proptest::string::string_regex(&pattern).expect("valid regex")
 }
 
-/// Free text: line feeds and tabs allowed, other control characters not; may be empty.
+/// Free text: line feeds and tabs allowed, other refused characters not; may be empty.
 fn multi_line(max_chars: usize) -> impl Strategy<Value = String> {
-    let pattern = format!("([^\\p{{Cc}}]|\n|\t){{0,{max_chars}}}");
+    let pattern = format!("([^{REFUSED}]|\n|\t){{0,{max_chars}}}");
     proptest::string::string_regex(&pattern).expect("valid regex")
 }
 
 /// An optional one-line text that may also be empty (optional fields may be "").
 fn optional_line(max_chars: usize) -> impl Strategy<Value = Option<String>> {
-    let pattern = format!("[^\\p{{Cc}}]{{0,{max_chars}}}");
+    let pattern = format!("[^{REFUSED}]{{0,{max_chars}}}");
     proptest::option::of(proptest::string::string_regex(&pattern).expect("valid regex"))
 }
 
