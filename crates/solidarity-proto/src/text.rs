@@ -122,8 +122,8 @@ mod tests {
             "🔥 seized 🖥",
             "tab\tand line\nfeed are the shape's business",
         ] {
-            assert_eq!(first_refused(&text), None, "{text}");
-            assert!(!is_blank(&text), "{text}");
+            assert_eq!(first_refused(text), None, "{text}");
+            assert!(!is_blank(text), "{text}");
         }
     }
 
