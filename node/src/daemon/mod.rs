@@ -26,6 +26,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use solidarity_net::NetConfig;
 use solidarity_proto::{FederationId, envelope, sync};
 use solidarity_store::{SledBackend, SledOptions, SledStore, Store};
@@ -260,6 +261,8 @@ async fn serve(
     let admin_task = admin.map(|(listener, token)| {
         let (snapshots, stop) = (snapshot_rx.clone(), shutdown.clone());
         tokio::spawn(async move {
+            // `tap_io` only to reach axum's `ConnectInfo` impl for wrapped listeners.
+            let listener = status_page::listener::Guarded::new(listener).tap_io(|_| {});
             axum::serve(
                 listener,
                 status_page::admin_router(snapshots, token)
@@ -270,7 +273,8 @@ async fn serve(
         })
     });
     let http_task = tokio::spawn(async move {
-        axum::serve(http_listener, status_page::router(snapshot_rx))
+        let listener = status_page::listener::Guarded::new(http_listener);
+        axum::serve(listener, status_page::router(snapshot_rx))
             .with_graceful_shutdown(http_shutdown.cancelled_owned())
             .await
     });
