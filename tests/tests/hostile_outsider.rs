@@ -284,3 +284,73 @@ fn idle_http_connections_do_not_exhaust_the_daemon() {
         "the idle connections the node served are closed by it: {closed_by_node}"
     );
 }
+
+/// `GET /` over a Unix socket; returns the whole response.
+fn unix_get(path: &Path) -> String {
+    use std::io::Write;
+    let mut stream = std::os::unix::net::UnixStream::connect(path).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: onion.example\r\n\r\n")
+        .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response
+}
+
+/// Point 10c: `status_addr = "unix:PATH"` serves the page on a socket of mode 0660 in the
+/// daemon's own directory; a socket someone else serves on that path stops the daemon at
+/// start with a line that says so, instead of serving beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_on_a_unix_socket_cannot_be_taken() {
+    use std::os::unix::fs::PermissionsExt;
+    let sockets = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(sockets.path(), std::fs::Permissions::from_mode(0o750)).expect("mode");
+    let path = sockets.path().join("status.sock");
+    let setting = format!("{:?}", format!("unix:{}", path.display()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    solidarity_tests::init_data_dir_with(dir.path(), &[("status_addr", &setting)]);
+    let node = TestNode::start(dir).await;
+    let mode = std::fs::metadata(&path)
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    let response = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || unix_get(&path)
+    })
+    .await
+    .expect("get");
+    let status = node.call(|client| client.status()).await.expect("status");
+    eprintln!(
+        "unix status page: mode {mode:o}, answer {:?}, {} bytes; status shows {:?}",
+        response.lines().next().unwrap_or_default(),
+        response.len(),
+        status.status_url
+    );
+    assert_eq!(mode, 0o660);
+    assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"));
+    assert!(response.contains("<html"), "the page itself");
+    let dir = node.stop().await;
+
+    // Another process now serves on the path: the daemon refuses to start, naming it.
+    std::fs::remove_file(&path).ok();
+    let squatter = std::os::unix::net::UnixListener::bind(&path).expect("squat");
+    let config = solidarity::config::NodeConfig::load(dir.path()).expect("config");
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(30),
+        solidarity::daemon::run_until(config, tokio_util::sync::CancellationToken::new()),
+    )
+    .await
+    .expect("the daemon gives up at once");
+    let error = format!("{:#}", outcome.expect_err("refused to start"));
+    eprintln!("with the path taken: {error}");
+    assert!(
+        error.contains("status_addr") && error.contains("in use"),
+        "{error}"
+    );
+    drop(squatter);
+}
