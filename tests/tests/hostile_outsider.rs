@@ -354,3 +354,86 @@ async fn the_status_page_on_a_unix_socket_cannot_be_taken() {
     );
     drop(squatter);
 }
+
+async fn judged(node: &TestNode, verdict: &str) -> f64 {
+    let text = node.call(|client| client.metrics()).await.expect("metrics");
+    text.lines()
+        .filter(|line| line.starts_with("solidarity_messages_judged") && line.contains(verdict))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Point 11: a member forwards a corrupted copy (bad signature) of an honest message to the
+/// victim before the honest copy reaches it. The honest copy still arrives by gossip (sync
+/// is slowed to once a minute, so it cannot be what brings it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_copy_does_not_shadow_the_honest_message() {
+    use solidarity_proto::payload::Alert;
+    use solidarity_proto::{Body, MessageId, envelope};
+    let nodes = solidarity_tests::federation_with(2, &[("sync_interval_secs", "60")]).await;
+    let (victim, relay) = (&nodes[0], &nodes[1]);
+    let author = RawPeer::start(vec![victim.peer_id(), relay.peer_id()]).await;
+    let attacker = RawPeer::start(vec![victim.peer_id()]).await;
+    victim
+        .add_members(&[
+            ("author".into(), author.card()),
+            ("attacker".into(), attacker.card()),
+        ])
+        .await;
+    relay.add_members(&[("author".into(), author.card())]).await;
+    author.connect(relay).await;
+    attacker.connect(victim).await;
+    eventually("the attacker and the author are connected", || async {
+        victim.connected().await >= 2 && relay.connected().await >= 2
+    })
+    .await;
+
+    let alert: Alert =
+        solidarity_tests::sample_alert(AlertCategory::Seizure, Severity::Critical, "seized");
+    let body = Body::Alert(alert);
+    let payload = solidarity_proto::Payload {
+        fed: FederationId::from_name(FEDERATION),
+        seq: 1,
+        prev: None,
+        created_at: u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis(),
+        )
+        .expect("fits"),
+        expires_at: None,
+        kind: body.kind().expect("kind").to_owned(),
+        body: body.encode(),
+    };
+    let honest = envelope::sign(&author.key, &payload);
+    let mut corrupted = honest.bytes.clone();
+    let last = corrupted.len() - 1;
+    corrupted[last] ^= 0x01; // the last byte of the signature
+    assert_eq!(
+        envelope::message_id_of_envelope_bytes(&corrupted),
+        Some(honest.id),
+        "the corrupted copy has the honest message's content id"
+    );
+
+    let rejected_before = judged(victim, "reject").await;
+    attacker.publish_when_meshed(&corrupted).await;
+    eventually("the victim rejects the corrupted copy", || async {
+        judged(victim, "reject").await > rejected_before
+    })
+    .await;
+
+    let started = Instant::now();
+    author.publish_when_meshed(&honest.bytes).await;
+    let id: MessageId = honest.id;
+    eventually("the honest copy reaches the victim", || async {
+        victim.alerts().await.iter().any(|alert| alert.id == id)
+    })
+    .await;
+    let latency = started.elapsed();
+    let by_sync = judged(victim, "sync").await;
+    eprintln!(
+        "corrupted copy first: the honest alert arrived {latency:?} after its publication \
+         (sync is once a minute; sync verdicts so far: {by_sync})"
+    );
+}

@@ -50,6 +50,9 @@ pub const MAX_PENDING_CONNECTIONS: u32 = 64;
 /// Most inbound connections still handshaking from one IPv4 address or IPv6 /64: idle
 /// sockets from one host cannot take the overall pending slots members need.
 pub const MAX_PENDING_PER_IP: u32 = 4;
+/// How long one invalid message (rejected by the node) keeps its forwarder graylisted:
+/// all it sends by gossip is dropped unread meanwhile (SPEC §17).
+pub const GRAYLIST_AFTER_INVALID: Duration = Duration::from_secs(600);
 /// Longest a connection may take from TCP accept (or dial) to an authenticated,
 /// multiplexed connection; an idle socket is closed after it.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
