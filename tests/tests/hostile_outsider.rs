@@ -437,3 +437,115 @@ async fn a_corrupted_copy_does_not_shadow_the_honest_message() {
          (sync is once a minute; sync verdicts so far: {by_sync})"
     );
 }
+
+/// Point 11, text: an alert whose subject carries a bidi override, a zero-width space or a
+/// line separator is rejected by a real node, and its page never shows one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn format_characters_never_reach_the_status_page() {
+    use solidarity_proto::{Body, envelope};
+    // One member per hostile alert: the first Reject graylists its forwarder, so a second
+    // alert from the same member would be dropped unread rather than judged.
+    let victim = TestNode::new().await;
+    let mut members = Vec::new();
+    for _ in 0..4 {
+        members.push(RawPeer::start(vec![victim.peer_id()]).await);
+    }
+    let cards: Vec<(String, String)> = members
+        .iter()
+        .enumerate()
+        .map(|(index, member)| (format!("member{index}"), member.card()))
+        .collect();
+    victim.add_members(&cards).await;
+    for member in &members {
+        member.connect(&victim).await;
+    }
+    eventually("the members connect", || async {
+        victim.connected().await >= members.len()
+    })
+    .await;
+    let now = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("fits");
+    let signed = |member: &RawPeer, subject: &str, summary: &str| {
+        let mut alert =
+            solidarity_tests::sample_alert(AlertCategory::Raid, Severity::High, summary);
+        alert.subject = subject.to_owned();
+        let body = Body::Alert(alert);
+        envelope::sign(
+            &member.key,
+            &solidarity_proto::Payload {
+                fed: FederationId::from_name(FEDERATION),
+                seq: 1,
+                prev: None,
+                created_at: now,
+                expires_at: None,
+                kind: body.kind().expect("kind").to_owned(),
+                body: body.encode(),
+            },
+        )
+    };
+    let hostile = [
+        ("\u{202E}elpmaxe.a", "reversed subject"),
+        ("\u{200B}", "invisible subject"),
+        ("a.example\u{2028}b.example", "separated subject"),
+        ("a.exa\u{2066}mple", "isolated subject"),
+    ];
+    let rejected_before = judged(&victim, "reject").await;
+    for (member, (subject, summary)) in members.iter().zip(hostile) {
+        member
+            .publish_when_meshed(&signed(member, subject, summary).bytes)
+            .await;
+    }
+    eventually("every hostile alert is judged", || async {
+        judged(&victim, "reject").await - rejected_before >= hostile.len() as f64
+    })
+    .await;
+    let rejected = judged(&victim, "reject").await - rejected_before;
+    let clean = Request::AlertRaise {
+        alert: solidarity_tests::sample_alert(AlertCategory::Raid, Severity::High, "clean subject"),
+        expires_in_ms: None,
+    };
+    victim
+        .call(move |client| client.sign(&clean))
+        .await
+        .expect("raise");
+    let status = victim.call(|client| client.status()).await.expect("status");
+    let (_, page) = tokio::task::spawn_blocking(move || http_get(&status.status_url))
+        .await
+        .expect("page");
+    let (_, json) = {
+        let url = victim
+            .call(|client| client.status())
+            .await
+            .expect("status")
+            .status_url;
+        tokio::task::spawn_blocking(move || http_get(&format!("{url}api/v1/alerts")))
+            .await
+            .expect("json")
+    };
+    let shown = |text: &str| {
+        text.chars()
+            .filter(|&c| solidarity_proto::text::is_refused_everywhere(c))
+            .count()
+    };
+    eprintln!(
+        "format characters: {} hostile alerts sent, {rejected} rejected, alerts shown {}; \
+         refused characters on the page {}, in the JSON {}",
+        hostile.len(),
+        victim.alerts().await.len(),
+        shown(&page),
+        shown(&json)
+    );
+    assert_eq!(
+        rejected,
+        hostile.len() as f64,
+        "every hostile alert rejected"
+    );
+    assert_eq!(shown(&page), 0);
+    assert_eq!(shown(&json), 0);
+    assert!(page.contains("clean subject"));
+}
