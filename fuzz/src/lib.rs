@@ -4,7 +4,7 @@
 //! The input formats of the targets (documented in each target) are also what
 //! `fuzz/seeds` writes; keep the two in step.
 
-use solidarity_proto::envelope::{self, Envelope, MAX_ENVELOPE_BYTES};
+use solidarity_proto::envelope::{Envelope, MAX_ENVELOPE_BYTES};
 use solidarity_proto::payload::{self, Body};
 use solidarity_proto::validate::MAX_CLOCK_SKEW_MS;
 use solidarity_proto::{
