@@ -549,3 +549,43 @@ async fn format_characters_never_reach_the_status_page() {
     assert_eq!(shown(&json), 0);
     assert!(page.contains("clean subject"));
 }
+
+/// Point 11, text: the CLI refuses a format character before anything is signed, naming
+/// the field and the code point.
+#[test]
+fn the_cli_refuses_format_characters_before_signing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("node");
+    cli_init(&dir, 0, FEDERATION);
+    let _node = BinaryNode::start(&dir);
+    let before = cli(&dir, &["alert", "list"]).1;
+    for (field, value, code) in [
+        ("--subject", "\u{202E}elpmaxe.a", "U+202E"),
+        ("--subject", "\u{200B}", "U+200B"),
+        ("--summary", "two\u{2029}paragraphs", "U+2029"),
+    ] {
+        let mut args = vec![
+            "alert",
+            "raise",
+            "--kind",
+            "raid",
+            "--severity",
+            "high",
+            "--subject",
+            "a.example",
+            "--summary",
+            "raid",
+        ];
+        let at = args.iter().position(|arg| *arg == field).expect("field") + 1;
+        args[at] = value;
+        let (ok, _, stderr) = cli(&dir, &args);
+        eprintln!("{field} with {code}: {}", stderr.trim());
+        assert!(!ok, "refused");
+        assert!(stderr.contains(code), "names the character: {stderr}");
+    }
+    assert_eq!(
+        cli(&dir, &["alert", "list"]).1,
+        before,
+        "nothing was signed"
+    );
+}
