@@ -854,3 +854,34 @@ proptest! {
         prop_assert_ne!(envelope.id(), other);
     }
 }
+
+proptest! {
+    /// Every wire integer at any value, against any receiver clock: validation gives a
+    /// verdict and never overflows (a panic in a debug build).
+    #[test]
+    fn any_wire_integers_and_clock_get_a_verdict(
+        seq in prop_oneof![Just(0), Just(1), Just(u64::MAX - 1), Just(u64::MAX), any::<u64>()],
+        created_at in prop_oneof![Just(0), Just(u64::MAX), any::<u64>()],
+        expires_at in proptest::option::of(prop_oneof![Just(0), Just(u64::MAX), any::<u64>()]),
+        now_ms in prop_oneof![Just(0), Just(u64::MAX), any::<u64>()],
+        interval_secs in prop_oneof![Just(1), Just(u64::MAX), any::<u64>()],
+    ) {
+        let body = Body::Canary(Canary {
+            statement: String::new(),
+            codes: vec![CanaryCode::Warrant],
+            interval_secs,
+            token: vec![7; 32],
+        });
+        let payload = Payload {
+            fed: federation(),
+            seq,
+            prev: (seq > 1).then_some(MessageId([1; 32])),
+            created_at,
+            expires_at,
+            kind: body.kind().expect("kind").to_owned(),
+            body: body.encode(),
+        };
+        let signed = envelope::sign(&key1(), &payload);
+        let _ = validate(&signed.bytes, now_ms, &federation(), &Empty, &Empty);
+    }
+}
