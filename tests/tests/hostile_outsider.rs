@@ -335,9 +335,9 @@ async fn the_status_page_on_a_unix_socket_cannot_be_taken() {
     assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"));
     assert!(response.contains("<html"), "the page itself");
     let dir = node.stop().await;
+    assert!(!path.exists(), "a stopped daemon removes its socket");
 
     // Another process now serves on the path: the daemon refuses to start, naming it.
-    std::fs::remove_file(&path).ok();
     let squatter = std::os::unix::net::UnixListener::bind(&path).expect("squat");
     let config = solidarity::config::NodeConfig::load(dir.path()).expect("config");
     let outcome = tokio::time::timeout(

@@ -350,6 +350,10 @@ async fn serve(
     }
     net_shutdown.cancel();
     let _ = tokio::join!(net_task, control_task, http_task);
+    if let StatusAddr::Unix(path) = &config.status_addr {
+        // Ours (bind_unix checked): a stopped page leaves no socket behind.
+        let _ = std::fs::remove_file(path);
+    }
     if let Some(admin_task) = admin_task {
         let _ = admin_task.await;
     }
