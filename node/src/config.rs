@@ -31,7 +31,8 @@ pub struct FileConfig {
     /// Addresses printed on the member card and sent to members by identify. Default: none
     /// (the card carries the public bound addresses only).
     pub announce: Vec<String>,
-    /// Status page address. Default `127.0.0.1:7448`.
+    /// Status page address: `HOST:PORT`, or `unix:/absolute/path` for a Unix socket a
+    /// local reverse proxy or onion service connects to. Default `127.0.0.1:7448`.
     pub status_addr: String,
     /// Log filter (tracing-subscriber syntax). Default `info`.
     pub log: String,
@@ -114,7 +115,7 @@ pub struct NodeConfig {
     pub federation: String,
     pub listen: Vec<Multiaddr>,
     pub announce: Vec<Multiaddr>,
-    pub status_addr: SocketAddr,
+    pub status_addr: StatusAddr,
     pub log: String,
     pub sync_interval: Duration,
     pub heartbeat: Duration,
@@ -197,9 +198,8 @@ impl NodeConfig {
             federation: file.federation,
             listen,
             announce: parse_addresses("announce", &file.announce)?,
-            status_addr: file.status_addr.parse().with_context(|| {
-                format!("`status_addr`: {:?} is not HOST:PORT", file.status_addr)
-            })?,
+            status_addr: StatusAddr::parse(&file.status_addr)
+                .with_context(|| format!("`status_addr`: {:?}", file.status_addr))?,
             log: file.log,
             sync_interval: Duration::from_secs(file.sync_interval_secs),
             heartbeat: Duration::from_millis(file.heartbeat_ms),
@@ -219,6 +219,46 @@ impl NodeConfig {
             clock_offset_ms: 0,
             fresh_chain: false,
         })
+    }
+}
+
+/// Where the status page listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix socket, created mode 0660 in a directory only this daemon's user may write,
+    /// so no other local user can take the page's address.
+    Unix(PathBuf),
+}
+
+impl StatusAddr {
+    /// Prefix of a Unix-socket `status_addr`.
+    pub const UNIX_PREFIX: &str = "unix:";
+
+    /// `HOST:PORT` or `unix:/absolute/path`.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        if let Some(path) = text.strip_prefix(Self::UNIX_PREFIX) {
+            let path = PathBuf::from(path);
+            if !path.is_absolute() || path.file_name().is_none() {
+                bail!(
+                    "a Unix socket needs an absolute path, e.g. unix:/run/solidarity/status.sock"
+                );
+            }
+            return Ok(Self::Unix(path));
+        }
+        text.parse()
+            .map(Self::Tcp)
+            .with_context(|| "is neither HOST:PORT nor unix:/absolute/path")
+    }
+}
+
+impl std::fmt::Display for StatusAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(address) => write!(f, "{address}"),
+            Self::Unix(path) => write!(f, "{}{}", Self::UNIX_PREFIX, path.display()),
+        }
     }
 }
 
@@ -271,6 +311,8 @@ announce = [{announce}]
 
 # Status page (HTML, JSON, Atom). Loopback by default: put it behind your web server or
 # an onion service rather than exposing it directly. Port 0 picks a free port.
+# "unix:/run/solidarity/status.sock" serves it on a Unix socket instead (mode 0660, in a
+# directory only this daemon's user may write), which no other local user can take over.
 status_addr = {status_addr:?}
 
 # Log filter, tracing-subscriber syntax ("info", "debug", "solidarity=debug,info").
@@ -371,6 +413,29 @@ mod tests {
         let file: FileConfig = toml::from_str("listen = [\"not an address\"]").expect("parses");
         let error = NodeConfig::validate(Path::new("/tmp/x"), file).expect_err("invalid");
         assert!(error.to_string().contains("listen"), "{error}");
+    }
+
+    #[test]
+    fn the_status_page_listens_on_tcp_or_an_absolute_unix_socket() {
+        let validate = |text: &str| {
+            let file: FileConfig = toml::from_str(text).expect("parses");
+            NodeConfig::validate(Path::new("/tmp/x"), file)
+        };
+        let config = validate("status_addr = \"unix:/run/solidarity/status.sock\"").expect("unix");
+        assert_eq!(
+            config.status_addr,
+            StatusAddr::Unix(PathBuf::from("/run/solidarity/status.sock"))
+        );
+        assert_eq!(
+            config.status_addr.to_string(),
+            "unix:/run/solidarity/status.sock"
+        );
+        let config = validate("").expect("default");
+        assert_eq!(config.status_addr.to_string(), DEFAULT_STATUS_ADDR);
+        for bad in ["unix:status.sock", "unix:", "unix:/", "localhost"] {
+            let error = validate(&format!("status_addr = {bad:?}")).expect_err(bad);
+            assert!(format!("{error:#}").contains("status_addr"), "{error:#}");
+        }
     }
 
     #[test]

@@ -71,10 +71,8 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> anyhow::Result<Created> {
             );
         }
     }
-    options
-        .status_addr
-        .parse::<std::net::SocketAddr>()
-        .with_context(|| format!("--status-addr {:?} is not HOST:PORT", options.status_addr))?;
+    config::StatusAddr::parse(&options.status_addr)
+        .with_context(|| format!("--status-addr {:?}", options.status_addr))?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -210,6 +210,12 @@ fn payload(index: usize, url: &str, max: usize, one_line: bool) -> Option<String
     } else {
         text
     };
+    // Format characters (bidi controls, zero-width) are refused before signing (SPEC §8.1;
+    // `hostile_outsider.rs` tests that); the rest of each payload must still come through.
+    let text: String = text
+        .chars()
+        .filter(|&c| !solidarity_proto::text::is_refused_everywhere(c))
+        .collect();
     (text.len() <= max).then_some(text)
 }
 

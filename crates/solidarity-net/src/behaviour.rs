@@ -10,7 +10,7 @@ use libp2p::{
 
 use crate::{
     MAX_CONNECTIONS_PER_PEER, MAX_ESTABLISHED_CONNECTIONS, MAX_PENDING_CONNECTIONS, NetConfig,
-    NetError,
+    NetError, pending_per_ip,
 };
 
 /// Identify's protocol version string.
@@ -24,6 +24,8 @@ pub(crate) type SyncBytes = serde_bytes::ByteBuf;
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub(crate) members_only: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    /// Before `limits`, so one address's refused sockets never take overall pending slots.
+    pub(crate) pending_per_ip: pending_per_ip::Behaviour,
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) sync: request_response::cbor::Behaviour<SyncBytes, SyncBytes>,
@@ -61,6 +63,7 @@ impl Behaviour {
         );
         Ok(Self {
             members_only,
+            pending_per_ip: pending_per_ip::Behaviour::default(),
             limits,
             gossipsub: gossip(config, metrics)?,
             sync,
@@ -73,6 +76,22 @@ impl Behaviour {
             ping: ping::Behaviour::default(),
         })
     }
+}
+
+/// Score of one invalid message delivery (squared count times this weight).
+const INVALID_DELIVERY_WEIGHT: f64 = -100.0;
+/// Below this score everything a peer sends by gossip is dropped unread.
+const GRAYLIST_THRESHOLD: f64 = -80.0;
+
+/// Per-second decay of the invalid-delivery count such that one invalid message keeps its
+/// forwarder graylisted for [`crate::GRAYLIST_AFTER_INVALID`]. With a faster decay (0.9
+/// per second, about 2 s of graylist) a member could forward a corrupted copy every few
+/// seconds; invalid messages are objective (bad signature, malformed), so an honest member
+/// never forwards one and a long penalty costs it nothing.
+pub(crate) fn invalid_delivery_decay() -> f64 {
+    // The score is weight × count²: graylisted while count > sqrt(threshold / weight).
+    let count_at_threshold = (GRAYLIST_THRESHOLD / INVALID_DELIVERY_WEIGHT).sqrt();
+    count_at_threshold.powf(1.0 / crate::GRAYLIST_AFTER_INVALID.as_secs_f64())
 }
 
 /// Gossipsub tuned for a federation of tens of members: a smaller mesh than the defaults
@@ -112,9 +131,9 @@ fn gossip(
         // Delivery-rate penalties (P3, P3b) assume a busy topic; alerts are rare.
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
-        // Each invalid message costs its forwarder dearly (P4 is squared).
-        invalid_message_deliveries_weight: -100.0,
-        invalid_message_deliveries_decay: 0.9,
+        // Each invalid message costs its forwarder dearly (P4 is squared), for long.
+        invalid_message_deliveries_weight: INVALID_DELIVERY_WEIGHT,
+        invalid_message_deliveries_decay: invalid_delivery_decay(),
         ..gossipsub::TopicScoreParams::default()
     };
     let params = gossipsub::PeerScoreParams {
@@ -126,7 +145,7 @@ fn gossip(
     let thresholds = gossipsub::PeerScoreThresholds {
         gossip_threshold: -10.0,
         publish_threshold: -50.0,
-        graylist_threshold: -80.0,
+        graylist_threshold: GRAYLIST_THRESHOLD,
         ..gossipsub::PeerScoreThresholds::default()
     };
     gossipsub
@@ -134,4 +153,29 @@ fn gossip(
         .map_err(NetError::config)?;
     gossipsub.subscribe(&topic).map_err(NetError::config)?;
     Ok(gossipsub)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_invalid_message_graylists_its_forwarder_for_the_whole_period() {
+        let decay = invalid_delivery_decay();
+        let score_after = |seconds: f64| INVALID_DELIVERY_WEIGHT * decay.powf(seconds).powi(2);
+        let period = crate::GRAYLIST_AFTER_INVALID.as_secs_f64();
+        eprintln!(
+            "decay {decay:.6}/s; score after 2 s {:.1}, after {period} s {:.1}",
+            score_after(2.0),
+            score_after(period)
+        );
+        assert!(score_after(period - 1.0) < GRAYLIST_THRESHOLD);
+        assert!(score_after(period + 1.0) > GRAYLIST_THRESHOLD);
+        const {
+            assert!(
+                INVALID_DELIVERY_WEIGHT < GRAYLIST_THRESHOLD,
+                "one message suffices"
+            )
+        };
+    }
 }

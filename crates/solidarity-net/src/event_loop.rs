@@ -20,8 +20,8 @@ use tokio::time::Instant;
 use crate::behaviour::{Behaviour, BehaviourEvent, SyncBytes};
 use crate::handle::{Acceptance, Command, GossipToken, NetError, NetHandle, SyncReplyToken};
 use crate::{
-    COMMAND_QUEUE, EVENT_QUEUE, MAX_PENDING_SYNC_REPLIES, MAX_REDIAL_BACKOFF, MIN_REDIAL_BACKOFF,
-    NetConfig, NetEvent, STABLE_CONNECTION,
+    COMMAND_QUEUE, EVENT_QUEUE, HANDSHAKE_TIMEOUT, MAX_PENDING_SYNC_REPLIES, MAX_REDIAL_BACKOFF,
+    MIN_REDIAL_BACKOFF, NetConfig, NetEvent, STABLE_CONNECTION,
 };
 
 /// Most addresses kept per member for redialling (newest first).
@@ -97,6 +97,7 @@ impl EventLoop {
             .with_swarm_config(|swarm_config| {
                 swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
             })
+            .with_connection_timeout(HANDSHAKE_TIMEOUT)
             .build();
         // Every port is checked before any is bound: libp2p's own listeners set
         // SO_REUSEPORT, which would hide a port held by another daemon.

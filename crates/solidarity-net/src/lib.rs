@@ -13,6 +13,9 @@
 //!   jitter, reset only by a connection that lasts.
 //! - Identify tells peers only the configured external addresses, never the listen
 //!   addresses (which name every interface of the host).
+//! - Outsiders: a connection must finish its handshake within [`HANDSHAKE_TIMEOUT`], and
+//!   one address may hold at most [`MAX_PENDING_PER_IP`] handshakes at a time, so idle
+//!   sockets neither pile up nor fill the [`MAX_PENDING_CONNECTIONS`] members need.
 //! - Listening: a configured TCP port that is already taken is an error at start
 //!   (libp2p's listeners set `SO_REUSEPORT`, so two daemons would share the port).
 //!
@@ -24,6 +27,7 @@
 mod behaviour;
 mod event_loop;
 mod handle;
+mod pending_per_ip;
 
 use std::time::Duration;
 
@@ -43,6 +47,15 @@ pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 pub const MAX_ESTABLISHED_CONNECTIONS: u32 = 256;
 /// Most connections still handshaking, in each direction.
 pub const MAX_PENDING_CONNECTIONS: u32 = 64;
+/// Most inbound connections still handshaking from one IPv4 address or IPv6 /64: idle
+/// sockets from one host cannot take the overall pending slots members need.
+pub const MAX_PENDING_PER_IP: u32 = 4;
+/// How long one invalid message (rejected by the node) keeps its forwarder graylisted:
+/// all it sends by gossip is dropped unread meanwhile (SPEC §17).
+pub const GRAYLIST_AFTER_INVALID: Duration = Duration::from_secs(600);
+/// Longest a connection may take from TCP accept (or dial) to an authenticated,
+/// multiplexed connection; an idle socket is closed after it.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most inbound sync requests awaiting the node's answer; beyond it requests are dropped.
 pub const MAX_PENDING_SYNC_REPLIES: usize = 256;
 /// First redial delay after a member disconnects or a dial fails.

@@ -158,6 +158,9 @@ fn verdict_name(verdict: &Verdict) -> (String, Option<&'static str>) {
     }
 }
 
+/// A text-rule vector: name, description, and how it spoils the full alert.
+type TextCase = (&'static str, &'static str, fn(&mut Alert));
+
 fn signing_key(byte: u8) -> SigningKey {
     SigningKey::from_bytes(&[byte; 32])
 }
@@ -1018,6 +1021,76 @@ impl Generator {
             "An alert subject made only of white space.",
             envelope::sign(&key1, &self.header(1, None, &Body::Alert(blank))).bytes,
             "reject:field_limit",
+            vec![],
+        );
+
+        // Text rules (§8.1): every class of format character and separator, in each shape
+        // of field, is refused; invisible fillers alone are blank.
+        let text_cases: [TextCase; 9] = [
+            (
+                "subject_bidi_override",
+                "An alert subject with U+202E RIGHT-TO-LEFT OVERRIDE, which reverses how it reads.",
+                |alert| alert.subject = "\u{202E}elpmaxe.a".into(),
+            ),
+            (
+                "summary_bidi_isolate",
+                "An alert summary with U+2067 RIGHT-TO-LEFT ISOLATE and U+2069 POP DIRECTIONAL ISOLATE.",
+                |alert| alert.summary = "Seizure \u{2067}at a.example\u{2069}".into(),
+            ),
+            (
+                "details_bidi_mark",
+                "Alert details (a text field) with U+200E LEFT-TO-RIGHT MARK.",
+                |alert| alert.details = Some("No data\u{200E} handed over.".into()),
+            ),
+            (
+                "subject_zero_width_only",
+                "An alert subject that is U+200B ZERO WIDTH SPACE alone.",
+                |alert| alert.subject = "\u{200B}".into(),
+            ),
+            (
+                "domain_zero_width_joiner",
+                "An alert domain (a list item) with U+200D ZERO WIDTH JOINER inside.",
+                |alert| alert.domains = vec!["exa\u{200D}mple.org".into()],
+            ),
+            (
+                "authority_byte_order_mark",
+                "An alert authority with U+FEFF ZERO WIDTH NO-BREAK SPACE (byte-order mark).",
+                |alert| alert.authority = Some("\u{FEFF}Amtsgericht".into()),
+            ),
+            (
+                "details_line_separator",
+                "Alert details with U+2028 LINE SEPARATOR (a text field allows only line feed).",
+                |alert| alert.details = Some("one\u{2028}two".into()),
+            ),
+            (
+                "summary_tag_characters",
+                "An alert summary with tag characters (U+E0001, U+E0041), invisible text.",
+                |alert| alert.summary = "Raid\u{E0001}\u{E0041}".into(),
+            ),
+            (
+                "subject_filler_only",
+                "An alert subject of U+3164 HANGUL FILLER and a space: blank, though no character is refused.",
+                |alert| alert.subject = "\u{3164} ".into(),
+            ),
+        ];
+        for (name, description, change) in text_cases {
+            let mut alert = full_alert();
+            change(&mut alert);
+            self.push(
+                name,
+                description,
+                envelope::sign(&key1, &self.header(1, None, &Body::Alert(alert))).bytes,
+                "reject:field_limit",
+                vec![],
+            );
+        }
+        let mut scripts = full_alert();
+        scripts.summary = "مصادرة الخادم — תפיסת שרת — Обыск".into();
+        self.push(
+            "summary_right_to_left_script",
+            "An alert summary in Arabic, Hebrew and Cyrillic without any format character: accepted.",
+            envelope::sign(&key1, &self.header(1, None, &Body::Alert(scripts))).bytes,
+            "accept",
             vec![],
         );
 

@@ -122,19 +122,17 @@ pub fn author_key(key: &SigningKey) -> AuthorKey {
     AuthorKey(key.verifying_key().to_bytes())
 }
 
-/// Domain-separation prefix of the gossip id of bytes that are not an envelope.
+/// Domain-separation prefix of the gossip message id.
 pub const RAW_GOSSIP_ID_DOMAIN: &[u8] = b"solidarity/v1/raw\0";
 
-/// The gossipsub message id of received bytes: the content id when they decode as an
-/// envelope (so re-encodings and duplicates share one id), else a hash of the raw bytes.
+/// The gossipsub message id of received bytes: a hash of the bytes themselves, signature
+/// included. A corrupted copy of a message (bad signature, another `v`) therefore has an
+/// id of its own and cannot make gossipsub drop the honest copy as a duplicate; identical
+/// copies share one id. (An envelope has one canonical encoding, so two valid copies of
+/// one message differ only if its signer signed it twice.)
 pub fn gossip_message_id(bytes: &[u8]) -> [u8; 32] {
-    match message_id_of_envelope_bytes(bytes) {
-        Some(id) => id.0,
-        None => {
-            let mut hasher = sha2::Sha256::new();
-            hasher.update(RAW_GOSSIP_ID_DOMAIN);
-            hasher.update(bytes);
-            hasher.finalize().into()
-        }
-    }
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(RAW_GOSSIP_ID_DOMAIN);
+    hasher.update(bytes);
+    hasher.finalize().into()
 }

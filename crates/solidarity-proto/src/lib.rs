@@ -14,6 +14,7 @@
 //! - [`envelope`]: signed envelope, signing, id computation.
 //! - [`payload`]: the signed payload header and the v1 message kinds with their limits.
 //! - [`mod@validate`]: the pure validation function and its verdicts.
+//! - [`text`]: the characters refused in every text field and what counts as blank.
 //! - [`sync`]: the catch-up exchange (watermarks in, missing envelopes out).
 //! - [`state`]: derived current state of alerts and mirror offers.
 //! - [`trust`]: whom a node trusts: its admin's list, certificates, vouches, revocations.
@@ -26,6 +27,7 @@ pub mod ids;
 pub mod payload;
 pub mod state;
 pub mod sync;
+pub mod text;
 pub mod trust;
 pub mod validate;
 

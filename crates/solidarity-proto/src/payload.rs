@@ -629,6 +629,13 @@ pub enum FieldProblem {
         /// The given count.
         given: usize,
     },
+    /// A character refused in every text field (SPEC §8.1): a format character such as a
+    /// bidi control or a zero-width character, or a line or paragraph separator.
+    #[error(
+        "contains U+{:04X}, an invisible formatting character (bidi controls, zero-width characters and line separators are not allowed)",
+        u32::from(*.0)
+    )]
+    Invisible(char),
     /// Another rule, stated in words.
     #[error("{0}")]
     Rule(&'static str),
@@ -862,11 +869,17 @@ fn text(field: &'static str, value: &str, max: usize, shape: TextShape) -> Resul
     if !value.chars().all(allowed) {
         return Err(problem(field, "contains control characters"));
     }
+    if let Some(refused) = crate::text::first_refused(value) {
+        return Err(FieldError {
+            field,
+            problem: FieldProblem::Invisible(refused),
+        });
+    }
     Ok(())
 }
 
 fn required(field: &'static str, value: &str, max: usize) -> Result<(), FieldError> {
-    if value.trim().is_empty() {
+    if crate::text::is_blank(value) {
         return Err(problem(field, "must not be empty"));
     }
     text(field, value, max, TextShape::OneLine)

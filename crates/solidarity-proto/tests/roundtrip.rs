@@ -570,21 +570,26 @@ fn a_non_members_statement_is_checked_in_full() {
 
 // ---- Property tests ---------------------------------------------------------------------
 
-/// One line of text: no control characters, not blank, at most `max_chars` characters.
+/// Characters no text field may hold (SPEC §8.1): controls, format characters, separators.
+const REFUSED: &str = "\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}";
+/// Characters that show nothing: a required field needs one character that is none of these.
+const INVISIBLE: &str = "\\s\\p{Default_Ignorable_Code_Point}\\u{2800}";
+
+/// One line of text: no refused characters, not blank, at most `max_chars` characters.
 fn line(max_chars: usize) -> impl Strategy<Value = String> {
-    let pattern = format!("[^\\p{{Cc}}\\s][^\\p{{Cc}}]{{0,{}}}", max_chars - 1);
+    let pattern = format!("[^{REFUSED}{INVISIBLE}][^{REFUSED}]{{0,{}}}", max_chars - 1);
     proptest::string::string_regex(&pattern).expect("valid regex")
 }
 
-/// Free text: line feeds and tabs allowed, other control characters not; may be empty.
+/// Free text: line feeds and tabs allowed, other refused characters not; may be empty.
 fn multi_line(max_chars: usize) -> impl Strategy<Value = String> {
-    let pattern = format!("([^\\p{{Cc}}]|\n|\t){{0,{max_chars}}}");
+    let pattern = format!("([^{REFUSED}]|\n|\t){{0,{max_chars}}}");
     proptest::string::string_regex(&pattern).expect("valid regex")
 }
 
 /// An optional one-line text that may also be empty (optional fields may be "").
 fn optional_line(max_chars: usize) -> impl Strategy<Value = Option<String>> {
-    let pattern = format!("[^\\p{{Cc}}]{{0,{max_chars}}}");
+    let pattern = format!("[^{REFUSED}]{{0,{max_chars}}}");
     proptest::option::of(proptest::string::string_regex(&pattern).expect("valid regex"))
 }
 
@@ -863,5 +868,36 @@ proptest! {
         prop_assert_eq!(envelope.id(), envelope::message_id(&signer, &payload));
         let other = envelope::message_id(&envelope::author_key(&key2()), &payload);
         prop_assert_ne!(envelope.id(), other);
+    }
+}
+
+proptest! {
+    /// Every wire integer at any value, against any receiver clock: validation gives a
+    /// verdict and never overflows (a panic in a debug build).
+    #[test]
+    fn any_wire_integers_and_clock_get_a_verdict(
+        seq in prop_oneof![Just(0), Just(1), Just(u64::MAX - 1), Just(u64::MAX), any::<u64>()],
+        created_at in prop_oneof![Just(0), Just(u64::MAX), any::<u64>()],
+        expires_at in proptest::option::of(prop_oneof![Just(0), Just(u64::MAX), any::<u64>()]),
+        now_ms in prop_oneof![Just(0), Just(u64::MAX), any::<u64>()],
+        interval_secs in prop_oneof![Just(1), Just(u64::MAX), any::<u64>()],
+    ) {
+        let body = Body::Canary(Canary {
+            statement: String::new(),
+            codes: vec![CanaryCode::Warrant],
+            interval_secs,
+            token: vec![7; 32],
+        });
+        let payload = Payload {
+            fed: federation(),
+            seq,
+            prev: (seq > 1).then_some(MessageId([1; 32])),
+            created_at,
+            expires_at,
+            kind: body.kind().expect("kind").to_owned(),
+            body: body.encode(),
+        };
+        let signed = envelope::sign(&key1(), &payload);
+        let _ = validate(&signed.bytes, now_ms, &federation(), &Empty, &Empty);
     }
 }

@@ -1024,7 +1024,17 @@ impl NodeActor {
         }
         let now = self.now_ms();
         let (seq, prev) = match self.head {
-            Some((seq, id)) => (seq + 1, Some(id)),
+            Some((seq, id)) => {
+                // The head can come from the network (a message of this key someone else
+                // signed at seq u64::MAX): never wrap.
+                let Some(next) = seq.checked_add(1) else {
+                    let _ = reply.send(error(
+                        "this node's chain is at the highest seq there is: nothing was signed. Set up a new node key",
+                    ));
+                    return Ok(());
+                };
+                (next, Some(id))
+            }
             None => (1, None),
         };
         let payload = Payload {
@@ -2105,7 +2115,9 @@ impl NodeActor {
             token,
         };
         // Old canaries are useless once the next ones are out: let them expire.
-        let lifetime = interval.as_millis() as u64 * 4;
+        let lifetime = u64::try_from(interval.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(4);
         let expires_at = Some(self.now_ms().saturating_add(lifetime));
         self.sign_and_store(Body::Canary(canary), expires_at, reply)
             .await

@@ -30,13 +30,14 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use solidarity_net::NetConfig;
 use solidarity_proto::{FederationId, envelope, sync};
 use solidarity_store::{SledBackend, SledOptions, SledStore, Store};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, StatusAddr};
 use crate::identity;
 use crate::members::MembersFile;
 use actor::{ActorParts, Identity, NodeActor};
@@ -202,14 +203,24 @@ async fn serve(
         solidarity_net::build_with_metrics(network, registry.sub_registry_with_prefix("gossipsub"))
             .map_err(|error| listen_error(error, &config, &config_path))?;
 
-    let http_listener = bind_http(
-        config.status_addr,
-        "status page",
-        "status_addr",
-        &config_path,
-    )
-    .await?;
-    let status_url = format!("http://{}/", http_listener.local_addr()?);
+    let status_listener = match &config.status_addr {
+        StatusAddr::Tcp(address) => StatusListener::Tcp(
+            bind_http(*address, "status page", "status_addr", &config_path).await?,
+        ),
+        StatusAddr::Unix(path) => StatusListener::Unix(
+            status_page::listener::bind_unix(path, own_uid).with_context(|| {
+                format!(
+                    "cannot open the status page on `status_addr` {} in {}",
+                    config.status_addr,
+                    config_path.display()
+                )
+            })?,
+        ),
+    };
+    let status_url = match &status_listener {
+        StatusListener::Tcp(listener) => format!("http://{}/", listener.local_addr()?),
+        StatusListener::Unix(_) => config.status_addr.to_string(),
+    };
     let admin = match config.admin_addr {
         Some(address) => {
             let token = status_page::auth::AdminToken::load_or_create(&data_dir)?;
@@ -264,6 +275,8 @@ async fn serve(
     let admin_task = admin.map(|(listener, token)| {
         let (snapshots, stop) = (snapshot_rx.clone(), shutdown.clone());
         tokio::spawn(async move {
+            // `tap_io` only to reach axum's `ConnectInfo` impl for wrapped listeners.
+            let listener = status_page::listener::Guarded::new(listener).tap_io(|_| {});
             axum::serve(
                 listener,
                 status_page::admin_router(snapshots, token)
@@ -274,9 +287,22 @@ async fn serve(
         })
     });
     let http_task = tokio::spawn(async move {
-        axum::serve(http_listener, status_page::router(snapshot_rx))
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
+        let (router, stop) = (
+            status_page::router(snapshot_rx),
+            http_shutdown.cancelled_owned(),
+        );
+        match status_listener {
+            StatusListener::Tcp(listener) => {
+                axum::serve(status_page::listener::Guarded::new(listener), router)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            StatusListener::Unix(listener) => {
+                axum::serve(status_page::listener::Guarded::new(listener), router)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        }
     });
     let mut actor_task = tokio::spawn(actor.run(shutdown.clone()));
     let reload_task = hangup.map(|hangup| {
@@ -328,12 +354,22 @@ async fn serve(
     }
     net_shutdown.cancel();
     let _ = tokio::join!(net_task, control_task, http_task);
+    if let StatusAddr::Unix(path) = &config.status_addr {
+        // Ours (bind_unix checked): a stopped page leaves no socket behind.
+        let _ = std::fs::remove_file(path);
+    }
     if let Some(admin_task) = admin_task {
         let _ = admin_task.await;
     }
     actor_result?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The status page's bound listener.
+enum StatusListener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
 }
 
 /// Binds one of the HTTP listeners; a failure is one line naming the page, its config key,

@@ -4,6 +4,8 @@
 //! - [`public`] on `status_addr`: HTML that works without JavaScript, JSON under
 //!   `/api/v1/`, and the Atom feed ([`feed`]); safe to publish.
 //! - [`admin`] on the optional `admin_addr`: everything the node knows, behind [`auth`].
+//! - [`listener`]: connection limit and deadlines, so idle clients cannot exhaust the
+//!   daemon's file descriptors.
 //! - [`render`]: the page shell, cards, summary, order and times both views share.
 //!
 //! Invariants: every text from the network is escaped (maud escapes by default; the Atom
@@ -13,6 +15,7 @@
 pub mod admin;
 pub mod auth;
 pub mod feed;
+pub mod listener;
 pub mod public;
 pub mod render;
 
