@@ -131,6 +131,7 @@ async fn idle_sockets_from_one_host_do_not_lock_members_out() {
             head: None,
         }],
         limit: 100,
+        statements: None,
     };
     let response = member
         .net
