@@ -918,12 +918,6 @@ impl solidarity_store::Store for FaultyStore {
     fn expire(&self, now_ms: u64) -> Result<usize, solidarity_store::StoreError> {
         self.inner.expire(now_ms)
     }
-    fn statements(
-        &self,
-        author: &AuthorKey,
-    ) -> Result<Vec<solidarity_store::StoredEnvelope>, solidarity_store::StoreError> {
-        self.inner.statements(author)
-    }
     fn record_fork(
         &self,
         evidence: &solidarity_store::NewMessage,

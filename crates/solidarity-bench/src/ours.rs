@@ -168,9 +168,6 @@ impl Store for ObservedStore {
     fn expire(&self, now_ms: u64) -> Result<usize, StoreError> {
         self.inner.expire(now_ms)
     }
-    fn statements(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError> {
-        self.inner.statements(author)
-    }
     fn record_fork(
         &self,
         evidence: &NewMessage,

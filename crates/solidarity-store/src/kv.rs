@@ -997,15 +997,6 @@ impl<B: Backend> Store for KvStore<B> {
         Ok(expired)
     }
 
-    fn statements(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError> {
-        self.scan_all(&key(STATEMENT, &[author.as_bytes()]))?
-            .into_iter()
-            .map(|(statement_key, record)| {
-                stored_from_record(trailing_id(&statement_key)?, &record)
-            })
-            .collect()
-    }
-
     fn record_fork(
         &self,
         evidence: &NewMessage,

@@ -213,8 +213,6 @@ pub trait Store: Send + Sync + 'static {
     /// that once an hour of expiries has ended, its deletions are flushed and the key that
     /// sealed its messages is destroyed, so their text left in the files is unreadable.
     fn expire(&self, now_ms: u64) -> Result<usize, StoreError>;
-    /// Every statement (seq 0 message: revocation, certificate) signed by `author`.
-    fn statements(&self, author: &AuthorKey) -> Result<Vec<StoredEnvelope>, StoreError>;
     /// Keeps a validly signed message that conflicts with the author's stored chain as
     /// evidence, and marks the author compromised from `detected_at` (kept if already
     /// marked) with the chains diverging at `from_seq` (the lowest one recorded wins).
