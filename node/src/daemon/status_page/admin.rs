@@ -49,6 +49,16 @@ pub fn summary(snapshot: &Snapshot, now: u64) -> Vec<SummaryLine> {
         .count()
         + usize::from(status.own_key_compromised_at.is_some());
     let mut lines = render::crisis_summary(&snapshot.alerts, revoked, compromised);
+    if let Some(why) = &status.signing_paused {
+        lines.insert(
+            0,
+            SummaryLine {
+                alarm: true,
+                anchor: "/#members",
+                text: format!("This node signs nothing for now: {why}"),
+            },
+        );
+    }
     let named = |filter: &dyn Fn(&MemberView) -> bool| -> Vec<String> {
         members
             .iter()
@@ -56,7 +66,7 @@ pub fn summary(snapshot: &Snapshot, now: u64) -> Vec<SummaryLine> {
             .map(|member| member.name.clone())
             .collect()
     };
-    let groups: [(&str, Vec<String>); 4] = [
+    let groups: [(&str, Vec<String>); 5] = [
         (
             "under DURESS",
             named(&|m| canary_is(m, CanaryState::Duress)),
@@ -66,6 +76,7 @@ pub fn summary(snapshot: &Snapshot, now: u64) -> Vec<SummaryLine> {
             "CHANGED canary",
             named(&|m| canary_is(m, CanaryState::Changed)),
         ),
+        ("over budget", named(&|m| m.over_budget.is_some())),
         (
             "certificate ending within a week",
             named(&|m| {
@@ -105,7 +116,8 @@ fn members_section(snapshot: &Snapshot, now: u64) -> Markup {
                     tbody {
                         @for member in members {
                             tr {
-                                td data-label="Name" { bdi { (member.name) } @if member.collective != member.name { " (" bdi { (member.collective) } ")" } }
+                                td data-label="Name" { bdi { (member.name) } @if member.collective != member.name { " (" bdi { (member.collective) } ")" }
+                                    @if !member.label_conflicts.is_empty() { br; small { "other labels from vouchers: " bdi { (member.label_conflicts.join(", ")) } } } }
                                 td data-label="Key" { code title=(member.key.to_hex()) { (member.key.short()) } }
                                 td data-label="Connected" class=(if member.connected { "up" } else { "down" }) {
                                     @if member.connected { "connected" } @else { "not connected" }
