@@ -476,4 +476,14 @@ async fn removing_an_identity_does_not_un_revoke_what_it_revoked() {
     eprintln!("identity removed: certified key still revoked: {still}");
     assert!(still, "removing the identity does not un-revoke the key");
     assert!(!revoked(&node, uncertified_key).await);
+    // Nor does a restart, which judges the stored revocations again under the new list.
+    let node = TestNode::start(node.stop().await).await;
+    let after_restart = revoked(&node, certified_key).await;
+    eprintln!("after a restart: certified key still revoked: {after_restart}");
+    assert!(
+        after_restart,
+        "the settled revocation outlives a restart (DATA/settled-revocations)"
+    );
+    assert!(!revoked(&node, uncertified_key).await);
+    node.stop().await;
 }

@@ -158,6 +158,16 @@ impl Statements {
         self.settled.extend(holding);
     }
 
+    /// The revocations made final so far, to be kept across restarts.
+    pub fn settled(&self) -> &BTreeSet<MessageId> {
+        &self.settled
+    }
+
+    /// Makes final the revocations a previous run settled (see [`Statements::settle`]).
+    pub fn restore_settled(&mut self, settled: impl IntoIterator<Item = MessageId>) {
+        self.settled.extend(settled);
+    }
+
     /// Index lookups made so far (a measure of work, for tests).
     pub fn lookups(&self) -> u64 {
         self.lookups.get()

@@ -83,6 +83,10 @@ pub enum ActorError {
         "cannot record this node's chain head in DATA/own-chain, the daemon stops rather than risk forking its key: {0}"
     )]
     OwnChain(std::io::Error),
+    #[error(
+        "cannot record the settled revocations in DATA/settled-revocations, the daemon stops rather than let a restart un-revoke a key: {0}"
+    )]
+    SettledRevocations(std::io::Error),
 }
 
 /// Where a write came from, and what to do once it is durable.
@@ -205,6 +209,8 @@ pub struct NodeActor {
     writer: Writer,
     net: NetHandle,
     data_dir: std::path::PathBuf,
+    /// Where the revocations made final are kept across restarts.
+    settled_file: super::settled_revocations::SettledFile,
     /// The admin's own list, as last read.
     members_file: MembersFile,
     /// Everyone trusted now: the admin's list plus vouched-for keys.
@@ -344,7 +350,10 @@ impl NodeActor {
             head.map_or(0, |(seq, _)| seq),
             parts.identity.config.fresh_chain,
         )?;
-        let views = Views::load(parts.store.as_ref())?;
+        let mut views = Views::load(parts.store.as_ref())?;
+        let (settled_file, settled) =
+            super::settled_revocations::SettledFile::open(&parts.data_dir)?;
+        views.restore_settled_revocations(settled);
         let shown = Shown::load(
             parts.store.as_ref(),
             views::DISPLAY_LIMIT,
@@ -376,6 +385,7 @@ impl NodeActor {
             writer: parts.writer,
             net: parts.net,
             data_dir: parts.data_dir,
+            settled_file,
             identity: parts.identity,
             members_file: parts.members,
             members: BTreeMap::new(),
@@ -678,6 +688,9 @@ impl NodeActor {
         // What revoked a key under this list stays in force under the next (SPEC §13.4).
         let identities = self.identities();
         self.views.settle_revocations(&identities);
+        self.settled_file
+            .save(self.views.statements().settled())
+            .map_err(ActorError::SettledRevocations)?;
         self.by_peer = members
             .iter()
             .map(|(key, state)| (state.peer, *key))

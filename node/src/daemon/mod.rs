@@ -18,6 +18,7 @@ mod notify;
 pub mod own_chain;
 mod refusals;
 mod reload;
+pub mod settled_revocations;
 mod snapshot;
 mod statements;
 pub mod status_page;

@@ -38,9 +38,15 @@ pub fn create(data_dir: &Path) -> std::io::Result<()> {
 }
 
 fn write_durably(path: &Path, seq: u64) -> std::io::Result<()> {
+    replace_durably(path, format!("{seq}\n").as_bytes())
+}
+
+/// Replaces the file at `path` with `contents`, so that a crash leaves the old file or
+/// the new one, never a part.
+pub fn replace_durably(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let partial = path.with_extension("partial");
     let mut file = std::fs::File::create(&partial)?;
-    writeln!(file, "{seq}")?;
+    file.write_all(contents)?;
     file.sync_all()?;
     std::fs::rename(&partial, path)?;
     if let Some(dir) = path.parent() {

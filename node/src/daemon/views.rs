@@ -169,6 +169,14 @@ impl Views {
         &self.statements
     }
 
+    /// Makes final the revocations a previous run settled.
+    pub fn restore_settled_revocations(
+        &mut self,
+        settled: impl IntoIterator<Item = solidarity_proto::MessageId>,
+    ) {
+        self.statements.restore_settled(settled);
+    }
+
     /// Makes final the revocations that hold under `identities` (see `Statements::settle`).
     pub fn settle_revocations(&mut self, identities: &std::collections::BTreeSet<AuthorKey>) {
         self.statements.settle(identities);
