@@ -282,12 +282,14 @@ fn a_hundred_thousand_updates_on_one_alert_keep_the_page_and_the_daemons_memory_
     let mut largest_page = 0;
     let mut largest_json = 0;
     let mut json_text = String::new();
+    let mut page_text = String::new();
     for _ in 0..10 {
         let (_, page) = http_get(&url);
         let (_, json) = http_get(&format!("{}api/v1/alerts", url));
         largest_page = largest_page.max(page.len());
         largest_json = largest_json.max(json.len());
         json_text = json;
+        page_text = page;
     }
     let rss_after_loads = rss_kib(pid);
     let shown = solidarity_tests::cli_ok(&data, &["alert", "show", &alert_id.to_hex()]);
@@ -312,6 +314,10 @@ fn a_hundred_thousand_updates_on_one_alert_keep_the_page_and_the_daemons_memory_
     assert!(
         shown.contains(&format!("and {} earlier updates", UPDATES - 64)),
         "{shown}"
+    );
+    assert!(
+        page_text.contains(&format!("and {} earlier updates", UPDATES - 10)),
+        "the page shows the newest 10 updates of an alert"
     );
     assert!(largest_page < 64 * 1024, "public page {largest_page} B");
     assert!(largest_json < 64 * 1024, "JSON {largest_json} B");

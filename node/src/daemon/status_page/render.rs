@@ -160,6 +160,11 @@ pub fn open_of(alerts: &[AlertView], severity: Severity) -> usize {
         .count()
 }
 
+/// Most updates shown per alert on a page, the newest (the JSON carries what the node keeps
+/// loaded, SPEC §12): with 200 alerts shown, a page stays within a few MB whatever
+/// members write.
+pub const UPDATES_ON_PAGE: usize = 10;
+
 /// One line of the summary: how alarming, and its text.
 pub struct SummaryLine {
     /// Shown as an alarm (red) rather than as information.
@@ -328,12 +333,14 @@ pub fn alert_card(names: Names<'_>, now_ms: u64, view: &AlertView) -> Markup {
                 dt { "Id" } dd { code.id { (view.id.to_hex()) } }
             }
             @if let Some(details) = &alert.details { pre.details { (details) } }
-            @if view.earlier_updates > 0 {
-                p.earlier { "and " (view.earlier_updates) " earlier updates" }
+            @let shown_from = view.history.len().saturating_sub(UPDATES_ON_PAGE);
+            @let earlier = view.earlier_updates.saturating_add(shown_from as u64);
+            @if earlier > 0 {
+                p.earlier { "and " (earlier) " earlier updates" }
             }
             @if !view.history.is_empty() {
                 ol.history {
-                    @for update in &view.history {
+                    @for update in &view.history[shown_from..] {
                         li {
                             (time(now_ms, update.created_at)) ": " strong { (words(&update.status)) }
                             @if let Some(note) = &update.note { " — " (note) }
