@@ -335,6 +335,7 @@ store_cache_mib = 16
 canary_interval_secs = 21600
 canary_grace_secs = 3600
 # A member's canary announcing a longer interval than this counts as due after it.
+# At least canary_interval_secs (this node's own interval), or the node does not start.
 canary_max_interval_secs = 604800
 canary_statement = "We have received no warrant, subpoena, gag order or other legal demand, our servers have not been raided or seized, and we are not under duress."
 
@@ -357,6 +358,7 @@ member_stored_mib = 64
 
 # Most revocations, and most certificates, this node keeps per signer; statements that
 # cannot change trust here are relayed, not kept. A key's first revocation is always kept.
+# At least 1.
 statements_per_signer = 64
 
 # The collective this node belongs to, when your collective runs several nodes (the name

@@ -65,6 +65,11 @@ pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if !matches!(cli.command, Command::Node(_)) {
+        // `solidarity alert list | head` ends like any Unix tool once `head` has read
+        // enough; the daemon keeps ignoring SIGPIPE (a closed socket is an error it handles).
+        sigpipe::reset();
+    }
     let data_dir = cli::data_dir(&cli);
     let json = cli.json;
     match cli.command {

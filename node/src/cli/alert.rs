@@ -95,9 +95,9 @@ pub struct ListArgs {
     /// Only alerts raised by this member: its name or the first 8+ characters of its key.
     #[arg(long, value_name = "NAME")]
     pub member: Option<String>,
-    /// At most this many alerts, the first in list order.
-    #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
+    /// At most this many alerts (1 or more), the first in list order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
 }
 
 #[derive(Args)]
@@ -267,7 +267,7 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
             });
             alerts.sort_by(alert_order);
             if let Some(limit) = args.limit {
-                alerts.truncate(limit);
+                alerts.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             }
             if json {
                 return print_json(&alerts);

@@ -86,18 +86,16 @@ impl OwnChain {
         if recorded != Some(signed) && wait.is_none() {
             write_durably(&path, signed)?;
         }
-        if let Some(wait) = wait {
-            tracing::warn!(
-                ?wait,
-                "this node signs nothing until it has synced its own chain from a member (or is started with --fresh-chain)"
-            );
-        }
-        Ok(Self {
+        let own_chain = Self {
             path,
             signed,
             wait,
             synced: false,
-        })
+        };
+        if let Some(why) = own_chain.paused() {
+            tracing::warn!("{why}");
+        }
+        Ok(own_chain)
     }
 
     /// Why signing waits, for the CLI and `solidarity status`; none once it may sign.

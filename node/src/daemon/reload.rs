@@ -3,7 +3,7 @@
 //! needing a restart.
 //!
 //! Live: `announce`, `vouch_threshold`, `confirm_threshold`, `member_messages_per_minute`,
-//! `member_kib_per_minute`, `member_stored_mib`,
+//! `member_kib_per_minute`, `member_stored_mib`, `statements_per_signer`,
 //! `canary_grace_secs`, `canary_max_interval_secs`, `canary_statement`, `log` (unless `RUST_LOG` is set), and the
 //! members file. Restart: every other key (listeners, timers and the store are set up
 //! once at start).
@@ -58,6 +58,7 @@ pub fn merge(current: &mut NodeConfig, new: NodeConfig) -> Changes {
     live!(member_messages_per_minute, "member_messages_per_minute");
     live!(member_bytes_per_minute, "member_kib_per_minute");
     live!(member_stored_bytes, "member_stored_mib");
+    live!(statements_per_signer, "statements_per_signer");
     live!(canary_grace, "canary_grace_secs");
     live!(canary_max_interval, "canary_max_interval_secs");
     live!(canary_statement, "canary_statement");
