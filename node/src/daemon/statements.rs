@@ -69,8 +69,13 @@ pub fn judge(here: &Here<'_>, signer: &AuthorKey, body: &Body) -> Keep {
                 return Keep::Relay;
             }
             let may_revoke = revoked == *signer || here.statements.certified(signer, &revoked);
+            // Beyond the cap only while none of the signer's revocations is still being
+            // written: those are not in `statements` yet, so a burst (one sync page) would
+            // otherwise all pass as "the first revocation of that key".
             if revocations + pending_revocations < here.cap
-                || (may_revoke && !here.statements.revoked_by(signer, &revoked))
+                || (may_revoke
+                    && pending_revocations == 0
+                    && !here.statements.revoked_by(signer, &revoked))
             {
                 Keep::Store
             } else {
@@ -265,6 +270,38 @@ mod tests {
         let mut bytes = [signer; 32];
         bytes[..2].copy_from_slice(&n.to_be_bytes());
         MessageId(bytes)
+    }
+
+    #[test]
+    fn a_burst_of_self_revocations_is_not_kept_beyond_the_cap_while_being_written() {
+        let statements = Statements::default();
+        let signer = key(7);
+        let revocation = Body::Revocation(solidarity_proto::payload::Revocation {
+            reason: "seized".into(),
+            key: None,
+            compromised_since: None,
+        });
+        let mut pending = HashMap::new();
+        let judge_with = |pending: &HashMap<AuthorKey, (usize, usize)>| {
+            judge(
+                &Here {
+                    statements: &statements,
+                    pending,
+                    listed_identity: &|_| false,
+                    knows: &|_| true,
+                    cap: 4,
+                },
+                &signer,
+                &revocation,
+            )
+        };
+        assert_eq!(judge_with(&pending), Keep::Store, "the first is kept");
+        // The cap's worth is queued and none is written yet: the next ones of the same
+        // page are not kept (they come again by sync once the first is written).
+        pending.insert(signer, (4, 0));
+        assert_eq!(judge_with(&pending), Keep::Drop);
+        pending.insert(signer, (1_000, 0));
+        assert_eq!(judge_with(&pending), Keep::Drop);
     }
 
     #[test]
