@@ -47,6 +47,8 @@ pub struct Here<'a> {
     pub statements: &'a Statements,
     /// Statements queued for writing, per signer: (revocations, certificates).
     pub pending: &'a HashMap<AuthorKey, (usize, usize)>,
+    /// Whether a revocation by the signer (first) of the key (second) is queued for writing.
+    pub pending_revoked: &'a dyn Fn(&AuthorKey, &AuthorKey) -> bool,
     /// Whether the key is an identity on the admin's list.
     pub listed_identity: &'a dyn Fn(&AuthorKey) -> bool,
     /// Whether the node has a reason to hear of the key (itself, a member, on the list).
@@ -69,12 +71,12 @@ pub fn judge(here: &Here<'_>, signer: &AuthorKey, body: &Body) -> Keep {
                 return Keep::Relay;
             }
             let may_revoke = revoked == *signer || here.statements.certified(signer, &revoked);
-            // Beyond the cap only while none of the signer's revocations is still being
-            // written: those are not in `statements` yet, so a burst (one sync page) would
-            // otherwise all pass as "the first revocation of that key".
+            // Beyond the cap only when no revocation of that key by that signer is stored
+            // or still being written (queued ones are not in `statements` yet, so a burst,
+            // one sync page, would otherwise all pass as "the first revocation").
             if revocations + pending_revocations < here.cap
                 || (may_revoke
-                    && pending_revocations == 0
+                    && !(here.pending_revoked)(signer, &revoked)
                     && !here.statements.revoked_by(signer, &revoked))
             {
                 Keep::Store
@@ -287,6 +289,9 @@ mod tests {
                 &Here {
                     statements: &statements,
                     pending,
+                    pending_revoked: &|by, key| {
+                        by == &signer && key == &signer && pending.contains_key(&signer)
+                    },
                     listed_identity: &|_| false,
                     knows: &|_| true,
                     cap: 4,
@@ -302,6 +307,39 @@ mod tests {
         assert_eq!(judge_with(&pending), Keep::Drop);
         pending.insert(signer, (1_000, 0));
         assert_eq!(judge_with(&pending), Keep::Drop);
+        // An identity's revocation of a key it certified still passes a pending burst of
+        // its revocations of other keys.
+        let identity = key(8);
+        let certified = key(9);
+        let mut held = Statements::default();
+        held.add_certificate(solidarity_proto::state::Stored {
+            id: id(8, 1),
+            author: identity,
+            seq: 0,
+            created_at: 1,
+            expires_at: None,
+            body: solidarity_proto::payload::NodeCert {
+                node_key: certified,
+                valid_from: 0,
+                valid_until: u64::MAX,
+                addresses: Vec::new(),
+            },
+        });
+        let pending = HashMap::from([(identity, (1_000, 0))]);
+        let of_certified = Body::Revocation(solidarity_proto::payload::Revocation {
+            reason: "seized".into(),
+            key: Some(certified),
+            compromised_since: None,
+        });
+        let here = Here {
+            statements: &held,
+            pending: &pending,
+            pending_revoked: &|_, key| key != &certified,
+            listed_identity: &|key| key == &identity,
+            knows: &|_| true,
+            cap: 4,
+        };
+        assert_eq!(judge(&here, &identity, &of_certified), Keep::Store);
     }
 
     #[test]
