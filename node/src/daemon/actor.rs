@@ -1688,7 +1688,7 @@ impl NodeActor {
                 fed: self.identity.federation,
                 have: Vec::new(),
                 limit: sync::MAX_PAGE_ENVELOPES,
-                statements: Some(wanted),
+                statements: Some(statements::fit(wanted)),
             }
         } else {
             // Identities sign statements only; their chains (empty) are asked for too, so a

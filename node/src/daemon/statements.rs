@@ -260,6 +260,22 @@ pub fn held(
     HeldStatements::new(signer, kept.chain(relay.ids(&signer)).chain(seen))
 }
 
+/// Fits a statement-phase request within what a responder accepts (SPEC §11.2): at most
+/// [`sync::MAX_STATEMENT_SIGNERS`] signers and [`sync::MAX_HELD_IDS`] held ids over the
+/// request, each signer's list cut to an equal share when they hold more. A request over
+/// the limits would be refused whole, and with it every revocation of the session.
+pub fn fit(mut wanted: Vec<HeldStatements>) -> Vec<HeldStatements> {
+    wanted.truncate(sync::MAX_STATEMENT_SIGNERS);
+    let total: usize = wanted.iter().map(|signer| signer.held.len()).sum();
+    if total > sync::MAX_HELD_IDS * sync::HELD_ID_BYTES {
+        let share = sync::MAX_HELD_IDS / wanted.len().max(1) * sync::HELD_ID_BYTES;
+        for signer in &mut wanted {
+            signer.held.truncate(share);
+        }
+    }
+    wanted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +356,31 @@ mod tests {
             cap: 4,
         };
         assert_eq!(judge(&here, &identity, &of_certified), Keep::Store);
+    }
+
+    #[test]
+    fn a_statement_request_of_a_large_federation_is_not_refused() {
+        // 300 signers holding 256 statements each: over the request's held-id limit.
+        let wanted: Vec<HeldStatements> = (0..300u16)
+            .map(|signer| {
+                let mut key = [0u8; 32];
+                key[..2].copy_from_slice(&signer.to_be_bytes());
+                HeldStatements::new(
+                    AuthorKey(key),
+                    (0..sync::MAX_HELD_PER_SIGNER as u16).map(|n| id(signer as u8, n)),
+                )
+            })
+            .collect();
+        let request = |statements| sync::SyncRequest {
+            fed: solidarity_proto::FederationId([1; 32]),
+            have: Vec::new(),
+            limit: 10,
+            statements: Some(statements),
+        };
+        assert!(sync::SyncRequest::decode(&request(wanted.clone()).encode()).is_err());
+        let fitted = fit(wanted);
+        assert_eq!(fitted.len(), 300);
+        sync::SyncRequest::decode(&request(fitted).encode()).expect("within the limits");
     }
 
     #[test]
