@@ -296,25 +296,30 @@ pub fn vouched_members<'a>(
             latest.insert(slot, vouch);
         }
     }
-    let standing: Vec<(AuthorKey, AuthorKey)> = latest
-        .into_iter()
-        .filter(|(_, vouch)| vouch.body.vouch)
-        .map(|(slot, _)| slot)
-        .collect();
+    // Standing vouchers per vouched key, so each round costs one pass over the vouches
+    // (not one per candidate: a member vouching for many keys must not make it quadratic).
+    let mut standing: BTreeMap<AuthorKey, Vec<AuthorKey>> = BTreeMap::new();
+    for ((signer, member), vouch) in latest {
+        if vouch.body.vouch {
+            standing.entry(member).or_default().push(signer);
+        }
+    }
     let mut trusted = admin_members.clone();
     let mut vouched: BTreeMap<AuthorKey, Vec<AuthorKey>> = BTreeMap::new();
     loop {
         let mut grew = false;
-        let candidates: BTreeSet<AuthorKey> = standing
-            .iter()
-            .map(|(_, member)| *member)
-            .filter(|member| !trusted.contains(member))
+        let candidates: Vec<AuthorKey> = standing
+            .keys()
+            .filter(|member| !trusted.contains(*member))
+            .copied()
             .collect();
         for candidate in candidates {
             let vouchers: Vec<AuthorKey> = standing
-                .iter()
-                .filter(|(signer, member)| *member == candidate && trusted.contains(signer))
-                .map(|(signer, _)| *signer)
+                .get(&candidate)
+                .into_iter()
+                .flatten()
+                .filter(|signer| trusted.contains(*signer))
+                .copied()
                 .collect();
             if vouchers.len() >= threshold {
                 trusted.insert(candidate);
@@ -515,6 +520,28 @@ mod tests {
         // Vouches of strangers do not count.
         let strangers = [vouch(7, 1, 9, true), vouch(8, 1, 9, true)];
         assert!(vouched_members(&admin, &strangers, 2).is_empty());
+    }
+
+    #[test]
+    fn one_member_vouching_for_many_keys_costs_linear_time() {
+        // A seized member signs, within its budgets, a vouch for each of many fresh keys:
+        // none is trusted (one voucher), and trust is derived again after each vouch.
+        let admin: BTreeSet<_> = [AuthorKey([1; 32]), AuthorKey([2; 32])].into();
+        let vouches: Vec<Stored<Vouch>> = (0..20_000u32)
+            .map(|n| {
+                let mut member = [0u8; 32];
+                member[..4].copy_from_slice(&n.to_be_bytes());
+                member[31] = 0xee;
+                let mut vouch = vouch(1, u64::from(n) + 1, 0, true);
+                vouch.body.member = AuthorKey(member);
+                vouch
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        assert!(vouched_members(&admin, &vouches, 2).is_empty());
+        let took = started.elapsed();
+        eprintln!("20 000 single vouches: {took:?}");
+        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
     }
 
     #[test]

@@ -242,6 +242,8 @@ pub struct NodeActor {
     statements_seen: HashMap<PeerId, HashMap<AuthorKey, Vec<MessageId>>>,
     /// Statements queued for writing, per signer: (revocations, certificates).
     pending_statements: HashMap<AuthorKey, (usize, usize)>,
+    /// Revocations queued for writing, per (signer, revoked key).
+    pending_revoked: HashMap<(AuthorKey, AuthorKey), usize>,
     /// Valid statements this node relays without keeping.
     relay: Relay,
     /// Each member's canary state as last reported, to notify on changes only.
@@ -408,6 +410,7 @@ impl NodeActor {
             syncing: HashSet::new(),
             statements_seen: HashMap::new(),
             pending_statements: HashMap::new(),
+            pending_revoked: HashMap::new(),
             relay: Relay::default(),
             canary_states: HashMap::new(),
             stale: Stale {
@@ -1698,7 +1701,7 @@ impl NodeActor {
                 fed: self.identity.federation,
                 have: Vec::new(),
                 limit: sync::MAX_PAGE_ENVELOPES,
-                statements: Some(wanted),
+                statements: Some(statements::fit(wanted)),
             }
         } else {
             // Identities sign statements only; their chains (empty) are asked for too, so a
@@ -1991,6 +1994,7 @@ impl NodeActor {
             &statements::Here {
                 statements: self.views.statements(),
                 pending: &self.pending_statements,
+                pending_revoked: &|by, key| self.pending_revoked.contains_key(&(*by, *key)),
                 listed_identity: &|key| identities.contains(key),
                 knows: &|key| self.knows(key),
                 cap: self.identity.config.statements_per_signer,
@@ -2004,6 +2008,18 @@ impl NodeActor {
     fn count_pending_statement(&mut self, signer: AuthorKey, body: &Body, queued: bool) {
         if !matches!(body, Body::Revocation(_) | Body::NodeCert(_)) {
             return;
+        }
+        if let Body::Revocation(revocation) = body {
+            let pair = (signer, revocation.key.unwrap_or(signer));
+            let count = self.pending_revoked.entry(pair).or_default();
+            *count = if queued {
+                count.saturating_add(1)
+            } else {
+                count.saturating_sub(1)
+            };
+            if *count == 0 {
+                self.pending_revoked.remove(&pair);
+            }
         }
         let counts = self.pending_statements.entry(signer).or_default();
         let count = match body {

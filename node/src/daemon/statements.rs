@@ -47,6 +47,8 @@ pub struct Here<'a> {
     pub statements: &'a Statements,
     /// Statements queued for writing, per signer: (revocations, certificates).
     pub pending: &'a HashMap<AuthorKey, (usize, usize)>,
+    /// Whether a revocation by the signer (first) of the key (second) is queued for writing.
+    pub pending_revoked: &'a dyn Fn(&AuthorKey, &AuthorKey) -> bool,
     /// Whether the key is an identity on the admin's list.
     pub listed_identity: &'a dyn Fn(&AuthorKey) -> bool,
     /// Whether the node has a reason to hear of the key (itself, a member, on the list).
@@ -69,8 +71,13 @@ pub fn judge(here: &Here<'_>, signer: &AuthorKey, body: &Body) -> Keep {
                 return Keep::Relay;
             }
             let may_revoke = revoked == *signer || here.statements.certified(signer, &revoked);
+            // Beyond the cap only when no revocation of that key by that signer is stored
+            // or still being written (queued ones are not in `statements` yet, so a burst,
+            // one sync page, would otherwise all pass as "the first revocation").
             if revocations + pending_revocations < here.cap
-                || (may_revoke && !here.statements.revoked_by(signer, &revoked))
+                || (may_revoke
+                    && !(here.pending_revoked)(signer, &revoked)
+                    && !here.statements.revoked_by(signer, &revoked))
             {
                 Keep::Store
             } else {
@@ -253,6 +260,22 @@ pub fn held(
     HeldStatements::new(signer, kept.chain(relay.ids(&signer)).chain(seen))
 }
 
+/// Fits a statement-phase request within what a responder accepts (SPEC §11.2): at most
+/// [`sync::MAX_STATEMENT_SIGNERS`] signers and [`sync::MAX_HELD_IDS`] held ids over the
+/// request, each signer's list cut to an equal share when they hold more. A request over
+/// the limits would be refused whole, and with it every revocation of the session.
+pub fn fit(mut wanted: Vec<HeldStatements>) -> Vec<HeldStatements> {
+    wanted.truncate(sync::MAX_STATEMENT_SIGNERS);
+    let total: usize = wanted.iter().map(|signer| signer.held.len()).sum();
+    if total > sync::MAX_HELD_IDS * sync::HELD_ID_BYTES {
+        let share = sync::MAX_HELD_IDS / wanted.len().max(1) * sync::HELD_ID_BYTES;
+        for signer in &mut wanted {
+            signer.held.truncate(share);
+        }
+    }
+    wanted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +288,99 @@ mod tests {
         let mut bytes = [signer; 32];
         bytes[..2].copy_from_slice(&n.to_be_bytes());
         MessageId(bytes)
+    }
+
+    #[test]
+    fn a_burst_of_self_revocations_is_not_kept_beyond_the_cap_while_being_written() {
+        let statements = Statements::default();
+        let signer = key(7);
+        let revocation = Body::Revocation(solidarity_proto::payload::Revocation {
+            reason: "seized".into(),
+            key: None,
+            compromised_since: None,
+        });
+        let mut pending = HashMap::new();
+        let judge_with = |pending: &HashMap<AuthorKey, (usize, usize)>| {
+            judge(
+                &Here {
+                    statements: &statements,
+                    pending,
+                    pending_revoked: &|by, key| {
+                        by == &signer && key == &signer && pending.contains_key(&signer)
+                    },
+                    listed_identity: &|_| false,
+                    knows: &|_| true,
+                    cap: 4,
+                },
+                &signer,
+                &revocation,
+            )
+        };
+        assert_eq!(judge_with(&pending), Keep::Store, "the first is kept");
+        // The cap's worth is queued and none is written yet: the next ones of the same
+        // page are not kept (they come again by sync once the first is written).
+        pending.insert(signer, (4, 0));
+        assert_eq!(judge_with(&pending), Keep::Drop);
+        pending.insert(signer, (1_000, 0));
+        assert_eq!(judge_with(&pending), Keep::Drop);
+        // An identity's revocation of a key it certified still passes a pending burst of
+        // its revocations of other keys.
+        let identity = key(8);
+        let certified = key(9);
+        let mut held = Statements::default();
+        held.add_certificate(solidarity_proto::state::Stored {
+            id: id(8, 1),
+            author: identity,
+            seq: 0,
+            created_at: 1,
+            expires_at: None,
+            body: solidarity_proto::payload::NodeCert {
+                node_key: certified,
+                valid_from: 0,
+                valid_until: u64::MAX,
+                addresses: Vec::new(),
+            },
+        });
+        let pending = HashMap::from([(identity, (1_000, 0))]);
+        let of_certified = Body::Revocation(solidarity_proto::payload::Revocation {
+            reason: "seized".into(),
+            key: Some(certified),
+            compromised_since: None,
+        });
+        let here = Here {
+            statements: &held,
+            pending: &pending,
+            pending_revoked: &|_, key| key != &certified,
+            listed_identity: &|key| key == &identity,
+            knows: &|_| true,
+            cap: 4,
+        };
+        assert_eq!(judge(&here, &identity, &of_certified), Keep::Store);
+    }
+
+    #[test]
+    fn a_statement_request_of_a_large_federation_is_not_refused() {
+        // 300 signers holding 256 statements each: over the request's held-id limit.
+        let wanted: Vec<HeldStatements> = (0..300u16)
+            .map(|signer| {
+                let mut key = [0u8; 32];
+                key[..2].copy_from_slice(&signer.to_be_bytes());
+                HeldStatements::new(
+                    AuthorKey(key),
+                    (0..sync::MAX_HELD_PER_SIGNER as u16).map(|n| id(signer as u8, n)),
+                )
+            })
+            .collect();
+        let request = |statements| sync::SyncRequest {
+            fed: solidarity_proto::FederationId([1; 32]),
+            have: Vec::new(),
+            limit: 10,
+            statements: Some(statements),
+        };
+        assert!(sync::SyncRequest::decode(&request(wanted.clone()).encode()).is_err());
+        let fitted = fit(wanted);
+        assert_eq!(fitted.len(), 300);
+        sync::SyncRequest::decode(&request(fitted).encode()).expect("within the limits");
     }
 
     #[test]
