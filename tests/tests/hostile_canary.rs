@@ -345,6 +345,68 @@ async fn a_node_restarted_with_an_empty_store_waits_for_its_chain_and_never_fork
     member.stop().await;
 }
 
+/// Point 7, a store restored after its last messages expired: the members hold only
+/// their ids (tombstones), so the chain can never come back whole. Once a member has
+/// answered, the node continues after the head its `own-chain` records (seq and id),
+/// which is the chain the members hold: no fork, no endless wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_last_messages_expired_on_its_members_continues_its_chain() {
+    let mut nodes = federation_with(2, &[]).await;
+    let member = nodes.pop().expect("two nodes");
+    let lost = nodes.pop().expect("two nodes");
+    raise(&lost, "lasting").await.expect("raise");
+    let request = solidarity_control::Request::AlertRaise {
+        alert: solidarity_tests::sample_alert(
+            solidarity_proto::payload::AlertCategory::Outage,
+            solidarity_proto::payload::Severity::Low,
+            "short-lived",
+        ),
+        expires_in_ms: Some(1000),
+    };
+    let short = lost
+        .call(move |client| client.sign(&request))
+        .await
+        .expect("raise");
+    let signed = status(&lost).await.own_seq;
+    eventually("the member holds the short-lived alert", || async {
+        member.alerts().await.iter().any(|view| view.id == short)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The member sweeps the expired alert at its next start; the node loses its store.
+    let member = TestNode::start(member.stop().await).await;
+    let dir = lost.stop().await;
+    std::fs::remove_dir_all(dir.path().join(solidarity::daemon::STORE_DIR))
+        .expect("lose the store");
+    let lost = TestNode::start(dir).await;
+    assert!(status(&lost).await.signing_paused.is_some(), "it waits");
+    lost.add_members(&[("node1".into(), member.card().await)])
+        .await;
+    let took = eventually("signing resumes after the member answered", || async {
+        status(&lost).await.signing_paused.is_none()
+    })
+    .await;
+    let next = raise(&lost, "after the restore")
+        .await
+        .expect("signs again");
+    let resumed = status(&lost).await.own_seq;
+    eventually("the member takes the next message", || async {
+        member.alerts().await.iter().any(|view| view.id == next)
+    })
+    .await;
+    eprintln!(
+        "signed up to {signed} (the last one expired on the member); resumed after {took:?} at seq {resumed}"
+    );
+    assert_eq!(resumed, signed + 2, "the held-back canary, then the alert");
+    assert!(
+        member.compromised().await.is_empty(),
+        "the member saw a fork"
+    );
+    assert!(lost.compromised().await.is_empty());
+    lost.stop().await;
+    member.stop().await;
+}
+
 /// Signs a chain of bodies for `key`, seq 1 onward, `created_at` one second apart.
 fn chain(
     key: &ed25519_dalek::SigningKey,

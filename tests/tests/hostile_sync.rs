@@ -389,7 +389,6 @@ async fn a_revocation_crosses_a_node_that_does_not_list_the_identity() {
     })
     .await;
     let late_dir = late.stop().await;
-    let bridge_before = bridge.stored_messages().await;
     let revocation = statement(
         &identity,
         &Body::Revocation(Revocation {
@@ -398,8 +397,10 @@ async fn a_revocation_crosses_a_node_that_does_not_list_the_identity() {
             compromised_since: Some(now_ms() - 60_000),
         }),
     );
-    // Gossipsub needs its mesh: publish once it has formed.
+    // Gossipsub needs its mesh: publish once it has formed. Counted after the wait, so the
+    // start-up canaries that reach the bridge meanwhile are not taken for the revocation.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let bridge_before = bridge.stored_messages().await;
     publish_statement(&listing, revocation.bytes.clone()).await;
     let by_gossip = eventually("the revocation crosses the bridge by gossip", || async {
         revoked(&behind, certified_key).await

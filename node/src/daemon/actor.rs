@@ -349,7 +349,7 @@ impl NodeActor {
         let head = parts.store.chain_head(&me)?;
         let own_chain = super::own_chain::OwnChain::open(
             &parts.data_dir,
-            head.map_or(0, |(seq, _)| seq),
+            head,
             parts.identity.config.fresh_chain,
         )?;
         let mut views = Views::load(parts.store.as_ref())?;
@@ -1259,7 +1259,9 @@ impl NodeActor {
                             tracing::info!(id = %message.id.short(), kind = %message.kind, seq = message.seq, "signed and stored");
                             // Recorded before the message can leave, so a lost store never
                             // hides it (a crash before this leaves it stored, unpublished).
-                            if let Err(record_error) = self.own_chain.record_signed(message.seq) {
+                            if let Err(record_error) =
+                                self.own_chain.record_signed(message.seq, message.id)
+                            {
                                 let _ = reply.send(error(format!(
                                     "stored but NOT published: cannot record this node's chain head (the daemon stops): {record_error}"
                                 )));
@@ -2161,9 +2163,16 @@ impl NodeActor {
         }
         let me = self.me;
         let writing_own = self.pending_chain.keys().any(|(author, _)| *author == me);
-        let held = self.head.map_or(0, |(seq, _)| seq);
-        if !writing_own && self.own_chain.learned(held) {
-            self.handle_canary_tick().await?;
+        if writing_own {
+            return Ok(());
+        }
+        match self.own_chain.learned(self.head) {
+            super::own_chain::Resume::No => {}
+            super::own_chain::Resume::AfterStored => self.handle_canary_tick().await?,
+            super::own_chain::Resume::AfterRecorded(seq, id) => {
+                self.head = Some((seq, id));
+                self.handle_canary_tick().await?;
+            }
         }
         Ok(())
     }
