@@ -1,8 +1,9 @@
 //! Input: envelope bytes as received by gossip or sync (the vectors' `.hex` files).
 //!
 //! Properties: no panic; a decoded envelope is in canonical encoding (its re-encoding is the
-//! input, as `Envelope::decode` promises); the gossip id is the content id exactly when the
-//! bytes are an envelope; the full validation verdict keeps its promises
+//! input, as `Envelope::decode` promises); the gossip id hashes the bytes themselves, so it
+//! is never the content id (a corrupted copy cannot shadow the honest one); the full
+//! validation verdict keeps its promises
 //! (`solidarity_fuzz::check_validate`) for a receiver that trusts the vectors' keys with an
 //! empty store, and for one that trusts everyone and stores a conflicting chain.
 #![no_main]
@@ -37,8 +38,9 @@ fuzz_target!(|data: &[u8]| {
         .map(Envelope::id);
     assert_eq!(id, expected);
     let gossip = envelope::gossip_message_id(data);
+    assert_eq!(gossip, envelope::gossip_message_id(data), "one id per bytes");
     if let Some(id) = id {
-        assert_eq!(gossip, id.0);
+        assert_ne!(gossip, id.0, "the gossip id is not the content id");
     }
 
     let key1: AuthorKey = KEY1_PUBLIC.parse().expect("hex key");
