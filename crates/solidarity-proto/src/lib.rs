@@ -22,7 +22,9 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod duress;
 pub mod envelope;
+mod field_rules;
 pub mod ids;
 pub mod payload;
 pub mod state;
