@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use solidarity_control::{Client, Request};
@@ -19,6 +19,7 @@ use crate::config::{self, NodeConfig};
 
 mod alert;
 mod key;
+mod member;
 mod mirror;
 mod passphrase;
 
@@ -27,6 +28,7 @@ use crate::identity::{self, Card};
 use crate::members::MembersFile;
 pub use alert::{AlertCommand, ListArgs, RaiseArgs, run_alert};
 pub use key::{KeyCommand, run_key};
+pub use member::run_member;
 pub use mirror::{MirrorCommand, OfferArgs, run_mirror};
 use passphrase::Purpose;
 
@@ -442,165 +444,6 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         println!("{card}");
         Ok(())
     }
-}
-
-pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow::Result<()> {
-    let mut file = MembersFile::load(data_dir)?;
-    let changed = match command {
-        MemberCommand::Add {
-            card,
-            name,
-            collective,
-            identity: is_identity,
-        } => {
-            let card = Card::parse(&card)?;
-            if identity::load_key_file(data_dir)
-                .is_ok_and(|key| solidarity_proto::envelope::author_key(&key) == card.key)
-            {
-                bail!("that is this node's own key");
-            }
-            for warning in crate::card_addresses::card_warnings(&card) {
-                eprintln!("warning: {warning}");
-            }
-            let previous = file
-                .members
-                .iter()
-                .find(|member| member.key == card.key)
-                .cloned();
-            file.add_in(&card, &name, collective.as_deref())?;
-            if let Some(previous) = &previous {
-                eprintln!(
-                    "note: key {} was already a member ({}); its entry is replaced by this card",
-                    card.key.short(),
-                    previous.name
-                );
-                if previous.duress_commitment.is_some() && card.duress_commitment.is_none() {
-                    eprintln!(
-                        "warning: the old entry had a duress commitment and this card has none: DURESS from this member is no longer recognised (add the card as CARD~COMMITMENT to keep it)"
-                    );
-                }
-                if previous.collective.is_some() && collective.is_none() {
-                    eprintln!(
-                        "warning: the old entry was of collective {:?}; give --collective again to keep it",
-                        previous.collective.as_deref().unwrap_or_default()
-                    );
-                }
-            }
-            if let Some(member) = file
-                .members
-                .iter_mut()
-                .find(|member| member.key == card.key)
-            {
-                member.identity = is_identity;
-            }
-            println!("member {name} added ({})", card.key.short());
-            true
-        }
-        MemberCommand::Remove { name_or_key } => match file.remove(&name_or_key) {
-            Some(member) => {
-                println!("member {} removed", member.name);
-                true
-            }
-            None => bail!("no member named or keyed {name_or_key:?}"),
-        },
-        MemberCommand::Retrust { name_or_key } => {
-            let member = file
-                .members
-                .iter()
-                .find(|member| member.name == name_or_key || member.key.to_hex() == name_or_key)
-                .with_context(|| format!("no member named or keyed {name_or_key:?}"))?;
-            Client::new(data_dir).retrust(member.key)?;
-            println!("member {} is trusted again", member.name);
-            false
-        }
-        MemberCommand::Vouch { card, name } => {
-            let card = Card::parse(&card)?;
-            let id = Client::new(data_dir).sign(&Request::MemberVouch {
-                key: card.key,
-                name,
-                addresses: card.addresses.iter().map(ToString::to_string).collect(),
-                vouch: true,
-            })?;
-            print_id(id, json)?;
-            false
-        }
-        MemberCommand::Unvouch { card } => {
-            let card = Card::parse(&card)?;
-            let id = Client::new(data_dir).sign(&Request::MemberVouch {
-                key: card.key,
-                name: "withdrawn".into(),
-                addresses: Vec::new(),
-                vouch: false,
-            })?;
-            print_id(id, json)?;
-            false
-        }
-        MemberCommand::List => {
-            // With the daemon running, the list includes members trusted by vouching.
-            if let Ok(members) = Client::new(data_dir).peers() {
-                if json {
-                    print_json(&members)?;
-                } else {
-                    println!("{:<20} {:<64} TRUSTED BECAUSE", "NAME", "KEY");
-                    for member in &members {
-                        let mut why = trust_text(&member.trust);
-                        if !member.trusted {
-                            why = format!("NOT TRUSTED: {} ({why})", key_state_text(member));
-                        }
-                        if let Some(over) = member.over_budget {
-                            why = format!("{why}; OVER BUDGET: {}", over.describe());
-                        }
-                        println!("{:<20} {} {why}", member.name, member.key);
-                        if !member.label_conflicts.is_empty() {
-                            println!(
-                                "{:<20} its vouchers also call it: {} (the first label stands)",
-                                "",
-                                member.label_conflicts.join(", ")
-                            );
-                        }
-                    }
-                }
-                return Ok(());
-            }
-            if json {
-                print_json(&file.members)?;
-            } else if file.members.is_empty() {
-                println!(
-                    "no members yet; add one with `{}`",
-                    crate::locations::hint("member add CARD --name NAME")
-                );
-            } else {
-                println!("{:<20} {:<64} TRUSTED BECAUSE", "NAME", "KEY");
-                for member in &file.members {
-                    let why = if member.identity {
-                        trust_text(&solidarity_control::TrustBasis::Identity)
-                    } else {
-                        trust_text(&solidarity_control::TrustBasis::AddedByAdmin)
-                    };
-                    println!("{:<20} {} {why}", member.name, member.key);
-                }
-                println!(
-                    "(the daemon is not running: keys trusted by certificate or vouching, and revocations, show while it runs)"
-                );
-            }
-            false
-        }
-    };
-    if changed {
-        std::fs::create_dir_all(data_dir)?;
-        file.save(data_dir)?;
-        match Client::new(data_dir).reload_members() {
-            Ok(()) => println!("the running daemon now uses the new member list"),
-            Err(solidarity_control::ControlError::DaemonNotRunning { .. }) => {
-                println!("the daemon is not running; the change applies when it starts")
-            }
-            Err(other) => {
-                return Err(other)
-                    .context("the members file was saved but the daemon did not reload it");
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Corroboration by other collectives, apart from the author's own status: "1 of 2
