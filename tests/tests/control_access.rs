@@ -15,7 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use solidarity_tests::{BinaryNode, binary, cli_init, cli_ok};
+use solidarity_tests::{BinaryNode, binary, cli_init, cli_ok, wait_for};
 
 const OTHER_UID: u32 = 65534;
 const OTHER_GID: u32 = 65534;
@@ -72,9 +72,18 @@ fn another_local_user_cannot_use_the_control_socket() {
     cli_init(&dir, 0, "access");
     let mut node = BinaryNode::start(&dir);
     let socket = solidarity_control::socket_path(&dir);
+    // The daemon signs its start-up canary once it knows its chain; count from there, or
+    // that canary would look like something a refused request stored.
+    let stored_messages = |dir: &Path| -> u64 {
+        let status: serde_json::Value =
+            serde_json::from_str(&cli_ok(dir, &["status", "--json"])).expect("status json");
+        status["stored_messages"].as_u64().expect("stored_messages")
+    };
+    wait_for("the start-up canary is stored", || {
+        stored_messages(&dir) >= 1
+    });
     let before = cli_ok(&dir, &["alert", "list", "--json"]);
-    let stored_before = cli_ok(&dir, &["status", "--json"]);
-    let stored_before: serde_json::Value = serde_json::from_str(&stored_before).expect("json");
+    let stored_before = stored_messages(&dir);
 
     // 1. As installed: the other user cannot reach the socket at all.
     let (ok, stdout, stderr) = cli_as_other_user(&dir, &["status"]);
@@ -130,10 +139,9 @@ fn another_local_user_cannot_use_the_control_socket() {
         before,
         "a refused request changed the alerts"
     );
-    let stored_after: serde_json::Value =
-        serde_json::from_str(&cli_ok(&dir, &["status", "--json"])).expect("json");
     assert_eq!(
-        stored_after["stored_messages"], stored_before["stored_messages"],
+        stored_messages(&dir),
+        stored_before,
         "a refused request stored something"
     );
     assert!(node.terminate(), "clean stop: {}", node.log_text());
