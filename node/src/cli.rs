@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use solidarity_control::{Client, Request};
 use solidarity_proto::payload::CanaryCode;
-use solidarity_proto::state::AlertView;
 use solidarity_proto::{AuthorKey, MessageId};
 
 use crate::config::{self, NodeConfig};
@@ -23,17 +22,16 @@ mod member;
 mod mirror;
 mod passphrase;
 
-use crate::daemon::status_page::{format_time, words};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
+use crate::render::{format_time, key_state_text, member_canary_text, trust_text};
 pub use alert::{AlertCommand, ListArgs, RaiseArgs, run_alert};
 pub use key::{KeyCommand, run_key};
 pub use member::run_member;
 pub use mirror::{MirrorCommand, OfferArgs, run_mirror};
 use passphrase::Purpose;
 
-mod trust_text;
-pub use trust_text::{distrust_text, key_state_text, member_canary_text, trust_text};
+mod statement_file;
 
 #[derive(Parser)]
 #[command(
@@ -292,18 +290,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-/// `53687091200` → `50 GiB`.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1024 && value.is_multiple_of(1024) && unit + 1 < UNITS.len() {
-        value /= 1024;
-        unit += 1;
-    }
-    format!("{value} {}", UNITS[unit])
-}
-
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
@@ -446,46 +432,6 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     }
 }
 
-/// Corroboration by other collectives, apart from the author's own status: "1 of 2
-/// collectives" or "confirmed by 2 of 2 collectives" (with disputes, if any), for alerts
-/// that need it.
-pub fn corroboration_text(view: &AlertView) -> Option<String> {
-    let corroboration = &view.corroboration;
-    let required = corroboration.required?;
-    let collectives = if required == 1 {
-        "collective"
-    } else {
-        "collectives"
-    };
-    let mut text = if corroboration.confirmed {
-        format!(
-            "confirmed by {} of {required} {collectives}",
-            corroboration.collectives
-        )
-    } else {
-        format!("{} of {required} {collectives}", corroboration.collectives)
-    };
-    if !corroboration.disputed_by.is_empty() {
-        text.push_str(&format!(
-            ", disputed by {}",
-            corroboration.disputed_by.len()
-        ));
-    }
-    Some(text)
-}
-
-/// The author's own status of an alert: "open", "confirmed by author", "resolved by
-/// author" …; "SUSPECT" when its key was revoked or forked before it was signed.
-pub fn author_state_text(view: &AlertView) -> String {
-    if view.suspect {
-        return "SUSPECT".to_owned();
-    }
-    match view.status {
-        solidarity_proto::payload::AlertStatus::Open => "open".to_owned(),
-        other => format!("{} by author", words(&other)),
-    }
-}
-
 fn print_id(id: MessageId, json: bool) -> anyhow::Result<()> {
     if json {
         print_json(&serde_json::json!({ "id": id }))
@@ -573,11 +519,11 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     );
     println!("status page  {} (public)", status.status_url);
     if let Some(admin_url) = &status.admin_url {
-        match crate::daemon::status_page::auth::read_token(data_dir) {
+        match crate::admin_token::read_token(data_dir) {
             Some(token) => println!("admin page   {admin_url}login?token={token} (private)"),
             None => println!(
                 "admin page   {admin_url} (private; token in {})",
-                crate::daemon::status_page::auth::token_path(data_dir).display()
+                crate::admin_token::token_path(data_dir).display()
             ),
         }
     }
@@ -655,32 +601,11 @@ pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line on a member's canary, for tables and the status page.
-pub fn canary_text(canary: Option<&solidarity_control::CanaryView>) -> String {
-    use solidarity_control::CanaryState;
-    let Some(canary) = canary else {
-        return "none seen".to_owned();
-    };
-    match canary.state {
-        CanaryState::Ok => format!("ok ({})", format_time(canary.last_at)),
-        CanaryState::Silent => format!("SILENT (due {})", format_time(canary.due_at)),
-        CanaryState::Changed => format!(
-            "CHANGED: withdrew {}",
-            canary
-                .withdrawn
-                .iter()
-                .map(words)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        CanaryState::Duress => "DURESS".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use solidarity_proto::payload::{Alert, AlertCategory, AlertStatus, Severity};
+    use crate::render::format_bytes;
+    use solidarity_proto::payload::{AlertCategory, AlertStatus, Severity};
 
     #[test]
     fn sizes_parse_in_binary_units() {
@@ -720,104 +645,5 @@ mod tests {
             Ok(AlertStatus::Confirmed)
         );
         assert!(parse_wire::<Severity>("apocalyptic").is_err());
-    }
-
-    fn seizure_view(status: AlertStatus, collectives: usize, confirmed: bool) -> AlertView {
-        let alert = Alert {
-            category: AlertCategory::Seizure,
-            legal_type: None,
-            severity: Severity::Critical,
-            subject: "a.example".into(),
-            summary: "rack taken".into(),
-            details: None,
-            jurisdictions: vec![],
-            authority: None,
-            legal_basis: None,
-            event_date: None,
-            seized: None,
-            services: vec![],
-            domains: vec![],
-            upstream: None,
-            references: vec![],
-        };
-        let mut view = solidarity_proto::state::derive_alert(
-            solidarity_proto::state::Stored {
-                id: MessageId([1; 32]),
-                author: AuthorKey([2; 32]),
-                seq: 1,
-                created_at: 0,
-                expires_at: None,
-                body: alert,
-            },
-            Vec::new(),
-        );
-        view.status = status;
-        view.corroboration.collectives = collectives;
-        view.corroboration.required = Some(2);
-        view.corroboration.confirmed = confirmed;
-        view
-    }
-
-    #[test]
-    fn the_authors_status_and_corroboration_are_worded_apart() {
-        let view = seizure_view(AlertStatus::Confirmed, 1, false);
-        assert_eq!(author_state_text(&view), "confirmed by author");
-        assert_eq!(
-            corroboration_text(&view).as_deref(),
-            Some("1 of 2 collectives")
-        );
-        let view = seizure_view(AlertStatus::Open, 2, true);
-        assert_eq!(author_state_text(&view), "open");
-        assert_eq!(
-            corroboration_text(&view).as_deref(),
-            Some("confirmed by 2 of 2 collectives")
-        );
-        let mut view = seizure_view(AlertStatus::Resolved, 0, false);
-        view.corroboration.required = None;
-        assert_eq!(author_state_text(&view), "resolved by author");
-        assert_eq!(corroboration_text(&view), None);
-        view.suspect = true;
-        assert_eq!(author_state_text(&view), "SUSPECT");
-    }
-
-    #[test]
-    fn trust_paths_and_their_ends_are_worded_truly() {
-        use solidarity_control::{Distrust, RevocationSigner, TrustBasis};
-        let at = 1_795_845_600_000;
-        assert_eq!(
-            trust_text(&TrustBasis::Vouched {
-                by: vec!["a".into(), "b".into()],
-                threshold: 2
-            }),
-            "vouched by a, b (2 of 2)"
-        );
-        assert_eq!(
-            trust_text(&TrustBasis::Certified {
-                identity: "riseup".into(),
-                until: at
-            }),
-            "certified by identity riseup until 2026-11-28T06:00:00Z"
-        );
-        assert_eq!(
-            distrust_text(&Distrust::Revoked {
-                since: at,
-                by: RevocationSigner::Itself
-            }),
-            "REVOKED since 2026-11-28T06:00:00Z by the key itself"
-        );
-        assert_eq!(
-            distrust_text(&Distrust::IdentityRevoked {
-                identity: "riseup".into(),
-                since: at
-            }),
-            "identity riseup REVOKED since 2026-11-28T06:00:00Z; its certificates no longer count"
-        );
-        assert_eq!(
-            distrust_text(&Distrust::Compromised {
-                detected_at: at,
-                from_seq: 4
-            }),
-            "COMPROMISED: fork detected 2026-11-28T06:00:00Z (suspect from seq 4)"
-        );
     }
 }

@@ -2,6 +2,7 @@
 //! library is that binary, kept as a library so in-process multi-node tests can run daemons.
 //!
 //! Layout: [`cli`] parses arguments and runs client commands; [`daemon`] runs the node;
+//! [`render`] words what both show (the CLI's tables and the status page);
 //! [`config`], [`identity`], [`members`] and [`init`] handle the data dir's files;
 //! `devnet` starts a local throwaway federation. This crate is the only place that picks
 //! a runtime, spawns tasks, or reads the environment and config files.
@@ -11,6 +12,7 @@
     reason = "a binary crate: `pub` marks the interface of each module"
 )]
 
+pub mod admin_token;
 pub mod card_addresses;
 pub mod cli;
 pub mod config;
@@ -22,6 +24,7 @@ pub mod init;
 pub mod locations;
 mod logging;
 pub mod members;
+pub mod render;
 
 use std::process::ExitCode;
 

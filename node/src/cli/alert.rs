@@ -16,11 +16,8 @@ use solidarity_proto::payload::{
 };
 use solidarity_proto::state::{AlertView, alert_order};
 
-use super::{
-    Lifetime, Names, author_state_text, corroboration_text, parse_lifetime, parse_wire, print_id,
-    print_json, resolve_id,
-};
-use crate::daemon::status_page::{format_time, words};
+use super::{Lifetime, Names, parse_lifetime, parse_wire, print_id, print_json, resolve_id};
+use crate::render::{author_state_text, corroboration_text, format_time, words};
 
 #[derive(Subcommand)]
 pub enum AlertCommand {

@@ -11,7 +11,7 @@ use solidarity_control::{Client, Request};
 use solidarity_proto::MessageId;
 
 use super::passphrase::{self, Purpose};
-use super::{Names, load_node_key, parse_duration, print_json, trust_text};
+use super::{Names, load_node_key, parse_duration, print_json, statement_file};
 use crate::config::{self, NodeConfig};
 use crate::identity::Card;
 
@@ -225,7 +225,7 @@ fn publish_statement_file(
     revocation_only: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let statement = trust_text::read_statement_file(cert)?;
+    let statement = statement_file::read_statement_file(cert)?;
     if revocation_only {
         statement.revocation(cert)?;
     }

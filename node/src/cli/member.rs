@@ -5,9 +5,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use solidarity_control::{Client, Request};
 
-use super::{MemberCommand, key_state_text, print_id, print_json, trust_text};
+use super::{MemberCommand, print_id, print_json};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
+use crate::render::{key_state_text, trust_text};
 
 pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow::Result<()> {
     let mut file = MembersFile::load(data_dir)?;

@@ -9,10 +9,8 @@ use solidarity_control::{Client, Request};
 use solidarity_proto::payload::{MirrorOffer, MirrorService};
 use solidarity_proto::state::OfferView;
 
-use super::{
-    Names, format_bytes, parse_duration, parse_size, parse_wire, print_id, print_json, resolve_id,
-};
-use crate::daemon::status_page::{format_time, words};
+use super::{Names, parse_duration, parse_size, parse_wire, print_id, print_json, resolve_id};
+use crate::render::{format_bytes, format_time, words};
 
 #[derive(Subcommand)]
 pub enum MirrorCommand {

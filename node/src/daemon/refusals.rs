@@ -18,8 +18,8 @@ use solidarity_proto::state::{self, Stored};
 use solidarity_proto::{AuthorKey, Body, MessageId};
 use solidarity_store::{MessageMeta, Store, StoreError};
 
-use super::status_page::{format_time, words};
 use super::views::decode;
+use crate::render::{format_time, words};
 
 /// A refusal for the admin, one line.
 pub type Refusal = String;

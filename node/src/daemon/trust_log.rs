@@ -18,7 +18,7 @@ pub const CERTIFICATE_WARNING_REPEAT: Duration = Duration::from_secs(24 * 3600);
 
 /// A time for the journal: RFC 3339 in UTC, to the second.
 pub fn date(ms: u64) -> String {
-    super::status_page::format_time(ms)
+    crate::render::format_time(ms)
 }
 
 /// Who a key is, for the journal.

@@ -13,6 +13,7 @@ use super::render::{self, Names, PageHead, SummaryLine, certificate_ends_soon, t
 use super::{Snapshots, latest};
 use crate::daemon::actor::now_ms;
 use crate::daemon::snapshot::Snapshot;
+use crate::render::{key_state_text, member_canary_text, trust_text};
 
 /// How the admin view names an author: its name and short key.
 fn admin_name(snapshot: &Snapshot, key: &AuthorKey) -> String {
@@ -124,17 +125,17 @@ fn members_section(snapshot: &Snapshot, now: u64) -> Markup {
                                 }
                                 td data-label="Last message" { @match member.last_message_at { Some(at) => (time(now, at)), None => "never" } }
                                 td data-label="Canary" class=(if !member.trusted || member.canary.as_ref().is_some_and(|c| c.state != CanaryState::Ok) { "down" } else { "up" }) {
-                                    (render::text_with_times(&crate::cli::member_canary_text(member)))
+                                    (render::text_with_times(&member_canary_text(member)))
                                 }
                                 td data-label="Certificate" class=(if member.certified_until.is_some_and(|until| certificate_ends_soon(now, until)) { "down" } else { "up" }) {
                                     (render::certificate_text(now, member.certified_until))
                                 }
                                 td data-label="Key state" class=(if member.trusted && member.over_budget.is_none() { "up" } else { "down" }) {
-                                    (render::text_with_times(&crate::cli::key_state_text(member)))
+                                    (render::text_with_times(&key_state_text(member)))
                                     @if let Some(over) = member.over_budget { " — over budget: " (over.describe()) }
                                 }
                                 td data-label="Trusted" {
-                                    bdi { (render::text_with_times(&crate::cli::trust_text(&member.trust))) }
+                                    bdi { (render::text_with_times(&trust_text(&member.trust))) }
                                 }
                             }
                         }

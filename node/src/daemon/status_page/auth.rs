@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -32,10 +32,8 @@ use serde::Deserialize;
 
 use crate::daemon::actor::now_ms;
 
-/// Name of the token file inside the data dir.
-pub const TOKEN_FILE: &str = "admin.token";
-/// Random bytes in a token.
-const TOKEN_BYTES: usize = 32;
+use crate::admin_token::TOKEN_BYTES;
+pub use crate::admin_token::{TOKEN_FILE, read_token, token_path};
 /// Name of the session cookie.
 const COOKIE: &str = "solidarity_admin";
 /// How long a login lasts: a working day.
@@ -54,19 +52,6 @@ pub struct AdminToken {
 struct Session {
     id: String,
     ends_at: u64,
-}
-
-/// Path of the token file of a data dir.
-pub fn token_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(TOKEN_FILE)
-}
-
-/// The token in `data_dir`, when the file holds one.
-pub fn read_token(data_dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(token_path(data_dir)).ok()?;
-    let text = text.trim();
-    (text.len() == 2 * TOKEN_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| text.to_ascii_lowercase())
 }
 
 impl AdminToken {

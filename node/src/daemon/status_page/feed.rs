@@ -22,9 +22,10 @@ use solidarity_proto::FederationId;
 use solidarity_proto::state::AlertView;
 
 use super::public::public_name;
-use super::render::{crisis_order, format_time, words};
+use super::render::crisis_order;
 use super::{Snapshots, latest};
 use crate::daemon::snapshot::Snapshot;
+use crate::render::{corroboration_text, format_time, words};
 
 /// Longest `Host` header used for the feed's links.
 const MAX_HOST_BYTES: usize = 255;
@@ -138,7 +139,7 @@ fn entry(snapshot: &Snapshot, base: &str, view: &AlertView) -> String {
             words(&latest.status)
         ));
     }
-    if let Some(corroboration) = crate::cli::corroboration_text(view) {
+    if let Some(corroboration) = corroboration_text(view) {
         lines.push(format!("Corroboration: {corroboration}"));
     }
     let mut optional = |label: &str, value: Option<String>| {

@@ -28,7 +28,6 @@ use axum::routing::get;
 use tokio::sync::watch;
 
 use super::snapshot::Snapshot;
-pub use render::{format_time, words};
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 const STYLE: &str = include_str!("style.css");

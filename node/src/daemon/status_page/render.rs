@@ -4,13 +4,14 @@
 //! Invariant: everything here takes the names to show for keys from its caller
 //! ([`Names`]), so the public view decides alone what identifies a member.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use serde::Serialize;
 use solidarity_proto::AuthorKey;
 use solidarity_proto::payload::{AlertStatus, Severity};
 use solidarity_proto::state::{AlertView, OfferView};
+
+use crate::render::{author_state_text, corroboration_text, format_bytes, format_time, words};
 
 /// Certificates ending within this time are shown as a warning.
 pub const CERTIFICATE_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
@@ -21,17 +22,6 @@ const DAY_MS: u64 = 24 * HOUR_MS;
 
 /// How a view names the author of a message.
 pub type Names<'a> = &'a dyn Fn(&AuthorKey) -> String;
-
-/// The last millisecond RFC 3339 can write (four-digit years): 9999-12-31T23:59:59Z.
-const LAST_WRITABLE_MS: u64 = 253_402_300_799_999;
-
-/// RFC 3339 in UTC, to the second. Times past year 9999 (signers choose `expires_at`,
-/// `compromised_since`, `valid_until` freely) are written as the last second of 9999:
-/// humantime's formatter fails on them, and `to_string` would panic.
-pub fn format_time(ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms.min(LAST_WRITABLE_MS)))
-        .to_string()
-}
 
 /// "just now", "3 min ago", "5 h ago", "2 days ago"; "in 3 min" for times ahead.
 pub fn ago(now_ms: u64, then_ms: u64) -> String {
@@ -106,14 +96,6 @@ fn split_times(text: &str) -> Vec<&str> {
     }
     pieces.push(&text[plain_from..]);
     pieces
-}
-
-/// snake_case wire names as readable words.
-pub fn words<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|value| value.as_str().map(|text| text.replace('_', " ")))
-        .unwrap_or_default()
 }
 
 /// "until DATE (in N days)" for a member trusted through a certificate, "-" otherwise.
@@ -300,8 +282,8 @@ pub fn alert_card(names: Names<'_>, now_ms: u64, view: &AlertView) -> Markup {
             }
             p.summary { (alert.summary) }
             dl {
-                dt { "State" } dd.state { (crate::cli::author_state_text(view)) }
-                @if let Some(corroboration) = crate::cli::corroboration_text(view) {
+                dt { "State" } dd.state { (author_state_text(view)) }
+                @if let Some(corroboration) = corroboration_text(view) {
                     dt { "Corroboration" } dd { (corroboration) }
                 }
                 @if !view.corroboration.endorsed_by.is_empty() {
@@ -363,7 +345,7 @@ pub fn offer_card(names: Names<'_>, now_ms: u64, view: &OfferView) -> Markup {
             }
             dl {
                 dt { "Services" } dd { (isolated_list(offer.services.iter().map(words))) }
-                @if let Some(bytes) = offer.storage_bytes { dt { "Storage" } dd { (crate::cli::format_bytes(bytes)) } }
+                @if let Some(bytes) = offer.storage_bytes { dt { "Storage" } dd { (format_bytes(bytes)) } }
                 @if !offer.jurisdictions.is_empty() { dt { "Jurisdictions" } dd { (isolated_list(&offer.jurisdictions)) } }
                 @if let Some(upstream) = &offer.upstream { dt { "Upstream" } dd { (upstream) } }
                 @if let Some(policy) = &offer.data_policy { dt { "Data policy" } dd { (policy) } }

@@ -1,81 +1,13 @@
-//! How the CLI words trust: why a member is trusted, why it no longer is, and what a
-//! statement file (a revocation or a certificate made elsewhere) says, read locally before
-//! anything is sent to the daemon.
+//! Statement files (a revocation or a certificate made elsewhere): read, checked and
+//! described locally before anything is sent to the daemon.
 
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use solidarity_control::{Distrust, MemberView, RevocationSigner, TrustBasis};
 use solidarity_proto::payload::{self, NodeCert, Revocation};
 use solidarity_proto::{AuthorKey, Body, Envelope, Payload};
 
-use crate::daemon::status_page::format_time;
-
-/// Why a member is (or was) trusted: "added by admin", "certified by identity X until
-/// DATE", "vouched by a, b (2 of 2)", "identity key (certifies node keys)".
-pub fn trust_text(basis: &TrustBasis) -> String {
-    match basis {
-        TrustBasis::AddedByAdmin => "added by admin".to_owned(),
-        TrustBasis::Certified { identity, until } => {
-            format!(
-                "certified by identity {identity} until {}",
-                format_time(*until)
-            )
-        }
-        TrustBasis::Vouched { by, threshold } => {
-            format!("vouched by {} ({} of {threshold})", by.join(", "), by.len())
-        }
-        TrustBasis::Identity => "identity key (certifies node keys)".to_owned(),
-    }
-}
-
-/// Why a listed key is no longer trusted.
-pub fn distrust_text(distrust: &Distrust) -> String {
-    match distrust {
-        Distrust::Revoked { since, by } => format!(
-            "REVOKED since {} by {}",
-            format_time(*since),
-            match by {
-                RevocationSigner::Itself => "the key itself".to_owned(),
-                RevocationSigner::Identity { name } => format!("identity {name}"),
-            }
-        ),
-        Distrust::IdentityRevoked { identity, since } => format!(
-            "identity {identity} REVOKED since {}; its certificates no longer count",
-            format_time(*since)
-        ),
-        Distrust::Compromised {
-            detected_at,
-            from_seq,
-        } => format!(
-            "COMPROMISED: fork detected {} (suspect from seq {from_seq})",
-            format_time(*detected_at)
-        ),
-        Distrust::CertificateEnded { at } => format!("certificate ended {}", format_time(*at)),
-    }
-}
-
-/// "trusted" or why not.
-pub fn key_state_text(member: &MemberView) -> String {
-    match (&member.distrust, member.trusted) {
-        (Some(distrust), _) => distrust_text(distrust),
-        (None, true) => "trusted".to_owned(),
-        (None, false) => "NOT TRUSTED".to_owned(),
-    }
-}
-
-/// A member's canary, never "ok" for a key out of trust.
-pub fn member_canary_text(member: &MemberView) -> String {
-    match (&member.trust, &member.distrust) {
-        (TrustBasis::Identity, _) => "- (identity key)".to_owned(),
-        (_, Some(Distrust::Revoked { .. })) => "- (key revoked)".to_owned(),
-        (_, Some(Distrust::IdentityRevoked { .. })) => "- (identity revoked)".to_owned(),
-        (_, Some(Distrust::Compromised { .. })) => "- (key compromised)".to_owned(),
-        (_, Some(Distrust::CertificateEnded { .. })) => "- (certificate ended)".to_owned(),
-        (_, None) if !member.trusted => "- (not trusted)".to_owned(),
-        (_, None) => super::canary_text(member.canary.as_ref()),
-    }
-}
+use crate::render::format_time;
 
 /// A statement file, decoded.
 pub struct StatementFile {
