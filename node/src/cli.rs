@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use serde::de::DeserializeOwned;
-use solidarity_control::{Client, Request};
+use solidarity_control::{Client, request};
 use solidarity_proto::payload::CanaryCode;
 use solidarity_proto::{AuthorKey, MessageId};
 
@@ -449,7 +449,7 @@ pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow
     };
     match command {
         CanaryCommand::Publish { withdraw, restore } => {
-            let id = client.sign(&Request::CanaryPublish { withdraw, restore })?;
+            let id = client.sign(&request::CanaryPublish { withdraw, restore })?;
             print_id(id, json)
         }
         CanaryCommand::Duress {
@@ -466,7 +466,7 @@ pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow
             let commitment = solidarity_proto::payload::duress_commitment(&key);
             let token =
                 solidarity_proto::payload::duress_token(&commitment, &author, rand::random());
-            let id = client.sign(&Request::CanaryDuress {
+            let id = client.sign(&request::CanaryDuress {
                 token: MessageId(token),
             })?;
             print_id(id, json)

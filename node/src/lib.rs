@@ -42,9 +42,13 @@ pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
+    let json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            if json {
+                print_refusal_json(&error);
+            }
             let not_running = error.chain().find_map(|cause| match cause.downcast_ref() {
                 Some(solidarity_control::ControlError::DaemonNotRunning { data_dir }) => {
                     Some(data_dir.clone())
@@ -64,6 +68,19 @@ pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// With `--json`, a refusal by the daemon also goes to stdout as
+/// `{"error":{"code":"…","message":"…"}}`, so scripts match on its stable code; stderr
+/// carries the same line as without `--json`.
+fn print_refusal_json(error: &anyhow::Error) {
+    let refusal = error.chain().find_map(|cause| match cause.downcast_ref() {
+        Some(solidarity_control::ControlError::Refused(refusal)) => Some(refusal),
+        _ => None,
+    });
+    if let Some(refusal) = refusal {
+        println!("{}", serde_json::json!({ "error": refusal }));
     }
 }
 

@@ -10,7 +10,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use solidarity_control::{Client, Request};
+use solidarity_control::{Client, request};
 use solidarity_proto::MessageId;
 use solidarity_proto::payload::{AlertStatus, Stance};
 use solidarity_tests::{BinaryNode, binary, cli, cli_init, cli_ok, free_port, wait_for};
@@ -433,7 +433,7 @@ fn dates_lifetimes_limits_and_statuses_are_checked_and_nothing_is_signed() {
     let before = stored(&dir);
     let outage_id: MessageId = outage.parse().expect("id");
     let error = client
-        .sign(&Request::AlertUpdate {
+        .sign(&request::AlertUpdate {
             alert: outage_id,
             status: AlertStatus::Received,
             note: None,
@@ -447,7 +447,7 @@ fn dates_lifetimes_limits_and_statuses_are_checked_and_nothing_is_signed() {
     );
     alert.event_date = Some("2026-02-30".into());
     let error = client
-        .sign(&Request::AlertRaise {
+        .sign(&request::AlertRaise {
             alert,
             expires_in_ms: None,
         })
@@ -576,7 +576,7 @@ fn stances_and_withdrawals_already_in_place_are_refused_and_show_tells_everythin
     });
     let before = stored(bravo);
     let error = Client::new(bravo)
-        .sign(&Request::AlertEndorse {
+        .sign(&request::AlertEndorse {
             alert: id.parse().expect("id"),
             stance: Stance::Endorse,
             note: None,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use solidarity_control::{Client, Request};
+use solidarity_control::{Client, request};
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
 use solidarity_proto::{Body, Envelope, MessageId, Payload};
 use solidarity_store::{SledOptions, SledStore, Store};
@@ -128,7 +128,7 @@ fn raiser(
                 })
             } else {
                 client
-                    .sign(&Request::AlertRaise {
+                    .sign(&request::AlertRaise {
                         alert: alert(summary),
                         expires_in_ms: expires_in_hours.map(|hours| hours * 3_600_000),
                     })

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
 use solidarity_proto::{AuthorKey, Body, FederationId, MessageId, Payload, envelope};
 use solidarity_tests::{
@@ -48,7 +48,7 @@ fn chain(key: &SigningKey, count: usize, label: &str) -> Vec<Vec<u8>> {
 }
 
 async fn raise(node: &TestNode, summary: &str) -> MessageId {
-    let request = Request::AlertRaise {
+    let request = request::AlertRaise {
         alert: alert(summary),
         expires_in_ms: None,
     };

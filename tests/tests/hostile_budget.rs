@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use solidarity_control::{OverBudget, Request};
+use solidarity_control::{OverBudget, request};
 use solidarity_proto::payload::{AlertCategory, AlertStatus, AlertUpdate, KIND_ALERT, Severity};
 use solidarity_proto::{Body, FederationId, MessageId, Payload, envelope};
 use solidarity_store::{NewMessage, SledOptions, SledStore, Store};
@@ -108,7 +108,7 @@ async fn a_member_flooding_by_sync_and_gossip_stays_within_its_budget_and_honest
     }
     // An honest member's alert during the attack.
     let raised_at = Instant::now();
-    let request = Request::AlertRaise {
+    let request = request::AlertRaise {
         alert: solidarity_tests::sample_alert(AlertCategory::Seizure, Severity::Critical, "honest"),
         expires_in_ms: None,
     };
@@ -346,7 +346,7 @@ async fn junk_alerts_of_one_member_do_not_push_another_members_seizure_alert_off
     // The junk is within the message budget: the views must hold on their own.
     let nodes = federation_with(2, &[("member_messages_per_minute", "1000")]).await;
     let seizure = {
-        let request = Request::AlertRaise {
+        let request = request::AlertRaise {
             alert: solidarity_tests::sample_alert(
                 AlertCategory::Seizure,
                 Severity::Critical,

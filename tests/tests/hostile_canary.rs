@@ -157,7 +157,7 @@ async fn own_canaries(raw: &RawPeer, node: &TestNode) -> Vec<(u64, Vec<u8>)> {
 /// sees an ordinary canary, and routine canaries are not read as duress.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duress_tokens_are_unlinkable_and_recognised_only_with_the_commitment() {
-    use solidarity_control::Request;
+    use solidarity_control::request;
     use solidarity_proto::payload::{duress_commitment, duress_key, duress_token};
 
     let nodes = federation_with(3, &[]).await;
@@ -184,7 +184,7 @@ async fn duress_tokens_are_unlinkable_and_recognised_only_with_the_commitment() 
         let mut nonce = [0u8; 16];
         nonce[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
         nonce[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
-        let request = Request::CanaryDuress {
+        let request = request::CanaryDuress {
             token: solidarity_proto::MessageId(duress_token(&commitment, &coerced, nonce)),
         };
         nodes[0]
@@ -239,7 +239,7 @@ async fn duress_tokens_are_unlinkable_and_recognised_only_with_the_commitment() 
 
     // Two routine canaries later, neither L nor P is a duress one: back to ok.
     for _ in 0..2 {
-        let request = Request::CanaryPublish {
+        let request = request::CanaryPublish {
             withdraw: vec![],
             restore: vec![],
         };
@@ -262,7 +262,7 @@ async fn status(node: &TestNode) -> solidarity_control::StatusView {
 }
 
 async fn raise(node: &TestNode, summary: &str) -> Result<solidarity_proto::MessageId, String> {
-    let request = solidarity_control::Request::AlertRaise {
+    let request = solidarity_control::request::AlertRaise {
         alert: solidarity_tests::sample_alert(
             solidarity_proto::payload::AlertCategory::Outage,
             solidarity_proto::payload::Severity::Low,
@@ -355,7 +355,7 @@ async fn a_node_whose_last_messages_expired_on_its_members_continues_its_chain()
     let member = nodes.pop().expect("two nodes");
     let lost = nodes.pop().expect("two nodes");
     raise(&lost, "lasting").await.expect("raise");
-    let request = solidarity_control::Request::AlertRaise {
+    let request = solidarity_control::request::AlertRaise {
         alert: solidarity_tests::sample_alert(
             solidarity_proto::payload::AlertCategory::Outage,
             solidarity_proto::payload::Severity::Low,

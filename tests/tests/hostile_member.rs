@@ -1,7 +1,7 @@
 //! A member whose key is in the wrong hands, speaking the protocol with values no honest
 //! node sends (issue "Hold against a hostile member and a seized key").
 
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::FederationId;
 use solidarity_proto::payload::{AlertCategory, Severity};
 use solidarity_proto::sync::{MAX_PAGE_ENVELOPES, SyncRequest, SyncResponse, Watermark};
@@ -33,7 +33,7 @@ async fn ask(raw: &RawPeer, node: &TestNode, seq: u64) -> SyncResponse {
 async fn a_sync_request_claiming_the_highest_seq_gets_nothing_and_the_node_lives_on() {
     let node = TestNode::new().await;
     for summary in ["first", "second"] {
-        let request = Request::AlertRaise {
+        let request = request::AlertRaise {
             alert: solidarity_tests::sample_alert(AlertCategory::Outage, Severity::Low, summary),
             expires_in_ms: None,
         };
@@ -72,7 +72,7 @@ async fn a_sync_request_claiming_the_highest_seq_gets_nothing_and_the_node_lives
     );
     assert_eq!(mine(&hostile), 0, "nothing follows the highest seq");
     // The node is alive and still signs: the actor did not panic on the request.
-    let request = Request::AlertRaise {
+    let request = request::AlertRaise {
         alert: solidarity_tests::sample_alert(AlertCategory::Outage, Severity::Low, "after"),
         expires_in_ms: None,
     };

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use solidarity::identity::Card;
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::FederationId;
 use solidarity_proto::payload::{AlertCategory, Severity};
 use solidarity_proto::sync::{SyncRequest, SyncResponse, Watermark};
@@ -49,7 +49,7 @@ async fn idle_sockets_from_one_host_do_not_lock_members_out() {
     victim
         .add_members(&[("member".into(), member.card())])
         .await;
-    let request = Request::AlertRaise {
+    let request = request::AlertRaise {
         alert: solidarity_tests::sample_alert(AlertCategory::Raid, Severity::High, "raid"),
         expires_in_ms: None,
     };
@@ -506,7 +506,7 @@ async fn format_characters_never_reach_the_status_page() {
     })
     .await;
     let rejected = judged(&victim, "reject").await - rejected_before;
-    let clean = Request::AlertRaise {
+    let clean = request::AlertRaise {
         alert: solidarity_tests::sample_alert(AlertCategory::Raid, Severity::High, "clean subject"),
         expires_in_ms: None,
     };

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::payload::{Alert, AlertCategory, AlertStatus, AlertUpdate, Severity};
 use solidarity_proto::{Body, FederationId, MessageId, Payload, envelope};
 use solidarity_tests::{FEDERATION, RawPeer, TestNode, eventually, federation};
@@ -12,7 +12,7 @@ fn alert(summary: &str) -> Alert {
 }
 
 async fn raise(node: &TestNode, summary: &str) -> MessageId {
-    let request = Request::AlertRaise {
+    let request = request::AlertRaise {
         alert: alert(summary),
         expires_in_ms: None,
     };
@@ -86,7 +86,7 @@ async fn a_member_that_was_offline_catches_up_by_sync() {
     for n in 0..3 {
         ids.push(raise(&nodes[n % 2], &format!("while offline {n}")).await);
     }
-    let update = Request::AlertUpdate {
+    let update = request::AlertUpdate {
         alert: ids[0],
         status: AlertStatus::Resolved,
         note: Some("back online".into()),
@@ -215,7 +215,7 @@ async fn an_update_by_a_non_author_is_refused_at_the_cli() {
     let nodes = federation(2).await;
     let id = raise(&nodes[0], "mine").await;
     eventually("the alert on node 1", || has_alert(&nodes[1], id)).await;
-    let update = Request::AlertUpdate {
+    let update = request::AlertUpdate {
         alert: id,
         status: AlertStatus::Retracted,
         note: None,
@@ -242,7 +242,7 @@ async fn a_failed_flush_is_never_acknowledged_and_stops_the_daemon() {
     store
         .fail_flush
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let request = Request::AlertRaise {
+    let request = request::AlertRaise {
         alert: alert("after the disk filled"),
         expires_in_ms: None,
     };
@@ -329,7 +329,7 @@ async fn a_key_used_by_two_parties_is_detected_everywhere_and_no_longer_trusted(
     // nowhere, and nothing signed at the fork is shown as trustworthy.
     let later = signed_at(&seized_key, 30, now_ms(), "the seized copy again");
     injector.net.publish(later).await.expect("publish");
-    let again = Request::AlertRaise {
+    let again = request::AlertRaise {
         alert: alert("node 3 after the fork"),
         expires_in_ms: None,
     };
@@ -408,7 +408,7 @@ async fn canaries_reveal_silence_withdrawn_codes_and_duress() {
     let commitment = hex::encode(commitment_bytes);
     let card = format!("{}~{commitment}", nodes[0].card().await);
     nodes[1].add_members(&[("node0".into(), card)]).await;
-    let request = Request::CanaryDuress {
+    let request = request::CanaryDuress {
         token: MessageId(solidarity_proto::payload::duress_token(
             &commitment_bytes,
             &nodes[0].key,
@@ -430,7 +430,7 @@ async fn canaries_reveal_silence_withdrawn_codes_and_duress() {
     );
 
     // A withdrawn code shows on every member, and stays withdrawn in scheduled canaries.
-    let request = Request::CanaryPublish {
+    let request = request::CanaryPublish {
         withdraw: vec![CanaryCode::Gag],
         restore: vec![],
     };
@@ -481,7 +481,7 @@ async fn corroboration(node: &TestNode, id: MessageId) -> solidarity_proto::stat
 }
 
 async fn stance(node: &TestNode, id: MessageId, stance: solidarity_proto::payload::Stance) {
-    let request = Request::AlertEndorse {
+    let request = request::AlertEndorse {
         alert: id,
         stance,
         note: None,
@@ -593,7 +593,7 @@ async fn a_new_member_needs_two_vouches_and_loses_trust_when_one_is_withdrawn() 
     let newcomer_card = newcomer.card().await;
     let vouch = |node: &TestNode, standing: bool| {
         let card = solidarity::identity::Card::parse(&newcomer_card).expect("card");
-        let request = Request::MemberVouch {
+        let request = request::MemberVouch {
             key: card.key,
             name: "newcomer".into(),
             addresses: card.addresses.iter().map(ToString::to_string).collect(),
@@ -706,7 +706,7 @@ async fn seizure_drill_a_published_revocation_stops_the_seized_key_everywhere() 
 
     // Another collective publishes the revocation from its own node.
     let started = std::time::Instant::now();
-    let request = Request::PublishStatement { envelope };
+    let request = request::PublishStatement { envelope };
     nodes[1]
         .call(move |client| client.sign(&request))
         .await
@@ -792,7 +792,7 @@ async fn seizure_drill_a_published_revocation_stops_the_seized_key_everywhere() 
     }
     // Whether or not the seized node heard of its revocation before the others hung up,
     // what it signs now is taken nowhere.
-    let again = Request::AlertRaise {
+    let again = request::AlertRaise {
         alert: alert("the seized node tries again"),
         expires_in_ms: None,
     };
@@ -825,7 +825,7 @@ async fn key_command(data_dir: &std::path::Path, command: solidarity::cli::KeyCo
 async fn publish_statement(node: &TestNode, file: &std::path::Path) {
     let envelope =
         hex::decode(std::fs::read_to_string(file).expect("statement").trim()).expect("hex");
-    let request = Request::PublishStatement { envelope };
+    let request = request::PublishStatement { envelope };
     node.call(move |client| client.sign(&request))
         .await
         .expect("publish statement");

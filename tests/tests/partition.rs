@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use solidarity::members::MembersFile;
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::MessageId;
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
 use solidarity_tests::{TestNode, eventually, federation};
@@ -28,7 +28,7 @@ fn alert(summary: String) -> Alert {
 }
 
 async fn raise(node: &TestNode, summary: String) -> MessageId {
-    let request = Request::AlertRaise {
+    let request = request::AlertRaise {
         alert: alert(summary),
         expires_in_ms: None,
     };

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::MessageId;
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
 use solidarity_store::{SledOptions, SledStore, Store};
@@ -733,7 +733,7 @@ fn marker_alert(summary: String, details: Option<String>) -> Alert {
 }
 
 async fn raise_in_process(node: &TestNode, alert: Alert, expires_in_ms: Option<u64>) {
-    let request = Request::AlertRaise {
+    let request = request::AlertRaise {
         alert,
         expires_in_ms,
     };

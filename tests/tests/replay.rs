@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
 use solidarity_proto::{AuthorKey, Body, Envelope, FederationId, MessageId, Payload, envelope};
 use solidarity_tests::{DEADLINE, FEDERATION, RawPeer, TestNode, eventually, federation};
@@ -266,7 +266,7 @@ async fn replayed_alerts_are_never_stored_shown_or_relayed_twice() {
     let author = author_node.key;
     let mut raised = BTreeSet::new();
     for n in 0..REPLAYED {
-        let request = Request::AlertRaise {
+        let request = request::AlertRaise {
             alert: alert(format!("captured alert {n}")),
             expires_in_ms: None,
         };

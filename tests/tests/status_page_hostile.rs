@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::payload::{
     Alert, AlertCategory, AlertStatus, LegalType, MAX_DETAILS_BYTES, MAX_NAME_BYTES,
     MAX_NOTE_BYTES, MAX_SHORT_TEXT_BYTES, MAX_SUBJECT_BYTES, MAX_SUMMARY_BYTES, MirrorOffer,
@@ -769,13 +769,13 @@ async fn fill(node: &TestNode, hostile: &Arc<Hostile>) -> (usize, usize) {
             let client = node.client();
             calls.spawn_blocking(move || {
                 let alert = client
-                    .sign(&Request::AlertRaise {
+                    .sign(&request::AlertRaise {
                         alert: hostile.alert(index),
                         expires_in_ms: None,
                     })
                     .unwrap_or_else(|error| panic!("alert with payload {index}: {error}"));
                 client
-                    .sign(&Request::MirrorOffer {
+                    .sign(&request::MirrorOffer {
                         offer: hostile.offer(index),
                         valid_for_ms: 3_600_000,
                     })
@@ -797,7 +797,7 @@ async fn fill(node: &TestNode, hostile: &Arc<Hostile>) -> (usize, usize) {
             let client = node.client();
             calls.spawn_blocking(move || {
                 client
-                    .sign(&Request::AlertUpdate {
+                    .sign(&request::AlertUpdate {
                         alert: id,
                         status: AlertStatus::Confirmed,
                         note: Some(hostile.must(index, &NOTE)),

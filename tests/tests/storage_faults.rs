@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
 use solidarity_proto::{Envelope, MessageId, Payload};
 use solidarity_store::{SledOptions, SledStore, Store};
@@ -17,7 +17,7 @@ fn alert(summary: &str) -> Alert {
 }
 
 async fn raise(node: &TestNode, summary: &str) -> Result<MessageId, String> {
-    let request = Request::AlertRaise {
+    let request = request::AlertRaise {
         alert: alert(summary),
         expires_in_ms: None,
     };

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use solidarity::daemon::status_page::auth;
-use solidarity_control::{CanaryState, Request};
+use solidarity_control::{CanaryState, ControlRequest, Raised, request};
 use solidarity_proto::payload::{
     AlertCategory, AlertStatus, LegalType, MirrorOffer, MirrorService, Seized, Severity, Stance,
 };
@@ -54,7 +54,10 @@ const SILENT: usize = 2;
 /// How long a Chromium screenshot may take.
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
 
-async fn sign(node: &TestNode, request: Request) -> MessageId {
+async fn sign<R>(node: &TestNode, request: R) -> MessageId
+where
+    R: ControlRequest<Response = Raised> + Send + 'static,
+{
     node.call(move |client| client.sign(&request))
         .await
         .expect("signed")
@@ -108,7 +111,7 @@ async fn crisis() -> Crisis {
 
     let seizure = sign(
         &nodes[1],
-        Request::AlertRaise {
+        request::AlertRaise {
             alert: sample_alert(
                 AlertCategory::Seizure,
                 Severity::Critical,
@@ -132,7 +135,7 @@ async fn crisis() -> Crisis {
     legal.domains = vec!["mail.example".into()];
     let legal = sign(
         &nodes[2],
-        Request::AlertRaise {
+        request::AlertRaise {
             alert: legal,
             expires_in_ms: None,
         },
@@ -144,7 +147,7 @@ async fn crisis() -> Crisis {
     ] {
         sign(
             &nodes[2],
-            Request::AlertUpdate {
+            request::AlertUpdate {
                 alert: legal,
                 status,
                 note: Some(note.into()),
@@ -154,7 +157,7 @@ async fn crisis() -> Crisis {
     }
     let outage = sign(
         &nodes[3],
-        Request::AlertRaise {
+        request::AlertRaise {
             alert: sample_alert(
                 AlertCategory::Outage,
                 Severity::Medium,
@@ -166,7 +169,7 @@ async fn crisis() -> Crisis {
     .await;
     sign(
         &nodes[3],
-        Request::AlertUpdate {
+        request::AlertUpdate {
             alert: outage,
             status: AlertStatus::Resolved,
             note: Some("link restored".into()),
@@ -175,7 +178,7 @@ async fn crisis() -> Crisis {
     .await;
     sign(
         &nodes[2],
-        Request::AlertEndorse {
+        request::AlertEndorse {
             alert: seizure,
             stance: Stance::Endorse,
             note: None,
@@ -184,7 +187,7 @@ async fn crisis() -> Crisis {
     .await;
     sign(
         &nodes[1],
-        Request::MirrorOffer {
+        request::MirrorOffer {
             offer: MirrorOffer {
                 services: vec![MirrorService::Web, MirrorService::Mail],
                 storage_bytes: Some(50 << 30),
@@ -237,7 +240,7 @@ async fn crisis() -> Crisis {
     .expect("revocation certificate");
     let envelope =
         hex::decode(std::fs::read_to_string(&certificate).expect("cert").trim()).expect("hex");
-    sign(&nodes[0], Request::PublishStatement { envelope }).await;
+    sign(&nodes[0], request::PublishStatement { envelope }).await;
     eventually("node 0 holds node 3 revoked", || async {
         nodes[0]
             .peers()
@@ -250,7 +253,7 @@ async fn crisis() -> Crisis {
     // Node 1's admins are coerced; node 2 goes dark.
     sign(
         &nodes[1],
-        Request::CanaryDuress {
+        request::CanaryDuress {
             token: MessageId(solidarity_proto::payload::duress_token(
                 &commitment_bytes,
                 &keys[1],
@@ -670,7 +673,7 @@ async fn the_atom_feed_is_valid_for_feedparser_with_links_authors_and_legal_fiel
     legal.domains = vec!["lists.example".into()];
     let id = sign(
         &nodes[1],
-        Request::AlertRaise {
+        request::AlertRaise {
             alert: legal,
             expires_in_ms: None,
         },
@@ -678,7 +681,7 @@ async fn the_atom_feed_is_valid_for_feedparser_with_links_authors_and_legal_fiel
     .await;
     sign(
         &nodes[1],
-        Request::AlertUpdate {
+        request::AlertUpdate {
             alert: id,
             status: AlertStatus::Refused,
             note: Some("we refused & appealed".into()),

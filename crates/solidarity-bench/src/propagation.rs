@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use solidarity_control::Request;
+use solidarity_control::request;
 use solidarity_proto::MessageId;
 
 use crate::measure::{self, ms, quantile};
@@ -94,7 +94,7 @@ pub async fn ours(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::Resu
         let client = solidarity_control::Client::new(nodes[origin].dir.path());
         let sent = sent.clone();
         raises.push(tokio::task::spawn_blocking(move || {
-            let request = Request::AlertRaise {
+            let request = request::AlertRaise {
                 alert: sample_alert(index),
                 expires_in_ms: None,
             };

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use solidarity::identity::Card;
-use solidarity_control::{Client, Request};
+use solidarity_control::{Client, request};
 use solidarity_net::{Acceptance, NetEvent, NetHandle};
 use solidarity_proto::payload::{Body, KIND_ALERT, Payload};
 use solidarity_proto::sync::SyncResponse;
@@ -250,7 +250,7 @@ pub async fn ack(raises: usize, rate: f64) -> anyhow::Result<AckFigures> {
         ticker.tick().await;
         let client = Client::new(node.dir.path());
         calls.push(tokio::task::spawn_blocking(move || {
-            let request = Request::AlertRaise {
+            let request = request::AlertRaise {
                 alert: sample_alert(index),
                 expires_in_ms: None,
             };
@@ -563,7 +563,7 @@ pub async fn startup(
         .await?;
     let id = source
         .call(|client| {
-            client.sign(&Request::AlertRaise {
+            client.sign(&request::AlertRaise {
                 alert: sample_alert(0),
                 expires_in_ms: None,
             })

@@ -3,23 +3,47 @@
 //! - Transport: a Unix socket `control.sock` in the node's data dir (dir 0700, socket
 //!   0600); one request per connection.
 //! - Framing: the client writes one JSON [`Request`] and a newline; the daemon answers one
-//!   JSON [`Response`] and a newline, then closes.
-//! - Every CLI command is one request variant with a typed client method below.
+//!   JSON line and closes.
+//! - Types: every command is one type in [`request`] whose [`ControlRequest::Response`]
+//!   names its answer, so [`Client::call`] returns that type and the daemon can answer
+//!   nothing else; there is no response enum to unpack.
+//!
+//! The JSON shape (stable; fields may be added, none renamed):
+//!
+//! ```text
+//! request:  {"op":"alert_show","alert":"<64 hex>"}            one of `Request`'s ops
+//! answer:   {"result":"alert_detail", ...fields of AlertDetail} result = ControlResponse::RESULT
+//! refusal:  {"result":"error","code":"no_such_alert","message":"no alert with id …"}
+//! ```
+//!
+//! A refusal's `code` is a [`RefusalCode`] (see [`refusal`] for the promise it keeps); a
+//! reader that does not know it, or a daemon from before codes that sends none, still has
+//! the `message`.
 //!
 //! Architecture invariant: this crate holds types and a blocking client only; the server
 //! side lives in the node. It depends on `solidarity-proto` for the message types, nothing else.
 
 #![warn(missing_docs)]
 
+pub mod refusal;
+pub mod request;
+mod views;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use solidarity_proto::payload::{Alert, AlertStatus, CanaryCode, MirrorOffer, Stance};
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::{AuthorKey, MessageId};
+
+pub use refusal::{Refusal, RefusalCode};
+pub use views::{
+    AlertDetail, Alerts, CanaryState, CanaryView, CardLine, Distrust, Done, MemberView, Members,
+    MetricsText, Offers, OverBudget, Raised, RevocationSigner, StanceView, StatusView, TrustBasis,
+};
 
 /// File name of the socket inside the data dir.
 pub const SOCKET_FILE: &str = "control.sock";
@@ -29,406 +53,71 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 pub const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
 /// How long the client waits for the daemon.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The `result` of a refusal line.
+const REFUSED: &str = "error";
 
-/// A command to the daemon.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Request {
-    /// The node's own state → [`Response::Status`].
-    Status,
-    /// Members and their connectivity, keys out of trust (revoked, forked, certificate
-    /// ended) and the admin's identity keys → [`Response::Peers`].
-    Peers,
-    /// Counters in the Prometheus text format → [`Response::Metrics`].
-    Metrics,
-    /// The member card with the addresses bound now → [`Response::Card`].
-    Card,
-    /// Re-read the members file → [`Response::Done`].
-    ReloadMembers,
-    /// Trust again a key marked compromised after a fork (the admin has checked with its
-    /// collective) → [`Response::Done`].
-    MemberRetrust {
-        /// The key.
-        key: AuthorKey,
-    },
-    /// Sign, store durably, publish → [`Response::Raised`].
-    AlertRaise {
-        /// The alert.
-        alert: Alert,
-        /// Lifetime from now, ms; none: no expiry.
-        expires_in_ms: Option<u64>,
-    },
-    /// Update one of this node's own alerts → [`Response::Raised`].
-    AlertUpdate {
-        /// The alert's id.
-        alert: MessageId,
-        /// The new state.
-        status: AlertStatus,
-        /// Free text.
-        note: Option<String>,
-    },
-    /// The newest alerts with their state (every stored alert with `all`) →
-    /// [`Response::Alerts`].
-    AlertList {
-        /// Every stored alert, not only the newest the status page shows.
-        #[serde(default)]
-        all: bool,
-    },
-    /// One alert with everything known about it → [`Response::AlertDetail`].
-    AlertShow {
-        /// The alert's id.
-        alert: MessageId,
-    },
-    /// Endorse, dispute, or retract this node's stance on another member's alert →
-    /// [`Response::Raised`].
-    AlertEndorse {
-        /// The alert's id.
-        alert: MessageId,
-        /// The stance.
-        stance: Stance,
-        /// Free text.
-        note: Option<String>,
-    },
-    /// Vouch for a new member, or withdraw this node's vouch → [`Response::Raised`].
-    MemberVouch {
-        /// Its node key.
-        key: AuthorKey,
-        /// The name it goes by.
-        name: String,
-        /// Its addresses (multiaddrs).
-        addresses: Vec<String>,
-        /// False to withdraw.
-        vouch: bool,
-    },
-    /// Publish a mirror offer → [`Response::Raised`].
-    MirrorOffer {
-        /// The offer.
-        offer: MirrorOffer,
-        /// Validity from now, ms.
-        valid_for_ms: u64,
-    },
-    /// Withdraw one of this node's offers → [`Response::Raised`].
-    MirrorWithdraw {
-        /// The offer's id.
-        offer: MessageId,
-    },
-    /// Every live offer → [`Response::Offers`].
-    MirrorList,
-    /// Publish this node's canary now → [`Response::Raised`]. Withdrawn and restored codes
-    /// stick for later scheduled canaries.
-    CanaryPublish {
-        /// Codes to withdraw (the event happened).
-        withdraw: Vec<CanaryCode>,
-        /// Codes to state again.
-        restore: Vec<CanaryCode>,
-    },
-    /// Publish a statement signed elsewhere, e.g. a pre-generated revocation, after
-    /// checking it like any received message → [`Response::Raised`].
-    PublishStatement {
-        /// The envelope bytes.
-        #[serde(with = "hex_bytes")]
-        envelope: Vec<u8>,
-    },
-    /// Publish a canary that looks normal but carries a duress token → [`Response::Raised`].
-    CanaryDuress {
-        /// The duress token (hex in JSON): a fresh nonce and its tag under the duress
-        /// commitment of the admins' passphrase (SPEC §8.7.1).
-        token: MessageId,
-    },
+/// A command to the daemon, with the type of its answer.
+pub trait ControlRequest: Clone + Into<Request> {
+    /// What the daemon answers when it carries the request out.
+    type Response: ControlResponse;
 }
 
-/// The daemon's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Response {
-    /// See [`StatusView`].
-    Status(Box<StatusView>),
-    /// The node's and gossipsub's counters, Prometheus text format (counts only: no
-    /// label names a peer or an address).
-    Metrics {
-        /// The exposition text.
-        text: String,
-    },
-    /// One entry per member.
-    Peers {
-        /// The members.
-        members: Vec<MemberView>,
-    },
-    /// A one-line member card.
-    Card {
-        /// The card.
-        card: String,
-    },
-    /// Done, nothing to report.
-    Done,
-    /// A message was signed and is durably stored; publishing is under way.
-    Raised {
-        /// Its id.
-        id: MessageId,
-    },
-    /// Alerts, most severe and newest first.
-    Alerts {
-        /// The alerts.
-        alerts: Vec<AlertView>,
-    },
-    /// One alert in full.
-    AlertDetail(Box<AlertDetail>),
-    /// Live mirror offers.
-    Offers {
-        /// The offers.
-        offers: Vec<OfferView>,
-    },
-    /// The request was refused; nothing changed.
-    Error {
-        /// One line for the admin.
-        message: String,
-    },
+/// An answer to one kind of request.
+pub trait ControlResponse: Serialize + DeserializeOwned {
+    /// Its `result` tag on the wire.
+    const RESULT: &'static str;
 }
 
-/// The node's view of itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusView {
-    /// This node's key.
-    pub node_key: AuthorKey,
-    /// The node's libp2p peer id.
-    pub peer_id: String,
-    /// Federation name.
-    pub federation: String,
-    /// Daemon version.
-    pub version: String,
-    /// Start time, ms since the epoch.
-    pub started_at: u64,
-    /// Seconds since start.
-    pub uptime_secs: u64,
-    /// TCP ports the p2p listener bound.
-    pub p2p_ports: Vec<u16>,
-    /// URL of the (public) status page.
-    pub status_url: String,
-    /// URL of the admin page when `admin_addr` is set (log in with the token of
-    /// `DATA/admin.token`: `URL/login?token=TOKEN`).
-    #[serde(default)]
-    pub admin_url: Option<String>,
-    /// Members trusted now (`peers` also lists the keys out of trust).
-    pub members: usize,
-    /// Members connected now.
-    pub connected: usize,
-    /// Alerts known.
-    pub alerts: usize,
-    /// Live mirror offers.
-    pub offers: usize,
-    /// Messages in the store.
-    pub stored_messages: usize,
-    /// Sequence number of the newest message this node signed in its chain (0: none yet).
-    #[serde(default)]
-    pub own_seq: u64,
-    /// Why this node signs nothing yet: its store holds less of its own chain than it had
-    /// signed, and it waits to sync it from a member (`solidarity node --fresh-chain`
-    /// overrides).
-    #[serde(default)]
-    pub signing_paused: Option<String>,
-    /// When a fork proved that this node's own key is used by another party.
-    pub own_key_compromised_at: Option<u64>,
-    /// Since when this node's own key is revoked.
-    pub own_key_revoked_since: Option<u64>,
-}
+/// The daemon's answer to a request of type `R`: carried out, or refused.
+pub type Answer<R> = Result<<R as ControlRequest>::Response, Refusal>;
 
-/// One alert in full: its state, history and every member's standing stance on it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlertDetail {
-    /// The alert, its updates (with notes), corroboration and suspect mark.
-    pub alert: AlertView,
-    /// Each other member's standing endorsement or dispute, with its note.
-    pub stances: Vec<StanceView>,
-}
-
-/// A member's standing endorsement or dispute of an alert.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StanceView {
-    /// The member.
-    pub author: AuthorKey,
-    /// Endorse or dispute.
-    pub stance: Stance,
-    /// Its note.
-    pub note: Option<String>,
-    /// When it took the stance, ms since the epoch.
-    pub created_at: u64,
-}
-
-/// One listed key as this node sees it: a member trusted now, a key that a revocation, a
-/// fork or the end of its certificate took out of trust (`trusted` false, `distrust` says
-/// why), or a collective identity key on the admin's list. Never holds an address.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberView {
-    /// The member's name, as the admin gave it.
-    pub name: String,
-    /// The collective it belongs to (its name unless the admin said otherwise).
-    pub collective: String,
-    /// Its key.
-    pub key: AuthorKey,
-    /// Whether a connection is up now.
-    pub connected: bool,
-    /// Creation time of the newest message seen from it, ms since the epoch.
-    pub last_message_at: Option<u64>,
-    /// When a fork proved its key is in two hands; its messages are refused since.
-    pub compromised_at: Option<u64>,
-    /// Its warrant canary, once one was seen.
-    pub canary: Option<CanaryView>,
-    /// Empty when this node's admin added it; else the names of the members that vouched.
-    pub vouched_by: Vec<String>,
-    /// For a vouched member: the other labels its vouchers gave (its name is the first
-    /// one given; a vouch never renames a member).
-    #[serde(default)]
-    pub label_conflicts: Vec<String>,
-    /// Revoked by its own revocation: its messages from this time on are suspect.
-    pub revoked_since: Option<u64>,
-    /// For a node key trusted through its collective's certificate: when it ends.
-    pub certified_until: Option<u64>,
-    /// The path by which it is (or was, when `trusted` is false) trusted.
-    pub trust: TrustBasis,
-    /// Trusted now: admitted, dialled, its messages accepted.
-    pub trusted: bool,
-    /// Why it is no longer trusted (none when `trusted`).
-    pub distrust: Option<Distrust>,
-    /// Some of its messages were held back in the last minutes: over which budget.
-    #[serde(default)]
-    pub over_budget: Option<OverBudget>,
-}
-
-/// Which per-member budget held its messages back (SPEC §10).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverBudget {
-    /// More messages per minute than `member_messages_per_minute`.
-    MessageRate,
-    /// More bytes per minute than `member_kib_per_minute`.
-    ByteRate,
-    /// More stored here than `member_stored_mib`.
-    StoredBytes,
-}
-
-impl OverBudget {
-    /// How the admin reads it.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::MessageRate => "over its message rate",
-            Self::ByteRate => "over its byte rate",
-            Self::StoredBytes => "over its stored bytes",
+macro_rules! requests {
+    ($($name:ident => $response:ident,)*) => {
+        /// Any request, as it goes on the wire: `{"op":"<the type's name in snake_case>",
+        /// ...its fields}`. The daemon parses this and answers each variant with the
+        /// response its type names.
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "op", rename_all = "snake_case")]
+        pub enum Request {
+            $(
+                #[doc = concat!("[`request::", stringify!($name), "`] → [`", stringify!($response), "`].")]
+                $name(request::$name),
+            )*
         }
-    }
+
+        $(
+            impl ControlRequest for request::$name {
+                type Response = $response;
+            }
+
+            impl From<request::$name> for Request {
+                fn from(request: request::$name) -> Self {
+                    Self::$name(request)
+                }
+            }
+        )*
+    };
 }
 
-/// Why a key is (or was) trusted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "basis", rename_all = "snake_case")]
-pub enum TrustBasis {
-    /// The admin added it to the members file.
-    AddedByAdmin,
-    /// A collective identity on the admin's list certified it.
-    Certified {
-        /// The identity's name.
-        identity: String,
-        /// End of the certificate, ms since the epoch.
-        until: u64,
-    },
-    /// Trusted members vouched for it.
-    Vouched {
-        /// The vouchers' names.
-        by: Vec<String>,
-        /// Vouches needed.
-        threshold: usize,
-    },
-    /// A collective identity key on the admin's list: it certifies node keys, never
-    /// connects itself.
-    Identity,
-}
-
-/// Why a listed key is no longer trusted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Distrust {
-    /// Revoked; its messages from `since` on are suspect.
-    Revoked {
-        /// Suspect from then on, ms since the epoch.
-        since: u64,
-        /// Who signed the revocation.
-        by: RevocationSigner,
-    },
-    /// The identity that certified it is revoked: its certificates no longer count (the
-    /// key itself is not revoked by that alone, see SPEC §13).
-    IdentityRevoked {
-        /// The identity's name.
-        identity: String,
-        /// Since when the identity is revoked, ms since the epoch.
-        since: u64,
-    },
-    /// A fork proved the key is in two hands.
-    Compromised {
-        /// When this node detected it, ms since the epoch.
-        detected_at: u64,
-        /// Its messages from this seq on are suspect.
-        from_seq: u64,
-    },
-    /// Its certificate ended.
-    CertificateEnded {
-        /// When, ms since the epoch.
-        at: u64,
-    },
-}
-
-/// Who signed a revocation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "signer", rename_all = "snake_case")]
-pub enum RevocationSigner {
-    /// The revoked key itself (a pre-generated revocation certificate).
-    Itself,
-    /// The collective identity that certified it.
-    Identity {
-        /// The identity's name.
-        name: String,
-    },
-}
-
-/// Byte strings as hex in JSON.
-mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        hex::decode(text.trim()).map_err(de::Error::custom)
-    }
-}
-
-/// A member's warrant canary as this node reads it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CanaryView {
-    /// Creation time of its latest canary, ms since the epoch.
-    pub last_at: u64,
-    /// When the next one was due, ms since the epoch (before the grace period).
-    pub due_at: u64,
-    /// What the canary says.
-    pub state: CanaryState,
-    /// Codes its latest canary does not state (each denies an event that happened).
-    pub withdrawn: Vec<CanaryCode>,
-}
-
-/// What a member's canary says, most alarming first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CanaryState {
-    /// The latest canary carries the member's duress key: its admins are coerced.
-    Duress,
-    /// The next canary is overdue past the grace period: the member went silent.
-    Silent,
-    /// The latest canary does not state every code (see `withdrawn`).
-    Changed,
-    /// On time, nothing withdrawn.
-    Ok,
+requests! {
+    Status => StatusView,
+    Peers => Members,
+    Metrics => MetricsText,
+    Card => CardLine,
+    ReloadMembers => Done,
+    MemberRetrust => Done,
+    AlertRaise => Raised,
+    AlertUpdate => Raised,
+    AlertList => Alerts,
+    AlertShow => AlertDetail,
+    AlertEndorse => Raised,
+    MemberVouch => Raised,
+    MirrorOffer => Raised,
+    MirrorWithdraw => Raised,
+    MirrorList => Offers,
+    CanaryPublish => Raised,
+    PublishStatement => Raised,
+    CanaryDuress => Raised,
 }
 
 /// Why a control call failed.
@@ -465,12 +154,9 @@ pub enum ControlError {
         #[source]
         source: serde_json::Error,
     },
-    /// The daemon refused the request.
-    #[error("{message}")]
-    Refused {
-        /// The daemon's reason.
-        message: String,
-    },
+    /// The daemon refused the request; nothing changed.
+    #[error("{0}")]
+    Refused(Refusal),
     /// The daemon answered with a response of the wrong type.
     #[error("the daemon answered {got} to a request that expects {expected}")]
     Unexpected {
@@ -492,6 +178,16 @@ pub enum RequestError {
     Malformed(#[from] serde_json::Error),
 }
 
+impl From<RequestError> for Refusal {
+    fn from(error: RequestError) -> Self {
+        let code = match error {
+            RequestError::TooLarge => RefusalCode::RequestTooLarge,
+            RequestError::Malformed(_) => RefusalCode::MalformedRequest,
+        };
+        Refusal::new(code, error.to_string())
+    }
+}
+
 /// Parses one request line.
 pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
     if line.len() > MAX_REQUEST_BYTES {
@@ -500,15 +196,65 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
     Ok(serde_json::from_slice(line)?)
 }
 
-/// Encodes a response line (with its newline).
-pub fn encode_response(response: &Response) -> Vec<u8> {
-    let mut line = serde_json::to_vec(response).unwrap_or_else(|error| {
+/// Encodes the answer to a request of type `R` as its line (with the newline).
+pub fn encode_answer<R: ControlRequest>(answer: &Answer<R>) -> Vec<u8> {
+    let encoded = match answer {
+        Ok(response) => tagged(response, <R::Response as ControlResponse>::RESULT),
+        Err(refusal) => tagged(refusal, REFUSED),
+    };
+    let mut line = encoded.unwrap_or_else(|error| {
         // The response types hold only strings, integers and ids: this cannot fail.
-        format!("{{\"result\":\"error\",\"message\":\"cannot encode response: {error}\"}}")
-            .into_bytes()
+        format!(
+            "{{\"result\":\"error\",\"code\":\"unknown\",\"message\":\"cannot encode the answer: {error}\"}}"
+        )
+        .into_bytes()
     });
     line.push(b'\n');
     line
+}
+
+/// Encodes a refusal line (with its newline), for a request whose type is not known (it
+/// did not parse, or never came).
+pub fn encode_refusal(refusal: &Refusal) -> Vec<u8> {
+    encode_answer::<request::Status>(&Err(refusal.clone()))
+}
+
+/// `value`'s JSON object with `"result": result` added.
+fn tagged(value: &impl Serialize, result: &str) -> Result<Vec<u8>, serde_json::Error> {
+    let mut object = match serde_json::to_value(value)? {
+        serde_json::Value::Object(object) => object,
+        _ => return Err(serde::ser::Error::custom("an answer is a JSON object")),
+    };
+    object.insert("result".to_owned(), result.into());
+    serde_json::to_vec(&object)
+}
+
+/// Reads the answer to a request of type `R` from its line.
+pub fn decode_answer<R: ControlRequest>(line: &[u8]) -> Result<R::Response, ControlError> {
+    let bad = |source| ControlError::BadResponse { source };
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(line).map_err(bad)?;
+    let result = match object.remove("result") {
+        Some(serde_json::Value::String(result)) => result,
+        other => {
+            return Err(ControlError::Unexpected {
+                expected: <R::Response as ControlResponse>::RESULT,
+                got: format!("{other:?}").chars().take(80).collect(),
+            });
+        }
+    };
+    let object = serde_json::Value::Object(object);
+    if result == REFUSED {
+        let refusal = serde_json::from_value(object).map_err(bad)?;
+        return Err(ControlError::Refused(refusal));
+    }
+    if result != <R::Response as ControlResponse>::RESULT {
+        return Err(ControlError::Unexpected {
+            expected: <R::Response as ControlResponse>::RESULT,
+            got: result.chars().take(80).collect(),
+        });
+    }
+    serde_json::from_value(object).map_err(bad)
 }
 
 /// The socket path inside a data dir.
@@ -522,18 +268,6 @@ pub struct Client {
     data_dir: PathBuf,
 }
 
-macro_rules! expect {
-    ($response:expr, $pattern:pat => $value:expr, $expected:literal) => {
-        match $response {
-            $pattern => Ok($value),
-            other => Err(ControlError::Unexpected {
-                expected: $expected,
-                got: format!("{other:?}").chars().take(80).collect(),
-            }),
-        }
-    };
-}
-
 impl Client {
     /// A client of the node whose data dir is `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -542,8 +276,9 @@ impl Client {
         }
     }
 
-    /// Sends one request and returns the daemon's answer; a refusal becomes an error.
-    pub fn call(&self, request: &Request) -> Result<Response, ControlError> {
+    /// Sends one request and returns the daemon's typed answer; a refusal becomes
+    /// [`ControlError::Refused`].
+    pub fn call<R: ControlRequest>(&self, request: &R) -> Result<R::Response, ControlError> {
         let socket = socket_path(&self.data_dir);
         let mut stream = UnixStream::connect(&socket).map_err(|error| match error.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
@@ -558,7 +293,8 @@ impl Client {
         })?;
         stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
         stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-        let mut line = serde_json::to_vec(request).map_err(|source| ControlError::Io {
+        let wire: Request = request.clone().into();
+        let mut line = serde_json::to_vec(&wire).map_err(|source| ControlError::Io {
             source: std::io::Error::other(source),
         })?;
         line.push(b'\n');
@@ -568,84 +304,82 @@ impl Client {
         if answer.is_empty() {
             return Err(ControlError::NoAnswer);
         }
-        let response: Response = serde_json::from_slice(&answer)
-            .map_err(|source| ControlError::BadResponse { source })?;
-        match response {
-            Response::Error { message } => Err(ControlError::Refused { message }),
-            other => Ok(other),
-        }
+        decode_answer::<R>(&answer)
+    }
+
+    /// Sends a request that signs a message; returns its id once durably stored.
+    pub fn sign<R: ControlRequest<Response = Raised>>(
+        &self,
+        request: &R,
+    ) -> Result<MessageId, ControlError> {
+        Ok(self.call(request)?.id)
     }
 
     /// `solidarity status`.
     pub fn status(&self) -> Result<StatusView, ControlError> {
-        expect!(self.call(&Request::Status)?, Response::Status(status) => *status, "status")
+        self.call(&request::Status {})
     }
 
     /// `solidarity metrics`.
     pub fn metrics(&self) -> Result<String, ControlError> {
-        expect!(self.call(&Request::Metrics)?, Response::Metrics { text } => text, "metrics")
+        Ok(self.call(&request::Metrics {})?.text)
     }
 
     /// `solidarity peers`, by name then key.
     pub fn peers(&self) -> Result<Vec<MemberView>, ControlError> {
-        let mut members =
-            expect!(self.call(&Request::Peers)?, Response::Peers { members } => members, "peers")?;
+        let mut members = self.call(&request::Peers {})?.members;
         members.sort_by(|a, b| a.name.cmp(&b.name).then(a.key.cmp(&b.key)));
         Ok(members)
     }
 
     /// `solidarity id` while the daemon runs.
     pub fn card(&self) -> Result<String, ControlError> {
-        expect!(self.call(&Request::Card)?, Response::Card { card } => card, "card")
+        Ok(self.call(&request::Card {})?.card)
     }
 
     /// Lifts the compromise mark of a key.
     pub fn retrust(&self, key: AuthorKey) -> Result<(), ControlError> {
-        expect!(self.call(&Request::MemberRetrust { key })?, Response::Done => (), "done")
+        self.call(&request::MemberRetrust { key }).map(|Done {}| ())
     }
 
     /// Tells the daemon the members file changed.
     pub fn reload_members(&self) -> Result<(), ControlError> {
-        expect!(self.call(&Request::ReloadMembers)?, Response::Done => (), "done")
-    }
-
-    /// Sends a request that signs a message; returns its id once durably stored.
-    pub fn sign(&self, request: &Request) -> Result<MessageId, ControlError> {
-        expect!(self.call(request)?, Response::Raised { id } => id, "raised")
+        self.call(&request::ReloadMembers {}).map(|Done {}| ())
     }
 
     /// `solidarity alert list`.
     pub fn alerts(&self) -> Result<Vec<AlertView>, ControlError> {
-        expect!(self.call(&Request::AlertList { all: false })?, Response::Alerts { alerts } => alerts, "alerts")
+        Ok(self.call(&request::AlertList { all: false })?.alerts)
     }
 
     /// `solidarity alert list --all`: every stored alert.
     pub fn all_alerts(&self) -> Result<Vec<AlertView>, ControlError> {
-        expect!(self.call(&Request::AlertList { all: true })?, Response::Alerts { alerts } => alerts, "alerts")
+        Ok(self.call(&request::AlertList { all: true })?.alerts)
     }
 
     /// `solidarity alert show`.
     pub fn alert_show(&self, alert: MessageId) -> Result<AlertDetail, ControlError> {
-        expect!(self.call(&Request::AlertShow { alert })?, Response::AlertDetail(detail) => *detail, "alert detail")
+        self.call(&request::AlertShow { alert })
     }
 
     /// `solidarity mirror list`.
     pub fn offers(&self) -> Result<Vec<OfferView>, ControlError> {
-        expect!(self.call(&Request::MirrorList)?, Response::Offers { offers } => offers, "offers")
+        Ok(self.call(&request::MirrorList {})?.offers)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use solidarity_proto::payload::AlertStatus;
 
     #[test]
     fn requests_round_trip_and_unknown_fields_are_refused() {
-        let request = Request::AlertUpdate {
+        let request = Request::from(request::AlertUpdate {
             alert: MessageId([1; 32]),
             status: AlertStatus::Confirmed,
             note: Some("seen".into()),
-        };
+        });
         let line = serde_json::to_vec(&request).expect("encode");
         assert_eq!(parse_request(&line).expect("parse"), request);
         let extra = format!(
@@ -653,11 +387,113 @@ mod tests {
             "00".repeat(32)
         );
         assert!(parse_request(extra.as_bytes()).is_err());
+        assert!(parse_request(br#"{"op":"status","extra":1}"#).is_err());
         assert!(parse_request(b"not json").is_err());
         assert!(matches!(
             parse_request(&vec![b' '; MAX_REQUEST_BYTES + 1]),
             Err(RequestError::TooLarge)
         ));
+    }
+
+    #[test]
+    fn request_lines_keep_their_wire_shape() {
+        let line = |request: Request| serde_json::to_string(&request).expect("encode");
+        assert_eq!(line(request::Status {}.into()), r#"{"op":"status"}"#);
+        assert_eq!(
+            line(request::AlertList { all: true }.into()),
+            r#"{"op":"alert_list","all":true}"#
+        );
+        assert_eq!(
+            line(
+                request::PublishStatement {
+                    envelope: vec![0xab, 0x01]
+                }
+                .into()
+            ),
+            r#"{"op":"publish_statement","envelope":"ab01"}"#
+        );
+        assert_eq!(
+            parse_request(br#"{"op":"reload_members"}"#).expect("parse"),
+            Request::ReloadMembers(request::ReloadMembers {})
+        );
+        assert_eq!(
+            parse_request(br#"{"op":"alert_list"}"#).expect("parse"),
+            Request::AlertList(request::AlertList { all: false })
+        );
+    }
+
+    #[test]
+    fn each_request_reads_back_only_its_own_answer() {
+        let id = MessageId([7; 32]);
+        let line = encode_answer::<request::AlertRaise>(&Ok(Raised { id }));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&line).expect("json"),
+            serde_json::json!({ "result": "raised", "id": id })
+        );
+        assert_eq!(
+            decode_answer::<request::CanaryPublish>(&line).expect("raised"),
+            Raised { id }
+        );
+        let error = decode_answer::<request::MirrorList>(&line).expect_err("not offers");
+        assert!(
+            matches!(
+                error,
+                ControlError::Unexpected {
+                    expected: "offers",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let done = encode_answer::<request::ReloadMembers>(&Ok(Done {}));
+        assert_eq!(done, b"{\"result\":\"done\"}\n");
+        assert_eq!(
+            decode_answer::<request::MemberRetrust>(&done).expect("done"),
+            Done {}
+        );
+    }
+
+    #[test]
+    fn a_refusal_travels_with_its_code_and_reads_as_its_message() {
+        let refusal = Refusal::new(
+            RefusalCode::AlertRetracted,
+            "alert 0707 is already retracted",
+        );
+        let line = encode_answer::<request::AlertUpdate>(&Err(refusal.clone()));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&line).expect("json"),
+            serde_json::json!({
+                "result": "error",
+                "code": "alert_retracted",
+                "message": "alert 0707 is already retracted",
+            })
+        );
+        match decode_answer::<request::AlertUpdate>(&line) {
+            Err(ControlError::Refused(read)) => {
+                assert_eq!(read, refusal);
+                assert_eq!(
+                    ControlError::Refused(read).to_string(),
+                    "alert 0707 is already retracted"
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // A daemon from before codes.
+        let older = br#"{"result":"error","message":"refused: duplicate"}"#;
+        assert!(matches!(
+            decode_answer::<request::AlertRaise>(older),
+            Err(ControlError::Refused(Refusal {
+                code: RefusalCode::Unknown,
+                ..
+            }))
+        ));
+        assert_eq!(
+            encode_refusal(&Refusal::from(RequestError::TooLarge)),
+            encode_answer::<request::Peers>(&Err(Refusal::new(
+                RefusalCode::RequestTooLarge,
+                format!("request larger than {MAX_REQUEST_BYTES} bytes")
+            )))
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use solidarity_control::{AlertDetail, Client, Request};
+use solidarity_control::{AlertDetail, Client, request};
 use solidarity_proto::AuthorKey;
 use solidarity_proto::payload::{
     self, Alert, AlertCategory, AlertStatus, LegalType, Seized, Severity, Stance,
@@ -210,7 +210,7 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
                 references: args.references,
             };
             alert.check().context("the alert was not raised")?;
-            let id = client.sign(&Request::AlertRaise {
+            let id = client.sign(&request::AlertRaise {
                 alert,
                 expires_in_ms: args
                     .expires_in
@@ -222,7 +222,7 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
         AlertCommand::Update { id, status, note } => {
             let alerts = client.all_alerts()?;
             let alert = resolve_id(&id, alerts.iter().map(|view| view.id), "alert")?;
-            let id = client.sign(&Request::AlertUpdate {
+            let id = client.sign(&request::AlertUpdate {
                 alert,
                 status,
                 note,
@@ -287,7 +287,7 @@ fn endorse(
 ) -> anyhow::Result<()> {
     let alerts = client.all_alerts()?;
     let alert = resolve_id(id, alerts.iter().map(|view| view.id), "alert")?;
-    let id = client.sign(&Request::AlertEndorse {
+    let id = client.sign(&request::AlertEndorse {
         alert,
         stance,
         note,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use solidarity_control::{Client, Request};
+use solidarity_control::{Client, request};
 use solidarity_proto::MessageId;
 
 use super::passphrase::{self, Purpose};
@@ -247,7 +247,7 @@ fn publish_statement_file(
             },
         )
         .with_context(|| format!("{} was not published", cert.display()))?;
-    let id = Client::new(data_dir).sign(&Request::PublishStatement {
+    let id = Client::new(data_dir).sign(&request::PublishStatement {
         envelope: statement.envelope,
     })?;
     if json {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use solidarity_control::{Client, Request};
+use solidarity_control::{Client, request};
 
 use super::{MemberCommand, print_id, print_json};
 use crate::identity::{self, Card};
@@ -81,7 +81,7 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
         }
         MemberCommand::Vouch { card, name } => {
             let card = Card::parse(&card)?;
-            let id = Client::new(data_dir).sign(&Request::MemberVouch {
+            let id = Client::new(data_dir).sign(&request::MemberVouch {
                 key: card.key,
                 name,
                 addresses: card.addresses.iter().map(ToString::to_string).collect(),
@@ -92,7 +92,7 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
         }
         MemberCommand::Unvouch { card } => {
             let card = Card::parse(&card)?;
-            let id = Client::new(data_dir).sign(&Request::MemberVouch {
+            let id = Client::new(data_dir).sign(&request::MemberVouch {
                 key: card.key,
                 name: "withdrawn".into(),
                 addresses: Vec::new(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use solidarity_control::{Client, Request};
+use solidarity_control::{Client, request};
 use solidarity_proto::payload::{MirrorOffer, MirrorService};
 use solidarity_proto::state::OfferView;
 
@@ -78,7 +78,7 @@ pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow
                 contact: args.contact,
             };
             offer.check().context("the offer was not published")?;
-            let id = client.sign(&Request::MirrorOffer {
+            let id = client.sign(&request::MirrorOffer {
                 offer,
                 valid_for_ms: args.valid_for.as_millis() as u64,
             })?;
@@ -89,7 +89,7 @@ pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow
             let offer = resolve_id(&id, offers.iter().map(|view| view.id), "offer").context(
                 "no live offer matches; if it was already withdrawn or has expired, the full 64-character id shows its state (`solidarity mirror list` lists live offers)",
             )?;
-            let id = client.sign(&Request::MirrorWithdraw { offer })?;
+            let id = client.sign(&request::MirrorWithdraw { offer })?;
             print_id(id, json)
         }
         MirrorCommand::List { services, avoid } => {

@@ -21,8 +21,9 @@ use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
 use solidarity_control::{
-    AlertDetail, CanaryState, CanaryView, Distrust, MemberView, Request, Response,
-    RevocationSigner, StanceView, StatusView, TrustBasis,
+    AlertDetail, Alerts, CanaryState, CanaryView, CardLine, Distrust, Done, MemberView, Members,
+    MetricsText, Offers, Raised, Refusal, RefusalCode, RevocationSigner, StanceView, StatusView,
+    TrustBasis, request,
 };
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
 use solidarity_proto::payload::AlertUpdate;
@@ -39,6 +40,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::control_server::{Call, ControlCall, Reply, SignReply};
 use super::metrics::{self, NodeMetrics};
 use super::refusals;
 use super::snapshot::Snapshot;
@@ -64,12 +66,6 @@ const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(500);
 /// Longest the members' "last message" times on the status page lag behind.
 const LAST_SEEN_INTERVAL: Duration = Duration::from_secs(5);
 
-/// A control request with the channel for its answer.
-pub struct ControlCall {
-    pub request: Request,
-    pub reply: oneshot::Sender<Response>,
-}
-
 /// Why the actor stopped on its own.
 #[derive(Debug, thiserror::Error)]
 pub enum ActorError {
@@ -92,10 +88,7 @@ pub enum ActorError {
 /// Where a write came from, and what to do once it is durable.
 enum Origin {
     /// Signed here: publish, then acknowledge to the CLI.
-    Local {
-        reply: oneshot::Sender<Response>,
-        envelope: Vec<u8>,
-    },
+    Local { reply: SignReply, envelope: Vec<u8> },
     /// Received by gossip or sync.
     Remote,
 }
@@ -110,9 +103,13 @@ struct InsertDone {
 
 /// What a finished maintenance write was for.
 enum MaintenanceDone {
-    Expired { now_ms: u64 },
+    Expired {
+        now_ms: u64,
+    },
     ForkRecorded,
-    CompromiseCleared { reply: oneshot::Sender<Response> },
+    CompromiseCleared {
+        reply: Reply<request::MemberRetrust>,
+    },
     Flushed,
 }
 
@@ -726,26 +723,43 @@ impl NodeActor {
     // ---- control ------------------------------------------------------------------
 
     async fn handle_control(&mut self, call: ControlCall) -> Result<(), ActorError> {
-        let ControlCall { request, reply } = call;
         let now = self.now_ms();
-        let answer = match request {
-            Request::Status => {
+        // Each arm answers its call's own reply; the CLI may have hung up, nothing to undo
+        // for a read or a reload.
+        match call {
+            ControlCall::Status(Call { reply, .. }) => {
                 self.refresh_ports().await?;
                 self.publish_snapshot();
                 self.refresh_snapshot();
-                Response::Status(Box::new(self.snapshot.borrow().status.clone()))
+                let _ = reply.send(Ok(self.snapshot.borrow().status.clone()));
             }
-            Request::Metrics => Response::Metrics {
-                text: metrics::encode(&self.registry),
-            },
-            Request::Peers => Response::Peers {
-                members: self.member_views(),
-            },
-            Request::Card => self.card().await?,
-            Request::ReloadMembers => self.reload_members().await?,
-            Request::MemberRetrust { key } => {
+            ControlCall::Metrics(Call { reply, .. }) => {
+                let _ = reply.send(Ok(MetricsText {
+                    text: metrics::encode(&self.registry),
+                }));
+            }
+            ControlCall::Peers(Call { reply, .. }) => {
+                let _ = reply.send(Ok(Members {
+                    members: self.member_views(),
+                }));
+            }
+            ControlCall::Card(Call { reply, .. }) => {
+                let card = self.card().await?;
+                let _ = reply.send(Ok(card));
+            }
+            ControlCall::ReloadMembers(Call { reply, .. }) => {
+                let answer = self.reload_members().await?;
+                let _ = reply.send(answer);
+            }
+            ControlCall::MemberRetrust(Call {
+                request: request::MemberRetrust { key },
+                reply,
+            }) => {
                 if self.compromised.remove(&key).is_none() {
-                    error("that key is not marked compromised")
+                    let _ = reply.send(Err(Refusal::new(
+                        RefusalCode::NotCompromised,
+                        "that key is not marked compromised",
+                    )));
                 } else {
                     tracing::warn!(key = %key.short(), "admin trusts a key again after a fork");
                     self.apply_members().await?;
@@ -757,36 +771,49 @@ impl NodeActor {
             }
             // The snapshot carries what the views alone do not: suspect marks and
             // corroboration.
-            Request::AlertList { all: false } => {
+            ControlCall::AlertList(Call {
+                request: request::AlertList { all: false },
+                reply,
+            }) => {
                 self.refresh_snapshot();
-                Response::Alerts {
+                let _ = reply.send(Ok(Alerts {
                     alerts: self.snapshot.borrow().alerts.as_ref().clone(),
-                }
+                }));
             }
-            Request::AlertList { all: true } => {
-                match Shown::load_per_author(
+            ControlCall::AlertList(Call {
+                request: request::AlertList { all: true },
+                reply,
+            }) => {
+                let answer = match Shown::load_per_author(
                     self.store.as_ref(),
                     (views::LISTED_LIMIT, views::LISTED_LIMIT),
                     now,
                     self.me,
                 ) {
-                    Ok(every) => Response::Alerts {
+                    Ok(every) => Ok(Alerts {
                         alerts: self.alert_and_offer_views(&every, now).0,
-                    },
-                    Err(read) => error(format!("cannot read the store: {read}")),
-                }
+                    }),
+                    Err(read) => Err(unreadable(read)),
+                };
+                let _ = reply.send(answer);
             }
-            Request::MirrorList => {
+            ControlCall::MirrorList(Call { reply, .. }) => {
                 self.refresh_snapshot();
-                Response::Offers {
+                let _ = reply.send(Ok(Offers {
                     offers: self.snapshot.borrow().offers.as_ref().clone(),
-                }
+                }));
             }
-            Request::AlertRaise {
-                alert,
-                expires_in_ms,
-            } => match refusals::alert_raise(&alert) {
-                Err(refusal) => error(refusal),
+            ControlCall::AlertRaise(Call {
+                request:
+                    request::AlertRaise {
+                        alert,
+                        expires_in_ms,
+                    },
+                reply,
+            }) => match refusals::alert_raise(&alert) {
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal));
+                }
                 Ok(()) => {
                     let expires_at = expires_in_ms.map(|lifetime| now.saturating_add(lifetime));
                     return self
@@ -794,18 +821,24 @@ impl NodeActor {
                         .await;
                 }
             },
-            Request::AlertUpdate {
-                alert,
-                status,
-                note,
-            } => match refusals::alert_update(
+            ControlCall::AlertUpdate(Call {
+                request:
+                    request::AlertUpdate {
+                        alert,
+                        status,
+                        note,
+                    },
+                reply,
+            }) => match refusals::alert_update(
                 self.store.as_ref(),
                 &self.me,
                 &alert,
                 status,
                 note.as_deref(),
             ) {
-                Err(refusal) => error(refusal),
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal));
+                }
                 Ok(expires_at) => {
                     let body = Body::AlertUpdate(AlertUpdate {
                         alert,
@@ -815,22 +848,37 @@ impl NodeActor {
                     return self.sign_and_store(body, expires_at, reply).await;
                 }
             },
-            Request::AlertShow { alert } => self.alert_detail(&alert, now),
-            Request::MirrorOffer {
-                offer,
-                valid_for_ms,
-            } => {
+            ControlCall::AlertShow(Call {
+                request: request::AlertShow { alert },
+                reply,
+            }) => {
+                let _ = reply.send(self.alert_detail(&alert, now));
+            }
+            ControlCall::MirrorOffer(Call {
+                request:
+                    request::MirrorOffer {
+                        offer,
+                        valid_for_ms,
+                    },
+                reply,
+            }) => {
                 let expires_at = Some(now.saturating_add(valid_for_ms));
                 return self
                     .sign_and_store(Body::MirrorOffer(offer), expires_at, reply)
                     .await;
             }
-            Request::AlertEndorse {
-                alert,
-                stance,
-                note,
-            } => match refusals::alert_endorse(self.store.as_ref(), &self.me, &alert, stance) {
-                Err(refusal) => error(refusal),
+            ControlCall::AlertEndorse(Call {
+                request:
+                    request::AlertEndorse {
+                        alert,
+                        stance,
+                        note,
+                    },
+                reply,
+            }) => match refusals::alert_endorse(self.store.as_ref(), &self.me, &alert, stance) {
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal));
+                }
                 Ok(expires_at) => {
                     let body = Body::Endorsement(solidarity_proto::payload::Endorsement {
                         alert,
@@ -840,14 +888,21 @@ impl NodeActor {
                     return self.sign_and_store(body, expires_at, reply).await;
                 }
             },
-            Request::MemberVouch {
-                key,
-                name,
-                addresses,
-                vouch,
-            } => {
+            ControlCall::MemberVouch(Call {
+                request:
+                    request::MemberVouch {
+                        key,
+                        name,
+                        addresses,
+                        vouch,
+                    },
+                reply,
+            }) => {
                 if key == self.me {
-                    error("a node does not vouch for itself")
+                    let _ = reply.send(Err(Refusal::new(
+                        RefusalCode::SelfVouch,
+                        "a node does not vouch for itself",
+                    )));
                 } else {
                     let body = Body::Vouch(solidarity_proto::payload::Vouch {
                         member: key,
@@ -858,7 +913,10 @@ impl NodeActor {
                     return self.sign_and_store(body, None, reply).await;
                 }
             }
-            Request::CanaryPublish { withdraw, restore } => {
+            ControlCall::CanaryPublish(Call {
+                request: request::CanaryPublish { withdraw, restore },
+                reply,
+            }) => {
                 let mut codes = self.own_canary_codes();
                 codes.retain(|code| !withdraw.contains(code));
                 codes.extend(restore.iter().filter(|code| !withdraw.contains(code)));
@@ -867,37 +925,41 @@ impl NodeActor {
                 let token = rand::random::<[u8; 32]>().to_vec();
                 return self.publish_canary(codes, token, reply).await;
             }
-            Request::PublishStatement { envelope } => {
+            ControlCall::PublishStatement(Call {
+                request: request::PublishStatement { envelope },
+                reply,
+            }) => {
                 return self.publish_statement(envelope, reply).await;
             }
-            Request::CanaryDuress { token } => {
+            ControlCall::CanaryDuress(Call {
+                request: request::CanaryDuress { token },
+                reply,
+            }) => {
                 // Looks like any scheduled canary: same statement, same codes.
                 let codes = self.own_canary_codes();
                 return self
                     .publish_canary(codes, token.as_bytes().to_vec(), reply)
                     .await;
             }
-            Request::MirrorWithdraw { offer } => {
-                match refusals::mirror_withdraw(self.store.as_ref(), &self.me, &offer, now) {
-                    Err(refusal) => error(refusal),
-                    Ok(expires_at) => {
-                        let body = Body::MirrorWithdraw(MirrorWithdraw { offer });
-                        return self.sign_and_store(body, expires_at, reply).await;
-                    }
+            ControlCall::MirrorWithdraw(Call {
+                request: request::MirrorWithdraw { offer },
+                reply,
+            }) => match refusals::mirror_withdraw(self.store.as_ref(), &self.me, &offer, now) {
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal));
                 }
-            }
-        };
-        // The CLI may have hung up; nothing to undo for a read or a reload.
-        let _ = reply.send(answer);
+                Ok(expires_at) => {
+                    let body = Body::MirrorWithdraw(MirrorWithdraw { offer });
+                    return self.sign_and_store(body, expires_at, reply).await;
+                }
+            },
+        }
         Ok(())
     }
 
     /// One alert in full, from the store (any stored alert, not only the shown ones).
-    fn alert_detail(&self, id: &MessageId, now: u64) -> Response {
-        let shown = match Shown::load_one(self.store.as_ref(), id) {
-            Ok(shown) => shown,
-            Err(read) => return error(format!("cannot read the store: {read}")),
-        };
+    fn alert_detail(&self, id: &MessageId, now: u64) -> Result<AlertDetail, Refusal> {
+        let shown = Shown::load_one(self.store.as_ref(), id).map_err(unreadable)?;
         let stances = shown
             .alerts(now)
             .flat_map(|alert| {
@@ -911,8 +973,11 @@ impl NodeActor {
             })
             .collect();
         match self.alert_and_offer_views(&shown, now).0.pop() {
-            Some(alert) => Response::AlertDetail(Box::new(AlertDetail { alert, stances })),
-            None => error(format!("no alert with id {id}")),
+            Some(alert) => Ok(AlertDetail { alert, stances }),
+            None => Err(Refusal::new(
+                RefusalCode::NoSuchAlert,
+                format!("no alert with id {id}"),
+            )),
         }
     }
 
@@ -936,7 +1001,7 @@ impl NodeActor {
         Ok(())
     }
 
-    async fn card(&mut self) -> Result<Response, ActorError> {
+    async fn card(&mut self) -> Result<CardLine, ActorError> {
         let bound = self
             .net
             .listen_addresses()
@@ -944,7 +1009,7 @@ impl NodeActor {
             .map_err(|_| ActorError::NetworkStopped)?;
         let addresses =
             crate::card_addresses::card_addresses(&self.identity.config.announce, &bound);
-        Ok(Response::Card {
+        Ok(CardLine {
             card: Card {
                 key: self.me,
                 addresses,
@@ -962,11 +1027,11 @@ impl NodeActor {
         self.budgets
             .set_limits(super::budget::Limits::of(&self.identity.config));
         let outcome = match self.reload_members().await? {
-            Response::Error { message } => {
+            Err(refusal) => {
                 self.identity.config = previous_config;
-                Err(format!("members.toml: {message}"))
+                Err(format!("members.toml: {refusal}"))
             }
-            _ => Ok(()),
+            Ok(Done {}) => Ok(()),
         };
         if outcome.is_ok() {
             if changes.live.contains(&"announce") {
@@ -995,19 +1060,22 @@ impl NodeActor {
         Ok(())
     }
 
-    async fn reload_members(&mut self) -> Result<Response, ActorError> {
+    async fn reload_members(&mut self) -> Result<Result<Done, Refusal>, ActorError> {
+        let invalid = |error: anyhow::Error| {
+            Refusal::new(RefusalCode::MembersFileInvalid, format!("{error:#}"))
+        };
         let file = match MembersFile::load(&self.data_dir) {
             Ok(file) => file,
-            Err(load_error) => return Ok(error(format!("{load_error:#}"))),
+            Err(load_error) => return Ok(Err(invalid(load_error))),
         };
         let previous = std::mem::replace(&mut self.members_file, file);
-        if let Err(invalid) = self.compute_members() {
+        if let Err(wrong) = self.compute_members() {
             self.members_file = previous;
-            return Ok(error(format!("{invalid:#}")));
+            return Ok(Err(invalid(wrong)));
         }
         self.apply_members().await?;
         tracing::info!(members = self.members.len(), "members reloaded");
-        Ok(Response::Done)
+        Ok(Ok(Done {}))
     }
 
     /// Signs `body` as this node's next message, checks it as any peer would, and queues
@@ -1016,26 +1084,34 @@ impl NodeActor {
         &mut self,
         body: Body,
         expires_at: Option<u64>,
-        reply: oneshot::Sender<Response>,
+        reply: SignReply,
     ) -> Result<(), ActorError> {
         let Some(kind) = body.kind() else {
-            let _ = reply.send(error("cannot sign a message of unknown kind"));
+            let _ = reply.send(Err(Refusal::new(
+                RefusalCode::UnknownKind,
+                "cannot sign a message of unknown kind",
+            )));
             return Ok(());
         };
         if self.revoked_since(&self.me).is_some() {
-            let _ = reply.send(error(
+            let _ = reply.send(Err(Refusal::new(
+                RefusalCode::OwnKeyRevoked,
                 "this node's key is revoked: nothing was signed. Set up a new node key and ask the members to add it",
-            ));
+            )));
             return Ok(());
         }
         if self.compromised.contains_key(&self.me) {
-            let _ = reply.send(error(
+            let _ = reply.send(Err(Refusal::new(
+                RefusalCode::OwnKeyCompromised,
                 "this node's key signed two conflicting messages: another party holds it. Nothing was signed. Members no longer trust this key; set up a new node key and ask them to re-add it",
-            ));
+            )));
             return Ok(());
         }
         if let Some(why) = self.own_chain.paused() {
-            let _ = reply.send(error(format!("refused: nothing was signed: {why}")));
+            let _ = reply.send(Err(Refusal::new(
+                RefusalCode::SigningPaused,
+                format!("refused: nothing was signed: {why}"),
+            )));
             return Ok(());
         }
         let now = self.now_ms();
@@ -1044,9 +1120,10 @@ impl NodeActor {
                 // The head can come from the network (a message of this key someone else
                 // signed at seq u64::MAX): never wrap.
                 let Some(next) = seq.checked_add(1) else {
-                    let _ = reply.send(error(
+                    let _ = reply.send(Err(Refusal::new(
+                        RefusalCode::ChainExhausted,
                         "this node's chain is at the highest seq there is: nothing was signed. Set up a new node key",
-                    ));
+                    )));
                     return Ok(());
                 };
                 (next, Some(id))
@@ -1081,17 +1158,24 @@ impl NodeActor {
                     .await
             }
             Verdict::Ignore(reason) => {
-                let _ = reply.send(error(format!("refused: {reason}")));
+                let _ = reply.send(Err(Refusal::new(
+                    RefusalCode::MessageIgnored,
+                    format!("refused: {reason}"),
+                )));
                 Ok(())
             }
             Verdict::Reject(reason) => {
-                let _ = reply.send(error(format!("refused: {reason}")));
+                let _ = reply.send(Err(Refusal::new(
+                    RefusalCode::MessageRejected,
+                    format!("refused: {reason}"),
+                )));
                 Ok(())
             }
             Verdict::Fork(_) => {
-                let _ = reply.send(error(
+                let _ = reply.send(Err(Refusal::new(
+                    RefusalCode::ConflictsWithStored,
                     "refused: the store already holds another message of this node at this sequence number",
-                ));
+                )));
                 Ok(())
             }
         }
@@ -1196,8 +1280,11 @@ impl NodeActor {
                     Ok(Ok(outcome)) => outcome,
                     Ok(Err(store_error)) => {
                         if let Origin::Local { reply, .. } = origin {
-                            let _ = reply.send(error(format!(
-                                "storage failed: the message was NOT published and may not be on disk (the daemon stops): {store_error}"
+                            let _ = reply.send(Err(Refusal::new(
+                                RefusalCode::StorageFailed,
+                                format!(
+                                    "storage failed: the message was NOT published and may not be on disk (the daemon stops): {store_error}"
+                                ),
                             )));
                         }
                         return Err(ActorError::Storage(store_error));
@@ -1262,16 +1349,22 @@ impl NodeActor {
                             if let Err(record_error) =
                                 self.own_chain.record_signed(message.seq, message.id)
                             {
-                                let _ = reply.send(error(format!(
-                                    "stored but NOT published: cannot record this node's chain head (the daemon stops): {record_error}"
+                                let _ = reply.send(Err(Refusal::new(
+                                    RefusalCode::StorageFailed,
+                                    format!(
+                                        "stored but NOT published: cannot record this node's chain head (the daemon stops): {record_error}"
+                                    ),
                                 )));
                                 return Err(ActorError::OwnChain(record_error));
                             }
                             self.publish(envelope).await?;
-                            let _ = reply.send(Response::Raised { id: message.id });
+                            let _ = reply.send(Ok(Raised { id: message.id }));
                         } else {
-                            let _ = reply.send(error(format!(
-                                "the store refused the message ({outcome:?}); nothing was published"
+                            let _ = reply.send(Err(Refusal::new(
+                                RefusalCode::StoreRefused,
+                                format!(
+                                    "the store refused the message ({outcome:?}); nothing was published"
+                                ),
                             )));
                         }
                     }
@@ -1287,7 +1380,10 @@ impl NodeActor {
                     Ok(Ok(count)) => count,
                     Ok(Err(store_error)) => {
                         if let MaintenanceDone::CompromiseCleared { reply } = done {
-                            let _ = reply.send(error(format!("storage failed: {store_error}")));
+                            let _ = reply.send(Err(Refusal::new(
+                                RefusalCode::StorageFailed,
+                                format!("storage failed: {store_error}"),
+                            )));
                         }
                         return Err(ActorError::Storage(store_error));
                     }
@@ -1306,7 +1402,7 @@ impl NodeActor {
                     }
                     MaintenanceDone::ForkRecorded | MaintenanceDone::Flushed => {}
                     MaintenanceDone::CompromiseCleared { reply } => {
-                        let _ = reply.send(Response::Done);
+                        let _ = reply.send(Ok(Done {}));
                     }
                 }
             }
@@ -2077,14 +2173,15 @@ impl NodeActor {
     async fn publish_statement(
         &mut self,
         envelope: Vec<u8>,
-        reply: oneshot::Sender<Response>,
+        reply: SignReply,
     ) -> Result<(), ActorError> {
         match self.validate(&envelope, self.now_ms()) {
             Verdict::Accept(accepted) => {
                 if !solidarity_proto::payload::is_statement_kind(&accepted.payload.kind) {
-                    let _ = reply.send(error(
+                    let _ = reply.send(Err(Refusal::new(
+                        RefusalCode::NotAStatement,
                         "only statements (revocations) signed elsewhere can be published this way",
-                    ));
+                    )));
                     return Ok(());
                 }
                 let solidarity_proto::Accepted {
@@ -2105,20 +2202,29 @@ impl NodeActor {
                 if let Ok(parsed) = solidarity_proto::Envelope::decode(&envelope) {
                     let id = parsed.id();
                     self.publish(envelope).await?;
-                    let _ = reply.send(Response::Raised { id });
+                    let _ = reply.send(Ok(Raised { id }));
                 }
                 Ok(())
             }
             Verdict::Ignore(reason) => {
-                let _ = reply.send(error(format!("refused: {reason}")));
+                let _ = reply.send(Err(Refusal::new(
+                    RefusalCode::MessageIgnored,
+                    format!("refused: {reason}"),
+                )));
                 Ok(())
             }
             Verdict::Reject(reason) => {
-                let _ = reply.send(error(format!("refused: {reason}")));
+                let _ = reply.send(Err(Refusal::new(
+                    RefusalCode::MessageRejected,
+                    format!("refused: {reason}"),
+                )));
                 Ok(())
             }
             Verdict::Fork(_) => {
-                let _ = reply.send(error("refused: it conflicts with a stored message"));
+                let _ = reply.send(Err(Refusal::new(
+                    RefusalCode::ConflictsWithStored,
+                    "refused: it conflicts with a stored message",
+                )));
                 Ok(())
             }
         }
@@ -2136,7 +2242,7 @@ impl NodeActor {
         &mut self,
         codes: Vec<solidarity_proto::payload::CanaryCode>,
         token: Vec<u8>,
-        reply: oneshot::Sender<Response>,
+        reply: SignReply,
     ) -> Result<(), ActorError> {
         let interval = self.identity.config.canary_interval;
         let canary = solidarity_proto::payload::Canary {
@@ -2680,8 +2786,10 @@ fn decode_commitment(text: Option<&str>) -> Option<[u8; 32]> {
     hex::decode_to_slice(text?, &mut bytes).ok().map(|()| bytes)
 }
 
-fn error(message: impl Into<String>) -> Response {
-    Response::Error {
-        message: message.into(),
-    }
+/// The refusal when the store cannot be read.
+fn unreadable(read: impl std::fmt::Display) -> Refusal {
+    Refusal::new(
+        RefusalCode::StoreUnreadable,
+        format!("cannot read the store: {read}"),
+    )
 }

@@ -1,5 +1,11 @@
 //! The control socket server: one JSON request per connection, answered by the node actor.
 //!
+//! - Each parsed [`Request`] becomes the [`ControlCall`] variant of its type, whose reply
+//!   channel takes that type's answer only (`solidarity_control::Answer`), so the actor
+//!   cannot answer a request with another request's response.
+//! - Refusals before the actor (a request that does not parse, a caller that is not the
+//!   daemon's user, shutdown) carry their own [`RefusalCode`].
+//!
 //! Access: the socket lives in the 0700 data dir and is itself 0600; on top of that every
 //! connection's peer credentials are checked, so only the daemon's own user (or root) is
 //! served.
@@ -9,14 +15,51 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use solidarity_control::{Request, Response, encode_response, parse_request};
+use solidarity_control::{
+    Answer, ControlRequest, Raised, Refusal, RefusalCode, Request, encode_answer, encode_refusal,
+    parse_request, request,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::actor::ControlCall;
+/// Where the actor sends the answer to a request of type `R`.
+pub type Reply<R> = oneshot::Sender<Answer<R>>;
+
+/// Where the actor sends the answer to a request that signs a message (every such request
+/// is answered with [`Raised`]).
+pub type SignReply = oneshot::Sender<Result<Raised, Refusal>>;
+
+/// One request of type `R` with the channel for its answer.
+pub struct Call<R: ControlRequest> {
+    pub request: R,
+    pub reply: Reply<R>,
+}
+
+/// A control request for the node actor: one variant per request type (see
+/// [`solidarity_control::request`] for what each asks).
+pub enum ControlCall {
+    Status(Call<request::Status>),
+    Peers(Call<request::Peers>),
+    Metrics(Call<request::Metrics>),
+    Card(Call<request::Card>),
+    ReloadMembers(Call<request::ReloadMembers>),
+    MemberRetrust(Call<request::MemberRetrust>),
+    AlertRaise(Call<request::AlertRaise>),
+    AlertUpdate(Call<request::AlertUpdate>),
+    AlertList(Call<request::AlertList>),
+    AlertShow(Call<request::AlertShow>),
+    AlertEndorse(Call<request::AlertEndorse>),
+    MemberVouch(Call<request::MemberVouch>),
+    MirrorOffer(Call<request::MirrorOffer>),
+    MirrorWithdraw(Call<request::MirrorWithdraw>),
+    MirrorList(Call<request::MirrorList>),
+    CanaryPublish(Call<request::CanaryPublish>),
+    PublishStatement(Call<request::PublishStatement>),
+    CanaryDuress(Call<request::CanaryDuress>),
+}
 
 /// CLI connections served at once; more wait in the listen backlog.
 const MAX_CONTROL_CONNECTIONS: usize = 16;
@@ -86,21 +129,23 @@ pub async fn serve(
 }
 
 async fn handle_connection(mut stream: UnixStream, own_uid: u32, actor: mpsc::Sender<ControlCall>) {
-    let response = match stream.peer_cred() {
+    let line = match stream.peer_cred() {
         Ok(cred) if cred.uid() == own_uid || cred.uid() == 0 => {
             match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
-                Ok(Ok(request)) => call_actor(&actor, request).await,
-                Ok(Err(message)) => Response::Error { message },
-                Err(_) => Response::Error {
-                    message: "timed out waiting for the request".into(),
-                },
+                Ok(Ok(request)) => dispatch(&actor, request).await,
+                Ok(Err(refusal)) => encode_refusal(&refusal),
+                Err(_) => encode_refusal(&Refusal::new(
+                    RefusalCode::RequestTimeout,
+                    "timed out waiting for the request",
+                )),
             }
         }
-        _ => Response::Error {
-            message: "refused: the control socket serves only the daemon's own user".into(),
-        },
+        _ => encode_refusal(&Refusal::new(
+            RefusalCode::NotDaemonUser,
+            "refused: the control socket serves only the daemon's own user",
+        )),
     };
-    let _ = stream.write_all(&encode_response(&response)).await;
+    let _ = stream.write_all(&line).await;
     let _ = stream.shutdown().await;
     // Whatever the client still sends (an oversized request) is read and dropped for a
     // moment, so closing does not reset the connection before it reads the answer.
@@ -112,25 +157,65 @@ async fn handle_connection(mut stream: UnixStream, own_uid: u32, actor: mpsc::Se
     .await;
 }
 
-async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
+async fn read_request(stream: &mut UnixStream) -> Result<Request, Refusal> {
     let mut line = Vec::new();
     let limit = solidarity_control::MAX_REQUEST_BYTES as u64 + 1;
     BufReader::new(stream.take(limit))
         .read_until(b'\n', &mut line)
         .await
-        .map_err(|error| format!("cannot read the request: {error}"))?;
-    parse_request(&line).map_err(|error| error.to_string())
+        .map_err(|error| {
+            Refusal::new(
+                RefusalCode::MalformedRequest,
+                format!("cannot read the request: {error}"),
+            )
+        })?;
+    Ok(parse_request(&line)?)
 }
 
-async fn call_actor(actor: &mpsc::Sender<ControlCall>, request: Request) -> Response {
-    let (reply, answer) = oneshot::channel();
-    if actor.send(ControlCall { request, reply }).await.is_err() {
-        return Response::Error {
-            message: "the daemon is shutting down".into(),
-        };
+/// Hands the request to the actor as the call of its type; returns the answer's line.
+async fn dispatch(actor: &mpsc::Sender<ControlCall>, request: Request) -> Vec<u8> {
+    match request {
+        Request::Status(request) => ask(actor, request, ControlCall::Status).await,
+        Request::Peers(request) => ask(actor, request, ControlCall::Peers).await,
+        Request::Metrics(request) => ask(actor, request, ControlCall::Metrics).await,
+        Request::Card(request) => ask(actor, request, ControlCall::Card).await,
+        Request::ReloadMembers(request) => ask(actor, request, ControlCall::ReloadMembers).await,
+        Request::MemberRetrust(request) => ask(actor, request, ControlCall::MemberRetrust).await,
+        Request::AlertRaise(request) => ask(actor, request, ControlCall::AlertRaise).await,
+        Request::AlertUpdate(request) => ask(actor, request, ControlCall::AlertUpdate).await,
+        Request::AlertList(request) => ask(actor, request, ControlCall::AlertList).await,
+        Request::AlertShow(request) => ask(actor, request, ControlCall::AlertShow).await,
+        Request::AlertEndorse(request) => ask(actor, request, ControlCall::AlertEndorse).await,
+        Request::MemberVouch(request) => ask(actor, request, ControlCall::MemberVouch).await,
+        Request::MirrorOffer(request) => ask(actor, request, ControlCall::MirrorOffer).await,
+        Request::MirrorWithdraw(request) => ask(actor, request, ControlCall::MirrorWithdraw).await,
+        Request::MirrorList(request) => ask(actor, request, ControlCall::MirrorList).await,
+        Request::CanaryPublish(request) => ask(actor, request, ControlCall::CanaryPublish).await,
+        Request::PublishStatement(request) => {
+            ask(actor, request, ControlCall::PublishStatement).await
+        }
+        Request::CanaryDuress(request) => ask(actor, request, ControlCall::CanaryDuress).await,
     }
-    answer.await.unwrap_or_else(|_| Response::Error {
-        message: "the daemon stopped before answering; the request may not have been carried out"
-            .into(),
-    })
+}
+
+async fn ask<R: ControlRequest>(
+    actor: &mpsc::Sender<ControlCall>,
+    request: R,
+    call: fn(Call<R>) -> ControlCall,
+) -> Vec<u8> {
+    let (reply, answer) = oneshot::channel();
+    let answer = if actor.send(call(Call { request, reply })).await.is_err() {
+        Err(Refusal::new(
+            RefusalCode::ShuttingDown,
+            "the daemon is shutting down",
+        ))
+    } else {
+        answer.await.unwrap_or_else(|_| {
+            Err(Refusal::new(
+                RefusalCode::StoppedBeforeAnswer,
+                "the daemon stopped before answering; the request may not have been carried out",
+            ))
+        })
+    };
+    encode_answer::<R>(&answer)
 }

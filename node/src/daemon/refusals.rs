@@ -8,8 +8,10 @@
 //!   needs a stance to withdraw.
 //! - A withdrawal is of this node's own offer, neither expired nor already withdrawn.
 //!
-//! Every refusal is one line naming the state the message is already in; nothing is signed.
+//! Every refusal is one line naming the state the message is already in, with its stable
+//! [`RefusalCode`]; nothing is signed.
 
+use solidarity_control::{Refusal, RefusalCode};
 use solidarity_proto::payload::{
     self, Alert, AlertStatus, AlertUpdate, Endorsement, KIND_ALERT, KIND_ALERT_UPDATE,
     KIND_ENDORSEMENT, KIND_MIRROR_OFFER, KIND_MIRROR_WITHDRAW, MirrorWithdraw, Stance,
@@ -21,11 +23,11 @@ use solidarity_store::{MessageMeta, Store, StoreError};
 use super::views::decode;
 use crate::render::{format_time, words};
 
-/// A refusal for the admin, one line.
-pub type Refusal = String;
-
 fn read_error(error: StoreError) -> Refusal {
-    format!("cannot read the store: {error}")
+    Refusal::new(
+        RefusalCode::StoreUnreadable,
+        format!("cannot read the store: {error}"),
+    )
 }
 
 fn meta_of_kind(
@@ -63,8 +65,11 @@ fn latest_referring_by(
 /// Checks an alert before it is raised.
 pub fn alert_raise(alert: &Alert) -> Result<(), Refusal> {
     match &alert.event_date {
-        Some(date) if !payload::is_calendar_date(date) => Err(format!(
-            "event date {date:?} is not a real date; give it as YYYY-MM-DD, e.g. 2026-11-28"
+        Some(date) if !payload::is_calendar_date(date) => Err(Refusal::new(
+            RefusalCode::InvalidEventDate,
+            format!(
+                "event date {date:?} is not a real date; give it as YYYY-MM-DD, e.g. 2026-11-28"
+            ),
         )),
         _ => Ok(()),
     }
@@ -81,11 +86,17 @@ pub fn alert_update(
 ) -> Result<Option<u64>, Refusal> {
     let short = id.short();
     let Some(meta) = meta_of_kind(store, id, KIND_ALERT)? else {
-        return Err(format!("no alert with id {id}"));
+        return Err(Refusal::new(
+            RefusalCode::NoSuchAlert,
+            format!("no alert with id {id}"),
+        ));
     };
     if meta.author != *me {
-        return Err(format!(
-            "only the author of an alert can update it; alert {short} was raised by another member"
+        return Err(Refusal::new(
+            RefusalCode::NotAuthor,
+            format!(
+                "only the author of an alert can update it; alert {short} was raised by another member"
+            ),
         ));
     }
     let alert = store
@@ -109,7 +120,12 @@ pub fn alert_update(
             }),
             _ => None,
         })
-        .ok_or_else(|| format!("alert {short} no longer decodes in the store"))?;
+        .ok_or_else(|| {
+            Refusal::new(
+                RefusalCode::StoreUnreadable,
+                format!("alert {short} no longer decodes in the store"),
+            )
+        })?;
     let category = alert.body.category;
     let updates = latest_referring_by(store, id, KIND_ALERT_UPDATE, me)?
         .into_iter()
@@ -128,28 +144,37 @@ pub fn alert_update(
     let view = state::derive_alert(alert, updates);
     let current = view.status;
     if current.is_final() {
-        return Err(format!(
-            "alert {short} is already retracted (since {}); a retraction is final, nothing was signed. Raise a new alert if it is true after all",
-            format_time(view.updated_at)
+        return Err(Refusal::new(
+            RefusalCode::AlertRetracted,
+            format!(
+                "alert {short} is already retracted (since {}); a retraction is final, nothing was signed. Raise a new alert if it is true after all",
+                format_time(view.updated_at)
+            ),
         ));
     }
     if !status.applies_to(category) {
-        return Err(format!(
-            "status {} does not apply to an alert of kind {}; valid: {}",
-            wire(&status),
-            words(&category).replace(' ', "-"),
-            AlertStatus::valid_for(category)
-                .iter()
-                .map(wire)
-                .collect::<Vec<_>>()
-                .join(", ")
+        return Err(Refusal::new(
+            RefusalCode::StatusNotForKind,
+            format!(
+                "status {} does not apply to an alert of kind {}; valid: {}",
+                wire(&status),
+                words(&category).replace(' ', "-"),
+                AlertStatus::valid_for(category)
+                    .iter()
+                    .map(wire)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ));
     }
     if status == current && note.is_none_or(|note| note.trim().is_empty()) {
-        return Err(format!(
-            "alert {short} is already {} (since {}); nothing was signed. Add --note to report progress in the same state",
-            wire(&current),
-            format_time(view.updated_at)
+        return Err(Refusal::new(
+            RefusalCode::StatusUnchanged,
+            format!(
+                "alert {short} is already {} (since {}); nothing was signed. Add --note to report progress in the same state",
+                wire(&current),
+                format_time(view.updated_at)
+            ),
         ));
     }
     Ok(meta.expires_at)
@@ -165,11 +190,17 @@ pub fn alert_endorse(
 ) -> Result<Option<u64>, Refusal> {
     let short = id.short();
     let Some(meta) = meta_of_kind(store, id, KIND_ALERT)? else {
-        return Err(format!("no alert with id {id}"));
+        return Err(Refusal::new(
+            RefusalCode::NoSuchAlert,
+            format!("no alert with id {id}"),
+        ));
     };
     if meta.author == *me {
-        return Err(format!(
-            "alert {short} is this node's own; an author does not endorse its own alert, update it instead"
+        return Err(Refusal::new(
+            RefusalCode::OwnAlert,
+            format!(
+                "alert {short} is this node's own; an author does not endorse its own alert, update it instead"
+            ),
         ));
     }
     let standing = latest_referring_by(store, id, KIND_ENDORSEMENT, me)?
@@ -181,17 +212,23 @@ pub fn alert_endorse(
         .max_by_key(|(seq, _, _)| *seq)
         .filter(|(_, _, stance)| *stance != Stance::Retract);
     match (standing, stance) {
-        (Some((_, since, held)), wanted) if held == wanted => Err(format!(
-            "this node already {} alert {short} (since {}); nothing was signed",
-            match held {
-                Stance::Endorse => "endorses",
-                Stance::Dispute => "disputes",
-                Stance::Retract => "withdrew its stance on",
-            },
-            format_time(since)
+        (Some((_, since, held)), wanted) if held == wanted => Err(Refusal::new(
+            RefusalCode::StanceUnchanged,
+            format!(
+                "this node already {} alert {short} (since {}); nothing was signed",
+                match held {
+                    Stance::Endorse => "endorses",
+                    Stance::Dispute => "disputes",
+                    Stance::Retract => "withdrew its stance on",
+                },
+                format_time(since)
+            ),
         )),
-        (None, Stance::Retract) => Err(format!(
-            "this node neither endorses nor disputes alert {short}; there is nothing to withdraw"
+        (None, Stance::Retract) => Err(Refusal::new(
+            RefusalCode::NoStance,
+            format!(
+                "this node neither endorses nor disputes alert {short}; there is nothing to withdraw"
+            ),
         )),
         _ => Ok(meta.expires_at),
     }
@@ -207,21 +244,28 @@ pub fn mirror_withdraw(
 ) -> Result<Option<u64>, Refusal> {
     let short = id.short();
     let Some(meta) = meta_of_kind(store, id, KIND_MIRROR_OFFER)? else {
-        return Err(format!(
-            "no mirror offer with id {id} (an expired offer is deleted)"
+        return Err(Refusal::new(
+            RefusalCode::NoSuchOffer,
+            format!("no mirror offer with id {id} (an expired offer is deleted)"),
         ));
     };
     if meta.author != *me {
-        return Err(format!(
-            "only the member who made an offer can withdraw it; offer {short} was made by another member"
+        return Err(Refusal::new(
+            RefusalCode::NotAuthor,
+            format!(
+                "only the member who made an offer can withdraw it; offer {short} was made by another member"
+            ),
         ));
     }
     if let Some(at) = meta.expires_at
         && at <= now
     {
-        return Err(format!(
-            "offer {short} already expired at {}; there is nothing to withdraw",
-            format_time(at)
+        return Err(Refusal::new(
+            RefusalCode::OfferExpired,
+            format!(
+                "offer {short} already expired at {}; there is nothing to withdraw",
+                format_time(at)
+            ),
         ));
     }
     let withdrawn = latest_referring_by(store, id, KIND_MIRROR_WITHDRAW, me)?
@@ -232,9 +276,12 @@ pub fn mirror_withdraw(
         .map(|(_, _, created_at, _)| created_at)
         .min();
     if let Some(at) = withdrawn {
-        return Err(format!(
-            "offer {short} is already withdrawn (since {}); nothing was signed",
-            format_time(at)
+        return Err(Refusal::new(
+            RefusalCode::OfferWithdrawn,
+            format!(
+                "offer {short} is already withdrawn (since {}); nothing was signed",
+                format_time(at)
+            ),
         ));
     }
     Ok(meta.expires_at)
