@@ -3,12 +3,52 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use clap::Subcommand;
 use solidarity_control::{Client, request};
 
-use super::{MemberCommand, print_id, print_json};
+use super::{print_id, print_json};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
 use crate::render::{key_state_text, trust_text};
+
+#[derive(Subcommand)]
+pub enum MemberCommand {
+    /// Trust a member: give its card (or bare key) and a name.
+    Add {
+        /// The member's card as printed by its `solidarity id`, or its 64-hex key.
+        card: String,
+        /// A short name for it, e.g. riseup.
+        #[arg(long)]
+        name: String,
+        /// The collective it belongs to, when one collective runs several nodes
+        /// (endorsements count once per collective). Default: its name.
+        #[arg(long)]
+        collective: Option<String>,
+        /// The key is a collective's offline identity key: trust the node keys it
+        /// certifies, while their certificates last.
+        #[arg(long)]
+        identity: bool,
+    },
+    /// Vouch for a new member to the whole federation: each node trusts it once enough
+    /// members it trusts vouched (their `vouch_threshold`).
+    Vouch {
+        /// The new member's card.
+        card: String,
+        /// The name it goes by.
+        #[arg(long)]
+        name: String,
+    },
+    /// Withdraw this node's vouch for a member (by its card or key).
+    Unvouch { card: String },
+    /// Stop trusting a member (by name or key).
+    Remove { name_or_key: String },
+    /// Trust again a member whose key was marked compromised after a fork (two different
+    /// messages signed with one key). Do this only once its collective confirmed the key
+    /// is back in their hands alone.
+    Retrust { name_or_key: String },
+    /// List trusted members.
+    List,
+}
 
 pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow::Result<()> {
     let mut file = MembersFile::load(data_dir)?;

@@ -1,0 +1,66 @@
+//! `solidarity init`: the node's identity and config, without a daemon.
+
+use std::path::Path;
+
+use clap::Args;
+
+use crate::config;
+use crate::identity;
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// libp2p listen address (repeatable). Port 0 picks a free port at each start.
+    #[arg(long, value_name = "MULTIADDR", default_value = config::DEFAULT_LISTEN)]
+    pub listen: Vec<String>,
+    /// Address other members dial, printed on the member card (repeatable): this server's
+    /// public address or DNS name, e.g. /dns4/node.example.org/tcp/7447. Sets `announce`.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub announce: Vec<String>,
+    /// Status page address. Keep it on loopback unless you know why not.
+    #[arg(long, value_name = "HOST:PORT", default_value = config::DEFAULT_STATUS_ADDR)]
+    pub status_addr: String,
+    /// Federation name; all members use the same.
+    #[arg(long, default_value = config::DEFAULT_FEDERATION)]
+    pub federation: String,
+}
+
+pub fn run_init(data_dir: &Path, args: InitArgs) -> anyhow::Result<()> {
+    let no_announce = args.announce.is_empty();
+    let created = crate::init::init(
+        data_dir,
+        &crate::init::InitOptions {
+            listen: args.listen,
+            announce: args.announce,
+            status_addr: args.status_addr,
+            federation: args.federation,
+        },
+    )?;
+    if crate::locations::is_system(data_dir) {
+        println!("Initialised the system node at {}", data_dir.display());
+    } else {
+        println!("Initialised a user node at {}", data_dir.display());
+    }
+    println!(
+        "  node key: {} (mode 0600)",
+        data_dir.join(identity::KEY_FILE).display()
+    );
+    println!("  config:   {}", created.config_path.display());
+    if let Some(note) = created.note {
+        println!("  note: {note}");
+    }
+    if no_announce {
+        println!(
+            "Next: set `announce` in {} to this server's public address or DNS name (e.g. announce = [\"/dns4/node.example.org/tcp/7447\"]), then `{}` for your member card and `{}` to start.",
+            created.config_path.display(),
+            crate::locations::hint("id"),
+            crate::locations::hint("node"),
+        );
+    } else {
+        println!(
+            "Next: `{}` for your member card, `{}` to start.",
+            crate::locations::hint("id"),
+            crate::locations::hint("node"),
+        );
+    }
+    Ok(())
+}
