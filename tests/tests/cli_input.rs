@@ -499,6 +499,34 @@ fn dates_lifetimes_limits_and_statuses_are_checked_and_nothing_is_signed() {
     );
 }
 
+/// With `--json` a refusal is also printed on stdout as `{"error":{"code","message"}}`,
+/// its code the stable one scripts match on; stderr keeps the line printed without it.
+#[test]
+fn a_refusal_under_json_carries_its_stable_code_and_the_same_line() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (dir, _node) = single_node(root.path());
+    let outage = raise(&dir, "outage", "low", "mail down", &[]);
+    cli_ok(&dir, &["alert", "update", &outage, "--status", "retracted"]);
+    let update = ["alert", "update", &outage, "--status", "resolved"];
+    let plain = refused(&dir, &update, "is already retracted");
+    let with_json = [&update[..], &["--json"]].concat();
+    let (ok, stdout, stderr) = cli(&dir, &with_json);
+    assert!(!ok, "a refused update succeeded: {stdout}");
+    assert_eq!(stderr, plain, "--json changes nothing on stderr");
+    let error = &json(stdout.trim())["error"];
+    assert_eq!(error["code"], "alert_retracted", "{stdout}");
+    let message = error["message"].as_str().expect("message");
+    assert!(plain.contains(message), "{message:?} is the line of {plain:?}");
+
+    let unknown = "ab".repeat(32);
+    let (ok, stdout, _) = cli(
+        &dir,
+        &["alert", "update", &unknown, "--status", "resolved", "--json"],
+    );
+    assert!(!ok, "an update of no alert succeeded: {stdout}");
+    assert_eq!(json(stdout.trim())["error"]["code"], "no_such_alert");
+}
+
 // ---- stances, withdrawals, show, list ---------------------------------------------------
 
 #[test]
