@@ -516,12 +516,17 @@ fn a_refusal_under_json_carries_its_stable_code_and_the_same_line() {
     let error = &json(stdout.trim())["error"];
     assert_eq!(error["code"], "alert_retracted", "{stdout}");
     let message = error["message"].as_str().expect("message");
-    assert!(plain.contains(message), "{message:?} is the line of {plain:?}");
+    assert!(
+        plain.contains(message),
+        "{message:?} is the line of {plain:?}"
+    );
 
     let unknown = "ab".repeat(32);
     let (ok, stdout, _) = cli(
         &dir,
-        &["alert", "update", &unknown, "--status", "resolved", "--json"],
+        &[
+            "alert", "update", &unknown, "--status", "resolved", "--json",
+        ],
     );
     assert!(!ok, "an update of no alert succeeded: {stdout}");
     assert_eq!(json(stdout.trim())["error"]["code"], "no_such_alert");

@@ -49,7 +49,8 @@ pub struct Cli {
     /// /etc/solidarity) if it exists or when run as root.
     #[arg(long, global = true, env = "SOLIDARITY_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Print machine-readable JSON instead of tables.
+    /// Print machine-readable JSON instead of tables. A request the daemon refuses also
+    /// prints {"error":{"code":CODE,"message":LINE}} (CODE is stable, e.g. alert_retracted).
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
