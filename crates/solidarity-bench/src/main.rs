@@ -241,6 +241,20 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
                 m[8],
                 m[9]
             );
+            for (run, row) in rows.iter().enumerate() {
+                println!(
+                    "{:>15} | ours {}",
+                    format!("run {run} cpu µs"),
+                    by_thread(&row.ours.cpu_us_per_delivery_by_thread)
+                );
+                if !args.no_baseline {
+                    println!(
+                        "{:>15} | base {}",
+                        "",
+                        by_thread(&row.baseline.cpu_us_per_delivery_by_thread)
+                    );
+                }
+            }
             results.propagation.extend(rows);
         }
     }
@@ -275,6 +289,12 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
             "stored {:.0}/{count}; {:.0} alerts/s; raw verify_strict {:.0}/s; ratio {:.2}",
             m[3], m[0], m[1], m[2]
         );
+        for (run, row) in rows.iter().enumerate() {
+            println!(
+                "run {run} cpu µs per alert: {}",
+                by_thread(&row.cpu_us_per_alert_by_thread)
+            );
+        }
         results.ingest = rows;
     }
     if wants(args, Scenario::Ack) {
@@ -356,4 +376,15 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
         }
     }
     Ok(results)
+}
+
+/// CPU per delivery by thread role, largest first: `tokio-rt-worker 612, sled-io 140, …`.
+fn by_thread(roles: &std::collections::BTreeMap<String, f64>) -> String {
+    let mut roles: Vec<(&String, &f64)> = roles.iter().collect();
+    roles.sort_by(|a, b| b.1.total_cmp(a.1));
+    roles
+        .iter()
+        .map(|(role, us)| format!("{role} {us:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -78,3 +78,126 @@ pub fn counter_sum(text: &str, name: &str) -> f64 {
         })
         .sum()
 }
+
+/// CPU time of each live thread of this process, by thread id, with its name
+/// (`/proc/self/task/*/stat`, 10 ms resolution like [`process_cpu`]).
+#[derive(Clone, Debug, Default)]
+pub struct ThreadCpu {
+    threads: std::collections::HashMap<u32, (String, Duration)>,
+}
+
+impl ThreadCpu {
+    /// The CPU time every thread alive now has used.
+    pub fn now() -> Self {
+        let mut threads = std::collections::HashMap::new();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Self { threads };
+        };
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|tid| tid.parse().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            if let Some(entry) = parse_thread_stat(&stat) {
+                threads.insert(tid, entry);
+            }
+        }
+        Self { threads }
+    }
+
+    /// CPU used since `before`, by thread role: the thread name without a trailing
+    /// `-<number>` (`sled-io-3` → `sled-io`), so the many threads of one pool add up.
+    /// Threads that ended meanwhile are missing: the caller books the process total minus
+    /// the sum as theirs.
+    pub fn since(&self, before: &Self) -> std::collections::BTreeMap<String, Duration> {
+        let mut roles = std::collections::BTreeMap::new();
+        for (tid, (name, used)) in &self.threads {
+            let earlier = before
+                .threads
+                .get(tid)
+                .map_or(Duration::ZERO, |(_, used)| *used);
+            *roles.entry(thread_role(name)).or_insert(Duration::ZERO) +=
+                used.saturating_sub(earlier);
+        }
+        roles
+    }
+}
+
+/// Name and user + system time of one `/proc/<pid>/task/<tid>/stat` line.
+fn parse_thread_stat(stat: &str) -> Option<(String, Duration)> {
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, Duration::from_millis((user + system) * 10)))
+}
+
+/// A thread's role: its name without a trailing `-<number>`.
+fn thread_role(name: &str) -> String {
+    match name.rsplit_once('-') {
+        Some((role, number))
+            if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            role.to_owned()
+        }
+        _ => name.to_owned(),
+    }
+}
+
+/// CPU per delivery, µs, of each thread role in `roles`, plus `exited threads` for what
+/// the process used beyond their sum (threads that ended within the window).
+pub fn per_delivery_by_role(
+    roles: &std::collections::BTreeMap<String, Duration>,
+    process: Duration,
+    deliveries: usize,
+) -> std::collections::BTreeMap<String, f64> {
+    let per = |used: Duration| used.as_secs_f64() * 1e6 / deliveries.max(1) as f64;
+    let mut out: std::collections::BTreeMap<String, f64> = roles
+        .iter()
+        .filter(|(_, used)| !used.is_zero())
+        .map(|(role, used)| (role.clone(), per(*used)))
+        .collect();
+    let counted: Duration = roles.values().sum();
+    let rest = process.saturating_sub(counted);
+    if !rest.is_zero() {
+        out.insert("exited threads".to_owned(), per(rest));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_stat_gives_name_and_time_even_with_spaces_and_parentheses_in_the_name() {
+        let stat = "4242 (store (w) 1) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
+        assert_eq!(
+            parse_thread_stat(stat),
+            Some(("store (w) 1".to_owned(), Duration::from_millis(3000)))
+        );
+    }
+
+    #[test]
+    fn pool_threads_share_one_role() {
+        assert_eq!(thread_role("sled-io-12"), "sled-io");
+        assert_eq!(thread_role("store-writer"), "store-writer");
+        assert_eq!(thread_role("tokio-rt-worker"), "tokio-rt-worker");
+        assert_eq!(thread_role("odd-"), "odd-");
+    }
+
+    #[test]
+    fn what_no_live_thread_accounts_for_is_booked_to_exited_threads() {
+        let roles = std::collections::BTreeMap::from([
+            ("sled-io".to_owned(), Duration::from_millis(200)),
+            ("idle".to_owned(), Duration::ZERO),
+        ]);
+        let out = per_delivery_by_role(&roles, Duration::from_millis(500), 100);
+        assert_eq!(out.get("sled-io"), Some(&2000.0));
+        assert_eq!(out.get("exited threads"), Some(&3000.0));
+        assert!(!out.contains_key("idle"));
+    }
+}

@@ -1,6 +1,6 @@
 //! Scenario 1: publish → delivered to all, ours against stock gossipsub, same graph.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,8 @@ pub struct Figures {
     pub delivery_ratio: f64,
     pub copies_per_delivery: f64,
     pub cpu_us_per_delivery: f64,
+    /// The same CPU split by thread role (tokio workers, store writer, sled's IO pool, …).
+    pub cpu_us_per_delivery_by_thread: BTreeMap<String, f64>,
 }
 
 /// An alert body of about 500 bytes once signed.
@@ -54,7 +56,7 @@ fn finish(
     latencies: &[f64],
     delivered: usize,
     copies: f64,
-    cpu: Duration,
+    (cpu, threads): (Duration, BTreeMap<String, Duration>),
 ) -> Figures {
     let deliveries_wanted = alerts * (nodes - 1);
     Figures {
@@ -65,6 +67,7 @@ fn finish(
         delivery_ratio: delivered as f64 / deliveries_wanted as f64,
         copies_per_delivery: copies / delivered.max(1) as f64,
         cpu_us_per_delivery: cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64,
+        cpu_us_per_delivery_by_thread: measure::per_delivery_by_role(&threads, cpu, delivered),
     }
 }
 
@@ -85,6 +88,7 @@ pub async fn ours(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::Resu
     tokio::time::sleep(Duration::from_secs(2)).await;
     let copies_before = copies(&nodes).await?;
     let cpu_before = measure::process_cpu();
+    let threads_before = measure::ThreadCpu::now();
     let sent: Arc<Mutex<Vec<(usize, Instant, MessageId)>>> = Arc::default();
     let mut raises = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -117,6 +121,7 @@ pub async fn ours(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::Resu
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let cpu = measure::process_cpu() - cpu_before;
+    let threads = measure::ThreadCpu::now().since(&threads_before);
     let copies = copies(&nodes).await? - copies_before;
     let mut latencies = Vec::new();
     let mut delivered = 0;
@@ -143,7 +148,14 @@ pub async fn ours(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::Resu
     for node in nodes {
         node.stop().await?;
     }
-    Ok(finish(n, sent.len(), &latencies, delivered, copies, cpu))
+    Ok(finish(
+        n,
+        sent.len(),
+        &latencies,
+        delivered,
+        copies,
+        (cpu, threads),
+    ))
 }
 
 async fn copies(nodes: &[ours::OurNode]) -> anyhow::Result<f64> {
@@ -164,6 +176,7 @@ pub async fn baseline(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::
         .map(|node| node.counter(RECEIVED_UNFILTERED))
         .sum();
     let cpu_before = measure::process_cpu();
+    let threads_before = measure::ThreadCpu::now();
     let mut sent = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     for index in 0..alerts {
@@ -180,6 +193,7 @@ pub async fn baseline(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let cpu = measure::process_cpu() - cpu_before;
+    let threads = measure::ThreadCpu::now().since(&threads_before);
     let copies: f64 = nodes
         .iter()
         .map(|node| node.counter(RECEIVED_UNFILTERED))
@@ -205,7 +219,14 @@ pub async fn baseline(n: usize, alerts: usize, rate: f64, seed: u64) -> anyhow::
         }
     }
     drop(nodes);
-    Ok(finish(n, alerts, &latencies, delivered, copies, cpu))
+    Ok(finish(
+        n,
+        alerts,
+        &latencies,
+        delivered,
+        copies,
+        (cpu, threads),
+    ))
 }
 
 /// CPU an idle federation of `n` connected nodes uses, per node, as a share of one core.

@@ -111,6 +111,8 @@ pub struct IngestFigures {
     pub alerts_per_sec: f64,
     pub raw_verify_per_sec: f64,
     pub ratio: f64,
+    /// Process CPU per durably stored alert (the feeder included), by thread role.
+    pub cpu_us_per_alert_by_thread: std::collections::BTreeMap<String, f64>,
 }
 
 /// A member endpoint that only publishes.
@@ -202,6 +204,8 @@ pub async fn ingest(count: usize, window: usize, expiring: bool) -> anyhow::Resu
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = node.log.count();
     let durable_before = node.log.durable_count();
+    let cpu_before = crate::measure::process_cpu();
+    let threads_before = crate::measure::ThreadCpu::now();
     let started = Instant::now();
     for (index, message) in generated.messages.iter().enumerate() {
         while index >= node.log.count() - before + window {
@@ -215,6 +219,8 @@ pub async fn ingest(count: usize, window: usize, expiring: bool) -> anyhow::Resu
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let stored = node.log.durable_count() - durable_before;
+    let cpu = crate::measure::process_cpu() - cpu_before;
+    let threads = crate::measure::ThreadCpu::now().since(&threads_before);
     let elapsed = node
         .log
         .last_durable()
@@ -228,6 +234,7 @@ pub async fn ingest(count: usize, window: usize, expiring: bool) -> anyhow::Resu
         alerts_per_sec,
         raw_verify_per_sec,
         ratio: alerts_per_sec / raw_verify_per_sec,
+        cpu_us_per_alert_by_thread: crate::measure::per_delivery_by_role(&threads, cpu, stored),
     })
 }
 
