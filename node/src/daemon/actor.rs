@@ -21,7 +21,7 @@ use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
 use solidarity_control::{
-    AlertDetail, Alerts, CanaryState, CanaryView, CardLine, Distrust, Done, MemberView, Members,
+    AlertDetail, Alerts, CanaryView, CardLine, Distrust, Done, MemberView, Members,
     MetricsText, Offers, Raised, Refusal, RefusalCode, RevocationSigner, StanceView, StatusView,
     TrustBasis, request,
 };
@@ -44,12 +44,14 @@ use super::control_server::{Call, ControlCall, Reply, SignReply};
 use super::metrics::{self, NodeMetrics};
 use super::refusals;
 use super::snapshot::Snapshot;
-use super::statements::{self, Keep, Relay};
 use super::trust_log::{self, Named};
 use super::views::{self, Shown, Views};
 use super::writer::{Maintenance, WriteError, Writer};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
+use solidarity_engine::Compromised;
+use solidarity_engine::canary::{CanaryChange, CanaryWatch};
+use solidarity_engine::statements::{self, Keep, Relay};
 
 /// Control requests waiting for the actor: a few CLI calls at once.
 pub const CONTROL_QUEUE: usize = 64;
@@ -177,15 +179,6 @@ impl Stale {
     }
 }
 
-/// A key known to be in two hands.
-#[derive(Clone, Copy)]
-struct Compromised {
-    /// When this node detected it.
-    detected_at: u64,
-    /// Its messages from this seq on are suspect.
-    from_seq: u64,
-}
-
 /// Fixed facts about this node.
 pub struct Identity {
     pub key: SigningKey,
@@ -244,7 +237,7 @@ pub struct NodeActor {
     /// Valid statements this node relays without keeping.
     relay: Relay,
     /// Each member's canary state as last reported, to notify on changes only.
-    canary_states: HashMap<AuthorKey, CanaryState>,
+    canary_states: CanaryWatch,
     /// What changed since the last published snapshot.
     stale: Stale,
     /// When the member list of the snapshot was last rebuilt.
@@ -252,7 +245,7 @@ pub struct NodeActor {
     /// Received messages were written since the last flush.
     unflushed: bool,
     /// Each signer's budget on every ingest path.
-    budgets: super::budget::Budgets,
+    budgets: solidarity_engine::budget::Budgets,
     /// When the admin was last warned of each certificate about to end.
     certificate_warned: HashMap<AuthorKey, u64>,
     metrics: NodeMetrics,
@@ -275,6 +268,15 @@ pub struct ActorParts {
     pub metrics: NodeMetrics,
     /// Holds `metrics` and gossipsub's counters.
     pub registry: Arc<prometheus_client::registry::Registry>,
+}
+
+/// The per-signer budgets a configuration sets.
+fn budget_limits(config: &crate::config::NodeConfig) -> solidarity_engine::budget::Limits {
+    solidarity_engine::budget::Limits {
+        messages_per_minute: config.member_messages_per_minute,
+        bytes_per_minute: config.member_bytes_per_minute,
+        stored_bytes: config.member_stored_bytes,
+    }
 }
 
 pub fn now_ms() -> u64 {
@@ -361,7 +363,7 @@ impl NodeActor {
         )?;
         let stored_messages = parts.store.len()?;
         let budgets =
-            super::budget::Budgets::new(super::budget::Limits::of(&parts.identity.config));
+            solidarity_engine::budget::Budgets::new(budget_limits(&parts.identity.config));
         let compromised = parts
             .store
             .compromised()?
@@ -409,7 +411,7 @@ impl NodeActor {
             pending_statements: HashMap::new(),
             pending_revoked: HashMap::new(),
             relay: Relay::default(),
-            canary_states: HashMap::new(),
+            canary_states: CanaryWatch::default(),
             stale: Stale {
                 alerts: true,
                 members: true,
@@ -579,7 +581,7 @@ impl NodeActor {
                     )
                 }
                 Why::Vouched { by } => {
-                    let Some(label) = super::vouch_labels::vouched_label(
+                    let Some(label) = solidarity_engine::vouch_labels::vouched_label(
                         self.views.vouches(),
                         &key,
                         by,
@@ -596,7 +598,7 @@ impl NodeActor {
                 key,
                 MemberState {
                     group: match why {
-                        Why::Vouched { .. } => super::vouch_labels::vouched_group(&key),
+                        Why::Vouched { .. } => solidarity_engine::vouch_labels::vouched_group(&key),
                         Why::Admin | Why::Certified { .. } => collective.clone(),
                     },
                     collective,
@@ -1025,7 +1027,7 @@ impl NodeActor {
         let previous_config = self.identity.config.clone();
         let changes = super::reload::merge(&mut self.identity.config, config);
         self.budgets
-            .set_limits(super::budget::Limits::of(&self.identity.config));
+            .set_limits(budget_limits(&self.identity.config));
         let outcome = match self.reload_members().await? {
             Err(refusal) => {
                 self.identity.config = previous_config;
@@ -1304,7 +1306,6 @@ impl NodeActor {
                     self.metrics.stored.inc();
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);
-                    let vouch_or_certificate = matches!(body, Body::Vouch(_) | Body::NodeCert(_));
                     let revoked = match &body {
                         Body::Revocation(revocation) => {
                             Some(revocation.key.unwrap_or(message.author))
@@ -1328,7 +1329,7 @@ impl NodeActor {
                     // nothing (its key's standing, as identity or voucher, rests on that).
                     let changes_trust = match revoked {
                         Some((key, before)) => self.revocation_fact(&key) != before,
-                        None => vouch_or_certificate,
+                        None => solidarity_proto::kinds::changes_trust(&message.kind),
                     };
                     if changes_trust {
                         self.metrics.trust_recomputations.inc();
@@ -1554,7 +1555,7 @@ impl NodeActor {
     /// Takes a received message of `author` from its budget; false when it is held back
     /// (SPEC §10). Revocations and this node's own messages are never held back.
     fn within_budget(&mut self, author: AuthorKey, kind: &str, bytes: usize) -> bool {
-        if author == self.me || kind == solidarity_proto::payload::KIND_REVOCATION {
+        if author == self.me || !solidarity_proto::kinds::is_budgeted(kind) {
             return true;
         }
         let store = self.store.as_ref();
@@ -1565,8 +1566,8 @@ impl NodeActor {
             })
         });
         match decision {
-            super::budget::Decision::Within => true,
-            super::budget::Decision::Over { why, warn } => {
+            solidarity_engine::budget::Decision::Within => true,
+            solidarity_engine::budget::Decision::Over { why, warn } => {
                 if warn {
                     // Member names are admin-view data: named at debug level only.
                     tracing::warn!(
@@ -1592,7 +1593,7 @@ impl NodeActor {
         let verdict = self.validate_checked(data, self.now_ms(), checked);
         let keep = match &verdict {
             Verdict::Accept(accepted)
-                if solidarity_proto::payload::is_statement_kind(&accepted.payload.kind) =>
+                if solidarity_proto::kinds::is_statement(&accepted.payload.kind) =>
             {
                 self.keep_statement(&accepted.signer, &accepted.body)
             }
@@ -1671,10 +1672,7 @@ impl NodeActor {
         envelope: &[u8],
     ) -> Result<(), ActorError> {
         let now = self.now_ms();
-        let from_seq = match fork.point {
-            solidarity_proto::ForkPoint::SameSeq => fork.payload.seq,
-            solidarity_proto::ForkPoint::DivergentPrev => fork.payload.seq.saturating_sub(1),
-        };
+        let from_seq = solidarity_engine::engine::fork_from_seq(&fork);
         let newly = !self.compromised.contains_key(&fork.signer);
         let state = self.compromised.entry(fork.signer).or_insert(Compromised {
             detected_at: now,
@@ -1933,7 +1931,7 @@ impl NodeActor {
             return Ok(Acceptance::Reject);
         };
         let statement = solidarity_proto::Payload::decode(&decoded.payload)
-            .is_ok_and(|payload| solidarity_proto::payload::is_statement_kind(&payload.kind));
+            .is_ok_and(|payload| solidarity_proto::kinds::is_statement(&payload.kind));
         if !statement {
             tracing::info!("a statement page carried a message that is not a statement");
             return Ok(Acceptance::Reject);
@@ -1967,103 +1965,19 @@ impl NodeActor {
             .collect()
     }
 
-    /// One page of what the requester misses, from the store.
+    /// One page of what the requester misses (the engine's responder, SPEC §11.5).
     fn answer_sync(&self, peer: PeerId, data: &[u8]) -> SyncResponse {
-        let request = match SyncRequest::decode(data) {
-            Ok(request) if request.fed == self.identity.federation => request,
-            Ok(_) => return SyncResponse::default(),
-            Err(decode_error) => {
-                tracing::info!(error = %decode_error, "malformed sync request");
-                return SyncResponse::default();
-            }
-        };
         self.metrics.sync_answered.inc();
-        let limit = request.page_limit();
-        // The statement phase comes first in every session: a node that was offline knows
-        // a key is revoked before it sees what the key's other holder signed.
-        if let Some(wanted) = &request.statements {
-            let response = statements::answer(
-                wanted,
-                limit,
-                self.views.statements(),
-                &self.relay,
-                self.store.as_ref(),
-            );
-            tracing::debug!(
-                sent = response.envelopes.len(),
-                more = response.more,
-                "answered a statement round"
-            );
-            return response;
-        }
-        let mut response = SyncResponse::default();
-        let mut bytes = 0usize;
-        'authors: for watermark in &request.have {
-            // Our message at the requester's head, when it differs, proves a fork.
-            if let Some(head) = watermark.head
-                && let Some(ours) = or_log(self.store.id_at(&watermark.author, watermark.seq))
-                && ours != head
-                && let Some(envelope) = or_log(self.store.envelope(&ours))
-                && response.envelopes.len() < limit
-            {
-                bytes += envelope.len();
-                response
-                    .envelopes
-                    .push(serde_bytes::ByteBuf::from(envelope));
-            }
-            // A requester that claims the highest seq there is holds everything of it (the
-            // wire integer is the requester's; never let it wrap to a full dump).
-            let Some(from_seq) = watermark.seq.checked_add(1) else {
-                continue;
-            };
-            let wanted = limit - response.envelopes.len() + 1;
-            let Ok(page) = self.store.author_range(&watermark.author, from_seq, wanted) else {
-                tracing::error!("store read failed while answering sync");
-                break;
-            };
-            for stored in page {
-                if response.envelopes.len() == limit
-                    || bytes + stored.envelope.len() > sync::MAX_PAGE_BYTES
-                {
-                    response.more = true;
-                    break 'authors;
-                }
-                bytes += stored.envelope.len();
-                response
-                    .envelopes
-                    .push(serde_bytes::ByteBuf::from(stored.envelope));
-            }
-        }
-        // Fork evidence travels with the chains it concerns, after them (so the requester
-        // keeps the same first-seen chain as its peers), and a node that was offline learns
-        // of a compromise in its first sync.
-        let evidence = if request
-            .have
-            .iter()
-            .any(|watermark| self.compromised.contains_key(&watermark.author))
-        {
-            self.store.compromised().unwrap_or_else(|store_error| {
-                tracing::error!(error = %store_error, "store read failed");
-                Vec::new()
-            })
-        } else {
-            Vec::new()
-        };
-        for compromise in &evidence {
-            if !request.have.iter().any(|w| w.author == compromise.author) {
-                continue;
-            }
-            for stored in &compromise.evidence {
-                if response.envelopes.len() < limit
-                    && bytes + stored.envelope.len() <= sync::MAX_PAGE_BYTES
-                {
-                    bytes += stored.envelope.len();
-                    response
-                        .envelopes
-                        .push(serde_bytes::ByteBuf::from(stored.envelope.clone()));
-                }
-            }
-        }
+        let response = solidarity_engine::sync_answer::answer(
+            data,
+            &solidarity_engine::sync_answer::Responder {
+                federation: &self.identity.federation,
+                statements: self.views.statements(),
+                relay: &self.relay,
+                compromised: &|key| self.compromised.contains_key(key),
+                store: &self.store,
+            },
+        );
         if !response.envelopes.is_empty() {
             let name = self
                 .by_peer
@@ -2177,7 +2091,7 @@ impl NodeActor {
     ) -> Result<(), ActorError> {
         match self.validate(&envelope, self.now_ms()) {
             Verdict::Accept(accepted) => {
-                if !solidarity_proto::payload::is_statement_kind(&accepted.payload.kind) {
+                if !solidarity_proto::kinds::is_statement(&accepted.payload.kind) {
                     let _ = reply.send(Err(Refusal::new(
                         RefusalCode::NotAStatement,
                         "only statements (revocations) signed elsewhere can be published this way",
@@ -2296,55 +2210,23 @@ impl NodeActor {
 
     fn canary_view(&self, key: &AuthorKey, now: u64) -> Option<CanaryView> {
         let (latest, previous) = self.views.canaries(key)?;
-        // An interval beyond this node's maximum would keep a switched-off member "ok" for
-        // as long as it announced (SPEC §13.3).
-        let interval_secs = latest
-            .body
-            .interval_secs
-            .min(self.identity.config.canary_max_interval.as_secs());
-        let due_at = latest
-            .created_at
-            .saturating_add(interval_secs.saturating_mul(1000));
-        let grace = self.identity.config.canary_grace.as_millis() as u64;
-        // A code not stated is withdrawn: it denies something that has happened (or that
-        // the member no longer dares to deny).
-        let withdrawn: Vec<_> = solidarity_proto::payload::CanaryCode::ALL
-            .into_iter()
-            .filter(|code| !latest.body.codes.contains(code))
-            .collect();
-        // A duress canary stays visible through the next one, which the coerced admins may
-        // be made to publish as if nothing happened.
-        let duress = self
+        let config = &self.identity.config;
+        let rules = solidarity_engine::canary::CanaryRules {
+            max_interval_ms: config.canary_max_interval.as_secs().saturating_mul(1000),
+            grace_ms: u64::try_from(config.canary_grace.as_millis()).unwrap_or(u64::MAX),
+        };
+        let commitment = self
             .members
             .get(key)
-            .and_then(|member| member.duress_commitment)
-            .is_some_and(|commitment| {
-                [Some(latest), previous]
-                    .into_iter()
-                    .flatten()
-                    .any(|canary| {
-                        solidarity_proto::payload::is_duress_token(
-                            &commitment,
-                            key,
-                            &canary.body.token,
-                        )
-                    })
-            });
-        let state = if duress {
-            CanaryState::Duress
-        } else if now > due_at.saturating_add(grace) {
-            CanaryState::Silent
-        } else if !withdrawn.is_empty() {
-            CanaryState::Changed
-        } else {
-            CanaryState::Ok
-        };
-        Some(CanaryView {
-            last_at: latest.created_at,
-            due_at,
-            state,
-            withdrawn,
-        })
+            .and_then(|member| member.duress_commitment);
+        Some(solidarity_engine::canary::canary_view(
+            key,
+            latest,
+            previous,
+            commitment.as_ref(),
+            rules,
+            now,
+        ))
     }
 
     /// Certificates begin and end with time: re-derive the trusted set when that changes it.
@@ -2418,26 +2300,25 @@ impl NodeActor {
             let Some(view) = self.canary_view(&key, now) else {
                 continue;
             };
-            let previous = self.canary_states.insert(key, view.state);
-            if previous == Some(view.state) {
+            let Some(change) = self.canary_states.note(key, view.state) else {
                 continue;
-            }
+            };
             changed = true;
             let member = self.member_name(&key);
             // Journals are often shipped elsewhere: above debug, one line that neither
             // names the member nor tells duress from silence or withdrawn codes.
-            match view.state {
-                CanaryState::Duress | CanaryState::Silent | CanaryState::Changed => {
+            match change {
+                CanaryChange::Alarm(state) => {
                     tracing::warn!(
                         "CANARY: a member's canary changed; see `solidarity peers` or the admin page"
                     );
-                    tracing::debug!(%member, state = ?view.state, withdrawn = ?view.withdrawn, "canary state");
+                    tracing::debug!(%member, ?state, withdrawn = ?view.withdrawn, "canary state");
                 }
-                CanaryState::Ok if previous.is_some() => {
+                CanaryChange::BackToNormal => {
                     tracing::info!("a member's canary is back to normal");
                     tracing::debug!(%member, "canary back to normal");
                 }
-                CanaryState::Ok => {}
+                CanaryChange::FirstOk => {}
             }
         }
         if changed {
@@ -2697,12 +2578,12 @@ impl NodeActor {
     fn alert_and_offer_views(&self, shown: &Shown, now: u64) -> (Vec<AlertView>, Vec<OfferView>) {
         let mut offers = shown.offer_views(now);
         let suspect = |author: &AuthorKey, seq: u64, created_at: u64| {
-            self.compromised
-                .get(author)
-                .is_some_and(|state| seq >= state.from_seq)
-                || self
-                    .revoked_since(author)
-                    .is_some_and(|since| created_at >= since)
+            solidarity_engine::marks::is_suspect(
+                self.compromised.get(author),
+                self.revoked_since(author),
+                seq,
+                created_at,
+            )
         };
         let collective_of = |key: &AuthorKey| match self.members.get(key) {
             Some(member) => member.group.clone(),
@@ -2727,11 +2608,9 @@ impl NodeActor {
                 // admin removed it, its vouches or certificate ended, or a revocation or a
                 // fork took it out of trust.
                 shown.endorsements.iter().filter(|endorsement| {
-                    endorsement.author == self.me
-                        || self
-                            .members
-                            .get(&endorsement.author)
-                            .is_some_and(MemberState::trusted)
+                    solidarity_engine::marks::stance_counts(&endorsement.author, &self.me, |key| {
+                        self.members.get(key).is_some_and(MemberState::trusted)
+                    })
                 }),
                 collective_of,
                 self.identity.config.confirm_threshold,

@@ -1,0 +1,596 @@
+//! The [`Engine`]: one node's protocol state, driven by [`Engine::handle`].
+//!
+//! - Gossip in → validate (trust, store, writes in flight) → budget and statement filter →
+//!   verdict out, then the write of an accepted message (separate outputs, in that order).
+//! - Local `Sign` → next seq/prev of the own chain (unless the own-chain wait, a fork or a
+//!   revocation of this key holds) → validate like a peer would → durable write → on its
+//!   completion: record the own head, publish, reply.
+//! - Write completed → the derived statements, vouches and trust are updated; a change of
+//!   trust comes out as allow/disallow and notices.
+//! - Sync: statement phase first, then chains (SPEC §11.4–11.5); inbound requests are
+//!   answered from the store and the relay.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::Hash;
+
+use ed25519_dalek::SigningKey;
+use solidarity_proto::payload::{Body, Canary, NodeCert, Revocation, Vouch};
+use solidarity_proto::state::Stored;
+use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
+use solidarity_proto::trust::{self, Listed, RevocationFact, Standing, Statements, TrustInputs};
+use solidarity_proto::{
+    Accepted, AuthorKey, Envelope, FederationId, Lookup, MessageId, Payload, SignatureChecked,
+    TrustView, Verdict, envelope, kinds,
+};
+
+use crate::budget::{Budgets, Decision, Limits};
+use crate::canary::{CanaryChange, CanaryRules, CanaryView, CanaryWatch, canary_view};
+use crate::events::{
+    Acceptance, Command, CommandToken, Input, ListedKey, NewMessage, Notice, Output, Reply,
+    SyncFailed, SyncRound, Timer, WriteFailed, WriteId, WriteOutcome,
+};
+use crate::own_chain::{OwnChain, Resume};
+use crate::statements::{self, Keep, Relay};
+use crate::store_read::{StoreRead, or_log};
+use crate::sync_answer;
+
+mod ingest;
+mod load;
+mod requester;
+mod writes;
+
+pub use load::{fork_from_seq, load};
+use load::{keep_canary, stored};
+
+/// The configuration an engine runs with.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The federation.
+    pub federation: FederationId,
+    /// Per-signer budgets (SPEC §10).
+    pub limits: Limits,
+    /// Most revocations, and most certificates, kept per signer.
+    pub statements_per_signer: usize,
+    /// Vouches needed to trust a key; 0 disables vouching.
+    pub vouch_threshold: usize,
+    /// Time between two syncs with a random connected member.
+    pub sync_interval_ms: u64,
+    /// Longest a received message waits to be flushed.
+    pub flush_interval_ms: u64,
+    /// The own-chain record at start (see [`crate::own_chain`]): none without a record.
+    pub own_chain_recorded: Option<(u64, Option<MessageId>)>,
+    /// Sign even though the own chain is not back (`--fresh-chain`).
+    pub fresh_chain: bool,
+    /// Seeds the choice of sync partners.
+    pub seed: u64,
+}
+
+/// Where a write came from.
+#[derive(Clone, Copy, Debug)]
+enum Origin {
+    /// Signed here: publish, then reply.
+    Local(CommandToken),
+    /// Received by gossip or sync.
+    Remote,
+}
+
+/// A write in flight.
+struct InFlight {
+    message: NewMessage,
+    payload: Payload,
+    body: Body,
+    origin: Origin,
+}
+
+/// A key known to be in two hands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compromised {
+    /// When this node detected it.
+    pub detected_at: u64,
+    /// Its messages from this seq on are suspect.
+    pub from_seq: u64,
+}
+
+/// What the engine loads from the store at start.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    /// Every stored revocation and node certificate.
+    pub statements: Statements,
+    /// Every stored vouch.
+    pub vouches: Vec<Stored<Vouch>>,
+    /// Keys marked compromised.
+    pub compromised: BTreeMap<AuthorKey, Compromised>,
+    /// Each author's two latest canaries, oldest first.
+    pub canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
+}
+
+/// Where a received envelope came from (metrics and logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// Gossip.
+    Gossip,
+    /// A sync page.
+    Sync,
+}
+
+/// How a received envelope was judged (metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Judged {
+    /// Accepted.
+    Accept,
+    /// Valid but over its signer's budget.
+    OverBudget,
+    /// Ignored.
+    Ignore,
+    /// Rejected.
+    Reject,
+    /// Fork evidence.
+    Fork,
+}
+
+/// A small deterministic generator (SplitMix64): the engine's only randomness, seeded
+/// by its driver.
+#[derive(Clone, Debug)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// One node's protocol state. `P` names a peer (the engine never interprets it); `S`
+/// reads the store.
+pub struct Engine<P, S> {
+    config: EngineConfig,
+    key: SigningKey,
+    me: AuthorKey,
+    store: S,
+    admin_list: Vec<ListedKey>,
+    statements: Statements,
+    vouches: Vec<Stored<Vouch>>,
+    /// Every key trusted now, or that lost trust loudly (see `trust::listed`).
+    members: BTreeMap<AuthorKey, Listed>,
+    compromised: BTreeMap<AuthorKey, Compromised>,
+    head: Option<(u64, MessageId)>,
+    own_chain: OwnChain,
+    /// Facts of messages written but not yet complete, so validation sees them already.
+    pending: HashMap<MessageId, (AuthorKey, String)>,
+    pending_chain: HashMap<(AuthorKey, u64), MessageId>,
+    /// Statements queued for writing, per signer: (revocations, certificates).
+    pending_statements: HashMap<AuthorKey, (usize, usize)>,
+    /// Revocations queued for writing, per (signer, revoked key).
+    pending_revoked: HashMap<(AuthorKey, AuthorKey), usize>,
+    writes: HashMap<WriteId, InFlight>,
+    next_write: u64,
+    relay: Relay,
+    budgets: Budgets,
+    peers: HashMap<P, AuthorKey>,
+    syncing: HashSet<P>,
+    /// Per sync session: statements sent to us and not kept, listed as held next round.
+    statements_seen: HashMap<P, HashMap<AuthorKey, Vec<MessageId>>>,
+    unflushed: bool,
+    rng: SplitMix,
+    judged: Vec<(Path, Judged)>,
+    canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
+    canary_rules: CanaryRules,
+    canary_watch: CanaryWatch,
+    duress_commitments: HashMap<AuthorKey, [u8; 32]>,
+}
+
+/// How often canaries are read again.
+const CANARY_CHECK_INTERVAL_MS: u64 = 1_000;
+/// The node's default canary rules (`canary_grace_secs`, `canary_max_interval_secs`).
+pub const DEFAULT_CANARY_RULES: CanaryRules = CanaryRules {
+    max_interval_ms: 7 * 24 * 3_600_000,
+    grace_ms: 3_600_000,
+};
+
+struct Trust<'a> {
+    me: &'a AuthorKey,
+    me_trusted: bool,
+    members: &'a BTreeMap<AuthorKey, Listed>,
+}
+
+impl TrustView for Trust<'_> {
+    fn is_member(&self, key: &AuthorKey) -> bool {
+        if key == self.me {
+            self.me_trusted
+        } else {
+            self.members
+                .get(key)
+                .is_some_and(|listed| listed.standing == Standing::Trusted)
+        }
+    }
+}
+
+struct EngineLookup<'a> {
+    store: &'a dyn StoreRead,
+    pending: &'a HashMap<MessageId, (AuthorKey, String)>,
+    pending_chain: &'a HashMap<(AuthorKey, u64), MessageId>,
+}
+
+impl Lookup for EngineLookup<'_> {
+    fn contains(&self, id: &MessageId) -> bool {
+        self.pending.contains_key(id) || or_log(self.store.contains(id), false)
+    }
+
+    fn id_at(&self, author: &AuthorKey, seq: u64) -> Option<MessageId> {
+        self.pending_chain
+            .get(&(*author, seq))
+            .copied()
+            .or_else(|| or_log(self.store.id_at(author, seq), None))
+    }
+
+    fn author_and_kind(&self, id: &MessageId) -> Option<(AuthorKey, String)> {
+        if let Some(pending) = self.pending.get(id) {
+            return Some(pending.clone());
+        }
+        or_log(self.store.author_and_kind(id), None)
+    }
+}
+
+impl<P, S> Engine<P, S>
+where
+    P: Clone + Eq + Hash + Ord,
+    S: StoreRead,
+{
+    /// An engine for the node holding `key`, over `store`, from what `loaded` holds.
+    pub fn new(config: EngineConfig, key: SigningKey, store: S, loaded: Loaded) -> Self {
+        let me = envelope::author_key(&key);
+        let head = or_log(store.chain_head(&me), None);
+        let own_chain = OwnChain::new(config.own_chain_recorded, head, config.fresh_chain);
+        let budgets = Budgets::new(config.limits);
+        let rng = SplitMix(config.seed);
+        Self {
+            key,
+            me,
+            store,
+            admin_list: Vec::new(),
+            statements: loaded.statements,
+            vouches: loaded.vouches,
+            members: BTreeMap::new(),
+            compromised: loaded.compromised,
+            head,
+            own_chain,
+            pending: HashMap::new(),
+            pending_chain: HashMap::new(),
+            pending_statements: HashMap::new(),
+            pending_revoked: HashMap::new(),
+            writes: HashMap::new(),
+            next_write: 0,
+            relay: Relay::default(),
+            budgets,
+            peers: HashMap::new(),
+            syncing: HashSet::new(),
+            statements_seen: HashMap::new(),
+            unflushed: false,
+            rng,
+            judged: Vec::new(),
+            canaries: loaded.canaries,
+            canary_rules: DEFAULT_CANARY_RULES,
+            canary_watch: CanaryWatch::default(),
+            duress_commitments: HashMap::new(),
+            config,
+        }
+    }
+
+    /// Reads canaries with `rules` instead of [`DEFAULT_CANARY_RULES`].
+    pub fn with_canary_rules(mut self, rules: CanaryRules) -> Self {
+        self.canary_rules = rules;
+        self
+    }
+
+    /// Recognises duress tokens in `key`'s canaries with the commitment of its card.
+    pub fn set_duress_commitment(&mut self, key: AuthorKey, commitment: [u8; 32]) {
+        self.duress_commitments.insert(key, commitment);
+    }
+
+    /// What `key`'s canaries say at `now_ms`, if it published any.
+    pub fn canary(&self, key: &AuthorKey, now_ms: u64) -> Option<CanaryView> {
+        let kept = self.canaries.get(key)?;
+        let latest = kept.last()?;
+        let previous = (kept.len() > 1).then(|| &kept[0]);
+        Some(canary_view(
+            key,
+            latest,
+            previous,
+            self.duress_commitments.get(key),
+            self.canary_rules,
+            now_ms,
+        ))
+    }
+
+    /// This node's key.
+    pub fn me(&self) -> AuthorKey {
+        self.me
+    }
+
+    /// The store reader.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Every key trusted now or that lost trust loudly, with why.
+    pub fn members(&self) -> &BTreeMap<AuthorKey, Listed> {
+        &self.members
+    }
+
+    /// Whether `key` is trusted now.
+    pub fn trusts(&self, key: &AuthorKey) -> bool {
+        self.trust().is_member(key)
+    }
+
+    /// Keys marked compromised.
+    pub fn compromised(&self) -> &BTreeMap<AuthorKey, Compromised> {
+        &self.compromised
+    }
+
+    /// Every revocation and certificate held.
+    pub fn statements(&self) -> &Statements {
+        &self.statements
+    }
+
+    /// Why signing waits, if it does.
+    pub fn paused(&self) -> Option<String> {
+        self.own_chain.paused()
+    }
+
+    /// How each received envelope was judged since the last call (for metrics).
+    pub fn take_judged(&mut self) -> Vec<(Path, Judged)> {
+        std::mem::take(&mut self.judged)
+    }
+
+    /// Handles one input at `now_ms` and returns what to do, in order.
+    pub fn handle(&mut self, now_ms: u64, input: Input<P>) -> Vec<Output<P>> {
+        let mut out = Vec::new();
+        match input {
+            Input::Start => {
+                self.recompute_trust(now_ms, &mut out);
+                if let Some((seq, id)) = self.own_chain.to_record(self.config.own_chain_recorded) {
+                    out.push(Output::RecordOwnHead { seq, id });
+                }
+                out.push(Output::Schedule {
+                    timer: Timer::Sync,
+                    at_ms: now_ms.saturating_add(self.config.sync_interval_ms),
+                });
+                out.push(Output::Schedule {
+                    timer: Timer::Flush,
+                    at_ms: now_ms.saturating_add(self.config.flush_interval_ms),
+                });
+                out.push(Output::Schedule {
+                    timer: Timer::CanaryCheck,
+                    at_ms: now_ms.saturating_add(CANARY_CHECK_INTERVAL_MS),
+                });
+            }
+            Input::Gossip { token, bytes, .. } => {
+                let mut writes = Vec::new();
+                let acceptance = self.ingest(now_ms, &bytes, Path::Gossip, None, &mut writes);
+                out.push(Output::Verdict { token, acceptance });
+                out.append(&mut writes);
+            }
+            Input::SyncRequest { token, bytes, .. } => {
+                let response = self.answer_sync(&bytes);
+                out.push(Output::AnswerSync {
+                    token,
+                    response: response.encode(),
+                });
+            }
+            Input::SyncPage {
+                peer,
+                round,
+                result,
+                checked,
+            } => self.handle_sync_page(now_ms, peer, round, result, &checked, &mut out),
+            Input::Command { token, command } => match command {
+                Command::Sign { body, expires_at } => {
+                    self.sign(now_ms, token, *body, expires_at, &mut out);
+                }
+            },
+            Input::WriteDone { write, result } => {
+                self.write_done(now_ms, write, result, &mut out);
+            }
+            Input::Timer(Timer::Sync) => {
+                let connected: Vec<&P> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, key)| self.trust().is_member(key))
+                    .map(|(peer, _)| peer)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                if !connected.is_empty() {
+                    let pick = usize::try_from(self.rng.next() % connected.len() as u64)
+                        .unwrap_or_default();
+                    let peer = connected[pick].clone();
+                    self.start_sync(now_ms, peer, 0, true, &mut out);
+                }
+                out.push(Output::Schedule {
+                    timer: Timer::Sync,
+                    at_ms: now_ms.saturating_add(self.config.sync_interval_ms),
+                });
+            }
+            Input::Timer(Timer::Flush) => {
+                if std::mem::take(&mut self.unflushed) {
+                    out.push(Output::Flush);
+                }
+                out.push(Output::Schedule {
+                    timer: Timer::Flush,
+                    at_ms: now_ms.saturating_add(self.config.flush_interval_ms),
+                });
+            }
+            Input::Timer(Timer::CanaryCheck) => {
+                self.check_canaries(now_ms, &mut out);
+                out.push(Output::Schedule {
+                    timer: Timer::CanaryCheck,
+                    at_ms: now_ms.saturating_add(CANARY_CHECK_INTERVAL_MS),
+                });
+            }
+            Input::ConfigReloaded(live) => {
+                self.budgets.set_limits(live.limits);
+                self.config.limits = live.limits;
+                self.config.statements_per_signer = live.statements_per_signer;
+                if self.config.vouch_threshold != live.vouch_threshold {
+                    self.config.vouch_threshold = live.vouch_threshold;
+                    self.recompute_trust(now_ms, &mut out);
+                }
+            }
+            Input::PeerConnected { peer, key } => {
+                self.peers.insert(peer.clone(), key);
+                if self.trust().is_member(&key) && key != self.me {
+                    self.start_sync(now_ms, peer, 0, true, &mut out);
+                }
+            }
+            Input::PeerDisconnected { peer } => {
+                self.peers.remove(&peer);
+                self.end_sync(&peer);
+            }
+            Input::MembersChanged(list) => {
+                self.admin_list = list;
+                self.recompute_trust(now_ms, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Reports each change of a trusted member's canary state once.
+    fn check_canaries(&mut self, now_ms: u64, out: &mut Vec<Output<P>>) {
+        let trusted: Vec<AuthorKey> = self
+            .members
+            .iter()
+            .filter(|(_, listed)| listed.standing == Standing::Trusted)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in trusted {
+            let Some(view) = self.canary(&key, now_ms) else {
+                continue;
+            };
+            match self.canary_watch.note(key, view.state) {
+                Some(CanaryChange::Alarm(state)) => {
+                    out.push(Output::Notice(Notice::Canary { key, state }));
+                }
+                Some(CanaryChange::BackToNormal) => out.push(Output::Notice(Notice::Canary {
+                    key,
+                    state: view.state,
+                })),
+                Some(CanaryChange::FirstOk) | None => {}
+            }
+        }
+    }
+
+    fn trust(&self) -> Trust<'_> {
+        Trust {
+            me: &self.me,
+            me_trusted: !self.compromised.contains_key(&self.me)
+                && self.revocation_fact(&self.me).is_none(),
+            members: &self.members,
+        }
+    }
+
+    fn identities(&self) -> BTreeSet<AuthorKey> {
+        self.admin_list
+            .iter()
+            .filter(|listed| listed.identity)
+            .map(|listed| listed.key)
+            .collect()
+    }
+
+    fn revocation_fact(&self, key: &AuthorKey) -> Option<RevocationFact> {
+        trust::revocation_of(key, &self.statements, &self.identities())
+    }
+
+    fn validate(&self, bytes: &[u8], now_ms: u64, checked: Option<SignatureChecked>) -> Verdict {
+        let lookup = EngineLookup {
+            store: &self.store,
+            pending: &self.pending,
+            pending_chain: &self.pending_chain,
+        };
+        solidarity_proto::validate_checked(
+            bytes,
+            now_ms,
+            &self.config.federation,
+            &self.trust(),
+            &lookup,
+            checked,
+        )
+    }
+
+    /// Derives trust again and says whom to admit or refuse now.
+    fn recompute_trust(&mut self, now_ms: u64, out: &mut Vec<Output<P>>) {
+        let admin_keys: BTreeSet<AuthorKey> = self
+            .admin_list
+            .iter()
+            .filter(|listed| !listed.identity)
+            .map(|listed| listed.key)
+            .collect();
+        let identities = self.identities();
+        let forked = self
+            .compromised
+            .iter()
+            .map(|(key, state)| (*key, state.detected_at))
+            .collect();
+        let members = trust::listed(TrustInputs {
+            me: &self.me,
+            admin_keys: &admin_keys,
+            identities: &identities,
+            statements: &self.statements,
+            vouches: &self.vouches,
+            forked: &forked,
+            vouch_threshold: self.config.vouch_threshold,
+            now_ms,
+        });
+        // What revoked a key under this list stays in force under the next (SPEC §13.4).
+        self.statements.settle(&identities);
+        let trusted = |members: &BTreeMap<AuthorKey, Listed>, key: &AuthorKey| {
+            members
+                .get(key)
+                .is_some_and(|listed| listed.standing == Standing::Trusted)
+        };
+        for key in self.members.keys() {
+            if trusted(&self.members, key) && !trusted(&members, key) {
+                out.push(Output::Disallow { key: *key });
+                out.push(Output::Notice(Notice::TrustChanged {
+                    key: *key,
+                    trusted: false,
+                }));
+            }
+        }
+        for (key, listed) in &members {
+            if listed.standing != Standing::Trusted {
+                continue;
+            }
+            if !trusted(&self.members, key) {
+                out.push(Output::Notice(Notice::TrustChanged {
+                    key: *key,
+                    trusted: true,
+                }));
+            }
+            out.push(Output::Allow {
+                key: *key,
+                addresses: self.addresses_of(key, &listed.why),
+            });
+        }
+        self.members = members;
+    }
+
+    fn addresses_of(&self, key: &AuthorKey, why: &trust::Why) -> Vec<String> {
+        match why {
+            trust::Why::Admin => self
+                .admin_list
+                .iter()
+                .find(|listed| listed.key == *key)
+                .map(|listed| listed.addresses.clone())
+                .unwrap_or_default(),
+            trust::Why::Certified { addresses, .. } => addresses.clone(),
+            trust::Why::Vouched { by } => {
+                crate::vouch_labels::vouched_label(&self.vouches, key, by, |_| false)
+                    .map(|label| label.addresses)
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
