@@ -549,3 +549,106 @@ fn sync_vectors_decode_to_their_listed_values_and_wire_form() {
         }
     }
 }
+
+#[test]
+fn every_vector_lists_the_layers_its_bytes_decode_to() {
+    // SPEC.md §14: beside its bytes, each vector gives its envelope, header and body as far
+    // as they decode, so that a reader in another language need not decode them first.
+    let index = index();
+    let mut bodies = 0;
+    for vector in array(&index, "vectors") {
+        let name = text(vector, "name");
+        let bytes = read_hex(text(vector, "file"));
+        let decoded = &vector["decoded"];
+        let Ok(envelope) = Envelope::decode(&bytes) else {
+            assert!(decoded["envelope"].is_null(), "{name}: no envelope");
+            assert!(decoded["header"].is_null(), "{name}: no header");
+            continue;
+        };
+        let listed = &decoded["envelope"];
+        assert_eq!(number(listed, "v"), u64::from(envelope.v), "{name}: v");
+        assert_eq!(text(listed, "signer"), envelope.signer.to_hex(), "{name}");
+        assert_eq!(text(listed, "sig"), hex::encode(*envelope.sig), "{name}");
+        assert!(
+            decoded["envelope_diagnostic"].is_string(),
+            "{name}: diagnostic"
+        );
+        let Ok(header) = solidarity_proto::Payload::decode(&envelope.payload) else {
+            assert!(decoded["header"].is_null(), "{name}: no header");
+            continue;
+        };
+        let listed = &decoded["header"];
+        assert_eq!(text(listed, "fed"), header.fed.to_hex(), "{name}: fed");
+        assert_eq!(number(listed, "seq"), header.seq, "{name}: seq");
+        assert_eq!(
+            listed["prev"].as_str(),
+            header.prev.map(|prev| prev.to_hex()).as_deref(),
+            "{name}: prev"
+        );
+        assert_eq!(
+            number(listed, "created_at"),
+            header.created_at,
+            "{name}: created_at"
+        );
+        assert_eq!(
+            listed["expires_at"].as_u64(),
+            header.expires_at,
+            "{name}: expires_at"
+        );
+        assert_eq!(text(listed, "kind"), header.kind, "{name}: kind");
+        assert_eq!(
+            number(listed, "body_size"),
+            header.body.len() as u64,
+            "{name}: body size"
+        );
+        let body = Body::decode(&header.kind, &header.body).ok();
+        let listed = &decoded["body"];
+        match body {
+            None | Some(Body::Unknown) => assert!(listed.is_null(), "{name}: no body"),
+            Some(Body::Canary(canary)) => {
+                assert_eq!(text(listed, "token"), hex::encode(&canary.token), "{name}");
+                assert_eq!(number(listed, "interval_secs"), canary.interval_secs);
+                bodies += 1;
+            }
+            Some(Body::AlertUpdate(update)) => {
+                assert_eq!(text(listed, "alert"), update.alert.to_hex(), "{name}");
+                assert_eq!(
+                    listed["note"].as_str(),
+                    update.note.as_deref(),
+                    "{name}: note"
+                );
+                bodies += 1;
+            }
+            Some(Body::Alert(alert)) => {
+                assert_eq!(text(listed, "subject"), alert.subject, "{name}");
+                assert_eq!(text(listed, "summary"), alert.summary, "{name}");
+                bodies += 1;
+            }
+            Some(_) => {
+                assert!(listed.is_object(), "{name}: body");
+                bodies += 1;
+            }
+        }
+    }
+    assert!(bodies >= 20, "the decoded bodies were checked");
+}
+
+#[test]
+fn non_canonical_bodies_all_have_one_verdict() {
+    // SPEC.md §8.2: every form of a body a conforming author cannot produce is bad_body.
+    let index = index();
+    let body_vectors: Vec<&Value> = array(&index, "vectors")
+        .iter()
+        .filter(|vector| text(vector, "name").starts_with("body_"))
+        .collect();
+    assert!(body_vectors.len() >= 14, "the body vectors are listed");
+    for vector in body_vectors {
+        let name = text(vector, "name");
+        let expected = if name == "body_unknown_keys" {
+            "ignore:not_author"
+        } else {
+            "reject:bad_body"
+        };
+        assert_eq!(text(vector, "verdict"), expected, "{name}");
+    }
+}

@@ -9,6 +9,9 @@
 //! cargo run -p solidarity-proto --example make_vectors -- protocol-spec/vectors
 //! ```
 
+mod decoded;
+mod decoding;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -1422,6 +1425,8 @@ impl Generator {
             vec![],
         );
 
+        self.build_decoding();
+
         // ---- Sync messages ----------------------------------------------------------------
         let request = SyncRequest {
             fed: self.fed,
@@ -1567,6 +1572,7 @@ impl Generator {
                 "id": id.map(|id| id.to_hex()),
                 "gossip_id": gossip_id,
                 "size": vector.bytes.len(),
+                "decoded": decoded::decoded(&vector.bytes),
                 "context": {
                     "now_ms": NOW_MS,
                     "federation": FEDERATION,
