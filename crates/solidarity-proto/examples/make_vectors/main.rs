@@ -1602,7 +1602,7 @@ impl Generator {
             .collect();
         let index = json!({
             "format": 1,
-            "generator": "crates/solidarity-proto/examples/make_vectors.rs",
+            "generator": "crates/solidarity-proto/examples/make_vectors/main.rs",
             "federation": FEDERATION,
             "federation_id": self.fed.to_hex(),
             "topic": format!("/solidarity/v1/{}/messages", self.fed.to_hex()),
