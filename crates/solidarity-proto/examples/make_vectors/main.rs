@@ -9,8 +9,10 @@
 //! cargo run -p solidarity-proto --example make_vectors -- protocol-spec/vectors
 //! ```
 
+mod canary_states;
 mod decoded;
 mod decoding;
+mod responder;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -288,6 +290,10 @@ struct Generator {
     duress: Option<(AuthorKey, [u8; 32])>,
     sync: Vec<Value>,
     sync_files: Vec<(String, Vec<u8>)>,
+    /// Responder vectors (SPEC §11.5).
+    responder: Vec<Value>,
+    /// Canary state vectors (SPEC §13.3).
+    canary_states: Vec<Value>,
 }
 
 impl Generator {
@@ -301,6 +307,8 @@ impl Generator {
             duress: None,
             sync: Vec::new(),
             sync_files: Vec::new(),
+            responder: Vec::new(),
+            canary_states: Vec::new(),
         }
     }
 
@@ -1426,6 +1434,8 @@ impl Generator {
         );
 
         self.build_decoding();
+        self.build_responder();
+        self.build_canary_states();
 
         // ---- Sync messages ----------------------------------------------------------------
         let request = SyncRequest {
@@ -1640,6 +1650,8 @@ impl Generator {
             }),
             "vectors": vectors,
             "sync": self.sync,
+            "responder": self.responder,
+            "canary_states": self.canary_states,
         });
         let mut text = serde_json::to_string_pretty(&index).expect("JSON");
         text.push('\n');
