@@ -620,10 +620,7 @@ where
         envelope: &[u8],
         out: &mut Vec<Output<P>>,
     ) {
-        let from_seq = match fork.point {
-            solidarity_proto::ForkPoint::SameSeq => fork.payload.seq,
-            solidarity_proto::ForkPoint::DivergentPrev => fork.payload.seq.saturating_sub(1),
-        };
+        let from_seq = fork_from_seq(&fork);
         let newly = !self.compromised.contains_key(&fork.signer);
         let state = self.compromised.entry(fork.signer).or_insert(Compromised {
             detected_at: now_ms,
@@ -1170,6 +1167,15 @@ where
                 store: &self.store,
             },
         )
+    }
+}
+
+/// The fork rule (SPEC §9.1): from which seq a forked key's messages are suspect: the
+/// seq both chains claim, or the one before a message whose `prev` diverges.
+pub fn fork_from_seq(fork: &solidarity_proto::Fork) -> u64 {
+    match fork.point {
+        solidarity_proto::ForkPoint::SameSeq => fork.payload.seq,
+        solidarity_proto::ForkPoint::DivergentPrev => fork.payload.seq.saturating_sub(1),
     }
 }
 
