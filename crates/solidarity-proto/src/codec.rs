@@ -13,6 +13,12 @@ pub struct DecodeError {
     reason: String,
 }
 
+impl DecodeError {
+    pub(crate) fn new(reason: String) -> Self {
+        Self { reason }
+    }
+}
+
 /// Encodes a value as CBOR.
 ///
 /// Encoding the protocol's own types cannot fail (no maps with non-string keys, no

@@ -10,6 +10,7 @@
 //!
 //! Layout:
 //! - [`codec`]: the only module that names the CBOR library.
+//! - `body_shape`: the body decoding rule (SPEC §8.2), a walk over the body's CBOR.
 //! - [`ids`]: 32-byte identifiers (author keys, message ids, federation ids).
 //! - [`envelope`]: signed envelope, signing, id computation.
 //! - [`payload`]: the signed payload header and the v1 message kinds with their limits.
@@ -22,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+mod body_shape;
 pub mod codec;
 pub mod duress;
 pub mod envelope;

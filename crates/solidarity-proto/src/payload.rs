@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::body_shape::{ShapeError, decode_body};
 use crate::codec::{self, DecodeError};
 pub use crate::duress::*;
 use crate::field_rules::{
@@ -583,22 +584,34 @@ impl Body {
         }
     }
 
-    /// Decodes and checks the body of a payload of the given kind.
+    /// Decodes and checks the body of a payload of the given kind, by the rule of SPEC
+    /// §8.2: a body that is not the kind's canonical map (known keys in declaration order,
+    /// unknown keys skipped) is [`BodyError::Decode`]; a decoded field that breaks a limit,
+    /// a 32-byte id or key of another length included, is [`BodyError::Field`].
     pub fn decode(kind: &str, bytes: &[u8]) -> Result<Self, BodyError> {
-        let wrap = |source| BodyError::Decode {
-            kind: kind.to_owned(),
-            source,
-        };
+        fn shaped<T: Serialize + serde::de::DeserializeOwned>(
+            kind: &str,
+            bytes: &[u8],
+            fixed: &[&'static str],
+        ) -> Result<T, BodyError> {
+            decode_body(bytes, fixed).map_err(|error| match error {
+                ShapeError::Decode(source) => BodyError::Decode {
+                    kind: kind.to_owned(),
+                    source,
+                },
+                ShapeError::Field(field) => BodyError::Field(field),
+            })
+        }
         let body = match kind {
-            KIND_ALERT => Body::Alert(codec::decode(bytes).map_err(wrap)?),
-            KIND_ALERT_UPDATE => Body::AlertUpdate(codec::decode(bytes).map_err(wrap)?),
-            KIND_MIRROR_OFFER => Body::MirrorOffer(codec::decode(bytes).map_err(wrap)?),
-            KIND_MIRROR_WITHDRAW => Body::MirrorWithdraw(codec::decode(bytes).map_err(wrap)?),
-            KIND_CANARY => Body::Canary(codec::decode(bytes).map_err(wrap)?),
-            KIND_ENDORSEMENT => Body::Endorsement(codec::decode(bytes).map_err(wrap)?),
-            KIND_VOUCH => Body::Vouch(codec::decode(bytes).map_err(wrap)?),
-            KIND_REVOCATION => Body::Revocation(codec::decode(bytes).map_err(wrap)?),
-            KIND_NODE_CERT => Body::NodeCert(codec::decode(bytes).map_err(wrap)?),
+            KIND_ALERT => Body::Alert(shaped(kind, bytes, &[])?),
+            KIND_ALERT_UPDATE => Body::AlertUpdate(shaped(kind, bytes, &["alert"])?),
+            KIND_MIRROR_OFFER => Body::MirrorOffer(shaped(kind, bytes, &[])?),
+            KIND_MIRROR_WITHDRAW => Body::MirrorWithdraw(shaped(kind, bytes, &["offer"])?),
+            KIND_CANARY => Body::Canary(shaped(kind, bytes, &[])?),
+            KIND_ENDORSEMENT => Body::Endorsement(shaped(kind, bytes, &["alert"])?),
+            KIND_VOUCH => Body::Vouch(shaped(kind, bytes, &["member"])?),
+            KIND_REVOCATION => Body::Revocation(shaped(kind, bytes, &["key"])?),
+            KIND_NODE_CERT => Body::NodeCert(shaped(kind, bytes, &["node_key"])?),
             _ => Body::Unknown,
         };
         body.check()?;
@@ -713,7 +726,7 @@ impl Canary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]

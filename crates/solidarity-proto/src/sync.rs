@@ -160,12 +160,12 @@ impl SyncRequest {
         codec::encode(self)
     }
 
-    /// Decodes and bounds-checks a request.
+    /// Decodes and bounds-checks a request; it must be in canonical encoding (SPEC §11.2).
     pub fn decode(bytes: &[u8]) -> Result<Self, SyncDecodeError> {
         if bytes.len() > MAX_REQUEST_BYTES {
             return Err(SyncDecodeError::OverLimit("request size"));
         }
-        let request: Self = codec::decode(bytes)?;
+        let request: Self = codec::decode_canonical(bytes)?;
         if request.have.len() > MAX_SYNC_AUTHORS {
             return Err(SyncDecodeError::OverLimit("author count"));
         }
@@ -199,12 +199,12 @@ impl SyncResponse {
         codec::encode(self)
     }
 
-    /// Decodes and bounds-checks a response.
+    /// Decodes and bounds-checks a response; it must be in canonical encoding (SPEC §11.2).
     pub fn decode(bytes: &[u8]) -> Result<Self, SyncDecodeError> {
         if bytes.len() > MAX_RESPONSE_BYTES {
             return Err(SyncDecodeError::OverLimit("response size"));
         }
-        let response: Self = codec::decode(bytes)?;
+        let response: Self = codec::decode_canonical(bytes)?;
         if response.envelopes.len() > MAX_PAGE_ENVELOPES as usize {
             return Err(SyncDecodeError::OverLimit("envelope count"));
         }
@@ -262,6 +262,44 @@ mod tests {
         assert_eq!(decoded, request);
         assert_eq!(decoded.page_limit(), MAX_PAGE_ENVELOPES as usize);
         assert!(SyncRequest::decode(&vec![0u8; MAX_REQUEST_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn sync_messages_in_another_encoding_are_refused() {
+        let response = SyncResponse {
+            envelopes: vec![ByteBuf::from(vec![7u8; 3])],
+            more: true,
+        };
+        let canonical = response.encode();
+        assert_eq!(SyncResponse::decode(&canonical).expect("decodes"), response);
+        // The same response with its keys swapped: `more` first.
+        let reordered = [
+            &[0xa2, 0x64][..],
+            b"more",
+            &[0xf5, 0x69],
+            b"envelopes",
+            &[0x81, 0x43, 7, 7, 7],
+        ]
+        .concat();
+        assert!(SyncResponse::decode(&reordered).is_err());
+        let request = SyncRequest {
+            fed: FederationId([1; 32]),
+            have: Vec::new(),
+            limit: 5,
+            statements: None,
+        };
+        let mut long_limit = request.encode();
+        let at = long_limit.len() - 1;
+        assert_eq!(long_limit[at], 5, "limit is the last item");
+        long_limit.splice(at.., [0x18, 5]);
+        assert!(
+            SyncRequest::decode(&long_limit).is_err(),
+            "non-shortest limit"
+        );
+        assert_eq!(
+            SyncRequest::decode(&request.encode()).expect("decodes"),
+            request
+        );
     }
 
     #[test]

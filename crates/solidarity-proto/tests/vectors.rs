@@ -549,3 +549,314 @@ fn sync_vectors_decode_to_their_listed_values_and_wire_form() {
         }
     }
 }
+
+#[test]
+fn every_vector_lists_the_layers_its_bytes_decode_to() {
+    // SPEC.md §14: beside its bytes, each vector gives its envelope, header and body as far
+    // as they decode, so that a reader in another language need not decode them first.
+    let index = index();
+    let mut bodies = 0;
+    for vector in array(&index, "vectors") {
+        let name = text(vector, "name");
+        let bytes = read_hex(text(vector, "file"));
+        let decoded = &vector["decoded"];
+        let Ok(envelope) = Envelope::decode(&bytes) else {
+            assert!(decoded["envelope"].is_null(), "{name}: no envelope");
+            assert!(decoded["header"].is_null(), "{name}: no header");
+            continue;
+        };
+        let listed = &decoded["envelope"];
+        assert_eq!(number(listed, "v"), u64::from(envelope.v), "{name}: v");
+        assert_eq!(text(listed, "signer"), envelope.signer.to_hex(), "{name}");
+        assert_eq!(text(listed, "sig"), hex::encode(*envelope.sig), "{name}");
+        assert!(
+            decoded["envelope_diagnostic"].is_string(),
+            "{name}: diagnostic"
+        );
+        let Ok(header) = solidarity_proto::Payload::decode(&envelope.payload) else {
+            assert!(decoded["header"].is_null(), "{name}: no header");
+            continue;
+        };
+        let listed = &decoded["header"];
+        assert_eq!(text(listed, "fed"), header.fed.to_hex(), "{name}: fed");
+        assert_eq!(number(listed, "seq"), header.seq, "{name}: seq");
+        assert_eq!(
+            listed["prev"].as_str(),
+            header.prev.map(|prev| prev.to_hex()).as_deref(),
+            "{name}: prev"
+        );
+        assert_eq!(
+            number(listed, "created_at"),
+            header.created_at,
+            "{name}: created_at"
+        );
+        assert_eq!(
+            listed["expires_at"].as_u64(),
+            header.expires_at,
+            "{name}: expires_at"
+        );
+        assert_eq!(text(listed, "kind"), header.kind, "{name}: kind");
+        assert_eq!(
+            number(listed, "body_size"),
+            header.body.len() as u64,
+            "{name}: body size"
+        );
+        let body = Body::decode(&header.kind, &header.body).ok();
+        let listed = &decoded["body"];
+        match body {
+            None | Some(Body::Unknown) => assert!(listed.is_null(), "{name}: no body"),
+            Some(Body::Canary(canary)) => {
+                assert_eq!(text(listed, "token"), hex::encode(&canary.token), "{name}");
+                assert_eq!(number(listed, "interval_secs"), canary.interval_secs);
+                bodies += 1;
+            }
+            Some(Body::AlertUpdate(update)) => {
+                assert_eq!(text(listed, "alert"), update.alert.to_hex(), "{name}");
+                assert_eq!(
+                    listed["note"].as_str(),
+                    update.note.as_deref(),
+                    "{name}: note"
+                );
+                bodies += 1;
+            }
+            Some(Body::Alert(alert)) => {
+                assert_eq!(text(listed, "subject"), alert.subject, "{name}");
+                assert_eq!(text(listed, "summary"), alert.summary, "{name}");
+                bodies += 1;
+            }
+            Some(_) => {
+                assert!(listed.is_object(), "{name}: body");
+                bodies += 1;
+            }
+        }
+    }
+    assert!(bodies >= 20, "the decoded bodies were checked");
+}
+
+#[test]
+fn non_canonical_bodies_all_have_one_verdict() {
+    // SPEC.md §8.2: every form of a body a conforming author cannot produce is bad_body.
+    let index = index();
+    let body_vectors: Vec<&Value> = array(&index, "vectors")
+        .iter()
+        .filter(|vector| text(vector, "name").starts_with("body_"))
+        .collect();
+    assert!(body_vectors.len() >= 14, "the body vectors are listed");
+    for vector in body_vectors {
+        let name = text(vector, "name");
+        let expected = if name == "body_unknown_keys" {
+            "ignore:not_author"
+        } else {
+            "reject:bad_body"
+        };
+        assert_eq!(text(vector, "verdict"), expected, "{name}");
+    }
+}
+
+/// The content id of envelope bytes given in hex.
+fn id_of_hex(envelope: &str) -> MessageId {
+    let bytes = hex::decode(envelope).expect("hex");
+    envelope::message_id_of_envelope_bytes(&bytes).expect("a canonical envelope")
+}
+
+#[test]
+fn responder_vectors_are_consistent_with_their_held_state() {
+    // SPEC.md §11.5, §14: what proto can check of a responder vector (the pages themselves
+    // are checked against the engine's responder in solidarity-engine).
+    let index = index();
+    let responder = array(&index, "responder");
+    assert!(responder.len() >= 5, "the responder vectors are listed");
+    let mut refused = 0;
+    let mut pages_with_more = 0;
+    for vector in responder {
+        let name = text(vector, "name");
+        let held = &vector["held"];
+        let federation = FederationId::from_name(text(held, "federation"));
+        let mut chain_ids = BTreeSet::new();
+        for message in array(held, "chain") {
+            if let Some(envelope) = message["envelope"].as_str() {
+                assert_eq!(id_of_hex(envelope).to_hex(), text(message, "id"), "{name}");
+                chain_ids.insert(text(message, "id").to_owned());
+            }
+        }
+        let mut statement_ids = BTreeSet::new();
+        for statement in array(held, "statements") {
+            let bytes = hex::decode(text(statement, "envelope")).expect("hex");
+            let decoded = Envelope::decode(&bytes).expect("a held statement decodes");
+            let header = solidarity_proto::Payload::decode(&decoded.payload).expect("payload");
+            assert_eq!(header.kind, text(statement, "kind"), "{name}");
+            assert_eq!(decoded.signer.to_hex(), text(statement, "signer"), "{name}");
+            assert_eq!(
+                id_of_hex(text(statement, "envelope")).to_hex(),
+                text(statement, "id")
+            );
+            statement_ids.insert(text(statement, "id").to_owned());
+        }
+        let evidence_ids: BTreeSet<String> = array(held, "compromised")
+            .iter()
+            .map(|evidence| id_of_hex(text(evidence, "envelope")).to_hex())
+            .collect();
+        for exchange in array(vector, "exchanges") {
+            let note = text(exchange, "note");
+            let request_bytes = hex::decode(text(exchange, "request")).expect("hex");
+            let request = SyncRequest::decode(&request_bytes);
+            assert_eq!(
+                request.is_err(),
+                exchange["refused"].as_bool().expect("refused"),
+                "{name}: {note}"
+            );
+            let sent: Vec<String> = array(&exchange["response"], "envelopes")
+                .iter()
+                .map(|id| id.as_str().expect("an id").to_owned())
+                .collect();
+            let more = exchange["response"]["more"].as_bool().expect("more");
+            let response_bytes = hex::decode(text(exchange, "response_bytes")).expect("hex");
+            let response = SyncResponse::decode(&response_bytes).expect("the response decodes");
+            assert_eq!(response.more, more, "{name}: {note}");
+            let ids: Vec<String> = response
+                .envelopes
+                .iter()
+                .map(|bytes| {
+                    envelope::message_id_of_envelope_bytes(bytes)
+                        .expect("canonical")
+                        .to_hex()
+                })
+                .collect();
+            assert_eq!(ids, sent, "{name}: {note}");
+            let Ok(request) = request else {
+                assert!(sent.is_empty() && !more, "{name}: {note}: refused, empty");
+                refused += 1;
+                continue;
+            };
+            if request.fed != federation {
+                assert!(
+                    sent.is_empty() && !more,
+                    "{name}: {note}: another federation"
+                );
+                refused += 1;
+                continue;
+            }
+            assert!(sent.len() <= request.page_limit(), "{name}: {note}: n");
+            if more {
+                pages_with_more += 1;
+            }
+            // §11.5 step 6: a statement page holds statements only, a chain page none.
+            let listed: BTreeSet<String> = match &request.statements {
+                Some(entries) => {
+                    let signers: Vec<AuthorKey> =
+                        entries.iter().map(|entry| entry.signer).collect();
+                    for statement in array(held, "statements") {
+                        if sent.contains(&text(statement, "id").to_owned()) {
+                            let signer: AuthorKey = hex32(text(statement, "signer"));
+                            assert!(signers.contains(&signer), "{name}: {note}: listed signer");
+                        }
+                    }
+                    statement_ids.clone()
+                }
+                None => chain_ids.union(&evidence_ids).cloned().collect(),
+            };
+            for id in &sent {
+                assert!(
+                    listed.contains(id),
+                    "{name}: {note}: {id} belongs to the phase"
+                );
+            }
+        }
+    }
+    assert!(refused >= 7, "the refusals were checked");
+    assert!(pages_with_more >= 3, "multi-page answers were checked");
+}
+
+#[test]
+fn canary_state_vectors_follow_the_rules_of_13_3() {
+    // SPEC.md §13.3, recomputed from the history with proto's duress test: the two highest
+    // seqs (the first canary at each), due_at with the interval capped, silent strictly
+    // after due_at + grace, withdrawn codes in table order, duress in L or P.
+    let index = index();
+    let vectors = array(&index, "canary_states");
+    assert!(vectors.len() >= 10, "the canary state vectors are listed");
+    let mut states = BTreeSet::new();
+    for vector in vectors {
+        let name = text(vector, "name");
+        let member: AuthorKey = hex32(text(vector, "member"));
+        let grace = number(&vector["settings"], "canary_grace_secs");
+        let max_interval = number(&vector["settings"], "canary_max_interval_secs");
+        let commitment: Option<[u8; 32]> = vector["commitment"].as_str().map(|commitment| {
+            hex::decode(commitment)
+                .expect("hex")
+                .try_into()
+                .expect("32 bytes")
+        });
+        let now = number(vector, "now_ms");
+        let mut kept: Vec<(u64, u64, payload::Canary)> = Vec::new();
+        for seen in array(vector, "history") {
+            let bytes = hex::decode(text(seen, "envelope")).expect("hex");
+            let decoded = Envelope::decode(&bytes).expect("envelope");
+            assert_eq!(decoded.signer, member, "{name}: the member's canary");
+            let header = solidarity_proto::Payload::decode(&decoded.payload).expect("payload");
+            let Body::Canary(canary) = Body::decode(&header.kind, &header.body).expect("body")
+            else {
+                panic!("{name}: a canary");
+            };
+            assert_eq!(header.seq, number(seen, "seq"), "{name}");
+            assert_eq!(header.created_at, number(seen, "created_at"), "{name}");
+            assert_eq!(text(seen, "token"), hex::encode(&canary.token), "{name}");
+            if kept.iter().all(|(seq, _, _)| *seq != header.seq) {
+                kept.push((header.seq, header.created_at, canary));
+            }
+        }
+        kept.sort_by_key(|(seq, _, _)| std::cmp::Reverse(*seq));
+        kept.truncate(2);
+        let expected = &vector["expected"];
+        let Some((latest_seq, created_at, latest)) = kept.first() else {
+            assert!(expected.is_null(), "{name}: no state without a canary");
+            states.insert("none".to_owned());
+            continue;
+        };
+        let due_at =
+            created_at.saturating_add(latest.interval_secs.min(max_interval).saturating_mul(1000));
+        let silent_at = due_at.saturating_add(grace.saturating_mul(1000));
+        let withdrawn: Vec<String> = payload::CanaryCode::ALL
+            .into_iter()
+            .filter(|code| !latest.codes.contains(code))
+            .map(|code| {
+                serde_json::to_value(code)
+                    .expect("JSON")
+                    .as_str()
+                    .expect("a name")
+                    .to_owned()
+            })
+            .collect();
+        let duress = commitment.is_some_and(|commitment| {
+            kept.iter()
+                .any(|(_, _, canary)| payload::is_duress_token(&commitment, &member, &canary.token))
+        });
+        let state = if duress {
+            "duress"
+        } else if now > silent_at {
+            "silent"
+        } else if !withdrawn.is_empty() {
+            "changed"
+        } else {
+            "ok"
+        };
+        assert_eq!(number(expected, "latest_seq"), *latest_seq, "{name}");
+        assert_eq!(
+            expected["previous_seq"].as_u64(),
+            kept.get(1).map(|(seq, _, _)| *seq),
+            "{name}"
+        );
+        assert_eq!(number(expected, "due_at"), due_at, "{name}");
+        assert_eq!(number(expected, "silent_at"), silent_at, "{name}");
+        let listed: Vec<String> = array(expected, "withdrawn")
+            .iter()
+            .map(|code| code.as_str().expect("a code").to_owned())
+            .collect();
+        assert_eq!(listed, withdrawn, "{name}");
+        assert_eq!(text(expected, "state"), state, "{name}");
+        states.insert(state.to_owned());
+    }
+    for state in ["none", "ok", "changed", "silent", "duress"] {
+        assert!(states.contains(state), "a vector of state {state}");
+    }
+}

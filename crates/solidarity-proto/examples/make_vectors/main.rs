@@ -9,6 +9,11 @@
 //! cargo run -p solidarity-proto --example make_vectors -- protocol-spec/vectors
 //! ```
 
+mod canary_states;
+mod decoded;
+mod decoding;
+mod responder;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -285,6 +290,10 @@ struct Generator {
     duress: Option<(AuthorKey, [u8; 32])>,
     sync: Vec<Value>,
     sync_files: Vec<(String, Vec<u8>)>,
+    /// Responder vectors (SPEC §11.5).
+    responder: Vec<Value>,
+    /// Canary state vectors (SPEC §13.3).
+    canary_states: Vec<Value>,
 }
 
 impl Generator {
@@ -298,6 +307,8 @@ impl Generator {
             duress: None,
             sync: Vec::new(),
             sync_files: Vec::new(),
+            responder: Vec::new(),
+            canary_states: Vec::new(),
         }
     }
 
@@ -1422,6 +1433,10 @@ impl Generator {
             vec![],
         );
 
+        self.build_decoding();
+        self.build_responder();
+        self.build_canary_states();
+
         // ---- Sync messages ----------------------------------------------------------------
         let request = SyncRequest {
             fed: self.fed,
@@ -1567,6 +1582,7 @@ impl Generator {
                 "id": id.map(|id| id.to_hex()),
                 "gossip_id": gossip_id,
                 "size": vector.bytes.len(),
+                "decoded": decoded::decoded(&vector.bytes),
                 "context": {
                     "now_ms": NOW_MS,
                     "federation": FEDERATION,
@@ -1596,7 +1612,7 @@ impl Generator {
             .collect();
         let index = json!({
             "format": 1,
-            "generator": "crates/solidarity-proto/examples/make_vectors.rs",
+            "generator": "crates/solidarity-proto/examples/make_vectors/main.rs",
             "federation": FEDERATION,
             "federation_id": self.fed.to_hex(),
             "topic": format!("/solidarity/v1/{}/messages", self.fed.to_hex()),
@@ -1634,6 +1650,8 @@ impl Generator {
             }),
             "vectors": vectors,
             "sync": self.sync,
+            "responder": self.responder,
+            "canary_states": self.canary_states,
         });
         let mut text = serde_json::to_string_pretty(&index).expect("JSON");
         text.push('\n');
