@@ -1,6 +1,7 @@
 //! The crate dependency rules of ARCHITECTURE.md, checked on every test run:
 //! proto depends on no internal crate; store → proto; net → none; control → proto at most;
-//! only the node, the benchmark harness and this tests package may depend on everything.
+//! the simulation → proto, store (and the engine); only the node, the benchmark harness and
+//! this tests package may depend on everything.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -19,11 +20,15 @@ fn internal_dependencies(manifest: &Path) -> BTreeSet<String> {
 #[test]
 fn crates_depend_only_on_what_the_architecture_allows() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let allowed: [(&str, &[&str]); 4] = [
+    let allowed: [(&str, &[&str]); 5] = [
         ("crates/solidarity-proto", &[]),
         ("crates/solidarity-store", &["solidarity-proto"]),
         ("crates/solidarity-net", &[]),
         ("crates/solidarity-control", &["solidarity-proto"]),
+        (
+            "crates/solidarity-sim",
+            &["solidarity-proto", "solidarity-store"],
+        ),
     ];
     for (path, allowed) in allowed {
         let found = internal_dependencies(&root.join(path).join("Cargo.toml"));
@@ -41,6 +46,7 @@ fn only_the_store_names_sled_and_only_the_net_crate_and_node_name_libp2p() {
     for (path, forbidden) in [
         ("crates/solidarity-proto", &["sled", "libp2p", "tokio"][..]),
         ("crates/solidarity-control", &["sled", "libp2p", "tokio"]),
+        ("crates/solidarity-sim", &["sled", "libp2p", "tokio"]),
         ("crates/solidarity-net", &["sled"]),
         ("node", &["sled"]),
         ("crates/solidarity-bench", &["sled"]),
