@@ -13,6 +13,7 @@
 //! - [`ids`]: 32-byte identifiers (author keys, message ids, federation ids).
 //! - [`envelope`]: signed envelope, signing, id computation.
 //! - [`payload`]: the signed payload header and the v1 message kinds with their limits.
+//! - [`kinds`]: the one table of per-kind facts (chain or statement, target, shown, trust).
 //! - [`mod@validate`]: the pure validation function and its verdicts.
 //! - [`text`]: the characters refused in every text field and what counts as blank.
 //! - [`sync`]: the catch-up exchange (watermarks in, missing envelopes out).
@@ -26,6 +27,7 @@ pub mod duress;
 pub mod envelope;
 mod field_rules;
 pub mod ids;
+pub mod kinds;
 pub mod payload;
 pub mod state;
 pub mod sync;

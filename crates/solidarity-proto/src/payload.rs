@@ -38,7 +38,7 @@ pub const KIND_NODE_CERT: &str = "node-cert";
 /// author's chain, so they can be made offline and in advance and published by anyone at
 /// any time. A statement only speaks for its signer, so it is accepted from any key.
 pub fn is_statement_kind(kind: &str) -> bool {
-    kind == KIND_REVOCATION || kind == KIND_NODE_CERT
+    crate::kinds::is_statement(kind)
 }
 
 /// Longest kind name, in bytes. Kind names are `[a-z0-9./-]+`.

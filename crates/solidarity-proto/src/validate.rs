@@ -301,27 +301,18 @@ fn check(
             reject(RejectReason::BadBody(decode.to_string()))
         }
     })?;
-    let target = match &body {
-        Body::AlertUpdate(update) => Some((update.alert, payload::KIND_ALERT)),
-        Body::MirrorWithdraw(withdraw) => Some((withdraw.offer, payload::KIND_MIRROR_OFFER)),
-        _ => None,
-    };
-    // Anyone may endorse or dispute an alert, but only an alert.
-    if let Body::Endorsement(endorsement) = &body
-        && let Some((_, kind)) = lookup.author_and_kind(&endorsement.alert)
-        && kind != payload::KIND_ALERT
-    {
-        return Err(Outcome::Ignore(IgnoreReason::WrongTarget));
-    }
-    // A target we have not seen yet is accepted: the derived state only ever applies
-    // updates whose signer matches the target's author, whatever the arrival order.
-    if let Some((target, wanted_kind)) = target
+    // Anyone may endorse or dispute an alert, but only an alert; one updates or withdraws
+    // only what one signed. A target we have not seen yet is accepted: the derived state
+    // only ever applies updates whose signer matches the target's author, whatever the
+    // arrival order.
+    let rule = crate::kinds::facts(&payload.kind).and_then(|facts| facts.target);
+    if let (Some(rule), Some(target)) = (rule, body.refers_to())
         && let Some((author, kind)) = lookup.author_and_kind(&target)
     {
-        if author != envelope.signer {
+        if rule.same_author && author != envelope.signer {
             return Err(Outcome::Ignore(IgnoreReason::NotAuthor));
         }
-        if kind != wanted_kind {
+        if kind != rule.kind {
             return Err(Outcome::Ignore(IgnoreReason::WrongTarget));
         }
     }

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod engine_read;
 pub mod expiry_keys;
 pub mod kv;
 mod memory;
@@ -24,6 +25,7 @@ mod sled_backend;
 
 use solidarity_proto::{AuthorKey, MessageId};
 
+pub use engine_read::engine_start;
 pub use kv::KvStore;
 pub use memory::MemoryBackend;
 pub use sled_backend::{DEFAULT_CACHE_BYTES, SledBackend, SledOptions};

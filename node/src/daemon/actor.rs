@@ -42,12 +42,12 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{self, NodeMetrics};
 use super::refusals;
 use super::snapshot::Snapshot;
-use super::statements::{self, Keep, Relay};
 use super::trust_log::{self, Named};
 use super::views::{self, Shown, Views};
 use super::writer::{Maintenance, WriteError, Writer};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
+use solidarity_engine::statements::{self, Keep, Relay};
 
 /// Control requests waiting for the actor: a few CLI calls at once.
 pub const CONTROL_QUEUE: usize = 64;
@@ -255,7 +255,7 @@ pub struct NodeActor {
     /// Received messages were written since the last flush.
     unflushed: bool,
     /// Each signer's budget on every ingest path.
-    budgets: super::budget::Budgets,
+    budgets: solidarity_engine::budget::Budgets,
     /// When the admin was last warned of each certificate about to end.
     certificate_warned: HashMap<AuthorKey, u64>,
     metrics: NodeMetrics,
@@ -278,6 +278,15 @@ pub struct ActorParts {
     pub metrics: NodeMetrics,
     /// Holds `metrics` and gossipsub's counters.
     pub registry: Arc<prometheus_client::registry::Registry>,
+}
+
+/// The per-signer budgets a configuration sets.
+fn budget_limits(config: &crate::config::NodeConfig) -> solidarity_engine::budget::Limits {
+    solidarity_engine::budget::Limits {
+        messages_per_minute: config.member_messages_per_minute,
+        bytes_per_minute: config.member_bytes_per_minute,
+        stored_bytes: config.member_stored_bytes,
+    }
 }
 
 pub fn now_ms() -> u64 {
@@ -364,7 +373,7 @@ impl NodeActor {
         )?;
         let stored_messages = parts.store.len()?;
         let budgets =
-            super::budget::Budgets::new(super::budget::Limits::of(&parts.identity.config));
+            solidarity_engine::budget::Budgets::new(budget_limits(&parts.identity.config));
         let compromised = parts
             .store
             .compromised()?
@@ -582,7 +591,7 @@ impl NodeActor {
                     )
                 }
                 Why::Vouched { by } => {
-                    let Some(label) = super::vouch_labels::vouched_label(
+                    let Some(label) = solidarity_engine::vouch_labels::vouched_label(
                         self.views.vouches(),
                         &key,
                         by,
@@ -599,7 +608,7 @@ impl NodeActor {
                 key,
                 MemberState {
                     group: match why {
-                        Why::Vouched { .. } => super::vouch_labels::vouched_group(&key),
+                        Why::Vouched { .. } => solidarity_engine::vouch_labels::vouched_group(&key),
                         Why::Admin | Why::Certified { .. } => collective.clone(),
                     },
                     collective,
@@ -960,7 +969,7 @@ impl NodeActor {
         let previous_config = self.identity.config.clone();
         let changes = super::reload::merge(&mut self.identity.config, config);
         self.budgets
-            .set_limits(super::budget::Limits::of(&self.identity.config));
+            .set_limits(budget_limits(&self.identity.config));
         let outcome = match self.reload_members().await? {
             Response::Error { message } => {
                 self.identity.config = previous_config;
@@ -1217,7 +1226,6 @@ impl NodeActor {
                     self.metrics.stored.inc();
                     let last = self.last_message_at.entry(message.author).or_default();
                     *last = (*last).max(message.created_at);
-                    let vouch_or_certificate = matches!(body, Body::Vouch(_) | Body::NodeCert(_));
                     let revoked = match &body {
                         Body::Revocation(revocation) => {
                             Some(revocation.key.unwrap_or(message.author))
@@ -1241,7 +1249,7 @@ impl NodeActor {
                     // nothing (its key's standing, as identity or voucher, rests on that).
                     let changes_trust = match revoked {
                         Some((key, before)) => self.revocation_fact(&key) != before,
-                        None => vouch_or_certificate,
+                        None => solidarity_proto::kinds::changes_trust(&message.kind),
                     };
                     if changes_trust {
                         self.metrics.trust_recomputations.inc();
@@ -1458,7 +1466,7 @@ impl NodeActor {
     /// Takes a received message of `author` from its budget; false when it is held back
     /// (SPEC §10). Revocations and this node's own messages are never held back.
     fn within_budget(&mut self, author: AuthorKey, kind: &str, bytes: usize) -> bool {
-        if author == self.me || kind == solidarity_proto::payload::KIND_REVOCATION {
+        if author == self.me || !solidarity_proto::kinds::is_budgeted(kind) {
             return true;
         }
         let store = self.store.as_ref();
@@ -1469,8 +1477,8 @@ impl NodeActor {
             })
         });
         match decision {
-            super::budget::Decision::Within => true,
-            super::budget::Decision::Over { why, warn } => {
+            solidarity_engine::budget::Decision::Within => true,
+            solidarity_engine::budget::Decision::Over { why, warn } => {
                 if warn {
                     // Member names are admin-view data: named at debug level only.
                     tracing::warn!(
@@ -1496,7 +1504,7 @@ impl NodeActor {
         let verdict = self.validate_checked(data, self.now_ms(), checked);
         let keep = match &verdict {
             Verdict::Accept(accepted)
-                if solidarity_proto::payload::is_statement_kind(&accepted.payload.kind) =>
+                if solidarity_proto::kinds::is_statement(&accepted.payload.kind) =>
             {
                 self.keep_statement(&accepted.signer, &accepted.body)
             }
@@ -1837,7 +1845,7 @@ impl NodeActor {
             return Ok(Acceptance::Reject);
         };
         let statement = solidarity_proto::Payload::decode(&decoded.payload)
-            .is_ok_and(|payload| solidarity_proto::payload::is_statement_kind(&payload.kind));
+            .is_ok_and(|payload| solidarity_proto::kinds::is_statement(&payload.kind));
         if !statement {
             tracing::info!("a statement page carried a message that is not a statement");
             return Ok(Acceptance::Reject);
@@ -1891,7 +1899,7 @@ impl NodeActor {
                 limit,
                 self.views.statements(),
                 &self.relay,
-                self.store.as_ref(),
+                &self.store,
             );
             tracing::debug!(
                 sent = response.envelopes.len(),
@@ -2081,7 +2089,7 @@ impl NodeActor {
     ) -> Result<(), ActorError> {
         match self.validate(&envelope, self.now_ms()) {
             Verdict::Accept(accepted) => {
-                if !solidarity_proto::payload::is_statement_kind(&accepted.payload.kind) {
+                if !solidarity_proto::kinds::is_statement(&accepted.payload.kind) {
                     let _ = reply.send(error(
                         "only statements (revocations) signed elsewhere can be published this way",
                     ));

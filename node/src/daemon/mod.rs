@@ -11,7 +11,6 @@
 //! (final flush), then close the swarm and the status page.
 
 mod actor;
-mod budget;
 mod control_server;
 mod metrics;
 mod notify;
@@ -20,11 +19,9 @@ mod refusals;
 mod reload;
 pub mod settled_revocations;
 mod snapshot;
-mod statements;
 pub mod status_page;
 mod trust_log;
 mod views;
-mod vouch_labels;
 mod writer;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -76,9 +73,9 @@ pub fn net_config(
     }
 }
 
-/// The gossipsub topic of a federation.
+/// The gossipsub topic of a federation (the engine names it).
 pub fn topic(federation: &FederationId) -> String {
-    format!("/solidarity/v1/{}/messages", federation.to_hex())
+    solidarity_engine::gossip_topic(federation)
 }
 
 /// Runs the daemon until SIGTERM/Ctrl-C or a fatal error.

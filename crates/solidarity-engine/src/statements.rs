@@ -21,7 +21,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use solidarity_proto::sync::{self, HeldStatements, SyncResponse};
 use solidarity_proto::trust::Statements;
 use solidarity_proto::{AuthorKey, Body, MessageId};
-use solidarity_store::Store;
+
+use crate::store_read::StoreRead;
 
 /// Most statements held for relay per signer.
 pub const RELAY_PER_SIGNER: usize = 8;
@@ -191,7 +192,7 @@ pub fn answer(
     limit: usize,
     statements: &Statements,
     relay: &Relay,
-    store: &dyn Store,
+    store: &dyn StoreRead,
 ) -> SyncResponse {
     let mut response = SyncResponse::default();
     let mut bytes = 0usize;

@@ -18,20 +18,12 @@ const WARN_EVERY_MS: u64 = 10 * 60 * 1000;
 /// The configured limits; 0 in a field: no limit of that kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Messages per minute (`member_messages_per_minute`).
     pub messages_per_minute: u32,
+    /// Envelope bytes per minute (`member_kib_per_minute`).
     pub bytes_per_minute: u64,
+    /// Envelope bytes stored here (`member_stored_mib`).
     pub stored_bytes: u64,
-}
-
-impl Limits {
-    /// The limits a configuration sets.
-    pub fn of(config: &crate::config::NodeConfig) -> Self {
-        Self {
-            messages_per_minute: config.member_messages_per_minute,
-            bytes_per_minute: config.member_bytes_per_minute,
-            stored_bytes: config.member_stored_bytes,
-        }
-    }
 }
 
 /// One signer's buckets and what it stores here.
@@ -49,10 +41,13 @@ struct Account {
 /// What [`Budgets::take`] decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
+    /// Taken from the budget.
     Within,
     /// Held back; `warn` is true when the admin should be told now (rate-limited).
     Over {
+        /// Which budget.
         why: OverBudget,
+        /// Tell the admin now.
         warn: bool,
     },
 }
@@ -64,6 +59,7 @@ pub struct Budgets {
 }
 
 impl Budgets {
+    /// Empty accounts under `limits`.
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,

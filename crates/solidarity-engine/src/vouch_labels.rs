@@ -14,7 +14,9 @@ use solidarity_proto::state::Stored;
 /// A vouched member's name, addresses and the labels that disagree with it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct VouchedLabel {
+    /// The name shown.
     pub name: String,
+    /// Where it listens, from every standing vouch.
     pub addresses: Vec<String>,
     /// The other labels its vouchers gave, each once, in the order they were given.
     pub conflicts: Vec<String>,
