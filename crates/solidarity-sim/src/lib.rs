@@ -12,6 +12,8 @@
 //! - [`network`]: topology, latency, loss, partitions, offline nodes, clock skew.
 //! - [`gossip`]: mesh push plus IHAVE/IWANT, with gossipsub's duplicate cache.
 //! - [`federation`]: keys and the shared members list.
+//! - [`mod@sim`]: the driver: engines, stores, gossip layers, network and clock together.
+//! - [`scenario`]: the messages scenarios sign and the questions they ask.
 
 #![warn(missing_docs)]
 
@@ -19,4 +21,6 @@ pub mod federation;
 pub mod gossip;
 pub mod network;
 pub mod queue;
+pub mod scenario;
 pub mod seed;
+pub mod sim;

@@ -1,0 +1,439 @@
+//! Whole-federation properties, each in a seeded simulation of real engines: every test
+//! prints its seed (replay with `SOLIDARITY_SEED=…`), the simulated time to convergence
+//! and the real time of its run. `SOLIDARITY_SIM_NODES` overrides every node count.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use solidarity_proto::MessageId;
+use solidarity_proto::payload::AlertStatus;
+use solidarity_sim::network::{LatencyModel, NodeId};
+use solidarity_sim::scenario::{
+    TrustLabel, alert, fork_of_latest, holds, missing, self_revocation, stored_from_outside,
+    stored_of, trust_disagreements, trust_of, update,
+};
+use solidarity_sim::seed::run_seed;
+use solidarity_sim::sim::{SimConfig, Simulation};
+
+/// The node count of a test, unless `SOLIDARITY_SIM_NODES` says otherwise.
+fn nodes(default: usize) -> usize {
+    std::env::var("SOLIDARITY_SIM_NODES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
+fn start(test: &str, config: SimConfig) -> (Simulation, Instant) {
+    let seed = run_seed(test).expect("a usable seed");
+    let started = Instant::now();
+    let nodes = config.nodes;
+    let simulation = Simulation::new(config, seed);
+    println!(
+        "{test}: {nodes} nodes, {} links, {} connections open; set up in {:.1?} real",
+        simulation.network.links(),
+        simulation.connections(),
+        started.elapsed()
+    );
+    (simulation, started)
+}
+
+fn report(test: &str, simulation: &Simulation, what: &str, simulated_ms: u64, started: Instant) {
+    let counts = simulation.counts();
+    println!(
+        "{test}: {what} after {:.2} s simulated; run {:.1?} real; {} events, {} engine inputs, {} network messages ({} lost, {} cut), {} gossip copies ({} duplicates), {} sync requests",
+        simulated_ms as f64 / 1000.0,
+        started.elapsed(),
+        counts.events,
+        counts.inputs,
+        counts.sent,
+        counts.lost,
+        counts.cut,
+        counts.gossip_received,
+        counts.gossip_duplicates,
+        counts.sync_requests,
+    );
+}
+
+fn all(simulation: &Simulation) -> Vec<NodeId> {
+    simulation.node_ids().collect()
+}
+
+fn latest_acknowledged(simulation: &Simulation, node: NodeId) -> MessageId {
+    simulation
+        .node(node)
+        .acknowledged
+        .last()
+        .map(|(_, id)| *id)
+        .expect("the node acknowledged what it signed")
+}
+
+#[test]
+fn a_thousand_nodes_converge_on_every_alert_and_update() {
+    const TEST: &str = "convergence";
+    let config = SimConfig::new(nodes(1_000));
+    let (mut simulation, started) = start(TEST, config);
+    simulation.run_for(5_000);
+    let authors: Vec<NodeId> = (0..10).map(|n| NodeId(n * simulation.len() / 10)).collect();
+    let mut ids = Vec::new();
+    for (n, &author) in authors.iter().enumerate() {
+        simulation.sign(author, alert(format!("seizure {n}")), None);
+        ids.push(latest_acknowledged(&simulation, author));
+    }
+    simulation.run_for(200);
+    for (n, &author) in authors.iter().enumerate() {
+        let body = update(ids[n], AlertStatus::Confirmed, "seen by our lawyer");
+        simulation.sign(author, body, None);
+        ids.push(latest_acknowledged(&simulation, author));
+    }
+    let everyone = all(&simulation);
+    let took = simulation.run_until_true(100, 60_000, |simulation| {
+        missing(simulation, &everyone, &ids).is_empty()
+    });
+    let left = missing(&simulation, &everyone, &ids);
+    assert!(
+        took.is_some(),
+        "{} nodes still miss something after 60 s, e.g. {:?}",
+        left.len(),
+        &left[..left.len().min(5)]
+    );
+    let took = took.unwrap_or_default();
+    report(
+        TEST,
+        &simulation,
+        &format!("every node holds all {} alerts and updates", ids.len()),
+        took,
+        started,
+    );
+    let counts = simulation.counts();
+    let copies = counts.gossip_received as f64 / (ids.len() * simulation.len()) as f64;
+    println!("{TEST}: {copies:.2} gossip copies received per node and message");
+    assert!(
+        took <= 10_000,
+        "gossip alone delivers within seconds: {took} ms"
+    );
+}
+
+#[test]
+fn partitions_heal_by_sync() {
+    const TEST: &str = "partition";
+    let mut config = SimConfig::new(nodes(200));
+    config.sync_interval_ms = 10_000;
+    let (mut simulation, started) = start(TEST, config);
+    simulation.run_for(2_000);
+    let size = simulation.len();
+    let cut: BTreeSet<NodeId> = (0..size / 3).map(NodeId).collect();
+    let partition = simulation.start_partition(cut.clone());
+    let inside = NodeId(0);
+    let outside = NodeId(size - 1);
+    simulation.sign(inside, alert("raid, seen from the cut side"), None);
+    simulation.sign(outside, alert("raid, seen from the other side"), None);
+    let ids = [
+        latest_acknowledged(&simulation, inside),
+        latest_acknowledged(&simulation, outside),
+    ];
+    simulation.run_for(15_000);
+    let everyone = all(&simulation);
+    let unreached = missing(&simulation, &everyone, &ids);
+    assert!(
+        unreached.len() >= cut.len().min(size - cut.len()),
+        "the partition held: {} nodes miss one side's alert",
+        unreached.len()
+    );
+    for node in simulation.node_ids() {
+        let same_side = cut.contains(&node) == cut.contains(&inside);
+        assert_eq!(holds(&simulation, node, &ids[0]), same_side, "{node}");
+        assert_eq!(holds(&simulation, node, &ids[1]), !same_side, "{node}");
+    }
+    simulation.end_partition(partition);
+    let took = simulation.run_until_true(250, 60_000, |simulation| {
+        missing(simulation, &everyone, &ids).is_empty()
+    });
+    assert!(
+        took.is_some(),
+        "{} nodes still miss an alert 60 s after the heal",
+        missing(&simulation, &everyone, &ids).len()
+    );
+    report(
+        TEST,
+        &simulation,
+        "both sides hold both alerts",
+        took.unwrap_or_default(),
+        started,
+    );
+}
+
+#[test]
+fn a_revocation_published_anywhere_reaches_every_node_also_those_offline() {
+    const TEST: &str = "revocation";
+    let mut config = SimConfig::new(nodes(300));
+    config.sync_interval_ms = 10_000;
+    let (mut simulation, started) = start(TEST, config);
+    simulation.run_for(2_000);
+    let size = simulation.len();
+    let seized = NodeId(1);
+    let offline: Vec<NodeId> = (0..size / 20).map(|n| NodeId(size - 1 - n)).collect();
+    for &node in &offline {
+        simulation.set_online(node, false);
+    }
+    simulation.run_for(1_000);
+    let now = simulation.local_now(NodeId(0));
+    let revocation = self_revocation(
+        &simulation.federation.keys[seized.0],
+        &simulation,
+        now,
+        now - 60_000,
+    );
+    let seized_key = simulation.federation.members[seized.0];
+    // Published by another member, from the copy its admin kept offline.
+    simulation.publish_statement(NodeId(size / 2), revocation.bytes.clone());
+    let online: Vec<NodeId> = simulation
+        .node_ids()
+        .filter(|node| !offline.contains(node) && *node != seized)
+        .collect();
+    let revoked_everywhere = |simulation: &Simulation, nodes: &[NodeId]| {
+        nodes
+            .iter()
+            .all(|&node| trust_of(simulation, node, &seized_key) == Some(TrustLabel::Revoked))
+    };
+    let gossip = simulation.run_until_true(100, 30_000, |simulation| {
+        revoked_everywhere(simulation, &online)
+    });
+    assert!(gossip.is_some(), "every online node has the key revoked");
+    for &node in &offline {
+        assert_eq!(
+            trust_of(&simulation, node, &seized_key),
+            Some(TrustLabel::Trusted)
+        );
+        simulation.set_online(node, true);
+    }
+    let sync = simulation.run_until_true(100, 30_000, |simulation| {
+        revoked_everywhere(simulation, &offline)
+    });
+    assert!(sync.is_some(), "every returning node learns it by sync");
+    report(
+        TEST,
+        &simulation,
+        &format!(
+            "{} online nodes revoked the key within {} ms by gossip; the {} returning nodes",
+            online.len(),
+            gossip.unwrap_or_default(),
+            offline.len()
+        ),
+        sync.unwrap_or_default(),
+        started,
+    );
+    assert!(holds(&simulation, offline[0], &revocation.id));
+}
+
+#[test]
+fn a_fork_is_detected_everywhere() {
+    const TEST: &str = "fork";
+    let (mut simulation, started) = start(TEST, SimConfig::new(nodes(300)));
+    simulation.run_for(2_000);
+    let forked = NodeId(3);
+    simulation.sign(forked, alert("outage, back soon"), None);
+    simulation.run_for(3_000);
+    let second =
+        fork_of_latest(&simulation, forked, "all clear, use the new key").expect("the node signed");
+    // The second holder of the key publishes from the node itself (modified code).
+    simulation.publish_raw(forked, second.bytes);
+    let forked_key = simulation.federation.members[forked.0];
+    let others: Vec<NodeId> = simulation
+        .node_ids()
+        .filter(|node| *node != forked)
+        .collect();
+    let took = simulation.run_until_true(100, 60_000, |simulation| {
+        others
+            .iter()
+            .all(|&node| trust_of(simulation, node, &forked_key) == Some(TrustLabel::Forked))
+    });
+    let undetected = others
+        .iter()
+        .filter(|&&node| trust_of(&simulation, node, &forked_key) != Some(TrustLabel::Forked))
+        .count();
+    assert!(took.is_some(), "{undetected} nodes never saw the fork");
+    report(
+        TEST,
+        &simulation,
+        &format!("all {} other nodes hold the key forked", others.len()),
+        took.unwrap_or_default(),
+        started,
+    );
+}
+
+#[test]
+fn a_flooding_member_is_held_to_its_quota() {
+    const TEST: &str = "flood";
+    let config = SimConfig::new(nodes(100));
+    let quota = u64::from(config.limits.messages_per_minute);
+    let (mut simulation, started) = start(TEST, config);
+    simulation.run_for(2_000);
+    let flooder = NodeId(5);
+    let honest = NodeId(simulation.len() / 2);
+    let flood_start = simulation.now();
+    // 100 messages a second for 3 s.
+    for n in 0..300 {
+        simulation.sign(flooder, alert(format!("flood {n}")), None);
+        simulation.run_for(10);
+        if n == 150 {
+            simulation.sign(honest, alert("the honest seizure alert"), None);
+        }
+    }
+    let honest_id = simulation
+        .node(honest)
+        .acknowledged
+        .last()
+        .map(|(_, id)| *id)
+        .expect("signed");
+    simulation.run_for(1_000);
+    let elapsed_s = (simulation.now() - flood_start).div_ceil(1_000);
+    let flooder_key = simulation.federation.members[flooder.0];
+    // The bucket starts full and refills at the quota per minute.
+    let limit = quota + quota * elapsed_s / 60 + 1;
+    let mut most = 0;
+    for node in simulation.node_ids().filter(|node| *node != flooder) {
+        let stored = stored_of(&simulation, node, &flooder_key) as u64;
+        most = most.max(stored);
+        assert!(
+            stored <= limit,
+            "{node} stored {stored} of the flood, limit {limit}"
+        );
+    }
+    let everyone: Vec<NodeId> = all(&simulation);
+    assert!(
+        missing(&simulation, &everyone, &[honest_id]).is_empty(),
+        "the honest alert reached everyone during the flood"
+    );
+    report(
+        TEST,
+        &simulation,
+        &format!(
+            "300 flood messages in 3 s: at most {most} stored on any node (limit {limit}); the honest alert everywhere"
+        ),
+        simulation.now() - flood_start,
+        started,
+    );
+}
+
+#[test]
+fn a_random_schedule_keeps_the_invariants() {
+    const TEST: &str = "random";
+    let mut config = SimConfig::new(nodes(100));
+    config.sync_interval_ms = 5_000;
+    config.network.loss = 0.02;
+    config.network.latency = LatencyModel {
+        min_ms: 5,
+        median_ms: 60,
+        max_ms: 800,
+    };
+    let (mut simulation, started) = start(TEST, config);
+    simulation.run_for(2_000);
+    let size = simulation.len();
+    use rand::Rng;
+    let forked = NodeId(size - 1);
+    let revoked = NodeId(size - 2);
+    let honest: Vec<NodeId> = (0..size - 2).map(NodeId).collect();
+    let mut acknowledged: Vec<MessageId> = Vec::new();
+    let mut offline: BTreeSet<NodeId> = BTreeSet::new();
+    let mut partition = None;
+    for step in 0..60 {
+        let choice = simulation.rng().gen_range(0..100);
+        let node = NodeId(simulation.rng().gen_range(0..size - 2));
+        match choice {
+            0..=49 => {
+                simulation.sign(node, alert(format!("alert {step}")), None);
+            }
+            50..=64 => {
+                let online = !offline.remove(&node);
+                if online {
+                    offline.insert(node);
+                }
+                simulation.set_online(node, !online);
+            }
+            65..=74 => match partition.take() {
+                Some(id) => simulation.end_partition(id),
+                None => {
+                    let cut: BTreeSet<NodeId> = (0..size)
+                        .map(NodeId)
+                        .filter(|_| simulation.rng().gen_bool(0.3))
+                        .collect();
+                    partition = Some(simulation.start_partition(cut));
+                }
+            },
+            75..=84 => {
+                let skew = simulation.rng().gen_range(-120_000..120_000);
+                simulation.set_skew(node, skew);
+            }
+            _ => simulation.sign(forked, alert(format!("forked key {step}")), None),
+        }
+        if step == 20
+            && let Some(second) = fork_of_latest(&simulation, forked, "second holder")
+        {
+            simulation.publish_raw(forked, second.bytes);
+        }
+        if step == 40 {
+            let now = simulation.local_now(revoked);
+            let revocation = self_revocation(
+                &simulation.federation.keys[revoked.0],
+                &simulation,
+                now,
+                now,
+            );
+            simulation.publish_statement(NodeId(0), revocation.bytes);
+        }
+        let pause = simulation.rng().gen_range(50..2_000);
+        simulation.run_for(pause);
+    }
+    // Quiescence: everything heals, clocks are fixed.
+    if let Some(id) = partition {
+        simulation.end_partition(id);
+    }
+    for node in offline {
+        simulation.set_online(node, true);
+    }
+    for node in simulation.node_ids().collect::<Vec<_>>() {
+        simulation.set_skew(node, 0);
+    }
+    for &node in &honest {
+        acknowledged.extend(simulation.node(node).acknowledged.iter().map(|(_, id)| *id));
+    }
+    let took = simulation.run_until_true(1_000, 120_000, |simulation| {
+        missing(simulation, &honest, &acknowledged).is_empty()
+            && trust_disagreements(simulation, &honest).is_empty()
+    });
+    let lost = missing(&simulation, &honest, &acknowledged);
+    assert!(
+        lost.is_empty(),
+        "{} honest nodes miss an acknowledged message",
+        lost.len()
+    );
+    let disagreeing = trust_disagreements(&simulation, &honest);
+    assert!(
+        disagreeing.is_empty(),
+        "honest nodes disagree on trust: {disagreeing:?}"
+    );
+    let members: BTreeSet<_> = simulation.federation.members.iter().copied().collect();
+    for &node in &honest {
+        assert_eq!(
+            stored_from_outside(&simulation, node, &members),
+            Vec::new(),
+            "{node}"
+        );
+    }
+    let revoked_key = simulation.federation.members[revoked.0];
+    assert_eq!(
+        trust_of(&simulation, NodeId(0), &revoked_key),
+        Some(TrustLabel::Revoked)
+    );
+    report(
+        TEST,
+        &simulation,
+        &format!(
+            "quiescent: {} acknowledged messages on all {} honest nodes, one trust view",
+            acknowledged.len(),
+            honest.len()
+        ),
+        took.unwrap_or_default(),
+        started,
+    );
+}
