@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use ed25519_dalek::SigningKey;
 use solidarity_proto::envelope::{self, SignedMessage};
 use solidarity_proto::payload::{
-    Alert, AlertCategory, AlertStatus, AlertUpdate, Body, Revocation, Severity,
+    Alert, AlertCategory, AlertStatus, AlertUpdate, Body, KIND_NODE_CERT, KIND_REVOCATION,
+    NodeCert, Revocation, Severity,
 };
 use solidarity_proto::trust::Standing;
 use solidarity_proto::{AuthorKey, MessageId, Payload};
@@ -82,6 +83,53 @@ pub fn self_revocation(
     signed_at(key, simulation, 0, None, now_ms, &body)
 }
 
+/// The first of the statements `make(0)`, `make(1)` … signed by `key` whose id satisfies
+/// `wanted`: a hostile signer grinds ids to choose where its statements sort.
+pub fn ground(
+    key: &SigningKey,
+    simulation: &Simulation,
+    now_ms: u64,
+    wanted: impl Fn(&MessageId) -> bool,
+    make: impl Fn(u32) -> Body,
+) -> SignedMessage {
+    let mut nonce = 0u32;
+    loop {
+        let signed = signed_at(key, simulation, 0, None, now_ms, &make(nonce));
+        if wanted(&signed.id) {
+            return signed;
+        }
+        nonce = nonce.wrapping_add(1);
+    }
+}
+
+/// A valid certificate of a throwaway key with `addresses` long addresses (about 230 bytes
+/// each): junk that a seized key signs by the hundred.
+pub fn junk_certificate(throwaway: AuthorKey, now_ms: u64, nonce: u32, addresses: usize) -> Body {
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    Body::NodeCert(NodeCert {
+        node_key: throwaway,
+        valid_from: now_ms.saturating_sub(DAY_MS),
+        valid_until: now_ms.saturating_add(DAY_MS),
+        addresses: (0..addresses)
+            .map(|n| format!("/dns4/{nonce}-{n}-{}.example/tcp/1", "a".repeat(200)))
+            .collect(),
+    })
+}
+
+/// How many statements (revocations and certificates) signed by `signer` `node` stores.
+pub fn statements_of(simulation: &Simulation, node: NodeId, signer: &AuthorKey) -> usize {
+    let store = &simulation.node(node).store;
+    [KIND_REVOCATION, KIND_NODE_CERT]
+        .iter()
+        .filter_map(|kind| store.by_kind(kind).ok())
+        .flatten()
+        .filter(|stored| {
+            solidarity_proto::Envelope::decode(&stored.envelope)
+                .is_ok_and(|envelope| envelope.signer == *signer)
+        })
+        .count()
+}
+
 /// A second message at the seq of `node`'s latest one: what a second holder of its key
 /// signs (a fork). `None` while the node has signed nothing.
 pub fn fork_of_latest(
@@ -113,6 +161,26 @@ pub fn fork_of_latest(
         simulation.local_now(node),
         &alert(summary),
     ))
+}
+
+/// The next message of `node`'s chain, signed outside its engine (by modified code).
+pub fn next_in_chain(simulation: &Simulation, node: NodeId, body: &Body) -> SignedMessage {
+    let author = simulation.federation.members[node.0];
+    let head = simulation
+        .node(node)
+        .store
+        .chain_head(&author)
+        .ok()
+        .flatten();
+    let (seq, prev) = head.map_or((1, None), |(seq, id)| (seq + 1, Some(id)));
+    signed_at(
+        &simulation.federation.keys[node.0],
+        simulation,
+        seq,
+        prev,
+        simulation.local_now(node),
+        body,
+    )
 }
 
 /// Whether `node` stores `id`.

@@ -9,8 +9,9 @@ use solidarity_proto::MessageId;
 use solidarity_proto::payload::AlertStatus;
 use solidarity_sim::network::{LatencyModel, NodeId};
 use solidarity_sim::scenario::{
-    TrustLabel, alert, fork_of_latest, holds, missing, self_revocation, stored_from_outside,
-    stored_of, trust_disagreements, trust_of, update,
+    TrustLabel, alert, fork_of_latest, holds, junk_certificate, missing, next_in_chain,
+    self_revocation, statements_of, stored_from_outside, stored_of, trust_disagreements, trust_of,
+    update,
 };
 use solidarity_sim::seed::run_seed;
 use solidarity_sim::sim::{SimConfig, Simulation};
@@ -434,6 +435,162 @@ fn a_random_schedule_keeps_the_invariants() {
             honest.len()
         ),
         took.unwrap_or_default(),
+        started,
+    );
+}
+
+#[test]
+fn returning_nodes_learn_the_revocation_first_whatever_the_seized_key_preloaded() {
+    const TEST: &str = "preload";
+    // The seized key's junk: 280 large certificates (more than a 2 MiB page), then 40 small
+    // ones, ids ground to sort before its revocation's (as in `hostile_sync.rs`).
+    const LARGE: u32 = 280;
+    const SMALL: u32 = 40;
+    let mut config = SimConfig::new(nodes(200));
+    config.sync_interval_ms = 10_000;
+    let (mut simulation, started) = start(TEST, config);
+    simulation.run_for(2_000);
+    let size = simulation.len();
+    let seized = NodeId(1);
+    let seized_key = simulation.federation.members[seized.0];
+    let returning: Vec<NodeId> = (0..size / 10).map(|n| NodeId(size - 1 - n)).collect();
+    for &node in &returning {
+        simulation.set_online(node, false);
+    }
+    simulation.run_for(1_000);
+    let key = simulation.federation.keys[seized.0].clone();
+    let mut junk_bytes = 0;
+    for nonce in 0..LARGE + SMALL {
+        let now = simulation.local_now(seized);
+        let throwaway = solidarity_sim::federation::signing_key(simulation.rng());
+        let throwaway = solidarity_proto::envelope::author_key(&throwaway);
+        let (addresses, first_byte) = if nonce < LARGE {
+            (32, 0x00..0x80)
+        } else {
+            (1, 0x80..0xf0)
+        };
+        let junk = solidarity_sim::scenario::ground(
+            &key,
+            &simulation,
+            now,
+            |id| first_byte.contains(&id.as_bytes()[0]),
+            |grind| junk_certificate(throwaway, now, nonce * 1_000 + grind, addresses),
+        );
+        junk_bytes += junk.bytes.len();
+        simulation.publish_raw(seized, junk.bytes);
+        simulation.run_for(10);
+    }
+    let now = simulation.local_now(seized);
+    let revocation = solidarity_sim::scenario::ground(
+        &key,
+        &simulation,
+        now,
+        |id| id.as_bytes()[0] >= 0xf0,
+        |grind| {
+            solidarity_proto::payload::Body::Revocation(solidarity_proto::payload::Revocation {
+                reason: format!("server seized {grind} {}", "!".repeat(200)),
+                key: None,
+                compromised_since: Some(now - 60_000),
+            })
+        },
+    );
+    simulation.publish_raw(seized, revocation.bytes);
+    let online: Vec<NodeId> = simulation
+        .node_ids()
+        .filter(|node| !returning.contains(node) && *node != seized)
+        .collect();
+    let revoked = |simulation: &Simulation, node: NodeId| {
+        trust_of(simulation, node, &seized_key) == Some(TrustLabel::Revoked)
+    };
+    let gossip = simulation.run_until_true(100, 30_000, |simulation| {
+        online.iter().all(|&node| revoked(simulation, node))
+    });
+    assert!(gossip.is_some(), "the online nodes revoke the key");
+    let kept = online
+        .iter()
+        .map(|&node| statements_of(&simulation, node, &seized_key))
+        .max()
+        .unwrap_or_default();
+    assert!(
+        kept <= 1,
+        "an honest node kept {kept} statements of the seized key"
+    );
+
+    // They come back; the seized key pushes a forged alert at once and every 50 ms.
+    let forged = next_in_chain(
+        &simulation,
+        seized,
+        &alert("forged: all clear, use the new key"),
+    );
+    let before: Vec<u64> = returning
+        .iter()
+        .map(|&node| simulation.node(node).sync_requests)
+        .collect();
+    for &node in &returning {
+        simulation.set_online(node, true);
+    }
+    let back_at = simulation.now();
+    let mut learned: Vec<Option<(u64, u64)>> = vec![None; returning.len()];
+    for _ in 0..100 {
+        simulation.publish_raw(seized, forged.bytes.clone());
+        for _ in 0..5 {
+            simulation.run_for(10);
+            for (n, &node) in returning.iter().enumerate() {
+                if learned[n].is_none() && revoked(&simulation, node) {
+                    let requests = simulation.node(node).sync_requests - before[n];
+                    learned[n] = Some((simulation.now() - back_at, requests));
+                }
+            }
+        }
+        if learned.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let learned: Vec<(u64, u64)> = learned.into_iter().flatten().collect();
+    assert_eq!(
+        learned.len(),
+        returning.len(),
+        "every returning node learns the revocation"
+    );
+    let slowest = learned.iter().map(|(ms, _)| *ms).max().unwrap_or_default();
+    let most_requests = learned
+        .iter()
+        .map(|(_, requests)| *requests)
+        .max()
+        .unwrap_or_default();
+    let connections = returning
+        .iter()
+        .map(|&node| simulation.network.neighbours(node).len() as u64)
+        .max()
+        .unwrap_or_default();
+    // Round 1 of the first sessions (one per connection) carries the revocation.
+    assert!(
+        most_requests <= 2 * connections,
+        "{most_requests} sync requests before the revocation ({connections} connections)"
+    );
+    simulation.run_for(5_000);
+    let storing_forged: Vec<NodeId> = simulation
+        .node_ids()
+        .filter(|&node| node != seized && holds(&simulation, node, &forged.id))
+        .collect();
+    for &node in &storing_forged {
+        assert!(
+            revoked(&simulation, node),
+            "{node} holds the forged alert as genuine"
+        );
+    }
+    report(
+        TEST,
+        &simulation,
+        &format!(
+            "{} junk certificates ({} KiB) then the revocation: online nodes kept at most {kept} statement of the key and revoked it in {} ms; the {} returning nodes learned it within {slowest} ms of coming back, after at most {most_requests} sync requests ({connections} links at most); {} nodes hold the forged alert, each with the key revoked (so shown suspect)",
+            LARGE + SMALL,
+            junk_bytes / 1024,
+            gossip.unwrap_or_default(),
+            returning.len(),
+            storing_forged.len()
+        ),
+        slowest,
         started,
     );
 }
