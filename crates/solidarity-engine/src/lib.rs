@@ -16,6 +16,7 @@
 //! - [`sync_answer`]: the sync responder (SPEC §11.5).
 //! - [`statements`]: which statements are kept, relayed or dropped; the statement phase.
 //! - [`budget`]: per-signer budgets (SPEC §10).
+//! - [`canary`]: a member's canary state (SPEC §13.3).
 //! - [`own_chain`]: the own-chain wait (SPEC §7).
 //! - [`vouch_labels`]: what a vouched member is called (SPEC §13.2).
 //! - The per-kind facts are one table in `solidarity_proto::kinds`.
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+pub mod canary;
 pub mod engine;
 pub mod events;
 pub mod own_chain;
