@@ -623,11 +623,11 @@ fn a_silent_member_is_flagged_within_its_grace_period_and_no_one_else_is() {
     let end = goes_silent_at + 2 * INTERVAL_SECS * 1000;
     while simulation.now() < end {
         let now = simulation.now();
-        for node in 0..size {
-            if next_canary[node] <= now && !(node == silent.0 && now >= goes_silent_at) {
+        for (node, next) in next_canary.iter_mut().enumerate() {
+            if *next <= now && !(node == silent.0 && now >= goes_silent_at) {
                 let token: [u8; 32] = simulation.rng().r#gen();
                 simulation.sign(NodeId(node), canary(INTERVAL_SECS, token), None);
-                next_canary[node] = now + INTERVAL_SECS * 1000;
+                *next = now + INTERVAL_SECS * 1000;
                 if node == silent.0 {
                     last_canary_of_silent = simulation.local_now(silent);
                 }
