@@ -10,11 +10,10 @@ use solidarity_proto::MessageId;
 use solidarity_proto::payload::AlertStatus;
 use solidarity_sim::network::{LatencyModel, NodeId};
 use solidarity_sim::scenario::{
-    TrustLabel, alert, fork_of_latest, holds, junk_certificate, missing, next_in_chain,
-    self_revocation, statements_of, stored_from_outside, stored_of, trust_disagreements, trust_of,
-    update,
+    TrustLabel, alert, canary, canary_states, fork_of_latest, holds, junk_certificate, missing,
+    next_in_chain, self_revocation, signed_at, statements_of, stored_from_outside, stored_of,
+    trust_disagreements, trust_of, update,
 };
-use solidarity_sim::scenario::{canary, canary_states};
 use solidarity_sim::seed::run_seed;
 use solidarity_sim::sim::{SimConfig, Simulation};
 
@@ -339,6 +338,7 @@ fn a_random_schedule_keeps_the_invariants() {
     let mut acknowledged: Vec<MessageId> = Vec::new();
     let mut offline: BTreeSet<NodeId> = BTreeSet::new();
     let mut partition = None;
+    let mut outsiders: Vec<MessageId> = Vec::new();
     for step in 0..60 {
         let choice = simulation.rng().gen_range(0..100);
         let node = NodeId(simulation.rng().gen_range(0..size - 2));
@@ -363,9 +363,17 @@ fn a_random_schedule_keeps_the_invariants() {
                     partition = Some(simulation.start_partition(cut));
                 }
             },
-            75..=84 => {
+            75..=82 => {
                 let skew = simulation.rng().gen_range(-120_000..120_000);
                 simulation.set_skew(node, skew);
+            }
+            83..=89 => {
+                // A stranger's message, pushed into the mesh by a member's relay.
+                let stranger = solidarity_sim::federation::signing_key(simulation.rng());
+                let now = simulation.local_now(node);
+                let message = signed_at(&stranger, &simulation, 1, None, now, &alert("stranger"));
+                outsiders.push(message.id);
+                simulation.publish_raw(node, message.bytes);
             }
             _ => simulation.sign(forked, alert(format!("forked key {step}")), None),
         }
@@ -423,6 +431,23 @@ fn a_random_schedule_keeps_the_invariants() {
             "{node}"
         );
     }
+    // Non-members' messages are dropped without penalty (SPEC: `ignore:not_member`).
+    let refused: u64 = simulation
+        .node_ids()
+        .map(|node| simulation.node(node).verdicts.1 + simulation.node(node).verdicts.2)
+        .sum();
+    for id in &outsiders {
+        assert!(
+            simulation
+                .node_ids()
+                .all(|node| !holds(&simulation, node, id)),
+            "a stranger's message was stored"
+        );
+    }
+    assert!(
+        outsiders.is_empty() || refused > 0,
+        "no stranger's message reached an engine to be refused: the check above saw nothing"
+    );
     let revoked_key = simulation.federation.members[revoked.0];
     assert_eq!(
         trust_of(&simulation, NodeId(0), &revoked_key),
@@ -432,9 +457,10 @@ fn a_random_schedule_keeps_the_invariants() {
         TEST,
         &simulation,
         &format!(
-            "quiescent: {} acknowledged messages on all {} honest nodes, one trust view",
+            "quiescent: {} acknowledged messages on all {} honest nodes, one trust view; {} strangers' messages stored nowhere ({refused} gossip messages ignored or rejected)",
             acknowledged.len(),
-            honest.len()
+            honest.len(),
+            outsiders.len()
         ),
         took.unwrap_or_default(),
         started,
