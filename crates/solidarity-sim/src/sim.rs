@@ -10,8 +10,10 @@
 //! - Sync requests and answers travel as messages with latency; a request that is lost,
 //!   whose answer is lost, or whose link goes down fails after [`SimConfig::sync_timeout_ms`]
 //!   (or at once when the link is found down at arrival), as a request-response would.
-//! - A connection between two nodes is open while their link is up and each admits the
-//!   other's key (the engine's `Allow` / `Disallow`).
+//! - A connection between two nodes is open while their link is up, both daemons run and
+//!   each admits the other's key (the engine's `Allow` / `Disallow`).
+//! - A stopped node keeps its store and its own-chain record only; started again, its
+//!   engine reloads what trust needs from the store, as the daemon does.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -21,10 +23,12 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use solidarity_engine::budget::Limits;
 use solidarity_engine::{
-    Acceptance, AnswerToken, Command, CommandToken, Engine, EngineConfig, GossipToken, Input,
-    ListedKey, Notice, Output, Reply, SyncFailed, SyncRound, Timer, WriteFailed, WriteOutcome,
+    Acceptance, AnswerToken, Command, CommandToken, Compromised, Engine, EngineConfig, GossipToken,
+    Input, ListedKey, Loaded, Notice, Output, Reply, SyncFailed, SyncRound, Timer, WriteFailed,
+    WriteOutcome, load,
 };
 use solidarity_proto::payload::Body;
+use solidarity_proto::payload::{KIND_NODE_CERT, KIND_REVOCATION, KIND_VOUCH};
 use solidarity_proto::{AuthorKey, MessageId};
 use solidarity_store::{InsertOutcome, MemoryStore, Store};
 
@@ -97,6 +101,7 @@ enum Event {
     },
     SyncFailed {
         requester: NodeId,
+        incarnation: u64,
         responder: NodeId,
         round: SyncRound,
     },
@@ -130,6 +135,12 @@ pub struct SimNode {
     pub verdicts: (u64, u64, u64),
     /// Sync requests sent.
     pub sync_requests: u64,
+    /// The highest seq it recorded as signed (`DATA/own-chain`), kept across restarts.
+    own_head: Option<(u64, Option<MessageId>)>,
+    /// Whether its daemon runs.
+    running: bool,
+    /// Starts so far: what a stopped daemon had in flight does not reach the next one.
+    incarnation: u64,
 }
 
 /// Figures of a run so far.
@@ -214,19 +225,28 @@ impl Simulation {
         for index in 0..simulation.config.nodes {
             let key = simulation.federation.keys[index].clone();
             let engine_seed = simulation.rng.r#gen();
-            let node = simulation.new_node(key, engine_seed);
-            simulation.nodes.push(node);
+            let store = Arc::new(MemoryStore::default());
+            let engine = simulation.new_engine(key, store.clone(), None, engine_seed);
+            simulation.nodes.push(SimNode {
+                engine,
+                store,
+                gossip: GossipNode::new(simulation.config.gossip),
+                timers: HashMap::new(),
+                next_token: 0,
+                deliveries: HashMap::new(),
+                answers: HashMap::new(),
+                admitted: HashSet::new(),
+                acknowledged: Vec::new(),
+                refused: Vec::new(),
+                notices: Vec::new(),
+                verdicts: (0, 0, 0),
+                sync_requests: 0,
+                own_head: None,
+                running: true,
+                incarnation: 0,
+            });
         }
-        let listed: Vec<ListedKey> = simulation
-            .federation
-            .members
-            .iter()
-            .map(|key| ListedKey {
-                key: *key,
-                identity: false,
-                addresses: Vec::new(),
-            })
-            .collect();
+        let listed = simulation.listed();
         for index in 0..simulation.config.nodes {
             let node = NodeId(index);
             simulation.feed(node, Input::MembersChanged(listed.clone()));
@@ -240,8 +260,17 @@ impl Simulation {
         simulation
     }
 
-    fn new_node(&self, key: SigningKey, engine_seed: u64) -> SimNode {
-        let store = Arc::new(MemoryStore::default());
+    /// An engine over `store`: a new node's (`own_head` none: a fresh chain) or a
+    /// restarted one's, which reloads what trust needs from its store and waits for its own
+    /// chain as the daemon does.
+    fn new_engine(
+        &self,
+        key: SigningKey,
+        store: Arc<MemoryStore>,
+        own_head: Option<Option<(u64, Option<MessageId>)>>,
+        engine_seed: u64,
+    ) -> SimEngine {
+        let restarted = own_head.is_some();
         let config = EngineConfig {
             federation: self.federation.id,
             limits: self.config.limits,
@@ -249,26 +278,32 @@ impl Simulation {
             vouch_threshold: 0,
             sync_interval_ms: self.config.sync_interval_ms,
             flush_interval_ms: self.config.flush_interval_ms,
-            own_chain_recorded: None,
-            fresh_chain: true,
+            own_chain_recorded: own_head.flatten(),
+            fresh_chain: !restarted,
             seed: engine_seed,
         };
-        let engine = Engine::new(config, key, store.clone(), Default::default());
-        SimNode {
-            engine,
-            store,
-            gossip: GossipNode::new(self.config.gossip),
-            timers: HashMap::new(),
-            next_token: 0,
-            deliveries: HashMap::new(),
-            answers: HashMap::new(),
-            admitted: HashSet::new(),
-            acknowledged: Vec::new(),
-            refused: Vec::new(),
-            notices: Vec::new(),
-            verdicts: (0, 0, 0),
-            sync_requests: 0,
-        }
+        let loaded = if restarted {
+            let statements = [KIND_REVOCATION, KIND_NODE_CERT, KIND_VOUCH]
+                .iter()
+                .flat_map(|kind| store.by_kind(kind).unwrap_or_default())
+                .map(|stored| stored.envelope);
+            let compromised = store
+                .compromised()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|compromise| {
+                    let state = Compromised {
+                        detected_at: compromise.detected_at,
+                        from_seq: compromise.from_seq,
+                    };
+                    (compromise.author, state)
+                })
+                .collect();
+            load(statements, compromised)
+        } else {
+            Loaded::default()
+        };
+        Engine::new(config, key, store, loaded)
     }
 
     /// The configuration.
@@ -414,6 +449,63 @@ impl Simulation {
         }
     }
 
+    /// Stops `node`'s daemon: its connections close and what it had in memory (gossip
+    /// cache, timers, requests in flight) is gone; its store stays.
+    pub fn stop(&mut self, node: NodeId) {
+        let state = &mut self.nodes[node.0];
+        state.running = false;
+        state.incarnation += 1;
+        state.timers.clear();
+        state.deliveries.clear();
+        state.answers.clear();
+        state.admitted.clear();
+        state.gossip = GossipNode::new(self.config.gossip);
+        self.refresh_links_of(node);
+    }
+
+    /// Starts `node`'s daemon again over its store, as `solidarity node` does after a stop.
+    pub fn start(&mut self, node: NodeId) {
+        if self.nodes[node.0].running {
+            return;
+        }
+        let key = self.federation.keys[node.0].clone();
+        let store = self.nodes[node.0].store.clone();
+        let own_head = self.nodes[node.0].own_head;
+        let engine_seed = self.rng.r#gen();
+        let engine = self.new_engine(key, store, Some(own_head), engine_seed);
+        let state = &mut self.nodes[node.0];
+        state.engine = engine;
+        state.running = true;
+        let listed = self.listed();
+        self.feed(node, Input::MembersChanged(listed));
+        self.feed(node, Input::Start);
+        self.refresh_links_of(node);
+    }
+
+    /// Whether `node`'s daemon runs.
+    pub fn is_running(&self, node: NodeId) -> bool {
+        self.nodes[node.0].running
+    }
+
+    fn listed(&self) -> Vec<ListedKey> {
+        self.federation
+            .members
+            .iter()
+            .map(|key| ListedKey {
+                key: *key,
+                identity: false,
+                addresses: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn refresh_links_of(&mut self, node: NodeId) {
+        let neighbours = self.network.neighbours(node).to_vec();
+        for other in neighbours {
+            self.refresh_link(node, other);
+        }
+    }
+
     /// Takes `node` off the network, or brings it back.
     pub fn set_online(&mut self, node: NodeId, online: bool) {
         let changes = self.network.set_online(node, online);
@@ -450,17 +542,22 @@ impl Simulation {
             Event::Net { from, to, message } => self.arrive(from, to, message),
             Event::SyncFailed {
                 requester,
+                incarnation,
                 responder,
                 round,
-            } => self.feed(
-                requester,
-                Input::SyncPage {
-                    peer: responder,
-                    round,
-                    result: Err(SyncFailed("timed out".into())),
-                    checked: Vec::new(),
-                },
-            ),
+            } => {
+                if self.nodes[requester.0].incarnation == incarnation {
+                    self.feed(
+                        requester,
+                        Input::SyncPage {
+                            peer: responder,
+                            round,
+                            result: Err(SyncFailed("timed out".into())),
+                            checked: Vec::new(),
+                        },
+                    );
+                }
+            }
             Event::Timer {
                 node,
                 timer,
@@ -489,6 +586,7 @@ impl Simulation {
                     self.now(),
                     Event::SyncFailed {
                         requester: from,
+                        incarnation: self.nodes[from.0].incarnation,
                         responder: to,
                         round,
                     },
@@ -497,6 +595,7 @@ impl Simulation {
                     self.now(),
                     Event::SyncFailed {
                         requester: to,
+                        incarnation: self.nodes[to.0].incarnation,
                         responder: from,
                         round,
                     },
@@ -570,6 +669,9 @@ impl Simulation {
     /// Feeds `input` to `node`'s engine and carries out its outputs, and those of the
     /// completions they cause, until none is left.
     fn feed(&mut self, node: NodeId, input: Input<NodeId>) {
+        if !self.nodes[node.0].running {
+            return;
+        }
         let mut inputs = VecDeque::from([input]);
         while let Some(input) = inputs.pop_front() {
             self.inputs += 1;
@@ -643,7 +745,9 @@ impl Simulation {
                     .flush()
                     .expect("the memory store flushes");
             }
-            Output::RecordOwnHead { .. } => {}
+            Output::RecordOwnHead { seq, id } => {
+                self.nodes[node.0].own_head = Some((seq, id));
+            }
             Output::Publish { envelope } => {
                 let sends = self.nodes[node.0].gossip.publish(Arc::from(envelope), now);
                 self.send_gossip(node, sends);
@@ -692,10 +796,9 @@ impl Simulation {
                 Reply::Refused(why) => self.nodes[node.0].refused.push(why),
             },
             Output::Schedule { timer, at_ms } => {
-                let state = &mut self.nodes[node.0];
-                let generation = state.timers.entry(timer).or_default();
-                *generation += 1;
-                let generation = *generation;
+                // Tokens never repeat, also across restarts: a stale timer never fires.
+                let generation = self.next_token(node);
+                self.nodes[node.0].timers.insert(timer, generation);
                 let local_zero = self.network.local_time(node, self.config.epoch_ms, 0);
                 let at = at_ms.saturating_sub(local_zero);
                 self.queue.push(
@@ -711,10 +814,12 @@ impl Simulation {
     }
 
     fn sync_fails_later(&mut self, requester: NodeId, responder: NodeId, round: SyncRound) {
+        let incarnation = self.nodes[requester.0].incarnation;
         self.queue.push_after(
             self.config.sync_timeout_ms,
             Event::SyncFailed {
                 requester,
+                incarnation,
                 responder,
                 round,
             },
@@ -745,6 +850,8 @@ impl Simulation {
         }
         let key = pair(a, b);
         let open = self.network.link_up(a, b)
+            && self.nodes[a.0].running
+            && self.nodes[b.0].running
             && self.nodes[a.0].admitted.contains(&b)
             && self.nodes[b.0].admitted.contains(&a);
         if open == self.connected.contains(&key) {

@@ -339,6 +339,7 @@ fn a_random_schedule_keeps_the_invariants() {
     let mut offline: BTreeSet<NodeId> = BTreeSet::new();
     let mut partition = None;
     let mut outsiders: Vec<MessageId> = Vec::new();
+    let mut stopped: BTreeSet<NodeId> = BTreeSet::new();
     for step in 0..60 {
         let choice = simulation.rng().gen_range(0..100);
         let node = NodeId(simulation.rng().gen_range(0..size - 2));
@@ -346,12 +347,21 @@ fn a_random_schedule_keeps_the_invariants() {
             0..=49 => {
                 simulation.sign(node, alert(format!("alert {step}")), None);
             }
-            50..=64 => {
+            50..=59 => {
                 let online = !offline.remove(&node);
                 if online {
                     offline.insert(node);
                 }
                 simulation.set_online(node, !online);
+            }
+            60..=64 => {
+                if simulation.is_running(node) {
+                    simulation.stop(node);
+                    stopped.insert(node);
+                } else {
+                    simulation.start(node);
+                    stopped.remove(&node);
+                }
             }
             65..=74 => match partition.take() {
                 Some(id) => simulation.end_partition(id),
@@ -401,6 +411,9 @@ fn a_random_schedule_keeps_the_invariants() {
     }
     for node in offline {
         simulation.set_online(node, true);
+    }
+    for node in stopped {
+        simulation.start(node);
     }
     for node in simulation.node_ids().collect::<Vec<_>>() {
         simulation.set_skew(node, 0);
@@ -482,8 +495,9 @@ fn returning_nodes_learn_the_revocation_first_whatever_the_seized_key_preloaded(
     let seized = NodeId(1);
     let seized_key = simulation.federation.members[seized.0];
     let returning: Vec<NodeId> = (0..size / 10).map(|n| NodeId(size - 1 - n)).collect();
+    // Their daemons are stopped (their stores stay).
     for &node in &returning {
-        simulation.set_online(node, false);
+        simulation.stop(node);
     }
     simulation.run_for(1_000);
     let key = simulation.federation.keys[seized.0].clone();
@@ -544,7 +558,7 @@ fn returning_nodes_learn_the_revocation_first_whatever_the_seized_key_preloaded(
         "an honest node kept {kept} statements of the seized key"
     );
 
-    // They come back; the seized key pushes a forged alert at once and every 50 ms.
+    // They restart; the seized key pushes a forged alert at once and every 50 ms.
     let forged = next_in_chain(
         &simulation,
         seized,
@@ -555,7 +569,7 @@ fn returning_nodes_learn_the_revocation_first_whatever_the_seized_key_preloaded(
         .map(|&node| simulation.node(node).sync_requests)
         .collect();
     for &node in &returning {
-        simulation.set_online(node, true);
+        simulation.start(node);
     }
     let back_at = simulation.now();
     let mut learned: Vec<Option<(u64, u64)>> = vec![None; returning.len()];
