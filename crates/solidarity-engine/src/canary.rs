@@ -1,58 +1,47 @@
-//! The canary state of a member (SPEC §13.3), a pure function of the two latest canaries
-//! the receiver keeps of it, the receiver's settings and the time:
+//! Canary state (SPEC §13.3): what a member's latest warrant canaries say, and the
+//! changes worth telling the admin of.
 //!
-//! - `due_at = latest.created_at + min(interval, max interval)`;
-//! - the first that applies: **duress** (the latest or the previous token is a duress
-//!   token under the member's commitment), **silent** (`now > due_at + grace`),
-//!   **changed** (a code withdrawn), **ok**.
+//! - The next canary is due `interval_secs` after the latest (capped at this node's
+//!   `canary_max_interval`, so a switched-off member cannot stay "ok" for as long as it
+//!   announced); past due plus `canary_grace` the member is **silent**.
+//! - A code the latest canary does not state is **withdrawn** (the canary is *changed*).
+//! - A duress token in the latest canary, or in the one before (the coerced admins may be
+//!   made to publish another as if nothing happened), means **duress**, which outranks
+//!   silence, which outranks a change.
 
-pub use solidarity_control::CanaryState;
+use std::collections::HashMap;
+
+pub use solidarity_control::{CanaryState, CanaryView};
 use solidarity_proto::AuthorKey;
-use solidarity_proto::duress::is_duress_token;
 use solidarity_proto::payload::{Canary, CanaryCode};
 use solidarity_proto::state::Stored;
 
-/// The receiver's canary settings.
+/// The limits canaries are read with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CanaryRules {
-    /// How long past due a canary may be before its member counts as silent
-    /// (`canary_grace_secs`).
-    pub grace_ms: u64,
-    /// The longest announced interval honoured (`canary_max_interval_secs`).
+    /// Longest interval honoured, ms.
     pub max_interval_ms: u64,
+    /// Lateness allowed past due, ms.
+    pub grace_ms: u64,
 }
 
-/// How a member's canaries read here now.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CanaryView {
-    /// When its latest canary was made.
-    pub last_at: u64,
-    /// When the next one is due.
-    pub due_at: u64,
-    /// Its state.
-    pub state: CanaryState,
-    /// The codes its latest canary no longer states.
-    pub withdrawn: Vec<CanaryCode>,
-}
-
-/// The state of `author` from its latest and previous canaries.
+/// What `key`'s latest canaries (`latest`, and the one before) say at `now_ms`;
+/// `duress_commitment` comes from the member's card.
 pub fn canary_view(
-    author: &AuthorKey,
+    key: &AuthorKey,
     latest: &Stored<Canary>,
     previous: Option<&Stored<Canary>>,
     duress_commitment: Option<&[u8; 32]>,
     rules: CanaryRules,
     now_ms: u64,
 ) -> CanaryView {
-    // An interval beyond the maximum would keep a switched-off member "ok" for as long as
-    // it announced.
     let interval_ms = latest
         .body
         .interval_secs
         .saturating_mul(1000)
         .min(rules.max_interval_ms);
     let due_at = latest.created_at.saturating_add(interval_ms);
-    let withdrawn: Vec<CanaryCode> = CanaryCode::ALL
+    let withdrawn: Vec<_> = CanaryCode::ALL
         .into_iter()
         .filter(|code| !latest.body.codes.contains(code))
         .collect();
@@ -60,7 +49,9 @@ pub fn canary_view(
         [Some(latest), previous]
             .into_iter()
             .flatten()
-            .any(|canary| is_duress_token(commitment, author, &canary.body.token))
+            .any(|canary| {
+                solidarity_proto::payload::is_duress_token(commitment, key, &canary.body.token)
+            })
     });
     let state = if duress {
         CanaryState::Duress
@@ -79,17 +70,48 @@ pub fn canary_view(
     }
 }
 
+/// A change of a member's canary state worth telling the admin of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CanaryChange {
+    /// Now duress, silent or changed (from anything else, or first seen so).
+    Alarm(CanaryState),
+    /// Back to ok after an alarm.
+    BackToNormal,
+    /// First seen, and ok: nothing to tell, but the state is new.
+    FirstOk,
+}
+
+/// Each member's canary state as last reported, so changes are reported once.
+#[derive(Debug, Default)]
+pub struct CanaryWatch {
+    states: HashMap<AuthorKey, CanaryState>,
+}
+
+impl CanaryWatch {
+    /// Notes `key`'s state now; how it changed, none when it did not.
+    pub fn note(&mut self, key: AuthorKey, state: CanaryState) -> Option<CanaryChange> {
+        let previous = self.states.insert(key, state);
+        if previous == Some(state) {
+            return None;
+        }
+        match state {
+            CanaryState::Duress | CanaryState::Silent | CanaryState::Changed => {
+                Some(CanaryChange::Alarm(state))
+            }
+            CanaryState::Ok if previous.is_some() => Some(CanaryChange::BackToNormal),
+            CanaryState::Ok => Some(CanaryChange::FirstOk),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use solidarity_proto::MessageId;
 
-    const RULES: CanaryRules = CanaryRules {
-        grace_ms: 3_600_000,
-        max_interval_ms: 7 * 24 * 3_600_000,
-    };
+    const MINUTE: u64 = 60_000;
 
-    fn canary(created_at: u64, interval_secs: u64, codes: &[CanaryCode]) -> Stored<Canary> {
+    fn canary(created_at: u64, codes: Vec<CanaryCode>, token: Vec<u8>) -> Stored<Canary> {
         Stored {
             id: MessageId([1; 32]),
             author: AuthorKey([2; 32]),
@@ -97,68 +119,77 @@ mod tests {
             created_at,
             expires_at: None,
             body: Canary {
-                statement: "no warrant".into(),
-                codes: codes.to_vec(),
-                interval_secs,
-                token: vec![0; 32],
+                statement: "nothing happened".into(),
+                codes,
+                interval_secs: 60 * 60,
+                token,
             },
         }
     }
 
+    const RULES: CanaryRules = CanaryRules {
+        max_interval_ms: 30 * MINUTE,
+        grace_ms: 5 * MINUTE,
+    };
+
     #[test]
-    fn a_member_is_silent_only_once_past_due_and_grace() {
-        let latest = canary(1_000, 86_400, &CanaryCode::ALL);
-        let due = 1_000 + 86_400_000;
-        let at = |now| canary_view(&AuthorKey([2; 32]), &latest, None, None, RULES, now);
-        assert_eq!(at(due).state, CanaryState::Ok);
-        assert_eq!(at(due + RULES.grace_ms).state, CanaryState::Ok);
-        assert_eq!(at(due + RULES.grace_ms + 1).state, CanaryState::Silent);
-        assert_eq!(at(due).due_at, due);
+    fn silent_after_the_capped_interval_plus_grace_and_changed_when_a_code_is_withdrawn() {
+        let key = AuthorKey([2; 32]);
+        let all = canary(0, CanaryCode::ALL.to_vec(), vec![0; 32]);
+        let at = |now| canary_view(&key, &all, None, None, RULES, now).state;
+        assert_eq!(
+            at(35 * MINUTE),
+            CanaryState::Ok,
+            "the announced hour is capped at 30 min"
+        );
+        assert_eq!(at(35 * MINUTE + 1), CanaryState::Silent);
+        let fewer = canary(0, CanaryCode::ALL[1..].to_vec(), vec![0; 32]);
+        let changed = canary_view(&key, &fewer, None, None, RULES, MINUTE);
+        assert_eq!(changed.state, CanaryState::Changed);
+        assert_eq!(changed.withdrawn, [CanaryCode::ALL[0]]);
     }
 
     #[test]
-    fn an_announced_interval_beyond_the_maximum_is_capped() {
-        let latest = canary(0, u64::MAX, &CanaryCode::ALL);
-        let view = canary_view(&AuthorKey([2; 32]), &latest, None, None, RULES, 0);
-        assert_eq!(view.due_at, RULES.max_interval_ms);
-        let later = RULES.max_interval_ms + RULES.grace_ms + 1;
-        let view = canary_view(&AuthorKey([2; 32]), &latest, None, None, RULES, later);
-        assert_eq!(view.state, CanaryState::Silent);
-    }
-
-    #[test]
-    fn a_withdrawn_code_is_a_change_and_silence_comes_first() {
-        let latest = canary(0, 60, &[CanaryCode::Warrant]);
-        let view = canary_view(&AuthorKey([2; 32]), &latest, None, None, RULES, 1);
-        assert_eq!(view.state, CanaryState::Changed);
-        assert_eq!(view.withdrawn.len(), CanaryCode::ALL.len() - 1);
-        let late = 60_000 + RULES.grace_ms + 1;
-        let view = canary_view(&AuthorKey([2; 32]), &latest, None, None, RULES, late);
-        assert_eq!(view.state, CanaryState::Silent);
-    }
-
-    #[test]
-    fn duress_in_the_previous_canary_outlasts_a_normal_next_one() {
-        let duress_key = [7u8; 32];
-        let commitment = solidarity_proto::duress::duress_commitment(&duress_key);
-        let mut previous = canary(0, 60, &CanaryCode::ALL);
-        previous.body.token = duress_key.to_vec();
-        let latest = canary(60_000, 60, &CanaryCode::ALL);
-        let author = AuthorKey([2; 32]);
-        let view = canary_view(
-            &author,
-            &latest,
-            Some(&previous),
+    fn duress_in_the_latest_or_the_one_before_outranks_everything() {
+        let key = AuthorKey([2; 32]);
+        let commitment = solidarity_proto::duress::duress_commitment(&[7; 32]);
+        let token = solidarity_proto::duress::duress_token(
+            &commitment,
+            &key,
+            [3; solidarity_proto::duress::DURESS_NONCE_BYTES],
+        );
+        let coerced = canary(0, CanaryCode::ALL.to_vec(), token.to_vec());
+        let normal = canary(MINUTE, CanaryCode::ALL.to_vec(), vec![0; 32]);
+        let seen = canary_view(
+            &key,
+            &normal,
+            Some(&coerced),
             Some(&commitment),
             RULES,
-            60_001,
+            99 * MINUTE,
         );
-        assert_eq!(view.state, CanaryState::Duress);
-        let view = canary_view(&author, &latest, Some(&previous), None, RULES, 60_001);
+        assert_eq!(seen.state, CanaryState::Duress);
+        let without_card = canary_view(&key, &normal, Some(&coerced), None, RULES, 2 * MINUTE);
+        assert_eq!(without_card.state, CanaryState::Ok);
+    }
+
+    #[test]
+    fn each_change_is_reported_once_and_a_first_ok_is_no_alarm() {
+        let mut watch = CanaryWatch::default();
+        let key = AuthorKey([2; 32]);
         assert_eq!(
-            view.state,
-            CanaryState::Ok,
-            "without the commitment nobody can tell"
+            watch.note(key, CanaryState::Ok),
+            Some(CanaryChange::FirstOk)
+        );
+        assert_eq!(watch.note(key, CanaryState::Ok), None);
+        assert_eq!(
+            watch.note(key, CanaryState::Silent),
+            Some(CanaryChange::Alarm(CanaryState::Silent))
+        );
+        assert_eq!(watch.note(key, CanaryState::Silent), None);
+        assert_eq!(
+            watch.note(key, CanaryState::Ok),
+            Some(CanaryChange::BackToNormal)
         );
     }
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 
 use ed25519_dalek::SigningKey;
-use solidarity_proto::payload::{Body, NodeCert, Revocation, Vouch};
+use solidarity_proto::payload::{Body, Canary, NodeCert, Revocation, Vouch};
 use solidarity_proto::state::Stored;
 use solidarity_proto::sync::{self, SyncRequest, SyncResponse, Watermark};
 use solidarity_proto::trust::{self, Listed, RevocationFact, Standing, Statements, TrustInputs};
@@ -24,6 +24,7 @@ use solidarity_proto::{
 };
 
 use crate::budget::{Budgets, Decision, Limits};
+use crate::canary::{CanaryChange, CanaryRules, CanaryView, CanaryWatch, canary_view};
 use crate::events::{
     Acceptance, Command, CommandToken, Input, ListedKey, NewMessage, Notice, Output, Reply,
     SyncFailed, SyncRound, Timer, WriteFailed, WriteId, WriteOutcome,
@@ -91,6 +92,8 @@ pub struct Loaded {
     pub vouches: Vec<Stored<Vouch>>,
     /// Keys marked compromised.
     pub compromised: BTreeMap<AuthorKey, Compromised>,
+    /// Each author's two latest canaries, oldest first.
+    pub canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
 }
 
 /// Where a received envelope came from (metrics and logs).
@@ -165,7 +168,19 @@ pub struct Engine<P, S> {
     unflushed: bool,
     rng: SplitMix,
     judged: Vec<(Path, Judged)>,
+    canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
+    canary_rules: CanaryRules,
+    canary_watch: CanaryWatch,
+    duress_commitments: HashMap<AuthorKey, [u8; 32]>,
 }
+
+/// How often canaries are read again.
+const CANARY_CHECK_INTERVAL_MS: u64 = 1_000;
+/// The node's default canary rules (`canary_grace_secs`, `canary_max_interval_secs`).
+pub const DEFAULT_CANARY_RULES: CanaryRules = CanaryRules {
+    max_interval_ms: 7 * 24 * 3_600_000,
+    grace_ms: 3_600_000,
+};
 
 struct Trust<'a> {
     me: &'a AuthorKey,
@@ -248,8 +263,38 @@ where
             unflushed: false,
             rng,
             judged: Vec::new(),
+            canaries: loaded.canaries,
+            canary_rules: DEFAULT_CANARY_RULES,
+            canary_watch: CanaryWatch::default(),
+            duress_commitments: HashMap::new(),
             config,
         }
+    }
+
+    /// Reads canaries with `rules` instead of [`DEFAULT_CANARY_RULES`].
+    pub fn with_canary_rules(mut self, rules: CanaryRules) -> Self {
+        self.canary_rules = rules;
+        self
+    }
+
+    /// Recognises duress tokens in `key`'s canaries with the commitment of its card.
+    pub fn set_duress_commitment(&mut self, key: AuthorKey, commitment: [u8; 32]) {
+        self.duress_commitments.insert(key, commitment);
+    }
+
+    /// What `key`'s canaries say at `now_ms`, if it published any.
+    pub fn canary(&self, key: &AuthorKey, now_ms: u64) -> Option<CanaryView> {
+        let kept = self.canaries.get(key)?;
+        let latest = kept.last()?;
+        let previous = (kept.len() > 1).then(|| &kept[0]);
+        Some(canary_view(
+            key,
+            latest,
+            previous,
+            self.duress_commitments.get(key),
+            self.canary_rules,
+            now_ms,
+        ))
     }
 
     /// This node's key.
@@ -309,6 +354,10 @@ where
                     timer: Timer::Flush,
                     at_ms: now_ms.saturating_add(self.config.flush_interval_ms),
                 });
+                out.push(Output::Schedule {
+                    timer: Timer::CanaryCheck,
+                    at_ms: now_ms.saturating_add(CANARY_CHECK_INTERVAL_MS),
+                });
             }
             Input::Gossip { token, bytes, .. } => {
                 let mut writes = Vec::new();
@@ -366,6 +415,22 @@ where
                     at_ms: now_ms.saturating_add(self.config.flush_interval_ms),
                 });
             }
+            Input::Timer(Timer::CanaryCheck) => {
+                self.check_canaries(now_ms, &mut out);
+                out.push(Output::Schedule {
+                    timer: Timer::CanaryCheck,
+                    at_ms: now_ms.saturating_add(CANARY_CHECK_INTERVAL_MS),
+                });
+            }
+            Input::ConfigReloaded(live) => {
+                self.budgets.set_limits(live.limits);
+                self.config.limits = live.limits;
+                self.config.statements_per_signer = live.statements_per_signer;
+                if self.config.vouch_threshold != live.vouch_threshold {
+                    self.config.vouch_threshold = live.vouch_threshold;
+                    self.recompute_trust(now_ms, &mut out);
+                }
+            }
             Input::PeerConnected { peer, key } => {
                 self.peers.insert(peer.clone(), key);
                 if self.trust().is_member(&key) && key != self.me {
@@ -382,6 +447,31 @@ where
             }
         }
         out
+    }
+
+    /// Reports each change of a trusted member's canary state once.
+    fn check_canaries(&mut self, now_ms: u64, out: &mut Vec<Output<P>>) {
+        let trusted: Vec<AuthorKey> = self
+            .members
+            .iter()
+            .filter(|(_, listed)| listed.standing == Standing::Trusted)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in trusted {
+            let Some(view) = self.canary(&key, now_ms) else {
+                continue;
+            };
+            match self.canary_watch.note(key, view.state) {
+                Some(CanaryChange::Alarm(state)) => {
+                    out.push(Output::Notice(Notice::Canary { key, state }));
+                }
+                Some(CanaryChange::BackToNormal) => out.push(Output::Notice(Notice::Canary {
+                    key,
+                    state: view.state,
+                })),
+                Some(CanaryChange::FirstOk) | None => {}
+            }
+        }
     }
 
     fn trust(&self) -> Trust<'_> {
@@ -620,10 +710,7 @@ where
         envelope: &[u8],
         out: &mut Vec<Output<P>>,
     ) {
-        let from_seq = match fork.point {
-            solidarity_proto::ForkPoint::SameSeq => fork.payload.seq,
-            solidarity_proto::ForkPoint::DivergentPrev => fork.payload.seq.saturating_sub(1),
-        };
+        let from_seq = fork_from_seq(&fork);
         let newly = !self.compromised.contains_key(&fork.signer);
         let state = self.compromised.entry(fork.signer).or_insert(Compromised {
             detected_at: now_ms,
@@ -913,9 +1000,12 @@ where
                 self.statements
                     .add_certificate(stored(id, author, payload, certificate))
             }
+            Body::Canary(canary) => keep_canary(
+                self.canaries.entry(author).or_default(),
+                stored(id, author, payload, canary),
+            ),
             Body::MirrorOffer(_)
             | Body::MirrorWithdraw(_)
-            | Body::Canary(_)
             | Body::Endorsement(_)
             | Body::Unknown => {}
         }
@@ -1173,6 +1263,27 @@ where
     }
 }
 
+/// The fork rule (SPEC §9.1): from which seq a forked key's messages are suspect: the
+/// seq both chains claim, or the one before a message whose `prev` diverges.
+pub fn fork_from_seq(fork: &solidarity_proto::Fork) -> u64 {
+    match fork.point {
+        solidarity_proto::ForkPoint::SameSeq => fork.payload.seq,
+        solidarity_proto::ForkPoint::DivergentPrev => fork.payload.seq.saturating_sub(1),
+    }
+}
+
+/// Keeps a canary among its author's two latest (by seq).
+fn keep_canary(kept: &mut Vec<Stored<Canary>>, canary: Stored<Canary>) {
+    if kept.iter().any(|held| held.seq == canary.seq) {
+        return;
+    }
+    kept.push(canary);
+    kept.sort_by_key(|canary| canary.seq);
+    if kept.len() > 2 {
+        kept.remove(0);
+    }
+}
+
 fn stored<T>(id: MessageId, author: AuthorKey, payload: &Payload, body: T) -> Stored<T> {
     Stored {
         id,
@@ -1184,8 +1295,9 @@ fn stored<T>(id: MessageId, author: AuthorKey, payload: &Payload, body: T) -> St
     }
 }
 
-/// Every stored statement and vouch, decoded (the engine's start state); `envelopes` are
-/// stored envelopes of kinds `vouch`, `revocation` and `node-cert`.
+/// Every stored statement, vouch and kept canary, decoded (the engine's start state);
+/// `envelopes` are stored envelopes of kinds `vouch`, `revocation`, `node-cert` and the
+/// kept `canary` ones (others are skipped).
 pub fn load(
     envelopes: impl IntoIterator<Item = Vec<u8>>,
     compromised: BTreeMap<AuthorKey, Compromised>,
@@ -1193,6 +1305,7 @@ pub fn load(
     let mut revocations: Vec<Stored<Revocation>> = Vec::new();
     let mut certificates: Vec<Stored<NodeCert>> = Vec::new();
     let mut vouches = Vec::new();
+    let mut canaries: HashMap<AuthorKey, Vec<Stored<Canary>>> = HashMap::new();
     for bytes in envelopes {
         let Ok(decoded) = Envelope::decode(&bytes) else {
             continue;
@@ -1212,6 +1325,10 @@ pub fn load(
                 certificates.push(stored(id, author, &payload, certificate));
             }
             Body::Vouch(vouch) => vouches.push(stored(id, author, &payload, vouch)),
+            Body::Canary(canary) => keep_canary(
+                canaries.entry(author).or_default(),
+                stored(id, author, &payload, canary),
+            ),
             _ => {}
         }
     }
@@ -1219,5 +1336,6 @@ pub fn load(
         statements: Statements::new(revocations, certificates),
         vouches,
         compromised,
+        canaries,
     }
 }

@@ -38,6 +38,8 @@ pub enum Timer {
     Sync,
     /// Make received writes durable.
     Flush,
+    /// Read the members' canaries again (SPEC §13.3): silence comes with time.
+    CanaryCheck,
 }
 
 /// A failed outbound sync request: the session ends, the next one retries.
@@ -140,6 +142,14 @@ pub enum Notice {
         /// Which budget.
         why: OverBudget,
     },
+    /// A trusted member's canary state changed (admin view only: never public). `Ok`
+    /// after an alarm means back to normal.
+    Canary {
+        /// The member.
+        key: AuthorKey,
+        /// Its state now.
+        state: solidarity_control::CanaryState,
+    },
     /// Trust changed: `key` is now trusted (`true`) or no longer (`false`).
     TrustChanged {
         /// The key.
@@ -214,6 +224,19 @@ pub enum Input<P> {
     },
     /// The admin's members list was (re)read.
     MembersChanged(Vec<ListedKey>),
+    /// The configuration was reloaded: the limits that apply live.
+    ConfigReloaded(LiveConfig),
+}
+
+/// What a reload changes in a running engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveConfig {
+    /// Per-signer budgets.
+    pub limits: crate::budget::Limits,
+    /// Most revocations, and most certificates, kept per signer.
+    pub statements_per_signer: usize,
+    /// Vouches needed to trust a key; 0 disables vouching.
+    pub vouch_threshold: usize,
 }
 
 /// What the gossip layer does with a message.

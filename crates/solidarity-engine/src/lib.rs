@@ -12,11 +12,12 @@
 //! - [`events`]: [`Input`], [`Output`], [`Notice`] and the tokens that pair them.
 //! - [`mod@engine`]: the state and its `handle`: ingest, fork rule, signing with the
 //!   own chain's seq/prev, write completions, trust, the sync requester.
+//! - [`marks`]: suspect marks and which stances corroborate (for the views).
 //! - [`store_read`]: the store reads the engine needs.
 //! - [`sync_answer`]: the sync responder (SPEC §11.5).
 //! - [`statements`]: which statements are kept, relayed or dropped; the statement phase.
 //! - [`budget`]: per-signer budgets (SPEC §10).
-//! - [`canary`]: a member's canary state (SPEC §13.3).
+//! - [`canary`]: canary state (SPEC §13.3) and the changes worth reporting.
 //! - [`own_chain`]: the own-chain wait (SPEC §7).
 //! - [`vouch_labels`]: what a vouched member is called (SPEC §13.2).
 //! - The per-kind facts are one table in `solidarity_proto::kinds`.
@@ -27,6 +28,7 @@ pub mod budget;
 pub mod canary;
 pub mod engine;
 pub mod events;
+pub mod marks;
 pub mod own_chain;
 pub mod statements;
 pub mod store_read;
@@ -37,8 +39,9 @@ use solidarity_proto::FederationId;
 
 pub use engine::{Compromised, Engine, EngineConfig, Judged, Loaded, Path, load};
 pub use events::{
-    Acceptance, AnswerToken, Command, CommandToken, GossipToken, Input, ListedKey, NewMessage,
-    Notice, Output, Reply, SyncFailed, SyncRound, Timer, WriteFailed, WriteId, WriteOutcome,
+    Acceptance, AnswerToken, Command, CommandToken, GossipToken, Input, ListedKey, LiveConfig,
+    NewMessage, Notice, Output, Reply, SyncFailed, SyncRound, Timer, WriteFailed, WriteId,
+    WriteOutcome,
 };
 pub use store_read::{ChainEnvelope, ReadError, StoreRead};
 

@@ -488,3 +488,47 @@ fn a_requester_that_lost_its_store_gets_its_own_chain_back_and_signs_after_it() 
     let next = sign(&mut restored, NOW + 11, alert("after the loss"));
     assert_eq!(payload_of(&next).seq, 4, "continues its chain, no fork");
 }
+
+#[test]
+fn a_member_gone_silent_is_noticed_once_past_its_grace_and_again_when_back() {
+    use solidarity_control::CanaryState;
+    use solidarity_proto::payload::{Canary, CanaryCode};
+    let rules = crate::canary::CanaryRules {
+        max_interval_ms: 60_000,
+        grace_ms: 10_000,
+    };
+    let mut a = engine(1, &[2], config());
+    let mut b = engine(2, &[1], config()).with_canary_rules(rules);
+    let canary = || {
+        Body::Canary(Canary {
+            statement: "no warrant".into(),
+            codes: CanaryCode::ALL.to_vec(),
+            interval_secs: 3_600,
+            token: vec![0; 32],
+        })
+    };
+    let check = |b: &mut TestEngine, now| -> Vec<CanaryState> {
+        b.handle(now, Input::Timer(crate::events::Timer::CanaryCheck))
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Notice(Notice::Canary { state, .. }) => Some(state),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = sign(&mut a, NOW, canary());
+    gossip(&mut b, NOW, first);
+    assert!(
+        check(&mut b, NOW + 70_000).is_empty(),
+        "within the capped interval and grace"
+    );
+    assert_eq!(check(&mut b, NOW + 70_001), [CanaryState::Silent]);
+    assert!(check(&mut b, NOW + 80_000).is_empty(), "reported once");
+    let back = sign(&mut a, NOW + 90_000, canary());
+    gossip(&mut b, NOW + 90_000, back);
+    assert_eq!(check(&mut b, NOW + 90_001), [CanaryState::Ok]);
+    assert_eq!(
+        b.canary(&a.me(), NOW + 90_001).map(|view| view.last_at),
+        Some(NOW + 90_000)
+    );
+}

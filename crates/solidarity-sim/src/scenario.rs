@@ -4,13 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::SigningKey;
-use solidarity_engine::canary::{CanaryRules, CanaryState, canary_view};
 use solidarity_proto::envelope::{self, SignedMessage};
 use solidarity_proto::payload::{
     Alert, AlertCategory, AlertStatus, AlertUpdate, Body, Canary, CanaryCode, KIND_NODE_CERT,
     KIND_REVOCATION, NodeCert, Revocation, Severity,
 };
-use solidarity_proto::state::Stored;
 use solidarity_proto::trust::Standing;
 use solidarity_proto::{AuthorKey, MessageId, Payload};
 use solidarity_store::Store;
@@ -316,45 +314,4 @@ pub fn canary(interval_secs: u64, token: [u8; 32]) -> Body {
         interval_secs,
         token: token.to_vec(),
     })
-}
-
-fn decode_canary(envelope: &[u8], id: MessageId) -> Option<Stored<Canary>> {
-    let envelope = solidarity_proto::Envelope::decode(envelope).ok()?;
-    let payload = Payload::decode(&envelope.payload).ok()?;
-    let Ok(Body::Canary(body)) = Body::decode(&payload.kind, &payload.body) else {
-        return None;
-    };
-    Some(Stored {
-        id,
-        author: envelope.signer,
-        seq: payload.seq,
-        created_at: payload.created_at,
-        expires_at: payload.expires_at,
-        body,
-    })
-}
-
-/// The canary state of every member `node` kept canaries of, read from its store as the
-/// daemon reads it (the two latest canaries per member), at `node`'s clock.
-pub fn canary_states(
-    simulation: &Simulation,
-    node: NodeId,
-    rules: CanaryRules,
-) -> BTreeMap<AuthorKey, CanaryState> {
-    let now = simulation.local_now(node);
-    let Ok(kept) = simulation.node(node).store.kept_canaries() else {
-        return BTreeMap::new();
-    };
-    kept.into_iter()
-        .filter_map(|(author, envelopes)| {
-            let canaries: Vec<Stored<Canary>> = envelopes
-                .iter()
-                .filter_map(|stored| decode_canary(&stored.envelope, stored.id))
-                .collect();
-            let latest = canaries.last()?;
-            let previous = (canaries.len() > 1).then(|| &canaries[0]);
-            let view = canary_view(&author, latest, previous, None, rules, now);
-            Some((author, view.state))
-        })
-        .collect()
 }

@@ -22,6 +22,8 @@ use ed25519_dalek::SigningKey;
 use rand::Rng;
 use rand::rngs::StdRng;
 use solidarity_engine::budget::Limits;
+use solidarity_engine::canary::CanaryRules;
+use solidarity_engine::engine::DEFAULT_CANARY_RULES;
 use solidarity_engine::{
     Acceptance, AnswerToken, Command, CommandToken, Compromised, Engine, EngineConfig, GossipToken,
     Input, ListedKey, Loaded, Notice, Output, Reply, SyncFailed, SyncRound, Timer, WriteFailed,
@@ -62,6 +64,8 @@ pub struct SimConfig {
     pub sync_timeout_ms: u64,
     /// The Unix time (ms) at simulation time 0: what unskewed clocks read at the start.
     pub epoch_ms: u64,
+    /// How every engine reads canaries (`canary_grace_secs`, `canary_max_interval_secs`).
+    pub canary_rules: CanaryRules,
 }
 
 impl SimConfig {
@@ -81,6 +85,7 @@ impl SimConfig {
             flush_interval_ms: 1_000,
             sync_timeout_ms: 10_000,
             epoch_ms: 1_800_000_000_000,
+            canary_rules: DEFAULT_CANARY_RULES,
         }
     }
 }
@@ -283,10 +288,17 @@ impl Simulation {
             seed: engine_seed,
         };
         let loaded = if restarted {
-            let statements = [KIND_REVOCATION, KIND_NODE_CERT, KIND_VOUCH]
+            let kept_canaries = store
+                .kept_canaries()
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|(_, kept)| kept);
+            let envelopes: Vec<Vec<u8>> = [KIND_REVOCATION, KIND_NODE_CERT, KIND_VOUCH]
                 .iter()
                 .flat_map(|kind| store.by_kind(kind).unwrap_or_default())
-                .map(|stored| stored.envelope);
+                .chain(kept_canaries)
+                .map(|stored| stored.envelope)
+                .collect();
             let compromised = store
                 .compromised()
                 .unwrap_or_default()
@@ -299,11 +311,11 @@ impl Simulation {
                     (compromise.author, state)
                 })
                 .collect();
-            load(statements, compromised)
+            load(envelopes, compromised)
         } else {
             Loaded::default()
         };
-        Engine::new(config, key, store, loaded)
+        Engine::new(config, key, store, loaded).with_canary_rules(self.config.canary_rules)
     }
 
     /// The configuration.

@@ -78,8 +78,8 @@ macro_rules! store_read {
 store_read!(dyn Store);
 store_read!(KvStore<B>, B: Backend);
 
-/// What an engine starts from: every stored statement and vouch, and the keys marked
-/// compromised.
+/// What an engine starts from: every stored statement and vouch, each member's kept
+/// canaries, and the keys marked compromised.
 pub fn engine_start(store: &dyn Store) -> Result<Loaded, StoreError> {
     let mut envelopes = Vec::new();
     for kind in [KIND_VOUCH, KIND_REVOCATION, KIND_NODE_CERT] {
@@ -89,6 +89,9 @@ pub fn engine_start(store: &dyn Store) -> Result<Loaded, StoreError> {
                 .into_iter()
                 .map(|stored| stored.envelope),
         );
+    }
+    for (_, kept) in store.kept_canaries()? {
+        envelopes.extend(kept.into_iter().map(|stored| stored.envelope));
     }
     let compromised = store
         .compromised()?

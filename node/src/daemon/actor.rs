@@ -21,8 +21,8 @@ use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
 use solidarity_control::{
-    AlertDetail, CanaryState, CanaryView, Distrust, MemberView, Request, Response,
-    RevocationSigner, StanceView, StatusView, TrustBasis,
+    AlertDetail, CanaryView, Distrust, MemberView, Request, Response, RevocationSigner, StanceView,
+    StatusView, TrustBasis,
 };
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
 use solidarity_proto::payload::AlertUpdate;
@@ -47,6 +47,8 @@ use super::views::{self, Shown, Views};
 use super::writer::{Maintenance, WriteError, Writer};
 use crate::identity::{self, Card};
 use crate::members::MembersFile;
+use solidarity_engine::Compromised;
+use solidarity_engine::canary::{CanaryChange, CanaryWatch};
 use solidarity_engine::statements::{self, Keep, Relay};
 
 /// Control requests waiting for the actor: a few CLI calls at once.
@@ -180,15 +182,6 @@ impl Stale {
     }
 }
 
-/// A key known to be in two hands.
-#[derive(Clone, Copy)]
-struct Compromised {
-    /// When this node detected it.
-    detected_at: u64,
-    /// Its messages from this seq on are suspect.
-    from_seq: u64,
-}
-
 /// Fixed facts about this node.
 pub struct Identity {
     pub key: SigningKey,
@@ -247,7 +240,7 @@ pub struct NodeActor {
     /// Valid statements this node relays without keeping.
     relay: Relay,
     /// Each member's canary state as last reported, to notify on changes only.
-    canary_states: HashMap<AuthorKey, CanaryState>,
+    canary_states: CanaryWatch,
     /// What changed since the last published snapshot.
     stale: Stale,
     /// When the member list of the snapshot was last rebuilt.
@@ -421,7 +414,7 @@ impl NodeActor {
             pending_statements: HashMap::new(),
             pending_revoked: HashMap::new(),
             relay: Relay::default(),
-            canary_states: HashMap::new(),
+            canary_states: CanaryWatch::default(),
             stale: Stale {
                 alerts: true,
                 members: true,
@@ -1583,10 +1576,7 @@ impl NodeActor {
         envelope: &[u8],
     ) -> Result<(), ActorError> {
         let now = self.now_ms();
-        let from_seq = match fork.point {
-            solidarity_proto::ForkPoint::SameSeq => fork.payload.seq,
-            solidarity_proto::ForkPoint::DivergentPrev => fork.payload.seq.saturating_sub(1),
-        };
+        let from_seq = solidarity_engine::engine::fork_from_seq(&fork);
         let newly = !self.compromised.contains_key(&fork.signer);
         let state = self.compromised.entry(fork.signer).or_insert(Compromised {
             detected_at: now,
@@ -1879,103 +1869,19 @@ impl NodeActor {
             .collect()
     }
 
-    /// One page of what the requester misses, from the store.
+    /// One page of what the requester misses (the engine's responder, SPEC §11.5).
     fn answer_sync(&self, peer: PeerId, data: &[u8]) -> SyncResponse {
-        let request = match SyncRequest::decode(data) {
-            Ok(request) if request.fed == self.identity.federation => request,
-            Ok(_) => return SyncResponse::default(),
-            Err(decode_error) => {
-                tracing::info!(error = %decode_error, "malformed sync request");
-                return SyncResponse::default();
-            }
-        };
         self.metrics.sync_answered.inc();
-        let limit = request.page_limit();
-        // The statement phase comes first in every session: a node that was offline knows
-        // a key is revoked before it sees what the key's other holder signed.
-        if let Some(wanted) = &request.statements {
-            let response = statements::answer(
-                wanted,
-                limit,
-                self.views.statements(),
-                &self.relay,
-                &self.store,
-            );
-            tracing::debug!(
-                sent = response.envelopes.len(),
-                more = response.more,
-                "answered a statement round"
-            );
-            return response;
-        }
-        let mut response = SyncResponse::default();
-        let mut bytes = 0usize;
-        'authors: for watermark in &request.have {
-            // Our message at the requester's head, when it differs, proves a fork.
-            if let Some(head) = watermark.head
-                && let Some(ours) = or_log(self.store.id_at(&watermark.author, watermark.seq))
-                && ours != head
-                && let Some(envelope) = or_log(self.store.envelope(&ours))
-                && response.envelopes.len() < limit
-            {
-                bytes += envelope.len();
-                response
-                    .envelopes
-                    .push(serde_bytes::ByteBuf::from(envelope));
-            }
-            // A requester that claims the highest seq there is holds everything of it (the
-            // wire integer is the requester's; never let it wrap to a full dump).
-            let Some(from_seq) = watermark.seq.checked_add(1) else {
-                continue;
-            };
-            let wanted = limit - response.envelopes.len() + 1;
-            let Ok(page) = self.store.author_range(&watermark.author, from_seq, wanted) else {
-                tracing::error!("store read failed while answering sync");
-                break;
-            };
-            for stored in page {
-                if response.envelopes.len() == limit
-                    || bytes + stored.envelope.len() > sync::MAX_PAGE_BYTES
-                {
-                    response.more = true;
-                    break 'authors;
-                }
-                bytes += stored.envelope.len();
-                response
-                    .envelopes
-                    .push(serde_bytes::ByteBuf::from(stored.envelope));
-            }
-        }
-        // Fork evidence travels with the chains it concerns, after them (so the requester
-        // keeps the same first-seen chain as its peers), and a node that was offline learns
-        // of a compromise in its first sync.
-        let evidence = if request
-            .have
-            .iter()
-            .any(|watermark| self.compromised.contains_key(&watermark.author))
-        {
-            self.store.compromised().unwrap_or_else(|store_error| {
-                tracing::error!(error = %store_error, "store read failed");
-                Vec::new()
-            })
-        } else {
-            Vec::new()
-        };
-        for compromise in &evidence {
-            if !request.have.iter().any(|w| w.author == compromise.author) {
-                continue;
-            }
-            for stored in &compromise.evidence {
-                if response.envelopes.len() < limit
-                    && bytes + stored.envelope.len() <= sync::MAX_PAGE_BYTES
-                {
-                    bytes += stored.envelope.len();
-                    response
-                        .envelopes
-                        .push(serde_bytes::ByteBuf::from(stored.envelope.clone()));
-                }
-            }
-        }
+        let response = solidarity_engine::sync_answer::answer(
+            data,
+            &solidarity_engine::sync_answer::Responder {
+                federation: &self.identity.federation,
+                statements: self.views.statements(),
+                relay: &self.relay,
+                compromised: &|key| self.compromised.contains_key(key),
+                store: &self.store,
+            },
+        );
         if !response.envelopes.is_empty() {
             let name = self
                 .by_peer
@@ -2198,55 +2104,23 @@ impl NodeActor {
 
     fn canary_view(&self, key: &AuthorKey, now: u64) -> Option<CanaryView> {
         let (latest, previous) = self.views.canaries(key)?;
-        // An interval beyond this node's maximum would keep a switched-off member "ok" for
-        // as long as it announced (SPEC §13.3).
-        let interval_secs = latest
-            .body
-            .interval_secs
-            .min(self.identity.config.canary_max_interval.as_secs());
-        let due_at = latest
-            .created_at
-            .saturating_add(interval_secs.saturating_mul(1000));
-        let grace = self.identity.config.canary_grace.as_millis() as u64;
-        // A code not stated is withdrawn: it denies something that has happened (or that
-        // the member no longer dares to deny).
-        let withdrawn: Vec<_> = solidarity_proto::payload::CanaryCode::ALL
-            .into_iter()
-            .filter(|code| !latest.body.codes.contains(code))
-            .collect();
-        // A duress canary stays visible through the next one, which the coerced admins may
-        // be made to publish as if nothing happened.
-        let duress = self
+        let config = &self.identity.config;
+        let rules = solidarity_engine::canary::CanaryRules {
+            max_interval_ms: config.canary_max_interval.as_secs().saturating_mul(1000),
+            grace_ms: u64::try_from(config.canary_grace.as_millis()).unwrap_or(u64::MAX),
+        };
+        let commitment = self
             .members
             .get(key)
-            .and_then(|member| member.duress_commitment)
-            .is_some_and(|commitment| {
-                [Some(latest), previous]
-                    .into_iter()
-                    .flatten()
-                    .any(|canary| {
-                        solidarity_proto::payload::is_duress_token(
-                            &commitment,
-                            key,
-                            &canary.body.token,
-                        )
-                    })
-            });
-        let state = if duress {
-            CanaryState::Duress
-        } else if now > due_at.saturating_add(grace) {
-            CanaryState::Silent
-        } else if !withdrawn.is_empty() {
-            CanaryState::Changed
-        } else {
-            CanaryState::Ok
-        };
-        Some(CanaryView {
-            last_at: latest.created_at,
-            due_at,
-            state,
-            withdrawn,
-        })
+            .and_then(|member| member.duress_commitment);
+        Some(solidarity_engine::canary::canary_view(
+            key,
+            latest,
+            previous,
+            commitment.as_ref(),
+            rules,
+            now,
+        ))
     }
 
     /// Certificates begin and end with time: re-derive the trusted set when that changes it.
@@ -2320,26 +2194,25 @@ impl NodeActor {
             let Some(view) = self.canary_view(&key, now) else {
                 continue;
             };
-            let previous = self.canary_states.insert(key, view.state);
-            if previous == Some(view.state) {
+            let Some(change) = self.canary_states.note(key, view.state) else {
                 continue;
-            }
+            };
             changed = true;
             let member = self.member_name(&key);
             // Journals are often shipped elsewhere: above debug, one line that neither
             // names the member nor tells duress from silence or withdrawn codes.
-            match view.state {
-                CanaryState::Duress | CanaryState::Silent | CanaryState::Changed => {
+            match change {
+                CanaryChange::Alarm(state) => {
                     tracing::warn!(
                         "CANARY: a member's canary changed; see `solidarity peers` or the admin page"
                     );
-                    tracing::debug!(%member, state = ?view.state, withdrawn = ?view.withdrawn, "canary state");
+                    tracing::debug!(%member, ?state, withdrawn = ?view.withdrawn, "canary state");
                 }
-                CanaryState::Ok if previous.is_some() => {
+                CanaryChange::BackToNormal => {
                     tracing::info!("a member's canary is back to normal");
                     tracing::debug!(%member, "canary back to normal");
                 }
-                CanaryState::Ok => {}
+                CanaryChange::FirstOk => {}
             }
         }
         if changed {
@@ -2599,12 +2472,12 @@ impl NodeActor {
     fn alert_and_offer_views(&self, shown: &Shown, now: u64) -> (Vec<AlertView>, Vec<OfferView>) {
         let mut offers = shown.offer_views(now);
         let suspect = |author: &AuthorKey, seq: u64, created_at: u64| {
-            self.compromised
-                .get(author)
-                .is_some_and(|state| seq >= state.from_seq)
-                || self
-                    .revoked_since(author)
-                    .is_some_and(|since| created_at >= since)
+            solidarity_engine::marks::is_suspect(
+                self.compromised.get(author),
+                self.revoked_since(author),
+                seq,
+                created_at,
+            )
         };
         let collective_of = |key: &AuthorKey| match self.members.get(key) {
             Some(member) => member.group.clone(),
@@ -2629,11 +2502,9 @@ impl NodeActor {
                 // admin removed it, its vouches or certificate ended, or a revocation or a
                 // fork took it out of trust.
                 shown.endorsements.iter().filter(|endorsement| {
-                    endorsement.author == self.me
-                        || self
-                            .members
-                            .get(&endorsement.author)
-                            .is_some_and(MemberState::trusted)
+                    solidarity_engine::marks::stance_counts(&endorsement.author, &self.me, |key| {
+                        self.members.get(key).is_some_and(MemberState::trusted)
+                    })
                 }),
                 collective_of,
                 self.identity.config.confirm_threshold,

@@ -20,6 +20,7 @@ mod reload;
 pub mod settled_revocations;
 mod snapshot;
 pub mod status_page;
+mod tasks;
 mod trust_log;
 mod views;
 mod writer;
@@ -34,6 +35,7 @@ use solidarity_proto::{FederationId, envelope, sync};
 use solidarity_store::{SledBackend, SledOptions, SledStore, Store};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::{NodeConfig, StatusAddr};
 use crate::identity;
@@ -166,11 +168,25 @@ async fn serve(
         )?),
         Service::InProcess => None,
     };
+    let key = identity::load_key_file(&config.data_dir)?;
+    // One span per node, so the logs of several nodes in one process can be told apart.
+    let span = tracing::info_span!("node", id = %envelope::author_key(&key).short());
+    serve_node(config, store, stop, hangup, key)
+        .instrument(span)
+        .await
+}
+
+async fn serve_node(
+    config: NodeConfig,
+    store: Arc<dyn Store>,
+    stop: CancellationToken,
+    hangup: Option<tokio::signal::unix::Signal>,
+    key: ed25519_dalek::SigningKey,
+) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {} to its owner", data_dir.display()))?;
     let own_uid = std::fs::metadata(&data_dir)?.uid();
-    let key = identity::load_key_file(&data_dir)?;
     let keypair = identity::libp2p_keypair(&key)?;
     let members = MembersFile::load(&data_dir)?;
     let federation = FederationId::from_name(&config.federation);
@@ -261,18 +277,26 @@ async fn serve(
 
     let shutdown = CancellationToken::new();
     let net_shutdown = CancellationToken::new();
-    let net_task = tokio::spawn(event_loop.run(net_shutdown.clone().cancelled_owned()));
-    let control_task = tokio::spawn(control_server::serve(
-        control_listener,
-        socket,
-        own_uid,
-        control_tx,
-        shutdown.clone(),
-    ));
+    let net_task = tokio::spawn(
+        event_loop
+            .run(net_shutdown.clone().cancelled_owned())
+            .in_current_span(),
+    );
+    let mut watched = tasks::Watched::default();
+    watched.spawn(
+        "control server",
+        control_server::serve(
+            control_listener,
+            socket,
+            own_uid,
+            control_tx,
+            shutdown.clone(),
+        ),
+    );
     let http_shutdown = shutdown.clone();
-    let admin_task = admin.map(|(listener, token)| {
+    if let Some((listener, token)) = admin {
         let (snapshots, stop) = (snapshot_rx.clone(), shutdown.clone());
-        tokio::spawn(async move {
+        watched.spawn("admin page", async move {
             // `tap_io` only to reach axum's `ConnectInfo` impl for wrapped listeners.
             let listener = status_page::listener::Guarded::new(listener).tap_io(|_| {});
             axum::serve(
@@ -282,9 +306,9 @@ async fn serve(
             )
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
-        })
-    });
-    let http_task = tokio::spawn(async move {
+        });
+    }
+    watched.spawn("status page", async move {
         let (router, stop) = (
             status_page::router(snapshot_rx),
             http_shutdown.cancelled_owned(),
@@ -302,14 +326,12 @@ async fn serve(
             }
         }
     });
-    let mut actor_task = tokio::spawn(actor.run(shutdown.clone()));
+    let mut actor_task = tokio::spawn(actor.run(shutdown.clone()).in_current_span());
     let reload_task = hangup.map(|hangup| {
-        tokio::spawn(reload::on_sighup(
-            hangup,
-            data_dir.clone(),
-            reload_tx,
-            shutdown.clone(),
-        ))
+        tokio::spawn(
+            reload::on_sighup(hangup, data_dir.clone(), reload_tx, shutdown.clone())
+                .in_current_span(),
+        )
     });
 
     let p2p_ports = bound_ports(&net_for_log, &config.listen).await;
@@ -331,12 +353,18 @@ async fn serve(
     }
     notify::notify(notify::READY, &format!("running, status page {status_url}"));
 
-    let outcome = tokio::select! {
+    let (outcome, task_failure) = tokio::select! {
         () = stop.cancelled() => {
             shutdown.cancel();
-            actor_task.await
+            (actor_task.await, None)
         }
-        finished = &mut actor_task => finished,
+        finished = &mut actor_task => (finished, None),
+        ended = watched.next_ended() => {
+            let failure = ended.into_error();
+            tracing::error!("{failure:#}");
+            shutdown.cancel();
+            (actor_task.await, Some(failure))
+        }
     };
     notify::notify(notify::STOPPING, "stopping");
     shutdown.cancel();
@@ -351,15 +379,15 @@ async fn serve(
         tracing::error!("the store writer thread panicked");
     }
     net_shutdown.cancel();
-    let _ = tokio::join!(net_task, control_task, http_task);
+    let _ = tokio::join!(net_task, watched.join_all());
     if let StatusAddr::Unix(path) = &config.status_addr {
         // Ours (bind_unix checked): a stopped page leaves no socket behind.
         let _ = std::fs::remove_file(path);
     }
-    if let Some(admin_task) = admin_task {
-        let _ = admin_task.await;
-    }
     actor_result?;
+    if let Some(failure) = task_failure {
+        return Err(failure);
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }

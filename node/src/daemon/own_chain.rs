@@ -1,13 +1,9 @@
-//! A node never forks itself (SPEC §7, §9.1). The highest seq it has signed, and the id
-//! of that message, are kept in `DATA/own-chain`, outside the store, and written
-//! (durably) before each message it signs leaves the node. At start, a node whose store
-//! holds less of its own chain than that (the store was lost, or restored from an old
-//! copy), or that has no such record and nothing of its own in its store, signs nothing
-//! (its canary included) until it has synced its own chain back from a member, or its
-//! admin starts it with `solidarity node --fresh-chain`. When a member has answered but
-//! the chain is not back (its last messages expired, and members keep only their ids),
-//! the node continues after the recorded head, which is what the members hold. A
-//! brand-new node (`solidarity init` writes 0) is not held back.
+//! The own-chain record (SPEC §7, §9.1): the highest seq this node has signed, and the id
+//! of that message, kept in `DATA/own-chain`, outside the store, and written (durably)
+//! before each message it signs leaves the node. Whether signing waits after a lost or
+//! restored store is the engine's decision (`solidarity_engine::own_chain`); this module
+//! reads and writes the file around it. A brand-new node (`solidarity init` writes 0) is
+//! not held back.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,39 +14,16 @@ use solidarity_proto::MessageId;
 /// message, in decimal and hex (`init` writes `0`).
 pub const OWN_CHAIN_FILE: &str = "own-chain";
 
+pub use solidarity_engine::own_chain::Resume;
+
 /// A head of this node's chain: seq and, once it has signed, the id there.
 type Head = (u64, Option<MessageId>);
 
-/// Why the node does not sign yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Wait {
-    /// The store holds its own chain up to `held`; it had signed up to `signed`.
-    Behind { held: u64, signed: u64 },
-    /// Nothing records how far it had signed and its store holds nothing of its own.
-    Unknown,
-}
-
-/// What [`OwnChain::learned`] decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resume {
-    /// Still waiting.
-    No,
-    /// Signing resumes after the store's own head.
-    AfterStored,
-    /// A member answered but the store is still behind (the messages expired on the
-    /// members, which keep only their ids): signing resumes after the recorded head,
-    /// which continues the chain the members hold.
-    AfterRecorded(u64, MessageId),
-}
-
-/// The own-chain record and whether signing waits for a sync.
+/// The own-chain record and the engine's decision whether signing waits.
 #[derive(Debug)]
 pub struct OwnChain {
     path: PathBuf,
-    signed: Head,
-    wait: Option<Wait>,
-    /// A sync exchange with a member has ended since start.
-    synced: bool,
+    decision: solidarity_engine::own_chain::OwnChain,
 }
 
 /// Writes the record of a brand-new node (`solidarity init`).
@@ -110,94 +83,48 @@ impl OwnChain {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(error) => return Err(error.into()),
         };
-        let held_head: Head = held.map_or((0, None), |(seq, id)| (seq, Some(id)));
-        let wait = match recorded {
-            _ if fresh_chain => None,
-            Some((signed, _)) if signed > held_head.0 => Some(Wait::Behind {
-                held: held_head.0,
-                signed,
-            }),
-            Some(_) => None,
-            None if held_head.0 == 0 => Some(Wait::Unknown),
-            None => None,
-        };
-        // A fresh chain starts again from what the store holds.
-        let signed = match recorded {
-            Some(recorded) if !fresh_chain && recorded.0 > held_head.0 => recorded,
-            _ => held_head,
-        };
-        if recorded != Some(signed) && wait.is_none() {
-            write_durably(&path, signed)?;
+        let decision = solidarity_engine::own_chain::OwnChain::new(recorded, held, fresh_chain);
+        if let Some(head) = decision.to_record(recorded) {
+            write_durably(&path, head)?;
         }
-        let own_chain = Self {
-            path,
-            signed,
-            wait,
-            synced: false,
-        };
-        if let Some(why) = own_chain.paused() {
+        if let Some(why) = decision.paused() {
             tracing::warn!("{why}");
         }
-        Ok(own_chain)
+        Ok(Self { path, decision })
     }
 
     /// Why signing waits, for the CLI and `solidarity status`; none once it may sign.
     pub fn paused(&self) -> Option<String> {
-        let why = match self.wait? {
-            Wait::Behind { held, signed } => format!(
-                "this node signed its chain up to seq {signed} but its store holds it only up to seq {held}"
-            ),
-            Wait::Unknown => "this node's store holds none of its own messages and nothing records how far it had signed".to_owned(),
-        };
-        Some(format!(
-            "{why}; it signs nothing (canary included) until it has synced its own chain from a member, so as not to fork its key. Connect a member, or, if no member ever received this key's messages, start it with `solidarity node --fresh-chain`"
-        ))
+        self.decision.paused()
     }
 
     /// The message `id` at `seq` is about to leave: records it durably first.
     pub fn record_signed(&mut self, seq: u64, id: MessageId) -> std::io::Result<()> {
-        if seq > self.signed.0 {
+        if self.decision.signed(seq, id) {
             write_durably(&self.path, (seq, Some(id)))?;
-            self.signed = (seq, Some(id));
         }
         Ok(())
     }
 
     /// A sync exchange with a member has ended.
     pub fn note_synced(&mut self) {
-        self.synced = true;
+        self.decision.note_synced();
     }
 
     /// The store's own head is `held`, with none of its own messages still being written:
-    /// lifts the wait once the chain is back, or once a member answered and the record
-    /// names the id signing must continue from.
+    /// the engine decides whether the wait lifts; a head that moved is recorded.
     pub fn learned(&mut self, held: Option<(u64, MessageId)>) -> Resume {
-        let held_seq = held.map_or(0, |(seq, _)| seq);
-        let resume = match self.wait {
-            None => return Resume::No,
-            Some(Wait::Behind { signed, .. }) if held_seq >= signed => Resume::AfterStored,
-            Some(Wait::Behind { signed, .. }) => match self.signed {
-                (_, Some(id)) if self.synced => Resume::AfterRecorded(signed, id),
-                _ => Resume::No,
-            },
-            Some(Wait::Unknown) if self.synced => Resume::AfterStored,
-            Some(Wait::Unknown) => Resume::No,
-        };
-        if resume == Resume::No {
-            return resume;
+        let (resume, record) = self.decision.learned(held);
+        if resume != Resume::No {
+            tracing::info!(
+                own_seq = held.map_or(0, |(seq, _)| seq),
+                "own chain synced from a member; signing resumes"
+            );
         }
-        self.wait = None;
-        tracing::info!(
-            own_seq = self.signed.0.max(held_seq),
-            "own chain synced from a member; signing resumes"
-        );
-        if let Some((seq, id)) = held
-            && seq > self.signed.0
+        if let Some((seq, id)) = record
+            && let Err(error) = write_durably(&self.path, (seq, Some(id)))
         {
-            self.signed = (seq, Some(id));
-            if let Err(error) = write_durably(&self.path, self.signed) {
-                tracing::warn!(%error, "cannot record this node's own chain head");
-            }
+            tracing::warn!(%error, "cannot record this node's own chain head");
         }
         resume
     }
