@@ -1,7 +1,8 @@
 //! The crate dependency rules of ARCHITECTURE.md, checked on every test run:
 //! proto depends on no internal crate; store → proto, engine; net → none; control → proto at
-//! most; engine → proto, control; only the node, the benchmark harness, the simulation and
-//! this tests package may depend on everything.
+//! most; engine → proto, control; the simulation → proto, store, engine (never sled, libp2p
+//! or tokio); only the node, the benchmark harness and this tests package may depend on
+//! everything.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -20,7 +21,7 @@ fn internal_dependencies(manifest: &Path) -> BTreeSet<String> {
 #[test]
 fn crates_depend_only_on_what_the_architecture_allows() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let allowed: [(&str, &[&str]); 5] = [
+    let allowed: [(&str, &[&str]); 6] = [
         ("crates/solidarity-proto", &[]),
         (
             "crates/solidarity-store",
@@ -32,6 +33,10 @@ fn crates_depend_only_on_what_the_architecture_allows() {
         ),
         ("crates/solidarity-net", &[]),
         ("crates/solidarity-control", &["solidarity-proto"]),
+        (
+            "crates/solidarity-sim",
+            &["solidarity-proto", "solidarity-store", "solidarity-engine"],
+        ),
     ];
     for (path, allowed) in allowed {
         let found = internal_dependencies(&root.join(path).join("Cargo.toml"));
@@ -53,6 +58,7 @@ fn only_the_store_names_sled_and_only_the_net_crate_and_node_name_libp2p() {
             "crates/solidarity-engine",
             &["sled", "libp2p", "tokio", "rand", "futures"],
         ),
+        ("crates/solidarity-sim", &["sled", "libp2p", "tokio"]),
         ("crates/solidarity-net", &["sled"]),
         ("node", &["sled"]),
         ("crates/solidarity-bench", &["sled"]),
