@@ -850,6 +850,13 @@ impl solidarity_store::Store for FaultyStore {
     ) -> Result<Option<solidarity_store::MessageMeta>, solidarity_store::StoreError> {
         self.inner.meta(id)
     }
+    fn ids_with_prefix(
+        &self,
+        hex: &str,
+        limit: usize,
+    ) -> Result<Vec<solidarity_proto::MessageId>, solidarity_store::StoreError> {
+        self.inner.ids_with_prefix(hex, limit)
+    }
     fn id_at(
         &self,
         author: &AuthorKey,

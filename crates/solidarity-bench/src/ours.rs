@@ -114,6 +114,9 @@ impl Store for ObservedStore {
     fn meta(&self, id: &MessageId) -> Result<Option<MessageMeta>, StoreError> {
         self.inner.meta(id)
     }
+    fn ids_with_prefix(&self, hex: &str, limit: usize) -> Result<Vec<MessageId>, StoreError> {
+        self.inner.ids_with_prefix(hex, limit)
+    }
     fn id_at(&self, author: &AuthorKey, seq: u64) -> Result<Option<MessageId>, StoreError> {
         self.inner.id_at(author, seq)
     }

@@ -99,6 +99,7 @@ pub fn judge(here: &Here<'_>, signer: &AuthorKey, body: &Body) -> Keep {
 }
 
 /// One statement held for relay.
+#[derive(Clone)]
 struct Relayed {
     id: MessageId,
     revocation: bool,
@@ -109,7 +110,7 @@ struct Relayed {
 /// ([`RELAY_PER_SIGNER`]) and in total ([`RELAY_SIGNERS`], [`RELAY_BYTES`]); when full, the
 /// signer heard of longest ago makes room. A signer's revocations are never pushed out by
 /// its certificates.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Relay {
     by_signer: BTreeMap<AuthorKey, Vec<Relayed>>,
     /// Signers in the order first heard of.

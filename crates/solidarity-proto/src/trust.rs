@@ -38,7 +38,28 @@ pub struct Statements {
     /// admin's list says later (a revocation seen is final, SPEC §13.4).
     settled: BTreeSet<MessageId>,
     /// Index lookups made, for tests that count work rather than time.
-    lookups: std::cell::Cell<u64>,
+    lookups: LookupCount,
+}
+
+/// A count of index lookups; atomic so that `Statements` can be read from several threads
+/// (sync answers are computed off the node's actor).
+#[derive(Debug, Default)]
+struct LookupCount(std::sync::atomic::AtomicU64);
+
+impl LookupCount {
+    fn add_one(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Clone for LookupCount {
+    fn clone(&self) -> Self {
+        Self(std::sync::atomic::AtomicU64::new(self.get()))
+    }
 }
 
 impl Statements {
@@ -105,13 +126,13 @@ impl Statements {
 
     /// The revocations naming `key` (signed by anyone).
     pub fn revocations_of(&self, key: &AuthorKey) -> &[Stored<Revocation>] {
-        self.lookups.set(self.lookups.get().saturating_add(1));
+        self.lookups.add_one();
         self.revocations.get(key).map_or(&[], Vec::as_slice)
     }
 
     /// The certificates of node key `key` (signed by anyone).
     pub fn certificates_of(&self, key: &AuthorKey) -> impl Iterator<Item = &Stored<NodeCert>> {
-        self.lookups.set(self.lookups.get().saturating_add(1));
+        self.lookups.add_one();
         self.certificates_by_key
             .get(key)
             .into_iter()
@@ -121,7 +142,7 @@ impl Statements {
 
     /// Whether `identity` signed a certificate of `key`.
     pub fn certified(&self, identity: &AuthorKey, key: &AuthorKey) -> bool {
-        self.lookups.set(self.lookups.get().saturating_add(1));
+        self.lookups.add_one();
         self.certified.contains(&(*identity, *key))
     }
 

@@ -263,6 +263,23 @@ fn counted_bytes(envelope_len: usize) -> u64 {
     u64::try_from(envelope_len).unwrap_or(u64::MAX)
 }
 
+/// A lowercase hex id prefix as its whole bytes and, for an odd length, the last digit;
+/// none when it is not lowercase hex or longer than an id.
+fn hex_prefix(hex: &str) -> Option<(Vec<u8>, Option<u8>)> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    if hex.len() > 64 {
+        return None;
+    }
+    let digits: Vec<u8> = hex.bytes().map(digit).collect::<Option<_>>()?;
+    let pairs = digits.chunks_exact(2);
+    let odd = pairs.remainder().first().copied();
+    Some((pairs.map(|pair| (pair[0] << 4) | pair[1]).collect(), odd))
+}
+
 fn read_id(bytes: &[u8]) -> Result<MessageId, StoreError> {
     let array: [u8; 32] = bytes
         .try_into()
@@ -759,6 +776,30 @@ impl<B: Backend> Store for KvStore<B> {
         self.record(id)?
             .map(|record| decode_record(&record).map(|(meta, _)| meta))
             .transpose()
+    }
+
+    fn ids_with_prefix(&self, hex: &str, limit: usize) -> Result<Vec<MessageId>, StoreError> {
+        let Some((whole_bytes, high_nibble)) = hex_prefix(hex) else {
+            return Ok(Vec::new());
+        };
+        let prefix = key(ENVELOPE, &[&whole_bytes]);
+        let mut start = prefix.clone();
+        start.extend(high_nibble.map(|nibble| nibble << 4));
+        // The ids of an odd-length prefix are contiguous from `start`: those whose next
+        // byte has the wanted high nibble.
+        let matches_nibble = |entry_key: &[u8]| {
+            high_nibble.is_none_or(|nibble| {
+                entry_key
+                    .get(prefix.len())
+                    .is_some_and(|next| next >> 4 == nibble)
+            })
+        };
+        self.backend
+            .scan(&prefix, &start, limit)?
+            .into_iter()
+            .take_while(|(entry_key, _)| matches_nibble(entry_key))
+            .map(|(entry_key, _)| read_id(entry_key.get(1..).unwrap_or_default()))
+            .collect()
     }
 
     fn id_at(&self, author: &AuthorKey, seq: u64) -> Result<Option<MessageId>, StoreError> {

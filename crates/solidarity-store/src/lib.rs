@@ -164,6 +164,11 @@ pub trait Store: Send + Sync + 'static {
     fn envelope(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError>;
     /// The facts kept beside a message.
     fn meta(&self, id: &MessageId) -> Result<Option<MessageMeta>, StoreError>;
+    /// At most `limit` stored ids (expired ones are not) whose lowercase hex form starts
+    /// with `hex`, in id order; none when `hex` is not lowercase hex. Reads only the ids
+    /// with that prefix (the id index is ordered), so a CLI prefix resolves without loading
+    /// every message.
+    fn ids_with_prefix(&self, hex: &str, limit: usize) -> Result<Vec<MessageId>, StoreError>;
     /// The id at (author, seq), also after the message expired (its tombstone).
     fn id_at(&self, author: &AuthorKey, seq: u64) -> Result<Option<MessageId>, StoreError>;
     /// Every stored envelope of a kind, oldest first (for small kinds: statements, vouches).

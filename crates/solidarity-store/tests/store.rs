@@ -640,3 +640,60 @@ fn a_layout_3_store_is_upgraded_with_its_canaries_kept() {
     let backend = solidarity_store::SledBackend::open(&options).expect("backend");
     assert_eq!(backend.get(b"V").expect("layout"), Some(vec![5]));
 }
+
+/// A message of author 1 at `seq` with the given id.
+fn message_with_id(seq: u64, id: [u8; 32], expires_at: Option<u64>) -> NewMessage {
+    NewMessage {
+        id: MessageId(id),
+        ..message(1, seq, "alert", expires_at)
+    }
+}
+
+#[test]
+fn ids_with_prefix_reads_only_the_ids_it_names_in_order_and_within_the_limit() {
+    let id = |bytes: &[u8]| {
+        let mut id = [0u8; 32];
+        id[..bytes.len()].copy_from_slice(bytes);
+        MessageId(id)
+    };
+    for (store, _dir) in backends() {
+        let ids = [
+            id(&[0xab, 0xcd, 0xef, 0x01]),
+            id(&[0xab, 0xcd, 0xef, 0x02]),
+            id(&[0xab, 0xcd, 0xe0, 0xff]),
+            id(&[0xab, 0xce, 0x00, 0x00]),
+            id(&[0xac, 0x00, 0x00, 0x00]),
+        ];
+        let batch: Vec<NewMessage> = ids
+            .iter()
+            .zip(1..)
+            .map(|(id, seq)| message_with_id(seq, id.0, None))
+            .collect();
+        store.insert_batch(&batch).expect("insert");
+        let expired = id(&[0xab, 0xcd, 0xef, 0x03]);
+        store
+            .insert_batch(&[message_with_id(6, expired.0, Some(2_000))])
+            .expect("insert");
+        store.expire(3_000).expect("expire");
+
+        let found = |hex: &str, limit| store.ids_with_prefix(hex, limit).expect("read");
+        assert_eq!(found("abcdef", 10), vec![ids[0], ids[1]], "even length");
+        assert_eq!(
+            found("abcde", 10),
+            vec![ids[2], ids[0], ids[1]],
+            "odd length: the last digit is a high nibble, in id order"
+        );
+        assert_eq!(found("abcdf", 10), Vec::<MessageId>::new(), "nothing there");
+        assert_eq!(found("abcd", 2), vec![ids[2], ids[0]], "at most the limit");
+        assert_eq!(
+            found("abcdef03", 10),
+            Vec::<MessageId>::new(),
+            "expired: gone"
+        );
+        assert_eq!(found(&ids[3].to_hex(), 10), vec![ids[3]], "a whole id");
+        assert_eq!(found("ab", 10).len(), 4);
+        for not_hex in ["ABCDEF", "abcdeg", "abc def", &"a".repeat(65)] {
+            assert_eq!(found(not_hex, 10), Vec::<MessageId>::new(), "{not_hex}");
+        }
+    }
+}

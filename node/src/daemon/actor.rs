@@ -21,9 +21,9 @@ use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
 use solidarity_control::{
-    AlertDetail, Alerts, CanaryView, CardLine, Distrust, Done, MemberView, Members,
-    MetricsText, Offers, Raised, Refusal, RefusalCode, RevocationSigner, StanceView, StatusView,
-    TrustBasis, request,
+    AlertDetail, Alerts, CanaryView, CardLine, Distrust, Done, MemberView, Members, MetricsText,
+    Offers, Raised, Refusal, RefusalCode, RevocationSigner, StanceView, StatusView, TrustBasis,
+    request,
 };
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
 use solidarity_proto::payload::AlertUpdate;
@@ -234,8 +234,13 @@ pub struct NodeActor {
     pending_statements: HashMap<AuthorKey, (usize, usize)>,
     /// Revocations queued for writing, per (signer, revoked key).
     pending_revoked: HashMap<(AuthorKey, AuthorKey), usize>,
-    /// Valid statements this node relays without keeping.
-    relay: Relay,
+    /// Valid statements this node relays without keeping; shared with the sync answers in
+    /// flight (copied on write while one holds it).
+    relay: Arc<Relay>,
+    /// Inbound sync answers being computed or sent (see `sync_reader`).
+    sync_answers: JoinSet<()>,
+    /// Bounds `sync_answers` per peer and in all.
+    answer_budget: super::sync_reader::AnswerBudget,
     /// Each member's canary state as last reported, to notify on changes only.
     canary_states: CanaryWatch,
     /// What changed since the last published snapshot.
@@ -410,7 +415,9 @@ impl NodeActor {
             statements_seen: HashMap::new(),
             pending_statements: HashMap::new(),
             pending_revoked: HashMap::new(),
-            relay: Relay::default(),
+            relay: Arc::default(),
+            sync_answers: JoinSet::new(),
+            answer_budget: super::sync_reader::AnswerBudget::default(),
             canary_states: CanaryWatch::default(),
             stale: Stale {
                 alerts: true,
@@ -483,6 +490,11 @@ impl NodeActor {
                     Some(event) => self.handle_net_event(event).await?,
                     None => return Err(ActorError::NetworkStopped),
                 },
+                Some(answered) = self.sync_answers.join_next(), if !self.sync_answers.is_empty() => {
+                    if let Err(error) = answered {
+                        tracing::error!(%error, "sync answer failed");
+                    }
+                }
                 Some(page) = self.syncs.join_next(), if !self.syncs.is_empty() => {
                     match page {
                         Ok(page) => self.handle_sync_page(page).await?,
@@ -1441,11 +1453,7 @@ impl NodeActor {
                     .map_err(|_| ActorError::NetworkStopped)?;
             }
             NetEvent::SyncRequest { peer, data, reply } => {
-                let response = self.answer_sync(peer, &data);
-                self.net
-                    .reply_sync(reply, response.encode())
-                    .await
-                    .map_err(|_| ActorError::NetworkStopped)?;
+                self.answer_sync(peer, data, reply).await?;
             }
             NetEvent::PeerConnected(peer) => {
                 // Keys out of trust stay in `by_peer` (listed) but are never admitted.
@@ -1624,9 +1632,12 @@ impl NodeActor {
             Verdict::Accept(accepted) if keep != Keep::Store => {
                 let revocation = matches!(accepted.body, Body::Revocation(_));
                 if keep == Keep::Relay
-                    && self
-                        .relay
-                        .offer(accepted.signer, accepted.id, revocation, data)
+                    && Arc::make_mut(&mut self.relay).offer(
+                        accepted.signer,
+                        accepted.id,
+                        revocation,
+                        data,
+                    )
                 {
                     let (held, bytes) = self.relay.size();
                     tracing::debug!(held, bytes, "statement relayed without keeping it");
@@ -1965,27 +1976,56 @@ impl NodeActor {
             .collect()
     }
 
-    /// One page of what the requester misses (the engine's responder, SPEC §11.5).
-    fn answer_sync(&self, peer: PeerId, data: &[u8]) -> SyncResponse {
+    /// Answers a sync request on a blocking reader (see `sync_reader`), or at once with an
+    /// empty page when the peer or everyone is at the bound of answers in flight.
+    async fn answer_sync(
+        &mut self,
+        peer: PeerId,
+        data: Vec<u8>,
+        reply: solidarity_net::SyncReplyToken,
+    ) -> Result<(), ActorError> {
+        let name = self
+            .by_peer
+            .get(&peer)
+            .map_or_else(String::new, |key| self.member_name(key));
+        let Some(permit) = self.answer_budget.try_acquire(peer) else {
+            self.metrics.sync_refused_busy.inc();
+            tracing::debug!(member = %name, "sync request answered empty: too many answers in flight");
+            return self
+                .net
+                .reply_sync(reply, SyncResponse::default().encode())
+                .await
+                .map_err(|_| ActorError::NetworkStopped);
+        };
         self.metrics.sync_answered.inc();
-        let response = solidarity_engine::sync_answer::answer(
-            data,
-            &solidarity_engine::sync_answer::Responder {
-                federation: &self.identity.federation,
-                statements: self.views.statements(),
-                relay: &self.relay,
-                compromised: &|key| self.compromised.contains_key(key),
-                store: &self.store,
-            },
-        );
-        if !response.envelopes.is_empty() {
-            let name = self
-                .by_peer
-                .get(&peer)
-                .map_or_else(String::new, |key| self.member_name(key));
-            tracing::debug!(member = %name, sent = response.envelopes.len(), more = response.more, "answered sync");
-        }
-        response
+        let inputs = super::sync_reader::AnswerInputs {
+            federation: self.identity.federation.clone(),
+            statements: self.views.statements_snapshot(),
+            relay: Arc::clone(&self.relay),
+            compromised: self.compromised.keys().copied().collect(),
+            store: Arc::clone(&self.store),
+        };
+        let net = self.net.clone();
+        self.sync_answers.spawn(async move {
+            let computed =
+                tokio::task::spawn_blocking(move || super::sync_reader::answer(&data, &inputs))
+                    .await;
+            let response = match computed {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::error!(%error, "sync answer failed");
+                    return;
+                }
+            };
+            if !response.envelopes.is_empty() {
+                tracing::debug!(member = %name, sent = response.envelopes.len(), more = response.more, "answered sync");
+            }
+            if net.reply_sync(reply, response.encode()).await.is_err() {
+                tracing::debug!("network stopped before a sync answer went out");
+            }
+            drop(permit);
+        });
+        Ok(())
     }
 
     fn handle_sync_tick(&mut self) {

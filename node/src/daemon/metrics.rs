@@ -34,6 +34,8 @@ pub struct NodeMetrics {
     pub sync_envelope_bytes: Counter,
     /// Sync requests this node answered.
     pub sync_answered: Counter,
+    /// Sync requests answered with an empty page because too many answers were in flight.
+    pub sync_refused_busy: Counter,
     /// Times trust was derived again because a stored statement or vouch changed it.
     pub trust_recomputations: Counter,
     /// Messages held back by a member's budget, by budget.
@@ -91,6 +93,11 @@ impl NodeMetrics {
             "sync_answered",
             "Sync requests answered",
             self.sync_answered.clone(),
+        );
+        registry.register(
+            "sync_refused_busy",
+            "Sync requests answered empty because too many answers were in flight",
+            self.sync_refused_busy.clone(),
         );
         registry.register(
             "messages_over_budget",

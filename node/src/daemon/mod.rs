@@ -19,6 +19,8 @@ mod refusals;
 mod reload;
 pub mod settled_revocations;
 mod snapshot;
+mod sync_reader;
+pub use sync_reader::{SYNC_ANSWERS_IN_FLIGHT, SYNC_ANSWERS_PER_MEMBER};
 pub mod status_page;
 mod tasks;
 mod trust_log;

@@ -8,6 +8,7 @@
 //!   page and the CLI; memory does not grow with the number of stored alerts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use solidarity_proto::payload::{
     Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, Payload, Vouch,
@@ -30,8 +31,9 @@ pub struct Views {
     /// Each author's two latest canaries, newest last, kept after they expire (SPEC §13.3).
     canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
     vouches: Vec<Stored<Vouch>>,
-    /// Every revocation and node certificate stored, indexed for trust decisions.
-    statements: Statements,
+    /// Every revocation and node certificate stored, indexed for trust decisions; shared
+    /// with the sync answers in flight (copied on write while one holds it).
+    statements: Arc<Statements>,
 }
 
 fn stored<T>(id: MessageId, signer: AuthorKey, payload: &Payload, body: T) -> Stored<T> {
@@ -148,12 +150,16 @@ impl Views {
             }
             Body::Vouch(vouch) => self.vouches.push(stored(id, signer, payload, vouch)),
             Body::Revocation(revocation) => {
-                self.statements
+                Arc::make_mut(&mut self.statements)
                     .add_revocation(stored(id, signer, payload, revocation));
             }
             Body::NodeCert(certificate) => {
-                self.statements
-                    .add_certificate(stored(id, signer, payload, certificate));
+                Arc::make_mut(&mut self.statements).add_certificate(stored(
+                    id,
+                    signer,
+                    payload,
+                    certificate,
+                ));
             }
             Body::Alert(_)
             | Body::AlertUpdate(_)
@@ -169,17 +175,22 @@ impl Views {
         &self.statements
     }
 
+    /// The statements as they are now, for a sync answer computed off the actor.
+    pub fn statements_snapshot(&self) -> Arc<Statements> {
+        Arc::clone(&self.statements)
+    }
+
     /// Makes final the revocations a previous run settled.
     pub fn restore_settled_revocations(
         &mut self,
         settled: impl IntoIterator<Item = solidarity_proto::MessageId>,
     ) {
-        self.statements.restore_settled(settled);
+        Arc::make_mut(&mut self.statements).restore_settled(settled);
     }
 
     /// Makes final the revocations that hold under `identities` (see `Statements::settle`).
     pub fn settle_revocations(&mut self, identities: &std::collections::BTreeSet<AuthorKey>) {
-        self.statements.settle(identities);
+        Arc::make_mut(&mut self.statements).settle(identities);
     }
 
     /// Every vouch and vouch withdrawal.
