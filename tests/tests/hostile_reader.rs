@@ -206,4 +206,26 @@ async fn a_member_flooding_sync_requests_is_held_to_its_bound_and_gossip_goes_on
         "every empty answer is counted as refused"
     );
     assert_eq!(failed, 0, "no request failed or timed out");
+
+    // A prefix resolves through the id index, not by loading the 20 000 alerts: through
+    // the control API and the CLI.
+    let hex = signed.id.to_hex();
+    let matches = node
+        .call({
+            let prefix = hex[..8].to_owned();
+            move |client| client.alert_ids(&prefix)
+        })
+        .await
+        .expect("alert ids");
+    assert_eq!((matches.ids, matches.more), (vec![signed.id], false));
+    let dir = node.dir.path().to_owned();
+    let (shown, text, error) = tokio::task::spawn_blocking(move || {
+        solidarity_tests::cli(&dir, &["alert", "show", &hex[..10]])
+    })
+    .await
+    .expect("cli");
+    assert!(
+        shown && text.contains("honest during a flood"),
+        "{text}{error}"
+    );
 }

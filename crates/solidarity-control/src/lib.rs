@@ -41,8 +41,9 @@ use solidarity_proto::{AuthorKey, MessageId};
 
 pub use refusal::{Refusal, RefusalCode};
 pub use views::{
-    AlertDetail, Alerts, CanaryState, CanaryView, CardLine, Distrust, Done, MemberView, Members,
-    MetricsText, Offers, OverBudget, Raised, RevocationSigner, StanceView, StatusView, TrustBasis,
+    AlertDetail, Alerts, CanaryState, CanaryView, CardLine, Distrust, Done, IdMatches, MemberView,
+    Members, MetricsText, Offers, OverBudget, Raised, RevocationSigner, StanceView, StatusView,
+    TrustBasis,
 };
 
 /// File name of the socket inside the data dir.
@@ -110,6 +111,7 @@ requests! {
     AlertUpdate => Raised,
     AlertList => Alerts,
     AlertShow => AlertDetail,
+    AlertIds => IdMatches,
     AlertEndorse => Raised,
     MemberVouch => Raised,
     MirrorOffer => Raised,
@@ -360,6 +362,13 @@ impl Client {
     /// `solidarity alert show`.
     pub fn alert_show(&self, alert: MessageId) -> Result<AlertDetail, ControlError> {
         self.call(&request::AlertShow { alert })
+    }
+
+    /// The stored alerts whose id starts with `prefix`.
+    pub fn alert_ids(&self, prefix: &str) -> Result<IdMatches, ControlError> {
+        self.call(&request::AlertIds {
+            prefix: prefix.to_owned(),
+        })
     }
 
     /// `solidarity mirror list`.

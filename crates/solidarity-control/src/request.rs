@@ -74,6 +74,15 @@ pub struct AlertList {
     pub all: bool,
 }
 
+/// The stored alerts whose id starts with `prefix` (lowercase hex), to resolve a prefix
+/// the admin typed; the daemon reads only ids with that prefix, never every alert.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertIds {
+    /// The hex prefix.
+    pub prefix: String,
+}
+
 /// One alert with everything known about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

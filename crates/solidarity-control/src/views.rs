@@ -49,6 +49,15 @@ pub struct Alerts {
     pub alerts: Vec<AlertView>,
 }
 
+/// The ids a prefix names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMatches {
+    /// Those found, in id order.
+    pub ids: Vec<MessageId>,
+    /// More ids of any kind share the prefix than the daemon read: it names no one id.
+    pub more: bool,
+}
+
 /// Live mirror offers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offers {
@@ -56,6 +65,9 @@ pub struct Offers {
     pub offers: Vec<OfferView>,
 }
 
+impl ControlResponse for IdMatches {
+    const RESULT: &'static str = "id_matches";
+}
 impl ControlResponse for StatusView {
     const RESULT: &'static str = "status";
 }

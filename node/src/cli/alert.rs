@@ -16,7 +16,7 @@ use solidarity_proto::payload::{
 };
 use solidarity_proto::state::{AlertView, alert_order};
 
-use super::{Lifetime, Names, parse_lifetime, parse_wire, print_id, print_json, resolve_id};
+use super::{Lifetime, Names, parse_lifetime, parse_wire, print_id, print_json, resolve_alert};
 use crate::render::{author_state_text, corroboration_text, format_time, words};
 
 #[derive(Subcommand)]
@@ -220,8 +220,7 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
             print_id(id, json)
         }
         AlertCommand::Update { id, status, note } => {
-            let alerts = client.all_alerts()?;
-            let alert = resolve_id(&id, alerts.iter().map(|view| view.id), "alert")?;
+            let alert = resolve_alert(&client, &id)?;
             let id = client.sign(&request::AlertUpdate {
                 alert,
                 status,
@@ -230,8 +229,7 @@ pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::
             print_id(id, json)
         }
         AlertCommand::Show { id } => {
-            let alerts = client.all_alerts()?;
-            let alert = resolve_id(&id, alerts.iter().map(|view| view.id), "alert")?;
+            let alert = resolve_alert(&client, &id)?;
             let detail = client.alert_show(alert)?;
             if json {
                 return print_json(&detail);
@@ -285,8 +283,7 @@ fn endorse(
     note: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let alerts = client.all_alerts()?;
-    let alert = resolve_id(id, alerts.iter().map(|view| view.id), "alert")?;
+    let alert = resolve_alert(client, id)?;
     let id = client.sign(&request::AlertEndorse {
         alert,
         stance,

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::bail;
+use solidarity_control::{Client, IdMatches};
 use solidarity_proto::{AuthorKey, MessageId};
 
 use crate::identity;
@@ -16,11 +17,28 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves a full id or a unique prefix of at least 8 hex characters.
+/// Resolves a full id or a unique prefix of at least 8 hex characters among `candidates`.
 pub fn resolve_id(
     text: &str,
     candidates: impl Iterator<Item = MessageId>,
     what: &str,
+) -> anyhow::Result<MessageId> {
+    resolve_prefix(text, what, |prefix| {
+        Ok(IdMatches {
+            ids: candidates
+                .filter(|id| id.to_hex().starts_with(prefix))
+                .collect(),
+            more: false,
+        })
+    })
+}
+
+/// Resolves a full id or a unique prefix of at least 8 hex characters, asking `matching`
+/// for the ids the (lowercase) prefix names.
+pub fn resolve_prefix(
+    text: &str,
+    what: &str,
+    matching: impl FnOnce(&str) -> anyhow::Result<IdMatches>,
 ) -> anyhow::Result<MessageId> {
     let text = text.trim().to_lowercase();
     if let Ok(id) = text.parse::<MessageId>() {
@@ -29,14 +47,18 @@ pub fn resolve_id(
     if text.len() < 8 {
         bail!("give the full {what} id or at least its first 8 characters");
     }
-    let matches: Vec<MessageId> = candidates
-        .filter(|id| id.to_hex().starts_with(&text))
-        .collect();
-    match matches.as_slice() {
-        [id] => Ok(*id),
-        [] => bail!("no {what} id starts with {text}"),
+    let matches = matching(&text)?;
+    match (matches.ids.as_slice(), matches.more) {
+        ([id], false) => Ok(*id),
+        ([], false) => bail!("no {what} id starts with {text}"),
         _ => bail!("{text} matches several {what}s; give more characters"),
     }
+}
+
+/// Resolves an alert id or prefix through the daemon's id index (it does not load every
+/// alert).
+pub fn resolve_alert(client: &Client, text: &str) -> anyhow::Result<MessageId> {
+    resolve_prefix(text, "alert", |prefix| Ok(client.alert_ids(prefix)?))
 }
 
 /// Names for keys: the members file, plus this node itself.
@@ -87,5 +109,56 @@ pub fn print_id(id: MessageId, json: bool) -> anyhow::Result<()> {
     } else {
         println!("{id}");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(first: u8) -> MessageId {
+        let mut id = [0x11; 32];
+        id[0] = first;
+        MessageId(id)
+    }
+
+    fn resolved(text: &str, ids: Vec<MessageId>, more: bool) -> Result<MessageId, String> {
+        resolve_prefix(text, "alert", |_| Ok(IdMatches { ids, more })).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_prefix_resolves_to_its_one_match_and_says_why_otherwise() {
+        let one = id(0xab);
+        assert_eq!(
+            resolved(&one.to_hex(), vec![], false),
+            Ok(one),
+            "full id: no lookup"
+        );
+        assert_eq!(resolved("AB111111", vec![one], false), Ok(one));
+        assert_eq!(
+            resolved("ab11", vec![one], false),
+            Err("give the full alert id or at least its first 8 characters".into())
+        );
+        assert_eq!(
+            resolved("ab111111", vec![], false),
+            Err("no alert id starts with ab111111".into())
+        );
+        let several = Err("ab111111 matches several alerts; give more characters".into());
+        assert_eq!(resolved("ab111111", vec![one, id(0xac)], false), several);
+        assert_eq!(
+            resolved("ab111111", vec![one], true),
+            several,
+            "more ids share the prefix than were read"
+        );
+        assert_eq!(resolved("ab111111", vec![], true), several);
+    }
+
+    #[test]
+    fn resolve_id_filters_its_candidates_by_prefix() {
+        let candidates = [id(0xab), id(0xcd)];
+        assert_eq!(
+            resolve_id("cd111111", candidates.into_iter(), "offer").expect("one"),
+            id(0xcd)
+        );
     }
 }

@@ -27,7 +27,7 @@ mod values;
 
 pub use alert::{AlertCommand, ListArgs, RaiseArgs, run_alert};
 pub use canary::{CanaryCommand, run_canary};
-use common::{Names, load_node_key, print_id, print_json, resolve_id};
+use common::{Names, load_node_key, print_id, print_json, resolve_alert, resolve_id};
 pub use init::{InitArgs, run_init};
 pub use key::{KeyCommand, run_key};
 pub use member::{MemberCommand, run_member};

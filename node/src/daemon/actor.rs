@@ -512,6 +512,9 @@ impl NodeActor {
                 }
             }
         }
+        // Sync answers in flight finish (their blocking reads cannot be cancelled), so no
+        // store handle outlives the actor.
+        while self.sync_answers.join_next().await.is_some() {}
         // Ordered drain: every queued write completes (and is acknowledged) before exit.
         while let Some(completion) = self.writes.next().await {
             self.handle_completion(completion).await?;

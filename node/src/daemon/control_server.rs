@@ -6,6 +6,9 @@
 //! - Refusals before the actor (a request that does not parse, a caller that is not the
 //!   daemon's user, shutdown) carry their own [`RefusalCode`].
 //!
+//! - A prefix lookup (`AlertIds`) is answered here, on a blocking reader, from the store's
+//!   ordered id index: it never waits for the actor nor loads every alert.
+//!
 //! Access: the socket lives in the 0700 data dir and is itself 0600; on top of that every
 //! connection's peer credentials are checked, so only the daemon's own user (or root) is
 //! served.
@@ -16,9 +19,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use solidarity_control::{
-    Answer, ControlRequest, Raised, Refusal, RefusalCode, Request, encode_answer, encode_refusal,
-    parse_request, request,
+    Answer, ControlRequest, IdMatches, Raised, Refusal, RefusalCode, Request, encode_answer,
+    encode_refusal, parse_request, request,
 };
+use solidarity_proto::payload::KIND_ALERT;
+use solidarity_store::{Store, StoreError};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -99,6 +104,7 @@ pub async fn serve(
     socket: PathBuf,
     own_uid: u32,
     actor: mpsc::Sender<ControlCall>,
+    store: Arc<dyn Store>,
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONTROL_CONNECTIONS));
@@ -111,9 +117,9 @@ pub async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                let actor = actor.clone();
+                let (actor, store) = (actor.clone(), Arc::clone(&store));
                 connections.spawn(async move {
-                    handle_connection(stream, own_uid, actor).await;
+                    handle_connection(stream, own_uid, actor, store).await;
                     drop(permit);
                 });
             }
@@ -128,11 +134,16 @@ pub async fn serve(
     let _ = std::fs::remove_file(&socket);
 }
 
-async fn handle_connection(mut stream: UnixStream, own_uid: u32, actor: mpsc::Sender<ControlCall>) {
+async fn handle_connection(
+    mut stream: UnixStream,
+    own_uid: u32,
+    actor: mpsc::Sender<ControlCall>,
+    store: Arc<dyn Store>,
+) {
     let line = match stream.peer_cred() {
         Ok(cred) if cred.uid() == own_uid || cred.uid() == 0 => {
             match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
-                Ok(Ok(request)) => dispatch(&actor, request).await,
+                Ok(Ok(request)) => dispatch(&actor, store, request).await,
                 Ok(Err(refusal)) => encode_refusal(&refusal),
                 Err(_) => encode_refusal(&Refusal::new(
                     RefusalCode::RequestTimeout,
@@ -173,8 +184,13 @@ async fn read_request(stream: &mut UnixStream) -> Result<Request, Refusal> {
 }
 
 /// Hands the request to the actor as the call of its type; returns the answer's line.
-async fn dispatch(actor: &mpsc::Sender<ControlCall>, request: Request) -> Vec<u8> {
+async fn dispatch(
+    actor: &mpsc::Sender<ControlCall>,
+    store: Arc<dyn Store>,
+    request: Request,
+) -> Vec<u8> {
     match request {
+        Request::AlertIds(request) => alert_ids(store, request).await,
         Request::Status(request) => ask(actor, request, ControlCall::Status).await,
         Request::Peers(request) => ask(actor, request, ControlCall::Peers).await,
         Request::Metrics(request) => ask(actor, request, ControlCall::Metrics).await,
@@ -196,6 +212,38 @@ async fn dispatch(actor: &mpsc::Sender<ControlCall>, request: Request) -> Vec<u8
         }
         Request::CanaryDuress(request) => ask(actor, request, ControlCall::CanaryDuress).await,
     }
+}
+
+/// Most ids of any kind a prefix lookup reads; when that many share the prefix, the
+/// prefix names no one alert (ids can be ground to share a short prefix).
+pub const PREFIX_SCAN_LIMIT: usize = 16;
+
+/// The stored alerts among the first [`PREFIX_SCAN_LIMIT`] ids with the prefix.
+async fn alert_ids(store: Arc<dyn Store>, request: request::AlertIds) -> Vec<u8> {
+    let read = tokio::task::spawn_blocking(move || -> Result<IdMatches, StoreError> {
+        let scanned = store.ids_with_prefix(&request.prefix, PREFIX_SCAN_LIMIT)?;
+        let more = scanned.len() == PREFIX_SCAN_LIMIT;
+        let mut ids = Vec::new();
+        for id in scanned {
+            if store.meta(&id)?.is_some_and(|meta| meta.kind == KIND_ALERT) {
+                ids.push(id);
+            }
+        }
+        Ok(IdMatches { ids, more })
+    })
+    .await;
+    let answer = match read {
+        Ok(Ok(matches)) => Ok(matches),
+        Ok(Err(read)) => Err(Refusal::new(
+            RefusalCode::StoreUnreadable,
+            format!("cannot read the store: {read}"),
+        )),
+        Err(_) => Err(Refusal::new(
+            RefusalCode::StoppedBeforeAnswer,
+            "the store read stopped before answering",
+        )),
+    };
+    encode_answer::<request::AlertIds>(&answer)
 }
 
 async fn ask<R: ControlRequest>(

@@ -265,7 +265,7 @@ async fn serve_node(
             config: config.clone(),
         },
         data_dir: data_dir.clone(),
-        store,
+        store: store.clone(),
         writer,
         net,
         net_events,
@@ -292,6 +292,7 @@ async fn serve_node(
             socket,
             own_uid,
             control_tx,
+            store.clone(),
             shutdown.clone(),
         ),
     );
