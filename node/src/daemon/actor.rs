@@ -2002,7 +2002,7 @@ impl NodeActor {
         };
         self.metrics.sync_answered.inc();
         let inputs = super::sync_reader::AnswerInputs {
-            federation: self.identity.federation.clone(),
+            federation: self.identity.federation,
             statements: self.views.statements_snapshot(),
             relay: Arc::clone(&self.relay),
             compromised: self.compromised.keys().copied().collect(),
