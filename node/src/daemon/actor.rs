@@ -21,9 +21,9 @@ use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use rand::seq::IteratorRandom;
 use solidarity_control::{
-    AlertDetail, Alerts, CanaryView, CardLine, Distrust, Done, MemberView, Members,
-    MetricsText, Offers, Raised, Refusal, RefusalCode, RevocationSigner, StanceView, StatusView,
-    TrustBasis, request,
+    AlertDetail, Alerts, CanaryView, CardLine, Distrust, Done, MemberView, Members, MetricsText,
+    Offers, Raised, Refusal, RefusalCode, RevocationSigner, StanceView, StatusView, TrustBasis,
+    request,
 };
 use solidarity_net::{Acceptance, NetError, NetEvent, NetHandle};
 use solidarity_proto::payload::AlertUpdate;
