@@ -83,15 +83,34 @@ where
     }
     let mut map = head(5, kept_count);
     map.extend_from_slice(&kept);
-    let value = codec::decode_canonical(&map).map_err(ShapeError::Decode)?;
+    let value = codec::decode_canonical(&map)
+        .map_err(|error| ShapeError::Decode(not_canonical(&error.to_string())))?;
     match wrong_length {
         Some(field) => Err(ShapeError::Field(field)),
         None => Ok(value),
     }
 }
 
+/// Longest reason kept from a decoder's message, in characters.
+const REASON_CHARS: usize = 120;
+
+/// A `bad_body` reason. The decoder's message can quote the author's bytes (an unknown
+/// enum value, say) and ends up in logs: control characters are escaped, so a member
+/// cannot forge log lines, and the text is cut to [`REASON_CHARS`].
 fn not_canonical(reason: &str) -> DecodeError {
-    DecodeError::new(format!("not a canonical body: {reason}"))
+    let mut quoted = String::new();
+    for character in reason.chars() {
+        if quoted.chars().count() >= REASON_CHARS {
+            quoted.push('…');
+            break;
+        }
+        if character.is_control() {
+            quoted.extend(character.escape_default());
+        } else {
+            quoted.push(character);
+        }
+    }
+    DecodeError::new(format!("not a canonical body: {quoted}"))
 }
 
 fn is_byte_string(item: &[u8]) -> bool {
@@ -469,5 +488,87 @@ mod tests {
             decode_body::<Alert>(&bytes, &[]),
             Err(ShapeError::Decode(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod regression_tests {
+    //! What a hostile author can make of a body's verdict (found in the issue-12 review).
+    use super::*;
+    use crate::payload::{Body, BodyError, KIND_ALERT, KIND_CANARY};
+
+    fn map(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut bytes = head(5, entries.len() as u64);
+        for (key, value) in entries {
+            bytes.extend(head(3, key.len() as u64));
+            bytes.extend(key.as_bytes());
+            bytes.extend(value);
+        }
+        bytes
+    }
+
+    fn text(value: &str) -> Vec<u8> {
+        [head(3, value.len() as u64), value.as_bytes().to_vec()].concat()
+    }
+
+    /// A `bad_body` verdict's reason is logged at info ("message rejected"); it must not
+    /// carry the author's raw text (a forged log line after a newline).
+    #[test]
+    fn a_bad_body_reason_escapes_the_authors_text() {
+        let forged = "x\nINFO solidarity: forged line";
+        let body = map(&[
+            ("category", text(forged)),
+            ("severity", text("high")),
+            ("subject", text("example.org")),
+            ("summary", text("s")),
+        ]);
+        let reason = match Body::decode(KIND_ALERT, &body) {
+            Err(BodyError::Decode { source, .. }) => source.to_string(),
+            other => panic!("an unlisted category is bad_body, got {other:?}"),
+        };
+        assert!(
+            !reason.contains('\n'),
+            "the reason carries the author's newline verbatim: {reason:?}"
+        );
+    }
+
+    /// SPEC §8.2: the field a `field_limit` reports is "a fixed-length field of the wrong
+    /// length first" — rule 4 names the canary `token` as one.
+    #[test]
+    fn a_short_canary_token_is_reported_before_a_long_statement() {
+        let body = map(&[
+            (
+                "statement",
+                text(&"a".repeat(crate::payload::MAX_NOTE_BYTES + 1)),
+            ),
+            ("codes", vec![0x80]),
+            ("interval_secs", vec![0x01]),
+            ("token", [vec![0x58, 31], vec![7; 31]].concat()),
+        ]);
+        match Body::decode(KIND_CANARY, &body) {
+            Err(BodyError::Field(field)) => assert_eq!(
+                field.field, "token",
+                "SPEC §8.2 reports the fixed-length field first"
+            ),
+            other => panic!("a field limit, got {other:?}"),
+        }
+    }
+
+    /// Memory the walk holds for a 16 KiB body of nested one-entry maps (informative: the
+    /// envelope limit bounds it; each level costs a frame and a key set).
+    #[test]
+    fn nested_maps_within_the_envelope_limit_are_walked() {
+        let levels = 8 * 1024 - 8;
+        let mut value = Vec::new();
+        for _ in 0..levels {
+            value.extend([0xa1, 0x60]);
+        }
+        value.push(0x00);
+        let body = map(&[("reason", text("r")), ("pad", value)]);
+        assert!(body.len() <= 16 * 1024);
+        let started = std::time::Instant::now();
+        let revocation: Result<crate::payload::Revocation, _> = decode_body(&body, &["key"]);
+        assert!(revocation.is_ok());
+        eprintln!("{levels} nested maps walked in {:?}", started.elapsed());
     }
 }

@@ -706,8 +706,11 @@ impl MirrorOffer {
 }
 
 impl Canary {
-    /// Checks every field against its limit.
+    /// Checks every field against its limit; the fixed-length `token` first (SPEC §8.2).
     pub fn check(&self) -> Result<(), FieldError> {
+        if self.token.len() != 32 {
+            return Err(problem("token", "must be 32 bytes"));
+        }
         optional(
             "statement",
             Some(&self.statement),
@@ -717,9 +720,6 @@ impl Canary {
         too_many("codes", self.codes.len(), CanaryCode::ALL.len())?;
         if self.interval_secs == 0 {
             return Err(problem("interval_secs", "must be positive"));
-        }
-        if self.token.len() != 32 {
-            return Err(problem("token", "must be 32 bytes"));
         }
         Ok(())
     }

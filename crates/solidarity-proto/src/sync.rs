@@ -137,7 +137,10 @@ pub fn held_id(id: &MessageId) -> [u8; HELD_ID_BYTES] {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncResponse {
-    /// Envelope bytes, verbatim as stored.
+    /// Envelope bytes, verbatim as stored; at most [`MAX_PAGE_ENVELOPES`], refused while
+    /// decoding as soon as there are more (a hostile responder's 2 MiB of empty strings
+    /// would otherwise be a vector of two million before any check).
+    #[serde(deserialize_with = "at_most_a_page")]
     pub envelopes: Vec<ByteBuf>,
     /// True when the responder holds more than it sent.
     pub more: bool,
@@ -204,12 +207,38 @@ impl SyncResponse {
         if bytes.len() > MAX_RESPONSE_BYTES {
             return Err(SyncDecodeError::OverLimit("response size"));
         }
-        let response: Self = codec::decode_canonical(bytes)?;
-        if response.envelopes.len() > MAX_PAGE_ENVELOPES as usize {
-            return Err(SyncDecodeError::OverLimit("envelope count"));
-        }
-        Ok(response)
+        Ok(codec::decode_canonical(bytes)?)
     }
+}
+
+/// Deserializes a page's envelopes, failing at the first one over [`MAX_PAGE_ENVELOPES`].
+fn at_most_a_page<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ByteBuf>, D::Error> {
+    struct AtMostAPage;
+    impl<'de> serde::de::Visitor<'de> for AtMostAPage {
+        type Value = Vec<ByteBuf>;
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(formatter, "at most {MAX_PAGE_ENVELOPES} envelopes")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let page = MAX_PAGE_ENVELOPES as usize;
+            let mut envelopes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(page));
+            while let Some(envelope) = seq.next_element::<ByteBuf>()? {
+                if envelopes.len() == page {
+                    return Err(serde::de::Error::custom(format!(
+                        "over its limit: more than {page} envelopes"
+                    )));
+                }
+                envelopes.push(envelope);
+            }
+            Ok(envelopes)
+        }
+    }
+    deserializer.deserialize_seq(AtMostAPage)
 }
 
 /// The highest seq `s` such that every seq in `1..=s` is in `held` (sorted ascending,

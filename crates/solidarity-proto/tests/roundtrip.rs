@@ -325,7 +325,11 @@ fn largest_sync_request_fits_the_request_limit_on_the_wire() {
         fed: federation(),
         have: (0..MAX_SYNC_AUTHORS)
             .map(|i| Watermark {
-                author: AuthorKey([u8::try_from(i % 256).expect("byte"); 32]),
+                author: AuthorKey({
+                    let mut key = [0xff; 32];
+                    key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                    key
+                }),
                 seq: u64::MAX,
                 head: Some(MessageId([0xff; 32])),
             })

@@ -125,8 +125,11 @@ fn answer(federation: &FederationId, held: &Held, request: &[u8]) -> SyncRespons
                 .find(|message| message.author == watermark.author && message.seq == watermark.seq)
             && ours.id != head
             && let Some(envelope) = &ours.envelope
-            && page.envelopes.len() < n
         {
+            if !fits(&page, size, envelope) {
+                page.more = true;
+                break 'chains;
+            }
             push(&mut page, &mut size, envelope);
         }
         if watermark.seq == u64::MAX {
