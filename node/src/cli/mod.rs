@@ -4,7 +4,7 @@
 //! Commands that act on local files (`init`, `id` without a daemon, `member`) work without
 //! a daemon; every other command is a typed call on the daemon's control socket.
 //!
-//! Modules: [`alert`], [`mirror`], [`member`], [`key`] and [`canary`] (one per command
+//! Modules: `alert`, `mirror`, `member`, `key` and `canary` (one per command
 //! group), `status` (`status`, `peers`, `id`, `metrics`), `init`; `values` parses argument
 //! values, `common` holds what several groups share; text both the CLI and the status page
 //! show is in [`crate::render`].
