@@ -334,6 +334,25 @@ fn newest_per_author_reads_each_signers_newest_whatever_another_signed() {
     }
 }
 
+/// The raw sled database under a store just dropped. sled releases its file lock only once
+/// its last handle is gone, which can lag the drop by a moment (the store's own open waits
+/// the same way).
+fn raw_sled(path: &std::path::Path) -> sled::Db {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock")
+                    && started.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("open the raw sled database: {error}"),
+        }
+    }
+}
+
 #[test]
 fn a_layout_3_store_opens_with_its_referring_index_and_byte_counts_filled() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -352,7 +371,7 @@ fn a_layout_3_store_opens_with_its_referring_index_and_byte_counts_filled() {
     }
     {
         // Turn it into what layout 3 wrote: `T` target ‖ id, no `g`/`h`/`i`/`j`.
-        let db = sled::open(&options.path).expect("sled");
+        let db = raw_sled(&options.path);
         for prefix in [b'g', b'h', b'i', b'j'] {
             for entry in db.scan_prefix([prefix]) {
                 db.remove(entry.expect("entry").0).expect("remove");
@@ -395,7 +414,7 @@ fn a_layout_3_store_opens_with_its_referring_index_and_byte_counts_filled() {
         5
     );
     drop(store);
-    let db = sled::open(&options.path).expect("sled");
+    let db = raw_sled(&options.path);
     assert_eq!(db.scan_prefix([b'T']).count(), 0, "the old index is gone");
     assert_eq!(db.get([b'V']).expect("get").expect("layout").as_ref(), [5]);
 }
@@ -406,7 +425,7 @@ fn a_store_of_another_layout_is_refused_with_a_clear_error() {
     let options = SledOptions::new(dir.path().join("db"));
     {
         // A layout-1 store: data but no layout mark.
-        let db = sled::open(&options.path).expect("sled");
+        let db = raw_sled(&options.path);
         db.insert(b"Eold", b"record".as_slice()).expect("insert");
         db.flush().expect("flush");
     }
