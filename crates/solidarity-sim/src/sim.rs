@@ -189,19 +189,6 @@ fn pair(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
     if a < b { (a, b) } else { (b, a) }
 }
 
-fn store_message(message: solidarity_engine::NewMessage) -> solidarity_store::NewMessage {
-    solidarity_store::NewMessage {
-        id: message.id,
-        author: message.author,
-        seq: message.seq,
-        kind: message.kind,
-        created_at: message.created_at,
-        expires_at: message.expires_at,
-        refers_to: message.refers_to,
-        envelope: message.envelope,
-    }
-}
-
 impl Simulation {
     /// A federation of `config.nodes` members drawn from `seed`, each listing all the
     /// others, started and connected (the first syncs are under way).
@@ -725,7 +712,7 @@ impl Simulation {
             } => {
                 let store = &self.nodes[node.0].store;
                 let result = store
-                    .insert_batch(&[store_message(message)])
+                    .insert_batch(&[message])
                     .and_then(|outcomes| {
                         if durable {
                             store.flush()?;
@@ -748,7 +735,7 @@ impl Simulation {
                 // A failed write of the memory store is a bug of the store: the run stops.
                 self.nodes[node.0]
                     .store
-                    .record_fork(&store_message(evidence), detected_at, from_seq)
+                    .record_fork(&evidence, detected_at, from_seq)
                     .expect("the memory store records fork evidence");
             }
             Output::Flush => {

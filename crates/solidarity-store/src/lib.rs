@@ -35,26 +35,8 @@ pub type SledStore = KvStore<SledBackend>;
 /// The in-memory store for tests.
 pub type MemoryStore = KvStore<MemoryBackend>;
 
-/// A validated message to store: header facts plus the envelope bytes, verbatim.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewMessage {
-    /// Content id.
-    pub id: MessageId,
-    /// Signer.
-    pub author: AuthorKey,
-    /// Author seq.
-    pub seq: u64,
-    /// Kind name.
-    pub kind: String,
-    /// Creation time, ms since the epoch.
-    pub created_at: u64,
-    /// Expiry, ms since the epoch.
-    pub expires_at: Option<u64>,
-    /// The message this one updates, endorses or withdraws.
-    pub refers_to: Option<MessageId>,
-    /// The envelope bytes as received or signed.
-    pub envelope: Vec<u8>,
-}
+/// A validated message to store (the engine's write output is stored as it is).
+pub use solidarity_engine::NewMessage;
 
 /// What an insert did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
