@@ -206,7 +206,7 @@ pub struct MemberView {
 }
 
 /// Which per-member budget held its messages back (SPEC §10).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OverBudget {
     /// More messages per minute than `member_messages_per_minute`.

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use solidarity_proto::payload::{Body, Canary, NodeCert, Revocation, Vouch};
@@ -22,6 +23,8 @@ use solidarity_proto::{
     Accepted, AuthorKey, Envelope, FederationId, Lookup, MessageId, Payload, SignatureChecked,
     TrustView, Verdict, envelope, kinds,
 };
+
+use solidarity_control::{Refusal, RefusalCode};
 
 use crate::budget::{Budgets, Decision, Limits};
 use crate::canary::{CanaryChange, CanaryRules, CanaryView, CanaryWatch, canary_view};
@@ -34,10 +37,15 @@ use crate::statements::{self, Keep, Relay};
 use crate::store_read::{StoreRead, or_log};
 use crate::sync_answer;
 
+mod clock;
+mod commands;
 mod ingest;
 mod load;
 mod requester;
 mod writes;
+
+pub use clock::{CERTIFICATE_WARNING_MS, CERTIFICATE_WARNING_REPEAT_MS};
+pub use requester::AnswerState;
 
 pub use load::{fork_from_seq, load};
 use load::{keep_canary, stored};
@@ -63,13 +71,32 @@ pub struct EngineConfig {
     pub fresh_chain: bool,
     /// Seeds the choice of sync partners.
     pub seed: u64,
+    /// This node's own canary.
+    pub canary: OwnCanary,
+    /// Time between two sweeps of expired messages.
+    pub expiry_interval_ms: u64,
 }
+
+/// What this node's own canary says and how often it is published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnCanary {
+    /// The statement text.
+    pub statement: String,
+    /// Time between two canaries; 0 publishes none on a schedule.
+    pub interval_ms: u64,
+}
+
+/// Fresh unpredictable bytes (canary tokens): the driver's OS generator, or a seeded one
+/// in a simulation.
+pub type Entropy = Box<dyn FnMut() -> [u8; 32] + Send>;
 
 /// Where a write came from.
 #[derive(Clone, Copy, Debug)]
 enum Origin {
     /// Signed here: publish, then reply.
     Local(CommandToken),
+    /// Signed here on a schedule (the canary): publish, nobody to answer.
+    Scheduled,
     /// Received by gossip or sync.
     Remote,
 }
@@ -119,7 +146,7 @@ pub enum Judged {
     /// Accepted.
     Accept,
     /// Valid but over its signer's budget.
-    OverBudget,
+    OverBudget(solidarity_control::OverBudget),
     /// Ignored.
     Ignore,
     /// Rejected.
@@ -151,7 +178,10 @@ pub struct Engine<P, S> {
     me: AuthorKey,
     store: S,
     admin_list: Vec<ListedKey>,
-    statements: Statements,
+    /// Shared with sync answers computed off the driver's task (copied on write).
+    statements: Arc<Statements>,
+    /// How many settled revocations were last recorded (the set only grows).
+    settled_recorded: usize,
     vouches: Vec<Stored<Vouch>>,
     /// Every key trusted now, or that lost trust loudly (see `trust::listed`).
     members: BTreeMap<AuthorKey, Listed>,
@@ -167,7 +197,8 @@ pub struct Engine<P, S> {
     pending_revoked: HashMap<(AuthorKey, AuthorKey), usize>,
     writes: HashMap<WriteId, InFlight>,
     next_write: u64,
-    relay: Relay,
+    /// Shared with sync answers computed off the driver's task (copied on write).
+    relay: Arc<Relay>,
     budgets: Budgets,
     peers: HashMap<P, AuthorKey>,
     syncing: HashSet<P>,
@@ -179,7 +210,13 @@ pub struct Engine<P, S> {
     canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
     canary_rules: CanaryRules,
     canary_watch: CanaryWatch,
+    /// Each trusted key's duress commitment, from its card or its identity's.
     duress_commitments: HashMap<AuthorKey, [u8; 32]>,
+    /// When the admin was last told of each certificate about to end.
+    certificate_warned: HashMap<AuthorKey, u64>,
+    /// Counts trust derivations, so a driver sees when to re-read [`Engine::members`].
+    members_version: u64,
+    entropy: Entropy,
 }
 
 /// How often canaries are read again.
@@ -239,8 +276,15 @@ where
     P: Clone + Eq + Hash + Ord,
     S: StoreRead,
 {
-    /// An engine for the node holding `key`, over `store`, from what `loaded` holds.
-    pub fn new(config: EngineConfig, key: SigningKey, store: S, loaded: Loaded) -> Self {
+    /// An engine for the node holding `key`, over `store`, from what `loaded` holds;
+    /// `entropy` makes its canary tokens.
+    pub fn new(
+        config: EngineConfig,
+        key: SigningKey,
+        store: S,
+        loaded: Loaded,
+        entropy: Entropy,
+    ) -> Self {
         let me = envelope::author_key(&key);
         let head = or_log(store.chain_head(&me), None);
         let own_chain = OwnChain::new(config.own_chain_recorded, head, config.fresh_chain);
@@ -251,7 +295,8 @@ where
             me,
             store,
             admin_list: Vec::new(),
-            statements: loaded.statements,
+            settled_recorded: loaded.statements.settled().len(),
+            statements: Arc::new(loaded.statements),
             vouches: loaded.vouches,
             members: BTreeMap::new(),
             compromised: loaded.compromised,
@@ -263,7 +308,7 @@ where
             pending_revoked: HashMap::new(),
             writes: HashMap::new(),
             next_write: 0,
-            relay: Relay::default(),
+            relay: Arc::default(),
             budgets,
             peers: HashMap::new(),
             syncing: HashSet::new(),
@@ -275,6 +320,9 @@ where
             canary_rules: DEFAULT_CANARY_RULES,
             canary_watch: CanaryWatch::default(),
             duress_commitments: HashMap::new(),
+            certificate_warned: HashMap::new(),
+            members_version: 0,
+            entropy,
             config,
         }
     }
@@ -283,11 +331,6 @@ where
     pub fn with_canary_rules(mut self, rules: CanaryRules) -> Self {
         self.canary_rules = rules;
         self
-    }
-
-    /// Recognises duress tokens in `key`'s canaries with the commitment of its card.
-    pub fn set_duress_commitment(&mut self, key: AuthorKey, commitment: [u8; 32]) {
-        self.duress_commitments.insert(key, commitment);
     }
 
     /// What `key`'s canaries say at `now_ms`, if it published any.
@@ -320,6 +363,59 @@ where
         &self.members
     }
 
+    /// Grows each time trust is derived again: [`Self::members`] may have changed.
+    pub fn members_version(&self) -> u64 {
+        self.members_version
+    }
+
+    /// The admin's list as last given.
+    pub fn admin_list(&self) -> &[ListedKey] {
+        &self.admin_list
+    }
+
+    /// Every vouch held.
+    pub fn vouches(&self) -> &[Stored<Vouch>] {
+        &self.vouches
+    }
+
+    /// The head of this node's own chain: its highest seq and the id there.
+    pub fn head(&self) -> Option<(u64, MessageId)> {
+        self.head
+    }
+
+    /// When `key` was revoked, if a revocation holds for it here.
+    pub fn revoked_since(&self, key: &AuthorKey) -> Option<u64> {
+        trust::revoked_since(key, &self.statements, &self.identities())
+    }
+
+    /// The collective identities on the admin's list.
+    pub fn identities(&self) -> BTreeSet<AuthorKey> {
+        self.admin_list
+            .iter()
+            .filter(|listed| listed.identity)
+            .map(|listed| listed.key)
+            .collect()
+    }
+
+    /// Whether a message with this id is stored or being written.
+    pub fn holds(&self, id: &MessageId) -> bool {
+        self.pending.contains_key(id) || or_log(self.store.contains(id), false)
+    }
+
+    /// Whether this node's budget table holds `key` over a budget now.
+    pub fn over_budget(
+        &self,
+        key: &AuthorKey,
+        now_ms: u64,
+    ) -> Option<solidarity_control::OverBudget> {
+        self.budgets.over(key, now_ms)
+    }
+
+    /// How many signers are over a budget now.
+    pub fn over_budget_count(&self, now_ms: u64) -> usize {
+        self.budgets.over_count(now_ms)
+    }
+
     /// Whether `key` is trusted now.
     pub fn trusts(&self, key: &AuthorKey) -> bool {
         self.trust().is_member(key)
@@ -333,6 +429,12 @@ where
     /// Every revocation and certificate held.
     pub fn statements(&self) -> &Statements {
         &self.statements
+    }
+
+    /// The statements as they are now, shared (copied on write) with a reader off the
+    /// driver's task.
+    pub fn statements_shared(&self) -> Arc<Statements> {
+        Arc::clone(&self.statements)
     }
 
     /// Why signing waits, if it does.
@@ -366,6 +468,17 @@ where
                     timer: Timer::CanaryCheck,
                     at_ms: now_ms.saturating_add(CANARY_CHECK_INTERVAL_MS),
                 });
+                // The first canary and the first sweep come at once.
+                if self.config.canary.interval_ms > 0 {
+                    out.push(Output::Schedule {
+                        timer: Timer::Canary,
+                        at_ms: now_ms,
+                    });
+                }
+                out.push(Output::Schedule {
+                    timer: Timer::Expiry,
+                    at_ms: now_ms,
+                });
             }
             Input::Gossip { token, bytes, .. } => {
                 let mut writes = Vec::new();
@@ -374,7 +487,7 @@ where
                 out.append(&mut writes);
             }
             Input::SyncRequest { token, bytes, .. } => {
-                let response = self.answer_sync(&bytes);
+                let response = self.answer_state().answer(&bytes, &self.store);
                 out.push(Output::AnswerSync {
                     token,
                     response: response.encode(),
@@ -386,11 +499,7 @@ where
                 result,
                 checked,
             } => self.handle_sync_page(now_ms, peer, round, result, &checked, &mut out),
-            Input::Command { token, command } => match command {
-                Command::Sign { body, expires_at } => {
-                    self.sign(now_ms, token, *body, expires_at, &mut out);
-                }
-            },
+            Input::Command { token, command } => self.command(now_ms, token, command, &mut out),
             Input::WriteDone { write, result } => {
                 self.write_done(now_ms, write, result, &mut out);
             }
@@ -425,15 +534,39 @@ where
             }
             Input::Timer(Timer::CanaryCheck) => {
                 self.check_canaries(now_ms, &mut out);
+                self.check_certificate_clock(now_ms, &mut out);
                 out.push(Output::Schedule {
                     timer: Timer::CanaryCheck,
                     at_ms: now_ms.saturating_add(CANARY_CHECK_INTERVAL_MS),
                 });
             }
+            Input::Timer(Timer::Canary) => {
+                self.scheduled_canary(now_ms, &mut out);
+                if self.config.canary.interval_ms > 0 {
+                    out.push(Output::Schedule {
+                        timer: Timer::Canary,
+                        at_ms: now_ms.saturating_add(self.config.canary.interval_ms),
+                    });
+                }
+            }
+            Input::Timer(Timer::Expiry) => {
+                out.push(Output::Expire { now_ms });
+                out.push(Output::Schedule {
+                    timer: Timer::Expiry,
+                    at_ms: now_ms.saturating_add(self.config.expiry_interval_ms),
+                });
+            }
+            // Expiry freed stored bytes: read them again.
+            Input::ExpiryDone => self.budgets.forget_stored(),
             Input::ConfigReloaded(live) => {
                 self.budgets.set_limits(live.limits);
                 self.config.limits = live.limits;
                 self.config.statements_per_signer = live.statements_per_signer;
+                self.canary_rules = live.canary_rules;
+                if live.canary.interval_ms != self.config.canary.interval_ms {
+                    tracing::info!("the canary interval takes effect after the next canary");
+                }
+                self.config.canary = live.canary;
                 if self.config.vouch_threshold != live.vouch_threshold {
                     self.config.vouch_threshold = live.vouch_threshold;
                     self.recompute_trust(now_ms, &mut out);
@@ -491,14 +624,6 @@ where
         }
     }
 
-    fn identities(&self) -> BTreeSet<AuthorKey> {
-        self.admin_list
-            .iter()
-            .filter(|listed| listed.identity)
-            .map(|listed| listed.key)
-            .collect()
-    }
-
     fn revocation_fact(&self, key: &AuthorKey) -> Option<RevocationFact> {
         trust::revocation_of(key, &self.statements, &self.identities())
     }
@@ -519,32 +644,45 @@ where
         )
     }
 
-    /// Derives trust again and says whom to admit or refuse now.
-    fn recompute_trust(&mut self, now_ms: u64, out: &mut Vec<Output<P>>) {
+    /// The members as trust derives them at `now_ms` (see `trust::listed`).
+    fn derive_members(&self, now_ms: u64) -> BTreeMap<AuthorKey, Listed> {
         let admin_keys: BTreeSet<AuthorKey> = self
             .admin_list
             .iter()
             .filter(|listed| !listed.identity)
             .map(|listed| listed.key)
             .collect();
-        let identities = self.identities();
         let forked = self
             .compromised
             .iter()
             .map(|(key, state)| (*key, state.detected_at))
             .collect();
-        let members = trust::listed(TrustInputs {
+        trust::listed(TrustInputs {
             me: &self.me,
             admin_keys: &admin_keys,
-            identities: &identities,
+            identities: &self.identities(),
             statements: &self.statements,
             vouches: &self.vouches,
             forked: &forked,
             vouch_threshold: self.config.vouch_threshold,
             now_ms,
-        });
+        })
+    }
+
+    /// Derives trust again and says whom to admit or refuse now.
+    fn recompute_trust(&mut self, now_ms: u64, out: &mut Vec<Output<P>>) {
+        let members = self.derive_members(now_ms);
+        let identities = self.identities();
+        self.members_version = self.members_version.wrapping_add(1);
         // What revoked a key under this list stays in force under the next (SPEC §13.4).
-        self.statements.settle(&identities);
+        Arc::make_mut(&mut self.statements).settle(&identities);
+        let settled = self.statements.settled();
+        if settled.len() > self.settled_recorded {
+            self.settled_recorded = settled.len();
+            out.push(Output::RecordSettled {
+                ids: settled.clone(),
+            });
+        }
         let trusted = |members: &BTreeMap<AuthorKey, Listed>, key: &AuthorKey| {
             members
                 .get(key)
@@ -574,6 +712,18 @@ where
                 addresses: self.addresses_of(key, &listed.why),
             });
         }
+        self.duress_commitments = members
+            .iter()
+            .filter_map(|(key, listed)| {
+                let card_of = match &listed.why {
+                    trust::Why::Admin => key,
+                    trust::Why::Certified { identity, .. } => identity,
+                    trust::Why::Vouched { .. } => return None,
+                };
+                let entry = self.admin_list.iter().find(|entry| entry.key == *card_of)?;
+                Some((*key, entry.duress_commitment?))
+            })
+            .collect();
         self.members = members;
     }
 

@@ -2,8 +2,10 @@
 //! daemon's actor, or the simulator) feeds inputs as they happen and carries out every
 //! output in order; tokens it passes in come back in the outputs that answer them.
 
-use solidarity_control::OverBudget;
-use solidarity_proto::payload::Body;
+use std::collections::BTreeSet;
+
+use solidarity_control::{OverBudget, Refusal};
+use solidarity_proto::payload::{Body, CanaryCode};
 use solidarity_proto::{AuthorKey, MessageId, SignatureChecked};
 
 /// Names a received gossip message until its verdict goes back to the gossip layer.
@@ -38,8 +40,13 @@ pub enum Timer {
     Sync,
     /// Make received writes durable.
     Flush,
-    /// Read the members' canaries again (SPEC §13.3): silence comes with time.
+    /// Read the members' canaries again (SPEC §13.3): silence comes with time; and
+    /// certificates begin and end with time.
     CanaryCheck,
+    /// Publish this node's own canary (every `canary_interval`, and at start).
+    Canary,
+    /// Delete the stored messages that expired.
+    Expiry,
 }
 
 /// A failed outbound sync request: the session ends, the next one retries.
@@ -72,6 +79,9 @@ pub struct ListedKey {
     pub identity: bool,
     /// Where it listens (multiaddrs as text).
     pub addresses: Vec<String>,
+    /// From its card: the SHA-256 commitment of its duress token key (SPEC §13.3); for an
+    /// identity, it holds for the node keys it certifies.
+    pub duress_commitment: Option<[u8; 32]>,
 }
 
 /// A local command (from the CLI through the control socket).
@@ -84,6 +94,30 @@ pub enum Command {
         /// Its expiry, ms since the epoch.
         expires_at: Option<u64>,
     },
+    /// Check a statement signed elsewhere (a revocation) like a received message, store it
+    /// durably, then publish it; one already held is published again.
+    PublishStatement {
+        /// The envelope bytes.
+        envelope: Vec<u8>,
+    },
+    /// Publish this node's canary now, with `withdraw` taken out of its codes and
+    /// `restore` put back.
+    Canary {
+        /// Codes no longer stated.
+        withdraw: Vec<CanaryCode>,
+        /// Codes stated again.
+        restore: Vec<CanaryCode>,
+    },
+    /// Publish a canary that looks like any scheduled one but carries the duress token.
+    Duress {
+        /// The token (its key's commitment is on this node's card).
+        token: Vec<u8>,
+    },
+    /// The admin trusts a key marked compromised again.
+    Retrust {
+        /// The key.
+        key: AuthorKey,
+    },
 }
 
 /// The answer to a command.
@@ -94,8 +128,8 @@ pub enum Reply {
         /// Its id.
         id: MessageId,
     },
-    /// Nothing was done; the text says why, for the admin.
-    Refused(String),
+    /// Nothing was done; the refusal says why, for the admin.
+    Refused(Refusal),
 }
 
 /// Something the node learned that an admin may want to hear of (the coming
@@ -150,6 +184,18 @@ pub enum Notice {
         /// Its state now.
         state: solidarity_control::CanaryState,
     },
+    /// A trusted member's certificate ends within [`crate::engine::CERTIFICATE_WARNING_MS`]
+    /// (said again at most every [`crate::engine::CERTIFICATE_WARNING_REPEAT_MS`]).
+    CertificateEnding {
+        /// The certified node key.
+        key: AuthorKey,
+        /// The identity that certified it.
+        identity: AuthorKey,
+        /// When the certificate ends, ms since the epoch.
+        valid_until: u64,
+    },
+    /// Time changed the trusted members: a certificate began or ended.
+    CertificatesChanged,
     /// Trust changed: `key` is now trusted (`true`) or no longer (`false`).
     TrustChanged {
         /// The key.
@@ -224,12 +270,14 @@ pub enum Input<P> {
     },
     /// The admin's members list was (re)read.
     MembersChanged(Vec<ListedKey>),
+    /// An [`Output::Expire`] completed: stored bytes were freed.
+    ExpiryDone,
     /// The configuration was reloaded: the limits that apply live.
     ConfigReloaded(LiveConfig),
 }
 
 /// What a reload changes in a running engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveConfig {
     /// Per-signer budgets.
     pub limits: crate::budget::Limits,
@@ -237,6 +285,10 @@ pub struct LiveConfig {
     pub statements_per_signer: usize,
     /// Vouches needed to trust a key; 0 disables vouching.
     pub vouch_threshold: usize,
+    /// How members' canaries are read.
+    pub canary_rules: crate::canary::CanaryRules,
+    /// This node's own canary.
+    pub canary: crate::engine::OwnCanary,
 }
 
 /// What the gossip layer does with a message.
@@ -303,6 +355,25 @@ pub enum Output<P> {
     },
     /// Make every applied write durable.
     Flush,
+    /// Mark `key` no longer compromised (durably), then answer `token` (the admin's
+    /// `member retrust`).
+    ClearCompromise {
+        /// The key.
+        key: AuthorKey,
+        /// The command to answer once it is durable.
+        token: CommandToken,
+    },
+    /// Record durably the revocations made final (SPEC §13.4), so a restart keeps them
+    /// final: the whole set, which only grows.
+    RecordSettled {
+        /// The settled revocations' ids.
+        ids: BTreeSet<MessageId>,
+    },
+    /// Delete the stored messages expired at `now_ms`; answer with [`Input::ExpiryDone`].
+    Expire {
+        /// The time the expiry is judged at.
+        now_ms: u64,
+    },
     /// Record durably that this node signed up to `seq` (`DATA/own-chain`) before going
     /// on: the [`Output::Publish`] of that message follows.
     RecordOwnHead {

@@ -10,7 +10,7 @@ use solidarity_proto::payload::{Alert, AlertCategory, Body, Severity};
 use solidarity_proto::{AuthorKey, FederationId, MessageId, Payload, envelope};
 
 use crate::budget::Limits;
-use crate::engine::{Engine, EngineConfig, Loaded};
+use crate::engine::{Engine, EngineConfig, Entropy, Loaded, OwnCanary};
 use crate::events::{
     Acceptance, AnswerToken, Command, CommandToken, GossipToken, Input, ListedKey, NewMessage,
     Notice, Output, Reply, WriteOutcome,
@@ -129,18 +129,39 @@ fn config() -> EngineConfig {
         own_chain_recorded: Some((0, None)),
         fresh_chain: false,
         seed: 7,
+        canary: OwnCanary {
+            statement: "all is well".to_owned(),
+            interval_ms: 0,
+        },
+        expiry_interval_ms: 60_000,
     }
+}
+
+/// Canary tokens of a test: counted up, never random.
+fn entropy() -> Entropy {
+    let mut next = 0u8;
+    Box::new(move || {
+        next = next.wrapping_add(1);
+        [next; 32]
+    })
 }
 
 /// An engine of node `n` whose admin listed nodes `members`.
 fn engine(n: u8, members: &[u8], config: EngineConfig) -> TestEngine {
-    let mut engine = Engine::new(config, key(n), FakeStore::default(), Loaded::default());
+    let mut engine = Engine::new(
+        config,
+        key(n),
+        FakeStore::default(),
+        Loaded::default(),
+        entropy(),
+    );
     let list = members
         .iter()
         .map(|m| ListedKey {
             key: envelope::author_key(&key(*m)),
             identity: false,
             addresses: Vec::new(),
+            duress_commitment: None,
         })
         .collect();
     engine.handle(NOW, Input::MembersChanged(list));
@@ -327,7 +348,8 @@ fn the_own_chain_wait_refuses_to_sign_until_a_sync_brings_the_chain_back() {
     );
     assert!(matches!(
         outputs.as_slice(),
-        [Output::Reply { reply: Reply::Refused(text), .. }] if text.contains("nothing was signed")
+        [Output::Reply { reply: Reply::Refused(refusal), .. }]
+            if refusal.message.contains("nothing was signed")
     ));
 }
 

@@ -120,6 +120,11 @@ pub fn is_budgeted(kind: &str) -> bool {
     facts(kind).is_none_or(|facts| facts.budgeted)
 }
 
+/// Whether a kind is shown on the status page; unknown kinds are not.
+pub fn is_shown(kind: &str) -> bool {
+    facts(kind).is_some_and(|facts| facts.shown)
+}
+
 /// Whether storing a message of a kind can change trust; unknown kinds cannot.
 pub fn changes_trust(kind: &str) -> bool {
     facts(kind).is_some_and(|facts| facts.changes_trust)

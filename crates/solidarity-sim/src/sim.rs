@@ -23,7 +23,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use solidarity_engine::budget::Limits;
 use solidarity_engine::canary::CanaryRules;
-use solidarity_engine::engine::DEFAULT_CANARY_RULES;
+use solidarity_engine::engine::{DEFAULT_CANARY_RULES, OwnCanary};
 use solidarity_engine::{
     Acceptance, AnswerToken, Command, CommandToken, Compromised, Engine, EngineConfig, GossipToken,
     Input, ListedKey, Loaded, Notice, Output, Reply, SyncFailed, SyncRound, Timer, WriteFailed,
@@ -39,6 +39,13 @@ use crate::gossip::{Delivery, GossipConfig, GossipNode, GossipWire};
 use crate::network::{LinkChange, Network, NetworkConfig, NodeId, PartitionId};
 use crate::queue::{EventQueue, SimTime};
 use crate::seed;
+
+/// What a restarted node reads from its data dir besides its store: its own-chain record
+/// and the settled revocations.
+type Restart = (Option<(u64, Option<MessageId>)>, BTreeSet<MessageId>);
+
+/// How often a simulated node sweeps expired messages, as the daemon does.
+const EXPIRY_INTERVAL_MS: u64 = 60_000;
 
 mod drive;
 
@@ -144,6 +151,9 @@ pub struct SimNode {
     pub sync_requests: u64,
     /// The highest seq it recorded as signed (`DATA/own-chain`), kept across restarts.
     own_head: Option<(u64, Option<MessageId>)>,
+    /// The revocations it recorded as settled (`DATA/settled-revocations`), kept across
+    /// restarts.
+    settled: BTreeSet<MessageId>,
     /// Whether its daemon runs.
     running: bool,
     /// Starts so far: what a stopped daemon had in flight does not reach the next one.
@@ -236,6 +246,7 @@ impl Simulation {
                 verdicts: (0, 0, 0),
                 sync_requests: 0,
                 own_head: None,
+                settled: BTreeSet::new(),
                 running: true,
                 incarnation: 0,
             });
@@ -261,10 +272,11 @@ impl Simulation {
         &self,
         key: SigningKey,
         store: Arc<MemoryStore>,
-        own_head: Option<Option<(u64, Option<MessageId>)>>,
+        restart: Option<Restart>,
         engine_seed: u64,
     ) -> SimEngine {
-        let restarted = own_head.is_some();
+        let restarted = restart.is_some();
+        let (own_head, settled) = restart.unzip();
         let config = EngineConfig {
             federation: self.federation.id,
             limits: self.config.limits,
@@ -275,6 +287,12 @@ impl Simulation {
             own_chain_recorded: own_head.flatten(),
             fresh_chain: !restarted,
             seed: engine_seed,
+            // Canaries are signed by the scenarios, not on a schedule.
+            canary: OwnCanary {
+                statement: "all is well".to_owned(),
+                interval_ms: 0,
+            },
+            expiry_interval_ms: EXPIRY_INTERVAL_MS,
         };
         let loaded = if restarted {
             let kept_canaries = store
@@ -300,11 +318,23 @@ impl Simulation {
                     (compromise.author, state)
                 })
                 .collect();
-            load(envelopes, compromised)
+            let mut loaded = load(envelopes, compromised);
+            loaded
+                .statements
+                .restore_settled(settled.unwrap_or_default());
+            loaded
         } else {
             Loaded::default()
         };
-        Engine::new(config, key, store, loaded).with_canary_rules(self.config.canary_rules)
+        // Canary tokens from the engine's seed: a run replays from its seed.
+        let mut tokens = engine_seed;
+        let entropy = Box::new(move || {
+            tokens = tokens.wrapping_add(1);
+            let mut token = [0u8; 32];
+            token[..8].copy_from_slice(&tokens.to_le_bytes());
+            token
+        });
+        Engine::new(config, key, store, loaded, entropy).with_canary_rules(self.config.canary_rules)
     }
 
     /// The configuration.
@@ -472,8 +502,9 @@ impl Simulation {
         let key = self.federation.keys[node.0].clone();
         let store = self.nodes[node.0].store.clone();
         let own_head = self.nodes[node.0].own_head;
+        let settled = self.nodes[node.0].settled.clone();
         let engine_seed = self.rng.r#gen();
-        let engine = self.new_engine(key, store, Some(own_head), engine_seed);
+        let engine = self.new_engine(key, store, Some((own_head, settled)), engine_seed);
         let state = &mut self.nodes[node.0];
         state.engine = engine;
         state.running = true;
@@ -496,6 +527,7 @@ impl Simulation {
                 key: *key,
                 identity: false,
                 addresses: Vec::new(),
+                duress_commitment: None,
             })
             .collect()
     }

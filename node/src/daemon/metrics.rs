@@ -7,6 +7,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use solidarity_control::OverBudget;
+use solidarity_engine::{Judged, Path};
 
 /// How a received message was judged.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -111,20 +113,29 @@ impl NodeMetrics {
         );
     }
 
-    /// Counts one message held back by a budget.
-    pub fn judged_over_budget(&self, why: solidarity_control::OverBudget) {
-        let budget = match why {
-            solidarity_control::OverBudget::MessageRate => "message_rate",
-            solidarity_control::OverBudget::ByteRate => "byte_rate",
-            solidarity_control::OverBudget::StoredBytes => "stored_bytes",
+    /// Counts one received message by how it was judged.
+    pub fn judged(&self, path: Path, judged: Judged) {
+        let path = match path {
+            Path::Gossip => "gossip",
+            Path::Sync => "sync",
         };
-        self.over_budget
-            .get_or_create(&BudgetLabel { budget })
-            .inc();
-    }
-
-    /// Counts one verdict.
-    pub fn judged(&self, path: &'static str, verdict: &'static str) {
+        let verdict = match judged {
+            Judged::Accept => "accept",
+            Judged::OverBudget(why) => {
+                let budget = match why {
+                    OverBudget::MessageRate => "message_rate",
+                    OverBudget::ByteRate => "byte_rate",
+                    OverBudget::StoredBytes => "stored_bytes",
+                };
+                self.over_budget
+                    .get_or_create(&BudgetLabel { budget })
+                    .inc();
+                "over_budget"
+            }
+            Judged::Ignore => "ignore",
+            Judged::Reject => "reject",
+            Judged::Fork => "fork",
+        };
         self.verdicts
             .get_or_create(&VerdictLabel { path, verdict })
             .inc();

@@ -12,6 +12,8 @@
 
 mod actor;
 mod control_server;
+mod directory;
+mod display;
 mod metrics;
 mod notify;
 pub mod own_chain;

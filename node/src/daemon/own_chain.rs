@@ -6,7 +6,7 @@
 //! not held back.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use solidarity_proto::MessageId;
 
@@ -14,17 +14,8 @@ use solidarity_proto::MessageId;
 /// message, in decimal and hex (`init` writes `0`).
 pub const OWN_CHAIN_FILE: &str = "own-chain";
 
-pub use solidarity_engine::own_chain::Resume;
-
 /// A head of this node's chain: seq and, once it has signed, the id there.
 type Head = (u64, Option<MessageId>);
-
-/// The own-chain record and the engine's decision whether signing waits.
-#[derive(Debug)]
-pub struct OwnChain {
-    path: PathBuf,
-    decision: solidarity_engine::own_chain::OwnChain,
-}
 
 /// Writes the record of a brand-new node (`solidarity init`).
 pub fn create(data_dir: &Path) -> std::io::Result<()> {
@@ -63,76 +54,79 @@ pub fn replace_durably(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-impl OwnChain {
-    /// Reads the record and compares it with the store's own head (`held`: its highest
-    /// own seq and the id there, none for none). `fresh_chain`: the admin said to sign
-    /// anyway.
-    pub fn open(
-        data_dir: &Path,
-        held: Option<(u64, MessageId)>,
-        fresh_chain: bool,
-    ) -> anyhow::Result<Self> {
-        let path = data_dir.join(OWN_CHAIN_FILE);
-        let recorded = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(parse(&text).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{} does not hold a seq (and message id); restore it or start with --fresh-chain",
-                    path.display()
-                )
-            })?),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(error) => return Err(error.into()),
-        };
-        let decision = solidarity_engine::own_chain::OwnChain::new(recorded, held, fresh_chain);
-        if let Some(head) = decision.to_record(recorded) {
-            write_durably(&path, head)?;
-        }
-        if let Some(why) = decision.paused() {
-            tracing::warn!("{why}");
-        }
-        Ok(Self { path, decision })
+/// The record in `data_dir`: none when there is no file (a data dir of an earlier
+/// version); a file that does not parse is an error (restore it or `--fresh-chain`).
+pub fn read(data_dir: &Path) -> anyhow::Result<Option<Head>> {
+    let path = data_dir.join(OWN_CHAIN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(parse(&text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} does not hold a seq (and message id); restore it or start with --fresh-chain",
+                path.display()
+            )
+        })?)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error.into()),
     }
+}
 
-    /// Why signing waits, for the CLI and `solidarity status`; none once it may sign.
-    pub fn paused(&self) -> Option<String> {
-        self.decision.paused()
-    }
-
-    /// The message `id` at `seq` is about to leave: records it durably first.
-    pub fn record_signed(&mut self, seq: u64, id: MessageId) -> std::io::Result<()> {
-        if self.decision.signed(seq, id) {
-            write_durably(&self.path, (seq, Some(id)))?;
-        }
-        Ok(())
-    }
-
-    /// A sync exchange with a member has ended.
-    pub fn note_synced(&mut self) {
-        self.decision.note_synced();
-    }
-
-    /// The store's own head is `held`, with none of its own messages still being written:
-    /// the engine decides whether the wait lifts; a head that moved is recorded.
-    pub fn learned(&mut self, held: Option<(u64, MessageId)>) -> Resume {
-        let (resume, record) = self.decision.learned(held);
-        if resume != Resume::No {
-            tracing::info!(
-                own_seq = held.map_or(0, |(seq, _)| seq),
-                "own chain synced from a member; signing resumes"
-            );
-        }
-        if let Some((seq, id)) = record
-            && let Err(error) = write_durably(&self.path, (seq, Some(id)))
-        {
-            tracing::warn!(%error, "cannot record this node's own chain head");
-        }
-        resume
-    }
+/// Records durably that this node signed up to `seq` (the engine's `RecordOwnHead`).
+pub fn record(data_dir: &Path, seq: u64, id: Option<MessageId>) -> std::io::Result<()> {
+    write_durably(&data_dir.join(OWN_CHAIN_FILE), (seq, id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use solidarity_engine::own_chain::Resume;
+
+    /// The record as the daemon keeps it around the engine's decision: read at start,
+    /// written when the engine says (`RecordOwnHead`).
+    struct OwnChain {
+        dir: std::path::PathBuf,
+        decision: solidarity_engine::own_chain::OwnChain,
+    }
+
+    impl OwnChain {
+        fn open(
+            dir: &Path,
+            held: Option<(u64, MessageId)>,
+            fresh_chain: bool,
+        ) -> anyhow::Result<Self> {
+            let recorded = read(dir)?;
+            let decision = solidarity_engine::own_chain::OwnChain::new(recorded, held, fresh_chain);
+            if let Some((seq, id)) = decision.to_record(recorded) {
+                record(dir, seq, id)?;
+            }
+            Ok(Self {
+                dir: dir.to_owned(),
+                decision,
+            })
+        }
+
+        fn paused(&self) -> Option<String> {
+            self.decision.paused()
+        }
+
+        fn record_signed(&mut self, seq: u64, id: MessageId) -> std::io::Result<()> {
+            if self.decision.signed(seq, id) {
+                record(&self.dir, seq, Some(id))?;
+            }
+            Ok(())
+        }
+
+        fn note_synced(&mut self) {
+            self.decision.note_synced();
+        }
+
+        fn learned(&mut self, held: Option<(u64, MessageId)>) -> Resume {
+            let (resume, to_record) = self.decision.learned(held);
+            if let Some((seq, id)) = to_record {
+                record(&self.dir, seq, Some(id)).expect("record");
+            }
+            resume
+        }
+    }
 
     #[test]
     fn a_new_node_signs_a_lost_store_waits_and_fresh_chain_overrides() {

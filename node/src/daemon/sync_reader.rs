@@ -2,54 +2,24 @@
 //!
 //! An answer reads up to `MAX_PAGE_ENVELOPES` envelopes from the store; on the actor that
 //! read would hold back gossip validation for everyone. The actor hands a request to a
-//! blocking reader with [`AnswerInputs`]: the store handle and cheap snapshots of the
-//! statements (an `Arc`, copied on write while an answer holds it), the relay (likewise)
-//! and the compromised keys (one key per fork, bounded by the members). The answer is the
-//! engine's responder, so its order and bytes are those of the vectors.
+//! blocking reader with the engine's `AnswerState` (cheap shared snapshots of the
+//! statements and the relay, and the compromised keys) and the store handle. The answer is
+//! the engine's responder, so its order and bytes are those of the vectors.
 //!
 //! [`AnswerBudget`] bounds the answers in flight: [`SYNC_ANSWERS_PER_MEMBER`] per asking peer
 //! and [`SYNC_ANSWERS_IN_FLIGHT`] in all. A request beyond either is answered at once with the
 //! empty page `{envelopes: [], more: false}` (SPEC §11.5, "Busy"), so nothing queues.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use libp2p::PeerId;
-use solidarity_engine::statements::Relay;
-use solidarity_engine::sync_answer::{self, Responder};
-use solidarity_proto::sync::SyncResponse;
-use solidarity_proto::trust::Statements;
-use solidarity_proto::{AuthorKey, FederationId};
-use solidarity_store::Store;
 
 /// Most sync answers of one peer computed or waiting to be sent at once.
 pub const SYNC_ANSWERS_PER_MEMBER: usize = 2;
 /// Most sync answers computed or waiting to be sent at once, of all peers together (so
 /// also the most blocking reader threads sync answers take).
 pub const SYNC_ANSWERS_IN_FLIGHT: usize = 8;
-
-/// What one sync answer reads, owned so that it can leave the actor.
-pub struct AnswerInputs {
-    pub federation: FederationId,
-    pub statements: Arc<Statements>,
-    pub relay: Arc<Relay>,
-    pub compromised: BTreeSet<AuthorKey>,
-    pub store: Arc<dyn Store>,
-}
-
-/// The answer to the request `data` (blocking: it reads the store).
-pub fn answer(data: &[u8], inputs: &AnswerInputs) -> SyncResponse {
-    sync_answer::answer(
-        data,
-        &Responder {
-            federation: &inputs.federation,
-            statements: &inputs.statements,
-            relay: &inputs.relay,
-            compromised: &|key| inputs.compromised.contains(key),
-            store: &inputs.store,
-        },
-    )
-}
 
 #[derive(Default)]
 struct InFlight {

@@ -7,14 +7,7 @@
 //!   revocation and since when its messages are suspect: the journal is the admin's, never
 //!   a public surface. Addresses are never logged.
 
-use std::time::Duration;
-
 use solidarity_proto::AuthorKey;
-
-/// How far ahead the end of a certificate is warned of.
-pub const CERTIFICATE_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Least time between two warnings about one certificate about to end.
-pub const CERTIFICATE_WARNING_REPEAT: Duration = Duration::from_secs(24 * 3600);
 
 /// A time for the journal: RFC 3339 in UTC, to the second.
 pub fn date(ms: u64) -> String {
@@ -130,7 +123,8 @@ pub fn certificate_ended(member: &Named<'_>, identity: &str, at: u64) {
     );
 }
 
-/// A certificate the key is trusted through ends within [`CERTIFICATE_WARNING`].
+/// A certificate the key is trusted through ends within a week
+/// (`solidarity_engine::engine::CERTIFICATE_WARNING_MS`).
 pub fn certificate_ending(member: &Named<'_>, identity: &str, at: u64) {
     tracing::warn!(
         key = %member.key.short(),

@@ -1,20 +1,14 @@
-//! What the node reads back from its store to decide and to show.
-//!
-//! - [`Views`] keeps in memory the few messages trust and canary checks read on every
-//!   decision (revocations, certificates, vouches, each author's two latest canaries, kept past
-//!   their expiry). They are
-//!   small sets, loaded by kind at start-up; nothing else is read then.
-//! - [`Shown`] keeps the newest alerts and offers with what refers to them, for the status
-//!   page and the CLI; memory does not grow with the number of stored alerts.
+//! What the node reads back from its store to show: [`Shown`] keeps the newest alerts and
+//! offers with what refers to them, for the status page and the CLI; memory does not grow
+//! with the number of stored alerts. (What trust and canary checks read is the engine's,
+//! loaded at start by `solidarity_store::engine_start`.)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 
 use solidarity_proto::payload::{
-    Alert, AlertUpdate, Canary, Endorsement, MirrorOffer, MirrorWithdraw, Payload, Vouch,
+    Alert, AlertUpdate, Endorsement, MirrorOffer, MirrorWithdraw, Payload,
 };
 use solidarity_proto::state::{self, OfferView, Stored};
-use solidarity_proto::trust::Statements;
 use solidarity_proto::{AuthorKey, Body, Envelope, MessageId, payload};
 use solidarity_store::{Store, StoreError, StoredEnvelope};
 
@@ -25,16 +19,6 @@ pub const DISPLAY_LIMIT: usize = 200;
 pub const PER_AUTHOR_SHOWN: usize = 20;
 /// Most alerts `alert list --all` reads, in all and of one author.
 pub const LISTED_LIMIT: usize = 10_000;
-
-#[derive(Default)]
-pub struct Views {
-    /// Each author's two latest canaries, newest last, kept after they expire (SPEC §13.3).
-    canaries: HashMap<AuthorKey, Vec<Stored<Canary>>>,
-    vouches: Vec<Stored<Vouch>>,
-    /// Every revocation and node certificate stored, indexed for trust decisions; shared
-    /// with the sync answers in flight (copied on write while one holds it).
-    statements: Arc<Statements>,
-}
 
 fn stored<T>(id: MessageId, signer: AuthorKey, payload: &Payload, body: T) -> Stored<T> {
     Stored {
@@ -96,118 +80,19 @@ fn make_room<T>(
 
 /// Decodes a stored envelope (stored ones were valid when accepted).
 pub fn decode(stored: &StoredEnvelope) -> Option<(AuthorKey, Payload, Body)> {
-    let decoded = Envelope::decode(&stored.envelope)
-        .ok()
-        .and_then(|envelope| {
-            let payload = Payload::decode(&envelope.payload).ok()?;
-            let body = Body::decode(&payload.kind, &payload.body).ok()?;
-            Some((envelope.signer, payload, body))
-        });
+    let decoded = decode_envelope(&stored.envelope);
     if decoded.is_none() {
         tracing::warn!(id = %stored.id.short(), "stored message no longer decodes; not shown");
     }
     decoded
 }
 
-impl Views {
-    /// Loads the kinds trust and canary checks read; the store's other messages stay on disk.
-    pub fn load(store: &dyn Store) -> Result<Self, StoreError> {
-        let mut views = Self::default();
-        for (_, kept) in store.kept_canaries()? {
-            for stored in kept {
-                if let Some((signer, payload, body)) = decode(&stored) {
-                    views.add(stored.id, signer, &payload, body);
-                }
-            }
-        }
-        for kind in [
-            payload::KIND_VOUCH,
-            payload::KIND_REVOCATION,
-            payload::KIND_NODE_CERT,
-        ] {
-            for stored in store.by_kind(kind)? {
-                if let Some((signer, payload, body)) = decode(&stored) {
-                    views.add(stored.id, signer, &payload, body);
-                }
-            }
-        }
-        Ok(views)
-    }
-
-    /// Adds one accepted message (kinds kept on disk only are left there).
-    pub fn add(&mut self, id: MessageId, signer: AuthorKey, payload: &Payload, body: Body) {
-        match body {
-            Body::Canary(canary) => {
-                let kept = self.canaries.entry(signer).or_default();
-                if kept.iter().any(|held| held.seq == payload.seq) {
-                    return;
-                }
-                kept.push(stored(id, signer, payload, canary));
-                kept.sort_by_key(|canary| canary.seq);
-                if kept.len() > 2 {
-                    kept.remove(0);
-                }
-            }
-            Body::Vouch(vouch) => self.vouches.push(stored(id, signer, payload, vouch)),
-            Body::Revocation(revocation) => {
-                Arc::make_mut(&mut self.statements)
-                    .add_revocation(stored(id, signer, payload, revocation));
-            }
-            Body::NodeCert(certificate) => {
-                Arc::make_mut(&mut self.statements).add_certificate(stored(
-                    id,
-                    signer,
-                    payload,
-                    certificate,
-                ));
-            }
-            Body::Alert(_)
-            | Body::AlertUpdate(_)
-            | Body::MirrorOffer(_)
-            | Body::MirrorWithdraw(_)
-            | Body::Endorsement(_)
-            | Body::Unknown => {}
-        }
-    }
-
-    /// Every revocation and node certificate.
-    pub fn statements(&self) -> &Statements {
-        &self.statements
-    }
-
-    /// The statements as they are now, for a sync answer computed off the actor.
-    pub fn statements_snapshot(&self) -> Arc<Statements> {
-        Arc::clone(&self.statements)
-    }
-
-    /// Makes final the revocations a previous run settled.
-    pub fn restore_settled_revocations(
-        &mut self,
-        settled: impl IntoIterator<Item = solidarity_proto::MessageId>,
-    ) {
-        Arc::make_mut(&mut self.statements).restore_settled(settled);
-    }
-
-    /// Makes final the revocations that hold under `identities` (see `Statements::settle`).
-    pub fn settle_revocations(&mut self, identities: &std::collections::BTreeSet<AuthorKey>) {
-        Arc::make_mut(&mut self.statements).settle(identities);
-    }
-
-    /// Every vouch and vouch withdrawal.
-    pub fn vouches(&self) -> &[Stored<Vouch>] {
-        &self.vouches
-    }
-
-    /// An author's latest canary and the one before it.
-    pub fn canaries(
-        &self,
-        author: &solidarity_proto::AuthorKey,
-    ) -> Option<(&Stored<Canary>, Option<&Stored<Canary>>)> {
-        let kept = self.canaries.get(author)?;
-        let latest = kept.last()?;
-        let previous = (kept.len() > 1).then(|| &kept[0]);
-        Some((latest, previous))
-    }
+/// Decodes envelope bytes into signer, payload and body (no signature check).
+pub fn decode_envelope(bytes: &[u8]) -> Option<(AuthorKey, Payload, Body)> {
+    let envelope = Envelope::decode(bytes).ok()?;
+    let payload = Payload::decode(&envelope.payload).ok()?;
+    let body = Body::decode(&payload.kind, &payload.body).ok()?;
+    Some((envelope.signer, payload, body))
 }
 
 /// Most updates of one alert loaded and shown: its author's latest ones (SPEC §12).

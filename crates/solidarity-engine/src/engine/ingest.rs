@@ -32,7 +32,8 @@ where
         )
     }
 
-    /// Takes a received message from its signer's budget; false when held back.
+    /// Takes a received message from its signer's budget; the budget that holds it back,
+    /// if one does.
     pub(super) fn within_budget(
         &mut self,
         now_ms: u64,
@@ -40,21 +41,21 @@ where
         kind: &str,
         bytes: usize,
         out: &mut Vec<Output<P>>,
-    ) -> bool {
+    ) -> Option<solidarity_control::OverBudget> {
         if author == self.me || !kinds::is_budgeted(kind) {
-            return true;
+            return None;
         }
         let store = &self.store;
         let decision = self.budgets.take(author, bytes, now_ms, || {
             or_log(store.stored_bytes(&author), 0)
         });
         match decision {
-            Decision::Within => true,
+            Decision::Within => None,
             Decision::Over { why, warn } => {
                 if warn {
                     out.push(Output::Notice(Notice::QuotaHit { author, why }));
                 }
-                false
+                Some(why)
             }
         }
     }
@@ -76,27 +77,37 @@ where
             _ => Keep::Store,
         };
         // Only what this node would store is charged to its signer.
-        let over_budget = matches!(&verdict, Verdict::Accept(accepted)
-            if keep == Keep::Store
-                && !self.within_budget(now_ms, accepted.signer, &accepted.payload.kind.clone(), data.len(), out));
+        let over_budget = match &verdict {
+            Verdict::Accept(accepted) if keep == Keep::Store => self.within_budget(
+                now_ms,
+                accepted.signer,
+                &accepted.payload.kind,
+                data.len(),
+                out,
+            ),
+            _ => None,
+        };
         self.judged.push((
             path,
-            match &verdict {
-                _ if over_budget => Judged::OverBudget,
-                Verdict::Accept(_) => Judged::Accept,
-                Verdict::Ignore(_) => Judged::Ignore,
-                Verdict::Reject(_) => Judged::Reject,
-                Verdict::Fork(_) => Judged::Fork,
+            match (&verdict, over_budget) {
+                (_, Some(why)) => Judged::OverBudget(why),
+                (Verdict::Accept(_), None) => Judged::Accept,
+                (Verdict::Ignore(_), None) => Judged::Ignore,
+                (Verdict::Reject(_), None) => Judged::Reject,
+                (Verdict::Fork(_), None) => Judged::Fork,
             },
         ));
         match verdict {
-            Verdict::Accept(_) if over_budget => Acceptance::Ignore,
+            Verdict::Accept(_) if over_budget.is_some() => Acceptance::Ignore,
             Verdict::Accept(accepted) if keep != Keep::Store => {
                 let revocation = matches!(accepted.body, Body::Revocation(_));
                 if keep == Keep::Relay
-                    && self
-                        .relay
-                        .offer(accepted.signer, accepted.id, revocation, data)
+                    && Arc::make_mut(&mut self.relay).offer(
+                        accepted.signer,
+                        accepted.id,
+                        revocation,
+                        data,
+                    )
                 {
                     return Acceptance::Accept;
                 }

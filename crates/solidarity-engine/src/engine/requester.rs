@@ -171,7 +171,7 @@ where
             self.end_sync(&peer);
             // A member answered everything it had for us, our own chain included.
             self.own_chain.note_synced();
-            self.own_chain_learned(out);
+            self.own_chain_learned(now_ms, out);
         }
     }
 
@@ -208,16 +208,40 @@ where
         self.ingest(now_ms, bytes, Path::Sync, checked, out)
     }
 
-    /// One page of what the requester misses (SPEC §11.5).
-    pub(super) fn answer_sync(&self, data: &[u8]) -> SyncResponse {
+    /// What a sync answer reads besides the store, owned so a driver can compute the
+    /// answer off its task.
+    pub fn answer_state(&self) -> AnswerState {
+        AnswerState {
+            federation: self.config.federation,
+            statements: Arc::clone(&self.statements),
+            relay: Arc::clone(&self.relay),
+            compromised: self.compromised.keys().copied().collect(),
+        }
+    }
+}
+
+/// The engine's state a sync answer reads (SPEC §11.5), as of when it was taken: the
+/// statements and the relay are shared (copied on write while an answer holds them), the
+/// compromised keys copied (one per fork, bounded by the members).
+#[derive(Clone)]
+pub struct AnswerState {
+    federation: FederationId,
+    statements: Arc<Statements>,
+    relay: Arc<Relay>,
+    compromised: BTreeSet<AuthorKey>,
+}
+
+impl AnswerState {
+    /// One page of what the requester of `data` misses, read from `store` (blocking).
+    pub fn answer(&self, data: &[u8], store: &dyn StoreRead) -> SyncResponse {
         sync_answer::answer(
             data,
             &sync_answer::Responder {
-                federation: &self.config.federation,
+                federation: &self.federation,
                 statements: &self.statements,
                 relay: &self.relay,
-                compromised: &|key| self.compromised.contains_key(key),
-                store: &self.store,
+                compromised: &|key| self.compromised.contains(key),
+                store,
             },
         )
     }

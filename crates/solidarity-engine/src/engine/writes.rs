@@ -32,7 +32,7 @@ where
             envelope,
         };
         self.count_pending_statement(signer, &body, true);
-        let durable = matches!(origin, Origin::Local(_));
+        let durable = matches!(origin, Origin::Local(_) | Origin::Scheduled);
         if !durable {
             self.unflushed = true;
         }
@@ -92,34 +92,44 @@ where
     pub(super) fn sign(
         &mut self,
         now_ms: u64,
-        token: CommandToken,
+        origin: Origin,
         body: Body,
         expires_at: Option<u64>,
         out: &mut Vec<Output<P>>,
     ) {
-        let refuse = |out: &mut Vec<Output<P>>, text: String| {
-            out.push(Output::Reply {
-                token,
-                reply: Reply::Refused(text),
-            });
+        let refuse = |out: &mut Vec<Output<P>>, code: RefusalCode, text: String| match origin {
+            Origin::Local(token) => commands::refuse(out, token, code, text),
+            Origin::Scheduled | Origin::Remote => {
+                tracing::debug!(%text, "scheduled message not signed");
+            }
         };
         let Some(kind) = body.kind() else {
-            return refuse(out, "cannot sign a message of unknown kind".to_owned());
+            return refuse(
+                out,
+                RefusalCode::UnknownKind,
+                "cannot sign a message of unknown kind".to_owned(),
+            );
         };
         if self.revocation_fact(&self.me).is_some() {
             return refuse(
                 out,
+                RefusalCode::OwnKeyRevoked,
                 "this node's key is revoked: nothing was signed. Set up a new node key and ask the members to add it".to_owned(),
             );
         }
         if self.compromised.contains_key(&self.me) {
             return refuse(
                 out,
+                RefusalCode::OwnKeyCompromised,
                 "this node's key signed two conflicting messages: another party holds it. Nothing was signed. Members no longer trust this key; set up a new node key and ask them to re-add it".to_owned(),
             );
         }
         if let Some(why) = self.own_chain.paused() {
-            return refuse(out, format!("refused: nothing was signed: {why}"));
+            return refuse(
+                out,
+                RefusalCode::SigningPaused,
+                format!("refused: nothing was signed: {why}"),
+            );
         }
         let statement = kinds::is_statement(kind);
         let (seq, prev) = match (statement, self.head) {
@@ -129,6 +139,7 @@ where
                 let Some(next) = seq.checked_add(1) else {
                     return refuse(
                         out,
+                        RefusalCode::ChainExhausted,
                         "this node's chain is at the highest seq there is: nothing was signed. Set up a new node key".to_owned(),
                     );
                 };
@@ -151,12 +162,21 @@ where
                 if !statement {
                     self.head = Some((seq, signed.id));
                 }
-                self.queue_write(*accepted, signed.bytes, Origin::Local(token), out);
+                self.queue_write(*accepted, signed.bytes, origin, out);
             }
-            Verdict::Ignore(reason) => refuse(out, format!("refused: {reason}")),
-            Verdict::Reject(reason) => refuse(out, format!("refused: {reason}")),
+            Verdict::Ignore(reason) => refuse(
+                out,
+                RefusalCode::MessageIgnored,
+                format!("refused: {reason}"),
+            ),
+            Verdict::Reject(reason) => refuse(
+                out,
+                RefusalCode::MessageRejected,
+                format!("refused: {reason}"),
+            ),
             Verdict::Fork(_) => refuse(
                 out,
+                RefusalCode::ConflictsWithStored,
                 "refused: the store already holds another message of this node at this sequence number".to_owned(),
             ),
         }
@@ -186,12 +206,14 @@ where
             Ok(outcome) => outcome,
             Err(failed) => {
                 if let Origin::Local(token) = origin {
-                    out.push(Output::Reply {
+                    commands::refuse(
+                        out,
                         token,
-                        reply: Reply::Refused(format!(
+                        RefusalCode::StorageFailed,
+                        format!(
                             "storage failed: the message was NOT published and may not be on disk (the daemon stops): {failed}"
-                        )),
-                    });
+                        ),
+                    );
                 }
                 return;
             }
@@ -202,36 +224,40 @@ where
                 && self.head.is_none_or(|(seq, _)| seq < message.seq)
             {
                 self.head = Some((message.seq, message.id));
-                self.own_chain_learned(out);
+                self.own_chain_learned(now_ms, out);
             }
             self.stored(now_ms, &message, &payload, body, out);
         }
-        match origin {
-            Origin::Local(token) => {
-                if outcome == WriteOutcome::Stored {
-                    if self.own_chain.signed(message.seq, message.id) {
-                        out.push(Output::RecordOwnHead {
-                            seq: message.seq,
-                            id: Some(message.id),
-                        });
-                    }
-                    out.push(Output::Publish {
-                        envelope: message.envelope,
-                    });
-                    out.push(Output::Reply {
-                        token,
-                        reply: Reply::Signed { id: message.id },
-                    });
-                } else {
-                    out.push(Output::Reply {
-                        token,
-                        reply: Reply::Refused(format!(
-                            "the store refused the message ({outcome:?}); nothing was published"
-                        )),
-                    });
-                }
+        let token = match origin {
+            Origin::Remote => return,
+            Origin::Local(token) => Some(token),
+            Origin::Scheduled => None,
+        };
+        if outcome != WriteOutcome::Stored {
+            let text =
+                format!("the store refused the message ({outcome:?}); nothing was published");
+            match token {
+                Some(token) => commands::refuse(out, token, RefusalCode::StoreRefused, text),
+                None => tracing::warn!(%text, "scheduled message"),
             }
-            Origin::Remote => {}
+            return;
+        }
+        tracing::info!(id = %message.id.short(), kind = %message.kind, seq = message.seq, "signed and stored");
+        // Recorded before the message can leave, so a lost store never hides it.
+        if self.own_chain.signed(message.seq, message.id) {
+            out.push(Output::RecordOwnHead {
+                seq: message.seq,
+                id: Some(message.id),
+            });
+        }
+        out.push(Output::Publish {
+            envelope: message.envelope,
+        });
+        if let Some(token) = token {
+            out.push(Output::Reply {
+                token,
+                reply: Reply::Signed { id: message.id },
+            });
         }
     }
 
@@ -259,13 +285,11 @@ where
             Body::Revocation(revocation) => {
                 let key = revocation.key.unwrap_or(message.author);
                 revoked = Some((key, self.revocation_fact(&key)));
-                self.statements
+                Arc::make_mut(&mut self.statements)
                     .add_revocation(stored(id, author, payload, revocation));
             }
-            Body::NodeCert(certificate) => {
-                self.statements
-                    .add_certificate(stored(id, author, payload, certificate))
-            }
+            Body::NodeCert(certificate) => Arc::make_mut(&mut self.statements)
+                .add_certificate(stored(id, author, payload, certificate)),
             Body::Canary(canary) => keep_canary(
                 self.canaries.entry(author).or_default(),
                 stored(id, author, payload, canary),
@@ -298,7 +322,9 @@ where
         }
     }
 
-    pub(super) fn own_chain_learned(&mut self, out: &mut Vec<Output<P>>) {
+    /// Lifts the own-chain wait once the chain is back and none of this node's own
+    /// messages is still being written, then publishes the canary it held back.
+    pub(super) fn own_chain_learned(&mut self, now_ms: u64, out: &mut Vec<Output<P>>) {
         let me = self.me;
         if self.pending_chain.keys().any(|(author, _)| *author == me) {
             return;
@@ -309,6 +335,15 @@ where
         }
         if let Some((seq, id)) = record {
             out.push(Output::RecordOwnHead { seq, id: Some(id) });
+        }
+        if resume != Resume::No {
+            tracing::info!(
+                own_seq = self.head.map_or(0, |(seq, _)| seq),
+                "own chain synced from a member; signing resumes"
+            );
+            if self.config.canary.interval_ms > 0 {
+                self.scheduled_canary(now_ms, out);
+            }
         }
     }
 }

@@ -215,6 +215,20 @@ impl Simulation {
             Output::RecordOwnHead { seq, id } => {
                 self.nodes[node.0].own_head = Some((seq, id));
             }
+            Output::RecordSettled { ids } => self.nodes[node.0].settled = ids,
+            Output::ClearCompromise { key, .. } => {
+                self.nodes[node.0]
+                    .store
+                    .clear_compromise(&key)
+                    .expect("the memory store clears a compromise");
+            }
+            Output::Expire { now_ms } => {
+                self.nodes[node.0]
+                    .store
+                    .expire(now_ms)
+                    .expect("the memory store expires messages");
+                inputs.push_back(Input::ExpiryDone);
+            }
             Output::Publish { envelope } => {
                 let sends = self.nodes[node.0].gossip.publish(Arc::from(envelope), now);
                 self.send_gossip(node, sends);
@@ -260,7 +274,7 @@ impl Simulation {
             Output::Notice(notice) => self.nodes[node.0].notices.push((now, notice)),
             Output::Reply { reply, .. } => match reply {
                 Reply::Signed { id } => self.nodes[node.0].acknowledged.push((now, id)),
-                Reply::Refused(why) => self.nodes[node.0].refused.push(why),
+                Reply::Refused(why) => self.nodes[node.0].refused.push(why.message),
             },
             Output::Schedule { timer, at_ms } => {
                 // Tokens never repeat, also across restarts: a stale timer never fires.

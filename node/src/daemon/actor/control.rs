@@ -1,0 +1,372 @@
+//! The CLI's requests (through the control socket) and SIGHUP reloads: reads answered
+//! from the snapshot or on a blocking reader, commands handed to the engine.
+
+use std::sync::Arc;
+
+use libp2p::multiaddr::Protocol;
+use solidarity_control::{
+    Alerts, CardLine, Done, Members, MetricsText, Offers, Refusal, RefusalCode, request,
+};
+use solidarity_engine::{Command, Input};
+use solidarity_proto::Body;
+use solidarity_proto::payload::{AlertUpdate, Endorsement, MirrorWithdraw, Vouch};
+
+use super::super::control_server::{Call, ControlCall, SignReply};
+use super::super::directory;
+use super::super::metrics;
+use super::super::refusals;
+use super::outputs::PendingReply;
+use super::{ActorError, NodeActor, live_config};
+use crate::identity::Card;
+use crate::members::MembersFile;
+
+impl NodeActor {
+    pub(super) async fn handle_control(&mut self, call: ControlCall) -> Result<(), ActorError> {
+        let now = self.now_ms();
+        // Each arm answers its call's own reply; the CLI may have hung up, nothing to undo
+        // for a read or a reload.
+        match call {
+            ControlCall::Status(Call { reply, .. }) => {
+                self.refresh_ports().await?;
+                self.publish_snapshot();
+                self.refresh_snapshot();
+                let _ = reply.send(Ok(self.snapshot.borrow().status.clone()));
+            }
+            ControlCall::Metrics(Call { reply, .. }) => {
+                let _ = reply.send(Ok(MetricsText {
+                    text: metrics::encode(&self.registry),
+                }));
+            }
+            ControlCall::Peers(Call { reply, .. }) => {
+                let _ = reply.send(Ok(Members {
+                    members: self.member_views(),
+                }));
+            }
+            ControlCall::Card(Call { reply, .. }) => {
+                let card = self.card().await?;
+                let _ = reply.send(Ok(card));
+            }
+            ControlCall::ReloadMembers(Call { reply, .. }) => {
+                let answer = self.reload_members().await?;
+                let _ = reply.send(answer);
+            }
+            ControlCall::MemberRetrust(Call {
+                request: request::MemberRetrust { key },
+                reply,
+            }) => {
+                let token = self.command_token(PendingReply::Retrust(reply));
+                return self
+                    .feed(Input::Command {
+                        token,
+                        command: Command::Retrust { key },
+                    })
+                    .await;
+            }
+            // The snapshot carries what the views alone do not: suspect marks and
+            // corroboration.
+            ControlCall::AlertList(Call {
+                request: request::AlertList { all: false },
+                reply,
+            }) => {
+                self.refresh_snapshot();
+                let _ = reply.send(Ok(Alerts {
+                    alerts: self.snapshot.borrow().alerts.as_ref().clone(),
+                }));
+            }
+            ControlCall::AlertList(Call {
+                request: request::AlertList { all: true },
+                reply,
+            }) => {
+                let marks = self.marks();
+                let store = Arc::clone(&self.store);
+                self.read_off_actor(move || {
+                    let answer = marks
+                        .every_alert(store.as_ref(), now)
+                        .map(|alerts| Alerts { alerts });
+                    let _ = reply.send(answer);
+                });
+            }
+            ControlCall::AlertShow(Call {
+                request: request::AlertShow { alert },
+                reply,
+            }) => {
+                let marks = self.marks();
+                let store = Arc::clone(&self.store);
+                self.read_off_actor(move || {
+                    let _ = reply.send(marks.alert_detail(store.as_ref(), &alert, now));
+                });
+            }
+            ControlCall::MirrorList(Call { reply, .. }) => {
+                self.refresh_snapshot();
+                let _ = reply.send(Ok(Offers {
+                    offers: self.snapshot.borrow().offers.as_ref().clone(),
+                }));
+            }
+            ControlCall::AlertRaise(Call {
+                request:
+                    request::AlertRaise {
+                        alert,
+                        expires_in_ms,
+                    },
+                reply,
+            }) => match refusals::alert_raise(&alert) {
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal));
+                }
+                Ok(()) => {
+                    let expires_at = expires_in_ms.map(|lifetime| now.saturating_add(lifetime));
+                    return self.sign(Body::Alert(alert), expires_at, reply).await;
+                }
+            },
+            ControlCall::AlertUpdate(Call {
+                request:
+                    request::AlertUpdate {
+                        alert,
+                        status,
+                        note,
+                    },
+                reply,
+            }) => match refusals::alert_update(
+                self.store.as_ref(),
+                &self.me,
+                &alert,
+                status,
+                note.as_deref(),
+            ) {
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal));
+                }
+                Ok(expires_at) => {
+                    let body = Body::AlertUpdate(AlertUpdate {
+                        alert,
+                        status,
+                        note,
+                    });
+                    return self.sign(body, expires_at, reply).await;
+                }
+            },
+            ControlCall::MirrorOffer(Call {
+                request:
+                    request::MirrorOffer {
+                        offer,
+                        valid_for_ms,
+                    },
+                reply,
+            }) => {
+                let expires_at = Some(now.saturating_add(valid_for_ms));
+                return self.sign(Body::MirrorOffer(offer), expires_at, reply).await;
+            }
+            ControlCall::AlertEndorse(Call {
+                request:
+                    request::AlertEndorse {
+                        alert,
+                        stance,
+                        note,
+                    },
+                reply,
+            }) => match refusals::alert_endorse(self.store.as_ref(), &self.me, &alert, stance) {
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal));
+                }
+                Ok(expires_at) => {
+                    let body = Body::Endorsement(Endorsement {
+                        alert,
+                        stance,
+                        note,
+                    });
+                    return self.sign(body, expires_at, reply).await;
+                }
+            },
+            ControlCall::MemberVouch(Call {
+                request:
+                    request::MemberVouch {
+                        key,
+                        name,
+                        addresses,
+                        vouch,
+                    },
+                reply,
+            }) => {
+                if key == self.me {
+                    let _ = reply.send(Err(Refusal::new(
+                        RefusalCode::SelfVouch,
+                        "a node does not vouch for itself",
+                    )));
+                } else {
+                    let body = Body::Vouch(Vouch {
+                        member: key,
+                        name,
+                        addresses,
+                        vouch,
+                    });
+                    return self.sign(body, None, reply).await;
+                }
+            }
+            ControlCall::CanaryPublish(Call {
+                request: request::CanaryPublish { withdraw, restore },
+                reply,
+            }) => {
+                let command = Command::Canary { withdraw, restore };
+                return self.command(command, reply).await;
+            }
+            ControlCall::PublishStatement(Call {
+                request: request::PublishStatement { envelope },
+                reply,
+            }) => {
+                return self
+                    .command(Command::PublishStatement { envelope }, reply)
+                    .await;
+            }
+            ControlCall::CanaryDuress(Call {
+                request: request::CanaryDuress { token },
+                reply,
+            }) => {
+                let command = Command::Duress {
+                    token: token.as_bytes().to_vec(),
+                };
+                return self.command(command, reply).await;
+            }
+            ControlCall::MirrorWithdraw(Call {
+                request: request::MirrorWithdraw { offer },
+                reply,
+            }) => match refusals::mirror_withdraw(self.store.as_ref(), &self.me, &offer, now) {
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal));
+                }
+                Ok(expires_at) => {
+                    let body = Body::MirrorWithdraw(MirrorWithdraw { offer });
+                    return self.sign(body, expires_at, reply).await;
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Asks the engine to sign `body` as this node's next message; the CLI gets its id
+    /// once it is durable and published.
+    async fn sign(
+        &mut self,
+        body: Body,
+        expires_at: Option<u64>,
+        reply: SignReply,
+    ) -> Result<(), ActorError> {
+        let command = Command::Sign {
+            body: Box::new(body),
+            expires_at,
+        };
+        self.command(command, reply).await
+    }
+
+    async fn command(&mut self, command: Command, reply: SignReply) -> Result<(), ActorError> {
+        let token = self.command_token(PendingReply::Sign(reply));
+        self.feed(Input::Command { token, command }).await
+    }
+
+    /// Runs a blocking store read on a reader thread; it answers its CLI call itself.
+    fn read_off_actor(&mut self, read: impl FnOnce() + Send + 'static) {
+        self.readers.spawn(async move {
+            if let Err(error) = tokio::task::spawn_blocking(read).await {
+                tracing::error!(%error, "display load failed");
+            }
+        });
+    }
+
+    pub(super) async fn refresh_ports(&mut self) -> Result<(), ActorError> {
+        let addresses = self
+            .net
+            .listen_addresses()
+            .await
+            .map_err(|_| ActorError::NetworkStopped)?;
+        let mut ports: Vec<u16> = addresses
+            .iter()
+            .flat_map(|address| address.iter())
+            .filter_map(|protocol| match protocol {
+                Protocol::Tcp(port) => Some(port),
+                _ => None,
+            })
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        self.p2p_ports = ports;
+        Ok(())
+    }
+
+    async fn card(&mut self) -> Result<CardLine, ActorError> {
+        let bound = self
+            .net
+            .listen_addresses()
+            .await
+            .map_err(|_| ActorError::NetworkStopped)?;
+        let addresses =
+            crate::card_addresses::card_addresses(&self.identity.config.announce, &bound);
+        Ok(CardLine {
+            card: Card {
+                key: self.me,
+                addresses,
+                duress_commitment: None,
+            }
+            .render(),
+        })
+    }
+
+    /// SIGHUP: applies the live keys of the config read again, then the members file.
+    pub(super) async fn handle_reload(
+        &mut self,
+        call: super::super::reload::ReloadCall,
+    ) -> Result<(), ActorError> {
+        let super::super::reload::ReloadCall { config, reply } = call;
+        let previous_config = self.identity.config.clone();
+        let changes = super::super::reload::merge(&mut self.identity.config, config);
+        let outcome = match self.reload_members().await? {
+            Err(refusal) => {
+                self.identity.config = previous_config;
+                Err(format!("members.toml: {refusal}"))
+            }
+            Ok(Done {}) => Ok(()),
+        };
+        if outcome.is_ok() {
+            self.feed(Input::ConfigReloaded(live_config(&self.identity.config)))
+                .await?;
+            if changes.live.contains(&"announce") {
+                self.net
+                    .set_external_addresses(self.identity.config.announce.clone())
+                    .await
+                    .map_err(|_| ActorError::NetworkStopped)?;
+            }
+            if changes.live.contains(&"log")
+                && let Err(refused) = crate::logging::set_filter(&self.identity.config.log)
+            {
+                tracing::warn!(%refused, "log filter unchanged");
+            }
+            tracing::info!(
+                applied = ?changes.live,
+                need_restart = ?changes.restart,
+                "config reloaded; keys under need_restart take effect at the next start"
+            );
+            self.publish_snapshot();
+        }
+        // The signal task may have gone at shutdown; nothing to undo.
+        let _ = reply.send(outcome);
+        Ok(())
+    }
+
+    /// Reads the members file again; an invalid one changes nothing.
+    async fn reload_members(&mut self) -> Result<Result<Done, Refusal>, ActorError> {
+        let invalid = |error: anyhow::Error| {
+            Refusal::new(RefusalCode::MembersFileInvalid, format!("{error:#}"))
+        };
+        let file = match MembersFile::load(&self.data_dir) {
+            Ok(file) => file,
+            Err(load_error) => return Ok(Err(invalid(load_error))),
+        };
+        let listed = match directory::listed_keys(&file) {
+            Ok(listed) => listed,
+            Err(wrong) => return Ok(Err(invalid(wrong))),
+        };
+        self.directory.replace_file(file);
+        // Trust is derived again (so the directory renamed) on every members list.
+        self.feed(Input::MembersChanged(listed)).await?;
+        tracing::info!(members = self.directory.entries().len(), "members reloaded");
+        Ok(Ok(Done {}))
+    }
+}
