@@ -146,15 +146,16 @@ fn entropy() -> Entropy {
     })
 }
 
+mod commands;
+
 /// An engine of node `n` whose admin listed nodes `members`.
 fn engine(n: u8, members: &[u8], config: EngineConfig) -> TestEngine {
-    let mut engine = Engine::new(
-        config,
-        key(n),
-        FakeStore::default(),
-        Loaded::default(),
-        entropy(),
-    );
+    engine_loaded(n, members, config, Loaded::default())
+}
+
+/// As [`engine`], from what a store held at start.
+fn engine_loaded(n: u8, members: &[u8], config: EngineConfig, loaded: Loaded) -> TestEngine {
+    let mut engine = Engine::new(config, key(n), FakeStore::default(), loaded, entropy());
     let list = members
         .iter()
         .map(|m| ListedKey {
@@ -256,6 +257,20 @@ fn gossip(engine: &mut TestEngine, now: u64, bytes: Vec<u8>) -> (Acceptance, Vec
     };
     assert_eq!(token, GossipToken(5));
     (acceptance, settle(engine, now, outputs[1..].to_vec()))
+}
+
+/// A statement (seq 0) of `signer`.
+fn statement(signer: &SigningKey, body: Body) -> Vec<u8> {
+    let payload = Payload {
+        fed: FED,
+        seq: 0,
+        prev: None,
+        created_at: NOW - 1_000,
+        expires_at: None,
+        kind: body.kind().expect("known kind").to_owned(),
+        body: body.encode(),
+    };
+    envelope::sign(signer, &payload).bytes
 }
 
 fn payload_of(bytes: &[u8]) -> Payload {
