@@ -65,7 +65,7 @@ fn the_canary_is_published_at_start_then_every_interval_and_held_while_signing_w
     );
 
     // A node that lost its store waits for its chain: no canary until a sync brings it.
-    let mut waiting = engine(
+    let mut waiting = super::engine(
         1,
         &[2],
         EngineConfig {
