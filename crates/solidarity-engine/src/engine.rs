@@ -443,7 +443,8 @@ where
         self.own_chain.paused()
     }
 
-    /// How each received envelope was judged since the last call (for metrics).
+    /// How each received envelope was judged since the last call (for metrics). A driver
+    /// takes these after every [`Self::handle`]: they are kept until taken.
     pub fn take_judged(&mut self) -> Vec<(Path, Judged)> {
         std::mem::take(&mut self.judged)
     }

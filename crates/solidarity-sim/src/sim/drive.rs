@@ -143,7 +143,10 @@ impl Simulation {
         while let Some(input) = inputs.pop_front() {
             self.inputs += 1;
             let now = self.local_now(node);
-            let outputs = self.nodes[node.0].engine.handle(now, input);
+            let engine = &mut self.nodes[node.0].engine;
+            let outputs = engine.handle(now, input);
+            // The daemon counts these as metrics; the simulation needs only the verdicts.
+            engine.take_judged();
             for output in outputs {
                 self.carry_out(node, output, &mut inputs);
             }
