@@ -227,10 +227,9 @@ fn retrust_lifts_a_fork_mark_durably_and_a_key_not_marked_is_refused() {
     ));
 }
 
-#[test]
-fn a_certificate_ending_is_told_daily_and_its_end_takes_the_key_out_of_trust() {
+/// An engine whose admin lists only the identity key 9; node key 3 is its to certify.
+fn identity_listed() -> (SigningKey, AuthorKey, TestEngine) {
     let identity = key(9);
-    let node = envelope::author_key(&key(3));
     let mut engine = engine(1, &[], config());
     engine.handle(
         NOW,
@@ -241,6 +240,12 @@ fn a_certificate_ending_is_told_daily_and_its_end_takes_the_key_out_of_trust() {
             duress_commitment: None,
         }]),
     );
+    (identity, envelope::author_key(&key(3)), engine)
+}
+
+#[test]
+fn a_certificate_ending_is_told_daily_and_its_end_takes_the_key_out_of_trust() {
+    let (identity, node, mut engine) = identity_listed();
     let valid_until = NOW + CERTIFICATE_WARNING_MS + CERTIFICATE_WARNING_REPEAT_MS;
     let certificate = statement(
         &identity,
@@ -299,18 +304,7 @@ fn a_certificate_ending_is_told_daily_and_its_end_takes_the_key_out_of_trust() {
 
 #[test]
 fn a_revocation_that_takes_a_key_out_of_trust_is_recorded_as_settled() {
-    let identity = key(9);
-    let node = envelope::author_key(&key(3));
-    let mut engine = engine(1, &[], config());
-    engine.handle(
-        NOW,
-        Input::MembersChanged(vec![ListedKey {
-            key: envelope::author_key(&identity),
-            identity: true,
-            addresses: Vec::new(),
-            duress_commitment: None,
-        }]),
-    );
+    let (identity, node, mut engine) = identity_listed();
     let certificate = statement(
         &identity,
         Body::NodeCert(NodeCert {
