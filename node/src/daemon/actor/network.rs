@@ -59,9 +59,10 @@ impl NodeActor {
                 if let Some(key) = self.directory.key_of(&peer) {
                     self.connected.remove(&key);
                     tracing::info!(member = %self.member_name(&key), "member disconnected");
-                    self.feed(Input::PeerDisconnected { peer }).await?;
                     self.publish_snapshot();
                 }
+                // Also for a key no longer listed: the engine forgets the peer either way.
+                self.feed(Input::PeerDisconnected { peer }).await?;
             }
             NetEvent::PeerClosedEarly(peer) => {
                 if let Some(key) = self.directory.key_of(&peer) {
