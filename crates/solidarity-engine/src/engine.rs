@@ -98,6 +98,9 @@ enum Origin {
     Local(CommandToken),
     /// Signed here on a schedule (the canary): publish, nobody to answer.
     Scheduled,
+    /// Held already (maybe not yet durable) and published again by the admin: written
+    /// again durably (the store answers "already stored" and flushes), then published.
+    Republish(CommandToken),
     /// Received by gossip or sync.
     Remote,
 }
@@ -560,19 +563,17 @@ where
             }
             // Expiry freed stored bytes: read them again.
             Input::ExpiryDone => self.budgets.forget_stored(),
-            Input::ConfigReloaded(live) => {
-                self.budgets.set_limits(live.limits);
-                self.config.limits = live.limits;
-                self.config.statements_per_signer = live.statements_per_signer;
-                self.canary_rules = live.canary_rules;
-                if live.canary.interval_ms != self.config.canary.interval_ms {
-                    tracing::info!("the canary interval takes effect after the next canary");
-                }
-                self.config.canary = live.canary;
-                if self.config.vouch_threshold != live.vouch_threshold {
-                    self.config.vouch_threshold = live.vouch_threshold;
-                    self.recompute_trust(now_ms, &mut out);
-                }
+            Input::Reloaded { config, members } => {
+                self.budgets.set_limits(config.limits);
+                self.config.limits = config.limits;
+                self.config.statements_per_signer = config.statements_per_signer;
+                self.config.vouch_threshold = config.vouch_threshold;
+                self.canary_rules = config.canary_rules;
+                self.config.canary = config.canary;
+                // One derivation with the new list and the new threshold together: a
+                // member trusted before and after is never dropped in between.
+                self.admin_list = members;
+                self.recompute_trust(now_ms, &mut out);
             }
             Input::PeerConnected { peer, key } => {
                 self.peers.insert(peer.clone(), key);

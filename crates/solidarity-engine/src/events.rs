@@ -272,8 +272,14 @@ pub enum Input<P> {
     MembersChanged(Vec<ListedKey>),
     /// An [`Output::Expire`] completed: stored bytes were freed.
     ExpiryDone,
-    /// The configuration was reloaded: the limits that apply live.
-    ConfigReloaded(LiveConfig),
+    /// The configuration and the admin's members list were reloaded (SIGHUP): what
+    /// applies live, and the list, taken together.
+    Reloaded {
+        /// The live part of the configuration.
+        config: LiveConfig,
+        /// The admin's list.
+        members: Vec<ListedKey>,
+    },
 }
 
 /// What a reload changes in a running engine.

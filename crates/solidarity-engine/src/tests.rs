@@ -147,6 +147,7 @@ fn entropy() -> Entropy {
 }
 
 mod commands;
+mod moved_paths;
 
 /// An engine of node `n` whose admin listed nodes `members`.
 fn engine(n: u8, members: &[u8], config: EngineConfig) -> TestEngine {

@@ -123,16 +123,17 @@ where
             Verdict::Accept(accepted) => {
                 self.queue_write(*accepted, envelope, Origin::Local(token), out);
             }
-            Verdict::Ignore(IgnoreReason::Duplicate) => {
-                if let Ok(parsed) = Envelope::decode(&envelope) {
-                    let id = parsed.id();
-                    out.push(Output::Publish { envelope });
-                    out.push(Output::Reply {
-                        token,
-                        reply: Reply::Signed { id },
-                    });
-                }
-            }
+            // Held, or being written from the network (not yet durable): it is written again
+            // durably, so it is on disk here before the admin hears it is out.
+            Verdict::Ignore(IgnoreReason::Duplicate) => match decode_held(&envelope) {
+                Some(held) => self.queue_write(held, envelope, Origin::Republish(token), out),
+                None => refuse(
+                    out,
+                    token,
+                    RefusalCode::MessageRejected,
+                    "refused: the envelope does not decode",
+                ),
+            },
             Verdict::Ignore(reason) => refuse(
                 out,
                 token,
@@ -153,6 +154,20 @@ where
             ),
         }
     }
+}
+
+/// A held message's facts from its envelope (it was valid when it was accepted; its id
+/// names these very bytes).
+fn decode_held(bytes: &[u8]) -> Option<Accepted> {
+    let envelope = Envelope::decode(bytes).ok()?;
+    let payload = Payload::decode(&envelope.payload).ok()?;
+    let body = Body::decode(&payload.kind, &payload.body).ok()?;
+    Some(Accepted {
+        id: envelope.id(),
+        signer: envelope.signer,
+        payload,
+        body,
+    })
 }
 
 /// Answers `token` with a refusal.

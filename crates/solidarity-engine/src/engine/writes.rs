@@ -32,7 +32,7 @@ where
             envelope,
         };
         self.count_pending_statement(signer, &body, true);
-        let durable = matches!(origin, Origin::Local(_) | Origin::Scheduled);
+        let durable = !matches!(origin, Origin::Remote);
         if !durable {
             self.unflushed = true;
         }
@@ -98,7 +98,9 @@ where
         out: &mut Vec<Output<P>>,
     ) {
         let refuse = |out: &mut Vec<Output<P>>, code: RefusalCode, text: String| match origin {
-            Origin::Local(token) => commands::refuse(out, token, code, text),
+            Origin::Local(token) | Origin::Republish(token) => {
+                commands::refuse(out, token, code, text)
+            }
             Origin::Scheduled | Origin::Remote => {
                 tracing::debug!(%text, "scheduled message not signed");
             }
@@ -205,7 +207,7 @@ where
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(failed) => {
-                if let Origin::Local(token) = origin {
+                if let Origin::Local(token) | Origin::Republish(token) = origin {
                     commands::refuse(
                         out,
                         token,
@@ -232,6 +234,21 @@ where
             Origin::Remote => return,
             Origin::Local(token) => Some(token),
             Origin::Scheduled => None,
+            Origin::Republish(token) => {
+                if outcome == WriteOutcome::SeqConflict {
+                    let text = "the store refused the message (SeqConflict); nothing was published";
+                    return commands::refuse(out, token, RefusalCode::StoreRefused, text);
+                }
+                // Durable now (stored, or already stored and flushed with this write).
+                out.push(Output::Publish {
+                    envelope: message.envelope,
+                });
+                out.push(Output::Reply {
+                    token,
+                    reply: Reply::Signed { id: message.id },
+                });
+                return;
+            }
         };
         if outcome != WriteOutcome::Stored {
             let text =

@@ -7,7 +7,7 @@ use libp2p::multiaddr::Protocol;
 use solidarity_control::{
     Alerts, CardLine, Done, Members, MetricsText, Offers, Refusal, RefusalCode, request,
 };
-use solidarity_engine::{Command, Input};
+use solidarity_engine::{Command, Input, ListedKey};
 use solidarity_proto::Body;
 use solidarity_proto::payload::{AlertUpdate, Endorsement, MirrorWithdraw, Vouch};
 
@@ -309,64 +309,68 @@ impl NodeActor {
         })
     }
 
-    /// SIGHUP: applies the live keys of the config read again, then the members file.
+    /// SIGHUP: applies the live keys of the config read again and the members file
+    /// together; an invalid members file changes neither.
     pub(super) async fn handle_reload(
         &mut self,
         call: super::super::reload::ReloadCall,
     ) -> Result<(), ActorError> {
         let super::super::reload::ReloadCall { config, reply } = call;
-        let previous_config = self.identity.config.clone();
-        let changes = super::super::reload::merge(&mut self.identity.config, config);
-        let outcome = match self.reload_members().await? {
+        let (file, members) = match self.read_members_file() {
+            Ok(read) => read,
             Err(refusal) => {
-                self.identity.config = previous_config;
-                Err(format!("members.toml: {refusal}"))
+                // The signal task may have gone at shutdown; nothing to undo.
+                let _ = reply.send(Err(format!("members.toml: {refusal}")));
+                return Ok(());
             }
-            Ok(Done {}) => Ok(()),
         };
-        if outcome.is_ok() {
-            self.feed(Input::ConfigReloaded(live_config(&self.identity.config)))
-                .await?;
-            if changes.live.contains(&"announce") {
-                self.net
-                    .set_external_addresses(self.identity.config.announce.clone())
-                    .await
-                    .map_err(|_| ActorError::NetworkStopped)?;
-            }
-            if changes.live.contains(&"log")
-                && let Err(refused) = crate::logging::set_filter(&self.identity.config.log)
-            {
-                tracing::warn!(%refused, "log filter unchanged");
-            }
-            tracing::info!(
-                applied = ?changes.live,
-                need_restart = ?changes.restart,
-                "config reloaded; keys under need_restart take effect at the next start"
-            );
-            self.publish_snapshot();
+        let changes = super::super::reload::merge(&mut self.identity.config, config);
+        self.directory.replace_file(file);
+        let config = live_config(&self.identity.config);
+        self.feed(Input::Reloaded { config, members }).await?;
+        if changes.live.contains(&"announce") {
+            self.net
+                .set_external_addresses(self.identity.config.announce.clone())
+                .await
+                .map_err(|_| ActorError::NetworkStopped)?;
         }
-        // The signal task may have gone at shutdown; nothing to undo.
-        let _ = reply.send(outcome);
+        if changes.live.contains(&"log")
+            && let Err(refused) = crate::logging::set_filter(&self.identity.config.log)
+        {
+            tracing::warn!(%refused, "log filter unchanged");
+        }
+        tracing::info!(
+            members = self.directory.entries().len(),
+            applied = ?changes.live,
+            need_restart = ?changes.restart,
+            "config reloaded, with the members file; keys under need_restart take effect at the next start"
+        );
+        self.publish_snapshot();
+        let _ = reply.send(Ok(()));
         Ok(())
     }
 
-    /// Reads the members file again; an invalid one changes nothing.
+    /// `solidarity member reload`: reads the members file again; an invalid one changes
+    /// nothing.
     async fn reload_members(&mut self) -> Result<Result<Done, Refusal>, ActorError> {
-        let invalid = |error: anyhow::Error| {
-            Refusal::new(RefusalCode::MembersFileInvalid, format!("{error:#}"))
-        };
-        let file = match MembersFile::load(&self.data_dir) {
-            Ok(file) => file,
-            Err(load_error) => return Ok(Err(invalid(load_error))),
-        };
-        let listed = match directory::listed_keys(&file) {
-            Ok(listed) => listed,
-            Err(wrong) => return Ok(Err(invalid(wrong))),
+        let (file, listed) = match self.read_members_file() {
+            Ok(read) => read,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         self.directory.replace_file(file);
         // Trust is derived again (so the directory renamed) on every members list.
         self.feed(Input::MembersChanged(listed)).await?;
         tracing::info!(members = self.directory.entries().len(), "members reloaded");
         Ok(Ok(Done {}))
+    }
+
+    /// The members file as it is now, and the list the engine takes from it.
+    fn read_members_file(&self) -> Result<(MembersFile, Vec<ListedKey>), Refusal> {
+        let invalid = |error: anyhow::Error| {
+            Refusal::new(RefusalCode::MembersFileInvalid, format!("{error:#}"))
+        };
+        let file = MembersFile::load(&self.data_dir).map_err(invalid)?;
+        let listed = directory::listed_keys(&file).map_err(invalid)?;
+        Ok((file, listed))
     }
 }
