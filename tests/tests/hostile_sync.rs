@@ -485,3 +485,22 @@ async fn removing_an_identity_does_not_un_revoke_what_it_revoked() {
     assert!(!revoked(&node, uncertified_key).await);
     node.stop().await;
 }
+
+/// `trust_recomputations` counts what stored messages caused (the bound the test above
+/// relies on), not the start nor a members reload with nothing stored (the review of
+/// issue 12 found the driver counting those).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_recomputations_count_only_what_stored_messages_caused() {
+    let node = TestNode::new().await;
+    let at_start = counter(&node, "trust_recomputations_total").await;
+    node.call(|client| client.reload_members())
+        .await
+        .expect("reload");
+    let after_reload = counter(&node, "trust_recomputations_total").await;
+    node.stop().await;
+    assert_eq!(
+        (at_start, after_reload),
+        (0.0, 0.0),
+        "no message was stored, yet trust recomputations were counted"
+    );
+}

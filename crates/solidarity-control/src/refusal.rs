@@ -47,6 +47,8 @@ pub enum RefusalCode {
     ShuttingDown,
     /// The daemon stopped before answering; the request may or may not have been carried out.
     StoppedBeforeAnswer,
+    /// Too many store reads for the CLI are running now; ask again in a moment.
+    Busy,
     // The store.
     /// The store could not be read (or holds a message that no longer decodes).
     StoreUnreadable,
@@ -115,13 +117,14 @@ pub enum RefusalCode {
 
 impl RefusalCode {
     /// Every code but [`RefusalCode::Unknown`], in declaration order.
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 34] = [
         Self::MalformedRequest,
         Self::RequestTooLarge,
         Self::RequestTimeout,
         Self::NotDaemonUser,
         Self::ShuttingDown,
         Self::StoppedBeforeAnswer,
+        Self::Busy,
         Self::StoreUnreadable,
         Self::StorageFailed,
         Self::StoreRefused,
@@ -161,6 +164,7 @@ impl RefusalCode {
             Self::NotDaemonUser => "not_daemon_user",
             Self::ShuttingDown => "shutting_down",
             Self::StoppedBeforeAnswer => "stopped_before_answer",
+            Self::Busy => "busy",
             Self::StoreUnreadable => "store_unreadable",
             Self::StorageFailed => "storage_failed",
             Self::StoreRefused => "store_refused",

@@ -220,6 +220,9 @@ pub struct Engine<P, S> {
     certificate_warned: HashMap<AuthorKey, u64>,
     /// Counts trust derivations, so a driver sees when to re-read [`Engine::members`].
     members_version: u64,
+    /// Counts the derivations a stored message caused (a vouch, a certificate, a
+    /// revocation that changed what holds), for the driver's metric.
+    derived_for_stored: u64,
     entropy: Entropy,
 }
 
@@ -326,6 +329,7 @@ where
             duress_commitments: HashMap::new(),
             certificate_warned: HashMap::new(),
             members_version: 0,
+            derived_for_stored: 0,
             entropy,
             config,
         }
@@ -370,6 +374,11 @@ where
     /// Grows each time trust is derived again: [`Self::members`] may have changed.
     pub fn members_version(&self) -> u64 {
         self.members_version
+    }
+
+    /// How many times a stored message made trust be derived again.
+    pub fn derived_for_stored(&self) -> u64 {
+        self.derived_for_stored
     }
 
     /// The admin's list as last given.

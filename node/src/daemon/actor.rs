@@ -96,11 +96,13 @@ struct Stale {
     members: bool,
     /// Only the members' "last message" times.
     last_seen: bool,
+    /// Shown alerts expired: the set is to be loaded again.
+    backfill: bool,
 }
 
 impl Stale {
     fn any(&self) -> bool {
-        self.alerts || self.members || self.last_seen
+        self.alerts || self.members || self.last_seen || self.backfill
     }
 }
 
@@ -149,6 +151,8 @@ pub struct NodeActor {
     directory: Directory,
     /// The engine's `members_version` the directory was built at.
     directory_version: u64,
+    /// The engine's `derived_for_stored` already counted in the metric.
+    derived_counted: u64,
     /// Trusted members with a connection up.
     connected: HashSet<AuthorKey>,
     last_message_at: HashMap<AuthorKey, u64>,
@@ -163,6 +167,8 @@ pub struct NodeActor {
     syncs: JoinSet<network::SyncPage>,
     /// Sync answers and display loads reading the store on blocking readers.
     readers: JoinSet<()>,
+    /// Bounds the display loads in flight (`control::DISPLAY_LOADS_IN_FLIGHT`).
+    display_loads: Arc<tokio::sync::Semaphore>,
     /// Bounds the sync answers in flight per peer and in all.
     answer_budget: super::sync_reader::AnswerBudget,
     timers: Timers,
@@ -176,6 +182,8 @@ pub struct NodeActor {
     stale: Stale,
     /// When the member list of the snapshot was last rebuilt.
     members_built_at: std::time::Instant,
+    /// When the shown alerts were last loaded again after some expired.
+    backfilled_at: Option<std::time::Instant>,
     metrics: NodeMetrics,
     registry: Arc<prometheus_client::registry::Registry>,
 }
@@ -300,6 +308,7 @@ impl NodeActor {
             identity: parts.identity,
             directory: Directory::new(parts.members),
             directory_version: NOT_BUILT,
+            derived_counted: 0,
             connected: HashSet::new(),
             last_message_at,
             stored_messages,
@@ -312,6 +321,9 @@ impl NodeActor {
             writes: FuturesUnordered::new(),
             syncs: JoinSet::new(),
             readers: JoinSet::new(),
+            display_loads: Arc::new(tokio::sync::Semaphore::new(
+                control::DISPLAY_LOADS_IN_FLIGHT,
+            )),
             answer_budget: super::sync_reader::AnswerBudget::default(),
             timers: Timers::default(),
             replies: HashMap::new(),
@@ -322,7 +334,9 @@ impl NodeActor {
                 alerts: true,
                 members: true,
                 last_seen: false,
+                backfill: false,
             },
+            backfilled_at: None,
             members_built_at: std::time::Instant::now(),
             metrics: parts.metrics,
             registry: parts.registry,
@@ -356,6 +370,13 @@ impl NodeActor {
                     None => break,
                 },
                 Some(call) = self.reload.recv() => self.handle_reload(call).await?,
+                // Before the network: a member flooding it never holds back the timers
+                // (this node's canary, flushes, sync, expiry).
+                () = sleep_until(next_timer), if next_timer.is_some() => {
+                    for timer in self.timers.due(Instant::now()) {
+                        self.feed(Input::Timer(timer)).await?;
+                    }
+                }
                 event = self.net_events.recv() => match event {
                     Some(event) => self.handle_net_event(event).await?,
                     None => return Err(ActorError::NetworkStopped),
@@ -369,11 +390,6 @@ impl NodeActor {
                     match page {
                         Ok(page) => self.handle_sync_page(page).await?,
                         Err(error) => tracing::error!(%error, "sync task failed"),
-                    }
-                }
-                () = sleep_until(next_timer), if next_timer.is_some() => {
-                    for timer in self.timers.due(Instant::now()) {
-                        self.feed(Input::Timer(timer)).await?;
                     }
                 }
                 _ = snapshot_tick.tick(), if self.stale.any() => self.refresh_snapshot(),
@@ -395,6 +411,11 @@ impl NodeActor {
         for (path, judged) in self.engine.take_judged() {
             self.metrics.judged(path, judged);
         }
+        let derived = self.engine.derived_for_stored();
+        self.metrics
+            .trust_recomputations
+            .inc_by(derived.wrapping_sub(self.derived_counted));
+        self.derived_counted = derived;
         self.carry_out(outputs).await?;
         if self.engine.members_version() != self.directory_version {
             self.members_changed();
@@ -408,7 +429,6 @@ impl NodeActor {
         // What trust is at start was learnt before: it is not news.
         let at_start = self.directory_version == NOT_BUILT;
         self.directory_version = self.engine.members_version();
-        self.metrics.trust_recomputations.inc();
         let before = self
             .directory
             .rebuild(self.engine.members(), self.engine.vouches());

@@ -259,7 +259,7 @@ where
             }
             return;
         }
-        tracing::info!(id = %message.id.short(), kind = %message.kind, seq = message.seq, "signed and stored");
+        tracing::info!(id = %message.id.short(), kind = %message.kind, seq = message.seq, "stored; publishing");
         // Recorded before the message can leave, so a lost store never hides it.
         if self.own_chain.signed(message.seq, message.id) {
             out.push(Output::RecordOwnHead {
@@ -335,6 +335,7 @@ where
             None => kinds::changes_trust(&message.kind),
         };
         if changes_trust {
+            self.derived_for_stored = self.derived_for_stored.wrapping_add(1);
             self.recompute_trust(now_ms, out);
         }
     }

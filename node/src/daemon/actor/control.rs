@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use libp2p::multiaddr::Protocol;
 use solidarity_control::{
     Alerts, CardLine, Done, Members, MetricsText, Offers, Refusal, RefusalCode, request,
@@ -19,6 +21,17 @@ use super::outputs::PendingReply;
 use super::{ActorError, NodeActor, live_config};
 use crate::identity::Card;
 use crate::members::MembersFile;
+
+/// Most display loads (`alert list --all`, `alert show`) reading the store at once; one
+/// beyond is refused as busy, so local callers cannot pile up blocking reads.
+pub const DISPLAY_LOADS_IN_FLIGHT: usize = 4;
+
+fn busy() -> Refusal {
+    Refusal::new(
+        RefusalCode::Busy,
+        "too many store reads are running; ask again in a moment",
+    )
+}
 
 impl NodeActor {
     pub(super) async fn handle_control(&mut self, call: ControlCall) -> Result<(), ActorError> {
@@ -77,9 +90,13 @@ impl NodeActor {
                 request: request::AlertList { all: true },
                 reply,
             }) => {
+                let Some(permit) = self.display_permit() else {
+                    let _ = reply.send(Err(busy()));
+                    return Ok(());
+                };
                 let marks = self.marks();
                 let store = Arc::clone(&self.store);
-                self.read_off_actor(move || {
+                self.read_off_actor(permit, move || {
                     let answer = marks
                         .every_alert(store.as_ref(), now)
                         .map(|alerts| Alerts { alerts });
@@ -90,9 +107,13 @@ impl NodeActor {
                 request: request::AlertShow { alert },
                 reply,
             }) => {
+                let Some(permit) = self.display_permit() else {
+                    let _ = reply.send(Err(busy()));
+                    return Ok(());
+                };
                 let marks = self.marks();
                 let store = Arc::clone(&self.store);
-                self.read_off_actor(move || {
+                self.read_off_actor(permit, move || {
                     let _ = reply.send(marks.alert_detail(store.as_ref(), &alert, now));
                 });
             }
@@ -262,12 +283,22 @@ impl NodeActor {
         self.feed(Input::Command { token, command }).await
     }
 
+    /// A place for one more display load, or `None` when [`DISPLAY_LOADS_IN_FLIGHT`] run.
+    fn display_permit(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.display_loads).try_acquire_owned().ok()
+    }
+
     /// Runs a blocking store read on a reader thread; it answers its CLI call itself.
-    fn read_off_actor(&mut self, read: impl FnOnce() + Send + 'static) {
+    fn read_off_actor(
+        &mut self,
+        permit: OwnedSemaphorePermit,
+        read: impl FnOnce() + Send + 'static,
+    ) {
         self.readers.spawn(async move {
             if let Err(error) = tokio::task::spawn_blocking(read).await {
                 tracing::error!(%error, "display load failed");
             }
+            drop(permit);
         });
     }
 

@@ -16,6 +16,8 @@ use super::NodeActor;
 
 /// Longest the members' "last message" times on the status page lag behind.
 const LAST_SEEN_INTERVAL: Duration = Duration::from_secs(5);
+/// Least time between two loads of the shown alerts after some expired.
+const BACKFILL_INTERVAL: Duration = Duration::from_secs(5);
 
 impl NodeActor {
     /// Every listed key, trusted or not, then the identities on the admin's list.
@@ -218,11 +220,23 @@ impl NodeActor {
     }
 
     /// Drops shown alerts and offers expired at `now` and, if any went, loads the set
-    /// again from the store: what the limits held back is shown without a restart.
+    /// again from the store: what the limits held back is shown without a restart. The
+    /// load (up to `DISPLAY_LIMIT` alerts with their updates) runs on the actor, so it
+    /// comes at most every [`BACKFILL_INTERVAL`]: a member posting short-lived alerts
+    /// cannot make it run on every snapshot.
     pub(super) fn backfill_shown(&mut self, now: u64) {
-        if !self.shown.expire(now) {
+        if self.shown.expire(now) {
+            self.stale.backfill = true;
+            self.stale.alerts = true;
+        }
+        let recently = self
+            .backfilled_at
+            .is_some_and(|at| at.elapsed() < BACKFILL_INTERVAL);
+        if !self.stale.backfill || recently {
             return;
         }
+        self.stale.backfill = false;
+        self.backfilled_at = Some(std::time::Instant::now());
         match Shown::load(self.store.as_ref(), views::DISPLAY_LIMIT, now, self.me) {
             Ok(shown) => self.shown = shown,
             Err(error) => {
