@@ -1,12 +1,11 @@
-//! The admin's commands and what time alone changes: canaries (scheduled, held while
-//! signing waits, under duress), statements signed elsewhere, retrust, and certificates
-//! that end.
+//! The admin's commands: the scheduled canary (and its wait), statements signed
+//! elsewhere, and the settled revocations (`moved_paths.rs` has the duress canary,
+//! retrust and the certificate clock).
 
 use solidarity_control::RefusalCode;
 use solidarity_proto::payload::{Canary, NodeCert};
 
 use super::*;
-use crate::engine::{CERTIFICATE_WARNING_MS, CERTIFICATE_WARNING_REPEAT_MS, Compromised};
 use crate::events::Timer;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -81,29 +80,6 @@ fn the_canary_is_published_at_start_then_every_interval_and_held_while_signing_w
             .any(|output| matches!(output, Output::Write { .. })),
         "{outputs:?}"
     );
-}
-
-#[test]
-fn a_duress_canary_says_what_a_scheduled_one_says_but_its_token() {
-    let mut engine = engine(1, &[2], canary_config());
-    let outputs = engine.handle(NOW, Input::Timer(Timer::Canary));
-    let scheduled = canary_of(&published(&settle(&mut engine, NOW, outputs)).expect("published"));
-    let outputs = engine.handle(
-        NOW + 1,
-        Input::Command {
-            token: CommandToken(3),
-            command: Command::Duress {
-                token: vec![0xdd; 32],
-            },
-        },
-    );
-    let duress = canary_of(&published(&settle(&mut engine, NOW + 1, outputs)).expect("published"));
-    assert_eq!(duress.statement, scheduled.statement);
-    assert_eq!(duress.codes, scheduled.codes);
-    assert_eq!(duress.interval_secs, scheduled.interval_secs);
-    assert_eq!(duress.token, vec![0xdd; 32]);
-    assert_eq!(duress.token.len(), scheduled.token.len());
-    assert_ne!(duress.token, scheduled.token);
 }
 
 #[test]
@@ -183,53 +159,9 @@ fn a_statement_signed_elsewhere_is_stored_then_published_and_once_held_published
 }
 
 #[test]
-fn retrust_lifts_a_fork_mark_durably_and_a_key_not_marked_is_refused() {
-    let forked = envelope::author_key(&key(2));
-    let mut loaded = Loaded::default();
-    loaded.compromised.insert(
-        forked,
-        Compromised {
-            detected_at: NOW - 10,
-            from_seq: 3,
-        },
-    );
-    let mut engine = engine_loaded(1, &[2], config(), loaded);
-    assert!(!engine.trusts(&forked));
-    let outputs = engine.handle(
-        NOW,
-        Input::Command {
-            token: CommandToken(4),
-            command: Command::Retrust { key: forked },
-        },
-    );
-    assert!(engine.trusts(&forked));
-    assert!(engine.compromised().is_empty());
-    assert!(outputs.iter().any(|output| matches!(
-        output,
-        Output::ClearCompromise { key, token } if *key == forked && *token == CommandToken(4)
-    )));
-    assert!(
-        !outputs
-            .iter()
-            .any(|output| matches!(output, Output::Reply { .. })),
-        "answered once the clear is durable, by the driver"
-    );
-    let outputs = engine.handle(
-        NOW,
-        Input::Command {
-            token: CommandToken(5),
-            command: Command::Retrust { key: forked },
-        },
-    );
-    assert!(matches!(
-        outputs.as_slice(),
-        [Output::Reply { reply: Reply::Refused(refusal), .. }] if refusal.code == RefusalCode::NotCompromised
-    ));
-}
-
-/// An engine whose admin lists only the identity key 9; node key 3 is its to certify.
-fn identity_listed() -> (SigningKey, AuthorKey, TestEngine) {
+fn a_revocation_that_takes_a_key_out_of_trust_is_recorded_as_settled() {
     let identity = key(9);
+    let node = envelope::author_key(&key(3));
     let mut engine = engine(1, &[], config());
     engine.handle(
         NOW,
@@ -240,71 +172,6 @@ fn identity_listed() -> (SigningKey, AuthorKey, TestEngine) {
             duress_commitment: None,
         }]),
     );
-    (identity, envelope::author_key(&key(3)), engine)
-}
-
-#[test]
-fn a_certificate_ending_is_told_daily_and_its_end_takes_the_key_out_of_trust() {
-    let (identity, node, mut engine) = identity_listed();
-    let valid_until = NOW + CERTIFICATE_WARNING_MS + CERTIFICATE_WARNING_REPEAT_MS;
-    let certificate = statement(
-        &identity,
-        Body::NodeCert(NodeCert {
-            node_key: node,
-            valid_from: NOW - HOUR_MS,
-            valid_until,
-            addresses: Vec::new(),
-        }),
-    );
-    let (acceptance, _) = gossip(&mut engine, NOW, certificate);
-    assert_eq!(acceptance, Acceptance::Accept);
-    assert!(engine.trusts(&node));
-    let ending = |outputs: &[Output<u8>]| {
-        outputs
-            .iter()
-            .filter(|output| {
-                matches!(output, Output::Notice(Notice::CertificateEnding { key, .. }) if *key == node)
-            })
-            .count()
-    };
-    let check =
-        |engine: &mut TestEngine, at: u64| engine.handle(at, Input::Timer(Timer::CanaryCheck));
-    assert_eq!(
-        ending(&check(&mut engine, NOW)),
-        0,
-        "more than a week ahead"
-    );
-    let week_before = valid_until - CERTIFICATE_WARNING_MS;
-    assert_eq!(ending(&check(&mut engine, week_before)), 1);
-    assert_eq!(
-        ending(&check(&mut engine, week_before + HOUR_MS)),
-        0,
-        "told once a day"
-    );
-    assert_eq!(
-        ending(&check(
-            &mut engine,
-            week_before + CERTIFICATE_WARNING_REPEAT_MS
-        )),
-        1
-    );
-    let ended = check(&mut engine, valid_until);
-    assert!(!engine.trusts(&node));
-    assert!(
-        ended
-            .iter()
-            .any(|output| matches!(output, Output::Disallow { key } if *key == node))
-    );
-    assert!(
-        ended
-            .iter()
-            .any(|output| matches!(output, Output::Notice(Notice::CertificatesChanged)))
-    );
-}
-
-#[test]
-fn a_revocation_that_takes_a_key_out_of_trust_is_recorded_as_settled() {
-    let (identity, node, mut engine) = identity_listed();
     let certificate = statement(
         &identity,
         Body::NodeCert(NodeCert {
