@@ -46,6 +46,7 @@ use crate::{
 };
 
 mod backend;
+mod kept_cache;
 mod kept_canaries;
 mod layout;
 
@@ -62,6 +63,8 @@ pub(crate) use layout::{
 pub struct KvStore<B> {
     backend: B,
     keys: ExpiryKeys,
+    /// Watermarks, stored bytes per signer and the count, exact (see [`kept_cache`]).
+    kept_cache: kept_cache::KeptCache,
 }
 
 impl KvStore<crate::SledBackend> {
@@ -97,6 +100,7 @@ impl KvStore<crate::SledBackend> {
                 let store = Self {
                     keys: ExpiryKeys::open(&options.path)?,
                     backend,
+                    kept_cache: kept_cache::KeptCache::default(),
                 };
                 store.upgrade(version[0])?;
                 return Ok(store);
@@ -112,6 +116,7 @@ impl KvStore<crate::SledBackend> {
         Ok(Self {
             keys: ExpiryKeys::open(&options.path)?,
             backend,
+            kept_cache: kept_cache::KeptCache::default(),
         })
     }
 }
@@ -134,6 +139,8 @@ impl<B: Backend> KvStore<B> {
                 .apply(vec![BatchOp::Put(vec![LAYOUT], vec![to])])?;
             self.backend.flush()?;
         }
+        // The steps wrote kept numbers past the cache.
+        self.kept_cache.clear();
         Ok(())
     }
 }
@@ -247,13 +254,39 @@ impl<B: Backend> KvStore<B> {
         }
     }
 
-    /// A kept counter; absent means 0.
+    /// A kept counter; absent means 0. Watermarks, stored bytes and the count come from
+    /// the cache once read.
     fn kept(&self, counter: &[u8]) -> Result<u64, StoreError> {
-        kept_number(self.backend.get(counter)?)
+        if !kept_cache::is_cached(counter) {
+            return kept_number(self.backend.get(counter)?);
+        }
+        match self.kept_cache.lookup(counter) {
+            Ok(number) => Ok(number),
+            Err(generation) => {
+                let number = kept_number(self.backend.get(counter)?)?;
+                self.kept_cache.fill(counter, number, generation);
+                Ok(number)
+            }
+        }
     }
 
     fn stored_count(&self) -> Result<u64, StoreError> {
-        kept_number(self.backend.get(&[COUNT])?)
+        self.kept(&[COUNT])
+    }
+
+    /// Applies a batch to the backend and brings the kept-number cache up to date with it.
+    fn apply(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
+        let touched = kept_cache::KeptCache::touched(&ops);
+        match self.backend.apply(ops) {
+            Ok(()) => {
+                self.kept_cache.written(touched);
+                Ok(())
+            }
+            Err(error) => {
+                self.kept_cache.clear();
+                Err(error)
+            }
+        }
     }
 
     /// Every entry of an index prefix, read in chunks.
@@ -400,7 +433,7 @@ impl<B: Backend> Store for KvStore<B> {
             ops.push(BatchOp::Put(vec![COUNT], count.to_be_bytes().to_vec()));
         }
         if !ops.is_empty() {
-            self.backend.apply(ops)?;
+            self.apply(ops)?;
         }
         Ok(outcomes)
     }
@@ -567,7 +600,7 @@ impl<B: Backend> Store for KvStore<B> {
     }
 
     fn watermark(&self, author: &AuthorKey) -> Result<u64, StoreError> {
-        kept_number(self.backend.get(&key(WATERMARK, &[author.as_bytes()]))?)
+        self.kept(&key(WATERMARK, &[author.as_bytes()]))
     }
 
     fn chain_head(&self, author: &AuthorKey) -> Result<Option<(u64, MessageId)>, StoreError> {
@@ -669,7 +702,7 @@ impl<B: Backend> Store for KvStore<B> {
                 ops.push(BatchOp::Put(vec![COUNT], count.to_be_bytes().to_vec()));
             }
             if !ops.is_empty() {
-                self.backend.apply(ops)?;
+                self.apply(ops)?;
             }
             expired += usize::try_from(removed).unwrap_or(usize::MAX);
             if !more {
@@ -705,7 +738,7 @@ impl<B: Backend> Store for KvStore<B> {
         };
         let mut marker_value = detected_at.to_be_bytes().to_vec();
         marker_value.extend_from_slice(&from_seq.to_be_bytes());
-        self.backend.apply(vec![
+        self.apply(vec![
             BatchOp::Put(
                 key(
                     FORK,
@@ -750,7 +783,7 @@ impl<B: Backend> Store for KvStore<B> {
     }
 
     fn clear_compromise(&self, author: &AuthorKey) -> Result<(), StoreError> {
-        self.backend.apply(vec![BatchOp::Delete(key(
+        self.apply(vec![BatchOp::Delete(key(
             COMPROMISED,
             &[author.as_bytes()],
         ))])

@@ -160,18 +160,24 @@ fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<bool, WriteError
         WriteOp::Insert { durable, .. } => *durable,
         WriteOp::Maintain { .. } => true,
     });
-    let messages: Vec<NewMessage> = batch
-        .iter()
-        .filter_map(|op| match op {
-            WriteOp::Insert { message, .. } => Some(message.clone()),
-            WriteOp::Maintain { .. } => None,
-        })
-        .collect();
+    // The messages move into the batch (no copy of their envelopes); each insert keeps
+    // only its completion.
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut jobs = Vec::with_capacity(batch.len());
+    for op in batch.drain(..) {
+        jobs.push(match op {
+            WriteOp::Insert { message, done, .. } => {
+                messages.push(message);
+                Job::Insert(done)
+            }
+            WriteOp::Maintain { task, done } => Job::Maintain(task, done),
+        });
+    }
     let result = (|| {
         let outcomes = store.insert_batch(&messages)?;
         let mut maintained = Vec::new();
-        for op in batch.iter() {
-            if let WriteOp::Maintain { task, .. } = op {
+        for job in &jobs {
+            if let Job::Maintain(task, _) = job {
                 maintained.push(task.apply(store)?);
             }
         }
@@ -185,17 +191,17 @@ fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<bool, WriteError
         Ok((outcomes, maintained)) => {
             let mut outcomes = outcomes.into_iter();
             let mut maintained = maintained.into_iter();
-            for op in batch.drain(..) {
+            for job in jobs {
                 // A submitter that stopped waiting is fine: the write is done either way.
-                match op {
-                    WriteOp::Insert { done, .. } => {
+                match job {
+                    Job::Insert(done) => {
                         let _ = done.send(outcomes.next().ok_or_else(|| {
                             Arc::new(StoreError::Corrupt {
                                 what: "batch outcome",
                             })
                         }));
                     }
-                    WriteOp::Maintain { done, .. } => {
+                    Job::Maintain(_, done) => {
                         let _ = done.send(Ok(maintained.next().unwrap_or(0)));
                     }
                 }
@@ -203,12 +209,25 @@ fn apply(store: &dyn Store, batch: &mut Vec<WriteOp>) -> Result<bool, WriteError
             Ok(flush)
         }
         Err(error) => {
-            for op in batch.drain(..) {
-                fail(op, &error);
+            for job in jobs {
+                match job {
+                    Job::Insert(done) => {
+                        let _ = done.send(Err(error.clone()));
+                    }
+                    Job::Maintain(_, done) => {
+                        let _ = done.send(Err(error.clone()));
+                    }
+                }
             }
             Err(error)
         }
     }
+}
+
+/// A job of a batch once its message moved into the store's batch.
+enum Job {
+    Insert(oneshot::Sender<Result<InsertOutcome, WriteError>>),
+    Maintain(Maintenance, oneshot::Sender<Result<usize, WriteError>>),
 }
 
 fn fail(op: WriteOp, error: &WriteError) {

@@ -60,7 +60,7 @@ impl<B: Backend> KvStore<B> {
                     .map(|(author, stored)| (author, stored.clone())),
             )?;
             if !ops.is_empty() {
-                self.backend.apply(ops)?;
+                self.apply(ops)?;
             }
             match next {
                 Some(next) if full => start = next,
