@@ -218,6 +218,8 @@ pub struct Engine<P, S> {
     duress_commitments: HashMap<AuthorKey, [u8; 32]>,
     /// When the admin was last told of each certificate about to end.
     certificate_warned: HashMap<AuthorKey, u64>,
+    /// The next time a held certificate begins or ends (as of the last derivation).
+    next_certificate_bound: Option<u64>,
     /// Counts trust derivations, so a driver sees when to re-read [`Engine::members`].
     members_version: u64,
     /// Counts the derivations a stored message caused (a vouch, a certificate, a
@@ -328,6 +330,7 @@ where
             canary_watch: CanaryWatch::default(),
             duress_commitments: HashMap::new(),
             certificate_warned: HashMap::new(),
+            next_certificate_bound: None,
             members_version: 0,
             derived_for_stored: 0,
             entropy,

@@ -16,7 +16,13 @@ where
     /// Derives trust again when time alone changed it, and tells of certificates that end
     /// within a week (each at most daily).
     pub(super) fn check_certificate_clock(&mut self, now_ms: u64, out: &mut Vec<Output<P>>) {
-        if self.derive_members(now_ms) != self.members {
+        // Only a certificate's bounds make time change trust: nothing to derive before the
+        // next one is reached.
+        if self
+            .next_certificate_bound
+            .is_some_and(|bound| now_ms >= bound)
+            && self.derive_members(now_ms) != self.members
+        {
             out.push(Output::Notice(Notice::CertificatesChanged));
             self.recompute_trust(now_ms, out);
         }
@@ -50,5 +56,15 @@ where
         }
         self.certificate_warned
             .retain(|key, _| self.members.contains_key(key));
+    }
+
+    /// The first time after `now_ms` at which a held certificate begins or ends.
+    pub(super) fn next_certificate_bound(&self, now_ms: u64) -> Option<u64> {
+        self.statements
+            .certificates()
+            .iter()
+            .flat_map(|certificate| [certificate.body.valid_from, certificate.body.valid_until])
+            .filter(|bound| *bound > now_ms)
+            .min()
     }
 }

@@ -97,6 +97,7 @@ where
         let members = self.derive_members(now_ms);
         let identities = self.identities();
         self.members_version = self.members_version.wrapping_add(1);
+        self.next_certificate_bound = self.next_certificate_bound(now_ms);
         // What revoked a key under this list stays in force under the next (SPEC §13.4).
         Arc::make_mut(&mut self.statements).settle(&identities);
         let settled = self.statements.settled();
