@@ -260,6 +260,16 @@ fn gossip(engine: &mut TestEngine, now: u64, bytes: Vec<u8>) -> (Acceptance, Vec
     (acceptance, settle(engine, now, outputs[1..].to_vec()))
 }
 
+/// The admin's list entry of a collective identity key.
+fn listed_identity(identity: &SigningKey) -> ListedKey {
+    ListedKey {
+        key: envelope::author_key(identity),
+        identity: true,
+        addresses: Vec::new(),
+        duress_commitment: None,
+    }
+}
+
 /// A statement (seq 0) of `signer`.
 fn statement(signer: &SigningKey, body: Body) -> Vec<u8> {
     let payload = Payload {

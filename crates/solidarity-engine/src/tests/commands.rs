@@ -163,15 +163,7 @@ fn a_revocation_that_takes_a_key_out_of_trust_is_recorded_as_settled() {
     let identity = key(9);
     let node = envelope::author_key(&key(3));
     let mut engine = engine(1, &[], config());
-    engine.handle(
-        NOW,
-        Input::MembersChanged(vec![ListedKey {
-            key: envelope::author_key(&identity),
-            identity: true,
-            addresses: Vec::new(),
-            duress_commitment: None,
-        }]),
-    );
+    engine.handle(NOW, Input::MembersChanged(vec![listed_identity(&identity)]));
     let certificate = statement(
         &identity,
         Body::NodeCert(NodeCert {

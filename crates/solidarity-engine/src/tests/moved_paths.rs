@@ -315,15 +315,7 @@ fn review_an_ending_certificate_is_told_daily() {
         Loaded::default(),
         entropy(),
     );
-    b.handle(
-        NOW,
-        Input::MembersChanged(vec![ListedKey {
-            key: envelope::author_key(&identity),
-            identity: true,
-            addresses: Vec::new(),
-            duress_commitment: None,
-        }]),
-    );
+    b.handle(NOW, Input::MembersChanged(vec![listed_identity(&identity)]));
     let node = envelope::author_key(&key(3));
     let payload = Payload {
         fed: FED,
