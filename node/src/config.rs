@@ -76,6 +76,8 @@ pub struct FileConfig {
     /// Address of the admin page (everything the node knows, behind a token); loopback
     /// only. Default: none (no admin page).
     pub admin_addr: Option<String>,
+    /// Notifications: `[notify]` and its channels. Default: no channel.
+    pub notify: crate::notify::config::FileNotify,
 }
 
 impl Default for FileConfig {
@@ -101,6 +103,7 @@ impl Default for FileConfig {
             member_stored_mib: 64,
             collective: None,
             admin_addr: None,
+            notify: crate::notify::config::FileNotify::default(),
         }
     }
 }
@@ -133,6 +136,8 @@ pub struct NodeConfig {
     pub collective: Option<String>,
     /// The admin page's address, always loopback; none: no admin page.
     pub admin_addr: Option<SocketAddr>,
+    /// Notification channels and their rules.
+    pub notify: crate::notify::config::NotifyConfig,
     /// Milliseconds added to the host clock. Not a config key: always 0 in a real node;
     /// tests set it to run a node whose clock is off.
     pub clock_offset_ms: i64,
@@ -193,6 +198,11 @@ impl NodeConfig {
             .as_deref()
             .map(parse_admin_addr)
             .transpose()?;
+        let config_dir = crate::locations::config_path(data_dir)
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| data_dir.to_owned());
+        let notify = crate::notify::config::NotifyConfig::validate(file.notify, &config_dir)?;
         Ok(Self {
             data_dir: data_dir.to_owned(),
             federation: file.federation,
@@ -216,6 +226,7 @@ impl NodeConfig {
             member_stored_bytes: file.member_stored_mib.saturating_mul(1024 * 1024),
             collective: file.collective,
             admin_addr,
+            notify,
             clock_offset_ms: 0,
             fresh_chain: false,
         })

@@ -24,6 +24,7 @@ pub mod init;
 pub mod locations;
 mod logging;
 pub mod members;
+pub mod notify;
 pub mod render;
 
 use std::process::ExitCode;

@@ -4,7 +4,7 @@
 //! Tasks: the net event loop, the node actor, the control server, the HTTP server and
 //! (as a process) the SIGHUP reloader run on tokio, all owned here; the store writer is a
 //! dedicated thread. systemd hears `READY=1` once the control socket and status page are
-//! served, `RELOADING=1` around a reload and `STOPPING=1` at shutdown (`notify.rs`).
+//! served, `RELOADING=1` around a reload and `STOPPING=1` at shutdown (`systemd.rs`).
 //!
 //! Shutdown order on SIGTERM/Ctrl-C or a fatal error: stop taking control requests, let
 //! the actor finish every queued write (each flushed and acknowledged), stop the writer
@@ -15,13 +15,13 @@ mod control_server;
 mod directory;
 mod display;
 mod metrics;
-mod notify;
 pub mod own_chain;
 mod refusals;
 mod reload;
 pub mod settled_revocations;
 mod snapshot;
 mod sync_reader;
+mod systemd;
 pub use sync_reader::{SYNC_ANSWERS_IN_FLIGHT, SYNC_ANSWERS_PER_MEMBER};
 pub mod status_page;
 mod tasks;
@@ -129,7 +129,7 @@ async fn run_service(
     );
     let outcome = serve(config, store, stop, service).await;
     if outcome.is_err() {
-        notify::notify(notify::STOPPING, "stopping after an error");
+        systemd::notify(systemd::STOPPING, "stopping after an error");
     }
     outcome?;
     // Every handle of the store is closed now. Opening it once more makes sled record a
@@ -208,6 +208,12 @@ async fn serve_node(
     let mut registry = prometheus_client::registry::Registry::default();
     let node_metrics = metrics::NodeMetrics::default();
     node_metrics.register(registry.sub_registry_with_prefix("solidarity"));
+    let notify_metrics = crate::notify::metrics::NotifyMetrics::default();
+    notify_metrics.register(
+        registry
+            .sub_registry_with_prefix("solidarity")
+            .sub_registry_with_prefix("notify"),
+    );
     let config_path = crate::locations::config_path(&data_dir);
     let mut network = net_config(
         keypair,
@@ -356,7 +362,10 @@ async fn serve_node(
             crate::locations::hint("member add CARD --name NAME"),
         );
     }
-    notify::notify(notify::READY, &format!("running, status page {status_url}"));
+    systemd::notify(
+        systemd::READY,
+        &format!("running, status page {status_url}"),
+    );
 
     let (outcome, task_failure) = tokio::select! {
         () = stop.cancelled() => {
@@ -371,7 +380,7 @@ async fn serve_node(
             (actor_task.await, Some(failure))
         }
     };
-    notify::notify(notify::STOPPING, "stopping");
+    systemd::notify(systemd::STOPPING, "stopping");
     shutdown.cancel();
     if let Some(task) = reload_task {
         task.abort();

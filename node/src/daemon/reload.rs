@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::notify;
+use super::systemd;
 use crate::config::NodeConfig;
 
 /// Reload requests waiting for the actor; a second SIGHUP during a reload waits.
@@ -87,7 +87,7 @@ pub async fn on_sighup(
             () = stop.cancelled() => return Ok(()),
             received = hangup.recv() => if received.is_none() { return Ok(()) },
         }
-        notify::notify(notify::RELOADING, "reloading config and members");
+        systemd::notify(systemd::RELOADING, "reloading config and members");
         let dir = data_dir.clone();
         let loaded = tokio::task::spawn_blocking(move || NodeConfig::load(&dir)).await?;
         let outcome = match loaded {
@@ -103,10 +103,10 @@ pub async fn on_sighup(
             Err(invalid) => Err(format!("{invalid:#}")),
         };
         match outcome {
-            Ok(()) => notify::notify(notify::READY, "running (reloaded)"),
+            Ok(()) => systemd::notify(systemd::READY, "running (reloaded)"),
             Err(reason) => {
                 tracing::warn!(%reason, "reload refused; running on as before");
-                notify::notify(notify::READY, "running (last reload refused, see the log)");
+                systemd::notify(systemd::READY, "running (last reload refused, see the log)");
             }
         }
     }
