@@ -108,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Peers => cli::run_peers(&data_dir, json),
         Command::Canary(command) => cli::run_canary(&data_dir, command, json),
         Command::Key(command) => cli::run_key(&data_dir, command, json),
+        Command::Notify(command) => cli::run_notify(&data_dir, command, json),
         Command::Devnet(args) => devnet::run(args.nodes, json),
     }
 }

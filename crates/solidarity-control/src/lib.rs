@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+mod notify_views;
 pub mod refusal;
 pub mod request;
 mod views;
@@ -39,6 +40,9 @@ use serde::{Deserialize, Serialize};
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::{AuthorKey, MessageId};
 
+pub use notify_views::{
+    ChannelStatus, ChannelTest, NoticeLine, NoticeList, NotifyStatusView, NotifyTested,
+};
 pub use refusal::{Refusal, RefusalCode};
 pub use views::{
     AlertDetail, Alerts, CanaryState, CanaryView, CardLine, Distrust, Done, IdMatches, MemberView,
@@ -120,6 +124,9 @@ requests! {
     CanaryPublish => Raised,
     PublishStatement => Raised,
     CanaryDuress => Raised,
+    NotifyTest => NotifyTested,
+    NotifyStatus => NotifyStatusView,
+    NotifyList => NoticeList,
 }
 
 /// Why a control call failed.

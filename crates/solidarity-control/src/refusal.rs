@@ -49,6 +49,8 @@ pub enum RefusalCode {
     StoppedBeforeAnswer,
     /// Too many store reads for the CLI are running now; ask again in a moment.
     Busy,
+    /// `notify test` named a channel that `config.toml` does not have.
+    NoSuchChannel,
     // The store.
     /// The store could not be read (or holds a message that no longer decodes).
     StoreUnreadable,
@@ -117,7 +119,7 @@ pub enum RefusalCode {
 
 impl RefusalCode {
     /// Every code but [`RefusalCode::Unknown`], in declaration order.
-    pub const ALL: [Self; 34] = [
+    pub const ALL: [Self; 35] = [
         Self::MalformedRequest,
         Self::RequestTooLarge,
         Self::RequestTimeout,
@@ -152,6 +154,7 @@ impl RefusalCode {
         Self::ConflictsWithStored,
         Self::NotAStatement,
         Self::Busy,
+        Self::NoSuchChannel,
     ];
 
     /// Its wire name, e.g. `no_such_alert`.
@@ -165,6 +168,7 @@ impl RefusalCode {
             Self::ShuttingDown => "shutting_down",
             Self::StoppedBeforeAnswer => "stopped_before_answer",
             Self::Busy => "busy",
+            Self::NoSuchChannel => "no_such_channel",
             Self::StoreUnreadable => "store_unreadable",
             Self::StorageFailed => "storage_failed",
             Self::StoreRefused => "store_refused",
@@ -207,7 +211,7 @@ mod tests {
     use super::*;
 
     /// The wire names scripts match on: changing one breaks them, so this list only grows.
-    const PINNED: [&str; 34] = [
+    const PINNED: [&str; 35] = [
         "malformed_request",
         "request_too_large",
         "request_timeout",
@@ -242,6 +246,7 @@ mod tests {
         "conflicts_with_stored",
         "not_a_statement",
         "busy",
+        "no_such_channel",
     ];
 
     #[test]

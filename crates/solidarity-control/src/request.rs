@@ -185,3 +185,21 @@ mod hex_bytes {
         hex::decode(text.trim()).map_err(de::Error::custom)
     }
 }
+
+/// `solidarity notify test [CHANNEL]`: send a test message now on one channel, or on all.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTest {
+    /// The channel's name; none: every channel.
+    pub channel: Option<String>,
+}
+
+/// `solidarity notify status`: each channel's queue, last success and last error.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyStatus {}
+
+/// `solidarity notify list`: the recent notices, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyList {}

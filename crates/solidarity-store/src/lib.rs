@@ -24,6 +24,7 @@ pub mod expiry_keys;
 pub mod kv;
 mod memory;
 pub mod migrate;
+mod outbox_db;
 mod sled_backend;
 
 use solidarity_proto::{AuthorKey, MessageId};
@@ -31,6 +32,7 @@ use solidarity_proto::{AuthorKey, MessageId};
 pub use engine_read::engine_start;
 pub use kv::KvStore;
 pub use memory::MemoryBackend;
+pub use outbox_db::{Entry as OutboxEntry, OutboxDb};
 pub use sled_backend::{DEFAULT_CACHE_BYTES, STAGED_MAX_OPS, SledBackend, SledOptions};
 
 /// The production store.

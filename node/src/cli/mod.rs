@@ -5,7 +5,7 @@
 //! a daemon; every other command is a typed call on the daemon's control socket.
 //!
 //! Modules: `alert`, `mirror`, `member`, `key` and `canary` (one per command
-//! group), `status` (`status`, `peers`, `id`, `metrics`), `init`; `values` parses argument
+//! group), `status` (`status`, `peers`, `id`, `metrics`), `notify`, `init`; `values` parses argument
 //! values, `common` holds what several groups share; text both the CLI and the status page
 //! show is in [`crate::render`].
 
@@ -20,6 +20,7 @@ mod init;
 mod key;
 mod member;
 mod mirror;
+mod notify;
 mod passphrase;
 mod statement_file;
 mod status;
@@ -32,6 +33,7 @@ pub use init::{InitArgs, run_init};
 pub use key::{KeyCommand, run_key};
 pub use member::{MemberCommand, run_member};
 pub use mirror::{MirrorCommand, OfferArgs, run_mirror};
+pub use notify::{NotifyCommand, run_notify};
 pub use status::{run_id, run_metrics, run_peers, run_status};
 pub use values::{Lifetime, parse_duration, parse_lifetime, parse_size, parse_wire};
 
@@ -85,6 +87,10 @@ pub enum Command {
     /// This node's warrant canary and duress signal.
     #[command(subcommand)]
     Canary(CanaryCommand),
+    /// Notifications: test the channels configured in config.toml, show their queues,
+    /// list the recent notices.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Identity keys, node certificates and revocations, for the day a server is seized.
     #[command(subcommand)]
     Key(KeyCommand),

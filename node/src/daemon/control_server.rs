@@ -30,6 +30,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::notify::NotifyCall;
+
 /// Where the actor sends the answer to a request of type `R`.
 pub type Reply<R> = oneshot::Sender<Answer<R>>;
 
@@ -104,6 +106,7 @@ pub async fn serve(
     socket: PathBuf,
     own_uid: u32,
     actor: mpsc::Sender<ControlCall>,
+    notifier: mpsc::Sender<NotifyCall>,
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
 ) {
@@ -117,9 +120,13 @@ pub async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let Ok(permit) = slots.clone().acquire_owned().await else { break };
-                let (actor, store) = (actor.clone(), Arc::clone(&store));
+                let callees = Callees {
+                    actor: actor.clone(),
+                    notifier: notifier.clone(),
+                    store: Arc::clone(&store),
+                };
                 connections.spawn(async move {
-                    handle_connection(stream, own_uid, actor, store).await;
+                    handle_connection(stream, own_uid, callees).await;
                     drop(permit);
                 });
             }
@@ -134,16 +141,18 @@ pub async fn serve(
     let _ = std::fs::remove_file(&socket);
 }
 
-async fn handle_connection(
-    mut stream: UnixStream,
-    own_uid: u32,
+/// Who answers requests: the actor, the notifier, or the store directly.
+struct Callees {
     actor: mpsc::Sender<ControlCall>,
+    notifier: mpsc::Sender<NotifyCall>,
     store: Arc<dyn Store>,
-) {
+}
+
+async fn handle_connection(mut stream: UnixStream, own_uid: u32, callees: Callees) {
     let line = match stream.peer_cred() {
         Ok(cred) if cred.uid() == own_uid || cred.uid() == 0 => {
             match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
-                Ok(Ok(request)) => dispatch(&actor, store, request).await,
+                Ok(Ok(request)) => dispatch(callees, request).await,
                 Ok(Err(refusal)) => encode_refusal(&refusal),
                 Err(_) => encode_refusal(&Refusal::new(
                     RefusalCode::RequestTimeout,
@@ -184,13 +193,14 @@ async fn read_request(stream: &mut UnixStream) -> Result<Request, Refusal> {
 }
 
 /// Hands the request to the actor as the call of its type; returns the answer's line.
-async fn dispatch(
-    actor: &mpsc::Sender<ControlCall>,
-    store: Arc<dyn Store>,
-    request: Request,
-) -> Vec<u8> {
+async fn dispatch(callees: Callees, request: Request) -> Vec<u8> {
+    let actor = &callees.actor;
+    let notifier = &callees.notifier;
     match request {
-        Request::AlertIds(request) => alert_ids(store, request).await,
+        Request::AlertIds(request) => alert_ids(callees.store, request).await,
+        Request::NotifyTest(request) => ask(notifier, request, NotifyCall::Test).await,
+        Request::NotifyStatus(request) => ask(notifier, request, NotifyCall::Status).await,
+        Request::NotifyList(request) => ask(notifier, request, NotifyCall::List).await,
         Request::Status(request) => ask(actor, request, ControlCall::Status).await,
         Request::Peers(request) => ask(actor, request, ControlCall::Peers).await,
         Request::Metrics(request) => ask(actor, request, ControlCall::Metrics).await,
@@ -246,10 +256,10 @@ async fn alert_ids(store: Arc<dyn Store>, request: request::AlertIds) -> Vec<u8>
     encode_answer::<request::AlertIds>(&answer)
 }
 
-async fn ask<R: ControlRequest>(
-    actor: &mpsc::Sender<ControlCall>,
+async fn ask<R: ControlRequest, C>(
+    actor: &mpsc::Sender<C>,
     request: R,
-    call: fn(Call<R>) -> ControlCall,
+    call: fn(Call<R>) -> C,
 ) -> Vec<u8> {
     let (reply, answer) = oneshot::channel();
     let answer = if actor.send(call(Call { request, reply })).await.is_err() {

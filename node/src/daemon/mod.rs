@@ -11,7 +11,7 @@
 //! (final flush), then close the swarm and the status page.
 
 mod actor;
-mod control_server;
+pub mod control_server;
 mod directory;
 mod display;
 mod metrics;
@@ -19,7 +19,7 @@ pub mod own_chain;
 mod refusals;
 mod reload;
 pub mod settled_revocations;
-mod snapshot;
+pub mod snapshot;
 mod sync_reader;
 mod systemd;
 pub use sync_reader::{SYNC_ANSWERS_IN_FLIGHT, SYNC_ANSWERS_PER_MEMBER};
@@ -286,6 +286,14 @@ async fn serve_node(
     })?;
 
     let shutdown = CancellationToken::new();
+    let (notifier, notify_tx) = crate::notify::Notifier::new(
+        config.notify.clone(),
+        config.federation.clone(),
+        &data_dir,
+        snapshot_rx.clone(),
+        notify_metrics,
+        &shutdown,
+    )?;
     let net_shutdown = CancellationToken::new();
     let net_task = tokio::spawn(
         event_loop
@@ -300,10 +308,12 @@ async fn serve_node(
             socket,
             own_uid,
             control_tx,
+            notify_tx,
             store.clone(),
             shutdown.clone(),
         ),
     );
+    watched.spawn("notifier", notifier.run(shutdown.clone()));
     let http_shutdown = shutdown.clone();
     if let Some((listener, token)) = admin {
         let (snapshots, stop) = (snapshot_rx.clone(), shutdown.clone());

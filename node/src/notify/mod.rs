@@ -17,4 +17,18 @@ pub mod doc;
 mod exec;
 mod mail;
 pub mod metrics;
+pub mod observe;
+pub mod outbox;
+pub mod route;
+pub mod service;
 mod webhook;
+mod worker;
+
+pub use service::{Notifier, NotifyCall};
+
+/// Wall-clock time, ms since the epoch (notices are stamped and scheduled with it).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
