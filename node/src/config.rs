@@ -380,6 +380,41 @@ statements_per_signer = 64
 # certificates), behind a secret token the daemon keeps in DATA/admin.token (0600).
 # Loopback only; `solidarity status` prints its URL. Unset by default: no admin page.
 # admin_addr = "127.0.0.1:7449"
+
+# Notifications: mail (optionally OpenPGP-encrypted), webhooks and local programs, sent
+# from a durable outbox in DATA/outbox (`solidarity notify test|status|list`). Secrets are
+# read from files that other users cannot read. Canary and duress notices go only to
+# channels with `private = true`; a private mail channel must be encrypted.
+# [notify]
+# news_within_secs = 86400          # older events learned by sync are not news
+# give_up_after_secs = 259200       # undelivered this long: given up, shown in `notify status`
+# member_unreachable_secs = 86400   # a member not connected this long is a notice; 0: never
+#
+# [[notify.mail]]
+# name = "admins"
+# server = "smtp.example.org"
+# tls = "starttls"                  # or "implicit" (port 465), "none" (localhost only)
+# username = "solidarity@example.org"
+# password_file = "/etc/solidarity/smtp.password"
+# from = "solidarity <solidarity@example.org>"
+# to = ["admins@example.org"]
+# encrypt_to = ["/etc/solidarity/admins.asc"]   # armoured OpenPGP public keys
+# private = true
+# min_severity = "medium"           # info, low, medium, high, critical
+# settle_secs = 60                  # fold notices arriving within this into one mail
+# max_per_hour = 30
+#
+# [[notify.webhook]]
+# name = "chat"
+# url = "https://hooks.example.org/solidarity"
+# secret_file = "/etc/solidarity/webhook.secret"   # HMAC-SHA256 key, X-Solidarity-Signature-256
+# types = ["alert", "alert_update", "revocation", "fork"]
+#
+# [[notify.exec]]
+# name = "pager"
+# command = ["/usr/local/bin/page-admins", "--urgent"]   # no shell; notice JSON on stdin
+# kinds = ["seizure", "raid"]
+# timeout_secs = 30
 "#
     )
 }
@@ -418,6 +453,27 @@ mod tests {
             example, rendered,
             "regenerate deploy/config.example.toml with `solidarity init`"
         );
+    }
+
+    #[test]
+    fn the_commented_notify_example_parses_once_uncommented() {
+        let text = render_config_file(
+            DEFAULT_FEDERATION,
+            &[DEFAULT_LISTEN.into()],
+            &[],
+            DEFAULT_STATUS_ADDR,
+        );
+        let start = text.find("# [notify]").expect("a notify example");
+        let example: String = text[start..]
+            .lines()
+            .filter_map(|line| line.strip_prefix("# ").or(line.strip_prefix('#')))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file: FileConfig = toml::from_str(&example).expect("the example parses");
+        assert_eq!(file.notify.mail.len(), 1);
+        assert_eq!(file.notify.webhook.len(), 1);
+        assert_eq!(file.notify.exec.len(), 1);
+        assert!(file.notify.mail[0].private);
     }
 
     #[test]

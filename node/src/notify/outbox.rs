@@ -246,3 +246,83 @@ impl Outbox {
         Ok(pruned)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::doc::{NoticeType, Severity};
+
+    fn doc(index: u64) -> NoticeDoc {
+        NoticeDoc {
+            id: crate::notify::observe::notice_id(&[&index.to_be_bytes()]),
+            notice_type: NoticeType::Alert,
+            severity: Severity::High,
+            at: index,
+            title: format!("notice {index}"),
+            text: String::new(),
+            member: None,
+            alert: None,
+        }
+    }
+
+    #[test]
+    fn queued_notices_survive_a_reopen_until_settled_and_stay_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let outbox = Outbox::open(dir.path()).expect("open");
+            let queued: Vec<Queued> = (1..=3)
+                .map(|index| Queued {
+                    doc: doc(index),
+                    channels: vec![("mail".into(), index), ("hook".into(), 10 + index)],
+                })
+                .collect();
+            outbox.queue(&queued, 1_000).expect("queue");
+        }
+        let outbox = Outbox::open(dir.path()).expect("reopen");
+        assert!(outbox.seen(&doc(2).id).expect("seen"));
+        assert!(!outbox.seen(&doc(9).id).expect("seen"));
+        let pending = outbox.pending("mail").expect("pending");
+        assert_eq!(pending.iter().map(|p| p.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(outbox.last_seq().expect("last"), 13);
+        assert_eq!(
+            outbox.channels_with_pending().expect("names"),
+            ["hook", "mail"]
+        );
+        let record = ChannelRecord {
+            last_success_at: Some(5),
+            ..ChannelRecord::default()
+        };
+        outbox.settle("mail", &[1, 2], &record).expect("settle");
+        assert_eq!(outbox.pending("mail").expect("pending").len(), 1);
+        assert_eq!(outbox.pending("hook").expect("pending").len(), 3);
+        assert_eq!(
+            outbox.record("mail").expect("record").last_success_at,
+            Some(5)
+        );
+        assert_eq!(outbox.recent().expect("recent")[0].title, "notice 3");
+        // Old ids are forgotten only when asked.
+        assert_eq!(outbox.prune_seen(500).expect("prune"), 0);
+        assert_eq!(outbox.prune_seen(2_000).expect("prune"), 3);
+        assert!(!outbox.seen(&doc(2).id).expect("seen"));
+    }
+
+    #[test]
+    fn the_recent_list_keeps_its_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outbox = Outbox::open(dir.path()).expect("open");
+        for index in 0..(RECENT_KEPT as u64 + 20) {
+            outbox
+                .queue(
+                    &[Queued {
+                        doc: doc(index),
+                        channels: Vec::new(),
+                    }],
+                    index,
+                )
+                .expect("queue");
+        }
+        let recent = outbox.recent().expect("recent");
+        assert_eq!(recent.len(), RECENT_KEPT);
+        assert_eq!(recent[0].title, format!("notice {}", RECENT_KEPT + 19));
+    }
+}

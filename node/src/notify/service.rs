@@ -15,6 +15,7 @@ use solidarity_control::{
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::channel::Channel;
 use super::config::NotifyConfig;
@@ -160,7 +161,7 @@ impl Notifier {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
         for worker in std::mem::take(&mut self.workers) {
-            tasks.spawn(worker.run());
+            tasks.spawn(worker.run().in_current_span());
         }
         let settings = ObserveSettings {
             news_within_ms: self.config.news_within.as_millis() as u64,
