@@ -368,3 +368,37 @@ fn a_notice_queued_before_a_kill_9_is_sent_once_after_the_restart() {
     assert!(list.contains("raided at dawn"), "{list}");
     node.terminate();
 }
+
+/// A member's key in the wrong hands signs alerts at full speed: its notices are bounded
+/// per hour (`NOTICES_PER_MEMBER_PER_HOUR`), and one notice says the rest are held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_member_fills_no_inbox() {
+    use solidarity::notify::observe::NOTICES_PER_MEMBER_PER_HOUR;
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("out");
+    let script = hook_script(root.path(), &out);
+    let (a, b) = pair(|dir| add_exec_channel(dir, "pager", &script, "settle_secs = 2")).await;
+    let flood = NOTICES_PER_MEMBER_PER_HOUR as usize + 15;
+    for index in 0..flood {
+        raise(&a, &format!("flood {index}")).await;
+    }
+    eventually("B stored the flood", || async {
+        b.alerts().await.len() >= flood
+    })
+    .await;
+    wait_for("the held-back notice arrives", || {
+        notices_of(&received(&out), "quota_hit")
+            .iter()
+            .any(|notice| notice["title"].as_str().is_some_and(|title| title.contains("node0")))
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let messages = received(&out);
+    let alerts = notices_of(&messages, "alert");
+    println!(
+        "{flood} alerts from one member: {} alert notices in {} messages",
+        alerts.len(),
+        messages.len()
+    );
+    assert_eq!(alerts.len(), NOTICES_PER_MEMBER_PER_HOUR as usize);
+    drop((a, b));
+}

@@ -42,6 +42,8 @@ pub struct Observed {
     pub doc: NoticeDoc,
     /// When the event happened, ms since the epoch.
     pub happened_at: u64,
+    /// The member whose messages made it (counted against its hourly bound).
+    pub about: Option<AuthorKey>,
 }
 
 /// The observer's memory of the last snapshot.
@@ -50,8 +52,14 @@ pub struct Observer {
     canaries: HashMap<AuthorKey, CanaryState>,
     disconnected_since: HashMap<AuthorKey, u64>,
     offers: Option<HashMap<MessageId, OfferView>>,
-    /// Per member name: the hour and how many notices named it in that hour.
-    per_member: HashMap<String, (u64, u32)>,
+}
+
+/// The hourly bound of new notices per member (see the module doc). Fed only notices not
+/// made before, so a notice seen again never counts twice.
+#[derive(Default)]
+pub struct MemberBound {
+    /// Per member: the hour and how many notices its messages made in that hour.
+    per_member: HashMap<AuthorKey, (u64, u32)>,
 }
 
 /// The stable id of a notice: SHA-256 over its parts.
@@ -136,7 +144,7 @@ impl Observer {
         for observed in &mut out {
             observed.doc.at = now;
         }
-        self.bound_per_member(out, now)
+        out
     }
 
     fn offer_notices(
@@ -160,6 +168,7 @@ impl Observer {
                 .join(", ");
             out.push(Observed {
                 happened_at: offer.created_at,
+                about: Some(offer.author),
                 doc: NoticeDoc {
                     id: notice_id(&[b"offer", &offer.id.0]),
                     notice_type: NoticeType::OfferNew,
@@ -184,6 +193,7 @@ impl Observer {
                 }
                 out.push(Observed {
                     happened_at: now,
+                    about: Some(offer.author),
                     doc: NoticeDoc {
                         id: notice_id(&[b"offer-withdrawn", &id.0]),
                         notice_type: NoticeType::OfferWithdrawn,
@@ -216,6 +226,7 @@ impl Observer {
                       title: String,
                       text: String| Observed {
             happened_at,
+            about: Some(member.key),
             doc: NoticeDoc {
                 id,
                 notice_type: kind,
@@ -340,10 +351,17 @@ impl Observer {
             }
         }
     }
+}
 
+impl MemberBound {
     /// Keeps at most [`NOTICES_PER_MEMBER_PER_HOUR`] notices per named member per hour,
     /// plus one that says the rest were held back.
-    fn bound_per_member(&mut self, observed: Vec<Observed>, now: u64) -> Vec<Observed> {
+    pub fn admit(
+        &mut self,
+        observed: Vec<Observed>,
+        now: u64,
+        me: &AuthorKey,
+    ) -> Vec<Observed> {
         let hour = now / HOUR_MS;
         let mut held_back: HashSet<String> = HashSet::new();
         let mut out = Vec::with_capacity(observed.len());
@@ -352,11 +370,12 @@ impl Observer {
             if !seen_ids.insert(item.doc.id.clone()) {
                 continue;
             }
-            let Some(member) = item.doc.member.clone() else {
+            // This node's own messages are its admin's: never held back.
+            let Some(author) = item.about.filter(|author| author != me) else {
                 out.push(item);
                 continue;
             };
-            let entry = self.per_member.entry(member).or_insert((hour, 0));
+            let entry = self.per_member.entry(author).or_insert((hour, 0));
             if entry.0 != hour {
                 *entry = (hour, 0);
             }
@@ -370,6 +389,7 @@ impl Observer {
         for name in held_back {
             out.push(Observed {
                 happened_at: now,
+                about: None,
                 doc: NoticeDoc {
                     id: notice_id(&[b"held-back", name.as_bytes(), &hour.to_be_bytes()]),
                     notice_type: NoticeType::QuotaHit,
@@ -451,6 +471,7 @@ fn alert_notices(alert: &AlertView, names: &Names<'_>, out: &mut Vec<Observed>) 
     };
     out.push(Observed {
         happened_at: alert.created_at,
+        about: Some(alert.author),
         doc: doc(
             NoticeType::Alert,
             severity,
@@ -463,6 +484,7 @@ fn alert_notices(alert: &AlertView, names: &Names<'_>, out: &mut Vec<Observed>) 
         let note = update.note.clone().unwrap_or_default();
         out.push(Observed {
             happened_at: update.created_at,
+            about: Some(alert.author),
             doc: doc(
                 NoticeType::AlertUpdate,
                 severity,
@@ -476,6 +498,7 @@ fn alert_notices(alert: &AlertView, names: &Names<'_>, out: &mut Vec<Observed>) 
     if corroboration.confirmed && corroboration.required.is_some() {
         out.push(Observed {
             happened_at: alert.updated_at.max(alert.created_at),
+            about: None,
             doc: doc(
                 NoticeType::AlertConfirmed,
                 severity.max(Severity::High),
@@ -508,6 +531,7 @@ fn alert_notices(alert: &AlertView, names: &Names<'_>, out: &mut Vec<Observed>) 
             notice.member = Some(names.of(key));
             out.push(Observed {
                 happened_at: alert.created_at,
+                about: Some(*key),
                 doc: notice,
             });
         }

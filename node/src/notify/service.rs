@@ -5,6 +5,7 @@
 //! It never talks to the actor: it reads the snapshots the actor publishes anyway (a watch
 //! channel, so a burst of changes is read once), and the actor never waits for it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use super::config::NotifyConfig;
 use super::doc::{Batch, NoticeDoc, NoticeType, SCHEMA, Severity};
 use super::metrics::NotifyMetrics;
 use super::now_ms;
-use super::observe::{ObserveSettings, Observer, notice_id};
+use super::observe::{MemberBound, ObserveSettings, Observer, notice_id};
 use super::outbox::{MAX_PENDING_PER_CHANNEL, Outbox, Pending, Queued};
 use super::route;
 use super::worker::{WORKER_QUEUE, Worker};
@@ -38,6 +39,8 @@ const REOBSERVE_INTERVAL: Duration = Duration::from_secs(30);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Ids are kept this much longer than the news window.
 const SEEN_MARGIN_MS: u64 = 24 * 3600 * 1000;
+/// Most notice ids remembered in memory (beyond, forgotten and read from the outbox).
+const KNOWN_IDS_MAX: usize = 100_000;
 /// Longest a `notify test` waits for all channels.
 const TEST_DEADLINE: Duration = Duration::from_secs(25);
 
@@ -70,6 +73,9 @@ pub struct Notifier {
     calls: mpsc::Receiver<NotifyCall>,
     metrics: NotifyMetrics,
     next_seq: u64,
+    /// Ids of notices the outbox holds as made, so a snapshot seen again costs no read.
+    known: HashSet<String>,
+    bound: MemberBound,
 }
 
 impl Notifier {
@@ -152,6 +158,8 @@ impl Notifier {
                 calls,
                 metrics,
                 next_seq,
+                known: HashSet::new(),
+                bound: MemberBound::default(),
             },
             call_tx,
         ))
@@ -204,7 +212,41 @@ impl Notifier {
             return;
         }
         let now = now_ms();
-        let observed = observer.observe(&snapshot, now, settings);
+        let candidates: Vec<_> = observer
+            .observe(&snapshot, now, settings)
+            .into_iter()
+            .filter(|item| !self.known.contains(&item.doc.id))
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let reader = outbox.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut fresh = Vec::new();
+            let mut old = Vec::new();
+            for item in candidates {
+                if reader.seen(&item.doc.id)? {
+                    old.push(item.doc.id);
+                } else {
+                    fresh.push(item);
+                }
+            }
+            Ok::<_, solidarity_store::StoreError>((fresh, old))
+        })
+        .await;
+        let (fresh, old) = match checked {
+            Ok(Ok(checked)) => checked,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot read the notification outbox");
+                return;
+            }
+            Err(_) => return,
+        };
+        if self.known.len() + old.len() > KNOWN_IDS_MAX {
+            self.known.clear();
+        }
+        self.known.extend(old);
+        let observed = self.bound.admit(fresh, now, &snapshot.status.node_key);
         if observed.is_empty() {
             return;
         }
@@ -222,9 +264,6 @@ impl Notifier {
             let mut full = Vec::new();
             let mut per_channel: Vec<usize> = channels.iter().map(|(_, _, held)| *held).collect();
             for item in observed {
-                if outbox.seen(&item.doc.id)? {
-                    continue;
-                }
                 let mut targets = Vec::new();
                 for (index, (name, config, _)) in channels.iter().enumerate() {
                     if !route::carries(config, &item.doc) {
@@ -261,6 +300,8 @@ impl Notifier {
             tracing::warn!(channels = ?full, "a notification queue is full; new notices for it are dropped until it drains");
         }
         self.metrics.notices.inc_by(queued.len() as u64);
+        self.known
+            .extend(queued.iter().map(|item| item.doc.id.clone()));
         for item in queued {
             for (name, seq) in item.channels {
                 let Some(handle) = self.channels.iter().find(|handle| handle.name == name) else {
@@ -279,7 +320,8 @@ impl Notifier {
         }
     }
 
-    async fn prune(&self) {
+    async fn prune(&mut self) {
+        self.known.clear();
         let Some(outbox) = self.outbox.clone() else {
             return;
         };
