@@ -389,7 +389,11 @@ async fn a_flooding_member_fills_no_inbox() {
     wait_for("the held-back notice arrives", || {
         notices_of(&received(&out), "quota_hit")
             .iter()
-            .any(|notice| notice["title"].as_str().is_some_and(|title| title.contains("node0")))
+            .any(|notice| {
+                notice["title"]
+                    .as_str()
+                    .is_some_and(|title| title.contains("node0"))
+            })
     });
     tokio::time::sleep(Duration::from_secs(3)).await;
     let messages = received(&out);

@@ -186,6 +186,8 @@ pub struct NodeActor {
     backfilled_at: Option<std::time::Instant>,
     metrics: NodeMetrics,
     registry: Arc<prometheus_client::registry::Registry>,
+    /// Alerts and updates stored, for the notifier (never waits).
+    stored_feed: crate::notify::stored::Feed,
 }
 
 /// The channels and handles the actor is built from.
@@ -204,6 +206,7 @@ pub struct ActorParts {
     pub metrics: NodeMetrics,
     /// Holds `metrics` and gossipsub's counters.
     pub registry: Arc<prometheus_client::registry::Registry>,
+    pub stored_feed: crate::notify::stored::Feed,
 }
 
 /// What a (re)loaded configuration changes in the running engine.
@@ -340,6 +343,7 @@ impl NodeActor {
             members_built_at: std::time::Instant::now(),
             metrics: parts.metrics,
             registry: parts.registry,
+            stored_feed: parts.stored_feed,
         };
         actor.refresh_snapshot();
         Ok(actor)

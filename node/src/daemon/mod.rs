@@ -26,7 +26,7 @@ pub use sync_reader::{SYNC_ANSWERS_IN_FLIGHT, SYNC_ANSWERS_PER_MEMBER};
 pub mod status_page;
 mod tasks;
 mod trust_log;
-mod views;
+pub mod views;
 mod writer;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -263,6 +263,7 @@ async fn serve_node(
     let (reload_tx, reload_rx) = mpsc::channel(reload::RELOAD_QUEUE);
     let net_for_log = net.clone();
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::empty()));
+    let (stored_feed, stored_rx) = crate::notify::stored::feed();
     let member_count = members.members.len();
     let actor = NodeActor::new(ActorParts {
         identity: Identity {
@@ -283,15 +284,20 @@ async fn serve_node(
         members,
         metrics: node_metrics,
         registry: Arc::new(registry),
+        stored_feed,
     })?;
 
     let shutdown = CancellationToken::new();
     let (notifier, notify_tx) = crate::notify::Notifier::new(
-        config.notify.clone(),
-        config.federation.clone(),
-        &data_dir,
-        snapshot_rx.clone(),
-        notify_metrics,
+        crate::notify::service::NotifierParts {
+            config: config.notify.clone(),
+            federation: config.federation.clone(),
+            data_dir: data_dir.clone(),
+            snapshots: snapshot_rx.clone(),
+            store: store.clone(),
+            feed: stored_rx,
+            metrics: notify_metrics,
+        },
         &shutdown,
     )?;
     let net_shutdown = CancellationToken::new();

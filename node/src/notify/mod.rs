@@ -21,6 +21,7 @@ pub mod observe;
 pub mod outbox;
 pub mod route;
 pub mod service;
+pub mod stored;
 mod webhook;
 mod worker;
 

@@ -14,7 +14,8 @@
 use std::collections::{HashMap, HashSet};
 
 use solidarity_control::{CanaryState, MemberView};
-use solidarity_proto::state::{AlertView, OfferView};
+use solidarity_proto::payload::Alert;
+use solidarity_proto::state::{AlertView, OfferView, UpdateView};
 use solidarity_proto::{AuthorKey, MessageId};
 
 use super::doc::{AlertFields, NoticeDoc, NoticeType, Severity};
@@ -29,8 +30,6 @@ const HOUR_MS: u64 = 3600 * 1000;
 /// What the observer needs besides the snapshot.
 #[derive(Clone, Debug)]
 pub struct ObserveSettings {
-    /// Events older than this (ms) are not news.
-    pub news_within_ms: u64,
     /// A member not connected for longer (ms) is a notice; none: never.
     pub member_unreachable_ms: Option<u64>,
 }
@@ -97,20 +96,63 @@ fn time_text(ms: u64) -> String {
         .to_string()
 }
 
-struct Names<'a> {
+/// Who is who, as this node's admin named them.
+#[derive(Clone)]
+pub struct Names {
     me: AuthorKey,
-    members: HashMap<AuthorKey, &'a str>,
+    members: HashMap<AuthorKey, String>,
+    /// Keys known to be in two hands (any time) or revoked (since when).
+    suspect_since: HashMap<AuthorKey, u64>,
 }
 
-impl Names<'_> {
-    fn of(&self, key: &AuthorKey) -> String {
+impl Names {
+    /// The names in `snapshot`'s member list.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Self {
+        Self {
+            me: snapshot.status.node_key,
+            members: snapshot
+                .members
+                .iter()
+                .map(|member| (member.key, member.name.clone()))
+                .collect(),
+            suspect_since: snapshot
+                .members
+                .iter()
+                .filter_map(|member| {
+                    let since = match (member.compromised_at, member.revoked_since) {
+                        (Some(_), _) => 0,
+                        (None, Some(since)) => since,
+                        (None, None) => return None,
+                    };
+                    Some((member.key, since))
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether a message of `author` made at `created_at` is suspect: its key is in two
+    /// hands, or was revoked by then (the page's finer rule needs the evidence; the
+    /// snapshot's own alerts carry it).
+    pub fn suspect(&self, author: &AuthorKey, created_at: u64) -> bool {
+        self.suspect_since
+            .get(author)
+            .is_some_and(|since| created_at >= *since)
+    }
+
+    /// The name of `key`: "this node", the admin's name for it, or its short key.
+    pub fn of(&self, key: &AuthorKey) -> String {
         if *key == self.me {
             return "this node".to_owned();
         }
         match self.members.get(key) {
-            Some(name) => (*name).to_owned(),
+            Some(name) => name.clone(),
             None => format!("key {}", &key.to_hex()[..8]),
         }
+    }
+
+    /// This node's key.
+    pub fn me(&self) -> AuthorKey {
+        self.me
     }
 }
 
@@ -123,14 +165,7 @@ impl Observer {
         now: u64,
         settings: &ObserveSettings,
     ) -> Vec<Observed> {
-        let names = Names {
-            me: snapshot.status.node_key,
-            members: snapshot
-                .members
-                .iter()
-                .map(|member| (member.key, member.name.as_str()))
-                .collect(),
-        };
+        let names = Names::from_snapshot(snapshot);
         let mut out = Vec::new();
         for alert in snapshot.alerts.iter() {
             alert_notices(alert, &names, &mut out);
@@ -139,7 +174,6 @@ impl Observer {
         for member in snapshot.members.iter() {
             self.member_notices(member, now, settings, &mut out);
         }
-        out.retain(|observed| now.saturating_sub(observed.happened_at) <= settings.news_within_ms);
         out.sort_by_key(|observed| observed.happened_at);
         for observed in &mut out {
             observed.doc.at = now;
@@ -151,7 +185,7 @@ impl Observer {
         &mut self,
         offers: &[OfferView],
         now: u64,
-        names: &Names<'_>,
+        names: &Names,
         out: &mut Vec<Observed>,
     ) {
         let current: HashMap<MessageId, OfferView> = offers
@@ -356,12 +390,7 @@ impl Observer {
 impl MemberBound {
     /// Keeps at most [`NOTICES_PER_MEMBER_PER_HOUR`] notices per named member per hour,
     /// plus one that says the rest were held back.
-    pub fn admit(
-        &mut self,
-        observed: Vec<Observed>,
-        now: u64,
-        me: &AuthorKey,
-    ) -> Vec<Observed> {
+    pub fn admit(&mut self, observed: Vec<Observed>, now: u64, me: &AuthorKey) -> Vec<Observed> {
         let hour = now / HOUR_MS;
         let mut held_back: HashSet<String> = HashSet::new();
         let mut out = Vec::with_capacity(observed.len());
@@ -413,101 +442,154 @@ fn duration_text(ms: u64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(ms / 1000 / 60 * 60)).to_string()
 }
 
-fn alert_fields(alert: &AlertView) -> AlertFields {
-    AlertFields {
-        id: alert.id.to_hex(),
-        kind: snake(&alert.alert.category),
-        severity: severity_of(alert.alert.severity),
-        subject: alert.alert.subject.clone(),
-        summary: alert.alert.summary.clone(),
-        jurisdictions: alert.alert.jurisdictions.clone(),
-        status: snake(&alert.status),
-        created_at: alert.created_at,
+/// What an alert notice says of its alert, from the snapshot or from the store.
+pub struct AlertFacts<'a> {
+    /// The alert's id.
+    pub id: MessageId,
+    /// Its author.
+    pub author: AuthorKey,
+    /// When it was raised.
+    pub created_at: u64,
+    /// The alert as raised.
+    pub alert: &'a Alert,
+    /// Its status now (`open`, …).
+    pub status: String,
+    /// Signed by a key in two hands or revoked.
+    pub suspect: bool,
+}
+
+impl AlertFacts<'_> {
+    fn fields(&self) -> AlertFields {
+        AlertFields {
+            id: self.id.to_hex(),
+            kind: snake(&self.alert.category),
+            severity: severity_of(self.alert.severity),
+            subject: self.alert.subject.clone(),
+            summary: self.alert.summary.clone(),
+            jurisdictions: self.alert.jurisdictions.clone(),
+            status: self.status.clone(),
+            created_at: self.created_at,
+        }
+    }
+
+    fn headline(&self) -> String {
+        format!(
+            "{} {} at {}: {}",
+            snake(&self.alert.severity).to_uppercase(),
+            snake(&self.alert.category).replace('_', " "),
+            self.alert.subject,
+            self.alert.summary
+        )
+    }
+
+    fn doc(
+        &self,
+        notice_type: NoticeType,
+        severity: Severity,
+        id: String,
+        title: String,
+        text: String,
+        member: String,
+    ) -> NoticeDoc {
+        NoticeDoc {
+            id,
+            notice_type,
+            severity,
+            at: 0,
+            title,
+            text,
+            member: Some(member),
+            alert: Some(self.fields()),
+        }
     }
 }
 
-fn alert_notices(alert: &AlertView, names: &Names<'_>, out: &mut Vec<Observed>) {
-    let fields = alert_fields(alert);
-    let author = names.of(&alert.author);
-    let severity = fields.severity;
-    let suspect = if alert.suspect {
+/// The notice of a new alert.
+pub fn alert_notice(facts: &AlertFacts<'_>, names: &Names) -> Observed {
+    let author = names.of(&facts.author);
+    let alert = facts.alert;
+    let suspect = if facts.suspect {
         "SUSPECT: signed by a key known to be in two hands or revoked.\n"
     } else {
         ""
     };
     let mut text = format!(
         "{suspect}Raised by {author} at {}.\nSubject: {}\n",
-        time_text(alert.created_at),
-        alert.alert.subject
+        time_text(facts.created_at),
+        alert.subject
     );
-    if !alert.alert.jurisdictions.is_empty() {
+    if !alert.jurisdictions.is_empty() {
         text.push_str(&format!(
             "Jurisdictions: {}\n",
-            alert.alert.jurisdictions.join(", ")
+            alert.jurisdictions.join(", ")
         ));
     }
-    if let Some(authority) = &alert.alert.authority {
+    if let Some(authority) = &alert.authority {
         text.push_str(&format!("Authority: {authority}\n"));
     }
-    if let Some(details) = &alert.alert.details {
+    if let Some(details) = &alert.details {
         text.push_str(&format!("\n{details}\n"));
     }
-    let headline = format!(
-        "{} {} at {}: {}",
-        snake(&alert.alert.severity).to_uppercase(),
-        fields.kind.replace('_', " "),
-        alert.alert.subject,
-        alert.alert.summary
-    );
-    let doc = |notice_type, severity, id, title: String, text: String| NoticeDoc {
-        id,
-        notice_type,
-        severity,
-        at: 0,
-        title,
-        text,
-        member: Some(author.clone()),
-        alert: Some(fields.clone()),
-    };
-    out.push(Observed {
-        happened_at: alert.created_at,
-        about: Some(alert.author),
-        doc: doc(
+    Observed {
+        happened_at: facts.created_at,
+        about: Some(facts.author),
+        doc: facts.doc(
             NoticeType::Alert,
-            severity,
-            notice_id(&[b"alert", &alert.id.0]),
-            headline.clone(),
+            severity_of(alert.severity),
+            notice_id(&[b"alert", &facts.id.0]),
+            facts.headline(),
             text,
+            author,
         ),
-    });
-    for update in &alert.history {
-        let note = update.note.clone().unwrap_or_default();
-        out.push(Observed {
-            happened_at: update.created_at,
-            about: Some(alert.author),
-            doc: doc(
-                NoticeType::AlertUpdate,
-                severity,
-                notice_id(&[b"update", &update.id.0]),
-                format!("update ({}): {headline}", snake(&update.status)),
-                note,
-            ),
-        });
     }
-    let corroboration = &alert.corroboration;
+}
+
+/// The notice of an update of an alert.
+pub fn update_notice(facts: &AlertFacts<'_>, update: &UpdateView, names: &Names) -> Observed {
+    Observed {
+        happened_at: update.created_at,
+        about: Some(facts.author),
+        doc: facts.doc(
+            NoticeType::AlertUpdate,
+            severity_of(facts.alert.severity),
+            notice_id(&[b"update", &update.id.0]),
+            format!("update ({}): {}", snake(&update.status), facts.headline()),
+            update.note.clone().unwrap_or_default(),
+            names.of(&facts.author),
+        ),
+    }
+}
+
+fn alert_notices(view: &AlertView, names: &Names, out: &mut Vec<Observed>) {
+    let facts = AlertFacts {
+        id: view.id,
+        author: view.author,
+        created_at: view.created_at,
+        alert: &view.alert,
+        status: snake(&view.status),
+        suspect: view.suspect,
+    };
+    let severity = severity_of(view.alert.severity);
+    out.push(alert_notice(&facts, names));
+    for update in &view.history {
+        out.push(update_notice(&facts, update, names));
+    }
+    let corroboration = &view.corroboration;
     if corroboration.confirmed && corroboration.required.is_some() {
         out.push(Observed {
-            happened_at: alert.updated_at.max(alert.created_at),
+            happened_at: view.updated_at.max(view.created_at),
             about: None,
-            doc: doc(
+            doc: facts.doc(
                 NoticeType::AlertConfirmed,
                 severity.max(Severity::High),
-                notice_id(&[b"confirmed", &alert.id.0]),
+                notice_id(&[b"confirmed", &view.id.0]),
                 format!(
-                    "confirmed by {} collectives: {headline}",
-                    corroboration.collectives
+                    "confirmed by {} collectives: {}",
+                    corroboration.collectives,
+                    facts.headline()
                 ),
                 String::new(),
+                names.of(&view.author),
             ),
         });
     }
@@ -515,24 +597,23 @@ fn alert_notices(alert: &AlertView, names: &Names<'_>, out: &mut Vec<Observed>) 
         (NoticeType::Endorsement, &corroboration.endorsed_by),
         (NoticeType::Dispute, &corroboration.disputed_by),
     ] {
+        let verb = if stance == NoticeType::Endorsement {
+            "endorses"
+        } else {
+            "disputes"
+        };
         for key in keys {
-            let verb = if stance == NoticeType::Endorsement {
-                "endorses"
-            } else {
-                "disputes"
-            };
-            let mut notice = doc(
-                stance,
-                Severity::Low,
-                notice_id(&[snake(&stance).as_bytes(), &alert.id.0, &key.0]),
-                format!("{} {verb}: {headline}", names.of(key)),
-                String::new(),
-            );
-            notice.member = Some(names.of(key));
             out.push(Observed {
-                happened_at: alert.created_at,
+                happened_at: view.created_at,
                 about: Some(*key),
-                doc: notice,
+                doc: facts.doc(
+                    stance,
+                    Severity::Low,
+                    notice_id(&[snake(&stance).as_bytes(), &view.id.0, &key.0]),
+                    format!("{} {verb}: {}", names.of(key), facts.headline()),
+                    String::new(),
+                    names.of(key),
+                ),
             });
         }
     }

@@ -23,12 +23,14 @@ use super::config::NotifyConfig;
 use super::doc::{Batch, NoticeDoc, NoticeType, SCHEMA, Severity};
 use super::metrics::NotifyMetrics;
 use super::now_ms;
-use super::observe::{MemberBound, ObserveSettings, Observer, notice_id};
+use super::observe::{MemberBound, Names, ObserveSettings, Observed, Observer, notice_id};
 use super::outbox::{MAX_PENDING_PER_CHANNEL, Outbox, Pending, Queued};
 use super::route;
+use super::stored::{self, FeedReceiver, Stored};
 use super::worker::{WORKER_QUEUE, Worker};
 use crate::daemon::control_server::Call;
 use crate::daemon::snapshot::Snapshot;
+use solidarity_store::Store;
 
 /// `notify` commands waiting for the notifier.
 pub const CALL_QUEUE: usize = 16;
@@ -39,6 +41,8 @@ const REOBSERVE_INTERVAL: Duration = Duration::from_secs(30);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Ids are kept this much longer than the news window.
 const SEEN_MARGIN_MS: u64 = 24 * 3600 * 1000;
+/// Most stored alerts and updates read from the store in one go.
+const STORED_BATCH: usize = 256;
 /// Most notice ids remembered in memory (beyond, forgotten and read from the outbox).
 const KNOWN_IDS_MAX: usize = 100_000;
 /// Longest a `notify test` waits for all channels.
@@ -62,6 +66,24 @@ struct ChannelHandle {
     status: watch::Receiver<ChannelStatus>,
 }
 
+/// What the notifier is made of.
+pub struct NotifierParts {
+    /// `[notify]`.
+    pub config: NotifyConfig,
+    /// The federation's name (in every document).
+    pub federation: String,
+    /// Where `outbox/` lives.
+    pub data_dir: std::path::PathBuf,
+    /// The actor's snapshots.
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// The message store (read only).
+    pub store: Arc<dyn Store>,
+    /// What the actor stored.
+    pub feed: FeedReceiver,
+    /// The outbox's figures.
+    pub metrics: NotifyMetrics,
+}
+
 /// The notifier, ready to run.
 pub struct Notifier {
     config: NotifyConfig,
@@ -76,25 +98,34 @@ pub struct Notifier {
     /// Ids of notices the outbox holds as made, so a snapshot seen again costs no read.
     known: HashSet<String>,
     bound: MemberBound,
+    store: Arc<dyn Store>,
+    feed: FeedReceiver,
+    /// Whether the start-up catch-up from the store ran.
+    caught_up: bool,
 }
 
 impl Notifier {
     /// Builds every channel and opens the outbox (only when a channel is configured): an
     /// error here stops the daemon's start with the channel's name.
     pub fn new(
-        config: NotifyConfig,
-        federation: String,
-        data_dir: &std::path::Path,
-        snapshots: watch::Receiver<Arc<Snapshot>>,
-        metrics: NotifyMetrics,
+        parts: NotifierParts,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<(Self, mpsc::Sender<NotifyCall>)> {
+        let NotifierParts {
+            config,
+            federation,
+            data_dir,
+            snapshots,
+            store,
+            feed,
+            metrics,
+        } = parts;
         use anyhow::Context;
         let (call_tx, calls) = mpsc::channel(CALL_QUEUE);
         let outbox = if config.channels.is_empty() {
             None
         } else {
-            Some(Outbox::open(data_dir).context("cannot open the notification outbox")?)
+            Some(Outbox::open(&data_dir).context("cannot open the notification outbox")?)
         };
         let mut channels = Vec::new();
         let mut workers = Vec::new();
@@ -160,6 +191,9 @@ impl Notifier {
                 next_seq,
                 known: HashSet::new(),
                 bound: MemberBound::default(),
+                store,
+                feed,
+                caught_up: false,
             },
             call_tx,
         ))
@@ -172,7 +206,6 @@ impl Notifier {
             tasks.spawn(worker.run().in_current_span());
         }
         let settings = ObserveSettings {
-            news_within_ms: self.config.news_within.as_millis() as u64,
             member_unreachable_ms: self
                 .config
                 .member_unreachable
@@ -188,6 +221,7 @@ impl Notifier {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(call) = self.calls.recv() => self.answer(call, &mut tasks),
+                Some(stored) = self.feed.queue.recv() => self.take_stored(stored).await,
                 changed = self.snapshots.changed() => {
                     if changed.is_err() {
                         break;
@@ -212,10 +246,86 @@ impl Notifier {
             return;
         }
         let now = now_ms();
-        let candidates: Vec<_> = observer
-            .observe(&snapshot, now, settings)
+        if !self.caught_up {
+            self.caught_up = true;
+            self.catch_up(&snapshot).await;
+        }
+        let observed = observer.observe(&snapshot, now, settings);
+        self.take_in(observed, &snapshot, &outbox).await;
+    }
+
+    /// Alerts and updates the actor stored: read from the store, then taken in.
+    async fn take_stored(&mut self, first: Stored) {
+        let Some(outbox) = self.outbox.clone() else {
+            return;
+        };
+        let mut items = vec![first];
+        while items.len() < STORED_BATCH {
+            match self.feed.queue.try_recv() {
+                Ok(item) => items.push(item),
+                Err(_) => break,
+            }
+        }
+        let snapshot = self.snapshots.borrow().clone();
+        let names = Names::from_snapshot(&snapshot);
+        let store = Arc::clone(&self.store);
+        let loaded =
+            tokio::task::spawn_blocking(move || stored::load(store.as_ref(), &items, &names)).await;
+        match loaded {
+            Ok(Ok(observed)) => self.take_in(observed, &snapshot, &outbox).await,
+            Ok(Err(error)) => tracing::error!(%error, "cannot read stored alerts for notices"),
+            Err(_) => {}
+        }
+        if self.feed.overflowed() {
+            self.catch_up(&snapshot).await;
+        }
+    }
+
+    /// Every alert raised within the news window, from the store: at start (what a crash
+    /// cut off) and when the feed overflowed.
+    async fn catch_up(&mut self, snapshot: &Arc<Snapshot>) {
+        let Some(outbox) = self.outbox.clone() else {
+            return;
+        };
+        let names = Names::from_snapshot(snapshot);
+        let store = Arc::clone(&self.store);
+        let now = now_ms();
+        let since = now.saturating_sub(self.config.news_within.as_millis() as u64);
+        let read = tokio::task::spawn_blocking(move || {
+            stored::catch_up(store.as_ref(), since, now, &names)
+        })
+        .await;
+        match read {
+            Ok(Ok(observed)) => {
+                let observed = observed
+                    .into_iter()
+                    .map(|mut item| {
+                        item.doc.at = now;
+                        item
+                    })
+                    .collect();
+                self.take_in(observed, snapshot, &outbox).await;
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot read the store to catch up on notices")
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Drops what was made before, bounds what is left per member, queues it durably on the
+    /// channels that carry it and hands it to their workers.
+    async fn take_in(&mut self, observed: Vec<Observed>, snapshot: &Snapshot, outbox: &Outbox) {
+        let now = now_ms();
+        let news_within = self.config.news_within.as_millis() as u64;
+        let candidates: Vec<_> = observed
             .into_iter()
+            .filter(|item| now.saturating_sub(item.happened_at) <= news_within)
             .filter(|item| !self.known.contains(&item.doc.id))
+            .map(|mut item| {
+                item.doc.at = now;
+                item
+            })
             .collect();
         if candidates.is_empty() {
             return;
@@ -250,6 +360,7 @@ impl Notifier {
         if observed.is_empty() {
             return;
         }
+        let outbox = outbox.clone();
         let channels: Vec<(String, super::config::ChannelConfig, usize)> = self
             .channels
             .iter()

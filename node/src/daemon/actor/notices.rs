@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use solidarity_engine::Notice;
+
+use crate::notify::stored::Stored;
 use solidarity_proto::AuthorKey;
 use solidarity_proto::trust::{Standing, Why};
 
@@ -17,9 +19,11 @@ impl NodeActor {
         match notice {
             Notice::AlertReceived { id, .. } => {
                 tracing::debug!(id = %id.short(), "alert received and stored");
+                self.stored_feed.stored(Stored::Alert(id));
             }
-            Notice::AlertChanged { alert, .. } => {
+            Notice::AlertChanged { alert, update } => {
                 tracing::debug!(alert = %alert.short(), "alert update received and stored");
+                self.stored_feed.stored(Stored::Update { alert, update });
             }
             Notice::Revoked { key, signer, since } => {
                 self.log_revocation_outside_members(&key, &signer, since);
