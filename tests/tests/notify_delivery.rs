@@ -406,3 +406,89 @@ async fn a_flooding_member_fills_no_inbox() {
     assert_eq!(alerts.len(), NOTICES_PER_MEMBER_PER_HOUR as usize);
     drop((a, b));
 }
+
+/// The crash-loop harness for the outbox: the real binary is `kill -9`ed at random moments
+/// while alerts are raised as fast as the CLI goes; every acknowledged alert reaches the
+/// hook, and a message repeats only what was in flight at a kill (at most one per kill).
+#[test]
+fn every_acknowledged_alert_is_notified_through_a_crash_loop() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let kills = if std::env::var_os("SOLIDARITY_LONG").is_some() {
+        200
+    } else {
+        12
+    };
+    let mut rng = solidarity_tests::Rng(solidarity_tests::seed());
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("node");
+    let out = root.path().join("out");
+    let script = hook_script(root.path(), &out);
+    init_data_dir(&dir);
+    add_exec_channel(&dir, "pager", &script, "settle_secs = 0\nmax_per_hour = 0");
+    let mut node = BinaryNode::start(&dir);
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let raiser = {
+        let (dir, acknowledged, stop) = (dir.clone(), Arc::clone(&acknowledged), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut index = 0;
+            while !stop.load(Ordering::Relaxed) {
+                index += 1;
+                let summary = format!("crash loop alert {index}");
+                let (ok, stdout, _) = cli(
+                    &dir,
+                    &[
+                        "alert", "raise", "--kind", "outage", "--subject", "a.example",
+                        "--severity", "low", "--summary", &summary,
+                    ],
+                );
+                if ok {
+                    acknowledged.lock().expect("lock").push(stdout.trim().to_owned());
+                } else {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    for _ in 0..kills {
+        std::thread::sleep(Duration::from_millis(150 + rng.below(600)));
+        node.kill9();
+        node = BinaryNode::start(&dir);
+    }
+    stop.store(true, Ordering::Relaxed);
+    raiser.join().expect("raiser");
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    wait_for("every acknowledged alert notified", || {
+        let delivered: std::collections::HashSet<String> = notices_of(&received(&out), "alert")
+            .iter()
+            .filter_map(|notice| notice["alert"]["id"].as_str().map(str::to_owned))
+            .collect();
+        acknowledged.iter().all(|id| delivered.contains(id))
+    });
+    let messages = received(&out);
+    let mut seen = std::collections::HashSet::new();
+    let mut repeating_messages = 0;
+    for message in &messages {
+        let mut repeats = false;
+        for notice in message["notices"].as_array().cloned().unwrap_or_default() {
+            if !seen.insert(notice["id"].to_string()) {
+                repeats = true;
+            }
+        }
+        repeating_messages += usize::from(repeats);
+    }
+    println!(
+        "{kills} kills in {:?}: {} alerts acknowledged, {} messages, {repeating_messages} repeating one in flight",
+        started.elapsed(),
+        acknowledged.len(),
+        messages.len()
+    );
+    assert!(!acknowledged.is_empty());
+    assert!(
+        repeating_messages <= kills,
+        "{repeating_messages} messages repeated notices, {kills} kills"
+    );
+    node.terminate();
+}
