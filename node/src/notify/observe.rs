@@ -150,9 +150,11 @@ impl Names {
         }
     }
 
-    /// This node's key.
-    pub fn me(&self) -> AuthorKey {
-        self.me
+    /// Names `key` (the actor's directory knows it before the snapshot does).
+    pub fn insert(&mut self, key: AuthorKey, name: String) {
+        if key != self.me {
+            self.members.insert(key, name);
+        }
     }
 }
 

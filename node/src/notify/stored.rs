@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use solidarity_proto::MessageId;
 use solidarity_proto::payload::{Body, KIND_ALERT};
 use solidarity_proto::state::UpdateView;
+use solidarity_proto::{AuthorKey, MessageId};
 use solidarity_store::{Store, StoreError};
 use tokio::sync::mpsc;
 
@@ -23,10 +23,17 @@ pub const FEED_QUEUE: usize = 4096;
 pub const CATCH_UP_PER_AUTHOR: usize = 256;
 
 /// What the actor stored.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Stored {
     /// A new alert.
-    Alert(MessageId),
+    Alert {
+        /// The alert.
+        id: MessageId,
+        /// Its author.
+        author: AuthorKey,
+        /// The author's name in the actor's directory.
+        author_name: String,
+    },
     /// An update of `alert`.
     Update {
         /// The alert.
@@ -90,10 +97,22 @@ pub fn load(
     items: &[Stored],
     names: &Names,
 ) -> Result<Vec<Observed>, StoreError> {
+    let mut names = names.clone();
+    for item in items {
+        if let Stored::Alert {
+            author,
+            author_name,
+            ..
+        } = item
+        {
+            names.insert(*author, author_name.clone());
+        }
+    }
+    let names = &names;
     let mut out = Vec::new();
     for item in items {
         match *item {
-            Stored::Alert(id) => {
+            Stored::Alert { id, .. } => {
                 if let Some(observed) =
                     alert_at(store, id, names, |facts| alert_notice(facts, names))?
                 {

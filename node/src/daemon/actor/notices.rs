@@ -17,9 +17,15 @@ use super::NodeActor;
 impl NodeActor {
     pub(super) fn notice(&mut self, notice: Notice) {
         match notice {
-            Notice::AlertReceived { id, .. } => {
+            Notice::AlertReceived { id, author } => {
                 tracing::debug!(id = %id.short(), "alert received and stored");
-                self.stored_feed.stored(Stored::Alert(id));
+                // Named here: the snapshot's member list may lag a moment behind.
+                let author_name = self.member_name(&author);
+                self.stored_feed.stored(Stored::Alert {
+                    id,
+                    author,
+                    author_name,
+                });
             }
             Notice::AlertChanged { alert, update } => {
                 tracing::debug!(alert = %alert.short(), "alert update received and stored");
