@@ -187,7 +187,9 @@ pub struct NodeActor {
     metrics: NodeMetrics,
     registry: Arc<prometheus_client::registry::Registry>,
     /// Alerts and updates stored, for the notifier (never waits).
-    stored_feed: crate::notify::stored::Feed,
+    notify_feed: crate::notify::reports::Feed,
+    /// Sync rounds in a row that failed, per member (reset by one that succeeds).
+    sync_failures: HashMap<AuthorKey, u32>,
 }
 
 /// The channels and handles the actor is built from.
@@ -206,7 +208,7 @@ pub struct ActorParts {
     pub metrics: NodeMetrics,
     /// Holds `metrics` and gossipsub's counters.
     pub registry: Arc<prometheus_client::registry::Registry>,
-    pub stored_feed: crate::notify::stored::Feed,
+    pub notify_feed: crate::notify::reports::Feed,
 }
 
 /// What a (re)loaded configuration changes in the running engine.
@@ -343,7 +345,8 @@ impl NodeActor {
             members_built_at: std::time::Instant::now(),
             metrics: parts.metrics,
             registry: parts.registry,
-            stored_feed: parts.stored_feed,
+            notify_feed: parts.notify_feed,
+            sync_failures: HashMap::new(),
         };
         actor.refresh_snapshot();
         Ok(actor)

@@ -263,7 +263,7 @@ async fn serve_node(
     let (reload_tx, reload_rx) = mpsc::channel(reload::RELOAD_QUEUE);
     let net_for_log = net.clone();
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::empty()));
-    let (stored_feed, stored_rx) = crate::notify::stored::feed();
+    let (notify_feed, stored_rx) = crate::notify::reports::feed();
     let member_count = members.members.len();
     let actor = NodeActor::new(ActorParts {
         identity: Identity {
@@ -284,7 +284,7 @@ async fn serve_node(
         members,
         metrics: node_metrics,
         registry: Arc::new(registry),
-        stored_feed,
+        notify_feed,
     })?;
 
     let shutdown = CancellationToken::new();

@@ -19,9 +19,9 @@ mod mail;
 pub mod metrics;
 pub mod observe;
 pub mod outbox;
+pub mod reports;
 pub mod route;
 pub mod service;
-pub mod stored;
 mod webhook;
 mod worker;
 

@@ -25,8 +25,8 @@ use super::metrics::NotifyMetrics;
 use super::now_ms;
 use super::observe::{MemberBound, Names, ObserveSettings, Observed, Observer, notice_id};
 use super::outbox::{MAX_PENDING_PER_CHANNEL, Outbox, Pending, Queued};
+use super::reports::{self, FeedReceiver, Report};
 use super::route;
-use super::stored::{self, FeedReceiver, Stored};
 use super::worker::{WORKER_QUEUE, Worker};
 use crate::daemon::control_server::Call;
 use crate::daemon::snapshot::Snapshot;
@@ -255,7 +255,7 @@ impl Notifier {
     }
 
     /// Alerts and updates the actor stored: read from the store, then taken in.
-    async fn take_stored(&mut self, first: Stored) {
+    async fn take_stored(&mut self, first: Report) {
         let Some(outbox) = self.outbox.clone() else {
             return;
         };
@@ -270,7 +270,8 @@ impl Notifier {
         let names = Names::from_snapshot(&snapshot);
         let store = Arc::clone(&self.store);
         let loaded =
-            tokio::task::spawn_blocking(move || stored::load(store.as_ref(), &items, &names)).await;
+            tokio::task::spawn_blocking(move || reports::load(store.as_ref(), &items, &names))
+                .await;
         match loaded {
             Ok(Ok(observed)) => self.take_in(observed, &snapshot, &outbox).await,
             Ok(Err(error)) => tracing::error!(%error, "cannot read stored alerts for notices"),
@@ -292,7 +293,7 @@ impl Notifier {
         let now = now_ms();
         let since = now.saturating_sub(self.config.news_within.as_millis() as u64);
         let read = tokio::task::spawn_blocking(move || {
-            stored::catch_up(store.as_ref(), since, now, &names)
+            reports::catch_up(store.as_ref(), since, now, &names)
         })
         .await;
         match read {

@@ -96,6 +96,7 @@ impl NodeActor {
             round,
             result,
         } = page;
+        self.count_sync_outcome(&peer, result.is_ok());
         let (result, checked) = match result {
             Err(NetError::Stopped) => return Err(ActorError::NetworkStopped),
             Err(failed) => (Err(SyncFailed(failed.to_string())), Vec::new()),
@@ -221,4 +222,33 @@ async fn check_signatures(
         }
     }
     checked
+}
+
+/// Sync rounds in a row a member may fail before its admins hear of it.
+pub(super) const SYNC_FAILURES_NOTICE: u32 = 5;
+
+impl NodeActor {
+    /// Counts a sync round's outcome with `peer`; the [`SYNC_FAILURES_NOTICE`]th failure
+    /// in a row is reported to the notifier.
+    fn count_sync_outcome(&mut self, peer: &libp2p::PeerId, succeeded: bool) {
+        let Some(key) = self.directory.key_of(peer) else {
+            return;
+        };
+        if succeeded {
+            self.sync_failures.remove(&key);
+            return;
+        }
+        let failures = self.sync_failures.entry(key).or_insert(0);
+        *failures = failures.saturating_add(1);
+        if *failures == SYNC_FAILURES_NOTICE {
+            let failures = *failures;
+            let name = self.member_name(&key);
+            self.notify_feed
+                .report(crate::notify::reports::Report::SyncFailing {
+                    member: key,
+                    name,
+                    failures,
+                });
+        }
+    }
 }

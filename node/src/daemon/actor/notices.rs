@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use solidarity_engine::Notice;
 
-use crate::notify::stored::Stored;
+use crate::notify::reports::Report;
 use solidarity_proto::AuthorKey;
 use solidarity_proto::trust::{Standing, Why};
 
@@ -21,7 +21,7 @@ impl NodeActor {
                 tracing::debug!(id = %id.short(), "alert received and stored");
                 // Named here: the snapshot's member list may lag a moment behind.
                 let author_name = self.member_name(&author);
-                self.stored_feed.stored(Stored::Alert {
+                self.notify_feed.report(Report::Alert {
                     id,
                     author,
                     author_name,
@@ -29,7 +29,7 @@ impl NodeActor {
             }
             Notice::AlertChanged { alert, update } => {
                 tracing::debug!(alert = %alert.short(), "alert update received and stored");
-                self.stored_feed.stored(Stored::Update { alert, update });
+                self.notify_feed.report(Report::Update { alert, update });
             }
             Notice::Revoked { key, signer, since } => {
                 self.log_revocation_outside_members(&key, &signer, since);

@@ -13,7 +13,9 @@ use solidarity_proto::{AuthorKey, MessageId};
 use solidarity_store::{Store, StoreError};
 use tokio::sync::mpsc;
 
-use super::observe::{AlertFacts, Names, Observed, alert_notice, update_notice};
+use super::doc::{NoticeDoc, NoticeType, Severity};
+use super::now_ms;
+use super::observe::{AlertFacts, Names, Observed, alert_notice, notice_id, update_notice};
 use crate::daemon::views::decode_envelope;
 
 /// Stored alerts and updates waiting for the notifier. Beyond it the notifier is told to
@@ -22,9 +24,9 @@ pub const FEED_QUEUE: usize = 4096;
 /// Most alerts per member the catch-up reads (newest first).
 pub const CATCH_UP_PER_AUTHOR: usize = 256;
 
-/// What the actor stored.
+/// What the actor reports: what it stored, and sync failures.
 #[derive(Clone, Debug)]
-pub enum Stored {
+pub enum Report {
     /// A new alert.
     Alert {
         /// The alert.
@@ -33,6 +35,15 @@ pub enum Stored {
         author: AuthorKey,
         /// The author's name in the actor's directory.
         author_name: String,
+    },
+    /// Syncing with a member failed `failures` times in a row.
+    SyncFailing {
+        /// The member.
+        member: AuthorKey,
+        /// Its name in the actor's directory.
+        name: String,
+        /// Failures in a row.
+        failures: u32,
     },
     /// An update of `alert`.
     Update {
@@ -46,14 +57,14 @@ pub enum Stored {
 /// The actor's end.
 #[derive(Clone)]
 pub struct Feed {
-    queue: mpsc::Sender<Stored>,
+    queue: mpsc::Sender<Report>,
     overflowed: Arc<AtomicBool>,
 }
 
 /// The notifier's end.
 pub struct FeedReceiver {
     /// Stored messages, in order.
-    pub queue: mpsc::Receiver<Stored>,
+    pub queue: mpsc::Receiver<Report>,
     overflowed: Arc<AtomicBool>,
 }
 
@@ -76,8 +87,8 @@ pub fn feed() -> (Feed, FeedReceiver) {
 impl Feed {
     /// Reports a stored message; never waits. When the queue is full the notifier catches
     /// up from the store later.
-    pub fn stored(&self, stored: Stored) {
-        if self.queue.try_send(stored).is_err() {
+    pub fn report(&self, report: Report) {
+        if self.queue.try_send(report).is_err() {
             self.overflowed.store(true, Ordering::Relaxed);
         }
     }
@@ -94,12 +105,12 @@ impl FeedReceiver {
 /// skipped.
 pub fn load(
     store: &dyn Store,
-    items: &[Stored],
+    items: &[Report],
     names: &Names,
 ) -> Result<Vec<Observed>, StoreError> {
     let mut names = names.clone();
     for item in items {
-        if let Stored::Alert {
+        if let Report::Alert {
             author,
             author_name,
             ..
@@ -112,14 +123,19 @@ pub fn load(
     let mut out = Vec::new();
     for item in items {
         match *item {
-            Stored::Alert { id, .. } => {
+            Report::SyncFailing {
+                member,
+                ref name,
+                failures,
+            } => out.push(sync_failing(member, name, failures, now_ms())),
+            Report::Alert { id, .. } => {
                 if let Some(observed) =
                     alert_at(store, id, names, |facts| alert_notice(facts, names))?
                 {
                     out.push(observed);
                 }
             }
-            Stored::Update { alert, update } => {
+            Report::Update { alert, update } => {
                 let Some(bytes) = store.envelope(&update)? else {
                     continue;
                 };
@@ -170,6 +186,25 @@ pub fn catch_up(
         out.push(alert_notice(&facts, names));
     }
     Ok(out)
+}
+
+/// At most one notice a day per member: a member down for days is the unreachable notice.
+fn sync_failing(member: AuthorKey, name: &str, failures: u32, now: u64) -> Observed {
+    let day = now / (24 * 3600 * 1000);
+    Observed {
+        happened_at: now,
+        about: Some(member),
+        doc: NoticeDoc {
+            id: notice_id(&[b"sync-failing", &member.0, &day.to_be_bytes()]),
+            notice_type: NoticeType::SyncFailing,
+            severity: Severity::Medium,
+            at: now,
+            title: format!("syncing with {name} failed {failures} times in a row"),
+            text: "Messages it holds reach this node only by gossip until a sync succeeds. See `solidarity peers` and the log (at debug level for the reasons).".to_owned(),
+            member: Some(name.to_owned()),
+            alert: None,
+        },
+    }
 }
 
 fn alert_at(
