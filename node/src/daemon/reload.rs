@@ -5,7 +5,7 @@
 //! Live: `announce`, `vouch_threshold`, `confirm_threshold`, `member_messages_per_minute`,
 //! `member_kib_per_minute`, `member_stored_mib`, `statements_per_signer`,
 //! `canary_grace_secs`, `canary_max_interval_secs`, `canary_statement`, `log` (unless `RUST_LOG` is set), and the
-//! members file. Restart: every other key (listeners, timers and the store are set up
+//! members file. Restart: every other key, `[notify]` included (listeners, timers and the store are set up
 //! once at start).
 
 use std::path::PathBuf;
@@ -72,6 +72,7 @@ pub fn merge(current: &mut NodeConfig, new: NodeConfig) -> Changes {
     restart!(store_cache_bytes, "store_cache_mib");
     restart!(canary_interval, "canary_interval_secs");
     restart!(collective, "collective");
+    restart!(notify, "notify");
     changes
 }
 

@@ -139,7 +139,7 @@ pub enum MailTls {
 }
 
 /// The validated `[notify]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NotifyConfig {
     /// See [`FileNotify::news_within_secs`].
     pub news_within: Duration,
@@ -152,7 +152,7 @@ pub struct NotifyConfig {
 }
 
 /// One validated channel.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelConfig {
     /// Unique name.
     pub name: String,
@@ -171,7 +171,7 @@ pub struct ChannelConfig {
 }
 
 /// Which notices a channel carries.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
     /// Types sent (already without private types on a channel that is not private).
     pub types: Vec<NoticeType>,
@@ -186,7 +186,7 @@ pub struct Filter {
 }
 
 /// A channel's destination, with its secrets read.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     /// SMTP submission.
     Mail(MailTarget),
@@ -208,7 +208,7 @@ impl Target {
 }
 
 /// A mail channel's destination.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct MailTarget {
     /// SMTP host.
     pub server: String,
@@ -250,7 +250,7 @@ impl MailTarget {
 }
 
 /// A webhook channel's destination.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookTarget {
     /// The URL.
     pub url: String,
@@ -267,7 +267,7 @@ impl std::fmt::Debug for WebhookTarget {
 }
 
 /// An exec channel's program.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecTarget {
     /// Program, then arguments.
     pub command: Vec<String>,
