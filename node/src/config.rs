@@ -76,6 +76,8 @@ pub struct FileConfig {
     /// Address of the admin page (everything the node knows, behind a token); loopback
     /// only. Default: none (no admin page).
     pub admin_addr: Option<String>,
+    /// Address of the Prometheus `/metrics` endpoint, `HOST:PORT`. Default: none (off).
+    pub metrics_addr: Option<String>,
     /// Notifications: `[notify]` and its channels. Default: no channel.
     pub notify: crate::notify::config::FileNotify,
 }
@@ -103,6 +105,7 @@ impl Default for FileConfig {
             member_stored_mib: 64,
             collective: None,
             admin_addr: None,
+            metrics_addr: None,
             notify: crate::notify::config::FileNotify::default(),
         }
     }
@@ -136,6 +139,8 @@ pub struct NodeConfig {
     pub collective: Option<String>,
     /// The admin page's address, always loopback; none: no admin page.
     pub admin_addr: Option<SocketAddr>,
+    /// The `/metrics` endpoint's address; none: off.
+    pub metrics_addr: Option<SocketAddr>,
     /// Notification channels and their rules.
     pub notify: crate::notify::config::NotifyConfig,
     /// Milliseconds added to the host clock. Not a config key: always 0 in a real node;
@@ -203,6 +208,14 @@ impl NodeConfig {
             .map(Path::to_owned)
             .unwrap_or_else(|| data_dir.to_owned());
         let notify = crate::notify::config::NotifyConfig::validate(file.notify, &config_dir)?;
+        let metrics_addr = file
+            .metrics_addr
+            .as_deref()
+            .map(|text| {
+                text.parse::<SocketAddr>()
+                    .with_context(|| format!("`metrics_addr`: {text:?} is not HOST:PORT"))
+            })
+            .transpose()?;
         Ok(Self {
             data_dir: data_dir.to_owned(),
             federation: file.federation,
@@ -226,6 +239,7 @@ impl NodeConfig {
             member_stored_bytes: file.member_stored_mib.saturating_mul(1024 * 1024),
             collective: file.collective,
             admin_addr,
+            metrics_addr,
             notify,
             clock_offset_ms: 0,
             fresh_chain: false,
@@ -380,6 +394,13 @@ statements_per_signer = 64
 # certificates), behind a secret token the daemon keeps in DATA/admin.token (0600).
 # Loopback only; `solidarity status` prints its URL. Unset by default: no admin page.
 # admin_addr = "127.0.0.1:7449"
+
+# Prometheus endpoint (`GET /metrics`): counters and gauges of this node, libp2p's and the
+# notification outbox's; never an address or a key. Unset by default: off. Keep it on
+# loopback (scrape through an SSH tunnel or a local Prometheus); another address is
+# accepted with a warning at start, since traffic figures tell an observer when things
+# happen.
+# metrics_addr = "127.0.0.1:9477"
 
 # Notifications: mail (optionally OpenPGP-encrypted), webhooks and local programs, sent
 # from a durable outbox in DATA/outbox (`solidarity notify test|status|list`). Secrets are

@@ -119,6 +119,9 @@ pub struct StatusView {
     /// `DATA/admin.token`: `URL/login?token=TOKEN`).
     #[serde(default)]
     pub admin_url: Option<String>,
+    /// URL of the Prometheus endpoint when `metrics_addr` is set.
+    #[serde(default)]
+    pub metrics_url: Option<String>,
     /// Members trusted now (`peers` also lists the keys out of trust).
     pub members: usize,
     /// Members connected now.

@@ -76,6 +76,8 @@ pub struct EventLoop {
     connected: HashSet<PeerId>,
     /// The configured external addresses (port 0: the port bound).
     external: Vec<Multiaddr>,
+    /// libp2p's own counters (connections, dials, identify, ping), when registered.
+    libp2p_metrics: Option<libp2p::metrics::Metrics>,
 }
 
 impl EventLoop {
@@ -83,22 +85,45 @@ impl EventLoop {
         config: NetConfig,
         metrics: Option<&mut prometheus_client::registry::Registry>,
     ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>, Self), NetError> {
-        let behaviour = Behaviour::new(&config.keypair, &config, metrics)?;
-        let mut swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
+        let mut metrics = metrics;
+        let behaviour = Behaviour::new(
+            &config.keypair,
+            &config,
+            metrics
+                .as_deref_mut()
+                .map(|registry| registry.sub_registry_with_prefix("gossipsub")),
+        )?;
+        let libp2p_metrics = metrics.as_deref_mut().map(libp2p::metrics::Metrics::new);
+        let builder = SwarmBuilder::with_existing_identity(config.keypair.clone())
             .with_tokio()
             .with_tcp(
                 tcp::Config::default().nodelay(true),
                 noise::Config::new,
                 yamux::Config::default,
             )
-            .map_err(NetError::config)?
-            .with_behaviour(|_| behaviour)
-            .map_err(NetError::config)?
-            .with_swarm_config(|swarm_config| {
-                swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
-            })
-            .with_connection_timeout(HANDSHAKE_TIMEOUT)
-            .build();
+            .map_err(NetError::config)?;
+        // Both add their own `libp2p_` prefix. Bytes in and out per protocol stack
+        // ("/ip4/tcp"): no address in a label.
+        let swarm = match metrics {
+            Some(registry) => builder
+                .with_bandwidth_metrics(registry)
+                .with_behaviour(|_| behaviour)
+                .map_err(NetError::config)?
+                .with_swarm_config(|swarm_config| {
+                    swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
+                })
+                .with_connection_timeout(HANDSHAKE_TIMEOUT)
+                .build(),
+            None => builder
+                .with_behaviour(|_| behaviour)
+                .map_err(NetError::config)?
+                .with_swarm_config(|swarm_config| {
+                    swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
+                })
+                .with_connection_timeout(HANDSHAKE_TIMEOUT)
+                .build(),
+        };
+        let mut swarm = swarm;
         // Every port is checked before any is bound: libp2p's own listeners set
         // SO_REUSEPORT, which would hide a port held by another daemon.
         for (index, address) in config.listen.iter().enumerate() {
@@ -126,6 +151,7 @@ impl EventLoop {
             redials: HashMap::new(),
             connected: HashSet::new(),
             external: config.external,
+            libp2p_metrics,
         };
         event_loop.refresh_external();
         Ok((
@@ -327,6 +353,18 @@ impl EventLoop {
     }
 
     fn handle_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(metrics) = &self.libp2p_metrics {
+            use libp2p::metrics::Recorder;
+            metrics.record(&event);
+            if let SwarmEvent::Behaviour(behaviour) = &event {
+                match behaviour {
+                    BehaviourEvent::Identify(event) => metrics.record(event),
+                    BehaviourEvent::Ping(event) => metrics.record(event),
+                    BehaviourEvent::Gossipsub(event) => metrics.record(event),
+                    _ => {}
+                }
+            }
+        }
         match event {
             SwarmEvent::Behaviour(event) => self.handle_behaviour_event(event),
             SwarmEvent::NewListenAddr { address, .. } => {

@@ -132,8 +132,9 @@ pub fn build(
 }
 
 /// As [`build`], with gossipsub's counters (messages received before and after
-/// deduplication, sent, validated, mesh sizes) registered in `registry`. Counts only: no
-/// label names a peer or an address.
+/// deduplication, sent, validated, mesh sizes) registered in `registry` under `gossipsub_`,
+/// and libp2p's own (connections, dials and their errors, identify, ping, bytes per
+/// protocol stack) under `libp2p_`. Counts only: no label names a peer or an address.
 pub fn build_with_metrics(
     config: NetConfig,
     registry: &mut prometheus_client::registry::Registry,

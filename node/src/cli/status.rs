@@ -79,6 +79,9 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             ),
         }
     }
+    if let Some(metrics_url) = &status.metrics_url {
+        println!("metrics      {metrics_url} (Prometheus)");
+    }
     println!(
         "members      {} ({} connected)",
         status.members, status.connected

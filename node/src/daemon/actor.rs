@@ -84,6 +84,8 @@ pub struct Identity {
     pub status_url: String,
     /// The admin page's URL, when it is on.
     pub admin_url: Option<String>,
+    /// The metrics endpoint's URL, when it is on.
+    pub metrics_url: Option<String>,
     /// The validated configuration the daemon runs with.
     pub config: crate::config::NodeConfig,
 }

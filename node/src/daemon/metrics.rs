@@ -1,5 +1,6 @@
-//! The node's counters, exposed with gossipsub's through `solidarity metrics` (the control
-//! socket: local and owner-only, so the status page never publishes traffic figures).
+//! The node's counters and gauges, exposed with gossipsub's, libp2p's and the outbox's
+//! through `solidarity metrics` (the owner-only control socket) and, when `metrics_addr` is
+//! set, the Prometheus endpoint (`metrics_endpoint.rs`); never on the status page.
 //! Counts only: no label names a peer, a member or an address.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -44,7 +45,30 @@ pub struct NodeMetrics {
     pub over_budget: Family<BudgetLabel, Counter>,
     /// Members shown as over budget now.
     pub members_over_budget: Gauge,
+    /// Keys listed (trusted or not).
+    pub members_listed: Gauge,
+    /// Trusted members connected now.
+    pub members_connected: Gauge,
+    /// Alerts shown, by severity.
+    pub alerts_shown: Family<SeverityLabel, Gauge>,
+    /// Mirror offers shown.
+    pub offers_shown: Gauge,
 }
+
+/// An alert's severity.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabel {
+    /// `info`, `low`, `medium`, `high` or `critical`.
+    pub severity: &'static str,
+}
+
+const SEVERITIES: [(solidarity_proto::payload::Severity, &str); 5] = [
+    (solidarity_proto::payload::Severity::Info, "info"),
+    (solidarity_proto::payload::Severity::Low, "low"),
+    (solidarity_proto::payload::Severity::Medium, "medium"),
+    (solidarity_proto::payload::Severity::High, "high"),
+    (solidarity_proto::payload::Severity::Critical, "critical"),
+];
 
 /// Which budget held a message back.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -107,10 +131,47 @@ impl NodeMetrics {
             self.over_budget.clone(),
         );
         registry.register(
+            "members_listed",
+            "Keys listed in the members file and by vouching, trusted or not",
+            self.members_listed.clone(),
+        );
+        registry.register(
+            "members_connected",
+            "Trusted members connected now",
+            self.members_connected.clone(),
+        );
+        registry.register(
+            "alerts_shown",
+            "Alerts shown on the status page, by severity",
+            self.alerts_shown.clone(),
+        );
+        registry.register(
+            "offers_shown",
+            "Mirror offers shown on the status page",
+            self.offers_shown.clone(),
+        );
+        registry.register(
             "members_over_budget",
             "Members whose messages were held back in the last minutes",
             self.members_over_budget.clone(),
         );
+    }
+
+    /// Sets the gauges from what the status page shows now.
+    pub fn shown(&self, snapshot: &super::snapshot::Snapshot) {
+        self.members_listed.set(snapshot.members.len() as i64);
+        self.members_connected.set(snapshot.status.connected as i64);
+        self.offers_shown.set(snapshot.offers.len() as i64);
+        for (severity, label) in SEVERITIES {
+            let count = snapshot
+                .alerts
+                .iter()
+                .filter(|alert| alert.alert.severity == severity)
+                .count();
+            self.alerts_shown
+                .get_or_create(&SeverityLabel { severity: label })
+                .set(count as i64);
+        }
     }
 
     /// Counts one received message by how it was judged.

@@ -15,6 +15,7 @@ pub mod control_server;
 mod directory;
 mod display;
 mod metrics;
+mod metrics_endpoint;
 pub mod own_chain;
 mod refusals;
 mod reload;
@@ -223,9 +224,8 @@ async fn serve_node(
         allowed,
     );
     network.external = config.announce.clone();
-    let (net, net_events, event_loop) =
-        solidarity_net::build_with_metrics(network, registry.sub_registry_with_prefix("gossipsub"))
-            .map_err(|error| listen_error(error, &config, &config_path))?;
+    let (net, net_events, event_loop) = solidarity_net::build_with_metrics(network, &mut registry)
+        .map_err(|error| listen_error(error, &config, &config_path))?;
 
     let status_listener = match &config.status_addr {
         StatusAddr::Tcp(address) => StatusListener::Tcp(
@@ -258,6 +258,21 @@ async fn serve_node(
         None => None,
     };
 
+    let metrics_listener = match config.metrics_addr {
+        Some(address) => {
+            if !address.ip().is_loopback() {
+                tracing::warn!(
+                    "`metrics_addr` is not a loopback address: the node's traffic figures can be read from the network"
+                );
+            }
+            Some(bind_http(address, "metrics endpoint", "metrics_addr", &config_path).await?)
+        }
+        None => None,
+    };
+    let metrics_url = match &metrics_listener {
+        Some(listener) => Some(format!("http://{}/metrics", listener.local_addr()?)),
+        None => None,
+    };
     let admin_url_for_log = admin_url.clone();
     let (control_tx, control_rx) = mpsc::channel(actor::CONTROL_QUEUE);
     let (reload_tx, reload_rx) = mpsc::channel(reload::RELOAD_QUEUE);
@@ -265,12 +280,14 @@ async fn serve_node(
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::empty()));
     let (notify_feed, stored_rx) = crate::notify::reports::feed();
     let member_count = members.members.len();
+    let registry = Arc::new(registry);
     let actor = NodeActor::new(ActorParts {
         identity: Identity {
             key: key.clone(),
             federation,
             status_url: status_url.clone(),
             admin_url,
+            metrics_url,
             config: config.clone(),
         },
         data_dir: data_dir.clone(),
@@ -283,7 +300,7 @@ async fn serve_node(
         snapshot: snapshot_tx,
         members,
         metrics: node_metrics,
-        registry: Arc::new(registry),
+        registry: Arc::clone(&registry),
         notify_feed,
     })?;
 
@@ -307,6 +324,17 @@ async fn serve_node(
             .in_current_span(),
     );
     let mut watched = tasks::Watched::default();
+    if let Some(listener) = metrics_listener {
+        let (router, stop) = (
+            metrics_endpoint::router(Arc::clone(&registry)),
+            shutdown.clone(),
+        );
+        watched.spawn("metrics endpoint", async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        });
+    }
     watched.spawn(
         "control server",
         control_server::serve(

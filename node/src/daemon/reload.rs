@@ -67,6 +67,7 @@ pub fn merge(current: &mut NodeConfig, new: NodeConfig) -> Changes {
     restart!(listen, "listen");
     restart!(status_addr, "status_addr");
     restart!(admin_addr, "admin_addr");
+    restart!(metrics_addr, "metrics_addr");
     restart!(sync_interval, "sync_interval_secs");
     restart!(heartbeat, "heartbeat_ms");
     restart!(store_cache_bytes, "store_cache_mib");

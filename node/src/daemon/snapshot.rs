@@ -30,6 +30,7 @@ impl Snapshot {
                 p2p_ports: Vec::new(),
                 status_url: String::new(),
                 admin_url: None,
+                metrics_url: None,
                 members: 0,
                 connected: 0,
                 alerts: 0,

@@ -176,6 +176,7 @@ impl NodeActor {
             p2p_ports: self.p2p_ports.clone(),
             status_url: self.identity.status_url.clone(),
             admin_url: self.identity.admin_url.clone(),
+            metrics_url: self.identity.metrics_url.clone(),
             members: self
                 .directory
                 .entries()
@@ -286,6 +287,7 @@ impl NodeActor {
             alerts,
             offers,
         };
+        self.metrics.shown(&snapshot);
         self.snapshot.send_replace(Arc::new(snapshot));
     }
 }
