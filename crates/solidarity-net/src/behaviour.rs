@@ -122,7 +122,12 @@ fn gossip(
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
             .map_err(NetError::config)?;
     if let Some(registry) = metrics {
-        gossipsub = gossipsub.with_metrics(registry, gossipsub::MetricsConfig::default());
+        // Peer scoring is off, so scores are 0; gossipsub's default score buckets are
+        // negative, and OpenMetrics parsers refuse a histogram with negative buckets and a
+        // `_sum` (the Prometheus client's does).
+        let mut metrics_config = gossipsub::MetricsConfig::default();
+        metrics_config.score_buckets = vec![0.0, 1.0, 10.0, 100.0];
+        gossipsub = gossipsub.with_metrics(registry, metrics_config);
     }
 
     let topic = gossipsub::IdentTopic::new(config.topic.clone());

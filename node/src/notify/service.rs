@@ -142,6 +142,13 @@ impl Notifier {
                     Arc::new(Channel::new(channel_config).with_context(|| {
                         format!("notification channel {:?}", channel_config.name)
                     })?);
+                // Every channel's series exist from the start, at 0, for dashboards.
+                let label = NotifyMetrics::label(&channel_config.name);
+                metrics.queued.get_or_create(&label).set(0);
+                metrics.sent.get_or_create(&label);
+                metrics.notices_sent.get_or_create(&label);
+                metrics.failures.get_or_create(&label);
+                metrics.given_up.get_or_create(&label);
                 let (queue, incoming) = mpsc::channel(WORKER_QUEUE);
                 let (status_tx, status) = watch::channel(ChannelStatus {
                     channel: channel_config.name.clone(),
