@@ -125,8 +125,10 @@ fn gossip(
         // Peer scoring is off, so scores are 0; gossipsub's default score buckets are
         // negative, and OpenMetrics parsers refuse a histogram with negative buckets and a
         // `_sum` (the Prometheus client's does).
-        let mut metrics_config = gossipsub::MetricsConfig::default();
-        metrics_config.score_buckets = vec![0.0, 1.0, 10.0, 100.0];
+        let metrics_config = gossipsub::MetricsConfig {
+            score_buckets: vec![0.0, 1.0, 10.0, 100.0],
+            ..gossipsub::MetricsConfig::default()
+        };
         gossipsub = gossipsub.with_metrics(registry, metrics_config);
     }
 
