@@ -82,7 +82,7 @@ impl NodeMetrics {
     pub fn register(&self, registry: &mut Registry) {
         // Series that exist before their first count, so dashboards show 0, not nothing.
         for budget in ["message_rate", "byte_rate", "stored_bytes"] {
-            self.over_budget.get_or_create(&BudgetLabel { budget });
+            let _ = self.over_budget.get_or_create(&BudgetLabel { budget });
         }
         registry.register(
             "messages_judged",

@@ -145,10 +145,10 @@ impl Notifier {
                 // Every channel's series exist from the start, at 0, for dashboards.
                 let label = NotifyMetrics::label(&channel_config.name);
                 metrics.queued.get_or_create(&label).set(0);
-                metrics.sent.get_or_create(&label);
-                metrics.notices_sent.get_or_create(&label);
-                metrics.failures.get_or_create(&label);
-                metrics.given_up.get_or_create(&label);
+                let _ = metrics.sent.get_or_create(&label);
+                let _ = metrics.notices_sent.get_or_create(&label);
+                let _ = metrics.failures.get_or_create(&label);
+                let _ = metrics.given_up.get_or_create(&label);
                 let (queue, incoming) = mpsc::channel(WORKER_QUEUE);
                 let (status_tx, status) = watch::channel(ChannelStatus {
                     channel: channel_config.name.clone(),
