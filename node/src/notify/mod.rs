@@ -17,4 +17,5 @@ pub mod doc;
 mod exec;
 mod mail;
 pub mod metrics;
+mod openpgp;
 mod webhook;
