@@ -41,9 +41,14 @@ impl Gpg {
 
     fn command(&self) -> Command {
         let mut command = Command::new("gpg");
-        command
-            .env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]);
+        command.env("GNUPGHOME", self.home.path()).args([
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ]);
         command
     }
 
@@ -71,7 +76,10 @@ impl Gpg {
             KeyAlgo::Rsa2048 => "rsa2048",
         };
         let fingerprint = self.generate_sign_only(email, algo)?;
-        self.run(&["--quick-add-key", &fingerprint, sub, "encr", "never"], None)?;
+        self.run(
+            &["--quick-add-key", &fingerprint, sub, "encr", "never"],
+            None,
+        )?;
         Ok(fingerprint)
     }
 
@@ -82,7 +90,10 @@ impl Gpg {
             KeyAlgo::Rsa2048 => "rsa2048",
         };
         let uid = format!("Test <{email}>");
-        self.run(&["--quick-gen-key", &uid, primary, "sign,cert", "never"], None)?;
+        self.run(
+            &["--quick-gen-key", &uid, primary, "sign,cert", "never"],
+            None,
+        )?;
         let (listing, _) = self.run(&["--with-colons", "--list-keys", email], None)?;
         let listing = String::from_utf8_lossy(&listing);
         let fingerprint = listing

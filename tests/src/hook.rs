@@ -149,9 +149,8 @@ async fn serve(
     });
     let Behaviour { status, delay } = answer.lock().expect("lock").clone();
     tokio::time::sleep(delay).await;
-    let response = format!(
-        "HTTP/1.1 {status} Test\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
-    );
+    let response =
+        format!("HTTP/1.1 {status} Test\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await?;
     Ok(())

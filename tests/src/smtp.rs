@@ -1,6 +1,6 @@
 //! A real SMTP server for notification tests: Python's `aiosmtpd` running
-//! `tests/support/smtp_server.py` on 127.0.0.1, with a self-signed certificate made at start
-//! (openssl CLI) whose PEM is [`SmtpServer::ca_pem`]. Messages land in a temp dir.
+//! `tests/support/smtp_server.py` on 127.0.0.1, with a certificate made at start by a throw-away
+//! CA (openssl CLI) whose PEM is [`SmtpServer::ca_pem`]. Messages land in a temp dir.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -56,21 +56,12 @@ fn script() -> PathBuf {
 impl SmtpServer {
     /// Starts a server on a free loopback port.
     pub fn start(options: SmtpOptions) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let dir = tempfile::tempdir()?;
         std::fs::create_dir(dir.path().join("messages"))?;
-        let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-            .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(dir.path().join("key.pem"))
-            .arg("-out")
-            .arg(dir.path().join("cert.pem"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?;
-        anyhow::ensure!(status.success(), "openssl could not make a certificate");
+        make_certificates(dir.path())?;
         let mut server = Self {
             options,
             port,
@@ -112,12 +103,17 @@ impl SmtpServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
             let mut lines = std::io::BufReader::new(stdout).lines();
-            let ready = lines.next().is_some_and(|line| line.is_ok_and(|l| l == "READY"));
+            let ready = lines
+                .next()
+                .is_some_and(|line| line.is_ok_and(|l| l == "READY"));
             let _ = ready_tx.send(ready);
             for _ in lines {}
         });
@@ -144,9 +140,9 @@ impl SmtpServer {
         self.port
     }
 
-    /// The self-signed certificate, PEM, for a channel's `ca_pem`.
+    /// The test CA's certificate, PEM, for a channel's `ca_pem`.
     pub fn ca_pem(&self) -> Vec<u8> {
-        std::fs::read(self.dir.path().join("cert.pem")).expect("cert.pem")
+        std::fs::read(self.dir.path().join("ca.pem")).expect("ca.pem")
     }
 
     /// Every accepted message, raw, in order.
@@ -183,6 +179,77 @@ impl SmtpServer {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A throw-away CA (`ca.pem`) and a server certificate it signed for localhost and
+/// 127.0.0.1 (`cert.pem`, `key.pem`): webpki refuses a self-signed end-entity certificate.
+fn make_certificates(dir: &Path) -> anyhow::Result<()> {
+    let run = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "openssl {args:?} failed");
+        Ok(())
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-days",
+        "2",
+        "-subj",
+        "/CN=solidarity test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    run(&ca)?;
+    let mut csr = vec!["req", "-new"];
+    csr.extend(ec);
+    csr.extend([
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    run(&csr)?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "cert.pem",
+    ])
 }
 
 impl Drop for SmtpServer {

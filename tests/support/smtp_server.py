@@ -60,7 +60,9 @@ def main():
                 auth_data.login.decode() == user
                 and auth_data.password.decode() == password
             )
-            return AuthResult(success=ok)
+            if ok:
+                return AuthResult(success=True)
+            return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
 
         kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
     if args.implicit:

@@ -188,7 +188,9 @@ async fn mail_to_a_stopped_server_fails_and_succeeds_once_it_is_back() {
         .await
         .expect_err("down");
     server.start_again().expect("up again");
-    send(target, Duration::from_secs(20)).await.expect("accepted");
+    send(target, Duration::from_secs(20))
+        .await
+        .expect("accepted");
     server.wait_for_messages(1, Duration::from_secs(10));
 }
 
@@ -204,13 +206,17 @@ async fn encrypted_mail_holds_no_alert_text_and_decrypts_for_every_recipient() {
         .generate("alice@example.org", KeyAlgo::Curve25519)
         .expect("key");
     let bob = Gpg::new().expect("gpg");
-    let bob_fpr = bob.generate("bob@example.org", KeyAlgo::Rsa2048).expect("key");
+    let bob_fpr = bob
+        .generate("bob@example.org", KeyAlgo::Rsa2048)
+        .expect("key");
     let signer = Gpg::new().expect("gpg");
     let signer_fpr = signer
         .generate("node@example.org", KeyAlgo::Curve25519)
         .expect("key");
     alice
         .import(&signer.export_public(&signer_fpr).expect("export"))
+        .expect("import");
+    bob.import(&signer.export_public(&signer_fpr).expect("export"))
         .expect("import");
 
     let mut target = mail_target(&server, MailTls::Starttls);
@@ -232,8 +238,16 @@ async fn encrypted_mail_holds_no_alert_text_and_decrypts_for_every_recipient() {
     assert!(raw.contains("application/pgp-encrypted"), "{raw}");
 
     let for_alice = alice.decrypt(raw).expect("alice decrypts");
-    assert!(for_alice.plaintext.contains(SUMMARY), "{}", for_alice.plaintext);
-    assert!(for_alice.plaintext.contains(&format!("Subject: [test-federation] {TITLE}")));
+    assert!(
+        for_alice.plaintext.contains(SUMMARY),
+        "{}",
+        for_alice.plaintext
+    );
+    assert!(
+        for_alice
+            .plaintext
+            .contains(&format!("Subject: [test-federation] {TITLE}"))
+    );
     assert!(for_alice.good_signature, "the signature verifies");
     let for_bob = bob.decrypt(raw).expect("bob (RSA) decrypts");
     assert!(for_bob.plaintext.contains(SUMMARY));
@@ -256,7 +270,10 @@ async fn unusable_encryption_keys_are_refused_when_the_channel_is_built() {
     let error = send(Target::Mail(target), Duration::from_secs(5))
         .await
         .expect_err("garbage key");
-    assert!(error.contains("not an ASCII-armoured OpenPGP public key"), "{error}");
+    assert!(
+        error.contains("not an ASCII-armoured OpenPGP public key"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -275,9 +292,11 @@ async fn webhook_is_signed_and_carries_the_batch_json() {
     let request = &requests[0];
     assert_eq!(request.method, "POST");
     assert_eq!(request.header("content-type"), Some("application/json"));
-    assert!(request
-        .header("user-agent")
-        .is_some_and(|agent| agent.starts_with("solidarity/")));
+    assert!(
+        request
+            .header("user-agent")
+            .is_some_and(|agent| agent.starts_with("solidarity/"))
+    );
     let timestamp: u64 = request
         .header("x-solidarity-timestamp")
         .expect("timestamp")
@@ -302,7 +321,9 @@ async fn webhook_is_signed_and_carries_the_batch_json() {
         .expect_err("500");
     assert_eq!(reason, "HTTP 500");
     receiver.set_status(302);
-    let reason = send(target, Duration::from_secs(10)).await.expect_err("302");
+    let reason = send(target, Duration::from_secs(10))
+        .await
+        .expect_err("302");
     assert!(reason.contains("302"), "{reason}");
 }
 
@@ -321,7 +342,11 @@ async fn a_hanging_webhook_fails_within_its_timeout() {
     )
     .await
     .expect_err("hangs");
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(reason, "timed out after 1 s");
 }
 

@@ -94,8 +94,9 @@ impl ExecChannel {
             Ok((kept, status)) => {
                 // Children the hook left in its group do not outlive the run.
                 kill_group(pid);
-                let status = status
-                    .map_err(|error| SendError::new(format!("cannot wait for the command: {error}")))?;
+                let status = status.map_err(|error| {
+                    SendError::new(format!("cannot wait for the command: {error}"))
+                })?;
                 if status.success() {
                     return Ok(());
                 }
@@ -106,7 +107,12 @@ impl ExecChannel {
                 let first_line = String::from_utf8_lossy(&kept)
                     .lines()
                     .find(|line| !line.trim().is_empty())
-                    .map(|line| line.trim().chars().take(REASON_LINE_MAX).collect::<String>());
+                    .map(|line| {
+                        line.trim()
+                            .chars()
+                            .take(REASON_LINE_MAX)
+                            .collect::<String>()
+                    });
                 Err(SendError::new(match first_line {
                     Some(line) => format!("{what}: {line}"),
                     None => what,

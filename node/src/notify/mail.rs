@@ -49,9 +49,9 @@ impl MailChannel {
             .iter()
             .enumerate()
             .map(|(index, address)| {
-                address
-                    .parse::<Mailbox>()
-                    .with_context(|| format!("`to` entry #{} is not a valid mail address", index + 1))
+                address.parse::<Mailbox>().with_context(|| {
+                    format!("`to` entry #{} is not a valid mail address", index + 1)
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let crypto = if target.encrypted() {
@@ -74,7 +74,6 @@ impl MailChannel {
                 .authentication(vec![Mechanism::Plain, Mechanism::Login]);
         }
         Ok(Self {
-
             timeout,
             from,
             to,
@@ -214,7 +213,17 @@ fn describe(error: &lettre::transport::smtp::Error, timeout: Duration) -> SendEr
         } else if lower.contains("authentication") || lower.contains("mechanism") {
             SendError::new("SMTP: no usable AUTH mechanism offered")
         } else {
-            SendError::new(format!("SMTP: {}", first_words(&text)))
+            let mut cause = String::new();
+            let mut source = std::error::Error::source(error);
+            while let Some(inner) = source {
+                cause = inner.to_string();
+                source = inner.source();
+            }
+            if cause.is_empty() {
+                SendError::new(format!("SMTP: {}", first_words(&text)))
+            } else {
+                SendError::new(format!("SMTP: {}: {cause}", first_words(&text)))
+            }
         }
     }
 }

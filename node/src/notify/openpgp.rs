@@ -71,15 +71,19 @@ impl Crypto {
     /// `plain` encrypted to every recipient (and signed when a key is set), armoured.
     pub(super) fn encrypt(&self, plain: Vec<u8>) -> anyhow::Result<String> {
         let mut rng = rand::rngs::OsRng;
-        let mut builder = MessageBuilder::from_bytes("", plain)
-            .seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
+        let mut builder =
+            MessageBuilder::from_bytes("", plain).seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
         for recipient in &self.recipients {
             builder
                 .encrypt_to_key(&mut rng, &recipient.key)
                 .context("cannot encrypt to a recipient's key")?;
         }
         if let Some(signer) = &self.signer {
-            builder.sign(&signer.primary_key, Password::empty(), HashAlgorithm::Sha256);
+            builder.sign(
+                &signer.primary_key,
+                Password::empty(),
+                HashAlgorithm::Sha256,
+            );
         }
         builder
             .to_armored_string(&mut rng, ArmorOptions::default())
@@ -126,7 +130,10 @@ fn subkey_usable(subkey: &SignedPublicSubKey, now: u64) -> bool {
         return false;
     }
     let created = u64::from(subkey.key.created_at().as_secs());
-    match binding.key_expiration_time().map(|lifetime| lifetime.as_secs()) {
+    match binding
+        .key_expiration_time()
+        .map(|lifetime| lifetime.as_secs())
+    {
         Some(lifetime) if lifetime > 0 => created + u64::from(lifetime) > now,
         _ => true,
     }
