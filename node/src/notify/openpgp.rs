@@ -10,6 +10,7 @@ use pgp::composed::{
 };
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::crypto::sym::SymmetricKeyAlgorithm;
+use pgp::packet::SignatureType;
 use pgp::types::{KeyDetails, Password};
 
 /// Recipients' encryption subkeys and the optional signing key.
@@ -118,9 +119,17 @@ fn subkey_usable(subkey: &SignedPublicSubKey, now: u64) -> bool {
     if !subkey.key.algorithm().can_encrypt() {
         return false;
     }
+    if subkey
+        .signatures
+        .iter()
+        .any(|signature| signature.typ() == Some(SignatureType::SubkeyRevocation))
+    {
+        return false;
+    }
     let Some(binding) = subkey
         .signatures
         .iter()
+        .filter(|signature| signature.typ() == Some(SignatureType::SubkeyBinding))
         .max_by_key(|signature| signature.created().map(|at| at.as_secs()).unwrap_or(0))
     else {
         return false;
