@@ -107,7 +107,7 @@ impl SmtpServer {
             .stdout
             .take()
             .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         std::thread::spawn(move || {
             use std::io::BufRead;
             let mut lines = std::io::BufReader::new(stdout).lines();

@@ -455,7 +455,7 @@ async fn a_hanging_exec_hook_and_its_child_are_killed_at_the_timeout() {
     for pid in pids.split_whitespace() {
         loop {
             let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|stat| !stat.split_whitespace().nth(2).is_some_and(|s| s == "Z"));
+                .is_ok_and(|stat| stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"));
             if !alive {
                 break;
             }

@@ -481,12 +481,12 @@ fn validate_channel(
     };
     let types = match &channel.types {
         Some(types) => {
-            if let Some(private) = types.iter().find(|kind| kind.is_private()) {
-                if !channel.private {
-                    bail!(
-                        "`types` names {private:?}, which only a channel with `private = true` may carry"
-                    );
-                }
+            if let Some(private) = types.iter().find(|kind| kind.is_private())
+                && !channel.private
+            {
+                bail!(
+                    "`types` names {private:?}, which only a channel with `private = true` may carry"
+                );
             }
             types.clone()
         }

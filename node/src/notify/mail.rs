@@ -33,8 +33,9 @@ pub struct MailChannel {
     timeout: Duration,
     from: Mailbox,
     to: Vec<Mailbox>,
-    crypto: Option<Crypto>,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Boxed, as is the transport: they keep [`super::channel::Channel`]'s variants small.
+    crypto: Option<Box<Crypto>>,
+    transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
 }
 
 impl MailChannel {
@@ -55,7 +56,10 @@ impl MailChannel {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let crypto = if target.encrypted() {
-            Some(Crypto::new(&target.encrypt_to, target.sign_key.as_deref())?)
+            Some(Box::new(Crypto::new(
+                &target.encrypt_to,
+                target.sign_key.as_deref(),
+            )?))
         } else {
             None
         };
@@ -78,7 +82,7 @@ impl MailChannel {
             from,
             to,
             crypto,
-            transport: builder.build(),
+            transport: Box::new(builder.build()),
         })
     }
 

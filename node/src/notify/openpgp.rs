@@ -33,10 +33,8 @@ impl Crypto {
             if !key.details.revocation_signatures.is_empty() {
                 bail!("{which} is revoked");
             }
-            if let Some(end) = primary_expiry(&key) {
-                if end <= now {
-                    bail!("{which} expired");
-                }
+            if primary_expiry(&key).is_some_and(|end| end <= now) {
+                bail!("{which} expired");
             }
             let usable = key
                 .public_subkeys
@@ -87,7 +85,7 @@ impl Crypto {
             );
         }
         builder
-            .to_armored_string(&mut rng, ArmorOptions::default())
+            .to_armored_string(rng, ArmorOptions::default())
             .context("cannot encrypt the message")
     }
 }
