@@ -5,9 +5,15 @@
 //! - [`RawPeer`]: a bare network endpoint (a member's key, no validation, no store) that
 //!   injects arbitrary bytes into gossip and records what it receives.
 //! - [`BinaryNode`]: the real `solidarity` binary as a child process.
+//! - [`smtp::SmtpServer`], [`gpg::Gpg`], [`hook::HookReceiver`]: the real far ends of the
+//!   notification channels (aiosmtpd, GnuPG, an HTTP receiver).
 //! - [`eventually`]: polls a condition with a deadline; never a fixed sleep for correctness.
 
 #![allow(missing_docs, unreachable_pub, reason = "test support code")]
+
+pub mod gpg;
+pub mod hook;
+pub mod smtp;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

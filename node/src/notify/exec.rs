@@ -1,20 +1,29 @@
-//! Exec channel: runs the configured program (no shell, no PATH lookup, a cleared
-//! environment) with the batch's JSON on stdin, in a process group of its own that is
-//! killed at the timeout. Exit status 0 means accepted.
+//! The exec channel: runs a local program (no shell) with the batch's JSON on stdin.
+//!
+//! - The environment is cleared but for `PATH=/usr/bin:/bin` and `SOLIDARITY_NOTIFY_SCHEMA`.
+//! - The program runs in its own process group; at the timeout the whole group is killed.
+//! - stdout is drained and dropped; the first [`STDERR_KEPT`] bytes of stderr are kept and its
+//!   first line goes into the error reason (the admin wrote the hook; the daemon never puts an
+//!   alert text there itself).
+//!
+//! Must not: inherit the daemon's stdin/stdout, run a shell, or leave a process behind.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
 
 use super::channel::SendError;
 use super::config::ExecTarget;
 use super::doc::{Batch, SCHEMA};
 
-/// Most bytes of the program's stderr kept (its first line goes into the error).
+/// Stderr kept of one run: enough for a message, bounded against a chatty hook.
 const STDERR_KEPT: usize = 4096;
-/// The environment the program gets: nothing of the daemon's but this.
-const PATH: &str = "/usr/bin:/bin";
+/// Longest first stderr line shown in a reason.
+const REASON_LINE_MAX: usize = 200;
+/// The only search path the hook sees.
+const HOOK_PATH: &str = "/usr/bin:/bin";
 
 /// A ready exec channel.
 pub struct ExecChannel {
@@ -23,14 +32,10 @@ pub struct ExecChannel {
 }
 
 impl ExecChannel {
-    /// Checks that the program exists and may be run.
+    /// Checks and keeps the target.
     pub fn new(target: &ExecTarget, timeout: Duration) -> anyhow::Result<Self> {
-        use std::os::unix::fs::PermissionsExt;
-        let program = &target.command[0];
-        let metadata = std::fs::metadata(program)
-            .map_err(|error| anyhow::anyhow!("`command`: cannot use {program}: {error}"))?;
-        if !metadata.is_file() || metadata.permissions().mode() & 0o111 == 0 {
-            anyhow::bail!("`command`: {program} is not an executable file");
+        if target.command.is_empty() {
+            anyhow::bail!("an exec channel needs a command");
         }
         Ok(Self {
             target: target.clone(),
@@ -38,74 +43,110 @@ impl ExecChannel {
         })
     }
 
-    /// Runs the program once with `batch` on stdin.
+    /// Runs the program once with the batch on stdin; exit 0 is accepted.
     pub async fn send(&self, batch: &Batch) -> Result<(), SendError> {
-        let mut child = tokio::process::Command::new(&self.target.command[0])
+        let program = &self.target.command[0];
+        let mut command = Command::new(program);
+        command
             .args(&self.target.command[1..])
             .env_clear()
-            .env("PATH", PATH)
+            .env("PATH", HOOK_PATH)
             .env("SOLIDARITY_NOTIFY_SCHEMA", SCHEMA)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        let mut child = command
             .spawn()
             .map_err(|error| SendError::new(format!("cannot start the command: {error}")))?;
-        let group = child.id();
+        let pid = child.id();
         let json = batch.to_json();
         let mut stdin = child.stdin.take();
-        let mut stderr = child.stderr.take();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
         let run = async {
-            if let Some(stdin) = stdin.as_mut() {
-                // A program that does not read its input may close it: not an error.
-                let _ = stdin.write_all(&json).await;
-            }
-            drop(stdin.take());
-            let mut kept = Vec::new();
-            if let Some(stderr) = stderr.as_mut() {
-                let _ = stderr.take(STDERR_KEPT as u64).read_to_end(&mut kept).await;
-            }
-            (child.wait().await, kept)
-        };
-        match tokio::time::timeout(self.timeout, run).await {
-            Ok((Ok(status), _)) if status.success() => Ok(()),
-            Ok((Ok(status), kept)) => {
-                let first_line = String::from_utf8_lossy(&kept)
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(200)
-                    .collect::<String>();
-                let code = status
-                    .code()
-                    .map_or_else(|| "a signal".to_owned(), |code| format!("code {code}"));
-                Err(SendError::new(if first_line.is_empty() {
-                    format!("the command exited with {code}")
-                } else {
-                    format!("the command exited with {code}: {first_line}")
-                }))
-            }
-            Ok((Err(error), _)) => Err(SendError::new(format!(
-                "cannot wait for the command: {error}"
-            ))),
-            Err(_) => {
-                if let Some(group) = group {
-                    kill_group(group);
+            let feed = async {
+                if let Some(mut stdin) = stdin.take() {
+                    // A hook that does not read its stdin is not an error by itself.
+                    let _ = stdin.write_all(&json).await;
+                    let _ = stdin.shutdown().await;
                 }
+            };
+            let (_, _, kept, status) = tokio::join!(
+                feed,
+                drain(stdout, 0),
+                drain(stderr, STDERR_KEPT),
+                child.wait()
+            );
+            (kept, status)
+        };
+        let outcome = tokio::time::timeout(self.timeout, run).await;
+        match outcome {
+            Err(_) => {
+                kill_group(pid);
+                let _ = child.kill().await;
                 Err(SendError::new(format!(
-                    "the command did not finish within {} s and was killed",
+                    "timed out after {} s (killed)",
                     self.timeout.as_secs()
                 )))
+            }
+            Ok((kept, status)) => {
+                // Children the hook left in its group do not outlive the run.
+                kill_group(pid);
+                let status = status.map_err(|error| {
+                    SendError::new(format!("cannot wait for the command: {error}"))
+                })?;
+                if status.success() {
+                    return Ok(());
+                }
+                let what = match status.code() {
+                    Some(code) => format!("exit code {code}"),
+                    None => "killed by a signal".to_owned(),
+                };
+                let first_line = String::from_utf8_lossy(&kept)
+                    .lines()
+                    .find(|line| !line.trim().is_empty())
+                    .map(|line| {
+                        line.trim()
+                            .chars()
+                            .take(REASON_LINE_MAX)
+                            .collect::<String>()
+                    });
+                Err(SendError::new(match first_line {
+                    Some(line) => format!("{what}: {line}"),
+                    None => what,
+                }))
             }
         }
     }
 }
 
-/// Kills the program's whole process group (what it started, too).
-fn kill_group(group: u32) {
-    if let Some(pid) = rustix::process::Pid::from_raw(group as i32) {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+/// Reads `pipe` to its end, keeping at most `keep` bytes.
+async fn drain(pipe: Option<impl AsyncRead + Unpin>, keep: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let Some(mut pipe) = pipe else {
+        return kept;
+    };
+    let mut buffer = [0u8; 4096];
+    loop {
+        match pipe.read(&mut buffer).await {
+            Ok(0) | Err(_) => return kept,
+            Ok(read) => {
+                let room = keep.saturating_sub(kept.len());
+                kept.extend_from_slice(&buffer[..read.min(room)]);
+            }
+        }
+    }
+}
+
+/// Kills the process group the hook leads (its pid is the group id, see `process_group(0)`).
+fn kill_group(pid: Option<u32>) {
+    let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) else {
+        return;
+    };
+    if let Some(group) = rustix::process::Pid::from_raw(pid) {
+        // The group may be gone already: nothing to do then.
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
     }
 }

@@ -18,6 +18,7 @@ mod exec;
 mod mail;
 pub mod metrics;
 pub mod observe;
+mod openpgp;
 pub mod outbox;
 pub mod reports;
 pub mod route;
