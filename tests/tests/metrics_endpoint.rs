@@ -36,12 +36,17 @@ fn parse(exposition: &str) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("parser output")
 }
 
+/// `promtool`, which `scripts/test` installs (Debian's `prometheus`).
 fn promtool() -> Option<&'static str> {
-    Command::new("promtool")
+    let found = Command::new("promtool")
         .arg("--version")
         .output()
-        .is_ok_and(|output| output.status.success())
-        .then_some("promtool")
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        found,
+        "promtool is missing: scripts/test installs Debian's `prometheus`"
+    );
+    Some("promtool")
 }
 
 fn sample(parsed: &serde_json::Value, name: &str, label: Option<(&str, &str)>) -> Option<f64> {

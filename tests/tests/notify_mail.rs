@@ -99,7 +99,7 @@ async fn an_alert_raised_on_a_arrives_as_plain_and_as_encrypted_mail_from_b() {
             dir,
             &server,
             "private",
-            &[public.clone()],
+            std::slice::from_ref(&public),
             "settle_secs = 0\nprivate = true",
         );
     })
