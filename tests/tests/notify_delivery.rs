@@ -508,7 +508,11 @@ fn every_acknowledged_alert_is_notified_through_a_crash_loop() {
     assert!(!acknowledged.is_empty());
     assert!(
         repeating_messages <= kills,
-        "{repeating_messages} messages repeated notices, {kills} kills"
+        "{repeating_messages} messages repeated notices, {kills} kills; sizes of the messages: {:?}",
+        messages
+            .iter()
+            .map(|message| message["notices"].as_array().map_or(0, Vec::len))
+            .collect::<Vec<_>>()
     );
     node.terminate();
 }

@@ -154,8 +154,13 @@ impl Batch {
         serde_json::to_vec_pretty(self).unwrap_or_default()
     }
 
-    /// A subject line that names what happened (for channels that may say so).
+    /// A subject line that names what happened (for channels that may say so). A member's
+    /// text cannot smuggle an RFC 2047 encoded word into it (`=?` is broken up).
     pub fn subject(&self) -> String {
+        self.raw_subject().replace("=?", "= ?")
+    }
+
+    fn raw_subject(&self) -> String {
         match self.notices.as_slice() {
             [one] => format!("[{}] {}", self.federation, one.title),
             many => format!(

@@ -84,6 +84,7 @@ impl ExecChannel {
         let outcome = tokio::time::timeout(self.timeout, run).await;
         match outcome {
             Err(_) => {
+                // Killed before it is reaped, so the group id is still the hook's.
                 kill_group(pid);
                 let _ = child.kill().await;
                 Err(SendError::new(format!(
@@ -92,8 +93,9 @@ impl ExecChannel {
                 )))
             }
             Ok((kept, status)) => {
-                // Children the hook left in its group do not outlive the run.
-                kill_group(pid);
+                // The hook was reaped: its process group id may be taken by another
+                // process now, so it is not signalled (what the hook left running is its
+                // own business).
                 let status = status.map_err(|error| {
                     SendError::new(format!("cannot wait for the command: {error}"))
                 })?;

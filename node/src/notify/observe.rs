@@ -51,6 +51,10 @@ pub struct Observer {
     canaries: HashMap<AuthorKey, CanaryState>,
     disconnected_since: HashMap<AuthorKey, u64>,
     offers: Option<HashMap<MessageId, OfferView>>,
+    /// Keys seen revoked (see the revocation notice).
+    seen_revoked: HashSet<AuthorKey>,
+    /// Whether a first snapshot was observed.
+    started: bool,
 }
 
 /// The hourly bound of new notices per member (see the module doc). Fed only notices not
@@ -180,6 +184,7 @@ impl Observer {
         for observed in &mut out {
             observed.doc.at = now;
         }
+        self.started = true;
         out
     }
 
@@ -262,7 +267,9 @@ impl Observer {
                       title: String,
                       text: String| Observed {
             happened_at,
-            about: Some(member.key),
+            // What happened to a member (a revocation, a fork, duress) is never held back
+            // by the hourly bound its own flood may have used up.
+            about: None,
             doc: NoticeDoc {
                 id,
                 notice_type: kind,
@@ -275,11 +282,20 @@ impl Observer {
             },
         };
         if let Some(since) = member.revoked_since {
+            // A revocation certificate is often made long before it is published (the
+            // drill), so `since` says nothing of when this node learned it: one that
+            // appears while the node runs is news now; one already there at start is news
+            // only if recent.
+            let learned = if self.seen_revoked.insert(member.key) && self.started {
+                now
+            } else {
+                since
+            };
             out.push(notice(
                 NoticeType::Revocation,
                 Severity::High,
                 notice_id(&[b"revoked", key, &since.to_be_bytes()]),
-                since,
+                learned,
                 format!("the key of {name} was revoked"),
                 format!(
                     "Its messages since {} are no longer trusted.",
@@ -305,7 +321,7 @@ impl Observer {
                 NoticeType::CertificateEnding,
                 Severity::Medium,
                 notice_id(&[b"certificate-ending", key, &until.to_be_bytes()]),
-                until - CERTIFICATE_NOTICE_MS,
+                now,
                 format!("the certificate of {name} ends {}", time_text(until)),
                 "Its collective must certify its node key again before then.".to_owned(),
             ));
@@ -356,11 +372,11 @@ impl Observer {
             }
         }
         if member.over_budget.is_some() {
-            let hour = now / HOUR_MS;
+            let day = now / (24 * HOUR_MS);
             out.push(notice(
                 NoticeType::QuotaHit,
                 Severity::Low,
-                notice_id(&[b"quota", key, &hour.to_be_bytes()]),
+                notice_id(&[b"quota", key, &day.to_be_bytes()]),
                 now,
                 format!("{name} is over its budget"),
                 "Its further messages are ignored for now (see `solidarity member list`)."
@@ -370,7 +386,11 @@ impl Observer {
         if member.connected {
             self.disconnected_since.remove(&member.key);
         } else if let Some(limit) = settings.member_unreachable_ms {
-            let since = *self.disconnected_since.entry(member.key).or_insert(now);
+            // Since its last message when known, so a restart does not start a new episode.
+            let since = *self
+                .disconnected_since
+                .entry(member.key)
+                .or_insert(member.last_message_at.unwrap_or(now).min(now));
             if now.saturating_sub(since) >= limit {
                 out.push(notice(
                     NoticeType::MemberUnreachable,
@@ -429,7 +449,7 @@ impl MemberBound {
                     title: format!(
                         "more than {NOTICES_PER_MEMBER_PER_HOUR} notices about {name} this hour"
                     ),
-                    text: "The rest are held back until the next hour; see the status page."
+                    text: "The rest of this hour's are not sent; see the status page and `solidarity alert list`."
                         .to_owned(),
                     member: Some(name),
                     alert: None,
@@ -476,7 +496,8 @@ impl AlertFacts<'_> {
 
     fn headline(&self) -> String {
         format!(
-            "{} {} at {}: {}",
+            "{}{} {} at {}: {}",
+            if self.suspect { "SUSPECT " } else { "" },
             snake(&self.alert.severity).to_uppercase(),
             snake(&self.alert.category).replace('_', " "),
             self.alert.subject,

@@ -21,8 +21,9 @@ use super::doc::NoticeDoc;
 pub const OUTBOX_DIR: &str = "outbox";
 /// Recent notices kept for `notify list`.
 pub const RECENT_KEPT: usize = 200;
-/// Most notices waiting on one channel; beyond, new ones are given up at once (a channel
-/// down for days under a flood must not fill the disk).
+/// Most notices waiting on one channel; beyond, new ones are given up at once (counted in
+/// `solidarity_notify_given_up_total`): a channel down for days under a flood must not fill
+/// the disk.
 pub const MAX_PENDING_PER_CHANNEL: usize = 10_000;
 
 const SEEN: u8 = b's';
@@ -106,9 +107,17 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 impl Outbox {
     /// Opens `DATA/outbox/`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        Ok(Self {
-            db: OutboxDb::open(&data_dir.join(OUTBOX_DIR))?,
-        })
+        use std::os::unix::fs::PermissionsExt;
+        let path = data_dir.join(OUTBOX_DIR);
+        let db = OutboxDb::open(&path)?;
+        // It holds alert text and duress notices: its owner only, as the data dir.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(
+            |error| StoreError::Open {
+                path: path.clone(),
+                source: Box::new(error),
+            },
+        )?;
+        Ok(Self { db })
     }
 
     /// Whether a notice with this id was made before.

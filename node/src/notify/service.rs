@@ -416,7 +416,13 @@ impl Notifier {
         };
         self.next_seq = next_seq;
         if !full.is_empty() {
-            tracing::warn!(channels = ?full, "a notification queue is full; new notices for it are dropped until it drains");
+            tracing::warn!(channels = ?full, "a notification queue is full; new notices for it are given up until it drains");
+            for name in &full {
+                self.metrics
+                    .given_up
+                    .get_or_create(&NotifyMetrics::label(name))
+                    .inc();
+            }
         }
         self.metrics.notices.inc_by(queued.len() as u64);
         self.known
@@ -431,9 +437,11 @@ impl Notifier {
                     queued_at: now,
                     doc: item.doc.clone(),
                 };
-                // The outbox holds it durably; the worker's queue only bounds memory.
-                if handle.queue.send(pending).await.is_err() {
-                    tracing::debug!(channel = %name, "the channel's worker has stopped");
+                // The outbox holds it durably; the worker's queue only bounds memory, and
+                // never makes the notifier wait on a slow channel. What does not fit is
+                // sent after the next restart, from the outbox.
+                if handle.queue.try_send(pending).is_err() {
+                    tracing::warn!(channel = %name, "the channel's worker is behind; the notice stays in the outbox for the next start");
                 }
             }
         }

@@ -22,9 +22,10 @@ use super::metrics::NotifyMetrics;
 use super::now_ms;
 use super::outbox::{ChannelRecord, Outbox, Pending};
 
-/// Notices handed from the notifier to one worker at a time; the outbox holds them
-/// durably already, so this only bounds memory between the two tasks.
-pub const WORKER_QUEUE: usize = 1024;
+/// Notices handed from the notifier to a worker; the outbox holds them durably already, so
+/// this only bounds memory between the two tasks. As large as the outbox's own bound per
+/// channel, so the notifier's `try_send` fails only past it.
+pub const WORKER_QUEUE: usize = super::outbox::MAX_PENDING_PER_CHANNEL;
 /// Most notices in one message (the rest follow in the next).
 pub const MAX_BATCH: usize = 50;
 /// First retry after a failure; doubled per failure up to [`BACKOFF_MAX`], ±20 % jitter.
