@@ -122,9 +122,9 @@ fn gossip(
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
             .map_err(NetError::config)?;
     if let Some(registry) = metrics {
-        // Peer scoring is off, so scores are 0; gossipsub's default score buckets are
-        // negative, and OpenMetrics parsers refuse a histogram with negative buckets and a
-        // `_sum` (the Prometheus client's does).
+        // OpenMetrics parsers refuse a histogram with negative buckets and a `_sum` (the
+        // Prometheus client's does), and gossipsub's default score buckets are negative:
+        // scores at or below 0 (a graylisted forwarder) all count in the first bucket.
         let metrics_config = gossipsub::MetricsConfig {
             score_buckets: vec![0.0, 1.0, 10.0, 100.0],
             ..gossipsub::MetricsConfig::default()
