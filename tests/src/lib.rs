@@ -422,6 +422,23 @@ pub async fn federation_with(n: usize, settings: &[(&str, &str)]) -> Vec<TestNod
     nodes
 }
 
+/// Node A (default config) and node B, whose data dir `configure_b` adjusts before it
+/// starts (notification channels, say), members of each other and connected.
+pub async fn pair(configure_b: impl FnOnce(&Path)) -> (TestNode, TestNode) {
+    let a = TestNode::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    init_data_dir(dir.path());
+    configure_b(dir.path());
+    let b = TestNode::start(dir).await;
+    let nodes = vec![a, b];
+    connect_all(&nodes).await;
+    let mut nodes = nodes.into_iter();
+    match (nodes.next(), nodes.next()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => unreachable!("two nodes"),
+    }
+}
+
 /// Makes every node a member of every other and waits for the full mesh of connections.
 pub async fn connect_all(nodes: &[TestNode]) {
     let mut cards = Vec::new();

@@ -11,7 +11,7 @@ use solidarity_control::{CanaryState, NotifyStatusView, request};
 use solidarity_proto::MessageId;
 use solidarity_proto::payload::{AlertCategory, Severity};
 use solidarity_tests::{
-    BinaryNode, TestNode, cli, cli_ok, eventually, init_data_dir, sample_alert, wait_for,
+    BinaryNode, TestNode, cli, cli_ok, eventually, init_data_dir, pair, sample_alert, wait_for,
 };
 
 /// A hook that writes each message it is given to a new file in `out`; it fails (exit 1)
@@ -106,22 +106,6 @@ async fn notify_status(node: &TestNode) -> NotifyStatusView {
     node.call(|client| client.call(&request::NotifyStatus {}))
         .await
         .expect("notify status")
-}
-
-/// Node A (no channels) and node B with the given channels, members of each other.
-async fn pair(configure_b: impl FnOnce(&Path)) -> (TestNode, TestNode) {
-    let a = TestNode::new().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    init_data_dir(dir.path());
-    configure_b(dir.path());
-    let b = TestNode::start(dir).await;
-    let nodes = vec![a, b];
-    solidarity_tests::connect_all(&nodes).await;
-    let mut nodes = nodes.into_iter();
-    match (nodes.next(), nodes.next()) {
-        (Some(a), Some(b)) => (a, b),
-        _ => unreachable!("two nodes"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

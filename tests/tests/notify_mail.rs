@@ -10,7 +10,9 @@ use solidarity_control::request;
 use solidarity_proto::payload::{AlertCategory, Severity};
 use solidarity_tests::gpg::{Gpg, KeyAlgo};
 use solidarity_tests::smtp::{SmtpOptions, SmtpServer};
-use solidarity_tests::{BinaryNode, TestNode, cli, cli_ok, init_data_dir, sample_alert, wait_for};
+use solidarity_tests::{
+    BinaryNode, TestNode, cli, cli_ok, init_data_dir, pair, sample_alert, wait_for,
+};
 
 const USER: &str = "solidarity@b.example";
 const PASSWORD: &str = "correct horse battery staple";
@@ -56,21 +58,6 @@ fn add_mail_channel(
         keys = keys.join(", "),
     ));
     std::fs::write(config, text).expect("config");
-}
-
-async fn pair(configure_b: impl FnOnce(&Path)) -> (TestNode, TestNode) {
-    let a = TestNode::new().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    init_data_dir(dir.path());
-    configure_b(dir.path());
-    let b = TestNode::start(dir).await;
-    let nodes = vec![a, b];
-    solidarity_tests::connect_all(&nodes).await;
-    let mut nodes = nodes.into_iter();
-    match (nodes.next(), nodes.next()) {
-        (Some(a), Some(b)) => (a, b),
-        _ => unreachable!("two nodes"),
-    }
 }
 
 async fn raise(node: &TestNode, summary: &str) {
