@@ -156,6 +156,27 @@ pub fn card_addresses(announce: &[Multiaddr], bound: &[Multiaddr]) -> Vec<Multia
     out
 }
 
+/// The addresses of this node's card: those of [`card_addresses`], and its onion address
+/// when it has an onion service. An onion-only node's bound (loopback) addresses never
+/// count.
+pub fn node_card_addresses(
+    config: &crate::config::NodeConfig,
+    bound: &[Multiaddr],
+) -> Vec<Multiaddr> {
+    let bound = if config.tor.as_ref().is_some_and(|tor| tor.only) {
+        &[][..]
+    } else {
+        bound
+    };
+    let mut addresses = card_addresses(&config.announce, bound);
+    if let Some(onion) = &config.onion_announce
+        && !addresses.contains(onion)
+    {
+        addresses.push(onion.clone());
+    }
+    addresses
+}
+
 /// One warning per address of `card` that others may not be able to dial.
 pub fn card_warnings(card: &Card) -> Vec<String> {
     card.addresses

@@ -80,6 +80,11 @@ pub struct FileConfig {
     pub metrics_addr: Option<String>,
     /// Notifications: `[notify]` and its channels. Default: no channel.
     pub notify: crate::notify::config::FileNotify,
+    /// `clearnet` or `tor-only`. Default `clearnet`.
+    pub network: crate::tor::Network,
+    /// Tor: SOCKS and control ports, onion services. Default: none (`tor-only` implies
+    /// Debian's tor).
+    pub tor: Option<crate::tor::FileTor>,
 }
 
 impl Default for FileConfig {
@@ -107,6 +112,8 @@ impl Default for FileConfig {
             admin_addr: None,
             metrics_addr: None,
             notify: crate::notify::config::FileNotify::default(),
+            network: crate::tor::Network::default(),
+            tor: None,
         }
     }
 }
@@ -143,6 +150,11 @@ pub struct NodeConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Notification channels and their rules.
     pub notify: crate::notify::config::NotifyConfig,
+    /// Tor; none: a clearnet node that neither dials nor is an onion service.
+    pub tor: Option<crate::tor::TorSettings>,
+    /// The node's p2p onion address, announced beside `announce`. Not a config key: the
+    /// daemon sets it from the onion service's key.
+    pub onion_announce: Option<Multiaddr>,
     /// Milliseconds added to the host clock. Not a config key: always 0 in a real node;
     /// tests set it to run a node whose clock is off.
     pub clock_offset_ms: i64,
@@ -208,6 +220,13 @@ impl NodeConfig {
             .map(Path::to_owned)
             .unwrap_or_else(|| data_dir.to_owned());
         let notify = crate::notify::config::NotifyConfig::validate(file.notify, &config_dir)?;
+        let tor = crate::tor::TorSettings::validate(file.network, file.tor, &config_dir)?;
+        let announce = parse_addresses("announce", &file.announce)?;
+        let status_addr = StatusAddr::parse(&file.status_addr)
+            .with_context(|| format!("`status_addr`: {:?}", file.status_addr))?;
+        if tor.as_ref().is_some_and(|tor| tor.only) {
+            check_tor_only(&listen, &announce, &status_addr)?;
+        }
         let metrics_addr = file
             .metrics_addr
             .as_deref()
@@ -220,9 +239,8 @@ impl NodeConfig {
             data_dir: data_dir.to_owned(),
             federation: file.federation,
             listen,
-            announce: parse_addresses("announce", &file.announce)?,
-            status_addr: StatusAddr::parse(&file.status_addr)
-                .with_context(|| format!("`status_addr`: {:?}", file.status_addr))?,
+            announce,
+            status_addr,
             log: file.log,
             sync_interval: Duration::from_secs(file.sync_interval_secs),
             heartbeat: Duration::from_millis(file.heartbeat_ms),
@@ -241,10 +259,60 @@ impl NodeConfig {
             admin_addr,
             metrics_addr,
             notify,
+            tor,
+            onion_announce: None,
             clock_offset_ms: 0,
             fresh_chain: false,
         })
     }
+}
+
+impl NodeConfig {
+    /// What the card carries and identify tells members: `announce`, and the onion
+    /// address when the node has an onion service.
+    pub fn advertised(&self) -> Vec<Multiaddr> {
+        let mut addresses = self.announce.clone();
+        addresses.extend(self.onion_announce.clone());
+        addresses
+    }
+}
+
+/// `network = "tor-only"`: nothing of this server on clearnet. Listeners on loopback (tor
+/// forwards to them), only onion addresses announced, the status page on loopback or a
+/// Unix socket.
+fn check_tor_only(
+    listen: &[Multiaddr],
+    announce: &[Multiaddr],
+    status_addr: &StatusAddr,
+) -> anyhow::Result<()> {
+    if let Some(address) = listen.iter().find(|address| !is_loopback_ip(address)) {
+        bail!(
+            "`listen`: {address} is not a loopback address, and `network = \"tor-only\"` listens on loopback only (tor forwards the onion service there): use listen = [\"/ip4/127.0.0.1/tcp/7447\"]"
+        );
+    }
+    if let Some(address) = announce.iter().find(|address| !crate::tor::is_onion(address)) {
+        bail!(
+            "`announce`: {address} is not an onion address, and `network = \"tor-only\"` announces only its onion address (which the node adds itself): remove it"
+        );
+    }
+    if let StatusAddr::Tcp(address) = status_addr
+        && !address.ip().is_loopback()
+    {
+        bail!(
+            "`status_addr`: {address} is not a loopback address, and `network = \"tor-only\"` puts nothing on clearnet: publish the page with `status_onion = true` under [tor]"
+        );
+    }
+    Ok(())
+}
+
+/// Whether the IP part of an address is loopback.
+fn is_loopback_ip(address: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    address.iter().any(|protocol| match protocol {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }
 
 /// Where the status page listens.
@@ -306,7 +374,12 @@ pub fn render_config_file(
     listen: &[String],
     announce: &[String],
     status_addr: &str,
+    network: crate::tor::Network,
 ) -> String {
+    let network = match network {
+        crate::tor::Network::Clearnet => "clearnet",
+        crate::tor::Network::TorOnly => "tor-only",
+    };
     let quoted = |list: &[String]| {
         list.iter()
             .map(|address| format!("{address:?}"))
@@ -333,6 +406,13 @@ listen = [{listen}]
 # ["/ip4/203.0.113.7/tcp/7447"]. A TCP port 0 stands for the port actually bound.
 # Empty: the public addresses the daemon is bound to (never loopback or private ones).
 announce = [{announce}]
+
+# "clearnet": members dial this node over TCP. "tor-only": every connection goes through
+# tor, the node is reachable only as an onion service it creates itself over tor's control
+# port (Debian's tor needs no change: add this daemon's user to the debian-tor group),
+# listens on loopback only, announces only its onion address, and connects to nobody while
+# tor is down. See the README, "Running over Tor".
+network = "{network}"
 
 # Status page (HTML, JSON, Atom). Loopback by default: put it behind your web server or
 # an onion service rather than exposing it directly. Port 0 picks a free port.
@@ -402,6 +482,17 @@ statements_per_signer = 64
 # happen.
 # metrics_addr = "127.0.0.1:9477"
 
+# Tor. Uncomment [tor] on a clearnet node to dial onion-only members through tor (and,
+# with onion_service = true, to be an onion service too); with tor-only these are the
+# defaults.
+# [tor]
+# socks = "127.0.0.1:9050"
+# control = "unix:/run/tor/control"  # or "127.0.0.1:9051"
+# control_password_file = "/etc/solidarity/tor-control.password"  # else tor's cookie
+# onion_service = true               # default: true with tor-only, false with clearnet
+# onion_port = 7447                  # the port on the onion address
+# status_onion = false               # publish the status page as an onion service too
+
 # Notifications: mail (optionally OpenPGP-encrypted), webhooks and local programs, sent
 # from a durable outbox in DATA/outbox (`solidarity notify test|status|list`). Secrets are
 # read from files that other users cannot read. Canary and duress notices go only to
@@ -451,6 +542,7 @@ mod tests {
             &[DEFAULT_LISTEN.into()],
             &[],
             DEFAULT_STATUS_ADDR,
+            crate::tor::Network::Clearnet,
         );
         let file: FileConfig = toml::from_str(&text).expect("parses");
         let config = NodeConfig::validate(Path::new("/tmp/x"), file).expect("valid");
@@ -469,11 +561,61 @@ mod tests {
             &[DEFAULT_LISTEN.into()],
             &[],
             DEFAULT_STATUS_ADDR,
+            crate::tor::Network::Clearnet,
         );
         assert_eq!(
             example, rendered,
             "regenerate deploy/config.example.toml with `solidarity init`"
         );
+    }
+
+    #[test]
+    fn the_commented_tor_example_parses_once_uncommented() {
+        let text = render_config_file(
+            DEFAULT_FEDERATION,
+            &["/ip4/127.0.0.1/tcp/7447".into()],
+            &[],
+            DEFAULT_STATUS_ADDR,
+            crate::tor::Network::TorOnly,
+        );
+        let start = text.find("# [tor]").expect("a tor example");
+        let end = text.find("# Notifications").expect("notify follows");
+        let uncommented: String = text[start..end]
+            .lines()
+            .filter_map(|line| line.strip_prefix("# ").or(line.strip_prefix('#')))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let head = &text[..text.find("# Tor. Uncomment").expect("tor comment")];
+        let file: FileConfig =
+            toml::from_str(&format!("{head}\n{uncommented}")).expect("the example parses");
+        assert_eq!(file.network, crate::tor::Network::TorOnly);
+        assert_eq!(file.tor.as_ref().map(|tor| tor.onion_port), Some(7447));
+    }
+
+    #[test]
+    fn tor_only_puts_nothing_on_clearnet() {
+        let validate = |text: &str| {
+            let file: FileConfig = toml::from_str(text).expect("parses");
+            NodeConfig::validate(Path::new("/tmp/x"), file)
+        };
+        let good = "network = \"tor-only\"\nlisten = [\"/ip4/127.0.0.1/tcp/7447\"]\n";
+        let config = validate(good).expect("valid");
+        assert!(config.tor.as_ref().is_some_and(|tor| tor.only && tor.onion_service));
+        for (bad, key) in [
+            ("network = \"tor-only\"", "`listen`"),
+            (
+                "network = \"tor-only\"\nlisten = [\"/ip4/127.0.0.1/tcp/7447\"]\nannounce = [\"/dns4/node.example.org/tcp/7447\"]",
+                "`announce`",
+            ),
+            (
+                "network = \"tor-only\"\nlisten = [\"/ip4/127.0.0.1/tcp/7447\"]\nstatus_addr = \"0.0.0.0:80\"",
+                "`status_addr`",
+            ),
+        ] {
+            let error = validate(bad).expect_err(bad);
+            assert!(format!("{error:#}").contains(key), "{error:#}");
+        }
+        assert!(toml::from_str::<FileConfig>("network = \"tor\"").is_err());
     }
 
     #[test]
@@ -483,6 +625,7 @@ mod tests {
             &[DEFAULT_LISTEN.into()],
             &[],
             DEFAULT_STATUS_ADDR,
+            crate::tor::Network::Clearnet,
         );
         let start = text.find("# [notify]").expect("a notify example");
         let example: String = text[start..]

@@ -52,6 +52,7 @@ pub fn run(count: u8, json: bool) -> anyhow::Result<()> {
                 announce: vec!["/ip4/127.0.0.1/tcp/0".into()],
                 status_addr: "127.0.0.1:0".into(),
                 federation: DEVNET_FEDERATION.into(),
+                network: crate::tor::Network::Clearnet,
             },
         )?;
         let log = std::fs::File::create(dir.with_extension("log"))?;

@@ -20,6 +20,7 @@ pub struct InitOptions {
     pub announce: Vec<String>,
     pub status_addr: String,
     pub federation: String,
+    pub network: crate::tor::Network,
 }
 
 impl Default for InitOptions {
@@ -29,6 +30,7 @@ impl Default for InitOptions {
             announce: Vec::new(),
             status_addr: config::DEFAULT_STATUS_ADDR.to_owned(),
             federation: config::DEFAULT_FEDERATION.to_owned(),
+            network: crate::tor::Network::Clearnet,
         }
     }
 }
@@ -84,6 +86,7 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> anyhow::Result<Created> {
         &options.listen,
         &options.announce,
         &options.status_addr,
+        options.network,
     );
     let created = write_config(data_dir, &text)?;
     identity::create_key_file(data_dir)?;

@@ -26,6 +26,7 @@ mod logging;
 pub mod members;
 pub mod notify;
 pub mod render;
+pub mod tor;
 
 use std::process::ExitCode;
 

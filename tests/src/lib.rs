@@ -115,6 +115,7 @@ pub fn init_data_dir_with(dir: &Path, settings: &[(&str, &str)]) {
             announce: vec!["/ip4/127.0.0.1/tcp/0".into()],
             status_addr: "127.0.0.1:0".into(),
             federation: FEDERATION.into(),
+            network: solidarity::tor::Network::Clearnet,
         },
     )
     .expect("init");

@@ -202,6 +202,7 @@ pub fn init_data_dir(dir: &Path) -> anyhow::Result<()> {
             announce: vec!["/ip4/127.0.0.1/tcp/0".into()],
             status_addr: "127.0.0.1:0".into(),
             federation: FEDERATION.into(),
+            network: solidarity::tor::Network::Clearnet,
         },
     )
     .map(drop)

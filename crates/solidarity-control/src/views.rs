@@ -144,6 +144,24 @@ pub struct StatusView {
     pub own_key_compromised_at: Option<u64>,
     /// Since when this node's own key is revoked.
     pub own_key_revoked_since: Option<u64>,
+    /// Tor, when the node uses it.
+    #[serde(default)]
+    pub tor: Option<TorView>,
+}
+
+/// How the node stands with tor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TorView {
+    /// `tor-only` or `clearnet`.
+    pub profile: String,
+    /// Tor is reachable, bootstrapped, and the onion services are published.
+    pub ready: bool,
+    /// One line for the admin: what is up, or why not.
+    pub state: String,
+    /// The p2p onion address members dial (`/onion3/…`), when the node has one.
+    pub onion: Option<String>,
+    /// The status page's onion URL, when it is published so.
+    pub status_onion: Option<String>,
 }
 
 /// One alert in full: its state, history and every member's standing stance on it.

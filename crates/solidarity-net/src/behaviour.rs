@@ -63,7 +63,7 @@ impl Behaviour {
         );
         Ok(Self {
             members_only,
-            pending_per_ip: pending_per_ip::Behaviour::default(),
+            pending_per_ip: pending_per_ip::Behaviour::new(config.inbound_through_tor),
             limits,
             gossipsub: gossip(config, metrics)?,
             sync,

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
@@ -19,9 +20,10 @@ use tokio::time::Instant;
 
 use crate::behaviour::{Behaviour, BehaviourEvent, SyncBytes};
 use crate::handle::{Acceptance, Command, GossipToken, NetError, NetHandle, SyncReplyToken};
+use crate::socks::SocksTransport;
 use crate::{
     COMMAND_QUEUE, EVENT_QUEUE, HANDSHAKE_TIMEOUT, MAX_PENDING_SYNC_REPLIES, MAX_REDIAL_BACKOFF,
-    MIN_REDIAL_BACKOFF, NetConfig, NetEvent, STABLE_CONNECTION,
+    MIN_REDIAL_BACKOFF, NetConfig, NetEvent, STABLE_CONNECTION, TOR_DIAL_TIMEOUT,
 };
 
 /// Most addresses kept per member for redialling (newest first).
@@ -94,13 +96,10 @@ impl EventLoop {
                 .map(|registry| registry.sub_registry_with_prefix("gossipsub")),
         )?;
         let libp2p_metrics = metrics.as_deref_mut().map(libp2p::metrics::Metrics::new);
+        let transport = transport(&config)?;
         let builder = SwarmBuilder::with_existing_identity(config.keypair.clone())
             .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
+            .with_other_transport(|_| transport)
             .map_err(NetError::config)?;
         // Both add their own `libp2p_` prefix. Bytes in and out per protocol stack
         // ("/ip4/tcp"): no address in a label.
@@ -112,7 +111,6 @@ impl EventLoop {
                 .with_swarm_config(|swarm_config| {
                     swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
                 })
-                .with_connection_timeout(HANDSHAKE_TIMEOUT)
                 .build(),
             None => builder
                 .with_behaviour(|_| behaviour)
@@ -120,7 +118,6 @@ impl EventLoop {
                 .with_swarm_config(|swarm_config| {
                     swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
                 })
-                .with_connection_timeout(HANDSHAKE_TIMEOUT)
                 .build(),
         };
         let mut swarm = swarm;
@@ -542,6 +539,39 @@ impl EventLoop {
             request_response::Event::ResponseSent { .. } => {}
         }
     }
+}
+
+/// TCP (for listening, and for direct dials unless every dial goes through tor), tor's
+/// SOCKS port when configured (tried first), then noise and yamux. Inbound connections
+/// must finish their handshake within [`HANDSHAKE_TIMEOUT`]; dials through tor get
+/// [`TOR_DIAL_TIMEOUT`], since reaching an onion service takes seconds.
+fn transport(
+    config: &NetConfig,
+) -> Result<libp2p::core::transport::Boxed<(PeerId, StreamMuxerBox)>, NetError> {
+    use libp2p::Transport as _;
+    use libp2p::core::transport::{OptionalTransport, timeout::TransportTimeout};
+    let socks = match config.tor {
+        Some(tor) => OptionalTransport::some(SocksTransport::new(tor)),
+        None => OptionalTransport::none(),
+    };
+    let dial_timeout = if config.tor.is_some() {
+        TOR_DIAL_TIMEOUT
+    } else {
+        HANDSHAKE_TIMEOUT
+    };
+    let upgraded = socks
+        .or_transport(tcp::tokio::Transport::new(
+            tcp::Config::default().nodelay(true),
+        ))
+        .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+        .authenticate(noise::Config::new(&config.keypair).map_err(NetError::config)?)
+        .multiplex(yamux::Config::default());
+    Ok(TransportTimeout::with_ingoing_timeout(
+        TransportTimeout::with_outgoing_timeout(upgraded, dial_timeout),
+        HANDSHAKE_TIMEOUT,
+    )
+    .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+    .boxed())
 }
 
 /// `address` with a TCP port 0 replaced by each of `ports` (the ports actually bound);

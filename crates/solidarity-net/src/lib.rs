@@ -4,7 +4,8 @@
 //! `Swarm`, and the cloneable [`NetHandle`] the node talks to it through.
 //!
 //! - Transport: TCP + noise + yamux. Only peers on the allow-list (members) may connect;
-//!   others are refused right after the handshake.
+//!   others are refused right after the handshake. With tor, onion addresses (or, in the
+//!   onion-only profile, all addresses) are dialled through its SOCKS5 port (`socks.rs`).
 //! - Gossip: one gossipsub topic per federation, anonymous messages (the envelope signs
 //!   itself), a caller-supplied content-hash message id, application validation: every
 //!   received message waits for [`NetHandle::report`], and rejects lower the forwarder's score.
@@ -28,11 +29,13 @@ mod behaviour;
 mod event_loop;
 mod handle;
 mod pending_per_ip;
+mod socks;
 
 use std::time::Duration;
 
 pub use event_loop::{EventLoop, with_ports};
 pub use handle::{Acceptance, GossipToken, NetError, NetHandle, SyncReplyToken};
+pub use socks::{TorConfig, TorDialing};
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
 
 /// Capacity of the command channel from handles to the event loop: enough for a burst of
@@ -56,6 +59,10 @@ pub const GRAYLIST_AFTER_INVALID: Duration = Duration::from_secs(600);
 /// Longest a connection may take from TCP accept (or dial) to an authenticated,
 /// multiplexed connection; an idle socket is closed after it.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a dial through tor may take: an onion service is reached through an
+/// introduction point and a rendezvous circuit, which takes seconds and, while tor's
+/// descriptors are being fetched, tens of seconds.
+pub const TOR_DIAL_TIMEOUT: Duration = Duration::from_secs(90);
 /// Most inbound sync requests awaiting the node's answer; beyond it requests are dropped.
 pub const MAX_PENDING_SYNC_REPLIES: usize = 256;
 /// First redial delay after a member disconnects or a dial fails.
@@ -92,6 +99,11 @@ pub struct NetConfig {
     /// The addresses identify tells connected peers (the admin's `announce`); the
     /// listen addresses are never sent. A TCP port 0 stands for the port bound.
     pub external: Vec<Multiaddr>,
+    /// Dialling through tor: none, onion addresses only, or everything.
+    pub tor: Option<TorConfig>,
+    /// Inbound connections from loopback come through the node's onion service, so they
+    /// are not limited per source address (all share 127.0.0.1), only overall.
+    pub inbound_through_tor: bool,
 }
 
 /// What the network tells the node.

@@ -39,6 +39,13 @@ impl Source {
         })
     }
 
+    fn is_loopback(self) -> bool {
+        match self {
+            Self::V4([a, ..]) => a == 127,
+            Self::V6Prefix(prefix) => prefix == [0; 8],
+        }
+    }
+
     fn from_ip(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(v4) => Self::V4(v4.octets()),
@@ -59,6 +66,10 @@ impl Source {
 pub(crate) struct Behaviour {
     pending: HashMap<ConnectionId, Source>,
     per_source: HashMap<Source, u32>,
+    /// Loopback sources are not limited: the node's onion service forwards every visitor
+    /// from 127.0.0.1, so a per-address limit would let four idle visitors lock every
+    /// member out. The overall pending limit and the handshake timeout still hold.
+    loopback_unlimited: bool,
 }
 
 /// The refusal, for the swarm's event (never logged with the address).
@@ -67,6 +78,14 @@ pub(crate) struct Behaviour {
 struct TooManyFromOneAddress;
 
 impl Behaviour {
+    /// The limit, with loopback exempt when inbound connections come through tor.
+    pub(crate) fn new(loopback_unlimited: bool) -> Self {
+        Self {
+            loopback_unlimited,
+            ..Self::default()
+        }
+    }
+
     fn finished(&mut self, connection: ConnectionId) {
         let Some(source) = self.pending.remove(&connection) else {
             return;
@@ -98,6 +117,9 @@ impl NetworkBehaviour for Behaviour {
         let Some(source) = Source::of(remote) else {
             return Ok(());
         };
+        if self.loopback_unlimited && source.is_loopback() {
+            return Ok(());
+        }
         let count = self.per_source.entry(source).or_default();
         if *count >= MAX_PENDING_PER_IP {
             return Err(ConnectionDenied::new(TooManyFromOneAddress));

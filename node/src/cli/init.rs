@@ -22,14 +22,36 @@ pub struct InitArgs {
     /// Federation name; all members use the same.
     #[arg(long, default_value = config::DEFAULT_FEDERATION)]
     pub federation: String,
+    /// `clearnet`, or `tor-only`: reachable only as an onion service, every connection
+    /// through tor (listens on 127.0.0.1:7447 unless --listen says otherwise).
+    #[arg(long, value_name = "PROFILE", default_value = "clearnet", value_parser = parse_network)]
+    pub network: crate::tor::Network,
 }
 
+fn parse_network(text: &str) -> Result<crate::tor::Network, String> {
+    match text {
+        "clearnet" => Ok(crate::tor::Network::Clearnet),
+        "tor-only" => Ok(crate::tor::Network::TorOnly),
+        other => Err(format!("{other:?} is neither clearnet nor tor-only")),
+    }
+}
+
+/// Where an onion-only node listens: tor forwards its onion service here.
+const TOR_ONLY_LISTEN: &str = "/ip4/127.0.0.1/tcp/7447";
+
 pub fn run_init(data_dir: &Path, args: InitArgs) -> anyhow::Result<()> {
-    let no_announce = args.announce.is_empty();
+    let tor_only = args.network == crate::tor::Network::TorOnly;
+    let no_announce = args.announce.is_empty() && !tor_only;
+    let listen = if tor_only && args.listen == [config::DEFAULT_LISTEN] {
+        vec![TOR_ONLY_LISTEN.to_owned()]
+    } else {
+        args.listen
+    };
     let created = crate::init::init(
         data_dir,
         &crate::init::InitOptions {
-            listen: args.listen,
+            network: args.network,
+            listen,
             announce: args.announce,
             status_addr: args.status_addr,
             federation: args.federation,
@@ -48,7 +70,18 @@ pub fn run_init(data_dir: &Path, args: InitArgs) -> anyhow::Result<()> {
     if let Some(note) = created.note {
         println!("  note: {note}");
     }
-    if no_announce {
+    if tor_only {
+        let config = config::NodeConfig::load(data_dir)?;
+        let onion = crate::tor::p2p_onion_address(config.tor.as_ref(), data_dir, true)?;
+        if let Some(onion) = onion {
+            println!("  onion address: {onion} (key in {}, mode 0600)", data_dir.join(crate::tor::onion_key::TOR_DIR).display());
+        }
+        println!(
+            "Next: let this daemon's user use tor's control port (Debian: `adduser solidarity debian-tor`), then `{}` for your member card and `{}` to start.",
+            crate::locations::hint("id"),
+            crate::locations::hint("node"),
+        );
+    } else if no_announce {
         println!(
             "Next: set `announce` in {} to this server's public address or DNS name (e.g. announce = [\"/dns4/node.example.org/tcp/7447\"]), then `{}` for your member card and `{}` to start.",
             created.config_path.display(),

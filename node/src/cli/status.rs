@@ -16,8 +16,18 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         Ok(card) => card,
         Err(solidarity_control::ControlError::DaemonNotRunning { .. }) => {
             let key = load_node_key(data_dir)?;
-            let config = NodeConfig::load(data_dir)?;
-            let addresses = crate::card_addresses::card_addresses(&config.announce, &config.listen);
+            let mut config = NodeConfig::load(data_dir)?;
+            config.onion_announce =
+                crate::tor::p2p_onion_address(config.tor.as_ref(), data_dir, false)?;
+            if config.onion_announce.is_none()
+                && config.tor.as_ref().is_some_and(|tor| tor.onion_service)
+            {
+                eprintln!(
+                    "note: the node's onion address is made at its first start; run `{}` again once the daemon has started",
+                    crate::locations::hint("id")
+                );
+            }
+            let addresses = crate::card_addresses::node_card_addresses(&config, &config.listen);
             Card {
                 key: solidarity_proto::envelope::author_key(&key),
                 addresses,
@@ -81,6 +91,16 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
     }
     if let Some(metrics_url) = &status.metrics_url {
         println!("metrics      {metrics_url} (Prometheus)");
+    }
+    if let Some(tor) = &status.tor {
+        println!("network      {}", tor.profile);
+        println!("tor          {}", tor.state);
+        if let Some(onion) = &tor.onion {
+            println!("onion        {onion} (on the card)");
+        }
+        if let Some(url) = &tor.status_onion {
+            println!("status onion {url} (public)");
+        }
     }
     println!(
         "members      {} ({} connected)",

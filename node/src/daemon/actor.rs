@@ -86,6 +86,8 @@ pub struct Identity {
     pub admin_url: Option<String>,
     /// The metrics endpoint's URL, when it is on.
     pub metrics_url: Option<String>,
+    /// How the node stands with tor (the tor task updates it); none without tor.
+    pub tor: Option<watch::Receiver<solidarity_control::TorView>>,
     /// The validated configuration the daemon runs with.
     pub config: crate::config::NodeConfig,
 }

@@ -23,6 +23,7 @@ pub mod settled_revocations;
 pub mod snapshot;
 mod sync_reader;
 mod systemd;
+mod tor_task;
 pub use sync_reader::{SYNC_ANSWERS_IN_FLIGHT, SYNC_ANSWERS_PER_MEMBER};
 pub mod status_page;
 mod tasks;
@@ -77,6 +78,8 @@ pub fn net_config(
         heartbeat,
         allowed,
         external: Vec::new(),
+        tor: None,
+        inbound_through_tor: false,
     }
 }
 
@@ -182,7 +185,7 @@ async fn serve(
 }
 
 async fn serve_node(
-    config: NodeConfig,
+    mut config: NodeConfig,
     store: Arc<dyn Store>,
     stop: CancellationToken,
     hangup: Option<tokio::signal::unix::Signal>,
@@ -216,6 +219,7 @@ async fn serve_node(
             .sub_registry_with_prefix("notify"),
     );
     let config_path = crate::locations::config_path(&data_dir);
+    config.onion_announce = crate::tor::p2p_onion_address(config.tor.as_ref(), &data_dir, true)?;
     let mut network = net_config(
         keypair,
         config.listen.clone(),
@@ -223,7 +227,9 @@ async fn serve_node(
         config.heartbeat,
         allowed,
     );
-    network.external = config.announce.clone();
+    network.external = config.advertised();
+    network.tor = config.tor.as_ref().map(crate::tor::TorSettings::dialing);
+    network.inbound_through_tor = config.tor.as_ref().is_some_and(|tor| tor.onion_service);
     let (net, net_events, event_loop) = solidarity_net::build_with_metrics(network, &mut registry)
         .map_err(|error| listen_error(error, &config, &config_path))?;
 
@@ -274,6 +280,10 @@ async fn serve_node(
         None => None,
     };
     let admin_url_for_log = admin_url.clone();
+    let tor = match &config.tor {
+        Some(settings) => Some(tor_task::prepare(settings, &data_dir, &status_listener, &config.status_addr)?),
+        None => None,
+    };
     let (control_tx, control_rx) = mpsc::channel(actor::CONTROL_QUEUE);
     let (reload_tx, reload_rx) = mpsc::channel(reload::RELOAD_QUEUE);
     let net_for_log = net.clone();
@@ -288,6 +298,7 @@ async fn serve_node(
             status_url: status_url.clone(),
             admin_url,
             metrics_url,
+            tor: tor.as_ref().map(|prepared| prepared.view.subscribe()),
             config: config.clone(),
         },
         data_dir: data_dir.clone(),
@@ -390,6 +401,10 @@ async fn serve_node(
     });
 
     let p2p_ports = bound_ports(&net_for_log, &config.listen).await;
+    if let Some(prepared) = tor {
+        let bound = net_for_log.listen_addresses().await.unwrap_or_default();
+        watched.spawn("tor task", tor_task::run(prepared, &bound, shutdown.clone()));
+    }
     tracing::info!(
         node = %envelope::author_key(&key).short(),
         federation = %config.federation,

@@ -40,6 +40,7 @@ impl Snapshot {
                 signing_paused: None,
                 own_key_compromised_at: None,
                 own_key_revoked_since: None,
+                tor: None,
             },
             members: Arc::default(),
             alerts: Arc::default(),

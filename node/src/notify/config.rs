@@ -542,7 +542,7 @@ pub const ALL_TYPES: &[NoticeType] = &[
     NoticeType::Test,
 ];
 
-fn resolve(config_dir: &Path, path: &Path) -> PathBuf {
+pub(crate) fn resolve(config_dir: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_owned()
     } else {
@@ -552,7 +552,7 @@ fn resolve(config_dir: &Path, path: &Path) -> PathBuf {
 
 /// Reads a secret file, refusing one that other users may read or anyone but its owner may
 /// change (mode 0600 or 0640 with a group the daemon's user is in).
-fn read_protected(key: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_protected(key: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
     let metadata = std::fs::metadata(path)
         .with_context(|| format!("`{key}`: cannot read {}", path.display()))?;
     if metadata.mode() & 0o027 != 0 {
@@ -566,7 +566,7 @@ fn read_protected(key: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("`{key}`: cannot read {}", path.display()))
 }
 
-fn trim_line_end(mut bytes: Vec<u8>) -> Vec<u8> {
+pub(crate) fn trim_line_end(mut bytes: Vec<u8>) -> Vec<u8> {
     while bytes
         .last()
         .is_some_and(|byte| *byte == b'\n' || *byte == b'\r')

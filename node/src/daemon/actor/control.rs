@@ -329,7 +329,7 @@ impl NodeActor {
             .await
             .map_err(|_| ActorError::NetworkStopped)?;
         let addresses =
-            crate::card_addresses::card_addresses(&self.identity.config.announce, &bound);
+            crate::card_addresses::node_card_addresses(&self.identity.config, &bound);
         Ok(CardLine {
             card: Card {
                 key: self.me,
@@ -361,7 +361,7 @@ impl NodeActor {
         self.feed(Input::Reloaded { config, members }).await?;
         if changes.live.contains(&"announce") {
             self.net
-                .set_external_addresses(self.identity.config.announce.clone())
+                .set_external_addresses(self.identity.config.advertised())
                 .await
                 .map_err(|_| ActorError::NetworkStopped)?;
         }

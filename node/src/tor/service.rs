@@ -1,0 +1,154 @@
+//! The task that keeps the node's onion services published.
+//!
+//! It connects to tor's control port, authenticates, adds each service with its key and
+//! then checks tor every [`CHECK_INTERVAL`]. Tor withdraws the services when this
+//! connection closes (tor stopped or restarted, or this daemon stopped); the task then
+//! connects again with exponential backoff and jitter and adds them again: the keys, and
+//! so the addresses, stay the same. Its state is published for `solidarity status`; it is
+//! logged when it changes, never with an address.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use solidarity_control::TorView;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::control::{Control, ControlAddr};
+use super::onion_key::{OnionKey, Service};
+
+/// How often a connected tor is asked how it is (a closed connection shows at the next).
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// First delay before connecting again after a failure.
+pub const MIN_RETRY: Duration = Duration::from_secs(2);
+/// Longest delay between attempts.
+pub const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// One onion service to publish.
+pub struct Publication {
+    pub service: Service,
+    pub key: OnionKey,
+    pub virtual_port: u16,
+    /// Where tor forwards: `127.0.0.1:PORT` or `unix:/path`.
+    pub target: String,
+}
+
+/// What the task needs.
+pub struct Plan {
+    pub control: ControlAddr,
+    pub password: Option<super::Password>,
+    pub publications: Vec<Publication>,
+}
+
+/// The view published before the first attempt; `profile` names the network setting.
+pub fn initial_view(profile: &str, onion: Option<String>, status_onion: Option<String>) -> TorView {
+    TorView {
+        profile: profile.to_owned(),
+        ready: false,
+        state: "connecting to tor".to_owned(),
+        onion,
+        status_onion,
+    }
+}
+
+/// Runs until `stop`.
+pub async fn run(plan: Plan, view: watch::Sender<TorView>, stop: CancellationToken) {
+    let mut retry = MIN_RETRY;
+    let mut logged = String::new();
+    loop {
+        let outcome = tokio::select! {
+            () = stop.cancelled() => return,
+            outcome = publish(&plan) => outcome,
+        };
+        match outcome {
+            Ok(mut control) => {
+                retry = MIN_RETRY;
+                let reason = tokio::select! {
+                    () = stop.cancelled() => return,
+                    reason = watch_tor(&mut control, &view, &mut logged) => reason,
+                };
+                set_unreachable(&view, &mut logged, &reason);
+            }
+            Err(error) => {
+                set_unreachable(&view, &mut logged, &format!("{error:#}"));
+            }
+        }
+        let jitter = rand::random::<f64>() * 0.5 + 0.75;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(retry.mul_f64(jitter)) => {}
+        }
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+/// Connects, authenticates and adds every service.
+async fn publish(plan: &Plan) -> anyhow::Result<Control> {
+    let password = plan.password.as_ref().map(|password| password.0.as_str());
+    let mut control = Control::connect(&plan.control, password)
+        .await
+        .map_err(|error| error.context(format!("cannot use tor's control port {}", plan.control)))?;
+    for publication in &plan.publications {
+        let blob = publication.key.add_onion_blob();
+        let id = control
+            .add_onion(&blob, publication.virtual_port, &publication.target)
+            .await?;
+        if id != publication.key.service_id() {
+            bail!(
+                "tor published the {} under another address than its key's",
+                publication.service.describe()
+            );
+        }
+    }
+    Ok(control)
+}
+
+/// Reports tor's bootstrap progress until the connection fails; returns why it did.
+async fn watch_tor(
+    control: &mut Control,
+    view: &watch::Sender<TorView>,
+    logged: &mut String,
+) -> String {
+    loop {
+        match control.bootstrap().await {
+            Ok((progress, summary)) => {
+                let (ready, state) = if progress >= 100 {
+                    (true, "ready: onion services published".to_owned())
+                } else {
+                    (
+                        false,
+                        format!("tor is bootstrapping ({progress} %: {summary})"),
+                    )
+                };
+                if *logged != state {
+                    if ready {
+                        tracing::info!("tor is ready; the onion services are published");
+                    } else {
+                        tracing::info!(progress, "tor is bootstrapping");
+                    }
+                    state.clone_into(logged);
+                }
+                view.send_modify(|view| {
+                    view.ready = ready;
+                    view.state = state;
+                });
+            }
+            Err(error) => return format!("{error:#}"),
+        }
+        tokio::time::sleep(CHECK_INTERVAL).await;
+    }
+}
+
+fn set_unreachable(view: &watch::Sender<TorView>, logged: &mut String, reason: &str) {
+    let state = format!("tor is unreachable: {reason} (retrying)");
+    if *logged != state {
+        tracing::warn!(
+            "tor is unreachable, so no member can reach this node through its onion service: {reason}"
+        );
+        state.clone_into(logged);
+    }
+    view.send_modify(|view| {
+        view.ready = false;
+        view.state = state;
+    });
+}
