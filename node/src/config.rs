@@ -290,7 +290,10 @@ fn check_tor_only(
             "`listen`: {address} is not a loopback address, and `network = \"tor-only\"` listens on loopback only (tor forwards the onion service there): use listen = [\"/ip4/127.0.0.1/tcp/7447\"]"
         );
     }
-    if let Some(address) = announce.iter().find(|address| !crate::tor::is_onion(address)) {
+    if let Some(address) = announce
+        .iter()
+        .find(|address| !crate::tor::is_onion(address))
+    {
         bail!(
             "`announce`: {address} is not an onion address, and `network = \"tor-only\"` announces only its onion address (which the node adds itself): remove it"
         );
@@ -600,7 +603,12 @@ mod tests {
         };
         let good = "network = \"tor-only\"\nlisten = [\"/ip4/127.0.0.1/tcp/7447\"]\n";
         let config = validate(good).expect("valid");
-        assert!(config.tor.as_ref().is_some_and(|tor| tor.only && tor.onion_service));
+        assert!(
+            config
+                .tor
+                .as_ref()
+                .is_some_and(|tor| tor.only && tor.onion_service)
+        );
         for (bad, key) in [
             ("network = \"tor-only\"", "`listen`"),
             (

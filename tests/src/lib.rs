@@ -14,6 +14,7 @@
 pub mod gpg;
 pub mod hook;
 pub mod smtp;
+pub mod tor;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -47,8 +47,7 @@ pub use refusal::{Refusal, RefusalCode};
 pub use views::{
     AlertDetail, Alerts, CanaryState, CanaryView, CardLine, Distrust, Done, IdMatches, MemberView,
     Members, MetricsText, Offers, OverBudget, Raised, RevocationSigner, StanceView, StatusView,
-    TorView,
-    TrustBasis,
+    TorView, TrustBasis,
 };
 
 /// File name of the socket inside the data dir.

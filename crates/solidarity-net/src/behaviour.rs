@@ -78,6 +78,9 @@ impl Behaviour {
     }
 }
 
+/// How long a promised message (IHAVE answered by IWANT) may take to arrive.
+const IWANT_FOLLOWUP: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Score of one invalid message delivery (squared count times this weight).
 const INVALID_DELIVERY_WEIGHT: f64 = -100.0;
 /// Below this score everything a peer sends by gossip is dropped unread.
@@ -114,6 +117,10 @@ fn gossip(
         .mesh_outbound_min(1)
         .gossip_lazy(4)
         .flood_publish(false)
+        // A peer that promised a message (IHAVE) and did not send it within this is
+        // penalised; over tor a round trip takes 0.3–1.5 s and a circuit can stall for
+        // seconds, so the default 3 s would punish honest onion members.
+        .iwant_followup_time(IWANT_FOLLOWUP)
         .heartbeat_interval(config.heartbeat)
         .max_transmit_size(config.max_message_bytes)
         .build()

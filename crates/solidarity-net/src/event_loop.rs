@@ -268,6 +268,13 @@ impl EventLoop {
                 self.external = addresses;
                 self.refresh_external();
             }
+            Command::RedialNow => {
+                let now = Instant::now();
+                for redial in self.redials.values_mut() {
+                    redial.backoff = MIN_REDIAL_BACKOFF;
+                    redial.next_attempt = now;
+                }
+            }
         }
     }
 

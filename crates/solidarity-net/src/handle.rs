@@ -114,6 +114,7 @@ pub(crate) enum Command {
     SetExternal {
         addresses: Vec<Multiaddr>,
     },
+    RedialNow,
 }
 
 /// Cloneable handle to the event loop. Every method fails with [`NetError::Stopped`] once
@@ -180,5 +181,11 @@ impl NetHandle {
     /// for the port bound.
     pub async fn set_external_addresses(&self, addresses: Vec<Multiaddr>) -> Result<(), NetError> {
         self.send(Command::SetExternal { addresses }).await
+    }
+
+    /// Dials every disconnected member now and starts their backoff over: the way out
+    /// (tor) is back after an outage that pushed the delays to minutes.
+    pub async fn redial_now(&self) -> Result<(), NetError> {
+        self.send(Command::RedialNow).await
     }
 }

@@ -35,8 +35,8 @@ use std::time::Duration;
 
 pub use event_loop::{EventLoop, with_ports};
 pub use handle::{Acceptance, GossipToken, NetError, NetHandle, SyncReplyToken};
-pub use socks::{TorConfig, TorDialing};
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+pub use socks::{TorConfig, TorDialing};
 
 /// Capacity of the command channel from handles to the event loop: enough for a burst of
 /// CLI actions and verdict reports; senders wait when it is full.

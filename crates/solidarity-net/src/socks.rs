@@ -213,8 +213,8 @@ mod tests {
 
     #[test]
     fn the_onion_only_profile_claims_every_tcp_address_and_resolves_nothing() {
-        let name = target("/dns4/node.example.org/tcp/7447", TorDialing::Everything)
-            .expect("claimed");
+        let name =
+            target("/dns4/node.example.org/tcp/7447", TorDialing::Everything).expect("claimed");
         assert_eq!(
             (name.host.as_str(), name.port),
             ("node.example.org", 7447),

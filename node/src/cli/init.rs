@@ -74,7 +74,10 @@ pub fn run_init(data_dir: &Path, args: InitArgs) -> anyhow::Result<()> {
         let config = config::NodeConfig::load(data_dir)?;
         let onion = crate::tor::p2p_onion_address(config.tor.as_ref(), data_dir, true)?;
         if let Some(onion) = onion {
-            println!("  onion address: {onion} (key in {}, mode 0600)", data_dir.join(crate::tor::onion_key::TOR_DIR).display());
+            println!(
+                "  onion address: {onion} (key in {}, mode 0600)",
+                data_dir.join(crate::tor::onion_key::TOR_DIR).display()
+            );
         }
         println!(
             "Next: let this daemon's user use tor's control port (Debian: `adduser solidarity debian-tor`), then `{}` for your member card and `{}` to start.",

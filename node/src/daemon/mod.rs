@@ -281,7 +281,12 @@ async fn serve_node(
     };
     let admin_url_for_log = admin_url.clone();
     let tor = match &config.tor {
-        Some(settings) => Some(tor_task::prepare(settings, &data_dir, &status_listener, &config.status_addr)?),
+        Some(settings) => Some(tor_task::prepare(
+            settings,
+            &data_dir,
+            &status_listener,
+            &config.status_addr,
+        )?),
         None => None,
     };
     let (control_tx, control_rx) = mpsc::channel(actor::CONTROL_QUEUE);
@@ -403,7 +408,10 @@ async fn serve_node(
     let p2p_ports = bound_ports(&net_for_log, &config.listen).await;
     if let Some(prepared) = tor {
         let bound = net_for_log.listen_addresses().await.unwrap_or_default();
-        watched.spawn("tor task", tor_task::run(prepared, &bound, shutdown.clone()));
+        watched.spawn(
+            "tor task",
+            tor_task::run(prepared, &bound, net_for_log.clone(), shutdown.clone()),
+        );
     }
     tracing::info!(
         node = %envelope::author_key(&key).short(),

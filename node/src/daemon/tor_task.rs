@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::StatusListener;
 use crate::config::StatusAddr;
+use crate::tor::TorSettings;
 use crate::tor::onion_key::{OnionKey, Service};
 use crate::tor::service::{Plan, Publication, initial_view};
-use crate::tor::TorSettings;
 
 /// The tor task before the p2p port is known.
 pub(super) struct Prepared {
@@ -45,7 +45,11 @@ pub(super) fn prepare(
     } else {
         None
     };
-    let profile = if settings.only { "tor-only" } else { "clearnet" };
+    let profile = if settings.only {
+        "tor-only"
+    } else {
+        "clearnet"
+    };
     let onion = p2p_key
         .as_ref()
         .map(|key| key.multiaddr(settings.onion_port))
@@ -74,6 +78,7 @@ pub(super) fn prepare(
 pub(super) fn run(
     prepared: Prepared,
     bound: &[Multiaddr],
+    net: solidarity_net::NetHandle,
     stop: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
     let Prepared {
@@ -106,7 +111,9 @@ pub(super) fn run(
     }
     async move {
         if missing_listener {
-            tracing::error!("the p2p listener bound no TCP port, so tor has nothing to forward the onion service to");
+            tracing::error!(
+                "the p2p listener bound no TCP port, so tor has nothing to forward the onion service to"
+            );
             view.send_modify(|view| {
                 view.state = "no p2p listener to publish as an onion service".to_owned();
             });
@@ -120,7 +127,7 @@ pub(super) fn run(
             password: settings.control_password.clone(),
             publications,
         };
-        crate::tor::service::run(plan, view, stop).await;
+        crate::tor::service::run(plan, view, net, stop).await;
     }
 }
 

@@ -114,14 +114,19 @@ impl Control {
                 .await?
                 .ok()?;
             let (server_hash, server_nonce) = parse_auth_challenge(&reply)?;
-            let expected = safe_cookie_hash(SERVER_TO_CONTROLLER, &cookie, &client_nonce, &server_nonce);
+            let expected =
+                safe_cookie_hash(SERVER_TO_CONTROLLER, &cookie, &client_nonce, &server_nonce);
             if expected != server_hash {
                 bail!(
                     "the control port did not prove it knows tor's cookie: it is not tor, or not the tor that wrote {}",
-                    info.cookie_file.as_deref().unwrap_or(Path::new("?")).display()
+                    info.cookie_file
+                        .as_deref()
+                        .unwrap_or(Path::new("?"))
+                        .display()
                 );
             }
-            let answer = safe_cookie_hash(CONTROLLER_TO_SERVER, &cookie, &client_nonce, &server_nonce);
+            let answer =
+                safe_cookie_hash(CONTROLLER_TO_SERVER, &cookie, &client_nonce, &server_nonce);
             format!("AUTHENTICATE {}", hex::encode(answer))
         } else if offers("COOKIE") && info.cookie_file.is_some() {
             let cookie = read_cookie(info.cookie_file.as_deref())?;
@@ -172,10 +177,7 @@ impl Control {
 
     /// Bootstrap progress, 0–100, and tor's summary of it.
     pub async fn bootstrap(&mut self) -> anyhow::Result<(u8, String)> {
-        let lines = self
-            .command("GETINFO status/bootstrap-phase")
-            .await?
-            .ok()?;
+        let lines = self.command("GETINFO status/bootstrap-phase").await?.ok()?;
         lines
             .iter()
             .find_map(|line| line.strip_prefix("status/bootstrap-phase="))
@@ -370,7 +372,12 @@ fn parse_bootstrap(text: &str) -> Option<(u8, String)> {
 const SERVER_TO_CONTROLLER: &[u8] = b"Tor safe cookie authentication server-to-controller hash";
 const CONTROLLER_TO_SERVER: &[u8] = b"Tor safe cookie authentication controller-to-server hash";
 
-fn safe_cookie_hash(key: &[u8], cookie: &[u8], client_nonce: &[u8], server_nonce: &[u8]) -> Vec<u8> {
+fn safe_cookie_hash(
+    key: &[u8],
+    cookie: &[u8],
+    client_nonce: &[u8],
+    server_nonce: &[u8],
+) -> Vec<u8> {
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
         .expect("HMAC takes a key of any length");
     mac.update(cookie);
@@ -415,8 +422,7 @@ mod tests {
     fn protocol_info_names_the_methods_and_the_cookie() {
         let lines = [
             "PROTOCOLINFO 1".to_owned(),
-            r#"AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="/run/tor/control.authcookie""#
-                .to_owned(),
+            r#"AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE="/run/tor/control.authcookie""#.to_owned(),
             r#"VERSION Tor="0.4.9.11""#.to_owned(),
             "OK".to_owned(),
         ];
@@ -448,7 +454,10 @@ mod tests {
             parse_bootstrap(r#"NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY="Done""#),
             Some((100, "Done".to_owned()))
         );
-        assert_eq!(split_reply_line("250-AUTH x").expect("reply"), (250, b'-', "AUTH x"));
+        assert_eq!(
+            split_reply_line("250-AUTH x").expect("reply"),
+            (250, b'-', "AUTH x")
+        );
         assert!(split_reply_line("HTTP/1.1 400").is_err(), "not tor");
     }
 

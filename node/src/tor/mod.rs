@@ -140,12 +140,11 @@ impl TorSettings {
             .control_password_file
             .as_ref()
             .map(|path| {
-                let bytes = crate::notify::config::trim_line_end(
-                    crate::notify::config::read_protected(
+                let bytes =
+                    crate::notify::config::trim_line_end(crate::notify::config::read_protected(
                         "tor.control_password_file",
                         &crate::notify::config::resolve(config_dir, path),
-                    )?,
-                );
+                    )?);
                 String::from_utf8(bytes)
                     .map(|text| Password(Zeroizing::new(text)))
                     .context("`tor.control_password_file` is not UTF-8")
@@ -210,7 +209,8 @@ pub fn p2p_onion_address(
     } else {
         onion_key::OnionKey::load(data_dir, onion_key::Service::P2p)?
     };
-    key.map(|key| key.multiaddr(settings.onion_port)).transpose()
+    key.map(|key| key.multiaddr(settings.onion_port))
+        .transpose()
 }
 
 #[cfg(test)]

@@ -173,12 +173,11 @@ mod tests {
     fn the_address_is_rend_spec_v3s_encoding_of_the_public_key() {
         // The test vector of rend-spec-v3 appendix A.2 ("Onion address encoding"):
         // the key of "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion".
-        let public: [u8; 32] = hex::decode(
-            "79bcc625184b05194975c28b66b66b0469f7f6556fb1ac3189a79b40dda32f1f",
-        )
-        .expect("hex")
-        .try_into()
-        .expect("32 bytes");
+        let public: [u8; 32] =
+            hex::decode("79bcc625184b05194975c28b66b66b0469f7f6556fb1ac3189a79b40dda32f1f")
+                .expect("hex")
+                .try_into()
+                .expect("32 bytes");
         assert_eq!(
             service_id(&public),
             "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd"
@@ -188,7 +187,11 @@ mod tests {
     #[test]
     fn a_key_is_created_once_private_and_read_back_the_same() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert!(OnionKey::load(dir.path(), Service::P2p).expect("load").is_none());
+        assert!(
+            OnionKey::load(dir.path(), Service::P2p)
+                .expect("load")
+                .is_none()
+        );
         let created = OnionKey::load_or_create(dir.path(), Service::P2p).expect("create");
         let again = OnionKey::load_or_create(dir.path(), Service::P2p).expect("load");
         assert_eq!(created.service_id(), again.service_id());
@@ -199,7 +202,9 @@ mod tests {
         let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let error = OnionKey::load(dir.path(), Service::P2p).err().expect("refused");
+        let error = OnionKey::load(dir.path(), Service::P2p)
+            .err()
+            .expect("refused");
         assert!(error.to_string().contains("chmod 600"), "{error}");
         assert!(
             created.add_onion_blob().starts_with("ED25519-V3:"),

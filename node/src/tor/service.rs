@@ -52,7 +52,13 @@ pub fn initial_view(profile: &str, onion: Option<String>, status_onion: Option<S
 }
 
 /// Runs until `stop`.
-pub async fn run(plan: Plan, view: watch::Sender<TorView>, stop: CancellationToken) {
+/// Runs until `stop`; each time tor becomes ready, `net` redials every member at once.
+pub async fn run(
+    plan: Plan,
+    view: watch::Sender<TorView>,
+    net: solidarity_net::NetHandle,
+    stop: CancellationToken,
+) {
     let mut retry = MIN_RETRY;
     let mut logged = String::new();
     loop {
@@ -65,7 +71,7 @@ pub async fn run(plan: Plan, view: watch::Sender<TorView>, stop: CancellationTok
                 retry = MIN_RETRY;
                 let reason = tokio::select! {
                     () = stop.cancelled() => return,
-                    reason = watch_tor(&mut control, &view, &mut logged) => reason,
+                    reason = watch_tor(&mut control, &view, &net, &mut logged) => reason,
                 };
                 set_unreachable(&view, &mut logged, &reason);
             }
@@ -87,7 +93,9 @@ async fn publish(plan: &Plan) -> anyhow::Result<Control> {
     let password = plan.password.as_ref().map(|password| password.0.as_str());
     let mut control = Control::connect(&plan.control, password)
         .await
-        .map_err(|error| error.context(format!("cannot use tor's control port {}", plan.control)))?;
+        .map_err(|error| {
+            error.context(format!("cannot use tor's control port {}", plan.control))
+        })?;
     for publication in &plan.publications {
         let blob = publication.key.add_onion_blob();
         let id = control
@@ -107,6 +115,7 @@ async fn publish(plan: &Plan) -> anyhow::Result<Control> {
 async fn watch_tor(
     control: &mut Control,
     view: &watch::Sender<TorView>,
+    net: &solidarity_net::NetHandle,
     logged: &mut String,
 ) -> String {
     loop {
@@ -123,6 +132,8 @@ async fn watch_tor(
                 if *logged != state {
                     if ready {
                         tracing::info!("tor is ready; the onion services are published");
+                        // The event loop may be stopping; then there is nothing to dial.
+                        let _ = net.redial_now().await;
                     } else {
                         tracing::info!(progress, "tor is bootstrapping");
                     }

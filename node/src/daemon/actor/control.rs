@@ -328,8 +328,7 @@ impl NodeActor {
             .listen_addresses()
             .await
             .map_err(|_| ActorError::NetworkStopped)?;
-        let addresses =
-            crate::card_addresses::node_card_addresses(&self.identity.config, &bound);
+        let addresses = crate::card_addresses::node_card_addresses(&self.identity.config, &bound);
         Ok(CardLine {
             card: Card {
                 key: self.me,

@@ -195,7 +195,11 @@ impl NodeActor {
                 .get(&self.me)
                 .map(|state| state.detected_at),
             own_key_revoked_since: self.engine.revoked_since(&self.me),
-            tor: self.identity.tor.as_ref().map(|state| state.borrow().clone()),
+            tor: self
+                .identity
+                .tor
+                .as_ref()
+                .map(|state| state.borrow().clone()),
         }
     }
 
