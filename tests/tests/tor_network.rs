@@ -258,10 +258,26 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
     }
 
     let started = Instant::now();
+    // A mixed federation: delta is a clearnet node that reaches the onion-only alpha
+    // through tor's SOCKS port (its `[tor]` table, no onion service of its own).
+    let delta = root.path().join("delta");
+    solidarity_tests::cli_init(&delta, 0, "tor-test");
+    let delta_config = delta.join("config.toml");
+    let mut text = std::fs::read_to_string(&delta_config).expect("config");
+    text.push_str(&format!(
+        "[tor]\nsocks = \"{}\"\n",
+        network.clients[2].socks
+    ));
+    std::fs::write(&delta_config, text).expect("config");
+    cli_ok(&delta, &["member", "add", &cards[0], "--name", "alpha"]);
+    let delta_card = cli_ok(&delta, &["id"]);
+    cli_ok(&dirs[0], &["member", "add", &delta_card, "--name", "delta"]);
+
     let mut nodes: Vec<BinaryNode> = dirs.iter().map(|dir| BinaryNode::start(dir)).collect();
-    for dir in &dirs {
+    let delta_node = BinaryNode::start(&delta);
+    for (dir, members) in dirs.iter().zip([3, 2, 2]) {
         wait_long("every member connected over tor", || {
-            connected_members(dir) == 2
+            connected_members(dir) == members
         });
         assert_eq!(tor_state(dir)["ready"], true, "{}", tor_state(dir));
     }
@@ -272,6 +288,9 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
     let id = raise(&dirs[0], "raised over tor");
     let to_bravo = wait_long("the alert on bravo", || has_alert(&dirs[1], &id));
     wait_long("the alert on charlie", || has_alert(&dirs[2], &id));
+    wait_long("the alert on the clearnet member", || {
+        has_alert(&delta, &id)
+    });
     eprintln!(
         "raise → visible over tor: bravo {to_bravo:?}, both {:?}",
         raised.elapsed()
@@ -280,6 +299,18 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
     for (node, client) in nodes.iter().zip(&network.clients) {
         assert_only_tor_connections(node, client);
     }
+    // delta reached alpha through tor: no direct connection to alpha's listener.
+    let (delta_sockets, _) = sockets_of(delta_node.pid().expect("running"));
+    assert!(
+        delta_sockets
+            .iter()
+            .filter(|socket| !socket.listening)
+            .all(|socket| socket.remote == network.clients[2].socks
+                || delta_sockets
+                    .iter()
+                    .any(|own| own.listening && own.local.port() == socket.local.port())),
+        "delta dialled alpha around tor: {delta_sockets:?}"
+    );
 
     // The status page, published as an onion service, through tor.
     let status_onion = tor_state(&dirs[0])["status_onion"]

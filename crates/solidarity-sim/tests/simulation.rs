@@ -730,3 +730,44 @@ fn a_silent_member_is_flagged_within_its_grace_period_and_no_one_else_is() {
         started,
     );
 }
+
+/// Tor's latency (issue 14): every link 300–1 500 ms one way (median 700, ±200 jitter), as
+/// between onion services whose circuits cross six relays. Alerts still reach every node
+/// by gossip, and the simulated time to do so is printed for BENCHMARKS.md.
+#[test]
+fn alerts_reach_everyone_at_tor_latency() {
+    const TEST: &str = "tor_latency";
+    let mut config = SimConfig::new(nodes(50));
+    config.network.latency = LatencyModel {
+        min_ms: 300,
+        median_ms: 700,
+        max_ms: 1_500,
+    };
+    config.network.jitter_ms = 200;
+    let (mut simulation, started) = start(TEST, config);
+    simulation.run_for(30_000);
+    let authors: Vec<NodeId> = (0..5).map(|n| NodeId(n * simulation.len() / 5)).collect();
+    let mut ids = Vec::new();
+    for (n, &author) in authors.iter().enumerate() {
+        simulation.sign(author, alert(format!("seizure {n}")), None);
+        ids.push(latest_acknowledged(&simulation, author));
+    }
+    let everyone = all(&simulation);
+    let took = simulation.run_until_true(100, 120_000, |simulation| {
+        missing(simulation, &everyone, &ids).is_empty()
+    });
+    let left = missing(&simulation, &everyone, &ids);
+    assert!(
+        took.is_some(),
+        "{} nodes still miss an alert after 120 s at tor latency, e.g. {:?}",
+        left.len(),
+        &left[..left.len().min(5)]
+    );
+    report(
+        TEST,
+        &simulation,
+        &format!("every node holds all {} alerts", ids.len()),
+        took.unwrap_or_default(),
+        started,
+    );
+}
