@@ -74,6 +74,7 @@ pub fn merge(current: &mut NodeConfig, new: NodeConfig) -> Changes {
     restart!(canary_interval, "canary_interval_secs");
     restart!(collective, "collective");
     restart!(notify, "notify");
+    restart!(tor, "network/tor");
     changes
 }
 
