@@ -80,7 +80,7 @@ pub fn run_init(data_dir: &Path, args: InitArgs) -> anyhow::Result<()> {
             );
         }
         println!(
-            "Next: let this daemon's user use tor's control port (Debian: `adduser solidarity debian-tor`), then `{}` for your member card and `{}` to start.",
+            "Next: let the daemon use tor's control port (Debian's tor: the group debian-tor; deploy/solidarity-tor.conf adds it to the systemd unit, `adduser $USER debian-tor` for a user node), then `{}` for your member card and `{}` to start.",
             crate::locations::hint("id"),
             crate::locations::hint("node"),
         );
