@@ -226,6 +226,21 @@ impl NodeConfig {
             .with_context(|| format!("`status_addr`: {:?}", file.status_addr))?;
         if tor.as_ref().is_some_and(|tor| tor.only) {
             check_tor_only(&listen, &announce, &status_addr)?;
+            if let Some(name) = notify.channel_off_this_machine() {
+                bail!(
+                    "notify channel {name:?} sends to another machine directly, and `network = \"tor-only\"` connects to nothing but through tor: use a mail server or webhook receiver on this machine (localhost), or an exec channel"
+                );
+            }
+            if let Some(address) = file
+                .metrics_addr
+                .as_deref()
+                .and_then(|text| text.parse::<SocketAddr>().ok())
+                .filter(|address| !address.ip().is_loopback())
+            {
+                bail!(
+                    "`metrics_addr`: {address} is not a loopback address, and `network = \"tor-only\"` puts nothing on clearnet"
+                );
+            }
         }
         let metrics_addr = file
             .metrics_addr
@@ -285,14 +300,14 @@ fn check_tor_only(
     announce: &[Multiaddr],
     status_addr: &StatusAddr,
 ) -> anyhow::Result<()> {
-    if let Some(address) = listen.iter().find(|address| !is_loopback_ip(address)) {
+    if let Some(address) = listen.iter().find(|address| !is_loopback_listener(address)) {
         bail!(
             "`listen`: {address} is not a loopback address, and `network = \"tor-only\"` listens on loopback only (tor forwards the onion service there): use listen = [\"/ip4/127.0.0.1/tcp/7447\"]"
         );
     }
     if let Some(address) = announce
         .iter()
-        .find(|address| !crate::tor::is_onion(address))
+        .find(|address| !crate::tor::is_onion_only(address))
     {
         bail!(
             "`announce`: {address} is not an onion address, and `network = \"tor-only\"` announces only its onion address (which the node adds itself): remove it"
@@ -308,14 +323,15 @@ fn check_tor_only(
     Ok(())
 }
 
-/// Whether the IP part of an address is loopback.
-fn is_loopback_ip(address: &Multiaddr) -> bool {
+/// Whether an address is exactly `/ip4|ip6/LOOPBACK/tcp/PORT`.
+fn is_loopback_listener(address: &Multiaddr) -> bool {
     use libp2p::multiaddr::Protocol;
-    address.iter().any(|protocol| match protocol {
-        Protocol::Ip4(ip) => ip.is_loopback(),
-        Protocol::Ip6(ip) => ip.is_loopback(),
+    let protocols: Vec<Protocol> = address.iter().collect();
+    match protocols.as_slice() {
+        [Protocol::Ip4(ip), Protocol::Tcp(_)] => ip.is_loopback(),
+        [Protocol::Ip6(ip), Protocol::Tcp(_)] => ip.is_loopback(),
         _ => false,
-    })
+    }
 }
 
 /// Where the status page listens.

@@ -32,6 +32,13 @@ fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&cli_ok(dir, args)).expect("json")
 }
 
+fn honeypot_untouched(honeypot: &std::net::TcpListener) {
+    match honeypot.accept() {
+        Ok((_, from)) => panic!("an onion-only node dialled the honeypot directly (from {from})"),
+        Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock),
+    }
+}
+
 fn connected_members(dir: &Path) -> usize {
     json(dir, &["peers", "--json"])
         .as_array()
@@ -273,6 +280,22 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
     let delta_card = cli_ok(&delta, &["id"]);
     cli_ok(&dirs[0], &["member", "add", &delta_card, "--name", "delta"]);
 
+    // A honeypot member on alpha's list, at a loopback TCP address and a DNS name: an
+    // onion-only node must try both through tor only, so the honeypot never sees a
+    // connection (a direct dial would reach it at once).
+    let honeypot = std::net::TcpListener::bind("127.0.0.1:0").expect("honeypot");
+    honeypot.set_nonblocking(true).expect("non-blocking");
+    let honeypot_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+    let honeypot_card = format!(
+        "{}@/ip4/127.0.0.1/tcp/{},/dns4/honeypot.invalid/tcp/7447",
+        hex::encode(honeypot_key.as_bytes()),
+        honeypot.local_addr().expect("addr").port()
+    );
+    cli_ok(
+        &dirs[0],
+        &["member", "add", &honeypot_card, "--name", "honeypot"],
+    );
+
     let mut nodes: Vec<BinaryNode> = dirs.iter().map(|dir| BinaryNode::start(dir)).collect();
     let delta_node = BinaryNode::start(&delta);
     for (dir, members) in dirs.iter().zip([3, 2, 2]) {
@@ -299,6 +322,7 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
     for (node, client) in nodes.iter().zip(&network.clients) {
         assert_only_tor_connections(node, client);
     }
+    honeypot_untouched(&honeypot);
     // delta reached alpha through tor: no direct connection to alpha's listener.
     let (delta_sockets, _) = sockets_of(delta_node.pid().expect("running"));
     assert!(
@@ -417,6 +441,7 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
         );
     }
 
+    honeypot_untouched(&honeypot);
     // Nothing in what the nodes said names a clearnet address.
     for (node, dir) in nodes.iter().zip(&dirs) {
         let log = node.log_text();

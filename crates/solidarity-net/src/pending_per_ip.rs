@@ -39,9 +39,10 @@ impl Source {
         })
     }
 
+    /// 127.0.0.1 or ::1 (its /64): where tor's onion service forwards from.
     fn is_loopback(self) -> bool {
         match self {
-            Self::V4([a, ..]) => a == 127,
+            Self::V4(octets) => octets == [127, 0, 0, 1],
             Self::V6Prefix(prefix) => prefix == [0; 8],
         }
     }

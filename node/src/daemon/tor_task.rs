@@ -39,7 +39,18 @@ pub(super) fn prepare(
         let key = OnionKey::load_or_create(data_dir, Service::StatusPage)?;
         let target = match status_listener {
             StatusListener::Tcp(listener) => on_this_machine(listener.local_addr()?).to_string(),
-            StatusListener::Unix(_) => status_addr.to_string(),
+            StatusListener::Unix(_) => {
+                let target = status_addr.to_string();
+                if target
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+                {
+                    anyhow::bail!(
+                        "`status_addr` {target:?}: tor cannot be told a socket path with spaces or quotes"
+                    );
+                }
+                target
+            }
         };
         Some((key, target))
     } else {

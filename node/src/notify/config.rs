@@ -576,6 +576,24 @@ pub(crate) fn trim_line_end(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
+impl NotifyConfig {
+    /// The first mail or webhook channel whose far end is not on this machine (an
+    /// onion-only node must not reach it directly: mail and webhooks do not go through tor).
+    pub fn channel_off_this_machine(&self) -> Option<&str> {
+        self.channels.iter().find_map(|channel| {
+            let on_machine = match &channel.target {
+                Target::Mail(mail) => is_loopback_host(&mail.server),
+                Target::Webhook(webhook) => {
+                    let rest = webhook.url.strip_prefix("https://").unwrap_or(&webhook.url);
+                    is_loopback_url(&format!("http://{}", rest.trim_start_matches("http://")))
+                }
+                Target::Exec(_) => true,
+            };
+            (!on_machine).then_some(channel.name.as_str())
+        })
+    }
+}
+
 fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost"

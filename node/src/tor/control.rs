@@ -18,10 +18,15 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Most lines of one reply.
 const MAX_REPLY_LINES: usize = 64;
+/// Most streams one rendezvous circuit may open to an onion service of ours; a visitor
+/// opening more loses its circuit (a member needs one connection, two while redialling).
+const MAX_STREAMS_PER_CIRCUIT: u32 = 4;
 /// Deadline of one command and its reply.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest cookie file read (tor's is 32 bytes).
-const MAX_COOKIE_BYTES: u64 = 1024;
+/// Size of tor's control cookie.
+const COOKIE_BYTES: usize = 32;
+/// Most bytes of a cookie file read.
+const MAX_COOKIE_BYTES: u64 = COOKIE_BYTES as u64;
 
 /// Where tor's control port is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,21 +133,14 @@ impl Control {
             let answer =
                 safe_cookie_hash(CONTROLLER_TO_SERVER, &cookie, &client_nonce, &server_nonce);
             format!("AUTHENTICATE {}", hex::encode(answer))
-        } else if offers("COOKIE") && info.cookie_file.is_some() {
-            let cookie = read_cookie(info.cookie_file.as_deref())?;
-            format!("AUTHENTICATE {}", hex::encode(cookie))
-        } else if offers("HASHEDPASSWORD") {
-            let Some(password) = password else {
-                bail!(
-                    "tor's control port wants a password: set `control_password_file` under [tor]"
-                );
-            };
+        } else if let Some(password) = password.filter(|_| offers("HASHEDPASSWORD")) {
             format!("AUTHENTICATE {}", quote(password))
-        } else if offers("NULL") {
-            "AUTHENTICATE".to_owned()
         } else {
+            // Plain COOKIE would hand whatever answers here the content of any file it
+            // names, NULL would take any program for tor: only a port that proves it
+            // knows tor's cookie (SAFECOOKIE) or the admin's password is used.
             bail!(
-                "tor offers no authentication this node speaks ({})",
+                "tor offers {}; this node authenticates with SAFECOOKIE (`CookieAuthentication 1`) or a password (`HashedControlPassword` and `control_password_file` under [tor])",
                 info.methods.join(",")
             );
         };
@@ -164,7 +162,7 @@ impl Control {
     ) -> anyhow::Result<String> {
         let lines = self
             .command(&format!(
-                "ADD_ONION {key_blob} Flags=DiscardPK Port={virtual_port},{target}"
+                "ADD_ONION {key_blob} Flags=DiscardPK,MaxStreamsCloseCircuit MaxStreams={MAX_STREAMS_PER_CIRCUIT} Port={virtual_port},{target}"
             ))
             .await?
             .ok()?;
@@ -391,13 +389,19 @@ fn read_cookie(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     let path = path.context("tor names no cookie file")?;
     let mut cookie = Vec::new();
     std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_COOKIE_BYTES).read_to_end(&mut cookie))
+        .and_then(|file| file.take(MAX_COOKIE_BYTES + 1).read_to_end(&mut cookie))
         .with_context(|| {
             format!(
                 "cannot read tor's cookie {} (is this daemon's user in tor's group, e.g. `adduser solidarity debian-tor`?)",
                 path.display()
             )
         })?;
+    if cookie.len() != COOKIE_BYTES {
+        bail!(
+            "{} is not tor's cookie (tor's is {COOKIE_BYTES} bytes)",
+            path.display()
+        );
+    }
     Ok(cookie)
 }
 

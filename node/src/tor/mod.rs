@@ -145,9 +145,12 @@ impl TorSettings {
                         "tor.control_password_file",
                         &crate::notify::config::resolve(config_dir, path),
                     )?);
-                String::from_utf8(bytes)
-                    .map(|text| Password(Zeroizing::new(text)))
-                    .context("`tor.control_password_file` is not UTF-8")
+                let text = String::from_utf8(bytes)
+                    .context("`tor.control_password_file` is not UTF-8")?;
+                if text.chars().any(char::is_control) {
+                    bail!("`tor.control_password_file` holds a control character (more than one line?)");
+                }
+                Ok(Password(Zeroizing::new(text)))
             })
             .transpose()?;
         if file.onion_port == 0 {
@@ -183,11 +186,14 @@ impl TorSettings {
     }
 }
 
-/// Whether a listen or announce address is an onion address.
-pub fn is_onion(address: &libp2p::Multiaddr) -> bool {
+/// Whether an address is an onion address and nothing else (`/onion3/ID:PORT`, with at
+/// most a `/p2p/…` after it).
+pub fn is_onion_only(address: &libp2p::Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    let protocols: Vec<Protocol> = address.iter().collect();
     matches!(
-        address.iter().next(),
-        Some(libp2p::multiaddr::Protocol::Onion3(_))
+        protocols.as_slice(),
+        [Protocol::Onion3(_)] | [Protocol::Onion3(_), Protocol::P2p(_)]
     )
 }
 

@@ -98,10 +98,19 @@ impl OnionKey {
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let path = key_path(data_dir, service);
         let temporary = path.with_extension("new");
+        // A leftover of an interrupted write (or anything else there) is replaced, never
+        // written through: the new file is created here, 0600, or not at all.
+        match std::fs::remove_file(&temporary) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("cannot replace {}", temporary.display()));
+            }
+        }
         let mut file = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&temporary)
             .with_context(|| format!("cannot write {}", temporary.display()))?;
