@@ -505,7 +505,7 @@ statements_per_signer = 64
 # with onion_service = true, to be an onion service too); with tor-only these are the
 # defaults.
 # [tor]
-# socks = "127.0.0.1:9050"
+# socks = "unix:/run/tor/socks"     # or "127.0.0.1:9050"
 # control = "unix:/run/tor/control"  # or "127.0.0.1:9051"
 # control_password_file = "/etc/solidarity/tor-control.password"  # else tor's cookie
 # onion_service = true               # default: true with tor-only, false with clearnet

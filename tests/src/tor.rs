@@ -12,6 +12,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 #[derive(Clone, Debug)]
 pub struct TorClient {
     pub socks: SocketAddr,
+    /// The same SOCKS port as a Unix socket.
+    pub socks_unix: PathBuf,
     pub control: SocketAddr,
     pub data_dir: PathBuf,
 }
@@ -73,6 +75,7 @@ impl TorNetwork {
                 let text = |key: &str| client[key].as_str().unwrap_or_default().to_owned();
                 Ok(TorClient {
                     socks: text("socks").parse()?,
+                    socks_unix: PathBuf::from(text("socks_unix")),
                     control: text("control").parse()?,
                     data_dir: PathBuf::from(text("data_dir")),
                 })
@@ -111,12 +114,18 @@ impl TorNetwork {
         Ok(())
     }
 
-    /// The `[tor]` table of a node using client `index`.
-    pub fn tor_table(&self, index: usize) -> String {
+    /// The `[tor]` table of a node using client `index` (its SOCKS port over TCP, or
+    /// over its Unix socket).
+    pub fn tor_table(&self, index: usize, unix_socks: bool) -> String {
         let client = &self.clients[index];
+        let socks = if unix_socks {
+            format!("unix:{}", client.socks_unix.display())
+        } else {
+            client.socks.to_string()
+        };
         format!(
-            "[tor]\nsocks = \"{}\"\ncontrol = \"{}\"\n",
-            client.socks, client.control
+            "[tor]\nsocks = \"{socks}\"\ncontrol = \"{}\"\n",
+            client.control
         )
     }
 }

@@ -20,7 +20,7 @@ What it does (standard library only, Debian's /usr/sbin/tor and /usr/bin/tor-gen
      reports bootstrap 100 % on its control port; on time-out it exits 1 and writes on
      stderr which tor is not ready and the tail of its log.
   3. Prints one JSON line on stdout:
-       {"clients":[{"socks":"127.0.0.1:P","control":"127.0.0.1:P",
+       {"clients":[{"socks":"127.0.0.1:P","socks_unix":"/abs/.../socks","control":"127.0.0.1:P",
                     "cookie":"/abs/.../control_auth_cookie","data_dir":"/abs/..."}, ...],
         "seconds":12.3}
   4. Then answers commands read on stdin, one line each:
@@ -174,6 +174,7 @@ class Node:
         if self.kind == "client":
             lines += [
                 "SocksPort %s:%d" % (HOST, self.socks_port),
+                "SocksPort unix:" + os.path.join(self.dir, "socks"),
                 "ControlPort %s:%d" % (HOST, self.control_port),
                 "CookieAuthentication 1",
                 "CookieAuthFile " + self.cookie,
@@ -211,6 +212,7 @@ class Node:
 
     def describe(self):
         return {"socks": "%s:%d" % (HOST, self.socks_port),
+                "socks_unix": os.path.join(self.dir, "socks"),
                 "control": "%s:%d" % (HOST, self.control_port),
                 "cookie": self.cookie, "data_dir": self.dir}
 

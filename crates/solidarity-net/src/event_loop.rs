@@ -548,37 +548,38 @@ impl EventLoop {
     }
 }
 
-/// TCP (for listening, and for direct dials unless every dial goes through tor), tor's
-/// SOCKS port when configured (tried first), then noise and yamux. Inbound connections
-/// must finish their handshake within [`HANDSHAKE_TIMEOUT`]; dials through tor get
-/// [`TOR_DIAL_TIMEOUT`], since reaching an onion service takes seconds.
+/// Tor's SOCKS port when configured (tried first), then TCP (for listening, and for
+/// direct dials unless every dial goes through tor); noise and yamux over both. Inbound
+/// connections and direct dials must finish their handshake within
+/// [`HANDSHAKE_TIMEOUT`]; dials through tor get [`TOR_DIAL_TIMEOUT`], since reaching an
+/// onion service takes seconds.
 fn transport(
     config: &NetConfig,
 ) -> Result<libp2p::core::transport::Boxed<(PeerId, StreamMuxerBox)>, NetError> {
     use libp2p::Transport as _;
-    use libp2p::core::transport::{OptionalTransport, timeout::TransportTimeout};
-    let socks = match config.tor {
-        Some(tor) => OptionalTransport::some(SocksTransport::new(tor)),
-        None => OptionalTransport::none(),
-    };
-    let dial_timeout = if config.tor.is_some() {
-        TOR_DIAL_TIMEOUT
-    } else {
-        HANDSHAKE_TIMEOUT
-    };
-    let upgraded = socks
-        .or_transport(tcp::tokio::Transport::new(
-            tcp::Config::default().nodelay(true),
-        ))
-        .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+    use libp2p::core::transport::timeout::TransportTimeout;
+    use libp2p::core::upgrade::Version;
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .upgrade(Version::V1Lazy)
         .authenticate(noise::Config::new(&config.keypair).map_err(NetError::config)?)
         .multiplex(yamux::Config::default());
-    Ok(TransportTimeout::with_ingoing_timeout(
-        TransportTimeout::with_outgoing_timeout(upgraded, dial_timeout),
-        HANDSHAKE_TIMEOUT,
-    )
-    .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
-    .boxed())
+    let tcp = TransportTimeout::new(tcp, HANDSHAKE_TIMEOUT)
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed();
+    let Some(tor) = config.tor.clone() else {
+        return Ok(tcp);
+    };
+    let socks = SocksTransport::new(tor)
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise::Config::new(&config.keypair).map_err(NetError::config)?)
+        .multiplex(yamux::Config::default());
+    let socks = TransportTimeout::with_outgoing_timeout(socks, TOR_DIAL_TIMEOUT)
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed();
+    Ok(socks
+        .or_transport(tcp)
+        .map(|either, _| either.into_inner())
+        .boxed())
 }
 
 /// `address` with a TCP port 0 replaced by each of `ports` (the ports actually bound);

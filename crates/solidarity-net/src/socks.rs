@@ -14,6 +14,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -22,6 +23,7 @@ use futures::future::BoxFuture;
 use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEvent};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, Transport};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 /// Which dials go through tor.
@@ -35,11 +37,30 @@ pub enum TorDialing {
     Everything,
 }
 
+/// Where tor's SOCKS5 port is, on this host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SocksAddr {
+    /// A TCP port on loopback.
+    Tcp(SocketAddr),
+    /// A Unix socket (Debian's tor: `/run/tor/socks`), which no other local user can
+    /// take over while tor is down, as one could a TCP port.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for SocksAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(address) => write!(f, "{address}"),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
 /// Where and how the node dials through tor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TorConfig {
-    /// Tor's SOCKS5 port, on this host.
-    pub socks: SocketAddr,
+    /// Tor's SOCKS5 port.
+    pub socks: SocksAddr,
     /// Which dials go through it.
     pub dialing: TorDialing,
 }
@@ -47,8 +68,12 @@ pub struct TorConfig {
 /// The SOCKS user name of every dial; the password names the member (isolation).
 const SOCKS_USER: &str = "solidarity";
 
+/// The connection to the proxy, TCP or Unix.
+pub(crate) trait ProxySocket: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ProxySocket for T {}
+
 /// A connection through the proxy.
-pub(crate) type SocksStream = Compat<tokio_socks::tcp::Socks5Stream<tokio::net::TcpStream>>;
+pub(crate) type SocksStream = Compat<tokio_socks::tcp::Socks5Stream<Box<dyn ProxySocket>>>;
 
 /// The dial-only transport.
 pub(crate) struct SocksTransport {
@@ -151,10 +176,14 @@ impl Transport for SocksTransport {
             }
             return Err(TransportError::MultiaddrNotSupported(address));
         };
-        let proxy = self.config.socks;
+        let proxy = self.config.socks.clone();
         Ok(async move {
-            let stream = tokio_socks::tcp::Socks5Stream::connect_with_password(
-                proxy,
+            let socket: Box<dyn ProxySocket> = match &proxy {
+                SocksAddr::Tcp(address) => Box::new(tokio::net::TcpStream::connect(address).await?),
+                SocksAddr::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+            };
+            let stream = tokio_socks::tcp::Socks5Stream::connect_with_password_and_socket(
+                socket,
                 (target.host.as_str(), target.port),
                 SOCKS_USER,
                 &target.isolation,
@@ -231,7 +260,7 @@ mod tests {
         // What tor cannot carry is no target, and its dial fails here: the TCP transport
         // composed after this one never sees it.
         let mut transport = SocksTransport::new(TorConfig {
-            socks: "127.0.0.1:9".parse().expect("address"),
+            socks: SocksAddr::Tcp("127.0.0.1:9".parse().expect("address")),
             dialing: TorDialing::Everything,
         });
         for text in ["/ip4/192.0.2.1/udp/7447/quic-v1", "/ip4/192.0.2.1/tcp/0"] {

@@ -52,7 +52,13 @@ pub fn merge(current: &mut NodeConfig, new: NodeConfig) -> Changes {
             }
         };
     }
-    live!(announce, "announce");
+    // While the node runs onion-only, an announce meant for another profile waits for the
+    // restart that brings that profile: told to members now, it would name the server.
+    if current.tor != new.tor {
+        restart!(announce, "announce");
+    } else {
+        live!(announce, "announce");
+    }
     live!(vouch_threshold, "vouch_threshold");
     live!(confirm_threshold, "confirm_threshold");
     live!(member_messages_per_minute, "member_messages_per_minute");
@@ -144,6 +150,20 @@ mod tests {
         assert_eq!(
             merge(&mut current.clone(), current.clone()),
             Changes::default()
+        );
+    }
+
+    #[test]
+    fn a_clearnet_announce_waits_for_the_restart_that_leaves_tor_only() {
+        let mut current =
+            config("network = \"tor-only\"\nlisten = [\"/ip4/127.0.0.1/tcp/7447\"]\n");
+        let new = config("announce = [\"/ip4/203.0.113.7/tcp/7447\"]\n");
+        let changes = merge(&mut current, new);
+        assert!(changes.live.is_empty(), "{changes:?}");
+        assert_eq!(changes.restart, vec!["announce", "listen", "network/tor"]);
+        assert!(
+            current.announce.is_empty(),
+            "the IP is not told while tor-only"
         );
     }
 }

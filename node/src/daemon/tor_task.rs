@@ -69,16 +69,8 @@ pub(super) fn prepare(
     let status_onion = status
         .as_ref()
         .map(|(key, _)| format!("http://{}.onion/", key.service_id()));
-    let mut view = initial_view(profile, onion, status_onion);
-    if !settings.uses_control_port() {
-        view.ready = true;
-        view.state = format!(
-            "dialling through tor's SOCKS port {} (no onion service)",
-            settings.socks
-        );
-    }
     Ok(Prepared {
-        view: watch::channel(view).0,
+        view: watch::channel(initial_view(profile, onion, status_onion)).0,
         settings: settings.clone(),
         p2p_key,
         status,
@@ -130,7 +122,7 @@ pub(super) fn run(
             });
         }
         if !settings.uses_control_port() || publications.is_empty() {
-            stop.cancelled().await;
+            crate::tor::service::watch_socks(settings.socks.clone(), view, net, stop).await;
             return;
         }
         let plan = Plan {

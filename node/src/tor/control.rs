@@ -160,12 +160,23 @@ impl Control {
         virtual_port: u16,
         target: &str,
     ) -> anyhow::Result<String> {
-        let lines = self
-            .command(&format!(
-                "ADD_ONION {key_blob} Flags=DiscardPK,MaxStreamsCloseCircuit MaxStreams={MAX_STREAMS_PER_CIRCUIT} Port={virtual_port},{target}"
+        let command = |defence: &str| {
+            zeroize::Zeroizing::new(format!(
+                "ADD_ONION {key_blob} Flags=DiscardPK,MaxStreamsCloseCircuit MaxStreams={MAX_STREAMS_PER_CIRCUIT}{defence} Port={virtual_port},{target}"
             ))
-            .await?
-            .ok()?;
+        };
+        // Proof-of-work at the introduction points (tor ≥ 0.4.9 built with it) makes a
+        // flood of introductions cost the visitor; an older tor refuses the keyword and
+        // gets the service without it.
+        let mut reply = self.command(&command(" PoWDefensesEnabled=1")).await?;
+        if matches!(reply.code, 510 | 512 | 513 | 552) {
+            tracing::debug!(
+                code = reply.code,
+                "tor refused PoW defences for an onion service"
+            );
+            reply = self.command(&command("")).await?;
+        }
+        let lines = reply.ok()?;
         lines
             .iter()
             .find_map(|line| line.strip_prefix("ServiceID="))

@@ -25,8 +25,9 @@ use zeroize::Zeroizing;
 
 use control::ControlAddr;
 
-/// Debian's tor: SOCKS port.
-pub const DEFAULT_SOCKS: &str = "127.0.0.1:9050";
+/// Debian's tor: SOCKS socket (also on 127.0.0.1:9050; a Unix socket in tor's directory
+/// cannot be taken over by another local user while tor is down).
+pub const DEFAULT_SOCKS: &str = "unix:/run/tor/socks";
 /// Debian's tor: control socket (group `debian-tor`, cookie authentication).
 pub const DEFAULT_CONTROL: &str = "unix:/run/tor/control";
 /// The port members dial on the onion address.
@@ -47,7 +48,7 @@ pub enum Network {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileTor {
-    /// Tor's SOCKS5 port. Default `127.0.0.1:9050`.
+    /// Tor's SOCKS5 port: `HOST:PORT` or `unix:/path`. Default `unix:/run/tor/socks`.
     pub socks: String,
     /// Tor's control port: `HOST:PORT` or `unix:/path`. Default `unix:/run/tor/control`.
     pub control: String,
@@ -91,7 +92,7 @@ impl std::fmt::Debug for Password {
 pub struct TorSettings {
     /// Every dial through tor, nothing on clearnet.
     pub only: bool,
-    pub socks: SocketAddr,
+    pub socks: solidarity_net::SocksAddr,
     pub control: ControlAddr,
     /// The control port's password, read from `control_password_file`.
     pub control_password: Option<Password>,
@@ -111,15 +112,26 @@ impl TorSettings {
         let Some(file) = file.or_else(|| only.then(FileTor::default)) else {
             return Ok(None);
         };
-        let socks: SocketAddr = file
-            .socks
-            .parse()
-            .with_context(|| format!("`tor.socks`: {:?} is not HOST:PORT", file.socks))?;
-        if !socks.ip().is_loopback() {
-            bail!(
-                "`tor.socks`: {socks} is not on this machine; the node talks to tor only on loopback, so that no one on the way sees which members it dials"
-            );
-        }
+        let socks = match file.socks.strip_prefix("unix:") {
+            Some(path) if Path::new(path).is_absolute() => {
+                solidarity_net::SocksAddr::Unix(PathBuf::from(path))
+            }
+            Some(_) => bail!("`tor.socks`: a Unix socket needs an absolute path"),
+            None => {
+                let address: SocketAddr = file.socks.parse().with_context(|| {
+                    format!(
+                        "`tor.socks`: {:?} is neither HOST:PORT nor unix:/path",
+                        file.socks
+                    )
+                })?;
+                if !address.ip().is_loopback() {
+                    bail!(
+                        "`tor.socks`: {address} is not on this machine; the node talks to tor only on loopback, so that no one on the way sees which members it dials"
+                    );
+                }
+                solidarity_net::SocksAddr::Tcp(address)
+            }
+        };
         let control = match file.control.strip_prefix("unix:") {
             Some(path) if Path::new(path).is_absolute() => ControlAddr::Unix(PathBuf::from(path)),
             Some(_) => bail!("`tor.control`: a Unix socket needs an absolute path"),
@@ -176,7 +188,7 @@ impl TorSettings {
     /// How the network layer dials.
     pub fn dialing(&self) -> solidarity_net::TorConfig {
         solidarity_net::TorConfig {
-            socks: self.socks,
+            socks: self.socks.clone(),
             dialing: if self.only {
                 solidarity_net::TorDialing::Everything
             } else {
@@ -234,7 +246,10 @@ mod tests {
             .expect("valid")
             .expect("tor on");
         assert!(settings.only && settings.onion_service);
-        assert_eq!(settings.socks, DEFAULT_SOCKS.parse().expect("addr"));
+        assert_eq!(
+            settings.socks,
+            solidarity_net::SocksAddr::Unix(PathBuf::from("/run/tor/socks"))
+        );
         assert_eq!(
             settings.control,
             ControlAddr::Unix(PathBuf::from("/run/tor/control"))

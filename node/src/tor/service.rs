@@ -150,12 +150,62 @@ async fn watch_tor(
     }
 }
 
+/// Without an onion service there is no control connection to watch: checks every
+/// [`CHECK_INTERVAL`] that tor's SOCKS port answers, and redials every member when it
+/// answers again.
+pub async fn watch_socks(
+    socks: solidarity_net::SocksAddr,
+    view: watch::Sender<TorView>,
+    net: solidarity_net::NetHandle,
+    stop: CancellationToken,
+) {
+    let mut logged = String::new();
+    loop {
+        let answered = match &socks {
+            solidarity_net::SocksAddr::Tcp(address) => {
+                tokio::net::TcpStream::connect(address).await.map(drop)
+            }
+            solidarity_net::SocksAddr::Unix(path) => {
+                tokio::net::UnixStream::connect(path).await.map(drop)
+            }
+        };
+        match answered {
+            Ok(()) => {
+                let state = format!("ready: dialling through tor's SOCKS port {socks}");
+                if logged != state {
+                    tracing::info!("tor's SOCKS port answers");
+                    let _ = net.redial_now().await;
+                    state.clone_into(&mut logged);
+                }
+                view.send_modify(|view| {
+                    view.ready = true;
+                    view.state = state;
+                });
+            }
+            Err(error) => {
+                let hint = if error.kind() == std::io::ErrorKind::PermissionDenied {
+                    " (is this daemon's user in tor's group, e.g. debian-tor?)"
+                } else {
+                    ""
+                };
+                set_unreachable(
+                    &view,
+                    &mut logged,
+                    &format!("cannot use tor's SOCKS port {socks}: {error}{hint}"),
+                );
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(CHECK_INTERVAL) => {}
+        }
+    }
+}
+
 fn set_unreachable(view: &watch::Sender<TorView>, logged: &mut String, reason: &str) {
     let state = format!("tor is unreachable: {reason} (retrying)");
     if *logged != state {
-        tracing::warn!(
-            "tor is unreachable, so no member can reach this node through its onion service: {reason}"
-        );
+        tracing::warn!("tor is unreachable, so no member is reached through it: {reason}");
         state.clone_into(logged);
     }
     view.send_modify(|view| {
