@@ -175,7 +175,7 @@ impl NodeConfig {
         Self::validate(data_dir, file).with_context(|| format!("invalid config {}", path.display()))
     }
 
-    fn validate(data_dir: &Path, file: FileConfig) -> anyhow::Result<Self> {
+    pub(crate) fn validate(data_dir: &Path, file: FileConfig) -> anyhow::Result<Self> {
         if file.federation.trim().is_empty() {
             bail!("`federation` must not be empty");
         }
@@ -302,7 +302,7 @@ fn check_tor_only(
 ) -> anyhow::Result<()> {
     if let Some(address) = listen.iter().find(|address| !is_loopback_listener(address)) {
         bail!(
-            "`listen`: {address} is not a loopback address, and `network = \"tor-only\"` listens on loopback only (tor forwards the onion service there): use listen = [\"/ip4/127.0.0.1/tcp/7447\"]"
+            "`listen`: {address} is not a loopback TCP address, and `network = \"tor-only\"` listens on loopback only (tor forwards the onion service there): use listen = [\"/ip4/127.0.0.1/tcp/7447\"]"
         );
     }
     if let Some(address) = announce
@@ -428,7 +428,8 @@ announce = [{announce}]
 
 # "clearnet": members dial this node over TCP. "tor-only": every connection goes through
 # tor, the node is reachable only as an onion service it creates itself over tor's control
-# port (Debian's tor needs no change: add this daemon's user to the debian-tor group),
+# port (Debian's tor needs no change, only the group debian-tor for this daemon, which
+# deploy/solidarity-tor.conf gives the systemd unit),
 # listens on loopback only, announces only its onion address, and connects to nobody while
 # tor is down. See the README, "Running over Tor".
 network = "{network}"

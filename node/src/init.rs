@@ -88,6 +88,10 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> anyhow::Result<Created> {
         &options.status_addr,
         options.network,
     );
+    // Nothing is written for a config the daemon would refuse.
+    let file: config::FileConfig =
+        toml::from_str(&text).context("the config init would write does not parse")?;
+    config::NodeConfig::validate(data_dir, file)?;
     let created = write_config(data_dir, &text)?;
     identity::create_key_file(data_dir)?;
     crate::daemon::own_chain::create(data_dir)

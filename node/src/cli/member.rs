@@ -68,6 +68,15 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
             for warning in crate::card_addresses::card_warnings(&card) {
                 eprintln!("warning: {warning}");
             }
+            let dials_onions = crate::config::NodeConfig::load(data_dir)
+                .map(|config| config.tor.is_some())
+                .unwrap_or(true);
+            if !dials_onions && card.addresses.iter().any(crate::tor::is_onion_only) {
+                eprintln!(
+                    "warning: the card's onion address is dialled only through tor, and this node has no [tor] table: add `[tor]` with `socks = \"unix:/run/tor/socks\"` (or \"127.0.0.1:9050\") to {} and restart (README: Running over Tor)",
+                    crate::locations::config_path(data_dir).display()
+                );
+            }
             let previous = file
                 .members
                 .iter()

@@ -17,16 +17,9 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         Err(solidarity_control::ControlError::DaemonNotRunning { .. }) => {
             let key = load_node_key(data_dir)?;
             let mut config = NodeConfig::load(data_dir)?;
+            // Made here when the daemon has not made it yet: the card must carry it.
             config.onion_announce =
-                crate::tor::p2p_onion_address(config.tor.as_ref(), data_dir, false)?;
-            if config.onion_announce.is_none()
-                && config.tor.as_ref().is_some_and(|tor| tor.onion_service)
-            {
-                eprintln!(
-                    "note: the node's onion address is made at its first start; run `{}` again once the daemon has started",
-                    crate::locations::hint("id")
-                );
-            }
+                crate::tor::p2p_onion_address(config.tor.as_ref(), data_dir, true)?;
             let addresses = crate::card_addresses::node_card_addresses(&config, &config.listen);
             Card {
                 key: solidarity_proto::envelope::author_key(&key),
@@ -37,7 +30,19 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         }
         Err(other) => return Err(other.into()),
     };
-    if Card::parse(&card).is_ok_and(|parsed| parsed.addresses.is_empty()) {
+    let tor_only = NodeConfig::load(data_dir)
+        .ok()
+        .and_then(|config| config.tor)
+        .filter(|tor| tor.only);
+    if let Some(tor) = &tor_only
+        && !tor.onion_service
+    {
+        eprintln!(
+            "warning: `onion_service = false` under [tor]: this onion-only node has no address, so members cannot dial it (it dials them)"
+        );
+    } else if tor_only.is_none()
+        && Card::parse(&card).is_ok_and(|parsed| parsed.addresses.is_empty())
+    {
         eprintln!(
             "warning: no address others can dial is known, so the card carries the key alone; set `announce` in {} to this server's public address or DNS name (e.g. announce = [\"/dns4/node.example.org/tcp/7447\"]), then run `{}` again",
             crate::locations::config_path(data_dir).display(),

@@ -129,6 +129,7 @@ pub(super) fn run(
             control: settings.control.clone(),
             password: settings.control_password.clone(),
             publications,
+            socks: settings.socks.clone(),
         };
         crate::tor::service::run(plan, view, net, stop).await;
     }

@@ -60,6 +60,11 @@ impl OnionKey {
                     seed: Zeroizing::new(rand::random()),
                 };
                 key.write(data_dir, service)?;
+                tracing::info!(
+                    "made a new key for the {} in {}: back it up with node.key, since without it the onion address changes",
+                    service.describe(),
+                    key_path(data_dir, service).display()
+                );
                 Ok(key)
             }
         }

@@ -22,7 +22,9 @@ pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// First delay before connecting again after a failure.
 pub const MIN_RETRY: Duration = Duration::from_secs(2);
 /// Longest delay between attempts.
-pub const MAX_RETRY: Duration = Duration::from_secs(60);
+/// Longest delay between attempts: connecting to a local socket is cheap, and a node
+/// waiting for tor should notice it within seconds.
+pub const MAX_RETRY: Duration = Duration::from_secs(10);
 
 /// One onion service to publish.
 pub struct Publication {
@@ -38,6 +40,8 @@ pub struct Plan {
     pub control: ControlAddr,
     pub password: Option<super::Password>,
     pub publications: Vec<Publication>,
+    /// Tor's SOCKS port, checked beside the control port: members are dialled there.
+    pub socks: solidarity_net::SocksAddr,
 }
 
 /// The view published before the first attempt; `profile` names the network setting.
@@ -51,7 +55,6 @@ pub fn initial_view(profile: &str, onion: Option<String>, status_onion: Option<S
     }
 }
 
-/// Runs until `stop`.
 /// Runs until `stop`; each time tor becomes ready, `net` redials every member at once.
 pub async fn run(
     plan: Plan,
@@ -71,7 +74,7 @@ pub async fn run(
                 retry = MIN_RETRY;
                 let reason = tokio::select! {
                     () = stop.cancelled() => return,
-                    reason = watch_tor(&mut control, &view, &net, &mut logged) => reason,
+                    reason = watch_tor(&mut control, &plan.socks, &view, &net, &mut logged) => reason,
                 };
                 set_unreachable(&view, &mut logged, &reason);
             }
@@ -94,7 +97,15 @@ async fn publish(plan: &Plan) -> anyhow::Result<Control> {
     let mut control = Control::connect(&plan.control, password)
         .await
         .map_err(|error| {
-            error.context(format!("cannot use tor's control port {}", plan.control))
+            let hint = if permission_denied(&error) {
+                GROUP_HINT
+            } else {
+                ""
+            };
+            error.context(format!(
+                "cannot use tor's control port {}{hint}",
+                plan.control
+            ))
         })?;
     for publication in &plan.publications {
         let blob = publication.key.add_onion_blob();
@@ -114,6 +125,7 @@ async fn publish(plan: &Plan) -> anyhow::Result<Control> {
 /// Reports tor's bootstrap progress until the connection fails; returns why it did.
 async fn watch_tor(
     control: &mut Control,
+    socks: &solidarity_net::SocksAddr,
     view: &watch::Sender<TorView>,
     net: &solidarity_net::NetHandle,
     logged: &mut String,
@@ -121,7 +133,10 @@ async fn watch_tor(
     loop {
         match control.bootstrap().await {
             Ok((progress, summary)) => {
-                let (ready, state) = if progress >= 100 {
+                let socks_answers = probe_socks(socks).await;
+                let (ready, state) = if let Err(reason) = &socks_answers {
+                    (false, format!("tor's control port answers, but {reason}"))
+                } else if progress >= 100 {
                     (true, "ready: onion services published".to_owned())
                 } else {
                     (
@@ -134,6 +149,8 @@ async fn watch_tor(
                         tracing::info!("tor is ready; the onion services are published");
                         // The event loop may be stopping; then there is nothing to dial.
                         let _ = net.redial_now().await;
+                    } else if socks_answers.is_err() {
+                        tracing::warn!("{state}");
                     } else {
                         tracing::info!(progress, "tor is bootstrapping");
                     }
@@ -144,7 +161,11 @@ async fn watch_tor(
                     view.state = state;
                 });
             }
-            Err(error) => return format!("{error:#}"),
+            Err(error) => {
+                return format!(
+                    "tor's control connection ended: tor stopped or restarted ({error:#})"
+                );
+            }
         }
         tokio::time::sleep(CHECK_INTERVAL).await;
     }
@@ -161,15 +182,7 @@ pub async fn watch_socks(
 ) {
     let mut logged = String::new();
     loop {
-        let answered = match &socks {
-            solidarity_net::SocksAddr::Tcp(address) => {
-                tokio::net::TcpStream::connect(address).await.map(drop)
-            }
-            solidarity_net::SocksAddr::Unix(path) => {
-                tokio::net::UnixStream::connect(path).await.map(drop)
-            }
-        };
-        match answered {
+        match probe_socks(&socks).await {
             Ok(()) => {
                 let state = format!("ready: dialling through tor's SOCKS port {socks}");
                 if logged != state {
@@ -182,18 +195,7 @@ pub async fn watch_socks(
                     view.state = state;
                 });
             }
-            Err(error) => {
-                let hint = if error.kind() == std::io::ErrorKind::PermissionDenied {
-                    " (is this daemon's user in tor's group, e.g. debian-tor?)"
-                } else {
-                    ""
-                };
-                set_unreachable(
-                    &view,
-                    &mut logged,
-                    &format!("cannot use tor's SOCKS port {socks}: {error}{hint}"),
-                );
-            }
+            Err(reason) => set_unreachable(&view, &mut logged, &reason),
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -202,10 +204,43 @@ pub async fn watch_socks(
     }
 }
 
+/// Why this daemon may not use a tor socket it found.
+const GROUP_HINT: &str = " (tor runs, but this daemon may not use its socket: with Debian's tor it must be in the group debian-tor, which deploy/solidarity-tor.conf gives the systemd unit)";
+
+fn permission_denied(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    })
+}
+
+/// Whether tor's SOCKS port takes a connection (closed again at once).
+async fn probe_socks(socks: &solidarity_net::SocksAddr) -> Result<(), String> {
+    let connected = match socks {
+        solidarity_net::SocksAddr::Tcp(address) => {
+            tokio::net::TcpStream::connect(address).await.map(drop)
+        }
+        solidarity_net::SocksAddr::Unix(path) => {
+            tokio::net::UnixStream::connect(path).await.map(drop)
+        }
+    };
+    connected.map_err(|error| {
+        let hint = if error.kind() == std::io::ErrorKind::PermissionDenied {
+            GROUP_HINT
+        } else {
+            ""
+        };
+        format!("tor's SOCKS port {socks} does not answer: {error}{hint}")
+    })
+}
+
 fn set_unreachable(view: &watch::Sender<TorView>, logged: &mut String, reason: &str) {
     let state = format!("tor is unreachable: {reason} (retrying)");
     if *logged != state {
-        tracing::warn!("tor is unreachable, so no member is reached through it: {reason}");
+        tracing::warn!(
+            "tor is unreachable: no member can be dialled, nor reach this node's onion service: {reason}"
+        );
         state.clone_into(logged);
     }
     view.send_modify(|view| {
