@@ -112,41 +112,10 @@ impl TorSettings {
         let Some(file) = file.or_else(|| only.then(FileTor::default)) else {
             return Ok(None);
         };
-        let socks = match file.socks.strip_prefix("unix:") {
-            Some(path) if Path::new(path).is_absolute() => {
-                solidarity_net::SocksAddr::Unix(PathBuf::from(path))
-            }
-            Some(_) => bail!("`tor.socks`: a Unix socket needs an absolute path"),
-            None => {
-                let address: SocketAddr = file.socks.parse().with_context(|| {
-                    format!(
-                        "`tor.socks`: {:?} is neither HOST:PORT nor unix:/path",
-                        file.socks
-                    )
-                })?;
-                if !address.ip().is_loopback() {
-                    bail!(
-                        "`tor.socks`: {address} is not on this machine; the node talks to tor only on loopback, so that no one on the way sees which members it dials"
-                    );
-                }
-                solidarity_net::SocksAddr::Tcp(address)
-            }
-        };
-        let control = match file.control.strip_prefix("unix:") {
-            Some(path) if Path::new(path).is_absolute() => ControlAddr::Unix(PathBuf::from(path)),
-            Some(_) => bail!("`tor.control`: a Unix socket needs an absolute path"),
-            None => {
-                let address: SocketAddr = file.control.parse().with_context(|| {
-                    format!(
-                        "`tor.control`: {:?} is neither HOST:PORT nor unix:/path",
-                        file.control
-                    )
-                })?;
-                if !address.ip().is_loopback() {
-                    bail!("`tor.control`: {address} is not on this machine (loopback only)");
-                }
-                ControlAddr::Tcp(address)
-            }
+        let socks = local_endpoint("tor.socks", &file.socks)?;
+        let control = match local_endpoint("tor.control", &file.control)? {
+            solidarity_net::SocksAddr::Tcp(address) => ControlAddr::Tcp(address),
+            solidarity_net::SocksAddr::Unix(path) => ControlAddr::Unix(path),
         };
         let control_password = file
             .control_password_file
@@ -196,6 +165,25 @@ impl TorSettings {
             },
         }
     }
+}
+
+/// `HOST:PORT` on loopback or `unix:/absolute/path`: where tor listens on this machine.
+fn local_endpoint(key: &str, text: &str) -> anyhow::Result<solidarity_net::SocksAddr> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if !Path::new(path).is_absolute() {
+            bail!("`{key}`: a Unix socket needs an absolute path");
+        }
+        return Ok(solidarity_net::SocksAddr::Unix(PathBuf::from(path)));
+    }
+    let address: SocketAddr = text
+        .parse()
+        .with_context(|| format!("`{key}`: {text:?} is neither HOST:PORT nor unix:/path"))?;
+    if !address.ip().is_loopback() {
+        bail!(
+            "`{key}`: {address} is not on this machine (loopback only): the node talks to tor only here, so that no one on the way sees which members it dials"
+        );
+    }
+    Ok(solidarity_net::SocksAddr::Tcp(address))
 }
 
 /// Whether an address is an onion address and nothing else (`/onion3/ID:PORT`, with at
