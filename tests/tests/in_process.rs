@@ -1047,3 +1047,22 @@ async fn malformed_gossip_does_not_hurt_a_live_node() {
         node.stop().await;
     }
 }
+
+/// A member whose card names its host (`/dns4/NAME/tcp/PORT`, as the README tells admins
+/// to announce) is dialled: the name is resolved by the host's resolver (here `localhost`
+/// from /etc/hosts). The member knows the dialler's key only, so it cannot dial first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_announced_by_a_dns_name_is_dialled() {
+    let a = TestNode::new().await;
+    let b = TestNode::new().await;
+    let b_card = b.card().await;
+    assert!(b_card.contains("/ip4/127.0.0.1/"), "{b_card}");
+    let by_name = b_card.replace("/ip4/127.0.0.1/", "/dns4/localhost/");
+    let a_key_only = a.card().await.split('@').next().expect("key").to_owned();
+    b.add_members(&[("a".to_owned(), a_key_only)]).await;
+    a.add_members(&[("b".to_owned(), by_name)]).await;
+    eventually("a dials b by its name", || async {
+        a.connected().await == 1
+    })
+    .await;
+}

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::behaviour::{Behaviour, BehaviourEvent, SyncBytes};
 use crate::handle::{Acceptance, Command, GossipToken, NetError, NetHandle, SyncReplyToken};
-use crate::socks::SocksTransport;
+use crate::socks::{SocksTransport, TorDialing};
 use crate::{
     COMMAND_QUEUE, EVENT_QUEUE, HANDSHAKE_TIMEOUT, MAX_PENDING_SYNC_REPLIES, MAX_REDIAL_BACKOFF,
     MIN_REDIAL_BACKOFF, NetConfig, NetEvent, STABLE_CONNECTION, TOR_DIAL_TIMEOUT,
@@ -559,13 +559,27 @@ fn transport(
     use libp2p::Transport as _;
     use libp2p::core::transport::timeout::TransportTimeout;
     use libp2p::core::upgrade::Version;
-    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-        .upgrade(Version::V1Lazy)
-        .authenticate(noise::Config::new(&config.keypair).map_err(NetError::config)?)
-        .multiplex(yamux::Config::default());
-    let tcp = TransportTimeout::new(tcp, HANDSHAKE_TIMEOUT)
-        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
-        .boxed();
+    let raw_tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+    let every_dial_through_tor = config
+        .tor
+        .as_ref()
+        .is_some_and(|tor| tor.dialing == TorDialing::Everything);
+    // Names on cards (`/dns4/node.example.org/tcp/7447`) are resolved by the host's
+    // resolver, unless every dial goes through tor: then no resolver exists at all.
+    let tcp = if every_dial_through_tor {
+        upgrade_and_limit(raw_tcp, &config.keypair)?
+    } else {
+        match libp2p::dns::tokio::Transport::system(raw_tcp) {
+            Ok(resolving) => upgrade_and_limit(resolving, &config.keypair)?,
+            Err(error) => {
+                tracing::warn!(%error, "no DNS resolver configuration: members announced by name cannot be dialled");
+                upgrade_and_limit(
+                    tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)),
+                    &config.keypair,
+                )?
+            }
+        }
+    };
     let Some(tor) = config.tor.clone() else {
         return Ok(tcp);
     };
@@ -580,6 +594,30 @@ fn transport(
         .or_transport(tcp)
         .map(|either, _| either.into_inner())
         .boxed())
+}
+
+/// Noise and yamux over `transport`, every handshake within [`HANDSHAKE_TIMEOUT`].
+fn upgrade_and_limit<T>(
+    transport: T,
+    keypair: &libp2p::identity::Keypair,
+) -> Result<libp2p::core::transport::Boxed<(PeerId, StreamMuxerBox)>, NetError>
+where
+    T: libp2p::Transport + Send + Unpin + 'static,
+    T::Output: futures::AsyncRead + futures::AsyncWrite + Unpin + Send + 'static,
+    T::Error: Send + Sync + 'static,
+    T::Dial: Send + 'static,
+    T::ListenerUpgrade: Send + 'static,
+{
+    use libp2p::Transport as _;
+    let upgraded = transport
+        .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+        .authenticate(noise::Config::new(keypair).map_err(NetError::config)?)
+        .multiplex(yamux::Config::default());
+    Ok(
+        libp2p::core::transport::timeout::TransportTimeout::new(upgraded, HANDSHAKE_TIMEOUT)
+            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+            .boxed(),
+    )
 }
 
 /// `address` with a TCP port 0 replaced by each of `ports` (the ports actually bound);
