@@ -228,7 +228,7 @@ impl NodeConfig {
             check_tor_only(&listen, &announce, &status_addr)?;
             if let Some(name) = notify.channel_off_this_machine() {
                 bail!(
-                    "notify channel {name:?} sends to another machine directly, and `network = \"tor-only\"` connects to nothing but through tor: use a mail server or webhook receiver on this machine (localhost), or an exec channel"
+                    "notify channel {name:?} sends to another machine directly, and `network = \"tor-only\"` connects to nothing but through tor: use a mail server or webhook receiver on this machine (localhost) that itself relays only through tor, or an exec channel"
                 );
             }
             if let Some(address) = file
@@ -508,7 +508,8 @@ statements_per_signer = 64
 # [tor]
 # socks = "unix:/run/tor/socks"     # or "127.0.0.1:9050"
 # control = "unix:/run/tor/control"  # or "127.0.0.1:9051"
-# control_password_file = "/etc/solidarity/tor-control.password"  # else tor's cookie
+# control_cookie_file = "/run/tor/control.authcookie"  # tor's CookieAuthFile; needed with a TCP control port
+# control_password_file = "/etc/solidarity/tor-control.password"  # Unix control socket only; else the cookie
 # onion_service = true               # default: true with tor-only, false with clearnet
 # onion_port = 7447                  # the port on the onion address
 # status_onion = false               # publish the status page as an onion service too

@@ -15,6 +15,8 @@ pub struct TorClient {
     /// The same SOCKS port as a Unix socket.
     pub socks_unix: PathBuf,
     pub control: SocketAddr,
+    /// The client's control cookie (its `CookieAuthFile`).
+    pub cookie: PathBuf,
     pub data_dir: PathBuf,
 }
 
@@ -77,6 +79,7 @@ impl TorNetwork {
                     socks: text("socks").parse()?,
                     socks_unix: PathBuf::from(text("socks_unix")),
                     control: text("control").parse()?,
+                    cookie: PathBuf::from(text("cookie")),
                     data_dir: PathBuf::from(text("data_dir")),
                 })
             })
@@ -124,8 +127,9 @@ impl TorNetwork {
             client.socks.to_string()
         };
         format!(
-            "[tor]\nsocks = \"{socks}\"\ncontrol = \"{}\"\n",
-            client.control
+            "[tor]\nsocks = \"{socks}\"\ncontrol = \"{}\"\ncontrol_cookie_file = \"{}\"\n",
+            client.control,
+            client.cookie.display()
         )
     }
 }

@@ -24,6 +24,7 @@ use crate::socks::{SocksTransport, TorDialing};
 use crate::{
     COMMAND_QUEUE, EVENT_QUEUE, HANDSHAKE_TIMEOUT, MAX_PENDING_SYNC_REPLIES, MAX_REDIAL_BACKOFF,
     MIN_REDIAL_BACKOFF, NetConfig, NetEvent, STABLE_CONNECTION, TOR_DIAL_TIMEOUT,
+    TOR_INBOUND_HANDSHAKE_TIMEOUT,
 };
 
 /// Most addresses kept per member for redialling (newest first).
@@ -566,16 +567,22 @@ fn transport(
         .is_some_and(|tor| tor.dialing == TorDialing::Everything);
     // Names on cards (`/dns4/node.example.org/tcp/7447`) are resolved by the host's
     // resolver, unless every dial goes through tor: then no resolver exists at all.
+    let inbound = if config.inbound_through_tor {
+        TOR_INBOUND_HANDSHAKE_TIMEOUT
+    } else {
+        HANDSHAKE_TIMEOUT
+    };
     let tcp = if every_dial_through_tor {
-        upgrade_and_limit(raw_tcp, &config.keypair)?
+        upgrade_and_limit(raw_tcp, &config.keypair, inbound)?
     } else {
         match libp2p::dns::tokio::Transport::system(raw_tcp) {
-            Ok(resolving) => upgrade_and_limit(resolving, &config.keypair)?,
+            Ok(resolving) => upgrade_and_limit(resolving, &config.keypair, inbound)?,
             Err(error) => {
                 tracing::warn!(%error, "no DNS resolver configuration: members announced by name cannot be dialled");
                 upgrade_and_limit(
                     tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)),
                     &config.keypair,
+                    inbound,
                 )?
             }
         }
@@ -596,10 +603,12 @@ fn transport(
         .boxed())
 }
 
-/// Noise and yamux over `transport`, every handshake within [`HANDSHAKE_TIMEOUT`].
+/// Noise and yamux over `transport`: a dial within [`HANDSHAKE_TIMEOUT`], an inbound
+/// handshake within `inbound`.
 fn upgrade_and_limit<T>(
     transport: T,
     keypair: &libp2p::identity::Keypair,
+    inbound: std::time::Duration,
 ) -> Result<libp2p::core::transport::Boxed<(PeerId, StreamMuxerBox)>, NetError>
 where
     T: libp2p::Transport + Send + Unpin + 'static,
@@ -614,9 +623,15 @@ where
         .authenticate(noise::Config::new(keypair).map_err(NetError::config)?)
         .multiplex(yamux::Config::default());
     Ok(
-        libp2p::core::transport::timeout::TransportTimeout::new(upgraded, HANDSHAKE_TIMEOUT)
-            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
-            .boxed(),
+        libp2p::core::transport::timeout::TransportTimeout::with_ingoing_timeout(
+            libp2p::core::transport::timeout::TransportTimeout::with_outgoing_timeout(
+                upgraded,
+                HANDSHAKE_TIMEOUT,
+            ),
+            inbound,
+        )
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed(),
     )
 }
 

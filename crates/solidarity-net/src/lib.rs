@@ -63,6 +63,9 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// introduction point and a rendezvous circuit, which takes seconds and, while tor's
 /// descriptors are being fetched, tens of seconds.
 pub const TOR_DIAL_TIMEOUT: Duration = Duration::from_secs(90);
+/// Longest an inbound handshake may take when inbound connections come through the
+/// node's onion service: noise crosses the visitor's six-relay circuit.
+pub const TOR_INBOUND_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most inbound sync requests awaiting the node's answer; beyond it requests are dropped.
 pub const MAX_PENDING_SYNC_REPLIES: usize = 256;
 /// First redial delay after a member disconnects or a dial fails.

@@ -100,6 +100,7 @@ pub(super) fn run(
                 key,
                 virtual_port: settings.onion_port,
                 target: target.to_string(),
+                max_streams: crate::tor::service::P2P_STREAMS_PER_CIRCUIT,
             }),
             None => missing_listener = true,
         }
@@ -110,6 +111,7 @@ pub(super) fn run(
             key,
             virtual_port: 80,
             target,
+            max_streams: crate::tor::service::STATUS_PAGE_STREAMS_PER_CIRCUIT,
         });
     }
     async move {
@@ -128,6 +130,7 @@ pub(super) fn run(
         let plan = Plan {
             control: settings.control.clone(),
             password: settings.control_password.clone(),
+            cookie: settings.control_cookie.clone(),
             publications,
             socks: settings.socks.clone(),
         };

@@ -583,10 +583,11 @@ impl NotifyConfig {
         self.channels.iter().find_map(|channel| {
             let on_machine = match &channel.target {
                 Target::Mail(mail) => is_loopback_host(&mail.server),
-                Target::Webhook(webhook) => {
-                    let rest = webhook.url.strip_prefix("https://").unwrap_or(&webhook.url);
-                    is_loopback_url(&format!("http://{}", rest.trim_start_matches("http://")))
-                }
+                // The host as the HTTP client will read it.
+                Target::Webhook(webhook) => reqwest::Url::parse(&webhook.url)
+                    .ok()
+                    .and_then(|url| url.host_str().map(is_loopback_host))
+                    .unwrap_or(false),
                 Target::Exec(_) => true,
             };
             (!on_machine).then_some(channel.name.as_str())

@@ -1,7 +1,7 @@
 //! A small client of tor's control protocol (torproject's control-spec): what the node
-//! needs and nothing more. Authenticate (SAFECOOKIE, COOKIE, HASHEDPASSWORD or NULL, as
-//! `PROTOCOLINFO` offers), `ADD_ONION` with a key of ours, `GETINFO` of the bootstrap
-//! phase. Onion services added here live as long as this connection (no `Detach`): when
+//! needs and nothing more. Authenticate with SAFECOOKIE (the port proves it knows tor's
+//! cookie before anything is sent; plain COOKIE and NULL are refused) or a password,
+//! `ADD_ONION` with a key of ours, `GETINFO` of the bootstrap phase. Onion services added here live as long as this connection (no `Detach`): when
 //! the daemon stops or dies, tor withdraws them.
 //!
 //! Every read is bounded (line length, lines per reply) and every command has a deadline:
@@ -18,9 +18,6 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Most lines of one reply.
 const MAX_REPLY_LINES: usize = 64;
-/// Most streams one rendezvous circuit may open to an onion service of ours; a visitor
-/// opening more loses its circuit (a member needs one connection, two while redialling).
-const MAX_STREAMS_PER_CIRCUIT: u32 = 4;
 /// Deadline of one command and its reply.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Size of tor's control cookie.
@@ -84,8 +81,13 @@ struct ProtocolInfo {
 }
 
 impl Control {
-    /// Connects and authenticates; `password` is used when tor asks for one.
-    pub async fn connect(address: &ControlAddr, password: Option<&str>) -> anyhow::Result<Self> {
+    /// Connects and authenticates: SAFECOOKIE with `cookie` (or, when none is given, the
+    /// cookie file tor names), or `password` when tor asks for one.
+    pub async fn connect(
+        address: &ControlAddr,
+        cookie: Option<&Path>,
+        password: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let stream: Box<dyn Stream> = match address {
             ControlAddr::Tcp(socket) => Box::new(
                 tokio::time::timeout(COMMAND_TIMEOUT, tokio::net::TcpStream::connect(socket))
@@ -101,15 +103,20 @@ impl Control {
         let mut control = Self {
             stream: BufReader::new(stream),
         };
-        control.authenticate(password).await?;
+        control.authenticate(cookie, password).await?;
         Ok(control)
     }
 
-    async fn authenticate(&mut self, password: Option<&str>) -> anyhow::Result<()> {
+    async fn authenticate(
+        &mut self,
+        cookie: Option<&Path>,
+        password: Option<&str>,
+    ) -> anyhow::Result<()> {
         let info = parse_protocol_info(&self.command("PROTOCOLINFO 1").await?.ok()?)?;
         let offers = |method: &str| info.methods.iter().any(|offered| offered == method);
         let command = if offers("SAFECOOKIE") && info.cookie_file.is_some() {
-            let cookie = read_cookie(info.cookie_file.as_deref())?;
+            let cookie_path = cookie.or(info.cookie_file.as_deref());
+            let cookie = read_cookie(cookie_path)?;
             let client_nonce: [u8; 32] = rand::random();
             let reply = self
                 .command(&format!(
@@ -124,10 +131,7 @@ impl Control {
             if expected != server_hash {
                 bail!(
                     "the control port did not prove it knows tor's cookie: it is not tor, or not the tor that wrote {}",
-                    info.cookie_file
-                        .as_deref()
-                        .unwrap_or(Path::new("?"))
-                        .display()
+                    cookie_path.unwrap_or(Path::new("?")).display()
                 );
             }
             let answer =
@@ -159,10 +163,11 @@ impl Control {
         key_blob: &str,
         virtual_port: u16,
         target: &str,
+        max_streams: u32,
     ) -> anyhow::Result<String> {
         let command = |defence: &str| {
             zeroize::Zeroizing::new(format!(
-                "ADD_ONION {key_blob} Flags=DiscardPK,MaxStreamsCloseCircuit MaxStreams={MAX_STREAMS_PER_CIRCUIT}{defence} Port={virtual_port},{target}"
+                "ADD_ONION {key_blob} Flags=DiscardPK,MaxStreamsCloseCircuit MaxStreams={max_streams}{defence} Port={virtual_port},{target}"
             ))
         };
         // Proof-of-work at the introduction points (tor ≥ 0.4.9 built with it) makes a
@@ -170,9 +175,9 @@ impl Control {
         // gets the service without it.
         let mut reply = self.command(&command(" PoWDefensesEnabled=1")).await?;
         if matches!(reply.code, 510 | 512 | 513 | 552) {
-            tracing::debug!(
+            tracing::info!(
                 code = reply.code,
-                "tor refused PoW defences for an onion service"
+                "this tor has no proof-of-work defences for onion services (tor 0.4.9 has them): the onion services run without"
             );
             reply = self.command(&command("")).await?;
         }
@@ -399,6 +404,13 @@ fn read_cookie(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
     let path = path.context("tor names no cookie file")?;
     let mut cookie = Vec::new();
+    // Never a FIFO or a device, which could block or stream.
+    if !std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file()) {
+        bail!(
+            "{} is not tor's cookie (not a regular file)",
+            path.display()
+        );
+    }
     std::fs::File::open(path)
         .and_then(|file| file.take(MAX_COOKIE_BYTES + 1).read_to_end(&mut cookie))
         .with_context(|| {

@@ -55,6 +55,10 @@ pub struct FileTor {
     /// A file holding the control port's password, when tor uses `HashedControlPassword`
     /// instead of its cookie. Default: none (cookie).
     pub control_password_file: Option<PathBuf>,
+    /// Tor's control cookie (its `CookieAuthFile`). Default: the file tor names, trusted
+    /// only on a Unix control socket; required with a TCP control port, so that a program
+    /// squatting the port cannot name a cookie of its own.
+    pub control_cookie_file: Option<PathBuf>,
     /// Whether the node creates its p2p onion service. Default: yes with `tor-only`, no
     /// otherwise.
     pub onion_service: Option<bool>,
@@ -70,6 +74,7 @@ impl Default for FileTor {
             socks: DEFAULT_SOCKS.to_owned(),
             control: DEFAULT_CONTROL.to_owned(),
             control_password_file: None,
+            control_cookie_file: None,
             onion_service: None,
             onion_port: DEFAULT_ONION_PORT,
             status_onion: false,
@@ -96,6 +101,8 @@ pub struct TorSettings {
     pub control: ControlAddr,
     /// The control port's password, read from `control_password_file`.
     pub control_password: Option<Password>,
+    /// The cookie file to use; none: the one tor names (Unix control socket only).
+    pub control_cookie: Option<PathBuf>,
     pub onion_service: bool,
     pub onion_port: u16,
     pub status_onion: bool,
@@ -117,6 +124,21 @@ impl TorSettings {
             solidarity_net::SocksAddr::Tcp(address) => ControlAddr::Tcp(address),
             solidarity_net::SocksAddr::Unix(path) => ControlAddr::Unix(path),
         };
+        let tcp_control = matches!(control, ControlAddr::Tcp(_));
+        if tcp_control && file.control_password_file.is_some() {
+            bail!(
+                "`tor.control_password_file` with a TCP `tor.control`: the password would go to whatever program answers on that port (tor's control protocol cannot prove it is tor); use tor's Unix control socket, or cookie authentication with `control_cookie_file`"
+            );
+        }
+        let control_cookie = file
+            .control_cookie_file
+            .as_ref()
+            .map(|path| crate::notify::config::resolve(config_dir, path));
+        if tcp_control && control_cookie.is_none() && file.control_password_file.is_none() {
+            bail!(
+                "`tor.control` is a TCP port: set `control_cookie_file` under [tor] to tor's CookieAuthFile (e.g. \"/run/tor/control.authcookie\"), so that a program squatting the port cannot name a cookie of its own"
+            );
+        }
         let control_password = file
             .control_password_file
             .as_ref()
@@ -143,6 +165,7 @@ impl TorSettings {
             socks,
             control,
             control_password,
+            control_cookie,
             onion_service,
             onion_port: file.onion_port,
             status_onion: file.status_onion,
@@ -265,5 +288,29 @@ mod tests {
             assert!(error.to_string().contains(wanted), "{error}");
         }
         assert!(toml::from_str::<FileTor>("sock = \"127.0.0.1:9050\"").is_err());
+        // A TCP control port is anyone's to squat: the cookie file is named, and a
+        // password (which would go to whoever answers) is refused.
+        let error = validate(Network::TorOnly, Some("control = \"127.0.0.1:9051\""))
+            .expect_err("no cookie file");
+        assert!(error.to_string().contains("control_cookie_file"), "{error}");
+        let named = validate(
+            Network::TorOnly,
+            Some("control = \"127.0.0.1:9051\"\ncontrol_cookie_file = \"/run/tor/control.authcookie\""),
+        )
+        .expect("valid")
+        .expect("tor on");
+        assert_eq!(
+            named.control_cookie.as_deref(),
+            Some(Path::new("/run/tor/control.authcookie"))
+        );
+        let error = validate(
+            Network::TorOnly,
+            Some("control = \"127.0.0.1:9051\"\ncontrol_password_file = \"x\""),
+        )
+        .expect_err("password over TCP");
+        assert!(
+            error.to_string().contains("whatever program answers"),
+            "{error}"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! before the daemon ever talked to tor.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -59,7 +59,10 @@ impl OnionKey {
                 let key = Self {
                     seed: Zeroizing::new(rand::random()),
                 };
-                key.write(data_dir, service)?;
+                if !key.write_new(data_dir, service)? {
+                    return Self::load(data_dir, service)?
+                        .context("the onion key written meanwhile is gone");
+                }
                 tracing::info!(
                     "made a new key for the {} in {}: back it up with node.key, since without it the onion address changes",
                     service.describe(),
@@ -94,36 +97,32 @@ impl OnionKey {
         Ok(Some(Self { seed }))
     }
 
-    fn write(&self, data_dir: &Path, service: Service) -> anyhow::Result<()> {
+    /// Writes the key unless one is there already (a daemon and `id` creating it at
+    /// once): `false` then, and the caller reads the one on disk. The directory and the
+    /// file belong to the data dir's owner, also when root runs the CLI.
+    fn write_new(&self, data_dir: &Path, service: Service) -> anyhow::Result<bool> {
         let dir = data_dir.join(TOR_DIR);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = key_path(data_dir, service);
-        let temporary = path.with_extension("new");
-        // A leftover of an interrupted write (or anything else there) is replaced, never
-        // written through: the new file is created here, 0600, or not at all.
-        match std::fs::remove_file(&temporary) {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => {
-                return Err(error)
-                    .with_context(|| format!("cannot replace {}", temporary.display()));
-            }
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)
-            .with_context(|| format!("cannot write {}", temporary.display()))?;
-        file.write_all(hex::encode(self.seed.as_slice()).as_bytes())?;
+        let owner = std::fs::metadata(data_dir)?;
+        let (uid, gid) = (Some(owner.uid()), Some(owner.gid()));
+        std::os::unix::fs::chown(&dir, uid, gid)
+            .with_context(|| format!("cannot give {} to the data dir's owner", dir.display()))?;
+        // A unique temporary file, 0600, never an existing one written through.
+        let mut file = tempfile::NamedTempFile::new_in(&dir)?;
+        file.write_all(Zeroizing::new(hex::encode(self.seed.as_slice())).as_bytes())?;
         file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &path)?;
-        Ok(())
+        file.as_file().sync_all()?;
+        std::os::unix::fs::chown(file.path(), uid, gid)
+            .context("cannot give the onion key to the data dir's owner")?;
+        match file.persist_noclobber(key_path(data_dir, service)) {
+            Ok(_) => Ok(true),
+            Err(error) if error.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(error) => Err(error.error).context("cannot write the onion key"),
+        }
     }
 
     /// The key as `ADD_ONION` takes it: `ED25519-V3:` and the base64 of the expanded

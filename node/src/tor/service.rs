@@ -33,12 +33,22 @@ pub struct Publication {
     pub virtual_port: u16,
     /// Where tor forwards: `127.0.0.1:PORT` or `unix:/path`.
     pub target: String,
+    /// Most streams one rendezvous circuit may open; a visitor opening more loses its
+    /// circuit.
+    pub max_streams: u32,
 }
+
+/// A member needs one connection, two while redialling.
+pub const P2P_STREAMS_PER_CIRCUIT: u32 = 4;
+/// A browser opens a few connections for a page and its stylesheet.
+pub const STATUS_PAGE_STREAMS_PER_CIRCUIT: u32 = 16;
 
 /// What the task needs.
 pub struct Plan {
     pub control: ControlAddr,
     pub password: Option<super::Password>,
+    /// Tor's cookie file, when configured.
+    pub cookie: Option<std::path::PathBuf>,
     pub publications: Vec<Publication>,
     /// Tor's SOCKS port, checked beside the control port: members are dialled there.
     pub socks: solidarity_net::SocksAddr,
@@ -94,7 +104,7 @@ pub async fn run(
 /// Connects, authenticates and adds every service.
 async fn publish(plan: &Plan) -> anyhow::Result<Control> {
     let password = plan.password.as_ref().map(|password| password.0.as_str());
-    let mut control = Control::connect(&plan.control, password)
+    let mut control = Control::connect(&plan.control, plan.cookie.as_deref(), password)
         .await
         .map_err(|error| {
             let hint = if permission_denied(&error) {
@@ -110,7 +120,12 @@ async fn publish(plan: &Plan) -> anyhow::Result<Control> {
     for publication in &plan.publications {
         let blob = publication.key.add_onion_blob();
         let id = control
-            .add_onion(&blob, publication.virtual_port, &publication.target)
+            .add_onion(
+                &blob,
+                publication.virtual_port,
+                &publication.target,
+                publication.max_streams,
+            )
             .await?;
         if id != publication.key.service_id() {
             bail!(
