@@ -665,6 +665,26 @@ pub fn cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `solidarity alert raise` of a `kind` alert about `a.example` as an admin types it;
+/// returns (success, stdout, stderr).
+pub fn cli_raise(dir: &Path, kind: &str, severity: &str, summary: &str) -> (bool, String, String) {
+    cli(
+        dir,
+        &[
+            "alert",
+            "raise",
+            "--kind",
+            kind,
+            "--subject",
+            "a.example",
+            "--severity",
+            severity,
+            "--summary",
+            summary,
+        ],
+    )
+}
+
 /// Runs a CLI command that must succeed; returns its trimmed stdout.
 pub fn cli_ok(dir: &Path, args: &[&str]) -> String {
     let (ok, stdout, stderr) = cli(dir, args);

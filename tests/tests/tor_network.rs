@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use solidarity_tests::tor::TorNetwork;
-use solidarity_tests::{BinaryNode, cli, cli_ok};
+use solidarity_tests::{BinaryNode, cli_ok, cli_raise};
 
 /// Longest wait for something that crosses tor (circuits, descriptors, rendezvous).
 const TOR_DEADLINE: Duration = Duration::from_secs(240);
@@ -57,21 +57,9 @@ fn has_alert(dir: &Path, id: &str) -> bool {
 }
 
 fn raise(dir: &Path, summary: &str) -> String {
-    cli_ok(
-        dir,
-        &[
-            "alert",
-            "raise",
-            "--kind",
-            "seizure",
-            "--subject",
-            "a.example",
-            "--severity",
-            "critical",
-            "--summary",
-            summary,
-        ],
-    )
+    let (raised, stdout, stderr) = cli_raise(dir, "seizure", "critical", summary);
+    assert!(raised, "alert raise failed: {stderr}");
+    stdout.trim().to_owned()
 }
 
 /// Whether `text` holds an IP address or a multiaddr other than an onion one.
@@ -427,21 +415,7 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
             cli_ok(dir, &["peers"]).contains("REVOKED")
         });
     }
-    let (signed, stdout, _) = cli(
-        &dirs[2],
-        &[
-            "alert",
-            "raise",
-            "--kind",
-            "raid",
-            "--subject",
-            "a.example",
-            "--severity",
-            "high",
-            "--summary",
-            "after revocation",
-        ],
-    );
+    let (signed, stdout, _) = cli_raise(&dirs[2], "raid", "high", "after revocation");
     if signed {
         std::thread::sleep(Duration::from_secs(5));
         assert!(
