@@ -12,6 +12,14 @@
     reason = "a binary crate: `pub` marks the interface of each module"
 )]
 
+/// The version and the git commit it was built from: `0.1.0 (1a2b3c4d5e6f)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SOLIDARITY_COMMIT"),
+    ")"
+);
+
 pub mod admin_token;
 pub mod card_addresses;
 pub mod cli;
@@ -111,6 +119,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(command) => cli::run_key(&data_dir, command, json),
         Command::Notify(command) => cli::run_notify(&data_dir, command, json),
         Command::Devnet(args) => devnet::run(args.nodes, json),
+        Command::Completions { shell } => cli::run_completions(shell),
+        Command::Manpages { dir } => cli::run_manpages(&dir),
     }
 }
 

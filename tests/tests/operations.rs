@@ -637,3 +637,75 @@ fn an_older_system_node_with_its_config_in_var_lib_keeps_working() {
         "{stdout}"
     );
 }
+
+/// `--version` names the git commit the binary was built from (issue 15, release hygiene),
+/// so an admin's bug report says exactly what runs.
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let output = Command::new(solidarity_tests::binary())
+        .arg("--version")
+        .output()
+        .expect("run --version");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    assert_eq!(
+        text,
+        format!("solidarity {} ({head})", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// Man pages and shell completions come from the clap definitions (issue 15): one page per
+/// visible command, none for hidden ones; each shell's script is produced, and bash's and
+/// zsh's parse in their shell.
+#[test]
+fn man_pages_and_completions_are_generated_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("man");
+    let (ok, _, stderr) = cli(dir.path(), &["manpages", out.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    let raise = std::fs::read_to_string(out.join("solidarity-alert-raise.1")).expect("a page");
+    assert!(raise.contains("\\-\\-kind"), "the page lists the options");
+    assert!(out.join("solidarity.1").exists());
+    assert!(
+        !out.join("solidarity-manpages.1").exists(),
+        "hidden commands have no page"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = cli_ok(dir.path(), &["completions", shell]);
+        assert!(script.contains("solidarity"), "{shell}: {script}");
+        let checker = match shell {
+            "bash" => Some("bash"),
+            "zsh" => Some("zsh"),
+            _ => None,
+        };
+        if let Some(checker) = checker.filter(|name| which(name)) {
+            let path = dir.path().join(format!("completion.{shell}"));
+            std::fs::write(&path, &script).expect("write");
+            let status = Command::new(checker)
+                .arg("-n")
+                .arg(&path)
+                .status()
+                .expect("run the shell");
+            assert!(
+                status.success(),
+                "{shell} does not parse its completion script"
+            );
+        }
+    }
+}
+
+fn which(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}

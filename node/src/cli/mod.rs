@@ -40,7 +40,7 @@ pub use values::{Lifetime, parse_duration, parse_lifetime, parse_size, parse_wir
 #[derive(Parser)]
 #[command(
     name = "solidarity",
-    version,
+    version = crate::VERSION,
     about = "Mutual defence for autonomous hosting collectives: signed alerts and mirror offers shared over a peer-to-peer federation.",
     long_about = None
 )]
@@ -97,6 +97,19 @@ pub enum Command {
     /// Start a throwaway local federation (temp dirs, loopback) for a demo. Its nodes stop
     /// with it, also when it is killed.
     Devnet(DevnetArgs),
+    /// Print a shell completion script: `solidarity completions bash >
+    /// /etc/bash_completion.d/solidarity` (also zsh, fish).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (solidarity.1 and one per subcommand) into a directory: for
+    /// packagers.
+    #[command(hide = true)]
+    Manpages {
+        /// Where to write them.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -118,9 +131,15 @@ pub struct DevnetArgs {
 /// Parses the command line. `devnet` makes its own temp data dirs, so its help does not
 /// list the global `--data`.
 pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().try_get_matches_from(args)?)
+}
+
+/// The whole command line as clap knows it (also for completions and man pages).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
     // A subcommand that defines an argument of a global's id does not get the global.
-    let command = Cli::command().mut_subcommand("devnet", |devnet| {
+    Cli::command().mut_subcommand("devnet", |devnet| {
         devnet.arg(
             clap::Arg::new("data")
                 .long("data")
@@ -128,8 +147,22 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, 
                 .value_parser(clap::value_parser!(PathBuf))
                 .hide(true),
         )
-    });
-    Cli::from_arg_matches(&command.try_get_matches_from(args)?)
+    })
+}
+
+/// `completions SHELL`: the script on stdout.
+pub fn run_completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    clap_complete::generate(shell, &mut command(), "solidarity", &mut std::io::stdout());
+    Ok(())
+}
+
+/// `manpages DIR`: `solidarity.1`, and `solidarity-alert-raise.1` and so on for every
+/// subcommand, hidden ones left out.
+pub fn run_manpages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(command(), dir)
+        .with_context(|| format!("cannot write the man pages into {}", dir.display()))
 }
 
 /// The data dir: `--data`, `$SOLIDARITY_DATA`, the user's node, or the system node (see

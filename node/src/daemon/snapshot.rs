@@ -24,7 +24,7 @@ impl Snapshot {
                 node_key: solidarity_proto::AuthorKey([0; 32]),
                 peer_id: String::new(),
                 federation: String::new(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
+                version: crate::VERSION.to_owned(),
                 started_at: 0,
                 uptime_secs: 0,
                 p2p_ports: Vec::new(),

@@ -170,7 +170,7 @@ impl NodeActor {
             node_key: self.me,
             peer_id: self.peer_id.to_base58(),
             federation: self.identity.config.federation.clone(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
+            version: crate::VERSION.to_owned(),
             started_at: self.started_at,
             uptime_secs: now.saturating_sub(self.started_at) / 1000,
             p2p_ports: self.p2p_ports.clone(),
