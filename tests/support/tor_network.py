@@ -8,7 +8,7 @@ Usage:
 What it does (standard library only, Debian's /usr/sbin/tor and /usr/bin/tor-gencert):
   1. Writes into DIR the keys and torrc files of a small test network in the manner of
      torproject's chutney: 3 directory authorities (also relays, keys made with
-     tor-gencert), a few non-exit relays and K client-only tors. Every tor has
+     tor-gencert), two relays (one an exit) and K client-only tors. Every tor has
      TestingTorNetwork 1, short voting intervals, its own DataDirectory DIR/<name>,
      `Log notice file DIR/<name>/notice.log`, and only free ports on 127.0.0.1.
      Each client has a SocksPort (IsolateSOCKSAuth, the default) and a ControlPort with
@@ -53,7 +53,7 @@ TOR = "/usr/sbin/tor"
 TOR_GENCERT = "/usr/bin/tor-gencert"
 HOST = "127.0.0.1"
 N_AUTHORITIES = 3
-N_RELAYS = 2  # non-exit relays besides the authorities
+N_RELAYS = 2  # relays besides the authorities; EXIT_NAME is the exit
 BOOTSTRAP_TIMEOUT = 180.0
 ONION_TIMEOUT = 120.0
 ONION_PORT = 7447
@@ -88,12 +88,26 @@ V3AuthVoteDelay 2
 V3AuthDistDelay 2
 """
 
-# For every relay (authorities included): reachable at once, never an exit.
+# For every relay (authorities included): reachable at once, never an exit...
 RELAY_OPTIONS = """\
 Address 127.0.0.1
 AssumeReachable 1
 ExitRelay 0
 ExitPolicy reject *:*
+SocksPort 0
+"""
+
+# ...but one: an exit, through which an onion-only node reaches a clearnet member of the
+# test. Everything is on 127.0.0.1 anyway; a policy of 127.0.0.1 alone would summarise as
+# "reject all" in the microdescriptors, and clients would find no exit.
+EXIT_NAME = "relay0"
+EXIT_RELAY_OPTIONS = """\
+Address 127.0.0.1
+AssumeReachable 1
+ExitRelay 1
+ExitPolicyRejectPrivate 0
+ExitPolicyRejectLocalInterfaces 0
+ExitPolicy accept *:*
 SocksPort 0
 """
 
@@ -180,7 +194,8 @@ class Node:
                 "CookieAuthFile " + self.cookie,
             ]
         else:
-            lines += [RELAY_OPTIONS, "ORPort %s:%d" % (HOST, self.or_port),
+            options = EXIT_RELAY_OPTIONS if self.name == EXIT_NAME else RELAY_OPTIONS
+            lines += [options, "ORPort %s:%d" % (HOST, self.or_port),
                       "ContactInfo %s@test.invalid" % self.name]
         if self.kind == "authority":
             lines += [AUTHORITY_OPTIONS, "DirPort %s:%d" % (HOST, self.dir_port)]

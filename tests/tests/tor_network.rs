@@ -14,7 +14,7 @@ use solidarity_tests::tor::TorNetwork;
 use solidarity_tests::{BinaryNode, cli_ok, cli_raise};
 
 /// Longest wait for something that crosses tor (circuits, descriptors, rendezvous).
-const TOR_DEADLINE: Duration = Duration::from_secs(240);
+const TOR_DEADLINE: Duration = Duration::from_secs(100);
 
 fn wait_long(what: &str, mut condition: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
@@ -32,10 +32,73 @@ fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&cli_ok(dir, args)).expect("json")
 }
 
-fn honeypot_untouched(honeypot: &std::net::TcpListener) {
-    match honeypot.accept() {
-        Ok((_, from)) => panic!("an onion-only node dialled the honeypot directly (from {from})"),
-        Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock),
+/// The command name of the process holding the TCP socket bound to `local` (the dialling
+/// end of a connection this test accepted and holds open).
+fn owner_of(local: std::net::SocketAddr) -> Option<String> {
+    let mut inode = None;
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/self/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(1).and_then(|text| parse_proc_address(text)) == Some(local) {
+                inode = fields.get(9).and_then(|text| text.parse::<u64>().ok());
+            }
+        }
+    }
+    let inode = inode?;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if socket_inodes(pid).contains(&inode) {
+            return std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .ok()
+                .map(|comm| comm.trim().to_owned());
+        }
+    }
+    None
+}
+
+/// A listener that takes every connection, holds it open, and notes which program dialled
+/// it (tor's exit, or something that should not have).
+struct Honeypot {
+    port: u16,
+    dialled_by: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Honeypot {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("honeypot");
+        let port = listener.local_addr().expect("addr").port();
+        let dialled_by = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let noted = std::sync::Arc::clone(&dialled_by);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                let owner = stream
+                    .peer_addr()
+                    .ok()
+                    .and_then(owner_of)
+                    .unwrap_or_else(|| "?".to_owned());
+                noted.lock().expect("lock").push(owner);
+                held.push(stream);
+            }
+        });
+        Self { port, dialled_by }
+    }
+
+    /// Only tor ever connected to it; returns how often.
+    fn assert_only_tor_dialled(&self) -> usize {
+        let owners = self.dialled_by.lock().expect("lock").clone();
+        assert!(
+            owners.iter().all(|owner| owner == "tor"),
+            "something but tor dialled the honeypot: {owners:?}"
+        );
+        owners.len()
     }
 }
 
@@ -270,20 +333,32 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
     cli_ok(&dirs[0], &["member", "add", &delta_card, "--name", "delta"]);
 
     // A honeypot member on alpha's list, at a loopback TCP address and a DNS name: an
-    // onion-only node must try both through tor only, so the honeypot never sees a
-    // connection (a direct dial would reach it at once).
-    let honeypot = std::net::TcpListener::bind("127.0.0.1:0").expect("honeypot");
-    honeypot.set_nonblocking(true).expect("non-blocking");
+    // onion-only node tries both through tor only, so whatever reaches the honeypot comes
+    // from tor's exit, never from a node's own process.
+    let honeypot = Honeypot::start();
     let honeypot_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
     let honeypot_card = format!(
         "{}@/ip4/127.0.0.1/tcp/{},/dns4/honeypot.invalid/tcp/7447",
         hex::encode(honeypot_key.as_bytes()),
-        honeypot.local_addr().expect("addr").port()
+        honeypot.port
     );
     cli_ok(
         &dirs[0],
         &["member", "add", &honeypot_card, "--name", "honeypot"],
     );
+
+    // echo: a clearnet member that knows alpha's key only, so alpha must dial it, over
+    // tor's exit: an onion-only node reaches clearnet members.
+    let echo = root.path().join("echo");
+    solidarity_tests::cli_init(&echo, solidarity_tests::free_port(), "tor-test");
+    let echo_card = cli_ok(&echo, &["id"]);
+    assert!(echo_card.contains("/ip4/127.0.0.1/tcp/"), "{echo_card}");
+    let alpha_key_only = cards[0].split('@').next().expect("key").to_owned();
+    cli_ok(
+        &echo,
+        &["member", "add", &alpha_key_only, "--name", "alpha"],
+    );
+    cli_ok(&dirs[0], &["member", "add", &echo_card, "--name", "echo"]);
 
     // bravo logs our crates at trace: not even there does an address appear.
     let start = |index: usize| {
@@ -295,7 +370,8 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
     };
     let mut nodes: Vec<BinaryNode> = (0..dirs.len()).map(start).collect();
     let delta_node = BinaryNode::start(&delta);
-    for (dir, members) in dirs.iter().zip([3, 2, 2]) {
+    let _echo_node = BinaryNode::start(&echo);
+    for (dir, members) in dirs.iter().zip([4, 2, 2]) {
         wait_long("every member connected over tor", || {
             connected_members(dir) == members
         });
@@ -311,6 +387,9 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
     wait_long("the alert on the clearnet member", || {
         has_alert(&delta, &id)
     });
+    wait_long("the alert on the member reached through the exit", || {
+        has_alert(&echo, &id)
+    });
     eprintln!(
         "raise → visible over tor: bravo {to_bravo:?}, both {:?}",
         raised.elapsed()
@@ -319,7 +398,7 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
     for (node, client) in nodes.iter().zip(&network.clients) {
         assert_only_tor_connections(node, client);
     }
-    honeypot_untouched(&honeypot);
+    honeypot.assert_only_tor_dialled();
     // delta reached alpha through tor: no direct connection to alpha's listener.
     let (delta_sockets, _) = sockets_of(delta_node.pid().expect("running"));
     assert!(
@@ -424,7 +503,8 @@ fn three_onion_only_nodes_federate_over_a_private_tor_network() {
         );
     }
 
-    honeypot_untouched(&honeypot);
+    let through_the_exit = honeypot.assert_only_tor_dialled();
+    eprintln!("the honeypot was dialled {through_the_exit} times, by tor's exit only");
     // Nothing in what the nodes said names a clearnet address.
     for (node, dir) in nodes.iter().zip(&dirs) {
         let log = node.log_text();
