@@ -36,7 +36,7 @@ use std::time::Duration;
 pub use event_loop::{EventLoop, with_ports};
 pub use handle::{Acceptance, GossipToken, NetError, NetHandle, SyncReplyToken};
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
-pub use socks::{SocksAddr, TorConfig, TorDialing};
+pub use socks::{TorConfig, TorDialing, TorEndpoint};
 
 /// Capacity of the command channel from handles to the event loop: enough for a burst of
 /// CLI actions and verdict reports; senders wait when it is full.

@@ -37,17 +37,17 @@ pub enum TorDialing {
     Everything,
 }
 
-/// Where tor's SOCKS5 port is, on this host.
+/// Where a port of tor's is on this host (its SOCKS port, its control port).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SocksAddr {
+pub enum TorEndpoint {
     /// A TCP port on loopback.
     Tcp(SocketAddr),
-    /// A Unix socket (Debian's tor: `/run/tor/socks`), which no other local user can
-    /// take over while tor is down, as one could a TCP port.
+    /// A Unix socket (Debian's tor: `/run/tor/socks`, `/run/tor/control`), which no other
+    /// local user can take over while tor is down, as one could a TCP port.
     Unix(PathBuf),
 }
 
-impl std::fmt::Display for SocksAddr {
+impl std::fmt::Display for TorEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Tcp(address) => write!(f, "{address}"),
@@ -60,7 +60,7 @@ impl std::fmt::Display for SocksAddr {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TorConfig {
     /// Tor's SOCKS5 port.
-    pub socks: SocksAddr,
+    pub socks: TorEndpoint,
     /// Which dials go through it.
     pub dialing: TorDialing,
 }
@@ -179,8 +179,10 @@ impl Transport for SocksTransport {
         let proxy = self.config.socks.clone();
         Ok(async move {
             let socket: Box<dyn ProxySocket> = match &proxy {
-                SocksAddr::Tcp(address) => Box::new(tokio::net::TcpStream::connect(address).await?),
-                SocksAddr::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+                TorEndpoint::Tcp(address) => {
+                    Box::new(tokio::net::TcpStream::connect(address).await?)
+                }
+                TorEndpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
             };
             let stream = tokio_socks::tcp::Socks5Stream::connect_with_password_and_socket(
                 socket,
@@ -260,7 +262,7 @@ mod tests {
         // What tor cannot carry is no target, and its dial fails here: the TCP transport
         // composed after this one never sees it.
         let mut transport = SocksTransport::new(TorConfig {
-            socks: SocksAddr::Tcp("127.0.0.1:9".parse().expect("address")),
+            socks: TorEndpoint::Tcp("127.0.0.1:9".parse().expect("address")),
             dialing: TorDialing::Everything,
         });
         for text in ["/ip4/192.0.2.1/udp/7447/quic-v1", "/ip4/192.0.2.1/tcp/0"] {

@@ -25,23 +25,8 @@ const COOKIE_BYTES: usize = 32;
 /// Most bytes of a cookie file read.
 const MAX_COOKIE_BYTES: u64 = COOKIE_BYTES as u64;
 
-/// Where tor's control port is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ControlAddr {
-    /// A TCP port on this host.
-    Tcp(std::net::SocketAddr),
-    /// A Unix socket (Debian's tor: `/run/tor/control`).
-    Unix(PathBuf),
-}
-
-impl std::fmt::Display for ControlAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Tcp(address) => write!(f, "{address}"),
-            Self::Unix(path) => write!(f, "unix:{}", path.display()),
-        }
-    }
-}
+/// Where tor's control port is (Debian's tor: the Unix socket `/run/tor/control`).
+pub use solidarity_net::TorEndpoint as ControlAddr;
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}

@@ -97,7 +97,7 @@ impl std::fmt::Debug for Password {
 pub struct TorSettings {
     /// Every dial through tor, nothing on clearnet.
     pub only: bool,
-    pub socks: solidarity_net::SocksAddr,
+    pub socks: solidarity_net::TorEndpoint,
     pub control: ControlAddr,
     /// The control port's password, read from `control_password_file`.
     pub control_password: Option<Password>,
@@ -120,10 +120,7 @@ impl TorSettings {
             return Ok(None);
         };
         let socks = local_endpoint("tor.socks", &file.socks)?;
-        let control = match local_endpoint("tor.control", &file.control)? {
-            solidarity_net::SocksAddr::Tcp(address) => ControlAddr::Tcp(address),
-            solidarity_net::SocksAddr::Unix(path) => ControlAddr::Unix(path),
-        };
+        let control = local_endpoint("tor.control", &file.control)?;
         let tcp_control = matches!(control, ControlAddr::Tcp(_));
         if tcp_control && file.control_password_file.is_some() {
             bail!(
@@ -191,12 +188,12 @@ impl TorSettings {
 }
 
 /// `HOST:PORT` on loopback or `unix:/absolute/path`: where tor listens on this machine.
-fn local_endpoint(key: &str, text: &str) -> anyhow::Result<solidarity_net::SocksAddr> {
+fn local_endpoint(key: &str, text: &str) -> anyhow::Result<solidarity_net::TorEndpoint> {
     if let Some(path) = text.strip_prefix("unix:") {
         if !Path::new(path).is_absolute() {
             bail!("`{key}`: a Unix socket needs an absolute path");
         }
-        return Ok(solidarity_net::SocksAddr::Unix(PathBuf::from(path)));
+        return Ok(solidarity_net::TorEndpoint::Unix(PathBuf::from(path)));
     }
     let address: SocketAddr = text
         .parse()
@@ -206,7 +203,7 @@ fn local_endpoint(key: &str, text: &str) -> anyhow::Result<solidarity_net::Socks
             "`{key}`: {address} is not on this machine (loopback only): the node talks to tor only here, so that no one on the way sees which members it dials"
         );
     }
-    Ok(solidarity_net::SocksAddr::Tcp(address))
+    Ok(solidarity_net::TorEndpoint::Tcp(address))
 }
 
 /// Whether an address is an onion address and nothing else (`/onion3/ID:PORT`, with at
@@ -259,7 +256,7 @@ mod tests {
         assert!(settings.only && settings.onion_service);
         assert_eq!(
             settings.socks,
-            solidarity_net::SocksAddr::Unix(PathBuf::from("/run/tor/socks"))
+            solidarity_net::TorEndpoint::Unix(PathBuf::from("/run/tor/socks"))
         );
         assert_eq!(
             settings.control,

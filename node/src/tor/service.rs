@@ -51,7 +51,7 @@ pub struct Plan {
     pub cookie: Option<std::path::PathBuf>,
     pub publications: Vec<Publication>,
     /// Tor's SOCKS port, checked beside the control port: members are dialled there.
-    pub socks: solidarity_net::SocksAddr,
+    pub socks: solidarity_net::TorEndpoint,
 }
 
 /// The view published before the first attempt; `profile` names the network setting.
@@ -140,7 +140,7 @@ async fn publish(plan: &Plan) -> anyhow::Result<Control> {
 /// Reports tor's bootstrap progress until the connection fails; returns why it did.
 async fn watch_tor(
     control: &mut Control,
-    socks: &solidarity_net::SocksAddr,
+    socks: &solidarity_net::TorEndpoint,
     view: &watch::Sender<TorView>,
     net: &solidarity_net::NetHandle,
     logged: &mut String,
@@ -190,7 +190,7 @@ async fn watch_tor(
 /// [`CHECK_INTERVAL`] that tor's SOCKS port answers, and redials every member when it
 /// answers again.
 pub async fn watch_socks(
-    socks: solidarity_net::SocksAddr,
+    socks: solidarity_net::TorEndpoint,
     view: watch::Sender<TorView>,
     net: solidarity_net::NetHandle,
     stop: CancellationToken,
@@ -231,12 +231,12 @@ fn permission_denied(error: &anyhow::Error) -> bool {
 }
 
 /// Whether tor's SOCKS port takes a connection (closed again at once).
-async fn probe_socks(socks: &solidarity_net::SocksAddr) -> Result<(), String> {
+async fn probe_socks(socks: &solidarity_net::TorEndpoint) -> Result<(), String> {
     let connected = match socks {
-        solidarity_net::SocksAddr::Tcp(address) => {
+        solidarity_net::TorEndpoint::Tcp(address) => {
             tokio::net::TcpStream::connect(address).await.map(drop)
         }
-        solidarity_net::SocksAddr::Unix(path) => {
+        solidarity_net::TorEndpoint::Unix(path) => {
             tokio::net::UnixStream::connect(path).await.map(drop)
         }
     };
