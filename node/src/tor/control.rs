@@ -51,10 +51,28 @@ impl Reply {
             bail!(
                 "tor refused: {} {}",
                 self.code,
-                self.lines.last().map(String::as_str).unwrap_or("")
+                printable(self.lines.last().map(String::as_str).unwrap_or(""))
             )
         }
     }
+}
+
+/// Longest piece of tor's own text quoted in an error (and so in the log).
+const MAX_QUOTED_CHARS: usize = 160;
+
+/// Tor's text as the log may show it: printable ASCII only, at most
+/// [`MAX_QUOTED_CHARS`], since whatever answers on the control port writes it.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(MAX_QUOTED_CHARS)
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// What `PROTOCOLINFO` says.
@@ -363,7 +381,7 @@ fn parse_bootstrap(text: &str) -> Option<(u8, String)> {
     let summary = pairs
         .iter()
         .find(|(key, _)| key == "SUMMARY")
-        .map(|(_, value)| value.clone())
+        .map(|(_, value)| printable(value))
         .unwrap_or_default();
     Some((progress, summary))
 }
@@ -471,6 +489,17 @@ mod tests {
             (250, b'-', "AUTH x")
         );
         assert!(split_reply_line("HTTP/1.1 400").is_err(), "not tor");
+    }
+
+    #[test]
+    fn tors_refusals_are_quoted_printable_and_short() {
+        let reply = Reply {
+            code: 552,
+            lines: vec![format!("\u{1b}[31mred{}", "x".repeat(500))],
+        };
+        let error = reply.ok().expect_err("refused").to_string();
+        assert!(error.starts_with("tor refused: 552 ?[31mred"), "{error}");
+        assert!(error.len() < 200, "{}", error.len());
     }
 
     #[test]
