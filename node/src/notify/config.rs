@@ -583,11 +583,7 @@ impl NotifyConfig {
         self.channels.iter().find_map(|channel| {
             let on_machine = match &channel.target {
                 Target::Mail(mail) => is_loopback_host(&mail.server),
-                // The host as the HTTP client will read it.
-                Target::Webhook(webhook) => reqwest::Url::parse(&webhook.url)
-                    .ok()
-                    .and_then(|url| url.host_str().map(is_loopback_host))
-                    .unwrap_or(false),
+                Target::Webhook(webhook) => url_host_is_loopback(&webhook.url),
                 Target::Exec(_) => true,
             };
             (!on_machine).then_some(channel.name.as_str())
@@ -603,16 +599,17 @@ fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// An `http://` URL to this machine (plain HTTP is for loopback only).
 fn is_loopback_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
-        _ => authority,
-    };
-    is_loopback_host(host)
+    url.starts_with("http://") && url_host_is_loopback(url)
+}
+
+/// Whether a URL's host, as the HTTP client reads it, is this machine.
+fn url_host_is_loopback(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().map(is_loopback_host))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -80,7 +80,6 @@ fn printable(text: &str) -> String {
 struct ProtocolInfo {
     methods: Vec<String>,
     cookie_file: Option<PathBuf>,
-    version: Option<String>,
 }
 
 impl Control {
@@ -202,23 +201,6 @@ impl Control {
             .context("tor's bootstrap phase is unreadable")
     }
 
-    /// Waits until tor closes the connection (tor stopped or restarted). Asynchronous
-    /// events are not asked for, so nothing else arrives.
-    pub async fn closed(&mut self) {
-        let mut sink = Vec::new();
-        loop {
-            sink.clear();
-            match (&mut self.stream)
-                .take(MAX_LINE_BYTES as u64)
-                .read_until(b'\n', &mut sink)
-                .await
-            {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    }
-
     async fn command(&mut self, line: &str) -> anyhow::Result<Reply> {
         tokio::time::timeout(COMMAND_TIMEOUT, async {
             let stream = self.stream.get_mut();
@@ -301,11 +283,6 @@ fn parse_protocol_info(lines: &[String]) -> anyhow::Result<ProtocolInfo> {
                     _ => {}
                 }
             }
-        } else if let Some(version) = line.strip_prefix("VERSION ") {
-            info.version = key_values(version)
-                .into_iter()
-                .find(|(key, _)| key == "Tor")
-                .map(|(_, value)| value);
         }
     }
     if info.methods.is_empty() {
@@ -462,7 +439,6 @@ mod tests {
             info.cookie_file.as_deref(),
             Some(Path::new("/run/tor/control.authcookie"))
         );
-        assert_eq!(info.version.as_deref(), Some("0.4.9.11"));
     }
 
     #[test]
