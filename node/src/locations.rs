@@ -28,6 +28,8 @@ pub const SYSTEM_ROOT_ENV: &str = "SOLIDARITY_SYSTEM_ROOT";
 const SYSTEM_DATA_DIR: &str = "var/lib/solidarity";
 /// Config directory of a system node, below the system root.
 const SYSTEM_CONFIG_DIR: &str = "etc/solidarity";
+/// Runtime directory of a system node (its control socket), below the system root.
+const SYSTEM_RUNTIME_DIR: &str = "run/solidarity";
 /// Set by systemd for a unit with `StateDirectory=`.
 const SYSTEMD_STATE_ENV: &str = "STATE_DIRECTORY";
 
@@ -132,6 +134,26 @@ pub fn config_path(data_dir: &Path) -> PathBuf {
         return system_config_dir().join(CONFIG_FILE);
     }
     own
+}
+
+/// `/run/solidarity` (below `$SOLIDARITY_SYSTEM_ROOT`): the system node's control socket.
+pub fn system_runtime_dir() -> PathBuf {
+    system_root().join(SYSTEM_RUNTIME_DIR)
+}
+
+/// The control socket of the node in `data_dir`: a system node's is
+/// `/run/solidarity/control.sock`, which the members of its group may use (the state
+/// directory is the daemon's alone); any other node's is inside its data dir.
+pub fn control_socket(data_dir: &Path) -> PathBuf {
+    if is_system(data_dir) {
+        return system_runtime_dir().join(solidarity_control::SOCKET_FILE);
+    }
+    solidarity_control::socket_path(data_dir)
+}
+
+/// A control client of the node in `data_dir`, on [`control_socket`].
+pub fn client(data_dir: &Path) -> solidarity_control::Client {
+    solidarity_control::Client::at_socket(data_dir, control_socket(data_dir))
 }
 
 /// Whether `data_dir` is the system node's.

@@ -139,7 +139,11 @@ pub enum ControlError {
         data_dir: PathBuf,
     },
     /// The socket exists but may not be opened.
-    #[error("no permission to use the control socket {socket}: run as the daemon's user")]
+    #[error(
+        "no permission to use the control socket {socket}: run as the daemon's user or root \
+         (a system node's socket also serves the members of its group: \
+         `adduser YOU solidarity`, then log in again)"
+    )]
     PermissionDenied {
         /// The socket path.
         socket: PathBuf,
@@ -275,21 +279,33 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct Client {
     data_dir: PathBuf,
+    socket: PathBuf,
 }
 
 impl Client {
-    /// A client of the node whose data dir is `data_dir`.
+    /// A client of the node whose data dir is `data_dir`, on the socket inside it.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            socket: socket_path(&data_dir),
+            data_dir,
+        }
+    }
+
+    /// A client of the node whose data dir is `data_dir`, on a socket elsewhere (a system
+    /// node's is in its runtime directory).
+    pub fn at_socket(data_dir: impl Into<PathBuf>, socket: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            socket: socket.into(),
         }
     }
 
     /// Sends one request and returns the daemon's typed answer; a refusal becomes
     /// [`ControlError::Refused`].
     pub fn call<R: ControlRequest>(&self, request: &R) -> Result<R::Response, ControlError> {
-        let socket = socket_path(&self.data_dir);
-        let mut stream = UnixStream::connect(&socket).map_err(|error| match error.kind() {
+        let socket = &self.socket;
+        let mut stream = UnixStream::connect(socket).map_err(|error| match error.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
                 ControlError::DaemonNotRunning {
                     data_dir: self.data_dir.clone(),

@@ -184,7 +184,7 @@ fn parse_since(text: &str) -> Result<u64, String> {
 }
 
 pub fn run_alert(data_dir: &Path, command: AlertCommand, json: bool) -> anyhow::Result<()> {
-    let client = Client::new(data_dir);
+    let client = crate::locations::client(data_dir);
     match command {
         AlertCommand::Raise(args) => {
             let args = *args;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use solidarity_control::{Client, request};
+use solidarity_control::request;
 use solidarity_proto::payload::CanaryCode;
 use solidarity_proto::{AuthorKey, MessageId};
 
@@ -49,7 +49,7 @@ pub enum CanaryCommand {
 }
 
 pub fn run_canary(data_dir: &Path, command: CanaryCommand, json: bool) -> anyhow::Result<()> {
-    let client = Client::new(data_dir);
+    let client = crate::locations::client(data_dir);
     let author = || -> anyhow::Result<AuthorKey> {
         let key = load_node_key(data_dir)?;
         Ok(solidarity_proto::envelope::author_key(&key))

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use solidarity_control::{Client, request};
+use solidarity_control::request;
 use solidarity_proto::MessageId;
 
 use super::passphrase::{self, Purpose};
@@ -231,7 +231,7 @@ fn publish_statement_file(
     }
     let names = Names::load(data_dir);
     // The daemon knows also the keys trusted by certificate or vouching.
-    let listed = Client::new(data_dir).peers().unwrap_or_default();
+    let listed = crate::locations::client(data_dir).peers().unwrap_or_default();
     let what = statement
         .describe(
             |key| {
@@ -247,7 +247,7 @@ fn publish_statement_file(
             },
         )
         .with_context(|| format!("{} was not published", cert.display()))?;
-    let id = Client::new(data_dir).sign(&request::PublishStatement {
+    let id = crate::locations::client(data_dir).sign(&request::PublishStatement {
         envelope: statement.envelope,
     })?;
     if json {

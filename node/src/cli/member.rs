@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use solidarity_control::{Client, request};
+use solidarity_control::request;
 
 use super::{print_id, print_json};
 use crate::identity::{self, Card};
@@ -124,13 +124,13 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
                 .iter()
                 .find(|member| member.name == name_or_key || member.key.to_hex() == name_or_key)
                 .with_context(|| format!("no member named or keyed {name_or_key:?}"))?;
-            Client::new(data_dir).retrust(member.key)?;
+            crate::locations::client(data_dir).retrust(member.key)?;
             println!("member {} is trusted again", member.name);
             false
         }
         MemberCommand::Vouch { card, name } => {
             let card = Card::parse(&card)?;
-            let id = Client::new(data_dir).sign(&request::MemberVouch {
+            let id = crate::locations::client(data_dir).sign(&request::MemberVouch {
                 key: card.key,
                 name,
                 addresses: card.addresses.iter().map(ToString::to_string).collect(),
@@ -141,7 +141,7 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
         }
         MemberCommand::Unvouch { card } => {
             let card = Card::parse(&card)?;
-            let id = Client::new(data_dir).sign(&request::MemberVouch {
+            let id = crate::locations::client(data_dir).sign(&request::MemberVouch {
                 key: card.key,
                 name: "withdrawn".into(),
                 addresses: Vec::new(),
@@ -152,7 +152,7 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
         }
         MemberCommand::List => {
             // With the daemon running, the list includes members trusted by vouching.
-            if let Ok(members) = Client::new(data_dir).peers() {
+            if let Ok(members) = crate::locations::client(data_dir).peers() {
                 if json {
                     print_json(&members)?;
                 } else {
@@ -204,7 +204,7 @@ pub fn run_member(data_dir: &Path, command: MemberCommand, json: bool) -> anyhow
     if changed {
         std::fs::create_dir_all(data_dir)?;
         file.save(data_dir)?;
-        match Client::new(data_dir).reload_members() {
+        match crate::locations::client(data_dir).reload_members() {
             Ok(()) => println!("the running daemon now uses the new member list"),
             Err(solidarity_control::ControlError::DaemonNotRunning { .. }) => {
                 println!("the daemon is not running; the change applies when it starts")

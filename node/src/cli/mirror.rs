@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use solidarity_control::{Client, request};
+use solidarity_control::request;
 use solidarity_proto::payload::{MirrorOffer, MirrorService};
 use solidarity_proto::state::OfferView;
 
@@ -61,7 +61,7 @@ pub struct OfferArgs {
 }
 
 pub fn run_mirror(data_dir: &Path, command: MirrorCommand, json: bool) -> anyhow::Result<()> {
-    let client = Client::new(data_dir);
+    let client = crate::locations::client(data_dir);
     match command {
         MirrorCommand::Offer(args) => {
             let offer = MirrorOffer {

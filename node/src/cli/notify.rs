@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use solidarity_control::{Client, request};
+use solidarity_control::request;
 
 use super::print_json;
 use crate::render::format_time;
@@ -24,7 +24,7 @@ pub enum NotifyCommand {
 }
 
 pub fn run_notify(data_dir: &Path, command: NotifyCommand, json: bool) -> anyhow::Result<()> {
-    let client = Client::new(data_dir);
+    let client = crate::locations::client(data_dir);
     match command {
         NotifyCommand::Test { channel } => {
             let tested = client.call(&request::NotifyTest { channel })?;

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use solidarity_control::Client;
 
 use super::{load_node_key, print_json};
 use crate::config::NodeConfig;
@@ -12,7 +11,7 @@ use crate::identity::Card;
 use crate::render::{format_time, key_state_text, member_canary_text, trust_text};
 
 pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
-    let card = match Client::new(data_dir).card() {
+    let card = match crate::locations::client(data_dir).card() {
         Ok(card) => card,
         Err(solidarity_control::ControlError::DaemonNotRunning { .. }) => {
             let key = load_node_key(data_dir)?;
@@ -58,12 +57,12 @@ pub fn run_id(data_dir: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 pub fn run_metrics(data_dir: &Path) -> anyhow::Result<()> {
-    print!("{}", Client::new(data_dir).metrics()?);
+    print!("{}", crate::locations::client(data_dir).metrics()?);
     Ok(())
 }
 
 pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
-    let status = Client::new(data_dir).status()?;
+    let status = crate::locations::client(data_dir).status()?;
     if json {
         return print_json(&status);
     }
@@ -137,7 +136,7 @@ pub fn run_status(data_dir: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 pub fn run_peers(data_dir: &Path, json: bool) -> anyhow::Result<()> {
-    let members = Client::new(data_dir).peers()?;
+    let members = crate::locations::client(data_dir).peers()?;
     if json {
         return print_json(&members);
     }

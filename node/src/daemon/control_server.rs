@@ -13,7 +13,7 @@
 //! connection's peer credentials are checked, so only the daemon's own user (or root) is
 //! served.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -88,8 +88,61 @@ pub fn refuse_if_running(socket: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Binds the socket, refusing to steal it from a running daemon.
-pub fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
+/// Who may use the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The socket is 0600 and each caller is checked: the daemon's own user or root.
+    Owner,
+    /// A system node's socket in `/run/solidarity`: 0660, in a directory of the daemon's
+    /// group only root can create. The file mode is the gate (connect(2) checks the caller's
+    /// groups, supplementary ones included, which a peer credential does not carry), so a
+    /// caller that could connect is admitted.
+    Group,
+}
+
+impl Access {
+    /// The check of each connection, for a daemon running as `own_uid`.
+    pub fn admitting(self, own_uid: u32) -> Admission {
+        Admission {
+            access: self,
+            own_uid,
+        }
+    }
+
+    fn mode(self) -> u32 {
+        match self {
+            Self::Owner => 0o600,
+            Self::Group => 0o660,
+        }
+    }
+}
+
+/// Whether a connection's caller may send a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    access: Access,
+    own_uid: u32,
+}
+
+impl Admission {
+    fn admits(self, caller_uid: u32) -> bool {
+        self.access == Access::Group || caller_uid == self.own_uid || caller_uid == 0
+    }
+}
+
+/// Binds the socket, refusing to steal it from a running daemon. A group socket's
+/// directory is made (0750) when systemd has not made it.
+pub fn bind(socket: &Path, access: Access) -> anyhow::Result<UnixListener> {
+    if access == Access::Group
+        && let Some(dir) = socket.parent()
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     if socket.exists() {
         refuse_if_running(socket)?;
         std::fs::remove_file(socket)
@@ -97,14 +150,14 @@ pub fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
     }
     let listener = UnixListener::bind(socket)
         .with_context(|| format!("cannot create control socket {}", socket.display()))?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(access.mode()))?;
     Ok(listener)
 }
 
 pub async fn serve(
     listener: UnixListener,
     socket: PathBuf,
-    own_uid: u32,
+    admission: Admission,
     actor: mpsc::Sender<ControlCall>,
     notifier: mpsc::Sender<NotifyCall>,
     store: Arc<dyn Store>,
@@ -126,7 +179,7 @@ pub async fn serve(
                     store: Arc::clone(&store),
                 };
                 connections.spawn(async move {
-                    handle_connection(stream, own_uid, callees).await;
+                    handle_connection(stream, admission, callees).await;
                     drop(permit);
                 });
             }
@@ -148,9 +201,9 @@ struct Callees {
     store: Arc<dyn Store>,
 }
 
-async fn handle_connection(mut stream: UnixStream, own_uid: u32, callees: Callees) {
+async fn handle_connection(mut stream: UnixStream, admission: Admission, callees: Callees) {
     let line = match stream.peer_cred() {
-        Ok(cred) if cred.uid() == own_uid || cred.uid() == 0 => {
+        Ok(cred) if admission.admits(cred.uid()) => {
             match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
                 Ok(Ok(request)) => dispatch(callees, request).await,
                 Ok(Err(refusal)) => encode_refusal(&refusal),

@@ -122,7 +122,7 @@ async fn run_service(
     stop: CancellationToken,
     service: Service,
 ) -> anyhow::Result<()> {
-    control_server::refuse_if_running(&solidarity_control::socket_path(&config.data_dir))?;
+    control_server::refuse_if_running(&crate::locations::control_socket(&config.data_dir))?;
     let options = SledOptions {
         path: config.data_dir.join(STORE_DIR),
         cache_bytes: config.store_cache_bytes,
@@ -199,8 +199,13 @@ async fn serve_node(
     let members = MembersFile::load(&data_dir)?;
     let federation = FederationId::from_name(&config.federation);
 
-    let socket = solidarity_control::socket_path(&data_dir);
-    let control_listener = control_server::bind(&socket)?;
+    let socket = crate::locations::control_socket(&data_dir);
+    let control_access = if crate::locations::is_system(&data_dir) {
+        control_server::Access::Group
+    } else {
+        control_server::Access::Owner
+    };
+    let control_listener = control_server::bind(&socket, control_access)?;
 
     let (writer, writer_thread) = writer::Writer::start(store.clone())?;
 
@@ -356,7 +361,7 @@ async fn serve_node(
         control_server::serve(
             control_listener,
             socket,
-            own_uid,
+            control_access.admitting(own_uid),
             control_tx,
             notify_tx,
             store.clone(),
