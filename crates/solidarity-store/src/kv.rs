@@ -50,6 +50,7 @@ mod expire;
 mod kept_cache;
 mod kept_canaries;
 mod layout;
+mod rebuild;
 
 pub use backend::{Backend, BatchOp, Entry};
 pub use layout::LAYOUT_VERSION;
@@ -58,6 +59,7 @@ pub(crate) use layout::{
     REFERS_V3, by_author_key, decode_record, referring_count_key, referring_group, referring_key,
     stored_bytes_key, trailing_id,
 };
+pub use rebuild::Rebuilt;
 
 /// The [`Store`] over any [`Backend`].
 #[derive(Debug, Default)]
@@ -76,9 +78,41 @@ impl KvStore<crate::SledBackend> {
             path: options.path.clone(),
             source: reason.into(),
         };
+        rebuild::settle_interrupted(&options.path)?;
         let had_keys = ExpiryKeys::has_header(&options.path);
         let backend = crate::SledBackend::open(options)?;
-        match backend.get(&[LAYOUT])? {
+        let layout = backend.get(&[LAYOUT])?;
+        let rebuilt_from = match layout.as_deref() {
+            None if !backend.is_empty()? => Some(1),
+            Some([version]) if rebuild::REBUILT.contains(version) => Some(*version),
+            _ => None,
+        };
+        if let Some(from) = rebuilt_from {
+            drop(backend);
+            tracing::info!(
+                from,
+                to = LAYOUT_VERSION,
+                "upgrading the store's layout: rebuilding it beside the old one"
+            );
+            let rebuilt = rebuild::rebuild(options, from)?;
+            tracing::info!(
+                from,
+                to = LAYOUT_VERSION,
+                messages = rebuilt.messages,
+                tombstones = rebuilt.tombstones,
+                evidence = rebuilt.evidence,
+                took_ms = u64::try_from(rebuilt.took.as_millis()).unwrap_or(u64::MAX),
+                "store upgraded; the old layout's files are deleted"
+            );
+            if rebuilt.unreadable > 0 {
+                tracing::warn!(
+                    unreadable = rebuilt.unreadable,
+                    "old records that could not be read were not carried over"
+                );
+            }
+            return Self::open(options);
+        }
+        match layout {
             Some(version) if version == [LAYOUT_VERSION] => {
                 let sealed_records = !backend.scan(&[EXPIRY], &[EXPIRY], 1)?.is_empty();
                 if !had_keys && sealed_records {
@@ -131,6 +165,7 @@ impl<B: Backend> KvStore<B> {
             usize::from(LAYOUT_VERSION - crate::migrate::FIRST_MIGRATABLE),
             steps.len()
         );
+        let started = std::time::Instant::now();
         let first = usize::from(from - crate::migrate::FIRST_MIGRATABLE);
         for (index, step) in steps.iter().enumerate().skip(first) {
             let to = crate::migrate::FIRST_MIGRATABLE + 1 + index as u8;
@@ -142,6 +177,12 @@ impl<B: Backend> KvStore<B> {
         }
         // The steps wrote kept numbers past the cache.
         self.kept_cache.clear();
+        tracing::info!(
+            from,
+            to = LAYOUT_VERSION,
+            took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "store upgraded in place"
+        );
         Ok(())
     }
 }
