@@ -231,7 +231,9 @@ fn publish_statement_file(
     }
     let names = Names::load(data_dir);
     // The daemon knows also the keys trusted by certificate or vouching.
-    let listed = crate::locations::client(data_dir).peers().unwrap_or_default();
+    let listed = crate::locations::client(data_dir)
+        .peers()
+        .unwrap_or_default();
     let what = statement
         .describe(
             |key| {

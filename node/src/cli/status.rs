@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-
 use super::{load_node_key, print_json};
 use crate::config::NodeConfig;
 use crate::identity::Card;
