@@ -424,13 +424,13 @@ fn a_store_of_another_layout_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = SledOptions::new(dir.path().join("db"));
     {
-        // A layout-1 store: data but no layout mark.
+        // A store of a layout newer than this version (layouts 1 to 4 are upgraded).
         let db = raw_sled(&options.path);
-        db.insert(b"Eold", b"record".as_slice()).expect("insert");
+        db.insert([b'V'], vec![9u8]).expect("insert");
         db.flush().expect("flush");
     }
     let error = SledStore::open(&options).expect_err("refused").to_string();
-    assert!(error.contains("layout 1"), "{error}");
+    assert!(error.contains("layout 9"), "{error}");
     assert!(error.contains("move the store directory aside"), "{error}");
 }
 
