@@ -25,40 +25,35 @@ fn unpack(layout: u8, node: &str, into: &Path) -> PathBuf {
     into.join(node)
 }
 
+/// Rewrites each line of `path` with `rewrite`.
+fn rewrite_lines(path: &Path, rewrite: impl Fn(&str) -> String) {
+    let text = std::fs::read_to_string(path).expect("read");
+    let lines: Vec<String> = text.lines().map(rewrite).collect();
+    std::fs::write(path, lines.join("\n") + "\n").expect("write");
+}
+
 /// Points the config's listeners at free ports and each member's address at `peer_port`.
 fn relocate(dir: &Path, p2p_port: u16, peer_port: u16) {
-    let config = dir.join("config.toml");
-    let text = std::fs::read_to_string(&config).expect("config");
-    let text: Vec<String> = text
-        .lines()
-        .map(|line| {
-            if line.starts_with("listen =") {
-                format!("listen = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]")
-            } else if line.starts_with("announce =") {
-                format!("announce = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]")
-            } else if line.starts_with("status_addr =") {
-                format!("status_addr = \"127.0.0.1:{}\"", free_port())
-            } else if line.starts_with("admin_addr =") {
-                format!("admin_addr = \"127.0.0.1:{}\"", free_port())
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect();
-    std::fs::write(&config, text.join("\n") + "\n").expect("write config");
-    let members = dir.join("members.toml");
-    let text = std::fs::read_to_string(&members).expect("members");
-    let text: Vec<String> = text
-        .lines()
-        .map(|line| {
-            if line.starts_with("addresses =") {
-                format!("addresses = [\"/ip4/127.0.0.1/tcp/{peer_port}\"]")
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect();
-    std::fs::write(&members, text.join("\n") + "\n").expect("write members");
+    rewrite_lines(&dir.join("config.toml"), |line| {
+        if line.starts_with("listen =") {
+            format!("listen = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]")
+        } else if line.starts_with("announce =") {
+            format!("announce = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]")
+        } else if line.starts_with("status_addr =") {
+            format!("status_addr = \"127.0.0.1:{}\"", free_port())
+        } else if line.starts_with("admin_addr =") {
+            format!("admin_addr = \"127.0.0.1:{}\"", free_port())
+        } else {
+            line.to_owned()
+        }
+    });
+    rewrite_lines(&dir.join("members.toml"), |line| {
+        if line.starts_with("addresses =") {
+            format!("addresses = [\"/ip4/127.0.0.1/tcp/{peer_port}\"]")
+        } else {
+            line.to_owned()
+        }
+    });
 }
 
 fn ids(list: &serde_json::Value) -> BTreeSet<String> {

@@ -59,7 +59,6 @@ pub(crate) use layout::{
     REFERS_V3, by_author_key, decode_record, referring_count_key, referring_group, referring_key,
     stored_bytes_key, trailing_id,
 };
-pub use rebuild::Rebuilt;
 
 /// The [`Store`] over any [`Backend`].
 #[derive(Debug, Default)]

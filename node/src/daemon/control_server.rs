@@ -9,9 +9,10 @@
 //! - A prefix lookup (`AlertIds`) is answered here, on a blocking reader, from the store's
 //!   ordered id index: it never waits for the actor nor loads every alert.
 //!
-//! Access: the socket lives in the 0700 data dir and is itself 0600; on top of that every
-//! connection's peer credentials are checked, so only the daemon's own user (or root) is
-//! served.
+//! Access ([`Access`]): a user node's socket lives in the 0700 data dir and is itself 0600;
+//! on top of that every connection's peer credentials are checked, so only the daemon's own
+//! user (or root) is served. A system node's socket is `/run/solidarity/control.sock`, 0660,
+//! so the members of the daemon's group are served too.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -50,17 +50,17 @@ mod old {
 
 /// What a rebuild carried over, for the start-up log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Rebuilt {
+pub(super) struct Rebuilt {
     /// Envelopes (chain messages and statements) stored in the new layout.
-    pub messages: u64,
+    pub(super) messages: u64,
     /// Tombstones of expired messages.
-    pub tombstones: u64,
+    pub(super) tombstones: u64,
     /// Fork evidence.
-    pub evidence: u64,
+    pub(super) evidence: u64,
     /// Old records that could not be read (corrupt): left behind, and logged.
-    pub unreadable: u64,
+    pub(super) unreadable: u64,
     /// How long it took.
-    pub took: Duration,
+    pub(super) took: Duration,
 }
 
 fn beside(path: &Path, suffix: &str) -> PathBuf {
