@@ -118,6 +118,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Canary(command) => cli::run_canary(&data_dir, command, json),
         Command::Key(command) => cli::run_key(&data_dir, command, json),
         Command::Notify(command) => cli::run_notify(&data_dir, command, json),
+        Command::Export(args) => cli::run_export(&data_dir, args, json),
+        Command::Import(args) => cli::run_import(&data_dir, args, json),
         Command::Devnet(args) => devnet::run(args.nodes, json),
         Command::Completions { shell } => cli::run_completions(shell),
         Command::Manpages { dir } => cli::run_manpages(&dir),

@@ -11,6 +11,7 @@
 
 #![allow(missing_docs, unreachable_pub, reason = "test support code")]
 
+pub mod fixture_stores;
 pub mod gpg;
 pub mod hook;
 pub mod smtp;
@@ -901,6 +902,13 @@ impl solidarity_store::Store for FaultyStore {
         limit: usize,
     ) -> Result<Vec<solidarity_proto::MessageId>, solidarity_store::StoreError> {
         self.inner.ids_with_prefix(hex, limit)
+    }
+    fn ids_after(
+        &self,
+        after: Option<&solidarity_proto::MessageId>,
+        limit: usize,
+    ) -> Result<Vec<solidarity_proto::MessageId>, solidarity_store::StoreError> {
+        self.inner.ids_after(after, limit)
     }
     fn id_at(
         &self,

@@ -117,6 +117,13 @@ impl Store for ObservedStore {
     fn ids_with_prefix(&self, hex: &str, limit: usize) -> Result<Vec<MessageId>, StoreError> {
         self.inner.ids_with_prefix(hex, limit)
     }
+    fn ids_after(
+        &self,
+        after: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        self.inner.ids_after(after, limit)
+    }
     fn id_at(&self, author: &AuthorKey, seq: u64) -> Result<Option<MessageId>, StoreError> {
         self.inner.id_at(author, seq)
     }

@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backup;
 mod notify_views;
 pub mod refusal;
 pub mod request;
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use solidarity_proto::state::{AlertView, OfferView};
 use solidarity_proto::{AuthorKey, MessageId};
 
+pub use backup::{EnvelopeBytes, ExportedExtras, ExportedPage, ImportOutcome, Imported};
 pub use notify_views::{
     ChannelStatus, ChannelTest, NoticeLine, NoticeList, NotifyStatusView, NotifyTested,
 };
@@ -127,6 +129,9 @@ requests! {
     NotifyTest => NotifyTested,
     NotifyStatus => NotifyStatusView,
     NotifyList => NoticeList,
+    ExportPage => ExportedPage,
+    ExportExtras => ExportedExtras,
+    Import => Imported,
 }
 
 /// Why a control call failed.

@@ -171,7 +171,7 @@ pub struct CanaryDuress {
 }
 
 /// Byte strings as hex in JSON.
-mod hex_bytes {
+pub(crate) mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer, de};
 
     pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
@@ -184,6 +184,45 @@ mod hex_bytes {
         let text = String::deserialize(deserializer)?;
         hex::decode(text.trim()).map_err(de::Error::custom)
     }
+}
+
+/// `solidarity export`: a page of the stored chain messages (statements come with
+/// [`ExportExtras`]), after `after` in id order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportPage {
+    /// The last id of the previous page; none: from the first.
+    pub after: Option<MessageId>,
+}
+
+/// `solidarity export`: the statements, kept canaries and fork evidence, with the members
+/// file when `members`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportExtras {
+    /// Include the members file's text.
+    #[serde(default)]
+    pub members: bool,
+}
+
+/// `solidarity import`: envelopes of an export, each checked like a received message and
+/// stored when valid; the answer comes once they are durable.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Import {
+    /// The envelopes, in the file's order.
+    pub envelopes: Vec<ImportEnvelope>,
+}
+
+/// One envelope to import.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportEnvelope {
+    /// The bytes, verbatim.
+    pub envelope: crate::EnvelopeBytes,
+    /// A canary kept past its expiry: checked as of just before it expired.
+    #[serde(default)]
+    pub kept: bool,
 }
 
 /// `solidarity notify test [CHANNEL]`: send a test message now on one channel, or on all.

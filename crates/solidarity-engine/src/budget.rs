@@ -38,6 +38,20 @@ struct Account {
     warned_at: Option<u64>,
 }
 
+impl Account {
+    /// A signer first seen at `now`: full buckets, stored bytes not read yet.
+    fn full(limits: Limits, now: u64) -> Self {
+        Self {
+            messages: f64::from(limits.messages_per_minute),
+            bytes: limits.bytes_per_minute as f64,
+            refilled_at: now,
+            stored: None,
+            over: None,
+            warned_at: None,
+        }
+    }
+}
+
 /// What [`Budgets::take`] decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -84,14 +98,10 @@ impl Budgets {
         let limits = self.limits;
         let message_capacity = f64::from(limits.messages_per_minute);
         let byte_capacity = limits.bytes_per_minute as f64;
-        let account = self.accounts.entry(author).or_insert_with(|| Account {
-            messages: message_capacity,
-            bytes: byte_capacity,
-            refilled_at: now,
-            stored: None,
-            over: None,
-            warned_at: None,
-        });
+        let account = self
+            .accounts
+            .entry(author)
+            .or_insert_with(|| Account::full(limits, now));
         let stored_now = *account.stored.get_or_insert_with(stored);
         let elapsed = now.saturating_sub(account.refilled_at) as f64;
         account.refilled_at = now;
@@ -132,6 +142,29 @@ impl Budgets {
                 Decision::Over { why, warn }
             }
         }
+    }
+
+    /// Takes `bytes` of `author`'s stored-bytes cap only (an import: the rate budgets do
+    /// not apply); false when they would pass it.
+    pub fn take_stored(
+        &mut self,
+        author: AuthorKey,
+        bytes: usize,
+        stored: impl FnOnce() -> u64,
+    ) -> bool {
+        let limits = self.limits;
+        // Full buckets refilled "at 0" stay full: the rates do not apply here.
+        let account = self
+            .accounts
+            .entry(author)
+            .or_insert_with(|| Account::full(limits, 0));
+        let stored_now = *account.stored.get_or_insert_with(stored);
+        let after = stored_now.saturating_add(u64::try_from(bytes).unwrap_or(u64::MAX));
+        if limits.stored_bytes != 0 && after > limits.stored_bytes {
+            return false;
+        }
+        account.stored = Some(after);
+        true
     }
 
     /// Why `author` is shown as over budget at `now`: one of its messages was held back

@@ -40,6 +40,7 @@ use crate::sync_answer;
 mod clock;
 mod commands;
 mod derive;
+mod import;
 mod ingest;
 mod load;
 mod requester;
@@ -70,6 +71,9 @@ pub struct EngineConfig {
     pub own_chain_recorded: Option<(u64, Option<MessageId>)>,
     /// Sign even though the own chain is not back (`--fresh-chain`).
     pub fresh_chain: bool,
+    /// The driver's record that the own chain came from an import and no sync has
+    /// lifted the wait since ([`Output::RecordRestoring`]).
+    pub own_chain_restoring: bool,
     /// Seeds the choice of sync partners.
     pub seed: u64,
     /// This node's own canary.
@@ -103,6 +107,13 @@ enum Origin {
     Republish(CommandToken),
     /// Received by gossip or sync.
     Remote,
+    /// Envelope `line` of an import command.
+    Import {
+        /// The command.
+        token: CommandToken,
+        /// Its place in the command.
+        line: usize,
+    },
 }
 
 /// A write in flight.
@@ -201,6 +212,8 @@ pub struct Engine<P, S> {
     pending_revoked: HashMap<(AuthorKey, AuthorKey), usize>,
     writes: HashMap<WriteId, InFlight>,
     next_write: u64,
+    /// Import commands waiting for their writes.
+    imports: HashMap<CommandToken, import::ImportBatch>,
     /// Shared with sync answers computed off the driver's task (copied on write).
     relay: Arc<Relay>,
     budgets: Budgets,
@@ -296,7 +309,12 @@ where
     ) -> Self {
         let me = envelope::author_key(&key);
         let head = or_log(store.chain_head(&me), None);
-        let own_chain = OwnChain::new(config.own_chain_recorded, head, config.fresh_chain);
+        let own_chain = OwnChain::new(
+            config.own_chain_recorded,
+            head,
+            config.fresh_chain,
+            config.own_chain_restoring,
+        );
         let budgets = Budgets::new(config.limits);
         let rng = SplitMix(config.seed);
         Self {
@@ -317,6 +335,7 @@ where
             pending_revoked: HashMap::new(),
             writes: HashMap::new(),
             next_write: 0,
+            imports: HashMap::new(),
             relay: Arc::default(),
             budgets,
             peers: HashMap::new(),

@@ -118,6 +118,21 @@ pub enum Command {
         /// The key.
         key: AuthorKey,
     },
+    /// Check each envelope of an export like a received message and store the valid ones;
+    /// answered with [`Reply::Imported`] once every write is applied.
+    Import {
+        /// The envelopes, in the file's order.
+        envelopes: Vec<ImportEnvelope>,
+    },
+}
+
+/// One envelope of an import.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportEnvelope {
+    /// The bytes, verbatim.
+    pub bytes: Vec<u8>,
+    /// A canary kept past its expiry (checked as of just before it expired).
+    pub kept: bool,
 }
 
 /// The answer to a command.
@@ -130,6 +145,9 @@ pub enum Reply {
     },
     /// Nothing was done; the refusal says why, for the admin.
     Refused(Refusal),
+    /// An import's outcome per envelope, in order; every write is applied (the driver
+    /// flushes before it answers, so the admin hears of them once they are durable).
+    Imported(Vec<solidarity_control::ImportOutcome>),
 }
 
 /// Something the node learned that an admin may want to hear of (the coming
@@ -387,6 +405,13 @@ pub enum Output<P> {
         seq: u64,
         /// The id there, none before the first message.
         id: Option<MessageId>,
+    },
+    /// Record durably that this node's own chain came from an import (`restoring`), so
+    /// signing waits for a sync also after a restart, or that the wait has lifted; before
+    /// the writes that follow.
+    RecordRestoring {
+        /// Whether the record is to exist.
+        restoring: bool,
     },
     /// Publish an envelope by gossip.
     Publish {

@@ -39,9 +39,9 @@ use solidarity_proto::FederationId;
 
 pub use engine::{Compromised, Engine, EngineConfig, Judged, Loaded, Path, load};
 pub use events::{
-    Acceptance, AnswerToken, Command, CommandToken, GossipToken, Input, ListedKey, LiveConfig,
-    NewMessage, Notice, Output, Reply, SyncFailed, SyncRound, Timer, WriteFailed, WriteId,
-    WriteOutcome,
+    Acceptance, AnswerToken, Command, CommandToken, GossipToken, ImportEnvelope, Input, ListedKey,
+    LiveConfig, NewMessage, Notice, Output, Reply, SyncFailed, SyncRound, Timer, WriteFailed,
+    WriteId, WriteOutcome,
 };
 pub use store_read::{ChainEnvelope, ReadError, StoreRead};
 

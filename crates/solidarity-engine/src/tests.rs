@@ -128,6 +128,7 @@ fn config() -> EngineConfig {
         flush_interval_ms: 1_000,
         own_chain_recorded: Some((0, None)),
         fresh_chain: false,
+        own_chain_restoring: false,
         seed: 7,
         canary: OwnCanary {
             statement: "all is well".to_owned(),

@@ -286,6 +286,7 @@ impl Simulation {
             flush_interval_ms: self.config.flush_interval_ms,
             own_chain_recorded: own_head.flatten(),
             fresh_chain: !restarted,
+            own_chain_restoring: false,
             seed: engine_seed,
             // Canaries are signed by the scenarios, not on a schedule.
             canary: OwnCanary {

@@ -139,11 +139,20 @@ impl KvStore<crate::SledBackend> {
                 store.upgrade(version[0])?;
                 return Ok(store);
             }
+            Some(version) if version.len() == 1 && version[0] > LAYOUT_VERSION => {
+                return Err(refuse(format!(
+                    "it has layout {}, written by a newer version of solidarity (this one reads \
+                     layouts up to {LAYOUT_VERSION}), and a store is never downgraded: run the \
+                     newer version, or move the store directory aside and the node will sync \
+                     again from its peers",
+                    version[0]
+                )));
+            }
             found => {
                 return Err(refuse(format!(
-                    "the store has layout {}, this version reads layout {LAYOUT_VERSION}; \
-                     move the store directory aside and the node will sync again from its peers",
-                    found.and_then(|v| v.first().copied()).unwrap_or(1)
+                    "its layout mark {:02x?} is not one that solidarity writes: move the store \
+                     directory aside and the node will sync again from its peers",
+                    found.as_deref().unwrap_or_default()
                 )));
             }
         }
@@ -520,6 +529,24 @@ impl<B: Backend> Store for KvStore<B> {
             .scan(&prefix, &start, limit)?
             .into_iter()
             .take_while(|(entry_key, _)| matches_nibble(entry_key))
+            .map(|(entry_key, _)| read_id(entry_key.get(1..).unwrap_or_default()))
+            .collect()
+    }
+
+    fn ids_after(
+        &self,
+        after: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let prefix = [ENVELOPE];
+        // The least key after `after`'s is its key with a zero byte appended.
+        let start = after.map_or_else(
+            || prefix.to_vec(),
+            |id| key(ENVELOPE, &[id.as_bytes(), &[0]]),
+        );
+        self.backend
+            .scan(&prefix, &start, limit)?
+            .into_iter()
             .map(|(entry_key, _)| read_id(entry_key.get(1..).unwrap_or_default()))
             .collect()
     }

@@ -156,6 +156,13 @@ pub trait Store: Send + Sync + 'static {
     /// with that prefix (the id index is ordered), so a CLI prefix resolves without loading
     /// every message.
     fn ids_with_prefix(&self, hex: &str, limit: usize) -> Result<Vec<MessageId>, StoreError>;
+    /// At most `limit` stored ids (expired ones are not) after `after` (from the first id
+    /// when none), in id order: pages through every message without loading them all.
+    fn ids_after(
+        &self,
+        after: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageId>, StoreError>;
     /// The id at (author, seq), also after the message expired (its tombstone).
     fn id_at(&self, author: &AuthorKey, seq: u64) -> Result<Option<MessageId>, StoreError>;
     /// Every stored envelope of a kind, oldest first (for small kinds: statements, vouches).

@@ -669,6 +669,40 @@ fn message_with_id(seq: u64, id: [u8; 32], expires_at: Option<u64>) -> NewMessag
 }
 
 #[test]
+fn ids_after_pages_through_every_stored_id_in_order_without_the_expired() {
+    for (store, _dir) in backends() {
+        let mut ids: Vec<MessageId> = (1..=7u8)
+            .map(|n| MessageId([n.wrapping_mul(37); 32]))
+            .collect();
+        let batch: Vec<NewMessage> = ids
+            .iter()
+            .zip(1..)
+            .map(|(id, seq)| message_with_id(seq, id.0, (seq == 4).then_some(2_000)))
+            .collect();
+        store.insert_batch(&batch).expect("insert");
+        store.expire(3_000).expect("expire");
+        let expired = ids.remove(3);
+        ids.sort();
+
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.ids_after(after.as_ref(), 2).expect("page");
+            assert!(page.len() <= 2, "at most the limit");
+            let Some(last) = page.last().copied() else {
+                break;
+            };
+            paged.extend(page);
+            after = Some(last);
+        }
+        assert_eq!(paged, ids, "every stored id once, in id order");
+        assert!(!paged.contains(&expired));
+        let last = ids.last().expect("ids");
+        assert!(store.ids_after(Some(last), 10).expect("read").is_empty());
+    }
+}
+
+#[test]
 fn ids_with_prefix_reads_only_the_ids_it_names_in_order_and_within_the_limit() {
     let id = |bytes: &[u8]| {
         let mut id = [0u8; 32];

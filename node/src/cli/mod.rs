@@ -14,8 +14,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod alert;
+mod backup;
 mod canary;
 mod common;
+mod export_file;
 mod init;
 mod key;
 mod member;
@@ -27,6 +29,7 @@ mod status;
 mod values;
 
 pub use alert::{AlertCommand, ListArgs, RaiseArgs, run_alert};
+pub use backup::{ExportArgs, ImportArgs, run_export, run_import};
 pub use canary::{CanaryCommand, run_canary};
 use common::{Names, load_node_key, print_id, print_json, resolve_alert, resolve_id};
 pub use init::{InitArgs, run_init};
@@ -94,6 +97,12 @@ pub enum Command {
     /// Identity keys, node certificates and revocations, for the day a server is seized.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Write every stored message, verbatim, as JSON lines (with the statements, the kept
+    /// canaries and the fork evidence): `solidarity export -o backup.jsonl`.
+    Export(ExportArgs),
+    /// Check and store the messages of an export, like messages received from a member;
+    /// idempotent. Each line that is not imported is listed with why.
+    Import(ImportArgs),
     /// Start a throwaway local federation (temp dirs, loopback) for a demo. Its nodes stop
     /// with it, also when it is killed.
     Devnet(DevnetArgs),

@@ -252,6 +252,7 @@ impl NodeActor {
         let peer_id = identity::peer_id(&me)?;
         let config = &parts.identity.config;
         let own_chain_recorded = super::own_chain::read(&parts.data_dir)?;
+        let own_chain_restoring = super::own_chain::restoring(&parts.data_dir, config.fresh_chain)?;
         let (settled_file, settled) =
             super::settled_revocations::SettledFile::open(&parts.data_dir)?;
         let mut loaded = solidarity_store::engine_start(parts.store.as_ref())?;
@@ -266,6 +267,7 @@ impl NodeActor {
             flush_interval_ms: millis(FLUSH_INTERVAL),
             own_chain_recorded,
             fresh_chain: config.fresh_chain,
+            own_chain_restoring,
             seed: rand::random(),
             canary: live.canary,
             expiry_interval_ms: millis(EXPIRY_SWEEP_INTERVAL),

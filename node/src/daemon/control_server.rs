@@ -67,6 +67,9 @@ pub enum ControlCall {
     CanaryPublish(Call<request::CanaryPublish>),
     PublishStatement(Call<request::PublishStatement>),
     CanaryDuress(Call<request::CanaryDuress>),
+    ExportPage(Call<request::ExportPage>),
+    ExportExtras(Call<request::ExportExtras>),
+    Import(Call<request::Import>),
 }
 
 /// CLI connections served at once; more wait in the listen backlog.
@@ -275,6 +278,9 @@ async fn dispatch(callees: Callees, request: Request) -> Vec<u8> {
             ask(actor, request, ControlCall::PublishStatement).await
         }
         Request::CanaryDuress(request) => ask(actor, request, ControlCall::CanaryDuress).await,
+        Request::ExportPage(request) => ask(actor, request, ControlCall::ExportPage).await,
+        Request::ExportExtras(request) => ask(actor, request, ControlCall::ExportExtras).await,
+        Request::Import(request) => ask(actor, request, ControlCall::Import).await,
     }
 }
 

@@ -14,6 +14,7 @@ mod actor;
 pub mod control_server;
 mod directory;
 mod display;
+mod export;
 mod metrics;
 mod metrics_endpoint;
 pub mod own_chain;
@@ -127,10 +128,11 @@ async fn run_service(
         path: config.data_dir.join(STORE_DIR),
         cache_bytes: config.store_cache_bytes,
     };
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&options)
-            .context("cannot open the store (is another daemon using this data dir?)")?,
-    );
+    // The store's error names its path and says what is wrong and what to do; it is taken
+    // as one message, since its text already ends with its source's, which `{:#}` would
+    // print a second time. (A running daemon was refused just above, by its socket.)
+    let store = SledStore::open(&options).map_err(|error| anyhow::Error::msg(error.to_string()))?;
+    let store: Arc<dyn Store> = Arc::new(store);
     let outcome = serve(config, store, stop, service).await;
     if outcome.is_err() {
         systemd::notify(systemd::STOPPING, "stopping after an error");

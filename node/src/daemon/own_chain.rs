@@ -14,6 +14,11 @@ use solidarity_proto::MessageId;
 /// message, in decimal and hex (`init` writes `0`).
 pub const OWN_CHAIN_FILE: &str = "own-chain";
 
+/// File in the data dir that exists while this node's own chain came from an import
+/// (`solidarity import`) and no sync has confirmed it: signing waits, also after a
+/// restart, since the export may be older than what the key signed since.
+pub const RESTORING_FILE: &str = "own-chain.restoring";
+
 /// A head of this node's chain: seq and, once it has signed, the id there.
 type Head = (u64, Option<MessageId>);
 
@@ -70,6 +75,32 @@ pub fn read(data_dir: &Path) -> anyhow::Result<Option<Head>> {
     }
 }
 
+/// Whether the own chain waits for a sync after an import; `--fresh-chain` removes the
+/// record (the admin chose to sign anyway).
+pub fn restoring(data_dir: &Path, fresh_chain: bool) -> std::io::Result<bool> {
+    if fresh_chain {
+        return record_restoring(data_dir, false).map(|()| false);
+    }
+    data_dir.join(RESTORING_FILE).try_exists()
+}
+
+/// Creates or removes the restore record durably (the engine's `RecordRestoring`).
+pub fn record_restoring(data_dir: &Path, restoring: bool) -> std::io::Result<()> {
+    let path = data_dir.join(RESTORING_FILE);
+    if restoring {
+        replace_durably(
+            &path,
+            b"own chain imported; waiting for a sync with a member\n",
+        )
+    } else {
+        match std::fs::remove_file(&path) {
+            Ok(()) => std::fs::File::open(data_dir)?.sync_all(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
 /// Records durably that this node signed up to `seq` (the engine's `RecordOwnHead`).
 pub fn record(data_dir: &Path, seq: u64, id: Option<MessageId>) -> std::io::Result<()> {
     write_durably(&data_dir.join(OWN_CHAIN_FILE), (seq, id))
@@ -94,7 +125,8 @@ mod tests {
             fresh_chain: bool,
         ) -> anyhow::Result<Self> {
             let recorded = read(dir)?;
-            let decision = solidarity_engine::own_chain::OwnChain::new(recorded, held, fresh_chain);
+            let decision =
+                solidarity_engine::own_chain::OwnChain::new(recorded, held, fresh_chain, false);
             if let Some((seq, id)) = decision.to_record(recorded) {
                 record(dir, seq, id)?;
             }

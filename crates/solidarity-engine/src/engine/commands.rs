@@ -57,6 +57,7 @@ where
                 self.recompute_trust(now_ms, out);
                 out.push(Output::ClearCompromise { key, token });
             }
+            Command::Import { envelopes } => self.import(now_ms, token, envelopes, out),
         }
     }
 

@@ -32,7 +32,8 @@ where
             envelope,
         };
         self.count_pending_statement(signer, &body, true);
-        let durable = !matches!(origin, Origin::Remote);
+        // An import is made durable by the driver's flush before it answers.
+        let durable = !matches!(origin, Origin::Remote | Origin::Import { .. });
         if !durable {
             self.unflushed = true;
         }
@@ -101,7 +102,7 @@ where
             Origin::Local(token) | Origin::Republish(token) => {
                 commands::refuse(out, token, code, text)
             }
-            Origin::Scheduled | Origin::Remote => {
+            Origin::Scheduled | Origin::Remote | Origin::Import { .. } => {
                 tracing::debug!(%text, "scheduled message not signed");
             }
         };
@@ -207,6 +208,9 @@ where
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(failed) => {
+                if let Origin::Import { token, line } = origin {
+                    self.import_written(token, line, None, out);
+                }
                 if let Origin::Local(token) | Origin::Republish(token) = origin {
                     commands::refuse(
                         out,
@@ -232,6 +236,9 @@ where
         }
         let token = match origin {
             Origin::Remote => return,
+            Origin::Import { token, line } => {
+                return self.import_written(token, line, Some(outcome), out);
+            }
             Origin::Local(token) => Some(token),
             Origin::Scheduled => None,
             Origin::Republish(token) => {
@@ -347,7 +354,11 @@ where
         if self.pending_chain.keys().any(|(author, _)| *author == me) {
             return;
         }
+        let restoring = self.own_chain.is_restoring();
         let (resume, record) = self.own_chain.learned(self.head);
+        if restoring && !self.own_chain.is_restoring() {
+            out.push(Output::RecordRestoring { restoring: false });
+        }
         if let Resume::AfterRecorded(seq, id) = resume {
             self.head = Some((seq, id));
         }

@@ -219,6 +219,8 @@ impl Simulation {
                 self.nodes[node.0].own_head = Some((seq, id));
             }
             Output::RecordSettled { ids } => self.nodes[node.0].settled = ids,
+            // Simulated nodes never import (the daemon's `solidarity import`).
+            Output::RecordRestoring { .. } => {}
             Output::ClearCompromise { key, .. } => {
                 self.nodes[node.0]
                     .store
@@ -278,6 +280,7 @@ impl Simulation {
             Output::Reply { reply, .. } => match reply {
                 Reply::Signed { id } => self.nodes[node.0].acknowledged.push((now, id)),
                 Reply::Refused(why) => self.nodes[node.0].refused.push(why.message),
+                Reply::Imported(_) => {}
             },
             Output::Schedule { timer, at_ms } => {
                 // Tokens never repeat, also across restarts: a stale timer never fires.

@@ -9,12 +9,13 @@ use libp2p::multiaddr::Protocol;
 use solidarity_control::{
     Alerts, CardLine, Done, Members, MetricsText, Offers, Refusal, RefusalCode, request,
 };
-use solidarity_engine::{Command, Input, ListedKey};
+use solidarity_engine::{Command, ImportEnvelope, Input, ListedKey};
 use solidarity_proto::Body;
 use solidarity_proto::payload::{AlertUpdate, Endorsement, MirrorWithdraw, Vouch};
 
 use super::super::control_server::{Call, ControlCall, SignReply};
 use super::super::directory;
+use super::super::export;
 use super::super::metrics;
 use super::super::refusals;
 use super::outputs::PendingReply;
@@ -25,6 +26,10 @@ use crate::members::MembersFile;
 /// Most display loads (`alert list --all`, `alert show`) reading the store at once; one
 /// beyond is refused as busy, so local callers cannot pile up blocking reads.
 pub const DISPLAY_LOADS_IN_FLIGHT: usize = 4;
+
+fn unreadable(error: impl std::fmt::Display) -> Refusal {
+    Refusal::new(RefusalCode::StoreUnreadable, error.to_string())
+}
 
 fn busy() -> Refusal {
     Refusal::new(
@@ -246,6 +251,53 @@ impl NodeActor {
                     token: token.as_bytes().to_vec(),
                 };
                 return self.command(command, reply).await;
+            }
+            ControlCall::ExportPage(Call {
+                request: request::ExportPage { after },
+                reply,
+            }) => {
+                let Some(permit) = self.display_permit() else {
+                    let _ = reply.send(Err(busy()));
+                    return Ok(());
+                };
+                let store = Arc::clone(&self.store);
+                self.read_off_actor(permit, move || {
+                    let _ = reply.send(export::page(store.as_ref(), after).map_err(unreadable));
+                });
+            }
+            ControlCall::ExportExtras(Call {
+                request: request::ExportExtras { members },
+                reply,
+            }) => {
+                let Some(permit) = self.display_permit() else {
+                    let _ = reply.send(Err(busy()));
+                    return Ok(());
+                };
+                let store = Arc::clone(&self.store);
+                let data_dir = self.data_dir.clone();
+                self.read_off_actor(permit, move || {
+                    let extras = export::extras(store.as_ref(), &data_dir, members);
+                    let _ = reply.send(extras.map_err(unreadable));
+                });
+            }
+            ControlCall::Import(Call {
+                request: request::Import { envelopes },
+                reply,
+            }) => {
+                let envelopes = envelopes
+                    .into_iter()
+                    .map(|item| ImportEnvelope {
+                        bytes: item.envelope.0,
+                        kept: item.kept,
+                    })
+                    .collect();
+                let token = self.command_token(PendingReply::Import(reply));
+                return self
+                    .feed(Input::Command {
+                        token,
+                        command: Command::Import { envelopes },
+                    })
+                    .await;
             }
             ControlCall::MirrorWithdraw(Call {
                 request: request::MirrorWithdraw { offer },

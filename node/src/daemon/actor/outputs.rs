@@ -1,7 +1,7 @@
 //! Carrying out the engine's outputs, and the completions they cause (writes and
 //! maintenance writes), which go back to the engine as inputs.
 
-use solidarity_control::{Done, Raised, Refusal, RefusalCode, request};
+use solidarity_control::{Done, ImportOutcome, Imported, Raised, Refusal, RefusalCode, request};
 use solidarity_engine::{
     Acceptance, CommandToken, Input, NewMessage, Output, Reply, WriteFailed, WriteId, WriteOutcome,
 };
@@ -20,14 +20,25 @@ pub enum PendingReply {
     Sign(SignReply),
     /// `member retrust`: answered once the mark is durably gone.
     Retrust(control_server::Reply<request::MemberRetrust>),
+    /// `import`: answered once its writes are flushed.
+    Import(control_server::Reply<request::Import>),
 }
 
 /// What a finished maintenance write was for.
 pub enum MaintenanceDone {
-    Expired { now_ms: u64 },
+    Expired {
+        now_ms: u64,
+    },
     ForkRecorded,
-    CompromiseCleared { token: CommandToken },
+    CompromiseCleared {
+        token: CommandToken,
+    },
     Flushed,
+    /// The flush after an import's writes: the admin hears the outcomes now.
+    Imported {
+        reply: control_server::Reply<request::Import>,
+        outcomes: Vec<ImportOutcome>,
+    },
 }
 
 pub enum Completion {
@@ -134,6 +145,10 @@ impl NodeActor {
                         return Err(ActorError::OwnChain(error));
                     }
                 }
+                Output::RecordRestoring { restoring } => {
+                    super::super::own_chain::record_restoring(&self.data_dir, restoring)
+                        .map_err(ActorError::OwnChain)?;
+                }
                 Output::Publish { envelope } => self.publish(envelope).await,
                 Output::SendSync {
                     peer,
@@ -167,6 +182,10 @@ impl NodeActor {
                         .map_err(|_| ActorError::NetworkStopped)?;
                 }
                 Output::Notice(notice) => self.notice(notice),
+                Output::Reply {
+                    token,
+                    reply: Reply::Imported(outcomes),
+                } => self.imported(token, outcomes).await?,
                 Output::Reply { token, reply } => self.reply(token, reply),
                 Output::Schedule { timer, at_ms } => {
                     let delay = at_ms.saturating_sub(self.now_ms());
@@ -193,9 +212,40 @@ impl NodeActor {
             (PendingReply::Retrust(channel), Reply::Refused(refusal)) => {
                 let _ = channel.send(Err(refusal));
             }
-            (PendingReply::Retrust(_), Reply::Signed { .. }) => {
-                tracing::error!("the engine answered a retrust with a signed message");
+            (PendingReply::Import(channel), Reply::Refused(refusal)) => {
+                let _ = channel.send(Err(refusal));
             }
+            (pending, reply) => {
+                let asked = match pending {
+                    PendingReply::Sign(_) => "signing",
+                    PendingReply::Retrust(_) => "a retrust",
+                    PendingReply::Import(_) => "an import",
+                };
+                tracing::error!(
+                    ?reply,
+                    "the engine answered {asked} with another command's reply"
+                );
+            }
+        }
+    }
+
+    /// An import's writes are applied: they are flushed, then the admin hears the outcomes.
+    async fn imported(
+        &mut self,
+        token: CommandToken,
+        outcomes: Vec<ImportOutcome>,
+    ) -> Result<(), ActorError> {
+        match self.replies.remove(&token) {
+            Some(PendingReply::Import(reply)) => {
+                let done = MaintenanceDone::Imported { reply, outcomes };
+                self.maintain(Maintenance::Flush, done).await
+            }
+            Some(other) => {
+                self.replies.insert(token, other);
+                tracing::error!("the engine answered another command with an import's outcomes");
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
 
@@ -264,14 +314,18 @@ impl NodeActor {
                 let count = match result {
                     Ok(Ok(count)) => count,
                     Ok(Err(store_error)) => {
-                        if let MaintenanceDone::CompromiseCleared { token } = done {
-                            self.reply(
-                                token,
-                                Reply::Refused(Refusal::new(
-                                    RefusalCode::StorageFailed,
-                                    format!("storage failed: {store_error}"),
-                                )),
-                            );
+                        let refusal = Refusal::new(
+                            RefusalCode::StorageFailed,
+                            format!("storage failed: {store_error}"),
+                        );
+                        match done {
+                            MaintenanceDone::CompromiseCleared { token } => {
+                                self.reply(token, Reply::Refused(refusal));
+                            }
+                            MaintenanceDone::Imported { reply, .. } => {
+                                let _ = reply.send(Err(refusal));
+                            }
+                            _ => {}
                         }
                         return Err(ActorError::Storage(store_error));
                     }
@@ -288,6 +342,10 @@ impl NodeActor {
                         self.publish_snapshot();
                     }
                     MaintenanceDone::ForkRecorded | MaintenanceDone::Flushed => {}
+                    MaintenanceDone::Imported { reply, outcomes } => {
+                        self.publish_snapshot();
+                        let _ = reply.send(Ok(Imported { outcomes }));
+                    }
                     MaintenanceDone::CompromiseCleared { token } => {
                         if let Some(PendingReply::Retrust(channel)) = self.replies.remove(&token) {
                             let _ = channel.send(Ok(Done {}));

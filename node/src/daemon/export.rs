@@ -1,0 +1,99 @@
+//! The reads behind `solidarity export`, run on a blocking reader: pages of the stored
+//! chain messages in id order, and what the export holds beside them. Every envelope goes
+//! out verbatim; nothing here loads the whole store.
+
+use std::path::Path;
+
+use solidarity_control::{EnvelopeBytes, ExportedExtras, ExportedPage};
+use solidarity_proto::{MessageId, kinds};
+use solidarity_store::{Store, StoreError};
+
+use crate::members::MEMBERS_FILE;
+
+/// Ids read per page (at most 256 envelopes of 16 KiB: 8 MiB as hex).
+pub const PAGE_IDS: usize = 256;
+
+/// The chain messages after `after` (statements come with [`extras`]).
+pub fn page(store: &dyn Store, after: Option<MessageId>) -> Result<ExportedPage, StoreError> {
+    let ids = store.ids_after(after.as_ref(), PAGE_IDS)?;
+    let next = (ids.len() == PAGE_IDS)
+        .then(|| ids.last().copied())
+        .flatten();
+    let mut envelopes = Vec::with_capacity(ids.len());
+    for id in ids {
+        // Gone since it was listed (expired): skipped.
+        let Some(meta) = store.meta(&id)? else {
+            continue;
+        };
+        if kinds::is_statement(&meta.kind) {
+            continue;
+        }
+        if let Some(envelope) = store.envelope(&id)? {
+            envelopes.push(EnvelopeBytes(envelope));
+        }
+    }
+    Ok(ExportedPage { envelopes, next })
+}
+
+/// Every statement, each author's kept canaries and the fork evidence (all bounded per
+/// signer where they are stored), and the members file's text when `members`.
+pub fn extras(
+    store: &dyn Store,
+    data_dir: &Path,
+    members: bool,
+) -> Result<ExportedExtras, ExtrasError> {
+    let mut statements = Vec::new();
+    for kind in kinds::KINDS
+        .iter()
+        .filter(|facts| kinds::is_statement(facts.name))
+    {
+        statements.extend(store.by_kind(kind.name)?);
+    }
+    let kept_canaries = store
+        .kept_canaries()?
+        .into_iter()
+        .flat_map(|(_, kept)| kept)
+        .collect::<Vec<_>>();
+    let fork_evidence = store
+        .compromised()?
+        .into_iter()
+        .flat_map(|compromise| compromise.evidence)
+        .collect::<Vec<_>>();
+    let members = match members {
+        false => None,
+        true => Some(read_members(data_dir)?),
+    };
+    let bytes = |stored: Vec<solidarity_store::StoredEnvelope>| {
+        stored
+            .into_iter()
+            .map(|stored| EnvelopeBytes(stored.envelope))
+            .collect()
+    };
+    Ok(ExportedExtras {
+        statements: bytes(statements),
+        kept_canaries: bytes(kept_canaries),
+        fork_evidence: bytes(fork_evidence),
+        members,
+    })
+}
+
+/// The members file as it is on disk (empty when there is none).
+fn read_members(data_dir: &Path) -> Result<String, ExtrasError> {
+    let path = data_dir.join(MEMBERS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(error) => Err(ExtrasError::Members(format!("{}: {error}", path.display()))),
+    }
+}
+
+/// Why the extras could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtrasError {
+    /// The store.
+    #[error("cannot read the store: {0}")]
+    Store(#[from] StoreError),
+    /// The members file.
+    #[error("cannot read the members file {0}")]
+    Members(String),
+}
