@@ -148,6 +148,7 @@ fn entropy() -> Entropy {
 }
 
 mod commands;
+mod import;
 mod moved_paths;
 
 /// An engine of node `n` whose admin listed nodes `members`.

@@ -1,0 +1,167 @@
+//! `Command::Import`: each envelope judged like a received one, one outcome per envelope
+//! once every write is applied; the rate budgets do not apply but the stored-bytes cap
+//! does; an imported own chain leaves signing waiting for a sync.
+
+use solidarity_control::ImportOutcome;
+
+use super::*;
+use crate::events::ImportEnvelope;
+
+const STORED: ImportOutcome = ImportOutcome::Stored;
+const HELD: ImportOutcome = ImportOutcome::Held;
+
+fn import(engine: &mut TestEngine, envelopes: &[Vec<u8>]) -> (Vec<Output<u8>>, Vec<ImportOutcome>) {
+    let token = CommandToken(9);
+    let command = Command::Import {
+        envelopes: envelopes
+            .iter()
+            .map(|bytes| ImportEnvelope {
+                bytes: bytes.clone(),
+                kept: false,
+            })
+            .collect(),
+    };
+    let outputs = engine.handle(NOW, Input::Command { token, command });
+    let writes = outputs
+        .iter()
+        .filter(|output| matches!(output, Output::Write { durable: false, .. }))
+        .count();
+    let replied_early = outputs
+        .iter()
+        .any(|output| matches!(output, Output::Reply { .. }));
+    assert!(
+        writes == 0 || !replied_early,
+        "no answer before the writes complete: {outputs:?}"
+    );
+    let outputs = settle(engine, NOW, outputs);
+    let outcomes = outputs
+        .iter()
+        .find_map(|output| match output {
+            Output::Reply {
+                token: replied,
+                reply: Reply::Imported(outcomes),
+            } if *replied == token => Some(outcomes.clone()),
+            _ => None,
+        })
+        .expect("answered");
+    (outputs, outcomes)
+}
+
+fn alerts_of(n: u8, count: usize) -> Vec<Vec<u8>> {
+    let mut author = engine(n, &[1], config());
+    (0..count)
+        .map(|index| sign(&mut author, NOW - 10, alert(&format!("alert {index}"))))
+        .collect()
+}
+
+#[test]
+fn each_envelope_gets_its_outcome_and_only_valid_ones_are_stored_and_again_nothing_changes() {
+    // One message a minute: an import is not held to the rates.
+    let limited = EngineConfig {
+        limits: Limits {
+            messages_per_minute: 1,
+            bytes_per_minute: 100,
+            stored_bytes: 0,
+        },
+        ..config()
+    };
+    let mut a = engine(1, &[2], limited);
+    let mut envelopes = alerts_of(2, 3);
+    // A changed payload byte (a changed signature alone names a held id: "held").
+    let mut tampered = envelopes[0].clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 1;
+    envelopes.push(tampered);
+    envelopes.extend(alerts_of(3, 1));
+    envelopes.push(b"not an envelope".to_vec());
+
+    let (_, outcomes) = import(&mut a, &envelopes);
+    assert_eq!(&outcomes[..3], &[STORED; 3]);
+    assert!(
+        matches!(&outcomes[3], ImportOutcome::Rejected { reason } if reason.contains("signature")),
+        "{:?}",
+        outcomes[3]
+    );
+    assert!(
+        matches!(&outcomes[4], ImportOutcome::Ignored { retry: true, .. }),
+        "a signer not (yet) trusted may be after the rest: {:?}",
+        outcomes[4]
+    );
+    assert!(matches!(&outcomes[5], ImportOutcome::Rejected { .. }));
+    for (index, envelope) in envelopes.iter().enumerate() {
+        let id = solidarity_proto::Envelope::decode(envelope)
+            .map(|decoded| decoded.id())
+            .ok();
+        let stored = id.is_some_and(|id| a.store().contains(&id).expect("read"));
+        assert_eq!(stored, index < 3, "envelope {index}");
+    }
+
+    let (_, again) = import(&mut a, &envelopes[..3]);
+    assert_eq!(again, vec![HELD; 3], "idempotent");
+    let (outputs, none) = import(&mut a, &[]);
+    assert!(none.is_empty() && outputs.len() == 1, "{outputs:?}");
+}
+
+#[test]
+fn the_stored_bytes_cap_holds_for_an_import() {
+    let envelopes = alerts_of(2, 3);
+    let two = (envelopes[0].len() + envelopes[1].len()) as u64;
+    let capped = EngineConfig {
+        limits: Limits {
+            messages_per_minute: 0,
+            bytes_per_minute: 0,
+            stored_bytes: two,
+        },
+        ..config()
+    };
+    let mut a = engine(1, &[2], capped);
+    let (_, outcomes) = import(&mut a, &envelopes);
+    assert_eq!(&outcomes[..2], &[STORED; 2]);
+    assert!(
+        matches!(&outcomes[2], ImportOutcome::Ignored { retry: false, reason } if reason.contains("member_stored_mib")),
+        "{:?}",
+        outcomes[2]
+    );
+}
+
+#[test]
+fn an_imported_own_chain_is_recorded_and_signing_waits_for_a_sync() {
+    let own = alerts_of(1, 2);
+    // The store was lost; the record says seq 2 was signed.
+    let lost = EngineConfig {
+        own_chain_recorded: Some((2, None)),
+        ..config()
+    };
+    let mut a = engine(1, &[2], lost);
+    assert!(a.paused().is_some());
+    let token = CommandToken(9);
+    let command = Command::Import {
+        envelopes: own
+            .iter()
+            .map(|bytes| ImportEnvelope {
+                bytes: bytes.clone(),
+                kept: false,
+            })
+            .collect(),
+    };
+    let outputs = a.handle(NOW, Input::Command { token, command });
+    let restoring = outputs
+        .iter()
+        .position(|output| matches!(output, Output::RecordRestoring { restoring: true }));
+    let first_write = outputs
+        .iter()
+        .position(|output| matches!(output, Output::Write { .. }));
+    assert!(
+        restoring.is_some() && restoring < first_write,
+        "recorded before the writes: {outputs:?}"
+    );
+    let outputs = settle(&mut a, NOW, outputs);
+    assert!(outputs.iter().any(|output| matches!(
+        output,
+        Output::Reply { reply: Reply::Imported(outcomes), .. } if outcomes == &[STORED; 2]
+    )));
+    let why = a
+        .paused()
+        .expect("still waiting, though the store holds the recorded head");
+    assert!(why.contains("imported from an export"), "{why}");
+}
