@@ -189,6 +189,8 @@ pub fn run_import(data_dir: &Path, args: ImportArgs, json: bool) -> anyhow::Resu
         }
     }
     let client = crate::locations::client(data_dir);
+    // A daemon that is down is named as such, before anything is sent.
+    client.status()?;
     let mut waiting = send(&client, pending, &mut report)?;
     for _ in 0..RETRY_PASSES {
         if waiting.is_empty() {
