@@ -6,7 +6,7 @@
 //! node, see `solidarity canary duress-commitment`).
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -31,12 +31,7 @@ pub fn create_key_file(data_dir: &Path) -> anyhow::Result<SigningKey> {
             .context("ed25519 secret is not 32 bytes")?,
     );
     let path = data_dir.join(KEY_FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut file = crate::private_file::create_new(&path)?;
     writeln!(file, "{}", hex::encode(key.to_bytes()))?;
     file.sync_all()?;
     Ok(key)

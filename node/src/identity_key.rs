@@ -6,7 +6,6 @@
 //! passphrase by Argon2id; the public key is authenticated as associated data.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -93,12 +92,7 @@ pub fn create(path: &Path, passphrase: &str) -> anyhow::Result<AuthorKey> {
         nonce: hex::encode(nonce),
         ciphertext: hex::encode(ciphertext),
     };
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = crate::private_file::create_new(path)?;
     serde_json::to_writer_pretty(&mut out, &file)?;
     writeln!(out)?;
     out.sync_all()?;

@@ -33,6 +33,7 @@ pub mod locations;
 mod logging;
 pub mod members;
 pub mod notify;
+pub mod private_file;
 pub mod render;
 pub mod tor;
 

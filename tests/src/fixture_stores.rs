@@ -1,6 +1,7 @@
 //! The data dirs of every shipped store layout (`tests/fixtures/stores/`), made by the old
 //! binaries at their commits: unpacked into a temp dir and moved to free loopback ports.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::free_port;
@@ -53,4 +54,13 @@ pub fn relocate(dir: &Path, p2p_port: u16, peer_port: u16) {
             line.to_owned()
         }
     });
+}
+
+/// The `id`s of a listing the CLI printed with `--json` (`alert list`, `mirror list`).
+pub fn ids(list: &serde_json::Value) -> BTreeSet<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| item["id"].as_str().expect("id").to_owned())
+        .collect()
 }

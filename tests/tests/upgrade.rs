@@ -3,19 +3,10 @@
 //! binary, keeps every alert and offer, deletes the old layout's files, and serves sync:
 //! a member whose store was lost gets everything back from the upgraded node.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
-use solidarity_tests::fixture_stores::{fixture, relocate, unpack};
+use solidarity_tests::fixture_stores::{fixture, ids, relocate, unpack};
 use solidarity_tests::{BinaryNode, cli_ok, free_port, wait_for};
-
-fn ids(list: &serde_json::Value) -> BTreeSet<String> {
-    list.as_array()
-        .expect("a list")
-        .iter()
-        .map(|item| item["id"].as_str().expect("id").to_owned())
-        .collect()
-}
 
 fn listed(dir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&cli_ok(dir, args)).expect("json")

@@ -388,12 +388,7 @@ fn send_batch(
 
 /// Writes `text` to a new file (never over an existing one), mode 0600.
 fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    let mut file = crate::private_file::create_new(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     Ok(())

@@ -2,7 +2,6 @@
 //! published from any member node.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -278,12 +277,7 @@ fn write_statement(
         body: body.encode(),
     };
     let signed = solidarity_proto::envelope::sign(key, &payload);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .with_context(|| format!("cannot create {}", out.display()))?;
+    let mut file = crate::private_file::create_new(out)?;
     writeln!(file, "{}", hex::encode(&signed.bytes))?;
     file.sync_all()?;
     Ok(signed.id)

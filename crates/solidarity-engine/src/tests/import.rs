@@ -10,8 +10,7 @@ use crate::events::ImportEnvelope;
 const STORED: ImportOutcome = ImportOutcome::Stored;
 const HELD: ImportOutcome = ImportOutcome::Held;
 
-fn import(engine: &mut TestEngine, envelopes: &[Vec<u8>]) -> (Vec<Output<u8>>, Vec<ImportOutcome>) {
-    let token = CommandToken(9);
+fn import_command(token: CommandToken, envelopes: &[Vec<u8>]) -> Input<u8> {
     let command = Command::Import {
         envelopes: envelopes
             .iter()
@@ -21,7 +20,12 @@ fn import(engine: &mut TestEngine, envelopes: &[Vec<u8>]) -> (Vec<Output<u8>>, V
             })
             .collect(),
     };
-    let outputs = engine.handle(NOW, Input::Command { token, command });
+    Input::Command { token, command }
+}
+
+fn import(engine: &mut TestEngine, envelopes: &[Vec<u8>]) -> (Vec<Output<u8>>, Vec<ImportOutcome>) {
+    let token = CommandToken(9);
+    let outputs = engine.handle(NOW, import_command(token, envelopes));
     let writes = outputs
         .iter()
         .filter(|output| matches!(output, Output::Write { durable: false, .. }))
@@ -134,17 +138,7 @@ fn an_imported_own_chain_is_recorded_and_signing_waits_for_a_sync() {
     };
     let mut a = engine(1, &[2], lost);
     assert!(a.paused().is_some());
-    let token = CommandToken(9);
-    let command = Command::Import {
-        envelopes: own
-            .iter()
-            .map(|bytes| ImportEnvelope {
-                bytes: bytes.clone(),
-                kept: false,
-            })
-            .collect(),
-    };
-    let outputs = a.handle(NOW, Input::Command { token, command });
+    let outputs = a.handle(NOW, import_command(CommandToken(9), &own));
     let restoring = outputs
         .iter()
         .position(|output| matches!(output, Output::RecordRestoring { restoring: true }));

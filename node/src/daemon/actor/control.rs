@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use libp2p::multiaddr::Protocol;
 use solidarity_control::{
@@ -95,31 +95,22 @@ impl NodeActor {
                 request: request::AlertList { all: true },
                 reply,
             }) => {
-                let Some(permit) = self.display_permit() else {
-                    let _ = reply.send(Err(busy()));
-                    return Ok(());
-                };
                 let marks = self.marks();
                 let store = Arc::clone(&self.store);
-                self.read_off_actor(permit, move || {
-                    let answer = marks
+                self.answer_off_actor(reply, move || {
+                    marks
                         .every_alert(store.as_ref(), now)
-                        .map(|alerts| Alerts { alerts });
-                    let _ = reply.send(answer);
+                        .map(|alerts| Alerts { alerts })
                 });
             }
             ControlCall::AlertShow(Call {
                 request: request::AlertShow { alert },
                 reply,
             }) => {
-                let Some(permit) = self.display_permit() else {
-                    let _ = reply.send(Err(busy()));
-                    return Ok(());
-                };
                 let marks = self.marks();
                 let store = Arc::clone(&self.store);
-                self.read_off_actor(permit, move || {
-                    let _ = reply.send(marks.alert_detail(store.as_ref(), &alert, now));
+                self.answer_off_actor(reply, move || {
+                    marks.alert_detail(store.as_ref(), &alert, now)
                 });
             }
             ControlCall::MirrorList(Call { reply, .. }) => {
@@ -256,28 +247,19 @@ impl NodeActor {
                 request: request::ExportPage { after },
                 reply,
             }) => {
-                let Some(permit) = self.display_permit() else {
-                    let _ = reply.send(Err(busy()));
-                    return Ok(());
-                };
                 let store = Arc::clone(&self.store);
-                self.read_off_actor(permit, move || {
-                    let _ = reply.send(export::page(store.as_ref(), after).map_err(unreadable));
+                self.answer_off_actor(reply, move || {
+                    export::page(store.as_ref(), after).map_err(unreadable)
                 });
             }
             ControlCall::ExportExtras(Call {
                 request: request::ExportExtras { members },
                 reply,
             }) => {
-                let Some(permit) = self.display_permit() else {
-                    let _ = reply.send(Err(busy()));
-                    return Ok(());
-                };
                 let store = Arc::clone(&self.store);
                 let data_dir = self.data_dir.clone();
-                self.read_off_actor(permit, move || {
-                    let extras = export::extras(store.as_ref(), &data_dir, members);
-                    let _ = reply.send(extras.map_err(unreadable));
+                self.answer_off_actor(reply, move || {
+                    export::extras(store.as_ref(), &data_dir, members).map_err(unreadable)
                 });
             }
             ControlCall::Import(Call {
@@ -340,17 +322,26 @@ impl NodeActor {
         Arc::clone(&self.display_loads).try_acquire_owned().ok()
     }
 
-    /// Runs a blocking store read on a reader thread; it answers its CLI call itself.
-    fn read_off_actor(
+    /// Answers a CLI call with a blocking store read run on a reader thread, or as busy
+    /// when [`DISPLAY_LOADS_IN_FLIGHT`] run.
+    fn answer_off_actor<T: Send + 'static>(
         &mut self,
-        permit: OwnedSemaphorePermit,
-        read: impl FnOnce() + Send + 'static,
+        reply: oneshot::Sender<Result<T, Refusal>>,
+        read: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
     ) {
+        let Some(permit) = self.display_permit() else {
+            let _ = reply.send(Err(busy()));
+            return;
+        };
         self.readers.spawn(async move {
-            if let Err(error) = tokio::task::spawn_blocking(read).await {
-                tracing::error!(%error, "display load failed");
-            }
+            let answer = tokio::task::spawn_blocking(read).await;
             drop(permit);
+            match answer {
+                Ok(answer) => {
+                    let _ = reply.send(answer);
+                }
+                Err(error) => tracing::error!(%error, "display load failed"),
+            }
         });
     }
 
