@@ -165,8 +165,11 @@ struct ImportReport {
     held: usize,
     fork_evidence: usize,
     expired: usize,
-    /// Lines not imported, by number: why.
+    /// Lines not imported because they are invalid or unreadable, by number: why.
     not_imported: BTreeMap<u64, String>,
+    /// Valid lines this node does not take now (a signer it does not trust, over a
+    /// member's storage cap), by number: why. Sync would not take them either.
+    ignored: BTreeMap<u64, String>,
     /// Where the members file went, if the export held one.
     members_written_to: Option<PathBuf>,
     /// What is odd about the file as a whole (cut short).
@@ -177,6 +180,9 @@ pub fn run_import(data_dir: &Path, args: ImportArgs, json: bool) -> anyhow::Resu
     let lines = read_file(&args.file)?;
     let mut report = ImportReport::default();
     let (pending, members) = sort_lines(&args.file, lines, &mut report)?;
+    let client = crate::locations::client(data_dir);
+    // A daemon that is down is named as such, before anything is sent.
+    client.status()?;
     if let Some(text) = &members {
         match &args.members_out {
             Some(path) => {
@@ -188,9 +194,6 @@ pub fn run_import(data_dir: &Path, args: ImportArgs, json: bool) -> anyhow::Resu
             ),
         }
     }
-    let client = crate::locations::client(data_dir);
-    // A daemon that is down is named as such, before anything is sent.
-    client.status()?;
     let mut waiting = send(&client, pending, &mut report)?;
     for _ in 0..RETRY_PASSES {
         if waiting.is_empty() {
@@ -207,7 +210,7 @@ pub fn run_import(data_dir: &Path, args: ImportArgs, json: bool) -> anyhow::Resu
         }
     }
     for (pending, reason) in waiting {
-        report.not_imported.insert(pending.number, reason);
+        report.ignored.insert(pending.number, reason);
     }
     if json {
         print_json(&report)?;
@@ -378,7 +381,10 @@ fn send_batch(
                 reason,
                 retry: true,
             } => retry.push((item, reason)),
-            ImportOutcome::Ignored { reason, .. } | ImportOutcome::Rejected { reason } => {
+            ImportOutcome::Ignored { reason, .. } => {
+                report.ignored.insert(item.number, reason);
+            }
+            ImportOutcome::Rejected { reason } => {
                 report.not_imported.insert(item.number, reason);
             }
         }
@@ -395,6 +401,9 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 fn print_report(report: &ImportReport) {
+    for (number, why) in &report.ignored {
+        eprintln!("line {number}: ignored: {why}");
+    }
     for (number, why) in &report.not_imported {
         eprintln!("line {number}: not imported: {why}");
     }
@@ -402,11 +411,12 @@ fn print_report(report: &ImportReport) {
         eprintln!("warning: {warning}");
     }
     println!(
-        "imported: {} stored, {} already held, {} fork evidence, {} expired since the export, {} not imported",
+        "imported: {} stored, {} already held, {} fork evidence, {} expired since the export, {} ignored (valid, not taken by this node), {} not imported (invalid)",
         report.stored,
         report.held,
         report.fork_evidence,
         report.expired,
+        report.ignored.len(),
         report.not_imported.len()
     );
     if let Some(path) = &report.members_written_to {
