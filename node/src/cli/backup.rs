@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
-use solidarity_control::{Client, EnvelopeBytes, ImportOutcome, MAX_REQUEST_BYTES, request};
+use solidarity_control::{
+    Client, ControlError, ControlRequest, EnvelopeBytes, ImportOutcome, MAX_REQUEST_BYTES,
+    RefusalCode, request,
+};
 
 use super::export_file::{FORMAT, Header, Line, ReadLine, Writer, read_lines};
 use super::print_json;
@@ -96,7 +99,7 @@ pub fn run_export(data_dir: &Path, args: ExportArgs, json: bool) -> anyhow::Resu
 
 /// Writes the whole export to `out`: statements first, then the pages, then the rest.
 fn export<W: Write>(client: &Client, members: bool, out: W) -> anyhow::Result<(W, Exported)> {
-    let extras = client.call(&request::ExportExtras { members })?;
+    let extras = call_patiently(client, &request::ExportExtras { members })?;
     let mut writer = Writer::new(out);
     let mut counts = Exported::default();
     writer.line(&Line::Header(Header {
@@ -110,7 +113,7 @@ fn export<W: Write>(client: &Client, members: bool, out: W) -> anyhow::Result<(W
     }
     let mut after = None;
     loop {
-        let page = client.call(&request::ExportPage { after })?;
+        let page = call_patiently(client, &request::ExportPage { after })?;
         for envelope in page.envelopes {
             writer.line(&Line::Message(envelope))?;
             counts.messages += 1;
@@ -134,6 +137,26 @@ fn export<W: Write>(client: &Client, members: bool, out: W) -> anyhow::Result<(W
     }
     let (out, _) = writer.finish()?;
     Ok((out, counts))
+}
+
+/// How often a read the daemon refused as busy (other CLI reads running) is asked again.
+const BUSY_RETRIES: u32 = 50;
+
+/// Calls `request`, asking again while the daemon is busy with other store reads, so an
+/// export is not cut short by another admin's `alert list --all`.
+fn call_patiently<R: ControlRequest>(client: &Client, request: &R) -> anyhow::Result<R::Response> {
+    let mut tries = 0;
+    loop {
+        match client.call(request) {
+            Err(ControlError::Refused(refusal))
+                if refusal.code == RefusalCode::Busy && tries < BUSY_RETRIES =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            answer => return Ok(answer?),
+        }
+    }
 }
 
 fn now_ms() -> u64 {
