@@ -100,10 +100,6 @@ fn export_wipe_import_brings_back_alerts_offers_trust_and_page() {
         text.starts_with(r#"{"header":{"format":"solidarity-export/1""#),
         "{text}"
     );
-    assert!(
-        text.contains(r#"{"kept_canary":""#),
-        "the expired canaries are kept"
-    );
     assert!(text.contains(r#"{"members":""#));
     assert!(text.trim_end().ends_with(&format!(
         r#"{{"end":{{"lines":{}}}}}"#,
@@ -133,6 +129,13 @@ fn export_wipe_import_brings_back_alerts_offers_trust_and_page() {
         "alerts, offers and members' state as before"
     );
     let page_after = status_page(&pair.a);
+    for note in ["All keys rotated", "Provider confirms", "Server back"] {
+        assert_eq!(
+            page_before.matches(note).count(),
+            page_after.matches(note).count(),
+            "the page shows update {note:?} as before, once"
+        );
+    }
     for id in ids(&before["alerts"]) {
         let short = &id[..8];
         assert_eq!(
@@ -357,5 +360,110 @@ fn a_node_restored_from_an_old_export_waits_for_a_sync_then_continues_its_chain(
     assert!(
         alpha_seen["compromised_at"].is_null() && alpha_seen["distrust"].is_null(),
         "no fork: {alpha_seen}"
+    );
+}
+
+/// A member's two envelopes at one seq, signed with its key: a fork, as a seized key
+/// makes one.
+fn fork_of(signer_dir: &Path, like: &[u8]) -> [Vec<u8>; 2] {
+    use solidarity_proto::payload::{Alert, AlertCategory, Body, Severity};
+    let key = solidarity_tests::node_key(signer_dir);
+    let template = solidarity_proto::Envelope::decode(like).expect("envelope");
+    let fed = solidarity_proto::Payload::decode(&template.payload)
+        .expect("payload")
+        .fed;
+    ["the real one", "the seizer's"].map(|summary| {
+        let body = Body::Alert(Alert {
+            category: AlertCategory::Seizure,
+            legal_type: None,
+            severity: Severity::Critical,
+            subject: "b.example".into(),
+            summary: summary.into(),
+            details: None,
+            jurisdictions: vec![],
+            authority: None,
+            legal_basis: None,
+            event_date: None,
+            seized: None,
+            services: vec![],
+            domains: vec![],
+            upstream: None,
+            references: vec![],
+        });
+        let payload = solidarity_proto::Payload {
+            fed,
+            seq: 30_000,
+            prev: Some(solidarity_proto::MessageId([7; 32])),
+            created_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis() as u64,
+            expires_at: None,
+            kind: "alert".into(),
+            body: body.encode(),
+        };
+        solidarity_proto::envelope::sign(&key, &payload).bytes
+    })
+}
+
+fn bravo_compromised(dir: &Path) -> bool {
+    json(dir, &["peers"])
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|member| member["name"] == "bravo")
+        .is_some_and(|bravo| !bravo["compromised_at"].is_null())
+}
+
+#[test]
+fn a_fork_comes_back_with_its_evidence_and_marks_the_key_again() {
+    let pair = pair();
+    let file = pair.a.with_extension("jsonl");
+    let mut alpha = BinaryNode::start(&pair.a);
+    export(&pair.a, &file);
+    let text = std::fs::read_to_string(&file).expect("export");
+    let any = text
+        .lines()
+        .find_map(|line| line.strip_prefix(r#"{"message":""#))
+        .expect("a message");
+    let any = hex::decode(&any[..any.len() - 2]).expect("hex");
+    let [real, seized] = fork_of(&pair.b, &any);
+    let forks = pair.a.with_extension("fork.jsonl");
+    let header = text.lines().next().expect("header");
+    std::fs::write(
+        &forks,
+        format!(
+            "{header}\n{{\"message\":\"{}\"}}\n{{\"message\":\"{}\"}}\n{{\"end\":{{\"lines\":3}}}}\n",
+            hex::encode(&real),
+            hex::encode(&seized)
+        ),
+    )
+    .expect("write");
+    let (ok, out, err) = import(&pair.a, &forks);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("1 fork evidence"), "{out}");
+    assert!(bravo_compromised(&pair.a));
+
+    export(&pair.a, &file);
+    let text = std::fs::read_to_string(&file).expect("export");
+    let evidence = text
+        .lines()
+        .find(|line| line.starts_with(r#"{"fork_evidence":["#))
+        .expect("the fork's line");
+    assert!(
+        evidence.contains(&hex::encode(&real)) && evidence.contains(&hex::encode(&seized)),
+        "both halves, so an import proves the fork again"
+    );
+    assert!(alpha.terminate());
+    wipe_store(&pair.a);
+    let _alpha = BinaryNode::start(&pair.a);
+    assert!(!bravo_compromised(&pair.a));
+    let (ok, out, err) = import(&pair.a, &file);
+    assert!(ok, "{out}\n{err}");
+    // The real one came back with the messages, the seizer's as evidence.
+    assert!(out.contains("1 fork evidence"), "{out}");
+    assert!(
+        bravo_compromised(&pair.a),
+        "the restored node distrusts the key again"
     );
 }

@@ -28,8 +28,9 @@ pub struct ExportedExtras {
     pub statements: Vec<EnvelopeBytes>,
     /// Each author's latest canaries, kept past their expiry (SPEC §13.3).
     pub kept_canaries: Vec<EnvelopeBytes>,
-    /// The conflicting envelopes of keys marked compromised after a fork.
-    pub fork_evidence: Vec<EnvelopeBytes>,
+    /// Per key marked compromised after a fork: the conflicting envelopes kept as
+    /// evidence, with the stored messages they conflict with (while they are stored).
+    pub fork_evidence: Vec<Vec<EnvelopeBytes>>,
     /// The members file's text, when asked for.
     pub members: Option<String>,
 }

@@ -223,6 +223,10 @@ pub struct ImportEnvelope {
     /// A canary kept past its expiry: checked as of just before it expired.
     #[serde(default)]
     pub kept: bool,
+    /// Fork evidence: the envelopes of one group prove a fork together (and mark their
+    /// key compromised), or none of them is stored; never written into the chain.
+    #[serde(default)]
+    pub fork_group: Option<u32>,
 }
 
 /// `solidarity notify test [CHANNEL]`: send a test message now on one channel, or on all.

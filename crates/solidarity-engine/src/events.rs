@@ -133,6 +133,9 @@ pub struct ImportEnvelope {
     pub bytes: Vec<u8>,
     /// A canary kept past its expiry (checked as of just before it expired).
     pub kept: bool,
+    /// Fork evidence: the envelopes of one group prove a fork together, or are not
+    /// stored; never written into the chain.
+    pub fork_group: Option<u32>,
 }
 
 /// The answer to a command.

@@ -6,7 +6,7 @@
 //! {"statement":"<envelope hex>"}       revocations and node certificates, first
 //! {"message":"<envelope hex>"}         every other stored message, in id order
 //! {"kept_canary":"<envelope hex>"}     each author's latest canaries, kept past expiry
-//! {"fork_evidence":"<envelope hex>"}   conflicting envelopes of keys marked compromised
+//! {"fork_evidence":["<hex>",…]}       per key marked compromised: the envelopes of its fork
 //! {"members":"<members.toml text>"}    with `export --members` only
 //! {"end":{"lines":N}}                  N lines before it: a file cut short lacks it
 //! ```
@@ -49,8 +49,9 @@ pub enum Line {
     Message(EnvelopeBytes),
     /// A canary kept past its expiry.
     KeptCanary(EnvelopeBytes),
-    /// A conflicting envelope of a key marked compromised.
-    ForkEvidence(EnvelopeBytes),
+    /// The evidence of one key's fork: its conflicting envelopes, with the messages they
+    /// conflict with while these were stored.
+    ForkEvidence(Vec<EnvelopeBytes>),
     /// The members file's text.
     Members(String),
     /// The last line.
@@ -93,34 +94,75 @@ pub struct ReadLine {
     pub line: Result<Line, String>,
 }
 
-/// Reads every line (a line too long or not UTF-8 is an error of that line, not of the
-/// file); fails only when the input itself cannot be read.
-pub fn read_lines(input: impl BufRead) -> std::io::Result<Vec<ReadLine>> {
-    let mut lines = Vec::new();
-    let mut input = input;
-    // `Take` of a `&mut` keeps `input` for the next line.
-    let mut buffer = Vec::new();
-    let mut number = 0;
-    loop {
-        buffer.clear();
-        let read = std::io::Read::take(&mut input, MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut buffer)?;
-        if read == 0 {
-            return Ok(lines);
+/// The lines of `input`, one at a time (a line too long or not an export line is an
+/// error of that line, not of the file; blank lines are skipped); an `Err` item: the
+/// input itself cannot be read.
+pub fn read_lines<R: BufRead>(input: R) -> ReadLines<R> {
+    ReadLines {
+        input,
+        buffer: Vec::new(),
+        number: 0,
+    }
+}
+
+/// The iterator of [`read_lines`].
+pub struct ReadLines<R> {
+    input: R,
+    buffer: Vec<u8>,
+    number: u64,
+}
+
+impl<R: BufRead> Iterator for ReadLines<R> {
+    type Item = std::io::Result<ReadLine>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.buffer.clear();
+            // `Take` of a `&mut` keeps the input for the next line.
+            let read = std::io::Read::take(&mut self.input, MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut self.buffer);
+            match read {
+                Err(error) => return Some(Err(error)),
+                Ok(0) => return None,
+                Ok(_) => {}
+            }
+            self.number += 1;
+            let line = if self.buffer.len() > MAX_LINE_BYTES && self.buffer.last() != Some(&b'\n') {
+                if let Err(error) = skip_line(&mut self.input) {
+                    return Some(Err(error));
+                }
+                Err(format!("longer than {MAX_LINE_BYTES} bytes"))
+            } else if self.buffer.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            } else {
+                serde_json::from_slice::<Line>(&self.buffer)
+                    .map_err(|error| format!("not an export line: {error}"))
+            };
+            return Some(Ok(ReadLine {
+                number: self.number,
+                line,
+            }));
         }
-        number += 1;
-        let line = if buffer.len() > MAX_LINE_BYTES && buffer.last() != Some(&b'\n') {
-            // Skip the rest of the overlong line.
-            let mut rest = Vec::new();
-            input.read_until(b'\n', &mut rest)?;
-            Err(format!("longer than {MAX_LINE_BYTES} bytes"))
-        } else if buffer.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        } else {
-            serde_json::from_slice::<Line>(&buffer)
-                .map_err(|error| format!("not an export line: {error}"))
-        };
-        lines.push(ReadLine { number, line });
+    }
+}
+
+/// Skips the rest of a line without holding it.
+fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match chunk.iter().position(|byte| *byte == b'\n') {
+            Some(end) => {
+                input.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let all = chunk.len();
+                input.consume(all);
+            }
+        }
     }
 }
 
@@ -148,7 +190,9 @@ mod tests {
         bytes.extend_from_slice(b"{\"message\":\"zz\"}\n\n{\"oops\":1}\n");
         bytes.extend(std::iter::repeat_n(b'a', MAX_LINE_BYTES + 10));
         bytes.extend_from_slice(b"\n{\"end\":{\"lines\":9}}");
-        let read = read_lines(bytes.as_slice()).expect("read");
+        let read: Vec<ReadLine> = read_lines(bytes.as_slice())
+            .collect::<Result<_, _>>()
+            .expect("read");
         let numbers: Vec<u64> = read.iter().map(|line| line.number).collect();
         assert_eq!(numbers, [1, 2, 3, 4, 6, 7, 8], "blank line 5 skipped");
         assert_eq!(read[0].line.as_ref().expect("header"), &header);

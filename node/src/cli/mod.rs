@@ -5,7 +5,8 @@
 //! a daemon; every other command is a typed call on the daemon's control socket.
 //!
 //! Modules: `alert`, `mirror`, `member`, `key` and `canary` (one per command
-//! group), `status` (`status`, `peers`, `id`, `metrics`), `notify`, `init`; `values` parses argument
+//! group), `status` (`status`, `peers`, `id`, `metrics`), `notify`, `init`, `export` and
+//! `import` (with their file format, `export_file`); `values` parses argument
 //! values, `common` holds what several groups share; text both the CLI and the status page
 //! show is in [`crate::render`].
 
@@ -14,10 +15,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod alert;
-mod backup;
 mod canary;
 mod common;
+mod export;
 mod export_file;
+mod import;
 mod init;
 mod key;
 mod member;
@@ -29,9 +31,10 @@ mod status;
 mod values;
 
 pub use alert::{AlertCommand, ListArgs, RaiseArgs, run_alert};
-pub use backup::{ExportArgs, ImportArgs, run_export, run_import};
 pub use canary::{CanaryCommand, run_canary};
 use common::{Names, load_node_key, print_id, print_json, resolve_alert, resolve_id};
+pub use export::{ExportArgs, run_export};
+pub use import::{ImportArgs, run_import};
 pub use init::{InitArgs, run_init};
 pub use key::{KeyCommand, run_key};
 pub use member::{MemberCommand, run_member};

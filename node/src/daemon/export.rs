@@ -35,12 +35,14 @@ pub fn page(store: &dyn Store, after: Option<MessageId>) -> Result<ExportedPage,
     Ok(ExportedPage { envelopes, next })
 }
 
-/// Every statement, each author's kept canaries and the fork evidence (all bounded per
-/// signer where they are stored), and the members file's text when `members`.
+/// Every statement, each author's kept canaries that have expired at `now_ms` (a live
+/// one is exported with the messages), and the fork evidence (all bounded per signer
+/// where they are stored), and the members file's text when `members`.
 pub fn extras(
     store: &dyn Store,
     data_dir: &Path,
     members: bool,
+    now_ms: u64,
 ) -> Result<ExportedExtras, ExtrasError> {
     let mut statements = Vec::new();
     for kind in kinds::KINDS
@@ -49,16 +51,24 @@ pub fn extras(
     {
         statements.extend(store.by_kind(kind.name)?);
     }
-    let kept_canaries = store
+    let mut kept_canaries = Vec::new();
+    for kept in store
         .kept_canaries()?
         .into_iter()
         .flat_map(|(_, kept)| kept)
-        .collect::<Vec<_>>();
-    let fork_evidence = store
-        .compromised()?
-        .into_iter()
-        .flat_map(|compromise| compromise.evidence)
-        .collect::<Vec<_>>();
+    {
+        // A live one is exported with the messages.
+        let live = store
+            .meta(&kept.id)?
+            .is_some_and(|meta| meta.expires_at.is_none_or(|expires| expires > now_ms));
+        if !live {
+            kept_canaries.push(kept);
+        }
+    }
+    let mut fork_evidence = Vec::new();
+    for compromise in store.compromised()? {
+        fork_evidence.push(fork_proof(store, &compromise)?);
+    }
     let members = match members {
         false => None,
         true => Some(read_members(data_dir)?),
@@ -72,9 +82,34 @@ pub fn extras(
     Ok(ExportedExtras {
         statements: bytes(statements),
         kept_canaries: bytes(kept_canaries),
-        fork_evidence: bytes(fork_evidence),
+        fork_evidence,
         members,
     })
+}
+
+/// A compromise's evidence with the chain messages it conflicts with (at its seq, or the
+/// one before for a diverging `prev`) while they are stored: an import proves the fork
+/// again from these alone.
+fn fork_proof(
+    store: &dyn Store,
+    compromise: &solidarity_store::Compromise,
+) -> Result<Vec<EnvelopeBytes>, StoreError> {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut proof = Vec::new();
+    for evidence in &compromise.evidence {
+        let from = evidence.seq.saturating_sub(1).max(1);
+        let conflicting = store.author_range(&compromise.author, from, 2)?;
+        for stored in conflicting
+            .into_iter()
+            .filter(|stored| stored.seq <= evidence.seq)
+            .chain([evidence.clone()])
+        {
+            if ids.insert(stored.id) {
+                proof.push(EnvelopeBytes(stored.envelope));
+            }
+        }
+    }
+    Ok(proof)
 }
 
 /// The members file as it is on disk (empty when there is none).

@@ -146,9 +146,12 @@ impl ShownAlert {
         Ok(shown)
     }
 
-    /// Takes in a newly stored update, keeping the latest [`UPDATES_SHOWN`].
+    /// Takes in a newly stored update, keeping the latest [`UPDATES_SHOWN`]; one shown
+    /// already (loaded from the store with its alert, written in the same batch) once.
     fn add_update(&mut self, update: Stored<AlertUpdate>) {
-        if update.author != self.alert.author {
+        if update.author != self.alert.author
+            || self.updates.iter().any(|shown| shown.id == update.id)
+        {
             return;
         }
         self.updates.push(update);

@@ -36,12 +36,23 @@ where
             outcomes: Vec::with_capacity(envelopes.len()),
             waiting: 0,
         };
+        let mut forks: BTreeMap<u32, Vec<(usize, Vec<u8>)>> = BTreeMap::new();
         for (line, item) in envelopes.into_iter().enumerate() {
-            let outcome = self.import_one(now_ms, token, line, item, out);
+            let outcome = match item.fork_group {
+                Some(group) => {
+                    forks.entry(group).or_default().push((line, item.bytes));
+                    Some(ImportOutcome::Held)
+                }
+                None => self.import_one(now_ms, token, line, item, out),
+            };
             if outcome.is_none() {
                 batch.waiting += 1;
             }
             batch.outcomes.push(outcome);
+        }
+        // After the chain messages of the same command, which they may conflict with.
+        for group in forks.into_values() {
+            self.import_fork_evidence(now_ms, group, &mut batch.outcomes, out);
         }
         if batch.waiting == 0 {
             return answer_import(out, token, batch);
@@ -58,7 +69,7 @@ where
         item: ImportEnvelope,
         out: &mut Vec<Output<P>>,
     ) -> Option<ImportOutcome> {
-        let ImportEnvelope { bytes, kept } = item;
+        let ImportEnvelope { bytes, kept, .. } = item;
         let judged_at = match kept {
             false => now_ms,
             true => match kept_canary_clock(&bytes, now_ms) {
@@ -155,11 +166,176 @@ where
         }
     }
 
+    /// One key's fork evidence: written as evidence, never into the chain, and only when
+    /// it proves a fork (two of its envelopes, or one and a stored message, conflict);
+    /// then the key is marked compromised. Evidence whose other half expired before the
+    /// export proves nothing and is not stored.
+    fn import_fork_evidence(
+        &mut self,
+        now_ms: u64,
+        group: Vec<(usize, Vec<u8>)>,
+        outcomes: &mut [Option<ImportOutcome>],
+        out: &mut Vec<Output<P>>,
+    ) {
+        let mut set = |line: usize, outcome| {
+            if let Some(slot) = outcomes.get_mut(line) {
+                *slot = Some(outcome);
+            }
+        };
+        let mut evidence: Vec<Evidence> = Vec::new();
+        let mut proof = None;
+        for (line, bytes) in group {
+            let held = match self.validate(&bytes, before_expiry(&bytes, now_ms), None) {
+                Verdict::Reject(reason) => {
+                    set(
+                        line,
+                        ImportOutcome::Rejected {
+                            reason: reason.to_string(),
+                        },
+                    );
+                    continue;
+                }
+                Verdict::Ignore(IgnoreReason::FromFuture) => {
+                    let reason = IgnoreReason::FromFuture.to_string();
+                    set(line, ImportOutcome::Rejected { reason });
+                    continue;
+                }
+                Verdict::Ignore(IgnoreReason::Duplicate) => true,
+                Verdict::Fork(fork) => {
+                    proof.get_or_insert((*fork, bytes.clone()));
+                    false
+                }
+                Verdict::Accept(_) | Verdict::Ignore(_) => false,
+            };
+            let Some(decoded) = Evidence::decode(line, bytes, held) else {
+                set(
+                    line,
+                    ImportOutcome::Rejected {
+                        reason: "malformed".to_owned(),
+                    },
+                );
+                continue;
+            };
+            if evidence
+                .first()
+                .is_some_and(|first| first.signer != decoded.signer)
+            {
+                let reason = "fork evidence of another key in the same line".to_owned();
+                set(line, ImportOutcome::Rejected { reason });
+                continue;
+            }
+            evidence.push(decoded);
+        }
+        let proof = proof.or_else(|| {
+            evidence.iter().find_map(|a| {
+                evidence
+                    .iter()
+                    .find_map(|b| a.conflict_with(b))
+                    .map(|fork| (fork, a.bytes.clone()))
+            })
+        });
+        let Some((fork, bytes)) = proof else {
+            for item in evidence {
+                set(item.line, ImportOutcome::Ignored {
+                    reason: "fork evidence without the message it conflicts with (it expired before the export): not stored, and its key is not marked compromised here".to_owned(),
+                    retry: false,
+                });
+            }
+            return;
+        };
+        let (from_seq, recorded) = (fork_from_seq(&fork), fork.id);
+        self.handle_fork(now_ms, fork, &bytes, out);
+        for item in evidence {
+            if item.held {
+                set(item.line, ImportOutcome::Held);
+                continue;
+            }
+            if item.id != recorded {
+                out.push(Output::RecordFork {
+                    evidence: NewMessage {
+                        id: item.id,
+                        author: item.signer,
+                        seq: item.payload.seq,
+                        kind: item.payload.kind,
+                        created_at: item.payload.created_at,
+                        expires_at: item.payload.expires_at,
+                        refers_to: None,
+                        envelope: item.bytes,
+                    },
+                    detected_at: now_ms,
+                    from_seq,
+                });
+            }
+            set(item.line, ImportOutcome::ForkEvidence);
+        }
+    }
+
     fn take_stored(&mut self, author: AuthorKey, bytes: usize) -> bool {
         let store = &self.store;
         self.budgets
             .take_stored(author, bytes, || or_log(store.stored_bytes(&author), 0))
     }
+}
+
+/// One envelope of a key's fork evidence, decoded.
+struct Evidence {
+    line: usize,
+    bytes: Vec<u8>,
+    id: MessageId,
+    signer: AuthorKey,
+    payload: Payload,
+    /// Held in the chain here already.
+    held: bool,
+}
+
+impl Evidence {
+    fn decode(line: usize, bytes: Vec<u8>, held: bool) -> Option<Self> {
+        let envelope = Envelope::decode(&bytes).ok()?;
+        let payload = Payload::decode(&envelope.payload).ok()?;
+        Some(Self {
+            line,
+            id: envelope.id(),
+            signer: envelope.signer,
+            payload,
+            bytes,
+            held,
+        })
+    }
+
+    /// The fork `self` and `other` prove (both validly signed by one key: checked before),
+    /// as the validation would report `self` arriving after `other`.
+    fn conflict_with(&self, other: &Self) -> Option<solidarity_proto::Fork> {
+        let (seq, other_seq) = (self.payload.seq, other.payload.seq);
+        if self.id == other.id || seq == 0 || other_seq == 0 {
+            return None;
+        }
+        let point = if seq == other_seq {
+            solidarity_proto::ForkPoint::SameSeq
+        } else if seq == other_seq.checked_add(1)? && self.payload.prev != Some(other.id) {
+            solidarity_proto::ForkPoint::DivergentPrev
+        } else {
+            return None;
+        };
+        Some(solidarity_proto::Fork {
+            id: self.id,
+            signer: self.signer,
+            payload: self.payload.clone(),
+            conflicting: other.id,
+            point,
+        })
+    }
+}
+
+/// The clock evidence is checked at: just before it expired, if it has (a fork stays
+/// proven after its messages expire).
+fn before_expiry(bytes: &[u8], now_ms: u64) -> u64 {
+    Envelope::decode(bytes)
+        .ok()
+        .and_then(|envelope| Payload::decode(&envelope.payload).ok())
+        .and_then(|payload| payload.expires_at)
+        .map_or(now_ms, |expires_at| {
+            now_ms.min(expires_at.saturating_sub(1))
+        })
 }
 
 /// The clock a kept canary is checked at: just before it expired (it was valid then and

@@ -17,6 +17,7 @@ fn import_command(token: CommandToken, envelopes: &[Vec<u8>]) -> Input<u8> {
             .map(|bytes| ImportEnvelope {
                 bytes: bytes.clone(),
                 kept: false,
+                fork_group: None,
             })
             .collect(),
     };
@@ -158,4 +159,145 @@ fn an_imported_own_chain_is_recorded_and_signing_waits_for_a_sync() {
         .paused()
         .expect("still waiting, though the store holds the recorded head");
     assert!(why.contains("imported from an export"), "{why}");
+}
+
+/// Two envelopes of `signer` at one seq: a fork.
+fn forked(signer: u8, expires_at: Option<u64>) -> (Vec<u8>, Vec<u8>) {
+    let signed = |summary: &str, expires_at| {
+        let payload = Payload {
+            fed: FED,
+            seq: 5,
+            prev: Some(MessageId([9; 32])),
+            created_at: NOW - 10,
+            expires_at,
+            kind: "alert".into(),
+            body: alert(summary).encode(),
+        };
+        envelope::sign(&key(signer), &payload).bytes
+    };
+    (signed("first", expires_at), signed("second", None))
+}
+
+fn evidence(token: CommandToken, group: &[Vec<u8>]) -> Input<u8> {
+    let command = Command::Import {
+        envelopes: group
+            .iter()
+            .map(|bytes| ImportEnvelope {
+                bytes: bytes.clone(),
+                kept: false,
+                fork_group: Some(1),
+            })
+            .collect(),
+    };
+    Input::Command { token, command }
+}
+
+#[test]
+fn fork_evidence_marks_its_key_only_when_it_proves_a_fork_and_never_enters_the_chain() {
+    let member = envelope::author_key(&key(2));
+    // Both halves, the first expired since (a fork stays proven).
+    let (first, second) = forked(2, Some(NOW - 1));
+    let mut a = engine(1, &[2], config());
+    let outputs = a.handle(
+        NOW,
+        evidence(CommandToken(3), &[first.clone(), second.clone()]),
+    );
+    assert!(
+        !outputs
+            .iter()
+            .any(|output| matches!(output, Output::Write { .. })),
+        "evidence is never written into the chain: {outputs:?}"
+    );
+    let recorded = outputs
+        .iter()
+        .filter(|output| matches!(output, Output::RecordFork { evidence, .. } if evidence.author == member))
+        .count();
+    assert_eq!(recorded, 2, "both halves kept as evidence: {outputs:?}");
+    assert!(a.compromised().contains_key(&member));
+    assert!(outputs.iter().any(|output| matches!(
+        output,
+        Output::Reply { reply: Reply::Imported(outcomes), .. }
+            if outcomes == &[ImportOutcome::ForkEvidence, ImportOutcome::ForkEvidence]
+    )));
+
+    // One half alone proves nothing: not stored, the key stays trusted.
+    let mut b = engine(1, &[2], config());
+    let outputs = b.handle(NOW, evidence(CommandToken(3), &[second]));
+    assert!(
+        !outputs
+            .iter()
+            .any(|output| matches!(output, Output::Write { .. } | Output::RecordFork { .. }))
+    );
+    assert!(!b.compromised().contains_key(&member));
+    assert!(outputs.iter().any(|output| matches!(
+        output,
+        Output::Reply { reply: Reply::Imported(outcomes), .. }
+            if matches!(&outcomes[..], [ImportOutcome::Ignored { retry: false, .. }])
+    )));
+}
+
+#[test]
+fn a_kept_canary_comes_back_after_its_expiry_and_only_a_canary_is_kept() {
+    let expired_canary = {
+        let payload = Payload {
+            fed: FED,
+            seq: 1,
+            prev: None,
+            created_at: NOW - 10_000,
+            expires_at: Some(NOW - 1_000),
+            kind: solidarity_proto::payload::KIND_CANARY.into(),
+            body: Body::Canary(solidarity_proto::payload::Canary {
+                statement: "no warrant".into(),
+                codes: vec![],
+                interval_secs: 2,
+                token: vec![1; 32],
+            })
+            .encode(),
+        };
+        envelope::sign(&key(2), &payload).bytes
+    };
+    let alert = alerts_of(2, 1).remove(0);
+    let mut a = engine(1, &[2], config());
+    let command = |kept: bool, bytes: &[Vec<u8>]| Command::Import {
+        envelopes: bytes
+            .iter()
+            .map(|bytes| ImportEnvelope {
+                bytes: bytes.clone(),
+                kept,
+                fork_group: None,
+            })
+            .collect(),
+    };
+    let run = |a: &mut TestEngine, command| {
+        let outputs = a.handle(
+            NOW,
+            Input::Command {
+                token: CommandToken(4),
+                command,
+            },
+        );
+        settle(a, NOW, outputs)
+            .into_iter()
+            .find_map(|output| match output {
+                Output::Reply {
+                    reply: Reply::Imported(outcomes),
+                    ..
+                } => Some(outcomes),
+                _ => None,
+            })
+            .expect("answered")
+    };
+    assert_eq!(
+        run(
+            &mut a,
+            command(false, std::slice::from_ref(&expired_canary))
+        ),
+        [ImportOutcome::Expired],
+        "as a message, an expired canary is not taken"
+    );
+    assert_eq!(run(&mut a, command(true, &[expired_canary])), [STORED]);
+    assert!(matches!(
+        &run(&mut a, command(true, &[alert]))[..],
+        [ImportOutcome::Rejected { .. }]
+    ));
 }

@@ -259,7 +259,7 @@ impl NodeActor {
                 let store = Arc::clone(&self.store);
                 let data_dir = self.data_dir.clone();
                 self.answer_off_actor(reply, move || {
-                    export::extras(store.as_ref(), &data_dir, members).map_err(unreadable)
+                    export::extras(store.as_ref(), &data_dir, members, now).map_err(unreadable)
                 });
             }
             ControlCall::Import(Call {
@@ -271,6 +271,7 @@ impl NodeActor {
                     .map(|item| ImportEnvelope {
                         bytes: item.envelope.0,
                         kept: item.kept,
+                        fork_group: item.fork_group,
                     })
                     .collect();
                 let token = self.command_token(PendingReply::Import(reply));
