@@ -13,6 +13,12 @@
 
 mod baseline;
 mod measure;
+mod migrate;
+#[allow(
+    dead_code,
+    reason = "expiry and fork evidence are for tests/tests/migration_crash.rs, which includes it"
+)]
+mod old_layout;
 mod ours;
 mod propagation;
 mod single;
@@ -32,6 +38,7 @@ enum Scenario {
     Catchup,
     Startup,
     Idle,
+    Migrate,
 }
 
 #[derive(Parser)]
@@ -55,7 +62,7 @@ struct Args {
     /// Catch-up: how many of the newest alerts the syncing node misses (one case each).
     #[arg(long, value_delimiter = ',', default_values_t = [0, 1, 100, 10_000])]
     missing: Vec<usize>,
-    /// Catch-up and start-up: alerts the full node holds.
+    /// Catch-up, start-up and migrate: alerts the full node holds.
     #[arg(long, default_value_t = 100_000)]
     stored: usize,
     /// Propagation: skip the baseline (for profiling our stack alone; its columns then
@@ -86,6 +93,7 @@ struct Results {
     ack: Vec<single::AckFigures>,
     catch_up: Vec<single::CatchUpFigures>,
     startup: Vec<single::StartupFigures>,
+    migrate: Vec<migrate::MigrateFigures>,
 }
 
 #[derive(Serialize)]
@@ -373,6 +381,39 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
             );
             println!("start → first alert delivered:      {:.0} ms", m[3]);
             results.startup = rows;
+        }
+    }
+    if wants(args, Scenario::Migrate) {
+        let total = if args.quick { 2_000 } else { args.stored };
+        println!(
+            "\n== store upgrade: a daemon holding {total} alerts in layout 2, then 1, rebuilds its store"
+        );
+        let generated = single::generate(total, args.expiring);
+        println!(
+            "{:>6} {:>11} {:>10} {:>11} {:>10} {:>9}",
+            "layout", "rebuild ms", "answer ms", "before MiB", "after MiB", "peak RSS"
+        );
+        for layout in [2, 1] {
+            let old = migrate::OldDataDir::prepare(layout, &generated.messages)?;
+            let mut rows = Vec::new();
+            for _ in 0..args.runs {
+                rows.push(migrate::upgrade(&old).await?);
+            }
+            let m = medians(
+                &rows,
+                &[
+                    |r| r.rebuild_ms,
+                    |r| r.start_to_answering_ms,
+                    |r| r.store_mib_before,
+                    |r| r.store_mib_after,
+                    |r| r.peak_rss_mib,
+                ],
+            );
+            println!(
+                "{layout:>6} {:>11.0} {:>10.0} {:>11.1} {:>10.1} {:>5.1} MiB",
+                m[0], m[1], m[2], m[3], m[4]
+            );
+            results.migrate.extend(rows);
         }
     }
     Ok(results)

@@ -125,6 +125,13 @@ pub(super) fn settle_interrupted(path: &Path) -> Result<(), StoreError> {
             rename(&building, path)?;
         }
     }
+    // A swap finished above, or a rebuild stopped just after its own, leaves the mark in
+    // the store (only a complete new store ever holds one).
+    let mark = path.join(COMPLETE);
+    if mark.exists() {
+        std::fs::remove_file(&mark).map_err(io("migration mark"))?;
+        sync_parent(&mark)?;
+    }
     Ok(())
 }
 
