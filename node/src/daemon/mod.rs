@@ -113,6 +113,30 @@ enum Service {
     InProcess,
 }
 
+/// Opens (and, from an older layout, upgrades) the store on a blocking thread, telling
+/// systemd meanwhile that the start goes on.
+async fn open_store(options: SledOptions) -> anyhow::Result<SledStore> {
+    let open = tokio::task::spawn_blocking(move || SledStore::open(&options));
+    tokio::pin!(open);
+    let mut ticks = tokio::time::interval(systemd::EXTEND_EVERY);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            opened = &mut open => {
+                let opened = opened.context("the store's opening stopped")?;
+                // The store's error names its path and says what is wrong and what to
+                // do; it is taken as one message, since its text already ends with its
+                // source's, which `{:#}` would print a second time.
+                return opened.map_err(|error| anyhow::Error::msg(error.to_string()));
+            }
+            _ = ticks.tick() => systemd::notify(
+                systemd::EXTEND_START,
+                "opening the store (an upgrade of a large store takes minutes)",
+            ),
+        }
+    }
+}
+
 /// Runs the daemon until `stop` is cancelled or a fatal error.
 pub async fn run_until(config: NodeConfig, stop: CancellationToken) -> anyhow::Result<()> {
     run_service(config, stop, Service::InProcess).await
@@ -128,10 +152,8 @@ async fn run_service(
         path: config.data_dir.join(STORE_DIR),
         cache_bytes: config.store_cache_bytes,
     };
-    // The store's error names its path and says what is wrong and what to do; it is taken
-    // as one message, since its text already ends with its source's, which `{:#}` would
-    // print a second time. (A running daemon was refused just above, by its socket.)
-    let store = SledStore::open(&options).map_err(|error| anyhow::Error::msg(error.to_string()))?;
+    // (A running daemon was refused just above, by its socket.)
+    let store = open_store(options.clone()).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let outcome = serve(config, store, stop, service).await;
     if outcome.is_err() {

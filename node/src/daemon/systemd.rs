@@ -3,7 +3,9 @@
 //! Without the variable (not run by systemd) nothing is sent.
 //!
 //! States sent: `READY=1` once the control socket and status page are served (and again
-//! after a reload), `RELOADING=1` while SIGHUP is handled, `STOPPING=1` at shutdown.
+//! after a reload), `RELOADING=1` while SIGHUP is handled, `STOPPING=1` at shutdown, and
+//! while the store opens (an upgrade can take minutes) `EXTEND_TIMEOUT_USEC`, so the
+//! start timeout never kills an upgrade that is making progress.
 
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
@@ -16,6 +18,10 @@ pub const READY: &str = "READY=1";
 pub const RELOADING: &str = "RELOADING=1";
 /// Shutdown has started.
 pub const STOPPING: &str = "STOPPING=1";
+/// Still starting: the start timeout runs 90 s from now (sent every [`EXTEND_EVERY`]).
+pub const EXTEND_START: &str = "EXTEND_TIMEOUT_USEC=90000000";
+/// How often [`EXTEND_START`] is sent while the start takes long.
+pub const EXTEND_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Sends `state` (with a `STATUS=` line for `systemctl status`) to systemd, if it
 /// listens. Failures are logged at debug: readiness is a courtesy, never fatal.
