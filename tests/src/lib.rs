@@ -375,6 +375,26 @@ pub fn seed() -> u64 {
         })
 }
 
+/// Starts the real `solidarity node` on `dir` without waiting for it, its stderr to
+/// `stderr` (for crash loops; [`BinaryNode`] waits until it answers).
+pub fn spawn_daemon(dir: &Path, stderr: std::fs::File) -> Child {
+    Command::new(binary())
+        .arg("--data")
+        .arg(dir)
+        .arg("node")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start daemon")
+}
+
+/// SIGKILL, then reaps it.
+pub fn kill9(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// An alert of `category` and `severity` with `summary`, every optional field empty.
 pub fn sample_alert(
     category: solidarity_proto::payload::AlertCategory,

@@ -366,30 +366,18 @@ fn a_node_restored_from_an_old_export_waits_for_a_sync_then_continues_its_chain(
 /// A member's two envelopes at one seq, signed with its key: a fork, as a seized key
 /// makes one.
 fn fork_of(signer_dir: &Path, like: &[u8]) -> [Vec<u8>; 2] {
-    use solidarity_proto::payload::{Alert, AlertCategory, Body, Severity};
+    use solidarity_proto::payload::{AlertCategory, Body, Severity};
     let key = solidarity_tests::node_key(signer_dir);
     let template = solidarity_proto::Envelope::decode(like).expect("envelope");
     let fed = solidarity_proto::Payload::decode(&template.payload)
         .expect("payload")
         .fed;
     ["the real one", "the seizer's"].map(|summary| {
-        let body = Body::Alert(Alert {
-            category: AlertCategory::Seizure,
-            legal_type: None,
-            severity: Severity::Critical,
-            subject: "b.example".into(),
-            summary: summary.into(),
-            details: None,
-            jurisdictions: vec![],
-            authority: None,
-            legal_basis: None,
-            event_date: None,
-            seized: None,
-            services: vec![],
-            domains: vec![],
-            upstream: None,
-            references: vec![],
-        });
+        let body = Body::Alert(solidarity_tests::sample_alert(
+            AlertCategory::Seizure,
+            Severity::Critical,
+            summary,
+        ));
         let payload = solidarity_proto::Payload {
             fed,
             seq: 30_000,

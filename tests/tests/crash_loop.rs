@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use solidarity_control::{Client, request};
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
 use solidarity_proto::{Body, Envelope, MessageId, Payload};
 use solidarity_store::{SledOptions, SledStore, Store};
-use solidarity_tests::{DEADLINE, binary, cli, init_data_dir, node_key};
+use solidarity_tests::{DEADLINE, cli, init_data_dir, kill9, node_key, spawn_daemon};
 
 /// Small deterministic generator (splitmix64): the test crate has no `rand`.
 fn long_run() -> bool {
@@ -31,20 +31,7 @@ fn spawn(dir: &Path, log: &Path) -> Child {
         .append(true)
         .open(log)
         .expect("log file");
-    Command::new(binary())
-        .arg("--data")
-        .arg(dir)
-        .arg("node")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .expect("start daemon")
-}
-
-fn kill9(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+    spawn_daemon(dir, log_file)
 }
 
 /// Waits until the daemon answers on its control socket; fails if it exits first (e.g.

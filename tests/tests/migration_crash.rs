@@ -27,7 +27,7 @@ mod old_layout;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
@@ -38,7 +38,7 @@ use solidarity_proto::{AuthorKey, Body, Envelope, MessageId, Payload, envelope};
 use solidarity_store::kv::{Backend, Entry};
 use solidarity_store::{MemoryBackend, NewMessage, SledBackend, SledOptions, SledStore, Store};
 use solidarity_tests::fixture_stores::{relocate, unpack};
-use solidarity_tests::{DEADLINE, binary, cli_ok, free_port, sample_alert};
+use solidarity_tests::{DEADLINE, binary, cli_ok, free_port, kill9, sample_alert, spawn_daemon};
 
 /// Messages of B added to the fixture's store: enough for a rebuild of about half a second
 /// in a debug build, so that kills land all through it.
@@ -399,21 +399,7 @@ fn enlarge(store_dir: &Path, b_key: &SigningKey) {
 
 /// Starts `solidarity node` on `dir`, its stderr to `log`.
 fn spawn(dir: &Path, log: &Path) -> Child {
-    let log_file = std::fs::File::create(log).expect("log file");
-    Command::new(binary())
-        .arg("--data")
-        .arg(dir)
-        .arg("node")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .expect("start daemon")
-}
-
-fn kill9(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+    spawn_daemon(dir, std::fs::File::create(log).expect("log file"))
 }
 
 fn terminate(mut child: Child, log: &Path) {
