@@ -709,3 +709,28 @@ fn which(program: &str) -> bool {
         .status()
         .is_ok_and(|status| status.success())
 }
+
+#[test]
+fn a_second_daemon_on_a_data_dir_is_refused_and_leaves_the_first_alone() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("node");
+    cli_init(&dir, 0, "ops");
+    let mut first = BinaryNode::start(&dir);
+    let second = Command::new(solidarity_tests::binary())
+        .arg("--data")
+        .arg(&dir)
+        .arg("node")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run a second daemon");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another solidarity daemon is already running with this data dir"),
+        "{stderr}"
+    );
+    assert!(cli(&dir, &["status"]).0, "the first still answers");
+    assert!(first.terminate());
+    // Its lock went with it: the next start is not refused.
+    let _again = BinaryNode::start(&dir);
+}

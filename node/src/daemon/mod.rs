@@ -35,7 +35,7 @@ mod writer;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use axum::serve::ListenerExt;
 use solidarity_net::NetConfig;
 use solidarity_proto::{FederationId, envelope, sync};
@@ -113,6 +113,32 @@ enum Service {
     InProcess,
 }
 
+/// The file a running daemon holds locked in its data dir.
+pub const LOCK_FILE: &str = "daemon.lock";
+
+/// Locks the data dir for this daemon's life (the lock goes with the returned file, also
+/// when the process is killed): a second daemon is refused at once, also while the first
+/// opens or upgrades its store, before its control socket exists.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => bail!(
+            "another solidarity daemon is already running with this data dir ({}); it may be upgrading its store",
+            data_dir.display()
+        ),
+        Err(error) => Err(error).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
 /// Opens (and, from an older layout, upgrades) the store on a blocking thread, telling
 /// systemd meanwhile that the start goes on.
 async fn open_store(options: SledOptions) -> anyhow::Result<SledStore> {
@@ -147,6 +173,7 @@ async fn run_service(
     stop: CancellationToken,
     service: Service,
 ) -> anyhow::Result<()> {
+    let _running = lock_data_dir(&config.data_dir)?;
     control_server::refuse_if_running(&crate::locations::control_socket(&config.data_dir))?;
     let options = SledOptions {
         path: config.data_dir.join(STORE_DIR),
