@@ -81,7 +81,9 @@ pub fn run_export(data_dir: &Path, args: ExportArgs, json: bool) -> anyhow::Resu
 
 /// Writes the whole export to `out`: statements first, then the pages, then the rest.
 fn export<W: Write>(client: &Client, members: bool, out: W) -> anyhow::Result<(W, Exported)> {
-    let extras = call_patiently(client, &request::ExportExtras { members })?;
+    // Statements first (an import takes them first, as sync does); the kept canaries and
+    // the fork evidence after the pages, so that a canary expiring meanwhile is in one.
+    let statements = call_patiently(client, &request::ExportExtras { members: false })?;
     let mut writer = Writer::new(out);
     let mut counts = Exported::default();
     writer.line(&Line::Header(Header {
@@ -89,7 +91,7 @@ fn export<W: Write>(client: &Client, members: bool, out: W) -> anyhow::Result<(W
         exported_at_ms: now_ms(),
         software: format!("solidarity {}", crate::VERSION),
     }))?;
-    for envelope in extras.statements {
+    for envelope in statements.statements {
         writer.line(&Line::Statement(envelope))?;
         counts.statements += 1;
     }
@@ -105,6 +107,7 @@ fn export<W: Write>(client: &Client, members: bool, out: W) -> anyhow::Result<(W
             None => break,
         }
     }
+    let extras = call_patiently(client, &request::ExportExtras { members })?;
     for envelope in extras.kept_canaries {
         writer.line(&Line::KeptCanary(envelope))?;
         counts.kept_canaries += 1;

@@ -295,7 +295,8 @@ fn send(
                     && batch.last().is_some_and(|last| last.number == item.number)
                     && batch
                         .first()
-                        .is_some_and(|first| first.number != item.number) =>
+                        .is_some_and(|first| first.number != item.number)
+                    && line_bytes(batch, item.number) + bytes <= BATCH_BYTES =>
             {
                 // Move the line's evidence so far into the new batch with it.
                 let split = batch
@@ -303,10 +304,10 @@ fn send(
                     .position(|held| held.number == item.number)
                     .unwrap_or(batch.len());
                 let mut line: Vec<Pending> = batch.drain(split..).collect();
-                *size -= line.iter().map(Pending::request_bytes).sum::<usize>();
-                let line_bytes = line.iter().map(Pending::request_bytes).sum::<usize>() + bytes;
+                let moved = line.iter().map(Pending::request_bytes).sum::<usize>();
+                *size -= moved;
                 line.push(item);
-                batches.push((line_bytes, line));
+                batches.push((moved + bytes, line));
             }
             _ => batches.push((bytes, vec![item])),
         }
@@ -316,6 +317,16 @@ fn send(
         send_batch(client, batch, report, &mut retry)?;
     }
     Ok(retry)
+}
+
+/// Request bytes of the items of line `number` at the end of `batch`.
+fn line_bytes(batch: &[Pending], number: u64) -> usize {
+    batch
+        .iter()
+        .rev()
+        .take_while(|item| item.number == number)
+        .map(Pending::request_bytes)
+        .sum()
 }
 
 fn send_batch(

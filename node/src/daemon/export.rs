@@ -87,9 +87,9 @@ pub fn extras(
     })
 }
 
-/// A compromise's evidence with the chain messages it conflicts with (at its seq, or the
-/// one before for a diverging `prev`) while they are stored: an import proves the fork
-/// again from these alone.
+/// A compromise's evidence with the chain messages it may conflict with (at its seq, the
+/// one before for a diverging `prev`, the one after whose `prev` is not it) while they are
+/// stored: an import proves the fork again from these alone.
 fn fork_proof(
     store: &dyn Store,
     compromise: &solidarity_store::Compromise,
@@ -98,10 +98,10 @@ fn fork_proof(
     let mut proof = Vec::new();
     for evidence in &compromise.evidence {
         let from = evidence.seq.saturating_sub(1).max(1);
-        let conflicting = store.author_range(&compromise.author, from, 2)?;
+        let conflicting = store.author_range(&compromise.author, from, 3)?;
         for stored in conflicting
             .into_iter()
-            .filter(|stored| stored.seq <= evidence.seq)
+            .filter(|stored| stored.seq <= evidence.seq.saturating_add(1))
             .chain([evidence.clone()])
         {
             if ids.insert(stored.id) {

@@ -128,6 +128,8 @@ fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
         .write(true)
         .mode(0o600)
         .open(&path)
+        // One another user made (`sudo solidarity node` once) still locks when read.
+        .or_else(|_| std::fs::File::open(&path))
         .with_context(|| format!("cannot open {}", path.display()))?;
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(file),

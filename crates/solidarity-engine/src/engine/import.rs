@@ -166,10 +166,13 @@ where
         }
     }
 
-    /// One key's fork evidence: written as evidence, never into the chain, and only when
-    /// it proves a fork (two of its envelopes, or one and a stored message, conflict);
-    /// then the key is marked compromised. Evidence whose other half expired before the
-    /// export proves nothing and is not stored.
+    /// One key's fork evidence. Each envelope's signature and federation are checked here
+    /// (the key is usually no longer trusted, so validation would stop at "not a member"),
+    /// all must be of one key, and only a proven fork counts: two of them conflict, or one
+    /// conflicts with this node's chain of that key. Then the key is marked compromised and
+    /// the conflicting pair's envelopes not in the chain are kept as evidence; nothing is
+    /// ever written into the chain. Evidence whose other half expired before the export
+    /// proves nothing and is not stored.
     fn import_fork_evidence(
         &mut self,
         now_ms: u64,
@@ -182,59 +185,42 @@ where
                 *slot = Some(outcome);
             }
         };
+        let rejected = |reason: &str| ImportOutcome::Rejected {
+            reason: reason.to_owned(),
+        };
         let mut evidence: Vec<Evidence> = Vec::new();
-        let mut proof = None;
         for (line, bytes) in group {
-            let held = match self.validate(&bytes, before_expiry(&bytes, now_ms), None) {
-                Verdict::Reject(reason) => {
-                    set(
-                        line,
-                        ImportOutcome::Rejected {
-                            reason: reason.to_string(),
-                        },
-                    );
-                    continue;
-                }
-                Verdict::Ignore(IgnoreReason::FromFuture) => {
-                    let reason = IgnoreReason::FromFuture.to_string();
-                    set(line, ImportOutcome::Rejected { reason });
-                    continue;
-                }
-                Verdict::Ignore(IgnoreReason::Duplicate) => true,
-                Verdict::Fork(fork) => {
-                    proof.get_or_insert((*fork, bytes.clone()));
-                    false
-                }
-                Verdict::Accept(_) | Verdict::Ignore(_) => false,
+            let Some(item) = solidarity_proto::check_signature(&bytes)
+                .and_then(|_| Evidence::decode(line, bytes))
+            else {
+                set(line, rejected("malformed, or a bad signature"));
+                continue;
             };
-            let Some(decoded) = Evidence::decode(line, bytes, held) else {
+            if item.payload.fed != self.config.federation {
+                set(line, rejected("message of another federation"));
+            } else if item.payload.seq == 0 {
+                set(line, rejected("a statement is no fork evidence"));
+            } else if evidence
+                .first()
+                .is_some_and(|first| first.signer != item.signer)
+            {
                 set(
                     line,
-                    ImportOutcome::Rejected {
-                        reason: "malformed".to_owned(),
-                    },
+                    rejected("fork evidence of another key in the same line"),
                 );
-                continue;
-            };
-            if evidence
-                .first()
-                .is_some_and(|first| first.signer != decoded.signer)
-            {
-                let reason = "fork evidence of another key in the same line".to_owned();
-                set(line, ImportOutcome::Rejected { reason });
-                continue;
+            } else {
+                evidence.push(item);
             }
-            evidence.push(decoded);
         }
-        let proof = proof.or_else(|| {
-            evidence.iter().find_map(|a| {
-                evidence
-                    .iter()
-                    .find_map(|b| a.conflict_with(b))
-                    .map(|fork| (fork, a.bytes.clone()))
-            })
+        for item in &mut evidence {
+            item.held =
+                self.pending.contains_key(&item.id) || or_log(self.store.contains(&item.id), false);
+        }
+        let proof = evidence.iter().filter(|item| !item.held).find_map(|item| {
+            let with_chain = self.chain_conflict(item);
+            with_chain.or_else(|| evidence.iter().find_map(|other| item.conflict_with(other)))
         });
-        let Some((fork, bytes)) = proof else {
+        let Some(fork) = proof else {
             for item in evidence {
                 set(item.line, ImportOutcome::Ignored {
                     reason: "fork evidence without the message it conflicts with (it expired before the export): not stored, and its key is not marked compromised here".to_owned(),
@@ -243,31 +229,58 @@ where
             }
             return;
         };
-        let (from_seq, recorded) = (fork_from_seq(&fork), fork.id);
-        self.handle_fork(now_ms, fork, &bytes, out);
+        let (from_seq, new, conflicting) = (fork_from_seq(&fork), fork.id, fork.conflicting);
+        let new_bytes = evidence
+            .iter()
+            .find(|item| item.id == new)
+            .map(|item| item.bytes.clone())
+            .unwrap_or_default();
+        self.handle_fork(now_ms, fork, &new_bytes, out);
         for item in evidence {
-            if item.held {
-                set(item.line, ImportOutcome::Held);
-                continue;
-            }
-            if item.id != recorded {
+            let line = item.line;
+            let outcome = if item.held {
+                ImportOutcome::Held
+            } else if item.id == new {
+                ImportOutcome::ForkEvidence
+            } else if item.id == conflicting {
+                // The other half, not in the chain here: kept as evidence too.
                 out.push(Output::RecordFork {
-                    evidence: NewMessage {
-                        id: item.id,
-                        author: item.signer,
-                        seq: item.payload.seq,
-                        kind: item.payload.kind,
-                        created_at: item.payload.created_at,
-                        expires_at: item.payload.expires_at,
-                        refers_to: None,
-                        envelope: item.bytes,
-                    },
+                    evidence: item.new_message(),
                     detected_at: now_ms,
                     from_seq,
                 });
-            }
-            set(item.line, ImportOutcome::ForkEvidence);
+                ImportOutcome::ForkEvidence
+            } else {
+                ImportOutcome::Ignored {
+                    reason: "not needed to prove the fork (one proof is kept per key)".to_owned(),
+                    retry: false,
+                }
+            };
+            set(line, outcome);
         }
+    }
+
+    /// The fork `item` proves against this node's chain of its key (the held or pending
+    /// message at its seq, or at the seq before for a diverging `prev`).
+    fn chain_conflict(&self, item: &Evidence) -> Option<solidarity_proto::Fork> {
+        let chain_id = |seq: u64| {
+            self.pending_chain
+                .get(&(item.signer, seq))
+                .copied()
+                .or_else(|| or_log(self.store.id_at(&item.signer, seq), None))
+        };
+        let seq = item.payload.seq;
+        let (conflicting, point) = match chain_id(seq) {
+            Some(held) if held != item.id => (held, solidarity_proto::ForkPoint::SameSeq),
+            _ => {
+                let before = chain_id(seq.checked_sub(1).filter(|before| *before > 0)?)?;
+                if item.payload.prev == Some(before) {
+                    return None;
+                }
+                (before, solidarity_proto::ForkPoint::DivergentPrev)
+            }
+        };
+        Some(item.fork(conflicting, point))
     }
 
     fn take_stored(&mut self, author: AuthorKey, bytes: usize) -> bool {
@@ -277,7 +290,7 @@ where
     }
 }
 
-/// One envelope of a key's fork evidence, decoded.
+/// One envelope of a key's fork evidence, decoded (its signature checked).
 struct Evidence {
     line: usize,
     bytes: Vec<u8>,
@@ -289,7 +302,7 @@ struct Evidence {
 }
 
 impl Evidence {
-    fn decode(line: usize, bytes: Vec<u8>, held: bool) -> Option<Self> {
+    fn decode(line: usize, bytes: Vec<u8>) -> Option<Self> {
         let envelope = Envelope::decode(&bytes).ok()?;
         let payload = Payload::decode(&envelope.payload).ok()?;
         Some(Self {
@@ -298,44 +311,49 @@ impl Evidence {
             signer: envelope.signer,
             payload,
             bytes,
-            held,
+            held: false,
         })
     }
 
-    /// The fork `self` and `other` prove (both validly signed by one key: checked before),
-    /// as the validation would report `self` arriving after `other`.
+    /// The fork `self` and `other` (of the same key) prove, `self` as the later one.
     fn conflict_with(&self, other: &Self) -> Option<solidarity_proto::Fork> {
         let (seq, other_seq) = (self.payload.seq, other.payload.seq);
-        if self.id == other.id || seq == 0 || other_seq == 0 {
+        if self.id == other.id || self.signer != other.signer {
             return None;
         }
-        let point = if seq == other_seq {
-            solidarity_proto::ForkPoint::SameSeq
-        } else if seq == other_seq.checked_add(1)? && self.payload.prev != Some(other.id) {
-            solidarity_proto::ForkPoint::DivergentPrev
-        } else {
-            return None;
-        };
-        Some(solidarity_proto::Fork {
+        if seq == other_seq {
+            return Some(self.fork(other.id, solidarity_proto::ForkPoint::SameSeq));
+        }
+        (seq == other_seq.checked_add(1)? && self.payload.prev != Some(other.id))
+            .then(|| self.fork(other.id, solidarity_proto::ForkPoint::DivergentPrev))
+    }
+
+    fn fork(
+        &self,
+        conflicting: MessageId,
+        point: solidarity_proto::ForkPoint,
+    ) -> solidarity_proto::Fork {
+        solidarity_proto::Fork {
             id: self.id,
             signer: self.signer,
             payload: self.payload.clone(),
-            conflicting: other.id,
+            conflicting,
             point,
-        })
+        }
     }
-}
 
-/// The clock evidence is checked at: just before it expired, if it has (a fork stays
-/// proven after its messages expire).
-fn before_expiry(bytes: &[u8], now_ms: u64) -> u64 {
-    Envelope::decode(bytes)
-        .ok()
-        .and_then(|envelope| Payload::decode(&envelope.payload).ok())
-        .and_then(|payload| payload.expires_at)
-        .map_or(now_ms, |expires_at| {
-            now_ms.min(expires_at.saturating_sub(1))
-        })
+    fn new_message(self) -> NewMessage {
+        NewMessage {
+            id: self.id,
+            author: self.signer,
+            seq: self.payload.seq,
+            kind: self.payload.kind,
+            created_at: self.payload.created_at,
+            expires_at: self.payload.expires_at,
+            refers_to: None,
+            envelope: self.bytes,
+        }
+    }
 }
 
 /// The clock a kept canary is checked at: just before it expired (it was valid then and

@@ -301,3 +301,49 @@ fn a_kept_canary_comes_back_after_its_expiry_and_only_a_canary_is_kept() {
         [ImportOutcome::Rejected { .. }]
     ));
 }
+
+#[test]
+fn crafted_fork_evidence_never_marks_an_honest_key() {
+    let honest = envelope::author_key(&key(2));
+    let (first, second) = forked(2, None);
+    // Signatures broken: no proof, whatever the payloads say (the key need not be
+    // trusted for the check to run).
+    let broken = |mut bytes: Vec<u8>| {
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0x40;
+        bytes
+    };
+    for members in [&[2][..], &[][..]] {
+        let mut a = engine(1, members, config());
+        let outputs = a.handle(
+            NOW,
+            evidence(
+                CommandToken(3),
+                &[broken(first.clone()), broken(second.clone())],
+            ),
+        );
+        assert!(!a.compromised().contains_key(&honest), "{outputs:?}");
+        assert!(
+            !outputs
+                .iter()
+                .any(|output| matches!(output, Output::RecordFork { .. }))
+        );
+    }
+    // A real fork of another key in the line of the honest key's message marks nobody:
+    // evidence of a line is of one key.
+    let (third_first, third_second) = forked(3, None);
+    let mut a = engine(1, &[2, 3], config());
+    let honest_message = alerts_of(2, 1).remove(0);
+    let outputs = a.handle(
+        NOW,
+        evidence(
+            CommandToken(3),
+            &[honest_message, third_first, third_second],
+        ),
+    );
+    assert!(!a.compromised().contains_key(&honest), "{outputs:?}");
+    assert!(!outputs.iter().any(|output| matches!(
+        output,
+        Output::RecordFork { evidence, .. } if evidence.author == honest
+    )));
+}
