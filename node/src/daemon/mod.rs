@@ -148,6 +148,7 @@ async fn open_store(options: SledOptions) -> anyhow::Result<SledStore> {
     tokio::pin!(open);
     let mut ticks = tokio::time::interval(systemd::EXTEND_EVERY);
     ticks.tick().await;
+    let started = std::time::Instant::now();
     loop {
         tokio::select! {
             opened = &mut open => {
@@ -157,7 +158,8 @@ async fn open_store(options: SledOptions) -> anyhow::Result<SledStore> {
                 // source's, which `{:#}` would print a second time.
                 return opened.map_err(|error| anyhow::Error::msg(error.to_string()));
             }
-            _ = ticks.tick() => systemd::notify(
+            // Not forever: an open that hangs is left to the start timeout.
+            _ = ticks.tick(), if started.elapsed() < systemd::EXTEND_AT_MOST => systemd::notify(
                 systemd::EXTEND_START,
                 "opening the store (an upgrade of a large store takes minutes)",
             ),

@@ -4,8 +4,8 @@
 //!
 //! States sent: `READY=1` once the control socket and status page are served (and again
 //! after a reload), `RELOADING=1` while SIGHUP is handled, `STOPPING=1` at shutdown, and
-//! while the store opens (an upgrade can take minutes) `EXTEND_TIMEOUT_USEC`, so the
-//! start timeout never kills an upgrade that is making progress.
+//! while the store opens (an upgrade can take minutes) `EXTEND_TIMEOUT_USEC`, for at most
+//! two hours, so the start timeout does not kill a long upgrade.
 
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
@@ -22,6 +22,9 @@ pub const STOPPING: &str = "STOPPING=1";
 pub const EXTEND_START: &str = "EXTEND_TIMEOUT_USEC=90000000";
 /// How often [`EXTEND_START`] is sent while the start takes long.
 pub const EXTEND_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long the start is extended at most: an upgrade of tens of millions of messages
+/// (100 000 take about 10 s); an open that takes longer hangs.
+pub const EXTEND_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 
 /// Sends `state` (with a `STATUS=` line for `systemctl status`) to systemd, if it
 /// listens. Failures are logged at debug: readiness is a courtesy, never fatal.
