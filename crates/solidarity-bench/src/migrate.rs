@@ -49,20 +49,6 @@ fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
-}
-
 /// Peak resident set of a process (VmHWM), bytes.
 fn peak_rss_bytes(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -110,7 +96,7 @@ impl OldDataDir {
 /// Starts the daemon on a copy of `old` and measures its upgrade.
 pub async fn upgrade(old: &OldDataDir) -> anyhow::Result<MigrateFigures> {
     let data = tempfile::tempdir()?;
-    copy_dir(old.dir.path(), data.path())?;
+    crate::single::copy_dir(old.dir.path(), data.path())?;
     let store = data.path().join(solidarity::daemon::STORE_DIR);
     let before = disk_bytes(&store)?;
     let log_dir = tempfile::tempdir()?;
