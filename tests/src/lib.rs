@@ -375,6 +375,17 @@ pub fn seed() -> u64 {
         })
 }
 
+/// The wall clock, ms since the epoch.
+pub fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("fits")
+}
+
 /// Starts the real `solidarity node` on `dir` without waiting for it, its stderr to
 /// `stderr` (for crash loops; [`BinaryNode`] waits until it answers).
 pub fn spawn_daemon(dir: &Path, stderr: std::fs::File) -> Child {

@@ -8,21 +8,11 @@ use solidarity_control::request;
 use solidarity_proto::payload::{Alert, AlertCategory, Severity};
 use solidarity_proto::{AuthorKey, Body, FederationId, MessageId, Payload, envelope};
 use solidarity_tests::{
-    FEDERATION, RawPeer, TestNode, connect_all, eventually, federation_with, init_data_dir,
+    FEDERATION, RawPeer, TestNode, connect_all, eventually, federation_with, init_data_dir, now_ms,
 };
 
 fn alert(summary: &str) -> Alert {
     solidarity_tests::sample_alert(AlertCategory::Raid, Severity::High, summary)
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("fits")
 }
 
 /// `count` alerts forming `key`'s chain from seq 1.

@@ -11,18 +11,8 @@ use solidarity_proto::{Body, FederationId, MessageId, Payload, envelope};
 use solidarity_store::{NewMessage, SledOptions, SledStore, Store};
 use solidarity_tests::{
     BinaryNode, FEDERATION, RawPeer, TestNode, eventually, federation_with, http_get,
-    init_data_dir, node_key,
+    init_data_dir, node_key, now_ms,
 };
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("fits")
-}
 
 /// Signs `bodies` as `key`'s chain from seq `first`, after `prev`.
 fn sign_chain(

@@ -13,23 +13,13 @@ use solidarity_proto::sync::{MAX_PAGE_ENVELOPES, SyncRequest, SyncResponse, Wate
 use solidarity_proto::{Body, FederationId, Payload, envelope};
 use solidarity_store::{NewMessage, SledOptions, SledStore, Store};
 use solidarity_tests::{
-    FEDERATION, RawPeer, TestNode, eventually, init_data_dir, node_key, sample_alert,
+    FEDERATION, RawPeer, TestNode, eventually, init_data_dir, node_key, now_ms, sample_alert,
 };
 
 /// Alerts the node holds of its own chain.
 const HELD: u64 = 20_000;
 /// Requests the flooding member keeps outstanding at once.
 const FLOOD_CONCURRENCY: usize = 16;
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("fits")
-}
 
 /// Writes `HELD` alerts of the node's own chain straight into its stopped store.
 fn fill_store(data: &std::path::Path) {

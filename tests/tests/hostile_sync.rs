@@ -10,18 +10,8 @@ use solidarity_control::{Raised, request};
 use solidarity_proto::payload::{Alert, AlertCategory, NodeCert, Revocation, Severity};
 use solidarity_proto::{AuthorKey, Body, FederationId, MessageId, Payload, envelope};
 use solidarity_tests::{
-    FEDERATION, RawPeer, TestNode, eventually, init_data_dir_with, sample_alert,
+    FEDERATION, RawPeer, TestNode, eventually, init_data_dir_with, now_ms, sample_alert,
 };
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("fits")
-}
 
 const DAY_MS: u64 = 86_400_000;
 

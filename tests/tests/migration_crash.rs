@@ -38,7 +38,9 @@ use solidarity_proto::{AuthorKey, Body, Envelope, MessageId, Payload, envelope};
 use solidarity_store::kv::{Backend, Entry};
 use solidarity_store::{MemoryBackend, NewMessage, SledBackend, SledOptions, SledStore, Store};
 use solidarity_tests::fixture_stores::{relocate, unpack};
-use solidarity_tests::{DEADLINE, binary, cli_ok, free_port, kill9, sample_alert, spawn_daemon};
+use solidarity_tests::{
+    DEADLINE, binary, cli_ok, free_port, kill9, now_ms, sample_alert, spawn_daemon,
+};
 
 /// Messages of B added to the fixture's store: enough for a rebuild of about half a second
 /// in a debug build, so that kills land all through it.
@@ -61,16 +63,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).expect("copy");
         }
     }
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("fits")
 }
 
 /// Every key and value of a sled store.
