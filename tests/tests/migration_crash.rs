@@ -70,23 +70,9 @@ fn dump(backend: &impl Backend) -> Vec<Entry> {
     backend.scan(&[], &[], usize::MAX).expect("scan")
 }
 
-/// The message an envelope is stored as (its facts read from the envelope itself).
-fn message_of(envelope: &[u8]) -> NewMessage {
-    let decoded = Envelope::decode(envelope).expect("envelope");
-    let payload = Payload::decode(&decoded.payload).expect("payload");
-    let refers_to = Body::decode(&payload.kind, &payload.body)
-        .ok()
-        .and_then(|body| body.refers_to());
-    NewMessage {
-        id: decoded.id(),
-        author: decoded.signer,
-        seq: payload.seq,
-        kind: payload.kind,
-        created_at: payload.created_at,
-        expires_at: payload.expires_at,
-        refers_to,
-        envelope: envelope.to_vec(),
-    }
+/// The message to store for a valid envelope.
+fn message_of_envelope(envelope: &[u8]) -> NewMessage {
+    NewMessage::from_envelope(envelope).expect("envelope")
 }
 
 /// Layout 2's record: 89 fixed bytes, the kind, the envelope.
@@ -124,7 +110,7 @@ impl OldContent {
                 b'C' => {
                     let id = MessageId(value[..32].try_into().expect("id"));
                     let message = (value.len() > 32).then(|| {
-                        let message = message_of(record_envelope(&value[32..]));
+                        let message = message_of_envelope(record_envelope(&value[32..]));
                         assert_eq!(message.id, id, "a chain record under another id");
                         message
                     });
@@ -133,7 +119,9 @@ impl OldContent {
                         (id, message),
                     );
                 }
-                b'S' => content.statements.push(message_of(record_envelope(value))),
+                b'S' => content
+                    .statements
+                    .push(message_of_envelope(record_envelope(value))),
                 b'W' => {
                     content
                         .watermarks
@@ -232,9 +220,11 @@ fn stored_messages(entries: &[Entry], layout: u8) -> Vec<NewMessage> {
     let mut messages: Vec<NewMessage> = entries
         .iter()
         .filter_map(|(entry_key, value)| match (layout, entry_key[0]) {
-            (1, b'E') => Some(message_of(value)),
-            (2, b'C') if value.len() > 32 => Some(message_of(record_envelope(&value[32..]))),
-            (2, b'S') => Some(message_of(record_envelope(value))),
+            (1, b'E') => Some(message_of_envelope(value)),
+            (2, b'C') if value.len() > 32 => {
+                Some(message_of_envelope(record_envelope(&value[32..])))
+            }
+            (2, b'S') => Some(message_of_envelope(record_envelope(value))),
             _ => None,
         })
         .collect();
@@ -300,7 +290,7 @@ fn enlarge(store_dir: &Path, b_key: &SigningKey) {
         .expect("scan")
         .pop()
         .expect("B's chain in A's store");
-    let head = message_of(record_envelope(&head_value[32..]));
+    let head = message_of_envelope(record_envelope(&head_value[32..]));
     let fed = Payload::decode(&Envelope::decode(&head.envelope).expect("env").payload)
         .expect("payload")
         .fed;
@@ -320,7 +310,7 @@ fn enlarge(store_dir: &Path, b_key: &SigningKey) {
             kind: body.kind().expect("kind").to_owned(),
             body: body.encode(),
         };
-        message_of(&envelope::sign(b_key, &payload).bytes)
+        message_of_envelope(&envelope::sign(b_key, &payload).bytes)
     };
     for index in 0..ADDED {
         seq += 1;

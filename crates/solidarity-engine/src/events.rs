@@ -350,6 +350,29 @@ pub struct NewMessage {
     pub envelope: Vec<u8>,
 }
 
+impl NewMessage {
+    /// The message to store for envelope bytes, its facts read from the envelope itself
+    /// (for envelopes checked before: a store rebuilt, a test); none when they do not
+    /// decode.
+    pub fn from_envelope(bytes: &[u8]) -> Option<Self> {
+        let decoded = solidarity_proto::Envelope::decode(bytes).ok()?;
+        let payload = solidarity_proto::Payload::decode(&decoded.payload).ok()?;
+        let refers_to = Body::decode(&payload.kind, &payload.body)
+            .ok()
+            .and_then(|body| body.refers_to());
+        Some(Self {
+            id: decoded.id(),
+            author: decoded.signer,
+            seq: payload.seq,
+            kind: payload.kind,
+            created_at: payload.created_at,
+            expires_at: payload.expires_at,
+            refers_to,
+            envelope: bytes.to_vec(),
+        })
+    }
+}
+
 /// Something for the driver to do.
 #[derive(Clone, Debug)]
 pub enum Output<P> {

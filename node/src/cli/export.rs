@@ -79,11 +79,10 @@ pub fn run_export(data_dir: &Path, args: ExportArgs, json: bool) -> anyhow::Resu
     Ok(())
 }
 
-/// Writes the whole export to `out`: statements first, then the pages, then the rest.
+/// Writes the whole export to `out`: the pages, then what the daemon holds beside them
+/// (read after the pages, so that a canary expiring meanwhile is in one or the other; an
+/// import sends the statements first whatever their place in the file).
 fn export<W: Write>(client: &Client, members: bool, out: W) -> anyhow::Result<(W, Exported)> {
-    // Statements first (an import takes them first, as sync does); the kept canaries and
-    // the fork evidence after the pages, so that a canary expiring meanwhile is in one.
-    let statements = call_patiently(client, &request::ExportExtras { members: false })?;
     let mut writer = Writer::new(out);
     let mut counts = Exported::default();
     writer.line(&Line::Header(Header {
@@ -91,10 +90,6 @@ fn export<W: Write>(client: &Client, members: bool, out: W) -> anyhow::Result<(W
         exported_at_ms: now_ms(),
         software: format!("solidarity {}", crate::VERSION),
     }))?;
-    for envelope in statements.statements {
-        writer.line(&Line::Statement(envelope))?;
-        counts.statements += 1;
-    }
     let mut after = None;
     loop {
         let page = call_patiently(client, &request::ExportPage { after })?;
@@ -108,6 +103,10 @@ fn export<W: Write>(client: &Client, members: bool, out: W) -> anyhow::Result<(W
         }
     }
     let extras = call_patiently(client, &request::ExportExtras { members })?;
+    for envelope in extras.statements {
+        writer.line(&Line::Statement(envelope))?;
+        counts.statements += 1;
+    }
     for envelope in extras.kept_canaries {
         writer.line(&Line::KeptCanary(envelope))?;
         counts.kept_canaries += 1;

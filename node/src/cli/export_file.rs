@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! {"header":{"format":"solidarity-export/1","exported_at_ms":…,"software":"solidarity 0.1.0 (…)"}}
-//! {"statement":"<envelope hex>"}       revocations and node certificates, first
-//! {"message":"<envelope hex>"}         every other stored message, in id order
+//! {"message":"<envelope hex>"}         every stored chain message, in id order
+//! {"statement":"<envelope hex>"}       revocations and node certificates (imported first)
 //! {"kept_canary":"<envelope hex>"}     each author's latest canaries, kept past expiry
 //! {"fork_evidence":["<hex>",…]}       per key marked compromised: the envelopes of its fork
 //! {"members":"<members.toml text>"}    with `export --members` only

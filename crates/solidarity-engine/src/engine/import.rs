@@ -41,6 +41,7 @@ where
             let outcome = match item.fork_group {
                 Some(group) => {
                     forks.entry(group).or_default().push((line, item.bytes));
+                    // Set by `import_fork_evidence` below.
                     Some(ImportOutcome::Held)
                 }
                 None => self.import_one(now_ms, token, line, item, out),

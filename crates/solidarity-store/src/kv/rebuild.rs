@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use solidarity_proto::{AuthorKey, Body, Envelope, MessageId, Payload};
+use solidarity_proto::{AuthorKey, MessageId};
 
 use super::layout::{WATERMARK, chain_key, decode_record, key, read_id, read_u64};
 use super::{Backend, KvStore};
@@ -164,25 +164,6 @@ pub(super) fn rebuild(options: &SledOptions, from: u8) -> Result<Rebuilt, StoreE
     Ok(rebuilt)
 }
 
-/// The message to store for an envelope, its facts read from the envelope itself.
-fn message_of(envelope: &[u8]) -> Option<NewMessage> {
-    let decoded = Envelope::decode(envelope).ok()?;
-    let payload = Payload::decode(&decoded.payload).ok()?;
-    let refers_to = Body::decode(&payload.kind, &payload.body)
-        .ok()
-        .and_then(|body| body.refers_to());
-    Some(NewMessage {
-        id: decoded.id(),
-        author: decoded.signer,
-        seq: payload.seq,
-        kind: payload.kind,
-        created_at: payload.created_at,
-        expires_at: payload.expires_at,
-        refers_to,
-        envelope: envelope.to_vec(),
-    })
-}
-
 /// Every entry of `prefix` in the old store, a chunk at a time.
 fn for_each_entry<B: Backend>(
     old: &B,
@@ -245,7 +226,7 @@ fn copy<O: Backend, N: Backend>(
     let store = |envelopes: Vec<Vec<u8>>, rebuilt: &mut Rebuilt| {
         let messages: Vec<NewMessage> = envelopes
             .iter()
-            .filter_map(|envelope| message_of(envelope))
+            .filter_map(|envelope| NewMessage::from_envelope(envelope))
             .collect();
         rebuilt.unreadable += (envelopes.len() - messages.len()) as u64;
         rebuilt.messages += messages.len() as u64;
@@ -294,7 +275,7 @@ fn copy<O: Backend, N: Backend>(
     let mut evidenced = std::collections::BTreeSet::new();
     for_each_entry(old, old::FORK, |chunk| {
         for (_, envelope) in chunk {
-            let Some(message) = message_of(&envelope) else {
+            let Some(message) = NewMessage::from_envelope(&envelope) else {
                 rebuilt.unreadable += 1;
                 continue;
             };
